@@ -1,0 +1,91 @@
+"""
+### Ad-click monitor
+
+Keeps the Flask monitor service up and records what the training pipeline last did.
+
+* `check_dag_status` reads the latest **ad_click_training** run through Airflow's REST API v2
+  with the read-only monitor account, the same client the Flask service uses.
+* `check_flask_health` pings the service's `/health`; only when it does not answer,
+  `relaunch_flask` (re)starts it through the configured launcher (`FLASK_LAUNCHER`:
+  `process` in the embedded stack, `docker` in Compose) and `verify_flask_health` fails the
+  run loudly unless `/health` answers again within the timeout.
+
+Runs after every training run (triggered by it) and every five minutes as a watchdog.
+Every task finishes in seconds: nothing here holds a worker slot while the service runs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, task
+
+from adclick_airflow import settings
+
+HEALTH_TIMEOUT_S = 2.0
+RELAUNCH_TIMEOUT_S = 30.0
+
+
+@dag(
+    dag_id=settings.MONITOR_DAG_ID,
+    schedule=settings.schedule("ADCLICK_MONITOR_SCHEDULE", "*/5 * * * *"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=4),
+    doc_md=__doc__,
+    tags=["adclick", "monitoring"],
+    params={"source_run_id": None},
+    default_args={"owner": "ml-team", "retries": 0, "execution_timeout": timedelta(minutes=2)},
+)
+def ad_click_monitor():
+    @task
+    def check_dag_status() -> dict:
+        """Latest training run as the monitor account sees it (state, run id, timings)."""
+        from adclick_airflow.monitoring import latest_training_run
+
+        return latest_training_run()
+
+    @task.branch
+    def check_flask_health() -> list[str]:
+        """Ping the Flask service's `/health`; go on to `relaunch_flask` only if it is down."""
+        from adclick_airflow.monitoring import flask_health_url
+        from flask_launcher import check_health
+
+        health = check_health(flask_health_url(), timeout=HEALTH_TIMEOUT_S)
+        print(f"Flask monitor health: {health}")
+        return [] if health["healthy"] else ["relaunch_flask"]
+
+    @task
+    def relaunch_flask() -> str:
+        """(Re)start the Flask service through the configured launcher; idempotent."""
+        import os
+
+        from flask_launcher import launcher_from_env
+
+        launcher = launcher_from_env(os.environ)
+        outcome = launcher.ensure_running()
+        print(f"{launcher.describe()}: {outcome}")
+        return outcome
+
+    @task
+    def verify_flask_health() -> dict:
+        """Fail loudly unless `/health` answers 200 within the relaunch timeout."""
+        from adclick_airflow.monitoring import flask_health_url
+        from flask_launcher import wait_healthy
+
+        url = flask_health_url()
+        health = wait_healthy(url, timeout=RELAUNCH_TIMEOUT_S)
+        if not health["healthy"]:
+            raise RuntimeError(
+                f"Flask monitor at {url} still unhealthy {RELAUNCH_TIMEOUT_S:.0f} s after "
+                f"relaunch: {health.get('error') or health.get('status')}"
+            )
+        return health
+
+    check_dag_status()
+    check_flask_health() >> relaunch_flask() >> verify_flask_health()
+
+
+ad_click_monitor()

@@ -1,0 +1,32 @@
+"""What the monitor DAG reads: the training DAG's latest run and where the Flask service lives."""
+
+from __future__ import annotations
+
+import os
+
+from adclick_airflow import settings
+
+RUN_FIELDS = ("dag_run_id", "state", "run_after", "start_date", "end_date", "run_type")
+
+
+def flask_health_url() -> str:
+    return os.environ.get("FLASK_MONITOR_HEALTH_URL", "http://127.0.0.1:5000/health")
+
+
+def latest_training_run() -> dict:
+    """The latest training run through REST API v2, with the monitor's read-only account.
+
+    Uses the same client as the Flask service, so a broken account or URL shows up here too.
+    """
+    from airflow_rest import AirflowClient
+
+    client = AirflowClient(
+        os.environ.get("MONITOR_AIRFLOW_URL", "http://127.0.0.1:8080"),
+        os.environ.get("MONITOR_AIRFLOW_USERNAME", "monitor"),
+        os.environ.get("MONITOR_AIRFLOW_PASSWORD", ""),
+        timeout=float(os.environ.get("MONITOR_AIRFLOW_TIMEOUT", "5")),
+    )
+    run = client.latest_run(settings.TRAINING_DAG_ID)
+    if run is None:
+        return {"dag_id": settings.TRAINING_DAG_ID, "state": None, "message": "no runs yet"}
+    return {"dag_id": settings.TRAINING_DAG_ID, **{k: run.get(k) for k in RUN_FIELDS}}

@@ -1,0 +1,75 @@
+"""Send the pipeline's mails through Airflow's SMTP provider (connection ``smtp_default``).
+
+The callbacks are attached to the DAG and its tasks; they never raise, because a mail that
+cannot be sent must not hide the run's real outcome. The failure is logged instead, where it
+shows up in the task or dag-processor log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from adclick_airflow import mail, settings
+
+log = logging.getLogger(__name__)
+
+TRAINING_RESULT_TASK = "load_model"
+
+
+def send(subject: str, html: str, to: list[str] | None = None) -> None:
+    """Deliver one mail; raises if the SMTP server cannot be reached (callers decide)."""
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    with SmtpHook() as hook:
+        hook.send_email_smtp(
+            to=to or settings.alert_recipients(), subject=subject, html_content=html
+        )
+
+
+def _send_quietly(subject: str, html: str) -> None:
+    try:
+        send(subject, html)
+    except Exception:
+        log.exception("Could not send notification %r", subject)
+
+
+def task_failed(context: dict[str, Any]) -> None:
+    """Per-task failure mail (Airflow 3 replaces ``email_on_failure`` with notifiers like this)."""
+    ti = context["ti"]
+    error = context.get("exception")
+    subject, html = mail.task_failed(
+        ti.dag_id,
+        ti.run_id,
+        ti.task_id,
+        ti.try_number,
+        f"{type(error).__name__}: {error}" if error is not None else "unknown error",
+        ti.log_url,
+    )
+    _send_quietly(subject, html)
+
+
+def run_succeeded(context: dict[str, Any]) -> None:
+    """DAG-level success mail: run id and the metrics of the model it trained."""
+    dag_id = context["dag"].dag_id
+    result = None
+    ti = context.get("ti")
+    if ti is not None:
+        try:
+            result = ti.xcom_pull(task_ids=TRAINING_RESULT_TASK)
+        except Exception:
+            log.exception("Could not read the training result of run %s", context.get("run_id"))
+    _send_quietly(*mail.run_succeeded(dag_id, context["run_id"], result))
+
+
+def run_failed(context: dict[str, Any]) -> None:
+    """DAG-level failure mail: which task failed, why the run stopped, and its log."""
+    ti = context.get("ti")
+    subject, html = mail.run_failed(
+        context["dag"].dag_id,
+        context["run_id"],
+        ti.task_id if ti is not None else None,
+        str(context.get("reason") or "task failed"),
+        ti.log_url if ti is not None else None,
+    )
+    _send_quietly(subject, html)

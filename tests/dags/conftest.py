@@ -1,0 +1,78 @@
+"""In-process Airflow for DAG tests: a throw-away AIRFLOW_HOME with a migrated SQLite database.
+
+Airflow reads its configuration when first imported, so the environment is set here, before
+any test module of this folder imports it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from embedded.mailcatcher import MailCatcher
+from embedded.stack import REPO_ROOT, free_port
+
+_HOME = Path(tempfile.mkdtemp(prefix="adclick-dagtest-"))
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_HOME),
+        "AIRFLOW_CONFIG": str(REPO_ROOT / "config" / "airflow.cfg"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME / 'airflow.db'}",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Iterator[Path]:
+    """A migrated metadata database (what `dag.test()` records runs in)."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ,
+    )
+    yield _HOME
+
+
+@pytest.fixture
+def smtp_catcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailCatcher]:
+    """A real SMTP server the DAG's mails go to, through the `smtp_default` connection."""
+    catcher = MailCatcher(smtp_port=free_port(), http_port=free_port())
+    catcher.start()
+    connection = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": catcher.smtp_port,
+        "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "airflow@adclick.local"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(connection))
+    yield catcher
+    catcher.stop()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Data, model and artifact roots for one test, with the project's sample dataset."""
+    for variable, name in (
+        ("ADCLICK_DATA_DIR", "data"),
+        ("ADCLICK_MODEL_DIR", "model"),
+        ("ADCLICK_ARTIFACT_DIR", "artifacts"),
+    ):
+        (tmp_path / name).mkdir()
+        monkeypatch.setenv(variable, str(tmp_path / name))
+    shutil.copy(REPO_ROOT / "data" / "advertising.csv", tmp_path / "data" / "advertising.csv")
+    return tmp_path

@@ -1,0 +1,69 @@
+"""The DAG files parse cleanly and wire exactly what the project promises."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+
+from adclick_airflow import notify
+from embedded.stack import REPO_ROOT
+
+TRAINING_CHAIN = [
+    "load_data",
+    "data_preprocessing",
+    "separate_data_outputs",
+    "build_model",
+    "load_model",
+    "send_email",
+    "trigger_monitor",
+]
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    return DagBag(dag_folder=REPO_ROOT / "dags")
+
+
+def test_no_import_errors(dagbag: DagBag) -> None:
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == {"ad_click_training", "ad_click_monitor"}
+
+
+def test_training_tasks_form_the_promised_chain(dagbag: DagBag) -> None:
+    dag = dagbag.dags["ad_click_training"]
+    assert sorted(dag.task_ids) == sorted(TRAINING_CHAIN)
+    for upstream, downstream in itertools.pairwise(TRAINING_CHAIN):
+        assert dag.get_task(upstream).downstream_task_ids == {downstream}
+    assert dag.get_task("trigger_monitor").trigger_dag_id == "ad_click_monitor"
+
+
+def test_training_dag_settings(dagbag: DagBag) -> None:
+    dag = dagbag.dags["ad_click_training"]
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert dag.schedule == "@daily"
+    assert dag.doc_md and dag.tags
+    assert set(dag.params) == {"data_path", "min_accuracy", "test_size", "random_state"}
+    for task in dag.tasks:
+        assert task.retries >= 1, task.task_id
+        assert task.on_failure_callback == [notify.task_failed], task.task_id
+        assert task.doc_md or task.doc or task.task_id == "trigger_monitor"
+
+
+def test_callbacks_wired(dagbag: DagBag) -> None:
+    dag = dagbag.dags["ad_click_training"]
+    assert dag.on_success_callback in (notify.run_succeeded, [notify.run_succeeded])
+    assert dag.on_failure_callback in (notify.run_failed, [notify.run_failed])
+
+
+def test_monitor_dag_shape(dagbag: DagBag) -> None:
+    dag = dagbag.dags["ad_click_monitor"]
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.schedule == "*/5 * * * *"
+    assert dag.get_task("check_flask_health").downstream_task_ids == {"relaunch_flask"}
+    assert dag.get_task("relaunch_flask").downstream_task_ids == {"verify_flask_health"}
+    assert "check_dag_status" in dag.task_ids
+    for task in dag.tasks:
+        assert task.execution_timeout is not None, task.task_id
