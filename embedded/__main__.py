@@ -1,7 +1,7 @@
 """Run the whole stack on this machine without Docker, train once, and stay up until Ctrl-C.
 
-    python -m embedded [--api-port 8080] [--flask-port 5000] [--smtp-port 1025] [--mail-port 8025]
-                       [--exit-after-run]
+python -m embedded [--api-port 8080] [--flask-port 5000] [--smtp-port 1025] [--mail-port 8025]
+                   [--exit-after-run]
 """
 
 from __future__ import annotations

@@ -90,6 +90,7 @@ class EmbeddedStack:
     ports: Ports = field(default_factory=Ports)
     model_dir: Path = REPO_ROOT / "model"
     data_dir: Path = REPO_ROOT / "data"
+    dags_dir: Path = REPO_ROOT / "dags"
     artifact_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     log_level: str = "INFO"
@@ -147,7 +148,7 @@ class EmbeddedStack:
             {
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW_CONFIG": str(REPO_ROOT / "config" / "airflow.cfg"),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_dir.resolve()),
                 "AIRFLOW__CORE__PLUGINS_FOLDER": plugins,
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

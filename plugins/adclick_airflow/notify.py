@@ -7,14 +7,13 @@ shows up in the task or dag-processor log.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from adclick_airflow import mail, settings
 
 log = logging.getLogger(__name__)
-
-TRAINING_RESULT_TASK = "load_model"
 
 
 def send(subject: str, html: str, to: list[str] | None = None) -> None:
@@ -49,17 +48,24 @@ def task_failed(context: dict[str, Any]) -> None:
     _send_quietly(subject, html)
 
 
+def training_result(dag_id: str, run_id: str) -> dict | None:
+    """What ``load_model`` recorded in the run's working directory (version, metrics).
+
+    Read from the file rather than XCom: DAG callbacks run in the dag-processor, outside any
+    task, where the file is the one source that is always there.
+    """
+    path = settings.run_workdir(dag_id, run_id) / "load_model.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        log.warning("No training result at %s", path)
+        return None
+
+
 def run_succeeded(context: dict[str, Any]) -> None:
     """DAG-level success mail: run id and the metrics of the model it trained."""
-    dag_id = context["dag"].dag_id
-    result = None
-    ti = context.get("ti")
-    if ti is not None:
-        try:
-            result = ti.xcom_pull(task_ids=TRAINING_RESULT_TASK)
-        except Exception:
-            log.exception("Could not read the training result of run %s", context.get("run_id"))
-    _send_quietly(*mail.run_succeeded(dag_id, context["run_id"], result))
+    dag_id, run_id = context["dag"].dag_id, context["run_id"]
+    _send_quietly(*mail.run_succeeded(dag_id, run_id, training_result(dag_id, run_id)))
 
 
 def run_failed(context: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from adclick_airflow import settings
 def fail_fast() -> Iterator[None]:
     """Turn errors that a retry cannot fix (bad data, bad conf, a rejected model) into a
     non-retryable failure whose message is the one the user needs to read."""
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
 
     from adclick.errors import DataValidationError, QualityGateError
 

@@ -17,24 +17,32 @@ pytestmark = pytest.mark.integration
 MONITOR = "ad_click_monitor"
 
 
-def gunicorn_masters(pidfile: str) -> list[int]:
-    """gunicorn masters of this stack: gunicorn processes started with our pidfile setting
-    whose parent is not a gunicorn process (that would make them workers)."""
-    masters = []
+def listening_inode(port: int) -> str | None:
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":  # 0A = LISTEN
+            return fields[9]
+    return None
+
+
+def masters_serving(port: int) -> list[int]:
+    """Processes holding the listening socket whose parent does not hold it: the masters."""
+    inode = listening_inode(port)
+    holders = set()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            cmdline = (proc / "cmdline").read_bytes()
-            environ = (proc / "environ").read_bytes().split(b"\0")
-            ppid = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
-            parent = Path(f"/proc/{ppid}/cmdline").read_bytes()
-        except (OSError, IndexError):
+            links = {os.readlink(fd) for fd in (proc / "fd").iterdir()}
+        except OSError:
             continue
-        ours = f"FLASK_MONITOR_PIDFILE={pidfile}".encode() in environ
-        if ours and b"gunicorn" in cmdline and b"gunicorn" not in parent:
-            masters.append(int(proc.name))
-    return masters
+        if f"socket:[{inode}]" in links:
+            holders.add(int(proc.name))
+    parents = {
+        pid: int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        for pid in holders
+    }
+    return sorted(pid for pid in holders if parents[pid] not in holders)
 
 
 def master_pid(stack: EmbeddedStack) -> int:
@@ -76,9 +84,7 @@ def test_killed_flask_is_relaunched_once(embedded_stack: EmbeddedStack) -> None:
     assert tasks["relaunch_flask"] == "success" and tasks["verify_flask_health"] == "success"
     assert health(embedded_stack) == 200
     assert master_pid(embedded_stack) != master
-    assert gunicorn_masters(embedded_stack.env["FLASK_MONITOR_PIDFILE"]) == [
-        master_pid(embedded_stack)
-    ]
+    assert masters_serving(embedded_stack.ports.flask) == [master_pid(embedded_stack)]
 
 
 def test_healthy_flask_is_left_alone(embedded_stack: EmbeddedStack) -> None:

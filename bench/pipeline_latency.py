@@ -1,0 +1,136 @@
+"""Pipeline latency: trigger -> success of the training DAG against a do-nothing control DAG.
+
+    .venv/bin/python bench/pipeline_latency.py [--runs 5]
+
+Boots the embedded stack (the shipped settings), triggers each DAG once to warm up, then
+alternates ML and control runs through REST API v2. Reports medians and the ML/control
+ratio (target <= 1.15) plus the absolute embedded median (target <= 6 s), in
+bench/results/pipeline_latency.{md,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "plugins")]
+
+from embedded.stack import EmbeddedStack, Ports  # noqa: E402
+
+RESULTS = REPO_ROOT / "bench" / "results"
+ML_DAG, CONTROL_DAG = "ad_click_training", "ad_click_control"
+
+
+def timed_run(client, dag_id: str) -> dict:
+    """Wall time from the trigger request to the first poll that sees success (10 ms polls)."""
+    started = time.perf_counter()
+    run = client.trigger(dag_id, {})
+    while True:
+        current = client.get_run(dag_id, run["dag_run_id"])
+        if current["state"] in ("success", "failed"):
+            break
+        time.sleep(0.01)
+    wall = time.perf_counter() - started
+    if current["state"] != "success":
+        raise RuntimeError(f"{dag_id} run {run['dag_run_id']} ended {current['state']}")
+    server = (
+        datetime.fromisoformat(current["end_date"]) - datetime.fromisoformat(current["queued_at"])
+    ).total_seconds()
+    return {"wall_s": round(wall, 3), "server_s": round(server, 3)}
+
+
+def build_workspace(root: Path) -> dict[str, Path]:
+    dags = root / "dags"
+    dags.mkdir()
+    for source in [
+        *(REPO_ROOT / "dags").glob("*.py"),
+        REPO_ROOT / "bench/dags/ad_click_control.py",
+    ]:
+        (dags / source.name).symlink_to(source)
+    data = root / "data"
+    data.mkdir()
+    shutil.copy(REPO_ROOT / "data" / "advertising.csv", data)
+    return {"dags": dags, "data": data, "model": root / "model"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="adclick-bench-") as tmp:
+        paths = build_workspace(Path(tmp))
+        stack = EmbeddedStack(
+            home=Path(tmp) / "airflow",
+            ports=Ports.free(),
+            dags_dir=paths["dags"],
+            data_dir=paths["data"],
+            model_dir=paths["model"],
+            extra_env={"ADCLICK_TRAINING_SCHEDULE": "none", "ADCLICK_MONITOR_SCHEDULE": "none"},
+        )
+        with stack:
+            stack.wait_for_dags((ML_DAG, CONTROL_DAG))
+            client = stack.client()
+            for dag_id in (ML_DAG, CONTROL_DAG):  # warm-up: cold imports, first parse
+                timed_run(client, dag_id)
+            samples: dict[str, list[dict]] = {ML_DAG: [], CONTROL_DAG: []}
+            for _ in range(args.runs):
+                for dag_id in (ML_DAG, CONTROL_DAG):
+                    samples[dag_id].append(timed_run(client, dag_id))
+    report = summarize(samples)
+    write_results(report)
+    print(json.dumps(report["summary"], indent=2))
+    return 0
+
+
+def summarize(samples: dict[str, list[dict]]) -> dict:
+    medians = {
+        dag_id: {k: statistics.median(s[k] for s in runs) for k in ("wall_s", "server_s")}
+        for dag_id, runs in samples.items()
+    }
+    ratio = medians[ML_DAG]["wall_s"] / medians[CONTROL_DAG]["wall_s"]
+    return {
+        "samples": samples,
+        "summary": {
+            "runs_per_dag": len(samples[ML_DAG]),
+            "ml_median_s": round(medians[ML_DAG]["wall_s"], 3),
+            "control_median_s": round(medians[CONTROL_DAG]["wall_s"], 3),
+            "ml_over_control": round(ratio, 3),
+            "ratio_target": 1.15,
+            "ml_median_target_s": 6.0,
+            "meets_ratio": ratio <= 1.15,
+            "meets_absolute": medians[ML_DAG]["wall_s"] <= 6.0,
+        },
+    }
+
+
+def write_results(report: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "pipeline_latency.json").write_text(json.dumps(report, indent=2) + "\n")
+    s = report["summary"]
+    rows = "\n".join(
+        f"| {dag_id} | {i + 1} | {r['wall_s']:.2f} | {r['server_s']:.2f} |"
+        for dag_id, runs in report["samples"].items()
+        for i, r in enumerate(runs)
+    )
+    (RESULTS / "pipeline_latency.md").write_text(
+        "# Pipeline latency (embedded stack: SQLite + LocalExecutor)\n\n"
+        f"Trigger -> success, median of {s['runs_per_dag']} runs after one warm-up run each.\n\n"
+        "| | median (s) | target |\n| --- | --- | --- |\n"
+        f"| ad_click_training | {s['ml_median_s']:.2f} | <= 6.0 s |\n"
+        f"| ad_click_control (baseline) | {s['control_median_s']:.2f} | |\n"
+        f"| ratio ML / control | {s['ml_over_control']:.3f} | <= 1.15 |\n\n"
+        "| DAG | run | trigger->success seen by client (s) | queued->end in Airflow (s) |\n"
+        f"| --- | --- | --- | --- |\n{rows}\n"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Command line: train exactly as the DAG does, or generate the sample dataset.
+
+Exit codes: 0 success, 1 other known error (e.g. model directory not writable), 2 bad data or
+bad arguments, 3 the model failed the quality gate (its summary is still printed).
+Results go to stdout as JSON; problems go to stderr as one message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adclick.errors import AdclickError, DataValidationError, QualityGateError
+from adclick.schema import DEFAULT_MIN_ROWS
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_BAD_DATA = 2
+EXIT_QUALITY_GATE = 3
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return args.handler(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m adclick", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="validate the CSV, train, register the model")
+    train.add_argument("--data", type=Path, required=True, help="CSV file to train on")
+    train.add_argument("--model-dir", type=Path, required=True, help="model registry directory")
+    train.add_argument("--min-accuracy", type=_bounded(float, 0, 1, True), default=0.9)
+    train.add_argument("--test-size", type=_bounded(float, 0, 1, False), default=0.3)
+    train.add_argument("--random-state", type=int, default=42)
+    train.add_argument("--run-id", default=None, help="recorded in the model's metadata")
+    train.add_argument("--min-rows", type=_bounded(int, 1, None, True), default=DEFAULT_MIN_ROWS)
+    train.set_defaults(handler=_train)
+
+    generate = commands.add_parser("generate", help="write the synthetic sample dataset")
+    generate.add_argument("--rows", type=_bounded(int, 1, None, True), default=1000)
+    generate.add_argument("--out", type=Path, required=True)
+    generate.add_argument("--seed", type=int, default=None, help="default: the sample's seed")
+    generate.set_defaults(handler=_generate)
+    return parser
+
+
+def _bounded(
+    kind: type, low: float, high: float | None, inclusive: bool
+) -> Callable[[str], float | int]:
+    """An argparse type that also checks the range, so bad values fail before any work."""
+
+    def parse(text: str) -> float | int:
+        value = kind(text)
+        below = value < low if inclusive else value <= low
+        above = high is not None and (value > high if inclusive else value >= high)
+        if below or above:
+            bounds = f"[{low}, {high}]" if inclusive else f"({low}, {high})"
+            raise argparse.ArgumentTypeError(f"{text} is outside {bounds.replace('None', 'inf')}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _train(args: argparse.Namespace) -> int:
+    from adclick import steps  # scikit-learn and pandas load only for the command that needs them
+
+    run_id = args.run_id or f"cli__{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    with tempfile.TemporaryDirectory(prefix="adclick-train-") as workdir:
+        try:
+            summary = steps.run(
+                args.data,
+                args.model_dir,
+                Path(workdir),
+                min_accuracy=args.min_accuracy,
+                test_size=args.test_size,
+                random_state=args.random_state,
+                run_id=run_id,
+                min_rows=args.min_rows,
+            )
+        except DataValidationError as exc:
+            return _fail(exc, EXIT_BAD_DATA)
+        except QualityGateError as exc:
+            _print_json(exc.result)
+            return _fail(exc, EXIT_QUALITY_GATE)
+        except AdclickError as exc:
+            return _fail(exc, EXIT_ERROR)
+    _print_json(summary)
+    return EXIT_OK
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from adclick import sample
+
+    seed = sample.DEFAULT_SEED if args.seed is None else args.seed
+    try:
+        path = sample.write_csv(args.out, rows=args.rows, seed=seed)
+    except OSError as exc:
+        return _fail(f"cannot write {args.out}: {exc.strerror or exc}", EXIT_ERROR)
+    _print_json({"path": str(path), "rows": args.rows, "seed": seed})
+    return EXIT_OK
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _fail(problem: object, code: int) -> int:
+    print(f"error: {problem}", file=sys.stderr)
+    return code

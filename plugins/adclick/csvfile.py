@@ -1,0 +1,252 @@
+"""The CSV file as bytes and lines: path checks, encoding, header, and CSV line numbers.
+
+Everything that can go wrong before pandas sees the file is caught here, in one streaming pass
+that also hashes the file, so pandas is only ever handed readable UTF-8 text.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import difflib
+import hashlib
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from adclick.errors import DataValidationError
+from adclick.schema import REQUIRED
+
+CHUNK_BYTES = 1 << 20
+MAX_HEADER_BYTES = 1 << 20
+OTHER_DELIMITERS = ((";", "';'-delimited"), ("\t", "tab-delimited"), ("|", "'|'-delimited"))
+MAGIC = (
+    (b"\x1f\x8b", "a gzip archive; unpack it first"),
+    (b"PK\x03\x04", "a ZIP archive or an Excel workbook; export it as CSV"),
+    (codecs.BOM_UTF16_LE, "UTF-16 encoded text; save it as UTF-8"),
+    (codecs.BOM_UTF16_BE, "UTF-16 encoded text; save it as UTF-8"),
+)
+
+
+@dataclass(frozen=True)
+class CsvFile:
+    """A readable UTF-8 CSV file and its header, names stripped of surrounding whitespace."""
+
+    path: Path
+    sha256: str
+    encoding: str
+    header: tuple[str, ...]
+
+    def position(self, column: str) -> int:
+        return self.header.index(column)
+
+
+def inspect(path: Path) -> CsvFile:
+    """Check that ``path`` is a non-empty UTF-8 file with a usable header; hash it on the way.
+
+    A UTF-8 byte order mark is accepted (spreadsheet exports write one). Header names are
+    compared after stripping surrounding whitespace (``"Age "`` is ``"Age"``); case matters.
+    Columns beyond the required ones are allowed; duplicate names are not.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DataValidationError(path, "is a directory, not a CSV file")
+    if not path.exists():
+        raise DataValidationError(path, "no such file")
+    try:
+        sha256, first = _scan(path)
+    except OSError as exc:
+        raise DataValidationError(path, f"cannot read the file: {exc.strerror or exc}") from exc
+    encoding = "utf-8-sig" if first.startswith(codecs.BOM_UTF8) else "utf-8"
+    header = _parse_header(path, first.decode(encoding, errors="replace"))
+    return CsvFile(path=path, sha256=sha256, encoding=encoding, header=header)
+
+
+def _scan(path: Path) -> tuple[str, bytes]:
+    """Hash the file and prove it is UTF-8 text without NUL bytes; return its first line."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    newlines_before = 0
+    with path.open("rb") as handle:
+        chunk = handle.read(CHUNK_BYTES)
+        if not chunk:
+            raise DataValidationError(path, "the file is empty")
+        for magic, what in MAGIC:
+            if chunk.startswith(magic):
+                raise DataValidationError(path, f"looks like {what}")
+        first = _first_line(path, chunk)
+        while chunk:
+            digest.update(chunk)
+            _check_text(path, decoder, chunk, newlines_before)
+            newlines_before += chunk.count(b"\n")
+            chunk = handle.read(CHUNK_BYTES)
+        _check_text(path, decoder, b"", newlines_before, final=True)
+    return digest.hexdigest(), first
+
+
+def _first_line(path: Path, chunk: bytes) -> bytes:
+    ends = [i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0]
+    end = min(ends, default=-1)
+    if end < 0 and len(chunk) >= MAX_HEADER_BYTES:
+        raise DataValidationError(
+            path, f"line 1 is longer than {MAX_HEADER_BYTES} bytes: not a CSV header"
+        )
+    return chunk if end < 0 else chunk[:end]
+
+
+def _check_text(
+    path: Path,
+    decoder: codecs.IncrementalDecoder,
+    chunk: bytes,
+    newlines_before: int,
+    final: bool = False,
+) -> None:
+    nul = chunk.find(b"\x00")
+    if nul >= 0:
+        line = newlines_before + chunk.count(b"\n", 0, nul) + 1
+        raise DataValidationError(
+            path,
+            "contains NUL bytes: a binary file or UTF-16 text, not a UTF-8 CSV file",
+            lines=[line],
+        )
+    pending = decoder.getstate()[0]
+    try:
+        decoder.decode(chunk, final=final)
+    except UnicodeDecodeError as exc:
+        data = pending + chunk
+        line = newlines_before + data.count(b"\n", 0, exc.start) + 1
+        byte = data[exc.start] if exc.start < len(data) else None
+        found = f"byte 0x{byte:02x}" if byte is not None else "a truncated character"
+        raise DataValidationError(
+            path,
+            f"not valid UTF-8 ({found}); save the file as UTF-8 (latin-1 or Windows encodings "
+            "are not accepted)",
+            lines=[line],
+        ) from None
+
+
+def _parse_header(path: Path, line: str) -> tuple[str, ...]:
+    if not line.strip():
+        raise DataValidationError(path, "the header is blank; it must name the columns", lines=[1])
+    try:
+        names = tuple(name.strip() for name in next(csv.reader([line])))
+    except csv.Error as exc:
+        raise DataValidationError(path, f"the header cannot be parsed: {exc}", lines=[1]) from None
+    missing = [column for column in REQUIRED if column not in names]
+    if missing:
+        found = len(REQUIRED) - len(missing)
+        for delimiter, description in OTHER_DELIMITERS:
+            if _count_required(line.split(delimiter)) > found:
+                raise DataValidationError(
+                    path, f"looks like {description}; the file must be comma-separated", lines=[1]
+                )
+        raise DataValidationError(path, _missing_message(missing, names), lines=[1])
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        where = "; ".join(
+            f"'{name}' in columns "
+            + ", ".join(str(i + 1) for i, other in enumerate(names) if other == name)
+            for name in duplicates
+        )
+        raise DataValidationError(path, f"duplicate column names in the header: {where}", lines=[1])
+    return names
+
+
+def _count_required(fields: list[str]) -> int:
+    names = {field.strip().strip('"') for field in fields}
+    return sum(column in names for column in REQUIRED)
+
+
+def _missing_message(missing: list[str], names: tuple[str, ...]) -> str:
+    listed = ", ".join(f"'{column}'" for column in missing)
+    plural = "s" if len(missing) > 1 else ""
+    hints = []
+    for column in missing:
+        close = difflib.get_close_matches(column, names, n=1, cutoff=0.6) or [
+            name for name in names if name.lower() == column.lower()
+        ]
+        if close:
+            hints.append(f"'{close[0]}' for '{column}'")
+    header = ", ".join(f"'{_shorten(name)}'" for name in names[:12])
+    if len(names) > 12:
+        header += f", ... ({len(names)} columns)"
+    message = f"missing required column{plural} {listed} in the header; it has {header}"
+    return message + (f" (did you mean {', '.join(hints)}?)" if hints else "")
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@contextmanager
+def _large_fields() -> Iterator[None]:
+    """csv's default 128 KiB field limit would turn a huge field into a second kind of error."""
+    previous = csv.field_size_limit()
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def records(csvfile: CsvFile) -> Iterator[tuple[int, list[str]]]:
+    """Data records with the editor line each starts on, skipping blank lines as pandas does.
+
+    Only used to explain an error, so its cost is paid on the failure path alone.
+    """
+    with (
+        _large_fields(),
+        csvfile.path.open(encoding=csvfile.encoding, newline="") as handle,
+    ):
+        reader = csv.reader(handle)
+        try:
+            next(reader, None)
+            start = reader.line_num + 1
+            for fields in reader:
+                if fields and (len(fields) > 1 or fields[0].strip()):
+                    yield start, fields
+                start = reader.line_num + 1
+        except csv.Error:
+            return  # explaining an error must not raise another; lines found so far stand
+
+
+def lines_of(csvfile: CsvFile, indices: Iterable[int]) -> list[int]:
+    """Editor line numbers of data rows given by 0-based position among the data records."""
+    wanted = sorted(set(indices))
+    found: dict[int, int] = {}
+    if wanted:
+        for index, (line, _) in enumerate(records(csvfile)):
+            if index in wanted:
+                found[index] = line
+            if index >= wanted[-1]:
+                break
+    return [found[i] for i in wanted if i in found]
+
+
+def ragged_rows(csvfile: CsvFile) -> DataValidationError | None:
+    """The error for rows whose field count differs from the header's, if there are any."""
+    expected = len(csvfile.header)
+    bad = [(line, len(fields)) for line, fields in records(csvfile) if len(fields) != expected]
+    if not bad:
+        return None
+    if len(bad) == 1:
+        found = bad[0][1]
+        problem = f"{found} field{'' if found == 1 else 's'} where the header has {expected}"
+    else:
+        counts = ", ".join(f"line {line}: {n}" for line, n in bad[:3])
+        problem = f"wrong number of fields ({counts}; the header has {expected})"
+    if any(n > expected for _, n in bad):
+        problem += "; a text field containing a comma must be quoted"
+    return DataValidationError(
+        csvfile.path, problem, lines=[line for line, _ in bad], count=len(bad)
+    )
+
+
+def unclosed_quote_line(csvfile: CsvFile) -> int:
+    """Line of the record a never-closed quote swallowed: the last one the reader yields."""
+    last = 1
+    for line, _ in records(csvfile):
+        last = line
+    return last

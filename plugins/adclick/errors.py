@@ -1,0 +1,77 @@
+"""Errors a user can act on. Callers catch :class:`AdclickError` to show a message, not a trace."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+MAX_LINES_SHOWN = 5
+
+
+class AdclickError(Exception):
+    """Base class: something about the input or the environment, not a bug in this package."""
+
+
+class DataValidationError(AdclickError, ValueError):
+    """The dataset cannot be trained on. The message names file, column, CSV lines and problem.
+
+    ``lines`` are the first few 1-based line numbers as an editor shows them (the header is
+    line 1); ``count`` is how many rows have the problem in total.
+    """
+
+    def __init__(
+        self,
+        path: object,
+        problem: str,
+        *,
+        column: str | None = None,
+        lines: Sequence[int] = (),
+        count: int | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.problem = problem
+        self.column = column
+        self.lines = list(lines)[:MAX_LINES_SHOWN]
+        self.count = len(lines) if count is None else count
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = []
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        if self.lines:
+            where.append(_describe_lines(self.lines, self.count))
+        prefix = f"{self.path}: " + (", ".join(where) + ": " if where else "")
+        return prefix + self.problem
+
+
+def _describe_lines(lines: Sequence[int], count: int) -> str:
+    if count <= 1:
+        return f"line {lines[0]}"
+    shown = ", ".join(str(n) for n in lines)
+    more = count - len(lines)
+    return f"lines {shown}{f' and {more} more' if more else ''} ({count} rows)"
+
+
+class QualityGateError(AdclickError):
+    """A trained model scored below the gate. It is kept as a rejected version, never current.
+
+    ``result`` is the step's summary (version, metrics, promoted=False) so callers can still
+    report what was trained.
+    """
+
+    def __init__(self, message: str, result: dict[str, Any]) -> None:
+        self.result = result
+        super().__init__(message)
+
+
+class RegistryError(AdclickError):
+    """The model directory cannot be written (read-only, disk full, ...) or read back.
+
+    Raised after any partial write was cleaned up, so the current model is as it was.
+    """
+
+    def __init__(self, directory: object, action: str, cause: BaseException) -> None:
+        self.directory = str(directory)
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else cause
+        super().__init__(f"model directory {self.directory}: cannot {action}: {reason}")

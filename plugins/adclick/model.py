@@ -1,0 +1,76 @@
+"""The model: one scikit-learn Pipeline, so the scaling fitted on training data travels with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from adclick.schema import CLASSES, FEATURES, TARGET
+
+DEFAULT_TEST_SIZE = 0.3
+DEFAULT_RANDOM_STATE = 42
+
+
+def build_pipeline(random_state: int = DEFAULT_RANDOM_STATE) -> Pipeline:
+    """StandardScaler then LogisticRegression: the features are scaled once, inside the model."""
+    return Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("classify", LogisticRegression(max_iter=1000, random_state=random_state)),
+        ]
+    )
+
+
+def split(
+    frame: pd.DataFrame,
+    *,
+    test_size: float = DEFAULT_TEST_SIZE,
+    random_state: int = DEFAULT_RANDOM_STATE,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified train/hold-out split, so both keep the dataset's class balance."""
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size must be between 0 and 1, got {test_size}")
+    train, test = train_test_split(
+        frame, test_size=test_size, random_state=random_state, stratify=frame[TARGET]
+    )
+    return train, test
+
+
+def fit(train: pd.DataFrame, random_state: int = DEFAULT_RANDOM_STATE) -> Pipeline:
+    return build_pipeline(random_state).fit(train[list(FEATURES)], train[TARGET])
+
+
+def evaluate(model: Pipeline, test: pd.DataFrame) -> dict[str, Any]:
+    """Hold-out metrics as plain floats and ints, ready for JSON and XCom."""
+    truth = test[TARGET].to_numpy()
+    features = test[list(FEATURES)]
+    predicted = model.predict(features)
+    scores = model.predict_proba(features)[:, list(model.classes_).index(CLASSES[1])]
+    return {
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "precision": float(precision_score(truth, predicted, zero_division=0)),
+        "recall": float(recall_score(truth, predicted, zero_division=0)),
+        "f1": float(f1_score(truth, predicted, zero_division=0)),
+        "roc_auc": _roc_auc(truth, scores),
+        "confusion_matrix": confusion_matrix(truth, predicted, labels=list(CLASSES)).tolist(),
+        "test_rows": len(test),
+    }
+
+
+def _roc_auc(truth: np.ndarray, scores: np.ndarray) -> float | None:
+    """None when the hold-out holds one class only: the AUC is undefined, not zero."""
+    return float(roc_auc_score(truth, scores)) if len(np.unique(truth)) > 1 else None

@@ -1,0 +1,169 @@
+"""Versioned model storage with a ``current`` pointer that only ever moves atomically.
+
+Layout under ``model_dir``::
+
+    versions/<UTC time>-<model sha256[:8]>/model.joblib, metrics.json, metadata.json
+    current.json     {"version": ..., "promoted_at": ...}: the one place saying which is live
+
+A version directory appears complete or not at all: it is written under a temporary name in
+``versions/``, fsynced, then renamed. ``current.json`` is replaced with ``os.replace``.
+Paths in ``current.json`` are relative, so the directory can be mounted elsewhere (Docker).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adclick.errors import RegistryError
+
+MODEL_FILE = "model.joblib"
+METRICS_FILE = "metrics.json"
+METADATA_FILE = "metadata.json"
+CURRENT_FILE = "current.json"
+VERSIONS_DIR = "versions"
+_TEMP_PREFIX = ".tmp-"
+
+
+class ModelRegistry:
+    """The model directory: add versions, promote one to current, read current back."""
+
+    def __init__(self, model_dir: Path | str) -> None:
+        self.model_dir = Path(model_dir)
+        self.versions_dir = self.model_dir / VERSIONS_DIR
+        self.current_file = self.model_dir / CURRENT_FILE
+
+    def current(self) -> dict[str, Any] | None:
+        """The current model: version, absolute ``path`` of its model file, metrics, metadata.
+
+        None when no model was ever promoted.
+        """
+        try:
+            pointer = json.loads(self.current_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise RegistryError(self.model_dir, f"read {CURRENT_FILE}", exc) from exc
+        return {**self.version_info(pointer["version"]), "promoted_at": pointer.get("promoted_at")}
+
+    def version_info(self, version: str) -> dict[str, Any]:
+        directory = self.versions_dir / version
+        try:
+            metrics = json.loads((directory / METRICS_FILE).read_text(encoding="utf-8"))
+            metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RegistryError(self.model_dir, f"read version {version}", exc) from exc
+        return {
+            "version": version,
+            "path": str((directory / MODEL_FILE).resolve()),
+            "metrics": metrics,
+            "metadata": metadata,
+        }
+
+    def versions(self) -> list[str]:
+        """All complete versions, oldest first (names start with their UTC creation time)."""
+        if not self.versions_dir.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.versions_dir.iterdir() if not p.name.startswith(".") and p.is_dir()
+        )
+
+    def register(
+        self,
+        model_file: Path,
+        metrics: Mapping[str, Any],
+        metadata: Mapping[str, Any],
+        *,
+        promote: bool,
+    ) -> dict[str, Any]:
+        """Store ``model_file`` as a new version; make it current when ``promote``.
+
+        On any OS error (read-only directory, disk full) nothing is left behind: no temporary
+        or new version directory, and ``current.json`` is unchanged. The model file is copied
+        byte for byte, so the stored model is exactly the one that was evaluated.
+        """
+        model_bytes = Path(model_file).read_bytes()
+        created = datetime.now(UTC)
+        version = f"{created:%Y%m%dT%H%M%S.%f}Z-{hashlib.sha256(model_bytes).hexdigest()[:8]}"
+        metadata = {**metadata, "version": version, "created_at": created.isoformat()}
+        final = self.versions_dir / version
+        self._write_version(final, model_bytes, metrics, metadata)
+        if promote:
+            try:
+                self._point_current_to(version)
+            except RegistryError:
+                shutil.rmtree(final, ignore_errors=True)
+                raise
+        return {
+            "version": version,
+            "model_path": str((final / MODEL_FILE).resolve()),
+            "promoted": promote,
+            "metrics": dict(metrics),
+        }
+
+    def _write_version(
+        self,
+        final: Path,
+        model_bytes: bytes,
+        metrics: Mapping[str, Any],
+        metadata: Mapping[str, Any],
+    ) -> None:
+        staging = self.versions_dir / f"{_TEMP_PREFIX}{uuid.uuid4().hex}"
+        try:
+            self.versions_dir.mkdir(parents=True, exist_ok=True)
+            staging.mkdir()
+            _write_durably(staging / MODEL_FILE, model_bytes)
+            _write_durably(staging / METRICS_FILE, _json_bytes(metrics))
+            _write_durably(staging / METADATA_FILE, _json_bytes(metadata))
+            _fsync_dir(staging)
+            os.rename(staging, final)
+            _fsync_dir(self.versions_dir)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise RegistryError(self.model_dir, f"write model version {final.name}", exc) from exc
+
+    def _point_current_to(self, version: str) -> None:
+        pointer = {
+            "version": version,
+            "model": f"{VERSIONS_DIR}/{version}/{MODEL_FILE}",
+            "promoted_at": datetime.now(UTC).isoformat(),
+        }
+        temp = self.model_dir / f"{_TEMP_PREFIX}{uuid.uuid4().hex}-{CURRENT_FILE}"
+        try:
+            _write_durably(temp, _json_bytes(pointer))
+            os.replace(temp, self.current_file)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise RegistryError(self.model_dir, f"update {CURRENT_FILE}", exc) from exc
+        # The pointer has moved: from here on the new version must stay, whatever happens.
+        with contextlib.suppress(OSError):
+            _fsync_dir(self.model_dir)
+
+
+def _json_bytes(data: Mapping[str, Any]) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Write and fsync, so a crash cannot leave a renamed-but-empty file behind."""
+    with path.open("xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,34 @@
+"""Keep the Flask monitor up: a health ping, and launchers that (re)start it.
+
+Plain Python, no Airflow import: the monitor DAG calls it, and so can anybody else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from flask_launcher.health import check_health, wait_healthy
+
+
+class Launcher(Protocol):
+    def ensure_running(self) -> str: ...
+
+    def describe(self) -> str: ...
+
+
+def launcher_from_env(env: Mapping[str, str]) -> Launcher:
+    """``FLASK_LAUNCHER=process`` (default, the embedded stack) or ``docker`` (Compose)."""
+    kind = env.get("FLASK_LAUNCHER", "process")
+    if kind == "process":
+        from flask_launcher.process import ProcessLauncher
+
+        return ProcessLauncher.from_env(env)
+    if kind == "docker":
+        from flask_launcher.docker import DockerLauncher
+
+        return DockerLauncher.from_env(env)
+    raise ValueError(f"FLASK_LAUNCHER must be 'process' or 'docker', not {kind!r}")
+
+
+__all__ = ["Launcher", "check_health", "launcher_from_env", "wait_healthy"]

@@ -1,0 +1,198 @@
+"""Loading and validating the CSV: every kind of broken file gets a clear DataValidationError."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from adclick.dataset import load_dataset, read_dataset
+from adclick.errors import DataValidationError
+from adclick.schema import FEATURES, REQUIRED, TARGET
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = REPO_ROOT / "data" / "advertising.csv"
+BROKEN = REPO_ROOT / "tests" / "data" / "broken"
+
+# Each broken file and words its error must contain: the column, the CSV line, the problem.
+EXPECTED = {
+    "empty.csv": ["empty"],
+    "header_only.csv": ["no data rows"],
+    "blank_header.csv": ["line 1", "header is blank"],
+    "missing_column.csv": ["line 1", "missing required column 'Age'"],
+    "renamed_column.csv": [
+        "missing required column 'Daily Time Spent on Site'",
+        "did you mean 'Time Spent on Site'",
+    ],
+    "text_in_numeric.csv": ["column 'Age'", "line 8:", "not a number", "'forty-two'"],
+    "bom_text_in_numeric.csv": ["column 'Daily Time Spent on Site'", "line 3:", "'n/a?'"],
+    "male_true_false.csv": ["column 'Male'", "lines 2, 3, 4, 5, 6 and 55 more (60 rows)"],
+    "missing_values.csv": ["column 'Area Income'", "lines 5, 9, 12 (3 rows)", "missing"],
+    "inf_values.csv": ["column 'Daily Internet Usage'", "line 6:", "not a finite number"],
+    "one_class.csv": ["column 'Clicked on Ad'", "only class 1", "both 0 and 1"],
+    "target_two.csv": ["column 'Clicked on Ad'", "line 10:", "must be 0 or 1", "found 2"],
+    "target_yes_no.csv": ["column 'Clicked on Ad'", "must be 0 or 1", "'yes'", "(60 rows)"],
+    "semicolon_delimited.csv": ["looks like ';'-delimited"],
+    "tab_delimited.csv": ["looks like tab-delimited"],
+    "binary_garbage.csv": ["NUL bytes", "not a UTF-8 CSV"],
+    "gzipped.csv": ["gzip"],
+    "latin1.csv": ["line 4:", "not valid UTF-8", "0xfc"],
+    "utf16.csv": ["UTF-16"],
+    "utf16_without_bom.csv": ["line 1:", "UTF-16"],
+    "duplicate_column.csv": ["line 1:", "duplicate column", "'Age' in columns 2, 11"],
+    "ragged_long_row.csv": ["line 7:", "11 fields", "header has 10", "quoted"],
+    "ragged_short_row.csv": ["line 9:", "7 fields", "header has 10"],
+    "unclosed_quote.csv": ["line 11:", "never closed"],
+    "too_few_rows.csv": ["only 20 data rows", "at least 50"],
+}
+
+
+def assert_rejected(path: Path, words: list[str], **kwargs) -> DataValidationError:
+    with pytest.raises(DataValidationError) as caught:
+        load_dataset(path, **kwargs)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: "), message
+    assert "\n" not in message and len(message) < 600, message
+    for word in words:
+        assert word in message, f"{word!r} not in {message!r}"
+    return caught.value
+
+
+def write_lines(path: Path, lines: list[str], newline: str = "\n") -> Path:
+    path.write_text(newline.join(lines) + newline, encoding="utf-8", newline="")
+    return path
+
+
+def with_field(lines: list[str], line: int, column: int, value: str) -> list[str]:
+    """``lines`` with one field replaced; ``line`` is the 1-based CSV line."""
+    fields = lines[line - 1].split(",")
+    fields[column] = value
+    return [*lines[: line - 1], ",".join(fields), *lines[line:]]
+
+
+@pytest.fixture(scope="module")
+def sample_lines() -> list[str]:
+    return SAMPLE.read_text(encoding="utf-8").splitlines()
+
+
+def test_every_corpus_file_has_expectations() -> None:
+    assert sorted(p.name for p in BROKEN.glob("*.csv")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_broken_file_is_rejected_with_a_clear_message(name: str) -> None:
+    assert_rejected(BROKEN / name, EXPECTED[name])
+
+
+def test_directory_and_missing_path(tmp_path: Path) -> None:
+    assert_rejected(tmp_path, ["is a directory"])
+    assert_rejected(tmp_path / "nope.csv", ["no such file"])
+
+
+def test_huge_field_in_a_numeric_column_is_reported_shortened(
+    tmp_path: Path, sample_lines: list[str]
+) -> None:
+    path = write_lines(tmp_path / "huge.csv", with_field(sample_lines, 2, 1, "x" * 5_000_000))
+    error = assert_rejected(path, ["column 'Age'", "line 2:", "not a number", "xxx..."])
+    assert error.lines == [2] and error.count == 1
+
+
+def test_huge_field_in_an_unused_text_column_is_fine(
+    tmp_path: Path, sample_lines: list[str]
+) -> None:
+    path = write_lines(tmp_path / "huge.csv", with_field(sample_lines, 2, 4, "x" * 5_000_000))
+    assert len(load_dataset(path)) == len(sample_lines) - 1
+
+
+def test_huge_first_line_is_not_taken_for_a_header(tmp_path: Path) -> None:
+    path = tmp_path / "one_line.csv"
+    path.write_bytes(b"a" * (3 << 20))
+    assert_rejected(path, ["line 1 is longer than"])
+
+
+def test_sample_loads_with_the_used_columns_only() -> None:
+    frame = load_dataset(SAMPLE)
+    assert list(frame.columns) == list(REQUIRED)
+    assert len(frame) == 1000
+    assert all(pd.api.types.is_numeric_dtype(frame[c]) for c in REQUIRED)
+    assert sorted(frame[TARGET].unique()) == [0, 1]
+
+
+def test_hash_is_the_files_sha256() -> None:
+    import hashlib
+
+    assert read_dataset(SAMPLE).sha256 == hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["bom", "crlf", "padded_names", "extra_and_reordered", "required_only", "blank_lines"],
+)
+def test_harmless_variants_are_accepted(
+    tmp_path: Path, sample_lines: list[str], variant: str
+) -> None:
+    """A BOM, CRLF, spaces around names, extra or reordered columns, no text columns."""
+    expected = load_dataset(SAMPLE)
+    header, rows = sample_lines[0], sample_lines[1:]
+    path = tmp_path / f"{variant}.csv"
+    if variant == "bom":
+        path.write_bytes(b"\xef\xbb\xbf" + SAMPLE.read_bytes())
+    elif variant == "crlf":
+        write_lines(path, sample_lines, newline="\r\n")
+    elif variant == "padded_names":
+        write_lines(path, [",".join(f" {n} " for n in header.split(",")), *rows])
+    elif variant == "blank_lines":
+        write_lines(path, [header, "", *rows[:10], "", *rows[10:], ""])
+    else:
+        frame = pd.read_csv(SAMPLE)
+        if variant == "extra_and_reordered":
+            frame = frame.assign(Extra="x")[[*reversed(frame.columns), "Extra"]]
+        else:
+            frame = frame[list(REQUIRED)]
+        frame.to_csv(path, index=False)
+    pd.testing.assert_frame_equal(load_dataset(path), expected, check_dtype=False)
+
+
+def test_line_numbers_count_physical_lines_across_quoted_newlines(
+    tmp_path: Path, sample_lines: list[str]
+) -> None:
+    lines = with_field(sample_lines, 3, 4, '"Two-line\nad topic"')  # CSV lines 3-4: one record
+    lines = with_field(lines, 8, 1, "old")  # list item 8, on editor line 9 after the 2-line one
+    assert_rejected(write_lines(tmp_path / "quoted.csv", lines), ["column 'Age'", "line 9:"])
+
+
+def test_min_rows_is_configurable() -> None:
+    assert len(load_dataset(BROKEN / "too_few_rows.csv", min_rows=20)) == 20
+    assert_rejected(SAMPLE, ["only 1000 data rows", "at least 5000"], min_rows=5000)
+
+
+def test_the_real_dataset_passes(real_dataset: Path) -> None:
+    frame = load_dataset(real_dataset)
+    assert len(frame) == 1000 and list(frame.columns) == [*FEATURES, TARGET]
+
+
+def test_mangled_files_never_escape_as_anything_but_validation_errors(tmp_path: Path) -> None:
+    """Seeded random damage (bytes, quotes, delimiters, cuts): a clean error or a valid load."""
+    rnd = random.Random(1234)
+    base = SAMPLE.read_bytes()[:9000]
+    base = base[: base.rfind(b"\n") + 1]
+    tokens = [b",", b'"', b"\n", b"\r", b"\x00", b"\xff", b"inf", b";", b"True", b"\xef\xbb\xbf"]
+    path = tmp_path / "mangled.csv"
+    rejected = 0
+    for _ in range(150):
+        data = bytearray(base)
+        for _ in range(rnd.randint(1, 4)):
+            pos = rnd.randrange(len(data) + 1)
+            if rnd.random() < 0.6:
+                data[pos:pos] = rnd.choice(tokens)
+            else:
+                del data[pos : pos + rnd.randint(1, 40)]
+        path.write_bytes(bytes(data))
+        try:
+            load_dataset(path)
+        except DataValidationError as exc:
+            rejected += 1
+            assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
+    assert rejected > 100

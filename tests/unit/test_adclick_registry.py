@@ -1,0 +1,161 @@
+"""The model registry: versions appear whole or not at all, and `current` moves only on success.
+
+The machine runs tests as root, where chmod cannot make a directory read-only and a disk
+cannot be filled on demand: those faults are injected by making the OS call fail with the
+errno the real condition gives (EROFS, ENOSPC).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import joblib
+import pytest
+
+from adclick import steps
+from adclick.errors import RegistryError
+from adclick.registry import ModelRegistry
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = REPO_ROOT / "data" / "advertising.csv"
+METRICS = {"accuracy": 0.95, "test_rows": 300}
+
+
+def snapshot(directory: Path) -> dict[str, str]:
+    """Every file under ``directory`` with its SHA-256: 'byte-identical' made checkable."""
+    if not directory.exists():
+        return {}
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real fitted model file, made by the pipeline's own steps."""
+    workdir = tmp_path_factory.mktemp("work")
+    steps.load_data(SAMPLE, workdir)
+    steps.data_preprocessing(workdir)
+    steps.separate_data_outputs(workdir)
+    steps.build_model(workdir)
+    return workdir / steps.MODEL
+
+
+@pytest.fixture
+def registry(tmp_path: Path, model_file: Path) -> ModelRegistry:
+    """A registry that already has one promoted version."""
+    registry = ModelRegistry(tmp_path / "model")
+    registry.register(model_file, METRICS, {"run_id": "first"}, promote=True)
+    return registry
+
+
+def fail_with(code: int):
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    return fail
+
+
+def test_empty_registry_has_no_current_and_is_not_created(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "model")
+    assert registry.current() is None and registry.versions() == []
+    assert not (tmp_path / "model").exists()
+
+
+def test_promoted_version_becomes_current(registry: ModelRegistry, model_file: Path) -> None:
+    current = registry.current()
+    assert current["version"] == registry.versions()[0]
+    assert current["metrics"] == METRICS and current["metadata"]["run_id"] == "first"
+    assert Path(current["path"]).read_bytes() == model_file.read_bytes()
+    assert hasattr(joblib.load(current["path"]), "predict_proba")
+    stored = sorted(p.name for p in Path(current["path"]).parent.iterdir())
+    assert stored == ["metadata.json", "metrics.json", "model.joblib"]
+
+
+def test_unpromoted_version_is_kept_but_current_is_byte_identical(
+    registry: ModelRegistry, model_file: Path
+) -> None:
+    before = snapshot(registry.model_dir)
+    result = registry.register(model_file, METRICS, {"run_id": "rejected"}, promote=False)
+    after = snapshot(registry.model_dir)
+    assert result["promoted"] is False and Path(result["model_path"]).is_file()
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert len(registry.versions()) == 2
+    assert registry.current()["metadata"]["run_id"] == "first"
+
+
+def test_new_promotion_moves_current(registry: ModelRegistry, model_file: Path) -> None:
+    result = registry.register(model_file, METRICS, {"run_id": "second"}, promote=True)
+    assert registry.current()["version"] == result["version"] == registry.versions()[-1]
+
+
+@pytest.mark.parametrize(
+    ("call", "code", "words"),
+    [
+        ("fsync", errno.ENOSPC, "No space left on device"),  # disk full while writing
+        ("mkdir", errno.EROFS, "Read-only file system"),  # read-only model directory
+        ("rename", errno.ENOSPC, "No space left on device"),  # the version's final rename
+        ("replace", errno.EROFS, "Read-only file system"),  # moving the current pointer
+    ],
+)
+def test_write_failures_leave_the_registry_byte_identical(
+    registry: ModelRegistry,
+    model_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    call: str,
+    code: int,
+    words: str,
+) -> None:
+    before = snapshot(registry.model_dir)
+    entries = sorted(p.name for p in registry.model_dir.rglob("*"))
+    monkeypatch.setattr(os, call, fail_with(code))
+    with pytest.raises(RegistryError) as caught:
+        registry.register(model_file, METRICS, {"run_id": "doomed"}, promote=True)
+    monkeypatch.undo()
+    assert str(registry.model_dir) in str(caught.value) and words in str(caught.value)
+    assert snapshot(registry.model_dir) == before
+    assert sorted(p.name for p in registry.model_dir.rglob("*")) == entries, "leftovers"
+    assert registry.current()["metadata"]["run_id"] == "first"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_read_only_directory_for_real(registry: ModelRegistry, model_file: Path) -> None:
+    before = snapshot(registry.model_dir)
+    dirs = [registry.model_dir, registry.versions_dir]
+    for d in dirs:
+        d.chmod(0o555)
+    try:
+        with pytest.raises(RegistryError, match="Permission denied"):
+            registry.register(model_file, METRICS, {}, promote=True)
+    finally:
+        for d in dirs:
+            d.chmod(0o755)
+    assert snapshot(registry.model_dir) == before
+
+
+def test_registry_can_be_moved_or_mounted_elsewhere(
+    registry: ModelRegistry, tmp_path: Path
+) -> None:
+    """current.json stores relative paths, so a copy (or a container mount) still resolves."""
+    moved = shutil.copytree(registry.model_dir, tmp_path / "elsewhere")
+    current = ModelRegistry(moved).current()
+    assert current["path"].startswith(str(moved.resolve()))
+    assert Path(current["path"]).is_file()
+
+
+def test_unreadable_pointer_is_a_registry_error(registry: ModelRegistry) -> None:
+    registry.current_file.write_text("{not json", encoding="utf-8")
+    with pytest.raises(RegistryError, match=r"current\.json"):
+        registry.current()
+
+
+def test_pointer_names_version_and_model(registry: ModelRegistry) -> None:
+    pointer = json.loads(registry.current_file.read_text(encoding="utf-8"))
+    assert pointer["model"] == f"versions/{pointer['version']}/model.joblib"

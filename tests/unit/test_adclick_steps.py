@@ -1,0 +1,146 @@
+"""The file-based steps end to end over a real work dir, as the DAG runs them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pytest
+from sklearn.preprocessing import StandardScaler
+
+from adclick import steps
+from adclick.errors import DataValidationError, QualityGateError
+from adclick.registry import ModelRegistry
+from adclick.schema import FEATURES, REQUIRED, TARGET
+from tests.unit.test_adclick_registry import snapshot
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = REPO_ROOT / "data" / "advertising.csv"
+METRIC_KEYS = {"accuracy", "precision", "recall", "f1", "roc_auc", "confusion_matrix", "test_rows"}
+
+
+def json_roundtrip(data: dict) -> dict:
+    """What XCom does to a step's result: it must survive unchanged."""
+    return json.loads(json.dumps(data))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One run of the first four steps; each result checked to be JSON as it is produced."""
+    workdir = tmp_path_factory.mktemp("work")
+    results = {"workdir": workdir}
+    results["load_data"] = steps.load_data(SAMPLE, workdir)
+    results["data_preprocessing"] = steps.data_preprocessing(workdir)
+    results["separate_data_outputs"] = steps.separate_data_outputs(workdir)
+    results["build_model"] = steps.build_model(workdir)
+    for name, result in results.items():
+        if name != "workdir":
+            assert json_roundtrip(result) == result, name
+    return results
+
+
+def test_load_data_keeps_the_used_columns_and_the_files_hash(trained: dict) -> None:
+    loaded = trained["load_data"]
+    assert loaded["rows"] == 1000 and loaded["source"] == str(SAMPLE)
+    assert loaded["data_hash"] == hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
+    assert list(pd.read_parquet(loaded["path"]).columns) == list(REQUIRED)
+
+
+def test_preprocessing_types_the_columns_but_does_not_scale(trained: dict) -> None:
+    clean = pd.read_parquet(trained["data_preprocessing"]["path"])
+    assert list(clean.columns) == list(REQUIRED)
+    assert all(clean[f].dtype == "float64" for f in FEATURES) and clean[TARGET].dtype == "int8"
+    assert clean["Area Income"].mean() > 1000, "scaling belongs to the model pipeline only"
+
+
+def test_split_is_stratified_30_percent(trained: dict) -> None:
+    split = trained["separate_data_outputs"]
+    assert (split["train_rows"], split["test_rows"]) == (700, 300)
+    test = pd.read_parquet(split["test_path"])
+    assert test[TARGET].value_counts().to_dict() == {0: 150, 1: 150}
+
+
+def test_model_is_one_pipeline_that_scales_exactly_once(trained: dict) -> None:
+    model = joblib.load(trained["workdir"] / steps.MODEL)
+    scalers = [s for _, s in model.steps if isinstance(s, StandardScaler)]
+    assert len(scalers) == 1 and list(model.feature_names_in_) == list(FEATURES)
+    test = pd.read_parquet(trained["workdir"] / steps.TEST)
+    raw_accuracy = (model.predict(test[list(FEATURES)]) == test[TARGET]).mean()
+    assert raw_accuracy == pytest.approx(trained["build_model"]["accuracy"])
+
+
+def test_metrics_are_complete_and_consistent(trained: dict) -> None:
+    metrics = trained["build_model"]
+    assert set(metrics) == METRIC_KEYS
+    (tn, fp), (fn, tp) = metrics["confusion_matrix"]
+    assert tn + fp + fn + tp == metrics["test_rows"] == 300
+    assert metrics["accuracy"] == pytest.approx((tn + tp) / 300)
+    assert 0.93 <= metrics["accuracy"] <= 0.97 and metrics["roc_auc"] > 0.97
+
+
+def test_load_model_registers_and_promotes(trained: dict, tmp_path: Path) -> None:
+    result = steps.load_model(
+        trained["workdir"], tmp_path / "model", 0.9, "run-1", {"dag_id": "ad_click_training"}
+    )
+    assert json_roundtrip(result) == result
+    assert result["promoted"] is True and result["metrics"] == trained["build_model"]
+    current = ModelRegistry(tmp_path / "model").current()
+    assert current["version"] == result["version"] and current["path"] == result["model_path"]
+    metadata = current["metadata"]
+    assert metadata["run_id"] == "run-1" and metadata["dag_id"] == "ad_click_training"
+    assert metadata["data_hash"] == trained["load_data"]["data_hash"]
+    assert metadata["rows"] == 1000 and metadata["features"] == list(FEATURES)
+    assert set(metadata["libraries"]) >= {"python", "sklearn", "pandas", "numpy"}
+
+
+def test_gate_failure_keeps_a_rejected_version_and_the_current_model(
+    trained: dict, tmp_path: Path
+) -> None:
+    model_dir = tmp_path / "model"
+    first = steps.load_model(trained["workdir"], model_dir, 0.9, "good", None)
+    current_files = {
+        k: v for k, v in snapshot(model_dir).items() if k == "current.json" or first["version"] in k
+    }
+    with pytest.raises(QualityGateError, match=r"below min_accuracy 0\.9990") as caught:
+        steps.load_model(trained["workdir"], model_dir, 0.999, "too-strict", None)
+    rejected = caught.value.result
+    assert rejected["promoted"] is False and rejected["version"] != first["version"]
+    assert {k: v for k, v in snapshot(model_dir).items() if k in current_files} == current_files
+    assert ModelRegistry(model_dir).current()["version"] == first["version"]
+    rejected_meta = ModelRegistry(model_dir).version_info(rejected["version"])["metadata"]
+    assert rejected_meta["quality_gate"] == {"min_accuracy": 0.999, "passed": False}
+
+
+def test_bad_data_stops_at_load_data_and_writes_nothing(tmp_path: Path) -> None:
+    with pytest.raises(DataValidationError, match="empty"):
+        steps.load_data(REPO_ROOT / "tests" / "data" / "broken" / "empty.csv", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_class_too_small_to_split_is_a_data_error(tmp_path: Path) -> None:
+    frame = pd.read_csv(SAMPLE)
+    rare = pd.concat([frame[frame[TARGET] == 0], frame[frame[TARGET] == 1].head(1)])
+    rare.to_csv(tmp_path / "rare.csv", index=False)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    steps.load_data(tmp_path / "rare.csv", workdir)
+    steps.data_preprocessing(workdir)
+    with pytest.raises(DataValidationError, match=r"rare\.csv: cannot split"):
+        steps.separate_data_outputs(workdir)
+
+
+def test_test_size_and_random_state_are_honoured(trained: dict, tmp_path: Path) -> None:
+    def split(name: str, **options) -> tuple[dict, pd.DataFrame]:
+        workdir = tmp_path / name
+        workdir.mkdir()
+        (workdir / steps.CLEAN).write_bytes((trained["workdir"] / steps.CLEAN).read_bytes())
+        result = steps.separate_data_outputs(workdir, **options)
+        return result, pd.read_parquet(workdir / steps.TEST)
+
+    result, seven = split("a", test_size=0.2, random_state=7)
+    assert (result["train_rows"], result["test_rows"]) == (800, 200)
+    assert seven.equals(split("b", test_size=0.2, random_state=7)[1])
+    assert not seven.equals(split("c", test_size=0.2, random_state=8)[1])
