@@ -12,6 +12,7 @@ from embedded.stack import REPO_ROOT, EmbeddedStack, Ports
 from tests.support.mailbox import Mailbox
 
 SAMPLE_DATA = REPO_ROOT / "data" / "advertising.csv"
+JWT_LIFETIME_S = 8
 REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "advertising.csv"
 
 
@@ -30,7 +31,13 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
         model_dir=root / "model",
         data_dir=data_dir,
         # Only the runs a test triggers: a scheduled run landing mid-test would race it.
-        extra_env={"ADCLICK_TRAINING_SCHEDULE": "none", "ADCLICK_MONITOR_SCHEDULE": "none"},
+        extra_env={
+            "ADCLICK_TRAINING_SCHEDULE": "none",
+            "ADCLICK_MONITOR_SCHEDULE": "none",
+            # Short-lived API tokens, so the clients' re-login is exercised for real.
+            "AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME": str(JWT_LIFETIME_S),
+            "AIRFLOW__API_AUTH__JWT_LEEWAY": "0",
+        },
     )
     stack.start()
     try:

@@ -16,7 +16,8 @@ from urllib.parse import quote
 import requests
 
 TERMINAL_STATES = frozenset({"success", "failed"})
-# Renew a token this many seconds before it expires, so a request never races the expiry.
+# Renew a token this long before it expires (at most a quarter of its lifetime), so a
+# request never races the expiry.
 TOKEN_RENEW_MARGIN_S = 30.0
 
 
@@ -36,14 +37,17 @@ class AirflowNotFound(AirflowError):
     """The DAG, run or entry does not exist (404)."""
 
 
-def _token_expiry(token: str) -> float | None:
-    """The ``exp`` claim of a JWT, read without verifying it (only the server verifies)."""
+def _renew_at(token: str) -> float | None:
+    """When to fetch a new token, from the JWT's ``iat``/``exp`` claims, read without
+    verifying them (only the server verifies). None when the token says nothing."""
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return float(claims["exp"])
+        expires = float(claims["exp"])
+        lifetime = expires - float(claims.get("iat", expires - 4 * TOKEN_RENEW_MARGIN_S))
     except (IndexError, KeyError, TypeError, ValueError):
         return None
+    return expires - min(TOKEN_RENEW_MARGIN_S, lifetime / 4)
 
 
 class AirflowClient:
@@ -64,7 +68,7 @@ class AirflowClient:
         self._session = requests.Session()
         self._lock = threading.Lock()
         self._token: str | None = None
-        self._token_expiry: float | None = None
+        self._renew_at: float | None = None
         self.logins = 0  # how many times a token was fetched: observable re-login behaviour
 
     def __repr__(self) -> str:
@@ -90,16 +94,13 @@ class AirflowClient:
         if response.status_code not in (200, 201):
             raise AirflowError(f"login failed: HTTP {response.status_code} {response.text[:200]}")
         token = response.json()["access_token"]
-        self._token, self._token_expiry = token, _token_expiry(token)
+        self._token, self._renew_at = token, _renew_at(token)
         self.logins += 1
         return token
 
     def _current_token(self, renew: bool = False) -> str:
         with self._lock:
-            expiring = (
-                self._token_expiry is not None
-                and self._token_expiry - TOKEN_RENEW_MARGIN_S < time.time()
-            )
+            expiring = self._renew_at is not None and self._renew_at < time.time()
             if renew or self._token is None or expiring:
                 return self._login()
             return self._token
