@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     ports = Ports(args.api_port, args.flask_port, args.smtp_port, args.mail_port)
     stack = EmbeddedStack(home=args.home, ports=ports)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C, and `kill` from a supervisor
+        signal.signal(signum, lambda *_: stop.set())
     print(f"Starting the embedded stack in {stack.home} (logs in {stack.log_dir})...")
     stack.start()
     try:
@@ -98,9 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.exit_after_run:
             return 0 if outcome["run"]["state"] == "success" else 1
         print("Running. Press Ctrl-C to stop every process.", flush=True)
-        stop.wait()
-        return 0
-    except KeyboardInterrupt:
+        while not stop.wait(1.0):
+            pass
         return 0
     finally:
         print("Stopping...", flush=True)
