@@ -177,7 +177,11 @@ class EmbeddedStack:
                 "FLASK_MONITOR_PIDFILE": str(self.home / "flask-monitor.pid"),
                 "FLASK_MONITOR_LOGFILE": str(self.log_dir / "flask-monitor.log"),
                 "FLASK_MONITOR_HEALTH_URL": f"{self.flask_url}/health",
-                "PYTHONPATH": os.pathsep.join(p for p in (plugins, env.get("PYTHONPATH", "")) if p),
+                # config/ holds airflow_local_settings.py; Airflow only looks for it in
+                # $AIRFLOW_HOME/config, which here is outside the repository.
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (str(REPO_ROOT / "config"), plugins, env.get("PYTHONPATH", "")) if p
+                ),
             }
         )
         env.update(self.extra_env)
