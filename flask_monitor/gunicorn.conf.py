@@ -1,7 +1,15 @@
-"""gunicorn settings for the Flask monitor; every value can be overridden from the environment.
+"""gunicorn settings for the Flask monitor; the deployment-specific ones come from the
+environment.
 
-One worker process with threads by default: requests are I/O-bound and share one status
-cache, so the whole service makes at most one Airflow call per cache TTL.
+Requests are I/O-bound (they wait on Airflow) and answered from one status cache per worker
+process, so the default is one worker with 8 threads: Airflow then sees at most one round of
+calls per cache TTL, and /metrics speaks for the whole service. The master restarts the worker
+if it dies.
+
+    FLASK_MONITOR_BIND      address to listen on (default 0.0.0.0:5000)
+    FLASK_MONITOR_WORKERS   worker processes (default 1)
+    FLASK_MONITOR_THREADS   threads per worker (default 8)
+    FLASK_MONITOR_PIDFILE   where the master writes its pid (default: none)
 """
 
 import os
@@ -10,7 +18,7 @@ bind = os.environ.get("FLASK_MONITOR_BIND", "0.0.0.0:5000")
 workers = int(os.environ.get("FLASK_MONITOR_WORKERS", "1"))
 worker_class = "gthread"
 threads = int(os.environ.get("FLASK_MONITOR_THREADS", "8"))
-timeout = int(os.environ.get("FLASK_MONITOR_TIMEOUT", "30"))
+timeout = 30
 graceful_timeout = 10
 keepalive = 5
 accesslog = "-"
@@ -18,3 +26,8 @@ errorlog = "-"
 loglevel = os.environ.get("FLASK_MONITOR_LOG_LEVEL", "info")
 pidfile = os.environ.get("FLASK_MONITOR_PIDFILE") or None
 proc_name = "flask-monitor"
+# gunicorn's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl), which
+# every gunicorn on the machine would fight over; nothing here uses it.
+control_socket_disable = True
+# Heartbeat files on tmpfs: a slow disk (or a container's overlay) must not stall workers.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

@@ -1,4 +1,7 @@
-"""Prometheus metrics, in a registry of the app's own (so tests can build many apps)."""
+"""Prometheus metrics in a registry of the app's own (so tests can build many apps).
+
+With several gunicorn workers each keeps its own counters; a scrape sees one worker.
+"""
 
 from __future__ import annotations
 
@@ -11,48 +14,62 @@ from prometheus_client import (
     generate_latest,
 )
 
-RUN_STATES = ("queued", "running", "success", "failed", "none", "unknown")
+from airflow_rest import Lookup
+
+RUN_STATES = ("none", "queued", "running", "success", "failed", "other")
 
 bp = Blueprint("metrics", __name__)
 
 
 class Metrics:
+    """Request, upstream-call and cache counters, and what the latest run looked like."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "monitor_http_requests",
-            "HTTP requests served",
+            "HTTP requests served, by route and status code",
             ["endpoint", "status"],
             registry=self.registry,
         )
         self.upstream_calls = Counter(
             "monitor_airflow_calls",
-            "Snapshots fetched from Airflow, by outcome",
-            ["outcome"],
+            "Rounds of calls to Airflow (snapshot or health probe), by outcome",
+            ["call", "outcome"],
             registry=self.registry,
         )
         self.cache = Counter(
             "monitor_status_cache",
-            "Status lookups, served from cache or not",
+            "Status lookups answered from the shared cache (hit) or by asking Airflow (miss)",
             ["result"],
             registry=self.registry,
         )
         self.last_run_state = Gauge(
             "monitor_last_run_state",
-            "1 for the state of the latest run seen",
-            ["state"],
+            "1 for the state of the latest run seen, 0 for the others",
+            ["dag_id", "state"],
+            registry=self.registry,
+        )
+        self.airflow_up = Gauge(
+            "monitor_airflow_up",
+            "1 if the last status lookup got an answer from Airflow, else 0",
             registry=self.registry,
         )
 
-    def record_state(self, state: str | None) -> None:
-        seen = state if state in RUN_STATES else ("none" if state is None else "unknown")
+    def observe(self, dag_id: str, lookup: Lookup) -> None:
+        """Count one status lookup and remember what it saw."""
+        self.cache.labels("hit" if lookup.from_cache else "miss").inc()
+        self.airflow_up.set(0 if lookup.error is not None else 1)
+        if lookup.error is None:
+            self.record_state(dag_id, lookup.value.get("state"))
+
+    def record_state(self, dag_id: str, state: str | None) -> None:
+        seen = "none" if state is None else state if state in RUN_STATES else "other"
         for candidate in RUN_STATES:
-            self.last_run_state.labels(candidate).set(1 if candidate == seen else 0)
+            self.last_run_state.labels(dag_id, candidate).set(1 if candidate == seen else 0)
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    return Response(
-        generate_latest(current_app.extensions["monitor_metrics"].registry),
-        mimetype=CONTENT_TYPE_LATEST,
-    )
+    registry = current_app.extensions["monitor"].metrics.registry
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,83 +1,86 @@
-"""The routes people and scripts use: /api, /api/status, /success, /failure, /health."""
+"""The routes people and scripts use: /api, /api/status, /success, /failure, /health.
+
+/api sends a finished run to /success or /failure (the original lab's entry point) and shows
+a queued or running run as exactly that. /success and /failure never pretend: opened while
+the latest run is in another state, they show that state with a banner saying so.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, url_for
 
 from monitor.status import StatusUnavailable
 
-bp = Blueprint("status", __name__)
+bp = Blueprint("monitor", __name__)
+
+RETRY_AFTER_S = "5"
+PAGE_STATES = {"success": "success", "failure": "failed"}
 
 
-def _source():
-    return current_app.extensions["monitor_status"]
+def _services():
+    return current_app.extensions["monitor"]
 
 
-def _metrics():
-    return current_app.extensions["monitor_metrics"]
+def latest_run() -> dict:
+    """The shared snapshot of the latest run; raises StatusUnavailable. Feeds /metrics."""
+    services = _services()
+    lookup = services.status.lookup()
+    services.metrics.observe(services.status.dag_id, lookup)
+    return lookup.unwrap()
 
 
-def load_snapshot() -> dict:
-    """The cached snapshot; counts cache use and remembers the last state for /metrics."""
-    snapshot, from_cache = _source().snapshot()
-    _metrics().cache.labels("hit" if from_cache else "miss").inc()
-    _metrics().record_state(snapshot.get("state"))
-    return snapshot
+def unavailable_page(error: StatusUnavailable) -> tuple[str, int, dict]:
+    page = render_template("unavailable.html", error=error, dag_id=_services().status.dag_id)
+    return page, 503, {"Retry-After": RETRY_AFTER_S}
 
 
-def unavailable_page(error: StatusUnavailable):
-    return render_template("unavailable.html", error=error, dag_id=_source().dag_id), 503
+def run_page(run: dict, page: str) -> str:
+    if run["state"] is None:
+        return render_template("no_runs.html", run=run)
+    return render_template("run.html", run=run, page=page, expected=PAGE_STATES.get(page))
+
+
+def _page(page: str):
+    try:
+        run = latest_run()
+    except StatusUnavailable as error:
+        return unavailable_page(error)
+    return run_page(run, page)
 
 
 @bp.get("/api")
 def api():
-    """The entry point: success -> /success, failure -> /failure; anything else shown as is."""
     try:
-        snapshot = load_snapshot()
+        run = latest_run()
     except StatusUnavailable as error:
         return unavailable_page(error)
-    if snapshot["state"] == "success":
-        return redirect(url_for("status.success"))
-    if snapshot["state"] == "failed":
-        return redirect(url_for("status.failure"))
-    return render_template("run.html", run=snapshot, page="latest")
+    if run["state"] == "success":
+        return redirect(url_for(".success"))
+    if run["state"] == "failed":
+        return redirect(url_for(".failure"))
+    return run_page(run, "api")
 
 
 @bp.get("/api/status")
-def api_status():
+def api_status() -> Response | tuple[Response, int, dict]:
     try:
-        return jsonify(load_snapshot())
+        return jsonify(latest_run())
     except StatusUnavailable as error:
-        return jsonify(
-            {"error": error.cause, "detail": str(error), "dag_id": _source().dag_id}
-        ), 503
-
-
-def _run_page(page: str):
-    try:
-        snapshot = load_snapshot()
-    except StatusUnavailable as error:
-        return unavailable_page(error)
-    return render_template("run.html", run=snapshot, page=page)
+        body = {"error": error.cause, "message": str(error), "dag_id": _services().status.dag_id}
+        return jsonify(body), 503, {"Retry-After": RETRY_AFTER_S}
 
 
 @bp.get("/success")
 def success():
-    return _run_page("success")
+    return _page("success")
 
 
 @bp.get("/failure")
 def failure():
-    return _run_page("failure")
+    return _page("failure")
 
 
 @bp.get("/health")
-def health():
-    """Always 200 while this service runs; says whether Airflow answers right now."""
-    try:
-        snapshot = load_snapshot()
-        airflow = {"reachable": True, "error": None, "latest_state": snapshot.get("state")}
-    except StatusUnavailable as error:
-        reachable = error.cause != "airflow_unreachable"
-        airflow = {"reachable": reachable, "error": str(error), "cause": error.cause}
-    return jsonify({"status": "ok", "airflow": airflow})
+def health() -> Response:
+    """200 whenever this service serves requests; says whether Airflow answers right now."""
+    return jsonify({"status": "ok", "airflow": _services().status.airflow_health()})

@@ -1,17 +1,24 @@
-"""Airflow REST API v2 client (plain Python, no Airflow import)."""
+"""Airflow REST API v2 client and a coalescing TTL cache (plain Python, no Airflow import)."""
 
-from airflow_rest.client import (
+from airflow_rest.cache import CacheWaitTimeout, CoalescingCache, Lookup
+from airflow_rest.client import TERMINAL_STATES, AirflowClient
+from airflow_rest.errors import (
     AirflowAuthError,
-    AirflowClient,
+    AirflowConflict,
     AirflowError,
     AirflowNotFound,
     AirflowUnreachable,
 )
 
 __all__ = [
+    "TERMINAL_STATES",
     "AirflowAuthError",
     "AirflowClient",
+    "AirflowConflict",
     "AirflowError",
     "AirflowNotFound",
     "AirflowUnreachable",
+    "CacheWaitTimeout",
+    "CoalescingCache",
+    "Lookup",
 ]

@@ -1,57 +1,45 @@
 """A small client for Airflow 3's stable REST API v2, with JWT login.
 
 Plain Python (requests only): the Flask monitor, the monitor DAG, the embedded stack runner and
-the tests all talk to Airflow through this one class.
+the tests all talk to Airflow through this one class, so they all fail the same clear way.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import requests
+from requests.adapters import HTTPAdapter
+
+from airflow_rest.errors import (
+    AirflowAuthError,
+    AirflowConflict,
+    AirflowError,
+    AirflowNotFound,
+    AirflowUnreachable,
+)
+from airflow_rest.token import renew_at
 
 TERMINAL_STATES = frozenset({"success", "failed"})
-# Renew a token this long before it expires (at most a quarter of its lifetime), so a
-# request never races the expiry.
-TOKEN_RENEW_MARGIN_S = 30.0
-
-
-class AirflowError(Exception):
-    """Airflow answered, but not with what was asked for."""
-
-
-class AirflowUnreachable(AirflowError):
-    """No answer at all: connection refused, DNS failure or timeout."""
-
-
-class AirflowAuthError(AirflowError):
-    """The credentials were refused (401) or the account may not do this (403)."""
-
-
-class AirflowNotFound(AirflowError):
-    """The DAG, run or entry does not exist (404)."""
-
-
-def _renew_at(token: str) -> float | None:
-    """When to fetch a new token, from the JWT's ``iat``/``exp`` claims, read without
-    verifying them (only the server verifies). None when the token says nothing."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        expires = float(claims["exp"])
-        lifetime = expires - float(claims.get("iat", expires - 4 * TOKEN_RENEW_MARGIN_S))
-    except (IndexError, KeyError, TypeError, ValueError):
-        return None
-    return expires - min(TOKEN_RENEW_MARGIN_S, lifetime / 4)
+# Answers worth one more try: the api-server rolled back (e.g. SQLite's "database is locked"
+# under concurrent writers) or a proxy in front of it hiccuped. Only requests that are safe to
+# repeat are retried.
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
+# What Airflow says when it cannot use a token at all (bad signature, revoked): a 403 that a
+# fresh login cures, unlike the plain "Forbidden" of an account lacking the permission.
+_REJECTED_TOKEN_DETAIL = "Invalid JWT token"
 
 
 class AirflowClient:
-    """Thread-safe REST API v2 client that logs in once and re-logs in on expiry or 401."""
+    """Thread-safe REST API v2 client: logs in once, reuses the Bearer token, renews it shortly
+    before its ``exp`` and once more whenever the server refuses it (401, or 403 for a token
+    it can no longer verify, e.g. after a restart with a new JWT secret)."""
 
     def __init__(
         self,
@@ -60,83 +48,144 @@ class AirflowClient:
         password: str,
         timeout: float = 3.0,
         connect_timeout: float | None = None,
+        retries: int = 2,
+        retry_backoff: float = 0.5,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.retry_backoff = retry_backoff
         self.username = username
         self._password = password
         self.timeout = (connect_timeout or min(timeout, 3.0), timeout)
         self._session = requests.Session()
+        # Many gunicorn threads share one client: keep a connection for each of them.
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=32)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at: float | None = None
-        self.logins = 0  # how many times a token was fetched: observable re-login behaviour
+        self.logins = 0  # tokens fetched so far: makes token reuse observable
 
     def __repr__(self) -> str:
         return f"AirflowClient({self.base_url!r}, user={self.username!r})"
 
     # -- transport ------------------------------------------------------------------------
-    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        url = f"{self.base_url}{path}"
+    def _send(
+        self, method: str, path: str, timeout: float | None = None, **kwargs: Any
+    ) -> requests.Response:
+        limits = self.timeout if timeout is None else (min(timeout, self.timeout[0]), timeout)
         try:
-            return self._session.request(method, url, timeout=self.timeout, **kwargs)
+            return self._session.request(
+                method, f"{self.base_url}{path}", timeout=limits, allow_redirects=False, **kwargs
+            )
         except requests.Timeout as exc:
-            raise AirflowUnreachable(f"Airflow at {self.base_url} timed out: {exc}") from exc
+            what = "connection" if isinstance(exc, requests.ConnectTimeout) else "answer"
+            raise self._unreachable(f"no {what} within {limits[1]:g} s") from None
         except requests.ConnectionError as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else str(exc)
-            raise AirflowUnreachable(f"Airflow unreachable at {self.base_url}: {reason}") from exc
+            raise self._unreachable(_connection_problem(exc)) from None
+        except requests.RequestException as exc:
+            raise AirflowError(f"request to {self.base_url}{path} failed: {exc}") from None
+
+    def _unreachable(self, reason: str) -> AirflowUnreachable:
+        return AirflowUnreachable(f"airflow unreachable at {self.base_url}: {reason}")
 
     def _login(self) -> str:
         response = self._send(
             "POST", "/auth/token", json={"username": self.username, "password": self._password}
         )
         if response.status_code in (401, 403):
-            raise AirflowAuthError(f"authentication failed for user {self.username!r}")
-        if response.status_code not in (200, 201):
-            raise AirflowError(f"login failed: HTTP {response.status_code} {response.text[:200]}")
-        token = response.json()["access_token"]
-        self._token, self._renew_at = token, _renew_at(token)
+            raise AirflowAuthError(
+                f"authentication failed for user {self.username} at {self.base_url}: "
+                f"HTTP {response.status_code} {_detail(response)}"
+            )
+        body = self._decode("POST", "/auth/token", response)
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str):
+            raise AirflowError(f"POST {self.base_url}/auth/token: no access_token in the answer")
+        self._token, self._renew_at = token, renew_at(token)
         self.logins += 1
         return token
 
-    def _current_token(self, renew: bool = False) -> str:
+    def _valid_token(self) -> str:
         with self._lock:
             expiring = self._renew_at is not None and self._renew_at < time.time()
-            if renew or self._token is None or expiring:
+            if self._token is None or expiring:
                 return self._login()
             return self._token
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Authenticated call; one re-login when the token was refused; JSON body back."""
-        token = self._current_token()
-        response = self._send(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
-        if response.status_code == 401:
-            token = self._current_token(renew=True)
-            response = self._send(
-                method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
-            )
+    def _replace_token(self, refused: str) -> str:
+        """Log in again unless another thread already replaced the refused token."""
+        with self._lock:
+            if self._token is not None and self._token != refused:
+                return self._token
+            return self._login()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        timeout: float | None = None,
+        idempotent: bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Authenticated call with the JSON answer decoded; one re-login if the token was
+        refused, and up to ``retries`` more tries on a 5xx when the call is safe to repeat
+        (``idempotent``, by default true for every method but POST). ``path`` starts at the
+        server root, e.g. ``/api/v2/dags``."""
+        repeatable = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        attempts = 1 + (self.retries if repeatable else 0)
+        for attempt in range(attempts):
+            response = self._authorized(method, path, timeout, **kwargs)
+            if response.status_code not in RETRY_STATUSES or attempt == attempts - 1:
+                break
+            time.sleep(self.retry_backoff * 2**attempt)
         return self._decode(method, path, response)
+
+    def _authorized(
+        self, method: str, path: str, timeout: float | None, **kwargs: Any
+    ) -> requests.Response:
+        token = self._valid_token()
+        response = self._send(method, path, timeout, headers=_bearer(token), **kwargs)
+        if _token_refused(response):
+            token = self._replace_token(token)
+            response = self._send(method, path, timeout, headers=_bearer(token), **kwargs)
+        return response
 
     def _decode(self, method: str, path: str, response: requests.Response) -> Any:
         status = response.status_code
+        where = f"{method} {self.base_url}{path}"
         if status in (401, 403):
             raise AirflowAuthError(
-                f"{method} {path}: HTTP {status} for user {self.username!r}: {_detail(response)}"
+                f"{where}: HTTP {status} for user {self.username}: {_detail(response)}"
             )
         if status == 404:
-            raise AirflowNotFound(f"{method} {path}: not found")
-        if status >= 400:
-            raise AirflowError(f"{method} {path}: HTTP {status}: {_detail(response)}")
-        return response.json() if response.content else None
+            raise AirflowNotFound(f"{where}: not found: {_detail(response)}")
+        if status == 409:
+            raise AirflowConflict(f"{where}: already exists: {_detail(response)}")
+        if status >= 300:
+            location = response.headers.get("Location")
+            extra = f" (redirect to {location}; is this the api-server?)" if location else ""
+            raise AirflowError(f"{where}: HTTP {status}: {_detail(response)}{extra}")
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise AirflowError(
+                f"{where}: HTTP {status} but not JSON; is {self.base_url} an Airflow api-server?"
+            ) from None
 
     # -- API ------------------------------------------------------------------------------
-    def health(self) -> dict:
+    def health(self, timeout: float | None = None) -> dict:
         """``/api/v2/monitor/health`` needs no token. Read the body: it is 200 even when the
         scheduler is dead."""
-        response = self._send("GET", "/api/v2/monitor/health")
-        return self._decode("GET", "/api/v2/monitor/health", response)
+        path = "/api/v2/monitor/health"
+        return self._decode("GET", path, self._send("GET", path, timeout))
 
     def get_dag(self, dag_id: str) -> dict:
-        return self.request("GET", f"/api/v2/dags/{quote(dag_id, safe='')}")
+        return self.request("GET", _dag_path(dag_id))
 
     def dag_exists(self, dag_id: str) -> bool:
         try:
@@ -146,15 +195,14 @@ class AirflowClient:
         return True
 
     def set_paused(self, dag_id: str, paused: bool) -> dict:
-        return self.request(
-            "PATCH", f"/api/v2/dags/{quote(dag_id, safe='')}", json={"is_paused": paused}
-        )
+        return self.request("PATCH", _dag_path(dag_id), json={"is_paused": paused})
 
     def runs(self, dag_id: str, limit: int = 25) -> list[dict]:
-        """Newest first by ``run_after`` (``logical_date`` is null for REST-triggered runs)."""
+        """Newest first by ``run_after``: ``logical_date`` is null for REST-triggered runs and
+        nulls sort differently on SQLite and Postgres."""
         body = self.request(
             "GET",
-            f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns",
+            f"{_dag_path(dag_id)}/dagRuns",
             params={"order_by": "-run_after", "limit": limit},
         )
         return body["dag_runs"]
@@ -164,23 +212,24 @@ class AirflowClient:
         return runs[0] if runs else None
 
     def get_run(self, dag_id: str, run_id: str) -> dict:
-        return self.request("GET", self._run_path(dag_id, run_id))
+        return self.request("GET", _run_path(dag_id, run_id))
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
-        body = self.request("GET", f"{self._run_path(dag_id, run_id)}/taskInstances")
+        """Every task instance of the run (task_id, state, start/end_date, duration, try)."""
+        body = self.request("GET", f"{_run_path(dag_id, run_id)}/taskInstances")
         return body["task_instances"]
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
-        """The XCom value, or None when the task pushed nothing (yet)."""
+        """The XCom value as the task returned it, or None when it pushed nothing (yet)."""
         path = (
-            f"{self._run_path(dag_id, run_id)}/taskInstances/{quote(task_id, safe='')}"
+            f"{_run_path(dag_id, run_id)}/taskInstances/{quote(task_id, safe='')}"
             f"/xcomEntries/{quote(key, safe='')}"
         )
         try:
-            entry = self.request("GET", path, params={"deserialize": "true"})
+            entry = self.request("GET", path)  # native JSON, not the stringified form
         except AirflowNotFound:
             return None
-        value = entry.get("value")
+        value = entry.get("value") if isinstance(entry, dict) else None
         if isinstance(value, str):
             try:
                 return json.loads(value)
@@ -188,12 +237,22 @@ class AirflowClient:
                 return value
         return value
 
-    def trigger(self, dag_id: str, conf: dict | None = None) -> dict:
-        return self.request(
-            "POST",
-            f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns",
-            json={"logical_date": None, "conf": conf or {}},
-        )
+    def trigger(self, dag_id: str, conf: dict | None = None, run_id: str | None = None) -> dict:
+        """A manual run now. ``logical_date`` must be present (null); unknown keys give 422.
+
+        The run id is chosen here (Airflow's own ``manual__<time>`` form unless given), which
+        makes a retried trigger safe: a repeat that finds the run already there returns it.
+        """
+        run_id = run_id or f"manual__{datetime.now(UTC).isoformat()}"
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf or {}}
+        path = f"{_dag_path(dag_id)}/dagRuns"
+        try:
+            return self.request("POST", path, json=body, idempotent=True)
+        except AirflowConflict:
+            existing = self.get_run(dag_id, run_id)  # an earlier try created it
+            if existing.get("conf") != body["conf"]:
+                raise
+            return existing
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float, poll: float = 0.5) -> dict:
         """Poll until the run succeeds or fails; TimeoutError names the state it was stuck in."""
@@ -204,18 +263,49 @@ class AirflowClient:
                 return run
             if time.monotonic() > deadline:
                 raise TimeoutError(
-                    f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f} s"
+                    f"{dag_id} run {run_id} still {run['state']} after {timeout:g} s"
                 )
             time.sleep(poll)
 
-    @staticmethod
-    def _run_path(dag_id: str, run_id: str) -> str:
-        return f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
+
+def _dag_path(dag_id: str) -> str:
+    return f"/api/v2/dags/{quote(dag_id, safe='')}"
+
+
+def _run_path(dag_id: str, run_id: str) -> str:
+    return f"{_dag_path(dag_id)}/dagRuns/{quote(run_id, safe='')}"
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _token_refused(response: requests.Response) -> bool:
+    if response.status_code == 401:
+        return True
+    return response.status_code == 403 and _detail(response) == _REJECTED_TOKEN_DETAIL
 
 
 def _detail(response: requests.Response) -> str:
+    """FastAPI's ``detail``, or the start of the body: enough to say why, never a page."""
     try:
-        detail = response.json().get("detail", response.text)
+        body = response.json()
     except ValueError:
-        detail = response.text
+        return response.text[:200].strip() or response.reason or ""
+    detail = body.get("detail", body) if isinstance(body, dict) else body
     return str(detail)[:300]
+
+
+def _connection_problem(exc: requests.ConnectionError) -> str:
+    """A short reason from requests' nested connection errors."""
+    text = str(exc)
+    lowered = text.lower()
+    if "refused" in lowered:
+        return "connection refused"
+    if "resolve" in lowered or "name or service not known" in lowered:
+        return "host name not found (DNS)"
+    if "timed out" in lowered:
+        return "connection timed out"
+    if "aborted" in lowered or "reset" in lowered or "remotedisconnected" in lowered:
+        return "connection closed without an answer"
+    return text[:200]

@@ -10,16 +10,23 @@ from typing import Protocol
 
 from flask_launcher.health import check_health, wait_healthy
 
+LAUNCHERS = ("process", "docker")
+
 
 class Launcher(Protocol):
-    def ensure_running(self) -> str: ...
+    def ensure_running(self) -> str:
+        """``already-running``, ``started`` or ``restarted``; never two instances."""
+        ...
 
     def describe(self) -> str: ...
 
 
 def launcher_from_env(env: Mapping[str, str]) -> Launcher:
-    """``FLASK_LAUNCHER=process`` (default, the embedded stack) or ``docker`` (Compose)."""
-    kind = env.get("FLASK_LAUNCHER", "process")
+    """``FLASK_LAUNCHER=process`` (default, the embedded stack) or ``docker`` (Compose).
+
+    Imports lazily: the docker launcher is only loaded where it is used.
+    """
+    kind = (env.get("FLASK_LAUNCHER") or "process").strip().lower()
     if kind == "process":
         from flask_launcher.process import ProcessLauncher
 
@@ -28,7 +35,7 @@ def launcher_from_env(env: Mapping[str, str]) -> Launcher:
         from flask_launcher.docker import DockerLauncher
 
         return DockerLauncher.from_env(env)
-    raise ValueError(f"FLASK_LAUNCHER must be 'process' or 'docker', not {kind!r}")
+    raise ValueError(f"FLASK_LAUNCHER must be one of {', '.join(LAUNCHERS)}, not {kind!r}")
 
 
 __all__ = ["Launcher", "check_health", "launcher_from_env", "wait_healthy"]

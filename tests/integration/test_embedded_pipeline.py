@@ -93,3 +93,18 @@ def test_broken_dataset_fails_at_load_data_and_keeps_the_model(
     )
     assert "Age" in mail["HTML"] and "broken_age.csv" in mail["HTML"] and "8" in mail["HTML"]
     assert snapshot(embedded_stack.model_dir) == before
+
+
+def test_two_triggers_at_once_run_one_after_the_other(embedded_stack: EmbeddedStack) -> None:
+    client = embedded_stack.client("admin")
+    first = client.trigger(TRAINING, {})
+    second = client.trigger(TRAINING, {})
+    first = client.wait_for_run(TRAINING, first["dag_run_id"], timeout=300)
+    second = client.wait_for_run(TRAINING, second["dag_run_id"], timeout=300)
+
+    assert first["state"] == second["state"] == "success"
+    earlier, later = sorted((first, second), key=lambda run: run["start_date"])
+    assert later["start_date"] >= earlier["end_date"], "max_active_runs=1 must serialize runs"
+    results = [client.xcom(TRAINING, run["dag_run_id"], "load_model") for run in (first, second)]
+    assert results[0]["workdir"] != results[1]["workdir"]
+    assert results[0]["version"] != results[1]["version"]

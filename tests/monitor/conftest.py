@@ -1,23 +1,27 @@
 """Flask monitor fixtures in the style of Flask's tutorial: ``app`` and ``client``.
 
-``app`` reads the real embedded Airflow with the read-only account; tests that need Airflow
-down or a wrong password build their own app with ``make_app``.
+``app`` reads the real embedded Airflow with the read-only account (a session fixture of
+tests/conftest.py). ``down_app`` points at a port where nothing listens: Airflow down, for
+real, and needs no stack. Other faults come from the small real servers in faults.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from embedded.stack import EmbeddedStack, free_port
+from embedded.stack import free_port
 from monitor import create_app
+from tests.monitor.faults import FaultServer
 
 
 @pytest.fixture
-def make_app(embedded_stack: EmbeddedStack) -> Callable[..., Flask]:
+def make_app(embedded_stack) -> Callable[..., Flask]:
+    """Apps on the real stack; keyword arguments override settings (e.g. CACHE_TTL)."""
+
     def build(**overrides) -> Flask:
         config = {
             "TESTING": True,
@@ -43,5 +47,39 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def closed_port_url() -> str:
-    """An address where nothing listens: Airflow down, for real."""
+    """An address where nothing listens."""
     return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def make_down_app(closed_port_url: str) -> Callable[..., Flask]:
+    def build(**overrides) -> Flask:
+        config = {"TESTING": True, "AIRFLOW_URL": closed_port_url, "AIRFLOW_PASSWORD": "x"}
+        return create_app(config | overrides)
+
+    return build
+
+
+@pytest.fixture
+def down_app(make_down_app) -> Flask:
+    return make_down_app()
+
+
+@pytest.fixture
+def down_client(down_app: Flask) -> FlaskClient:
+    return down_app.test_client()
+
+
+@pytest.fixture
+def fault_server() -> Iterator[Callable[[str], FaultServer]]:
+    """Start real misbehaving servers (``"silent"`` or ``"html"``); all stopped afterwards."""
+    servers: list[FaultServer] = []
+
+    def start(kind: str) -> FaultServer:
+        server = FaultServer(kind)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

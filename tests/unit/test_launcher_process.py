@@ -1,10 +1,16 @@
-"""The process launcher with real gunicorn: idempotent, never two masters, restarts a dead one."""
+"""The process launcher for real: gunicorn started, found, killed and restarted, never twice.
+
+The service points at a closed port (Airflow down), which /health reports with a 200.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,80 +18,142 @@ import pytest
 
 from embedded.stack import free_port
 from flask_launcher import check_health, launcher_from_env, wait_healthy
-from flask_launcher.process import ProcessLauncher
+from flask_launcher.process import LaunchError, ProcessLauncher
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def listening_holders(port: int) -> set[int]:
+    """Pids holding a socket that listens on 127.0.0.1:``port``."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state = fields[1], fields[3]
+        if state == "0A" and int(local.split(":")[1], 16) == port:  # 0A = LISTEN
+            inodes.add(f"socket:[{fields[9]}]")
+    holders = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if inodes & {os.readlink(fd) for fd in (proc / "fd").iterdir()}:
+                    holders.add(int(proc.name))
+            except OSError:
+                continue
+    return holders
+
+
+def masters(port: int) -> list[int]:
+    """Listening processes whose parent does not listen too: one per gunicorn master."""
+    holders = listening_holders(port)
+    parents = {}
+    for pid in holders:
+        try:
+            parents[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+    return sorted(pid for pid, parent in parents.items() if parent not in holders)
+
+
+def wait_for_single_master(port: int, pid: int, timeout: float = 30.0) -> None:
+    """After a kill -9, orphaned workers keep the old socket for a moment: wait them out."""
+    deadline = time.monotonic() + timeout
+    while masters(port) != [pid] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert masters(port) == [pid]
 
 
 @pytest.fixture
-def launcher(tmp_path: Path):
+def launcher(tmp_path: Path) -> Iterator[ProcessLauncher]:
     port = free_port()
     env = {
         **os.environ,
-        "FLASK_LAUNCHER": "process",
-        "FLASK_MONITOR_PIDFILE": str(tmp_path / "flask.pid"),
-        "FLASK_MONITOR_LOGFILE": str(tmp_path / "flask.log"),
+        "FLASK_MONITOR_PIDFILE": str(tmp_path / "run" / "flask-monitor.pid"),
+        "FLASK_MONITOR_LOGFILE": str(tmp_path / "logs" / "flask-monitor.log"),
         "FLASK_MONITOR_BIND": f"127.0.0.1:{port}",
-        "MONITOR_AIRFLOW_URL": f"http://127.0.0.1:{free_port()}",  # Airflow down: still healthy
+        "FLASK_MONITOR_WORKERS": "1",
+        "MONITOR_AIRFLOW_URL": f"http://127.0.0.1:{free_port()}",
     }
-    launcher = launcher_from_env(env)
-    launcher.url = f"http://127.0.0.1:{port}/health"
-    yield launcher
-    pid = launcher.running_pid()
-    if pid:
-        os.killpg(pid, signal.SIGTERM)
+    env.pop("FLASK_LAUNCHER", None)
+    launch = launcher_from_env(env)
+    assert isinstance(launch, ProcessLauncher)
+    launch.port = port
+    launch.health_url = f"http://127.0.0.1:{port}/health"
+    yield launch
+    launch.stop()
+    for pid in masters(port):  # whatever a failed test left behind
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
 
 
-def gunicorn_masters(launcher: ProcessLauncher) -> int:
-    """Live gunicorn processes whose parent is not gunicorn, started with this pidfile."""
-    count = 0
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-            ppid = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
-            parent = Path(f"/proc/{ppid}/cmdline").read_bytes()
-            session = os.getsid(int(proc.name))
-        except (OSError, ValueError, IndexError):
-            continue
-        pid = launcher.running_pid()
-        if (
-            b"gunicorn" in cmdline
-            and b"gunicorn" not in parent
-            and pid
-            and session == os.getsid(pid)
-        ):
-            count += 1
-    return count
-
-
-def test_starts_once_then_reports_running(launcher) -> None:
-    assert isinstance(launcher, ProcessLauncher)
+def test_starts_once_then_reports_already_running(launcher) -> None:
     assert launcher.ensure_running() == "started"
-    assert wait_healthy(launcher.url, timeout=15)["healthy"]
+    pid = launcher.running_pid()
+
+    health = wait_healthy(launcher.health_url, timeout=30)
+
+    assert health["healthy"], health
+    assert health["body"]["airflow"]["reachable"] is False
     assert launcher.ensure_running() == "already-running"
-    assert gunicorn_masters(launcher) == 1
+    assert launcher.running_pid() == pid
+    wait_for_single_master(launcher.port, pid)
+    assert "Booting worker" in launcher.logfile.read_text()
+
+
+def test_a_killed_master_is_restarted(launcher) -> None:
+    launcher.ensure_running()
+    old = launcher.running_pid()
+    assert wait_healthy(launcher.health_url, timeout=30)["healthy"]
+
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while launcher.running_pid() == old and time.monotonic() < deadline:
+        time.sleep(0.05)  # SIGKILL is delivered at once, the process ends a moment later
+
+    assert launcher.ensure_running() == "restarted"
+    new = launcher.running_pid()
+    assert new is not None and new != old
+    wait_for_single_master(launcher.port, new)
+    assert wait_healthy(launcher.health_url, timeout=30)["healthy"]
 
 
 def test_concurrent_callers_start_exactly_one_master(launcher) -> None:
     with ThreadPoolExecutor(4) as pool:
-        outcomes = list(pool.map(lambda _: launcher.ensure_running(), range(4)))
-    assert sorted(outcomes) == ["already-running"] * 3 + ["started"]
-    assert gunicorn_masters(launcher) == 1
+        outcomes = sorted(pool.map(lambda _: launcher.ensure_running(), range(4)))
+
+    assert outcomes == ["already-running"] * 3 + ["started"]
+    wait_for_single_master(launcher.port, launcher.running_pid())
+    assert wait_healthy(launcher.health_url, timeout=30)["healthy"]
 
 
-def test_killed_master_is_restarted(launcher) -> None:
-    launcher.ensure_running()
-    assert wait_healthy(launcher.url, timeout=15)["healthy"]
-    old = launcher.running_pid()
-    os.kill(old, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while check_health(launcher.url, timeout=0.5)["healthy"] and time.monotonic() < deadline:
-        time.sleep(0.1)
+def test_a_stale_pidfile_naming_another_process_is_replaced(launcher) -> None:
+    launcher.pidfile.parent.mkdir(parents=True)
+    launcher.pidfile.write_text(f"{os.getpid()}\n")  # alive, but not gunicorn
 
     assert launcher.ensure_running() == "restarted"
-    assert wait_healthy(launcher.url, timeout=20)["healthy"]
-    assert launcher.running_pid() not in (None, old)
-    assert gunicorn_masters(launcher) == 1
+
+    assert launcher.running_pid() not in (None, os.getpid())
+    assert wait_healthy(launcher.health_url, timeout=30)["healthy"]
 
 
-def test_unknown_launcher_is_refused() -> None:
-    with pytest.raises(ValueError, match="FLASK_LAUNCHER"):
-        launcher_from_env({"FLASK_LAUNCHER": "ssh"})
+def test_stop_ends_the_service(launcher) -> None:
+    launcher.ensure_running()
+    assert wait_healthy(launcher.health_url, timeout=30)["healthy"]
+
+    assert launcher.stop() is True
+
+    assert launcher.running_pid() is None and not launcher.pidfile.exists()
+    assert check_health(launcher.health_url)["error"] == "connection refused"
+    assert launcher.stop() is False
+
+
+def test_a_gunicorn_that_cannot_start_is_reported(tmp_path: Path) -> None:
+    broken = ProcessLauncher(
+        tmp_path / "flask-monitor.pid",
+        tmp_path / "flask-monitor.log",
+        bind=f"127.0.0.1:{free_port()}",
+        python=sys.executable,
+        env={**os.environ, "PYTHONPATH": "", "FLASK_MONITOR_WORKERS": "not-a-number"},
+    )
+
+    with pytest.raises(LaunchError, match=r"(?s)gunicorn exited with code 1: .*not-a-number"):
+        broken.ensure_running()

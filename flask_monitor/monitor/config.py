@@ -1,0 +1,50 @@
+"""Settings of the monitor: defaults, overridden by MONITOR_* environment variables.
+
+Values from the environment are kept as text (a password like ``1e5`` or ``true`` must stay
+what it is) and only the few numeric settings are converted, with an error naming the
+variable when they are not numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Config
+
+DEFAULTS: dict[str, Any] = {
+    "AIRFLOW_URL": "http://127.0.0.1:8080",
+    "AIRFLOW_USERNAME": "monitor",
+    "AIRFLOW_PASSWORD": "",
+    "AIRFLOW_UI_URL": "",  # empty: same as AIRFLOW_URL
+    "AIRFLOW_TIMEOUT": 3.0,  # seconds per Airflow call
+    "HEALTH_TIMEOUT": 1.0,  # seconds for /health's probe: the watchdog pings with 2 s
+    "DAG_ID": "ad_click_training",
+    "RESULT_TASK_ID": "load_model",  # its XCom return_value carries the model metrics
+    "CACHE_TTL": 2.0,  # seconds an answer from Airflow is shared by every request
+}
+SECONDS = ("AIRFLOW_TIMEOUT", "HEALTH_TIMEOUT", "CACHE_TTL")
+ENV_PREFIX = "MONITOR"
+
+
+def load_config(config: Config, test_config: dict[str, Any] | None) -> None:
+    """Defaults, then the environment (or ``test_config`` in tests), then type checks."""
+    config.from_mapping(DEFAULTS)
+    if test_config is None:
+        config.from_prefixed_env(ENV_PREFIX, loads=str)
+    else:
+        config.update(test_config)
+    for key in SECONDS:
+        config[key] = _seconds(key, config[key], allow_zero=key == "CACHE_TTL")
+    config["AIRFLOW_URL"] = str(config["AIRFLOW_URL"]).rstrip("/")
+    config["AIRFLOW_UI_URL"] = str(config["AIRFLOW_UI_URL"] or config["AIRFLOW_URL"]).rstrip("/")
+
+
+def _seconds(key: str, value: Any, allow_zero: bool) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not (seconds >= 0 if allow_zero else seconds > 0):  # NaN fails both
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{ENV_PREFIX}_{key} must be a number of seconds {bound}, not {value!r}")
+    return seconds

@@ -1,0 +1,204 @@
+"""Keep the Flask monitor's container running, through the Docker Engine API.
+
+Used by the monitor DAG in the Compose stack (``FLASK_LAUNCHER=docker``). The workers reach the
+engine only through the socket proxy (``DOCKER_HOST=tcp://docker-socket-proxy:2375``), which
+lets through container list/inspect, start and restart and nothing else, so this module never
+needs (or tries) more: it finds the monitor's container, starts it when it is stopped, restarts
+it when it runs but reports unhealthy, and leaves every other container alone.
+
+Plain ``http.client`` over TCP or a Unix socket: no Docker SDK in the Airflow image.
+
+Environment:
+    DOCKER_HOST                 tcp://host:port or unix:///path
+                                (default unix:///var/run/docker.sock)
+    FLASK_MONITOR_CONTAINER     a container name or id, or comma-separated label filters
+                                (``key=value,...``);
+                                default com.docker.compose.service=flask-monitor
+    FLASK_MONITOR_STOP_TIMEOUT  seconds the engine gives gunicorn to stop on restart (default 10)
+    DOCKER_API_TIMEOUT          seconds per Engine API call (default 30)
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+DEFAULT_SELECTOR = "com.docker.compose.service=flask-monitor"
+
+ALREADY_RUNNING = "already-running"
+STARTED = "started"
+RESTARTED = "restarted"
+# When several containers match, the report names the strongest action taken.
+_OUTCOME_RANK = {ALREADY_RUNNING: 0, STARTED: 1, RESTARTED: 2}
+
+
+class DockerLauncherError(RuntimeError):
+    """The container could not be found or (re)started; the message says why and where."""
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over the engine's Unix socket (local use without the proxy)."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+class DockerLauncher:
+    """Start or restart one service's container; idempotent, touches no other container."""
+
+    def __init__(
+        self,
+        docker_host: str = DEFAULT_DOCKER_HOST,
+        container: str = DEFAULT_SELECTOR,
+        stop_timeout: int = 10,
+        timeout: float = 30.0,
+    ) -> None:
+        self.docker_host = docker_host
+        self.container = container.strip()
+        self.stop_timeout = stop_timeout
+        self.timeout = timeout
+        url = urlsplit(docker_host)
+        if url.scheme in ("tcp", "http"):
+            if not url.hostname:
+                raise DockerLauncherError(f"DOCKER_HOST {docker_host!r} names no host")
+            self._tcp = (url.hostname, url.port or 2375)
+            self._unix_path = None
+        elif url.scheme == "unix":
+            self._tcp = None
+            self._unix_path = url.path
+        else:
+            raise DockerLauncherError(
+                f"DOCKER_HOST {docker_host!r}: only tcp:// (the socket proxy) and unix:// are "
+                "supported"
+            )
+        if not self.container:
+            raise DockerLauncherError("FLASK_MONITOR_CONTAINER is empty")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DockerLauncher:
+        """Build from environment variables (see the module docstring)."""
+        if env.get("DOCKER_TLS_VERIFY"):
+            raise DockerLauncherError(
+                "DOCKER_TLS_VERIFY is set but TLS to the engine is not supported: "
+                "point DOCKER_HOST at the socket proxy instead"
+            )
+        try:
+            stop_timeout = int(env.get("FLASK_MONITOR_STOP_TIMEOUT") or 10)
+            timeout = float(env.get("DOCKER_API_TIMEOUT") or 30)
+        except ValueError as exc:
+            raise DockerLauncherError(f"bad launcher timeout setting: {exc}") from exc
+        return cls(
+            docker_host=env.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST,
+            container=env.get("FLASK_MONITOR_CONTAINER") or DEFAULT_SELECTOR,
+            stop_timeout=stop_timeout,
+            timeout=timeout,
+        )
+
+    def describe(self) -> str:
+        what = "containers labelled" if self._is_selector else "container"
+        return f"docker launcher: {what} {self.container} via {self.docker_host}"
+
+    def ensure_running(self) -> str:
+        """Make the monitor's container run: "already-running" | "started" | "restarted"."""
+        outcomes = [self._ensure_one(info) for info in self._find()]
+        return max(outcomes, key=_OUTCOME_RANK.__getitem__)
+
+    @property
+    def _is_selector(self) -> bool:
+        # Container names cannot contain "=", label filters always do.
+        return "=" in self.container
+
+    def _find(self) -> list[dict[str, Any]]:
+        """Inspect data of every container the setting designates (at least one)."""
+        if not self._is_selector:
+            status, body = self._request("GET", f"/containers/{quote(self.container)}/json")
+            if status == 404:
+                raise DockerLauncherError(
+                    f"no container named {self.container!r} on {self.docker_host}"
+                )
+            return [self._checked(status, body, "inspect", self.container)]
+        labels = [part.strip() for part in self.container.split(",") if part.strip()]
+        query = urlencode({"all": "1", "filters": json.dumps({"label": labels})})
+        status, body = self._request("GET", f"/containers/json?{query}")
+        listed = self._checked(status, body, "list containers", self.container)
+        if not listed:
+            raise DockerLauncherError(
+                f"no container labelled {self.container} on {self.docker_host}: "
+                "is the stack up (docker compose up) and FLASK_MONITOR_CONTAINER right?"
+            )
+        found = []
+        for summary in listed:
+            status, body = self._request("GET", f"/containers/{summary['Id']}/json")
+            found.append(self._checked(status, body, "inspect", summary["Id"][:12]))
+        return found
+
+    def _ensure_one(self, info: dict[str, Any]) -> str:
+        name = info.get("Name", "").lstrip("/") or info["Id"][:12]
+        state = info.get("State") or {}
+        status = state.get("Status")
+        health = (state.get("Health") or {}).get("Status")
+        if status == "running" and health == "unhealthy":
+            self._post(f"/containers/{info['Id']}/restart?t={self.stop_timeout}", "restart", name)
+            return RESTARTED
+        if status in ("running", "restarting"):
+            # "restarting": the engine's restart policy is already bringing it back.
+            return ALREADY_RUNNING
+        if status in ("created", "exited"):
+            self._post(f"/containers/{info['Id']}/start", "start", name)
+            return STARTED
+        raise DockerLauncherError(
+            f"container {name} is {status!r}; refusing to act on it (only created, exited, "
+            "running or restarting containers are handled)"
+        )
+
+    def _post(self, path: str, action: str, name: str) -> None:
+        status, body = self._request("POST", path)
+        # 304: already in the wanted state (someone else started it meanwhile).
+        if status not in (204, 304):
+            self._checked(status, body, action, name)
+
+    def _checked(self, status: int, body: Any, action: str, name: str) -> Any:
+        if 200 <= status < 300:
+            return body
+        if status == 403:
+            raise DockerLauncherError(
+                f"{action} {name}: refused by {self.docker_host} (403); the socket proxy must "
+                "allow CONTAINERS, ALLOW_START and ALLOW_RESTARTS"
+            )
+        message = body.get("message") if isinstance(body, dict) else body
+        raise DockerLauncherError(f"{action} {name}: Docker API answered {status}: {message}")
+
+    def _request(self, method: str, path: str) -> tuple[int, Any]:
+        if self._tcp is not None:
+            conn: http.client.HTTPConnection = http.client.HTTPConnection(
+                *self._tcp, timeout=self.timeout
+            )
+        else:
+            conn = _UnixHTTPConnection(self._unix_path or "", self.timeout)
+        try:
+            conn.request(method, path, headers={"Host": "docker", "Content-Length": "0"})
+            response = conn.getresponse()
+            raw = response.read()
+        except OSError as exc:
+            raise DockerLauncherError(
+                f"cannot reach the Docker API at {self.docker_host}: {exc}"
+            ) from exc
+        finally:
+            conn.close()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace").strip()
+        return response.status, body

@@ -1,0 +1,203 @@
+"""Fixtures for the Docker Compose end-to-end tests.
+
+These tests need the stack that scripts/e2e-docker brings up: it exports the E2E_* variables
+(URLs of the ports it published on 127.0.0.1, the Compose project, DOCKER_HOST of the engine).
+Without them every test here is skipped with a pointer to that script.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.support.mailbox import Mailbox
+
+REQUIRED = ("E2E_AIRFLOW_URL", "E2E_FLASK_URL", "E2E_MAIL_URL", "E2E_DOCKER_PROXY_URL")
+TERMINAL = {"success", "failed"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    missing = [name for name in REQUIRED if not os.environ.get(name)]
+    if not missing:
+        return
+    skip = pytest.mark.skip(reason="needs the Compose stack: run scripts/e2e-docker")
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(skip)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a Compose env file (comments and blanks skipped)."""
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+    return values
+
+
+@dataclass
+class AirflowApi:
+    """REST API v2 as an outside client sees it: JWT from /auth/token, Bearer on each call."""
+
+    base_url: str
+    username: str
+    password: str
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def login(self) -> None:
+        response = self.session.post(
+            f"{self.base_url}/auth/token",
+            json={"username": self.username, "password": self.password},
+            timeout=10,
+        )
+        assert response.status_code in (200, 201), response.text
+        self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        if "Authorization" not in self.session.headers:
+            self.login()
+        return self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=10, **kwargs)
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.call(method, path, **kwargs)
+        assert response.ok, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json()
+
+    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+        run = self.json(
+            "POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}}
+        )
+        return run["dag_run_id"]
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.json("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+            if run["state"] in TERMINAL:
+                return run
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f} s; "
+                    f"tasks: {self.task_states(dag_id, run_id)}"
+                )
+            time.sleep(1)
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        body = self.json("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        return {ti["task_id"]: ti["state"] for ti in body["task_instances"]}
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries"
+        body = self.json("GET", f"{path}/return_value")
+        value = body["value"]
+        return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
+
+
+@dataclass
+class ComposeStack:
+    """The running stack: its URLs, accounts and a way to act on its containers."""
+
+    airflow_url: str
+    flask_url: str
+    mail_url: str
+    proxy_url: str
+    project: str
+    secrets: dict[str, str]
+    scratch_image: str
+    compose: list[str]
+
+    def api(self, role: str = "admin") -> AirflowApi:
+        if role == "admin":
+            return AirflowApi(self.airflow_url, "admin", self.secrets["AIRFLOW_ADMIN_PASSWORD"])
+        return AirflowApi(self.airflow_url, "monitor", self.secrets["AIRFLOW_MONITOR_PASSWORD"])
+
+    def container_id(self, service: str) -> str:
+        """The container of a Compose service, found by its labels on the host engine."""
+        out = docker(
+            "ps",
+            "--all",
+            "--quiet",
+            "--filter",
+            f"label=com.docker.compose.project={self.project}",
+            "--filter",
+            f"label=com.docker.compose.service={service}",
+        )
+        ids = out.split()
+        assert len(ids) == 1, f"expected one {service} container, found {ids}"
+        return ids[0]
+
+
+def docker(*args: str) -> str:
+    """The docker CLI against the engine the stage started (DOCKER_HOST), for fault injection
+    and for test fixtures the socket proxy rightly refuses to create."""
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}"
+    return result.stdout.strip()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def stack() -> ComposeStack:
+    env_file = Path(os.environ.get("E2E_ENV_FILE", Path(__file__).parents[2] / ".env"))
+    return ComposeStack(
+        airflow_url=os.environ["E2E_AIRFLOW_URL"],
+        flask_url=os.environ["E2E_FLASK_URL"],
+        mail_url=os.environ["E2E_MAIL_URL"],
+        proxy_url=os.environ["E2E_DOCKER_PROXY_URL"],
+        project=os.environ.get("E2E_COMPOSE_PROJECT", "adclick-e2e"),
+        secrets=read_env_file(env_file),
+        scratch_image=os.environ.get("E2E_SCRATCH_IMAGE", "python:3.12-slim"),
+        compose=json.loads(os.environ.get("E2E_COMPOSE", '["docker", "compose"]')),
+    )
+
+
+@pytest.fixture(scope="session")
+def mail(stack: ComposeStack) -> Mailbox:
+    return Mailbox(stack.mail_url)
+
+
+@pytest.fixture
+def scratch_containers(stack: ComposeStack) -> Iterator[Callable[..., str]]:
+    """Factory for throwaway containers (created on the host engine, removed afterwards)."""
+    created: list[str] = []
+
+    def make(label: str, *, healthcheck: bool = False, name: str | None = None) -> str:
+        args = ["create", "--label", f"adclick.e2e.scratch={label}", "--init"]
+        if name:
+            args += ["--name", name]
+        if healthcheck:
+            # Healthy only while /tmp/healthy exists: lets a test make it unhealthy at will.
+            args += [
+                "--health-cmd",
+                "test -f /tmp/healthy",
+                "--health-interval",
+                "1s",
+                "--health-retries",
+                "1",
+            ]
+        container = docker(*args, stack.scratch_image, "sleep", "600")
+        created.append(container)
+        return container
+
+    yield make
+    for container in created:
+        subprocess.run(["docker", "rm", "--force", container], capture_output=True, timeout=60)

@@ -1,0 +1,144 @@
+"""The Compose stack end to end, from the outside, through ports published on 127.0.0.1:
+train through the REST API, get the mail, see the monitor DAG and the Flask service report it,
+then kill the Flask container and watch the monitor DAG bring it back.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import requests
+
+from tests.e2e.conftest import AirflowApi, ComposeStack, docker, wait_until
+from tests.support.mailbox import Mailbox
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
+
+TRAINING = "ad_click_training"
+MONITOR = "ad_click_monitor"
+
+
+def flask_health(stack: ComposeStack) -> int | None:
+    try:
+        return requests.get(f"{stack.flask_url}/health", timeout=3).status_code
+    except requests.RequestException:
+        return None
+
+
+@pytest.fixture(scope="module")
+def admin(stack: ComposeStack) -> AirflowApi:
+    return stack.api("admin")
+
+
+@pytest.fixture(scope="module")
+def training_run(stack: ComposeStack, admin: AirflowApi, mail: Mailbox) -> dict:
+    """One training run triggered through REST API v2 as admin, waited for."""
+    mail.clear()
+    run_id = admin.trigger(TRAINING)
+    return admin.wait_for_run(TRAINING, run_id, timeout=420)
+
+
+def test_stack_reports_healthy(stack: ComposeStack) -> None:
+    health = requests.get(f"{stack.airflow_url}/api/v2/monitor/health", timeout=10).json()
+    for component in ("metadatabase", "scheduler", "triggerer", "dag_processor"):
+        assert health[component]["status"] == "healthy", health
+    assert flask_health(stack) == 200
+    assert requests.get(f"{stack.mail_url}/livez", timeout=5).status_code == 200
+
+
+def test_init_refuses_placeholder_secrets_outside_local_dev(stack: ComposeStack) -> None:
+    """The committed .env only runs as local development: airflow-init stops anything else."""
+    result = subprocess.run(
+        [
+            *stack.compose,
+            "run",
+            "--rm",
+            "--no-deps",
+            "-e",
+            "ADCLICK_ENV=production",
+            "airflow-init",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "local-development placeholders" in output, output
+    assert "AIRFLOW__CORE__FERNET_KEY" in output, output
+
+
+def test_viewer_account_is_read_only(stack: ComposeStack) -> None:
+    viewer = stack.api("viewer")
+    assert viewer.call("GET", f"/dags/{TRAINING}/dagRuns").status_code == 200
+    refused = viewer.call(
+        "POST", f"/dags/{TRAINING}/dagRuns", json={"logical_date": None, "conf": {}}
+    )
+    assert refused.status_code == 403, refused.text
+
+
+def test_training_pipeline_succeeds(stack: ComposeStack, admin: AirflowApi, training_run: dict):
+    run_id = training_run["dag_run_id"]
+    states = admin.task_states(TRAINING, run_id)
+    assert training_run["state"] == "success", states
+    assert set(states.values()) == {"success"}, states
+    result = admin.xcom(TRAINING, run_id, "load_model")
+    assert result["promoted"] is True, result
+    assert result["metrics"]["accuracy"] >= 0.9, result
+
+
+def test_report_mail_reaches_the_catcher(training_run: dict, mail: Mailbox) -> None:
+    run_id = training_run["dag_run_id"]
+    report = mail.wait_for(lambda m: run_id in m["Subject"] and "accuracy" in m["Subject"])
+    assert any(to["Address"] == "ml-team@adclick.local" for to in report["To"]), report["To"]
+    assert "Hold-out metrics" in report["HTML"]
+
+
+def test_monitor_dag_ran_after_training(admin: AirflowApi, training_run: dict) -> None:
+    """trigger_monitor started ad_click_monitor for this run; Flask was up, so no relaunch."""
+    source = training_run["dag_run_id"]
+    runs = admin.json("GET", f"/dags/{MONITOR}/dagRuns", params={"limit": 50})["dag_runs"]
+    mine = [r for r in runs if (r.get("conf") or {}).get("source_run_id") == source]
+    assert mine, f"no {MONITOR} run with source_run_id={source}: {runs}"
+    run = admin.wait_for_run(MONITOR, mine[0]["dag_run_id"], timeout=180)
+    states = admin.task_states(MONITOR, run["dag_run_id"])
+    assert run["state"] == "success", states
+    assert states["check_dag_status"] == "success", states
+    assert states["check_flask_health"] == "success", states
+    assert states["relaunch_flask"] == "skipped", states
+
+
+def test_flask_monitor_shows_the_successful_run(stack: ComposeStack, training_run: dict):
+    status = requests.get(f"{stack.flask_url}/api/status", timeout=10)
+    assert status.status_code == 200, status.text
+    assert training_run["dag_run_id"] in status.text
+    redirect = requests.get(f"{stack.flask_url}/api", allow_redirects=False, timeout=10)
+    assert redirect.status_code == 302, redirect.text
+    assert redirect.headers["Location"].endswith("/success"), redirect.headers
+    page = requests.get(f"{stack.flask_url}/success", timeout=10)
+    assert page.status_code == 200
+    assert training_run["dag_run_id"] in page.text
+
+
+def test_monitor_dag_brings_back_a_killed_flask_container(
+    stack: ComposeStack, admin: AirflowApi, training_run: dict
+) -> None:
+    container = stack.container_id("flask-monitor")
+    docker("kill", container)
+    wait_until(lambda: flask_health(stack) is None, 30, "the killed Flask monitor to go away")
+    # A killed container stays down: the restart policy leaves manual kills alone.
+    assert docker("inspect", "--format", "{{.State.Status}}", container) == "exited"
+
+    run_id = admin.trigger(MONITOR)
+    run = admin.wait_for_run(MONITOR, run_id, timeout=180)
+    states = admin.task_states(MONITOR, run_id)
+    assert run["state"] == "success", states
+    assert states["relaunch_flask"] == "success", states
+    assert states["verify_flask_health"] == "success", states
+    assert admin.xcom(MONITOR, run_id, "relaunch_flask") == "started"
+
+    assert docker("inspect", "--format", "{{.State.Status}}", container) == "running"
+    assert flask_health(stack) == 200
+    redirect = requests.get(f"{stack.flask_url}/api", allow_redirects=False, timeout=10)
+    assert redirect.headers["Location"].endswith("/success"), redirect.headers

@@ -1,0 +1,145 @@
+"""The docker launcher and the socket proxy, against the real engine through the real proxy.
+
+The proxy runs with the stack's own policy (docker/socket-proxy/haproxy.cfg.template) and is
+published on 127.0.0.1 for the tests only (tests/e2e/compose.e2e.yaml). Scratch containers
+are created on the host engine, since the proxy rightly refuses to create anything.
+"""
+
+from __future__ import annotations
+
+import http.client
+import uuid
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from flask_launcher.docker import DockerLauncher, DockerLauncherError
+from tests.e2e.conftest import ComposeStack, docker, wait_until
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
+
+
+def proxy_http(stack: ComposeStack) -> str:
+    return stack.proxy_url.replace("tcp://", "http://", 1)
+
+
+def raw_status(stack: ComposeStack, method: str, path: str) -> int:
+    """Status of one request sent with the path exactly as written (no dot-segment cleanup)."""
+    url = urlsplit(stack.proxy_url)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
+    try:
+        conn.request(method, path, body=b"{}" if method == "POST" else None)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def launcher(stack: ComposeStack, container: str) -> DockerLauncher:
+    return DockerLauncher.from_env(
+        {"DOCKER_HOST": stack.proxy_url, "FLASK_MONITOR_CONTAINER": container}
+    )
+
+
+def state(container: str) -> str:
+    return docker("inspect", "--format", "{{.State.Status}}", container)
+
+
+def health(container: str) -> str:
+    return docker("inspect", "--format", "{{.State.Health.Status}}", container)
+
+
+def started_at(container: str) -> str:
+    return docker("inspect", "--format", "{{.State.StartedAt}}", container)
+
+
+@pytest.fixture
+def label() -> str:
+    return f"launcher-{uuid.uuid4().hex[:8]}"
+
+
+def test_starts_a_stopped_container_and_nothing_else(
+    stack: ComposeStack, scratch_containers: Callable[..., str], label: str
+) -> None:
+    target = scratch_containers(label)
+    bystander = scratch_containers(f"{label}-other")
+    assert state(target) == "created"
+
+    launch = launcher(stack, f"adclick.e2e.scratch={label}")
+    assert launch.ensure_running() == "started"
+    assert state(target) == "running"
+    assert state(bystander) == "created"
+    # Idempotent: a second call finds it running and does nothing.
+    first_start = started_at(target)
+    assert launch.ensure_running() == "already-running"
+    assert started_at(target) == first_start
+
+
+def test_restarts_a_running_but_unhealthy_container(
+    stack: ComposeStack, scratch_containers: Callable[..., str], label: str
+) -> None:
+    name = f"adclick-e2e-{label}"
+    target = scratch_containers(label, healthcheck=True, name=name)
+    docker("start", target)
+    wait_until(lambda: health(target) == "unhealthy", 30, "the scratch container to be unhealthy")
+    before = started_at(target)
+
+    # By container name this time, the other way FLASK_MONITOR_CONTAINER can point at it.
+    launch = launcher(stack, name)
+    assert launch.ensure_running() == "restarted"
+    assert state(target) == "running"
+    assert started_at(target) != before
+
+
+def test_names_what_it_cannot_find(stack: ComposeStack, label: str) -> None:
+    with pytest.raises(DockerLauncherError, match="no container labelled"):
+        launcher(stack, f"adclick.e2e.scratch={label}").ensure_running()
+    with pytest.raises(DockerLauncherError, match="no container named"):
+        launcher(stack, f"adclick-e2e-missing-{label}").ensure_running()
+
+
+def test_finds_the_stack_flask_monitor_by_its_compose_labels(stack: ComposeStack) -> None:
+    """The selector the compose file gives the workers designates exactly that container."""
+    selector = (
+        f"com.docker.compose.project={stack.project},com.docker.compose.service=flask-monitor"
+    )
+    launch = launcher(stack, selector)
+    assert "flask-monitor" in launch.describe()
+    assert launch.ensure_running() in ("already-running", "started")
+    assert state(stack.container_id("flask-monitor")) == "running"
+    assert launch.ensure_running() == "already-running"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/containers/create"),
+        ("POST", "/containers/{id}/exec"),
+        ("DELETE", "/containers/{id}"),
+        ("POST", "/containers/{id}/pause"),
+        ("POST", "/containers/{id}/update"),
+        ("GET", "/containers/{id}/logs?stdout=1"),
+        ("GET", "/containers/{id}/archive?path=/etc"),
+        ("GET", "/images/json"),
+        ("POST", "/images/create?fromImage=busybox"),
+        ("POST", "/volumes/create"),
+        ("POST", "/containers/{id}/start/../../create"),
+    ],
+)
+def test_socket_proxy_refuses_everything_but_the_launcher_s_calls(
+    stack: ComposeStack, method: str, path: str
+) -> None:
+    container = stack.container_id("flask-monitor")
+    status = raw_status(stack, method, path.format(id=container))
+    assert status == 403, f"{method} {path}: {status}"
+
+
+def test_socket_proxy_allows_what_the_launcher_needs(stack: ComposeStack) -> None:
+    container = stack.container_id("flask-monitor")
+    base = proxy_http(stack)
+    assert requests.get(f"{base}/_ping", timeout=10).status_code == 200
+    assert requests.get(f"{base}/containers/json", timeout=10).status_code == 200
+    assert requests.get(f"{base}/containers/{container}/json", timeout=10).status_code == 200
+    # Starting a running container is allowed and a no-op (304).
+    assert requests.post(f"{base}/containers/{container}/start", timeout=10).status_code == 304

@@ -1,0 +1,188 @@
+"""The monitor's routes against the real embedded Airflow: succeeded, failed, queued, running
+and no runs at all, and everything Airflow sends shown escaped."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import quote
+
+import pytest
+
+from tests.monitor.runs import (
+    MONITOR,
+    RUN_TIMEOUT_S,
+    TRAINING,
+    delete_all_runs,
+    failing_conf,
+    finished_run,
+    queued_run,
+)
+
+pytestmark = pytest.mark.integration
+
+SCRIPT = "<script>alert('x')</script>"
+
+
+def run_link(stack, run: dict) -> str:
+    return f"{stack.api_url}/dags/{TRAINING}/runs/{quote(run['dag_run_id'], safe='')}"
+
+
+def test_succeeded_run(embedded_stack, client) -> None:
+    run = finished_run(embedded_stack)
+    assert run["state"] == "success", run
+
+    response = client.get("/api")
+    assert response.status_code == 302 and response.headers["Location"] == "/success"
+
+    status = client.get("/api/status").get_json()
+    assert status["run_id"] == run["dag_run_id"] and status["state"] == "success"
+    assert status["dag_id"] == TRAINING and status["duration"] == run["duration"]
+    assert status["run_after"] == run["run_after"] and status["end_date"] == run["end_date"]
+    tasks = {t["task_id"]: t["state"] for t in status["tasks"]}
+    assert tasks["load_model"] == "success" and set(tasks.values()) == {"success"}
+    assert status["metrics"]["accuracy"] >= 0.9 and status["model"]["promoted"] is True
+    assert status["airflow_url"] == run_link(embedded_stack, run)
+
+    page = client.get("/success")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<h1>Latest run succeeded</h1>" in html
+    assert run["dag_run_id"] in html and f"{status['metrics']['accuracy']:.4f}" in html
+    assert f'href="{run_link(embedded_stack, run)}"' in html
+    assert "Open this run in Airflow" in html and "load_model" in html
+
+
+def test_failed_run(embedded_stack, client) -> None:
+    run = finished_run(embedded_stack, failing_conf())
+    assert run["state"] == "failed", run
+
+    response = client.get("/api")
+    assert response.status_code == 302 and response.headers["Location"] == "/failure"
+
+    status = client.get("/api/status").get_json()
+    assert status["state"] == "failed" and status["run_id"] == run["dag_run_id"]
+    assert status["metrics"] is None and status["model"] is None
+    assert {t["task_id"]: t["state"] for t in status["tasks"]}["load_data"] == "failed"
+
+    html = client.get("/failure").get_data(as_text=True)
+    assert "<h1>Latest run failed</h1>" in html and run["dag_run_id"] in html
+    assert "No model metrics for this run" in html
+
+
+def test_success_page_tells_the_truth_about_a_failed_run(embedded_stack, client) -> None:
+    run = finished_run(embedded_stack, failing_conf())
+
+    response = client.get("/success")
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<h1>Latest run failed</h1>" in html and "succeeded" not in html
+    assert "This is the success page, but the latest run" in html and run["dag_run_id"] in html
+
+
+def test_failure_page_tells_the_truth_about_a_succeeded_run(embedded_stack, client) -> None:
+    finished_run(embedded_stack)
+
+    html = client.get("/failure").get_data(as_text=True)
+
+    assert "<h1>Latest run succeeded</h1>" in html
+    assert "This is the failure page, but the latest run" in html
+
+
+def test_queued_run_is_shown_as_queued_never_as_failure(embedded_stack, client) -> None:
+    with queued_run(embedded_stack) as run:
+        response = client.get("/api")
+        status = client.get("/api/status").get_json()
+        failure_page = client.get("/failure").get_data(as_text=True)
+
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "<h1>Latest run is queued</h1>" in html and "this is not a failure" in html
+    assert status["state"] == "queued" and status["run_id"] == run["dag_run_id"]
+    assert "<h1>Latest run is queued</h1>" in failure_page
+
+
+def test_running_run_is_shown_as_running(embedded_stack, client) -> None:
+    admin = embedded_stack.client()
+    admin.set_paused(TRAINING, False)
+    run = admin.trigger(TRAINING, {})
+    seen: list[int] = []
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        response = client.get("/api")
+        seen.append(response.status_code)
+        if "<h1>Latest run is running</h1>" in response.get_data(as_text=True):
+            break
+        if response.status_code == 302:
+            pytest.fail(f"run finished before it was seen running: {seen}")
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"never saw the run running: {seen}")
+
+    assert response.status_code == 200
+    assert client.get("/api/status").get_json()["state"] == "running"
+    admin.wait_for_run(TRAINING, run["dag_run_id"], timeout=RUN_TIMEOUT_S)
+
+
+def test_airflow_data_is_escaped(embedded_stack, client) -> None:
+    run = finished_run(embedded_stack, {"data_path": f"{SCRIPT}.csv"})
+    embedded_stack.client().request(
+        "PATCH",
+        f"/api/v2/dags/{TRAINING}/dagRuns/{quote(run['dag_run_id'], safe='')}",
+        json={"note": SCRIPT},
+    )
+
+    for path in ("/failure", "/success"):
+        html = client.get(path).get_data(as_text=True)
+        assert "<script" not in html
+        assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html  # the note
+        assert "\\u003cscript\\u003ealert(\\u0027x\\u0027)" in html  # the conf, as JSON
+    assert client.get("/api/status").get_json()["note"] == SCRIPT  # JSON keeps the data
+
+
+def test_no_runs_yet(embedded_stack, make_app) -> None:
+    # The monitor DAG's history is expendable: every monitor test triggers its own runs.
+    delete_all_runs(embedded_stack.client(), MONITOR)
+    client = make_app(DAG_ID=MONITOR).test_client()
+
+    status = client.get("/api/status")
+    page = client.get("/api")
+
+    assert status.status_code == 200
+    body = status.get_json()
+    assert body["state"] is None and body["message"] == "no runs yet"
+    assert body["dag_id"] == MONITOR and body["run_id"] is None and body["tasks"] == []
+    assert page.status_code == 200 and "<h1>No runs yet</h1>" in page.get_data(as_text=True)
+    assert "<h1>No runs yet</h1>" in client.get("/success").get_data(as_text=True)
+
+
+def test_unknown_dag_is_named(make_app) -> None:
+    client = make_app(DAG_ID="no_such_dag").test_client()
+
+    response = client.get("/api/status")
+
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["error"] == "dag_not_found" and "no_such_dag" in body["message"]
+
+
+def test_metrics_report_the_latest_state(embedded_stack, make_app) -> None:
+    finished_run(embedded_stack)
+    app = make_app()
+    client = app.test_client()
+    client.get("/api")
+
+    text = client.get("/metrics").get_data(as_text=True)
+
+    assert f'monitor_last_run_state{{dag_id="{TRAINING}",state="success"}} 1.0' in text
+    assert f'monitor_last_run_state{{dag_id="{TRAINING}",state="failed"}} 0.0' in text
+    assert "monitor_airflow_up 1.0" in text
+    assert 'monitor_airflow_calls_total{call="snapshot",outcome="ok"} 1.0' in text
+
+
+def test_health_with_airflow_up(client) -> None:
+    body = client.get("/health").get_json()
+
+    assert body == {
+        "status": "ok",
+        "airflow": {"reachable": True, "error": None, "scheduler": "healthy"},
+    }

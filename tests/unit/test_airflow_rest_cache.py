@@ -1,0 +1,138 @@
+"""The coalescing TTL cache: one upstream call per window, shared by everyone waiting."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from airflow_rest import CacheWaitTimeout, CoalescingCache
+
+
+class Clock:
+    """A clock the test moves by hand, so TTL behaviour needs no sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Upstream:
+    """Counts calls; optionally blocks each call until released."""
+
+    def __init__(self, result: object = "answer", error: Exception | None = None) -> None:
+        self.calls = 0
+        self.result, self.error = result, error
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
+
+    def __call__(self) -> object:
+        self.calls += 1
+        self.started.set()
+        self.release.wait(10)
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def test_fresh_value_is_reused_until_the_ttl_passes() -> None:
+    clock, upstream = Clock(), Upstream()
+    cache = CoalescingCache(ttl=2.0, clock=clock)
+
+    assert cache.get(upstream) == ("answer", False)
+    clock.now += 1.9
+    assert cache.get(upstream) == ("answer", True)
+    assert upstream.calls == 1
+    clock.now += 0.2
+    assert cache.get(upstream) == ("answer", False)
+    assert upstream.calls == 2
+
+
+def test_concurrent_misses_share_one_in_flight_call() -> None:
+    upstream = Upstream()
+    upstream.release.clear()
+    # No caching at all: only joining the call in flight can keep the count at one.
+    cache = CoalescingCache(ttl=0.0)
+    arrived = threading.Semaphore(0)
+
+    def ask(_: int):
+        arrived.release()
+        return cache.lookup(upstream)
+
+    with ThreadPoolExecutor(12) as pool:
+        futures = [pool.submit(ask, i) for i in range(12)]
+        for _ in range(12):
+            arrived.acquire()
+        upstream.started.wait(10)
+        time.sleep(0.2)  # let the last arrivals reach the cache before the answer comes
+        upstream.release.set()
+        lookups = [f.result() for f in futures]
+
+    assert upstream.calls == 1
+    assert {lookup.value for lookup in lookups} == {"answer"}
+    assert sorted(lookup.from_cache for lookup in lookups) == [False] + [True] * 11
+
+
+def test_an_error_is_shared_and_cached_for_the_error_ttl() -> None:
+    clock, upstream = Clock(), Upstream(error=ConnectionError("refused"))
+    cache = CoalescingCache(ttl=10.0, error_ttl=1.0, clock=clock)
+
+    for _ in range(3):
+        with pytest.raises(ConnectionError, match="refused"):
+            cache.get(upstream)
+    assert upstream.calls == 1
+    clock.now += 1.1
+    upstream.error = None
+    assert cache.get(upstream) == ("answer", False)
+    assert upstream.calls == 2
+
+
+def test_a_waiter_gives_up_after_its_wait_timeout() -> None:
+    upstream = Upstream()
+    upstream.release.clear()
+    cache = CoalescingCache(ttl=5.0)
+    leader = threading.Thread(target=cache.lookup, args=(upstream,))
+    leader.start()
+    upstream.started.wait(10)
+
+    lookup = cache.lookup(upstream, wait_timeout=0.05)
+
+    assert isinstance(lookup.error, CacheWaitTimeout) and lookup.from_cache
+    upstream.release.set()
+    leader.join()
+    assert cache.get(upstream) == ("answer", True)
+    assert upstream.calls == 1
+
+
+def test_a_leader_killed_by_a_base_exception_does_not_wedge_the_cache() -> None:
+    cache = CoalescingCache(ttl=5.0)
+
+    def interrupted() -> str:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cache.get(interrupted)
+    assert cache.get(lambda: "recovered") == ("recovered", False)
+
+
+def test_reraising_a_cached_error_does_not_grow_its_traceback() -> None:
+    cache = CoalescingCache(ttl=60.0)
+
+    def fail() -> None:
+        raise ValueError("down")
+
+    depths = []
+    for _ in range(5):
+        try:
+            cache.get(fail)
+        except ValueError as exc:
+            tb, depth = exc.__traceback__, 0
+            while tb is not None:
+                tb, depth = tb.tb_next, depth + 1
+            depths.append(depth)
+    assert len(set(depths[1:])) == 1
