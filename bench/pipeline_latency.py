@@ -12,20 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "plugins")]
+from support import BENCH_DAGS, embedded_stack, write_results
 
-from embedded.stack import EmbeddedStack, Ports  # noqa: E402
-
-RESULTS = REPO_ROOT / "bench" / "results"
 ML_DAG, CONTROL_DAG = "ad_click_training", "ad_click_control"
 
 
@@ -47,45 +40,21 @@ def timed_run(client, dag_id: str) -> dict:
     return {"wall_s": round(wall, 3), "server_s": round(server, 3)}
 
 
-def build_workspace(root: Path) -> dict[str, Path]:
-    dags = root / "dags"
-    dags.mkdir()
-    for source in [
-        *(REPO_ROOT / "dags").glob("*.py"),
-        REPO_ROOT / "bench/dags/ad_click_control.py",
-    ]:
-        (dags / source.name).symlink_to(source)
-    data = root / "data"
-    data.mkdir()
-    shutil.copy(REPO_ROOT / "data" / "advertising.csv", data)
-    return {"dags": dags, "data": data, "model": root / "model"}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="adclick-bench-") as tmp:
-        paths = build_workspace(Path(tmp))
-        stack = EmbeddedStack(
-            home=Path(tmp) / "airflow",
-            ports=Ports.free(),
-            dags_dir=paths["dags"],
-            data_dir=paths["data"],
-            model_dir=paths["model"],
-            extra_env={"ADCLICK_TRAINING_SCHEDULE": "none", "ADCLICK_MONITOR_SCHEDULE": "none"},
-        )
-        with stack:
-            stack.wait_for_dags((ML_DAG, CONTROL_DAG))
-            client = stack.client()
-            for dag_id in (ML_DAG, CONTROL_DAG):  # warm-up: cold imports, first parse
-                timed_run(client, dag_id)
-            samples: dict[str, list[dict]] = {ML_DAG: [], CONTROL_DAG: []}
-            for _ in range(args.runs):
-                for dag_id in (ML_DAG, CONTROL_DAG):
-                    samples[dag_id].append(timed_run(client, dag_id))
+    with embedded_stack(extra_dags=[BENCH_DAGS / "ad_click_control.py"]) as stack:
+        stack.wait_for_dags((ML_DAG, CONTROL_DAG))
+        client = stack.client()
+        for dag_id in (ML_DAG, CONTROL_DAG):  # warm-up: cold imports, first parse
+            timed_run(client, dag_id)
+        samples: dict[str, list[dict]] = {ML_DAG: [], CONTROL_DAG: []}
+        for _ in range(args.runs):
+            for dag_id in (ML_DAG, CONTROL_DAG):
+                samples[dag_id].append(timed_run(client, dag_id))
     report = summarize(samples)
-    write_results(report)
+    write_report(report)
     print(json.dumps(report["summary"], indent=2))
     return 0
 
@@ -111,16 +80,16 @@ def summarize(samples: dict[str, list[dict]]) -> dict:
     }
 
 
-def write_results(report: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "pipeline_latency.json").write_text(json.dumps(report, indent=2) + "\n")
+def write_report(report: dict) -> None:
     s = report["summary"]
     rows = "\n".join(
         f"| {dag_id} | {i + 1} | {r['wall_s']:.2f} | {r['server_s']:.2f} |"
         for dag_id, runs in report["samples"].items()
         for i, r in enumerate(runs)
     )
-    (RESULTS / "pipeline_latency.md").write_text(
+    write_results(
+        "pipeline_latency",
+        report,
         "# Pipeline latency (embedded stack: SQLite + LocalExecutor)\n\n"
         f"Trigger -> success, median of {s['runs_per_dag']} runs after one warm-up run each.\n\n"
         "| | median (s) | target |\n| --- | --- | --- |\n"
@@ -128,7 +97,7 @@ def write_results(report: dict) -> None:
         f"| ad_click_control (baseline) | {s['control_median_s']:.2f} | |\n"
         f"| ratio ML / control | {s['ml_over_control']:.3f} | <= 1.15 |\n\n"
         "| DAG | run | trigger->success seen by client (s) | queued->end in Airflow (s) |\n"
-        f"| --- | --- | --- | --- |\n{rows}\n"
+        f"| --- | --- | --- | --- |\n{rows}\n",
     )
 
 
