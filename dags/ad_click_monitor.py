@@ -10,8 +10,9 @@ Keeps the Flask monitor service up and records what the training pipeline last d
   `process` in the embedded stack, `docker` in Compose) and `verify_flask_health` fails the
   run loudly unless `/health` answers again within the timeout.
 
-Runs after every training run (triggered by it) and every five minutes as a watchdog.
+Runs after every training run (triggered by it) and every five minutes as a check.
 Every task finishes in seconds: nothing here holds a worker slot while the service runs.
+Recovery within seconds of a crash is the job of **ad_click_flask_watchdog**.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from adclick_airflow import settings
-
-HEALTH_TIMEOUT_S = 2.0
-RELAUNCH_TIMEOUT_S = 30.0
+from adclick_airflow.flask_tasks import check_flask_health, relaunch_flask, verify_flask_health
 
 
 @dag(
@@ -46,43 +45,6 @@ def ad_click_monitor():
         from adclick_airflow.monitoring import latest_training_run
 
         return latest_training_run()
-
-    @task.branch
-    def check_flask_health() -> list[str]:
-        """Ping the Flask service's `/health`; go on to `relaunch_flask` only if it is down."""
-        from adclick_airflow.monitoring import flask_health_url
-        from flask_launcher import check_health
-
-        health = check_health(flask_health_url(), timeout=HEALTH_TIMEOUT_S)
-        print(f"Flask monitor health: {health}")
-        return [] if health["healthy"] else ["relaunch_flask"]
-
-    @task
-    def relaunch_flask() -> str:
-        """(Re)start the Flask service through the configured launcher; idempotent."""
-        import os
-
-        from flask_launcher import launcher_from_env
-
-        launcher = launcher_from_env(os.environ)
-        outcome = launcher.ensure_running()
-        print(f"{launcher.describe()}: {outcome}")
-        return outcome
-
-    @task
-    def verify_flask_health() -> dict:
-        """Fail loudly unless `/health` answers 200 within the relaunch timeout."""
-        from adclick_airflow.monitoring import flask_health_url
-        from flask_launcher import wait_healthy
-
-        url = flask_health_url()
-        health = wait_healthy(url, timeout=RELAUNCH_TIMEOUT_S)
-        if not health["healthy"]:
-            raise RuntimeError(
-                f"Flask monitor at {url} still unhealthy {RELAUNCH_TIMEOUT_S:.0f} s after "
-                f"relaunch: {health.get('error') or health.get('status')}"
-            )
-        return health
 
     check_dag_status()
     check_flask_health() >> relaunch_flask() >> verify_flask_health()

@@ -34,6 +34,7 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
         extra_env={
             "ADCLICK_TRAINING_SCHEDULE": "none",
             "ADCLICK_MONITOR_SCHEDULE": "none",
+            "ADCLICK_WATCHDOG_SCHEDULE": "none",
             # Short-lived API tokens, so the clients' re-login is exercised for real.
             "AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME": str(JWT_LIFETIME_S),
             "AIRFLOW__API_AUTH__JWT_LEEWAY": "0",

@@ -14,6 +14,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 TRAINING_DAG_ID = "ad_click_training"
 MONITOR_DAG_ID = os.environ.get("ADCLICK_MONITOR_DAG_ID", "ad_click_monitor")
+WATCHDOG_DAG_ID = "ad_click_flask_watchdog"
 
 
 def schedule(variable: str, default: str) -> str | None:

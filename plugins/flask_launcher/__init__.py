@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from flask_launcher.health import check_health, wait_healthy
+from flask_launcher.health import check_health, check_health_async, wait_healthy
 
 LAUNCHERS = ("process", "docker")
 
@@ -38,4 +38,10 @@ def launcher_from_env(env: Mapping[str, str]) -> Launcher:
     raise ValueError(f"FLASK_LAUNCHER must be one of {', '.join(LAUNCHERS)}, not {kind!r}")
 
 
-__all__ = ["Launcher", "check_health", "launcher_from_env", "wait_healthy"]
+__all__ = [
+    "Launcher",
+    "check_health",
+    "check_health_async",
+    "launcher_from_env",
+    "wait_healthy",
+]

@@ -1,4 +1,5 @@
-"""Is the Flask monitor answering? One ping, or polling until it does.
+"""Is the Flask monitor answering? One ping, polling until it does, or (async) a probe for
+code that runs in Airflow's triggerer.
 
 Healthy means what the service's /health promises: HTTP 200 with ``"status": "ok"``. A port
 that answers something else (another program, a half-started app) is not healthy.
@@ -6,9 +7,31 @@ that answers something else (another program, a half-started app) is not healthy
 
 from __future__ import annotations
 
+import json
 import time
 
 import requests
+
+
+def judge(status: int, content: bytes) -> dict:
+    """``{"healthy", "status", "error", "body"}`` for one HTTP answer to /health."""
+    try:
+        body = json.loads(content)
+    except ValueError:
+        body = None
+    healthy = status == 200 and isinstance(body, dict) and body.get("status") == "ok"
+    if healthy:
+        error = None
+    elif status != 200:
+        error = f"HTTP {status}"
+    else:
+        error = "HTTP 200 but not the monitor's health answer"
+    return {"healthy": healthy, "status": status, "error": error, "body": body}
+
+
+def unanswered(error: str) -> dict:
+    """The result for a ping that got no HTTP answer at all."""
+    return {"healthy": False, "status": None, "error": error, "body": None}
 
 
 def check_health(url: str, timeout: float = 2.0) -> dict:
@@ -16,19 +39,32 @@ def check_health(url: str, timeout: float = 2.0) -> dict:
     try:
         response = requests.get(url, timeout=timeout)
     except requests.RequestException as exc:
-        return {"healthy": False, "status": None, "error": _reason(exc), "body": None}
+        return unanswered(_reason(exc))
+    return judge(response.status_code, response.content)
+
+
+async def check_health_async(url: str, timeout: float = 2.0) -> dict:
+    """:func:`check_health` for asyncio code (Airflow triggers); never raises."""
+    import httpx  # the triggerer has it (Airflow depends on it); the Flask image needs none
+
     try:
-        body = response.json()
-    except ValueError:
-        body = None
-    healthy = response.status_code == 200 and isinstance(body, dict) and body.get("status") == "ok"
-    if healthy:
-        error = None
-    elif response.status_code != 200:
-        error = f"HTTP {response.status_code}"
-    else:
-        error = "HTTP 200 but not the monitor's health answer"
-    return {"healthy": healthy, "status": response.status_code, "error": error, "body": body}
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            response = await client.get(url)
+    except httpx.TimeoutException as exc:
+        return unanswered(f"timed out: {type(exc).__name__} after {timeout:g} s")
+    except httpx.HTTPError as exc:
+        return unanswered("connection refused" if _refused(exc) else f"{type(exc).__name__}: {exc}")
+    return judge(response.status_code, response.content)
+
+
+def _refused(exc: BaseException) -> bool:
+    """httpx words it "All connection attempts failed"; the cause says what happened."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def wait_healthy(url: str, timeout: float, interval: float = 0.25) -> dict:

@@ -28,7 +28,11 @@ def dagbag() -> DagBag:
 
 def test_no_import_errors(dagbag: DagBag) -> None:
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"ad_click_training", "ad_click_monitor"}
+    assert set(dagbag.dag_ids) == {
+        "ad_click_training",
+        "ad_click_monitor",
+        "ad_click_flask_watchdog",
+    }
 
 
 def test_training_tasks_form_the_promised_chain(dagbag: DagBag) -> None:
@@ -67,3 +71,17 @@ def test_monitor_dag_shape(dagbag: DagBag) -> None:
     assert "check_dag_status" in dag.task_ids
     for task in dag.tasks:
         assert task.execution_timeout is not None, task.task_id
+
+
+def test_watchdog_waits_in_the_triggerer(dagbag: DagBag) -> None:
+    dag = dagbag.dags["ad_click_flask_watchdog"]
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.schedule == "@continuous"
+    wait = dag.get_task("wait_for_flask_down")
+    assert wait.start_from_trigger is True
+    assert wait.start_trigger_args.trigger_cls == "adclick_airflow.watchdog.FlaskDownTrigger"
+    assert wait.downstream_task_ids == {"relaunch_flask"}
+    assert dag.get_task("relaunch_flask").downstream_task_ids == {"verify_flask_health"}
+    assert dag.get_task("relaunch_flask").retries >= 1  # no tight relaunch loop
+    for task in dag.tasks:
+        assert task.doc_md or task.doc, task.task_id

@@ -1,6 +1,6 @@
 """The Compose stack end to end, from the outside, through ports published on 127.0.0.1:
 train through the REST API, get the mail, see the monitor DAG and the Flask service report it,
-then kill the Flask container and watch the monitor DAG bring it back.
+then kill the Flask container and watch the watchdog, and then the monitor DAG, bring it back.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 TRAINING = "ad_click_training"
 MONITOR = "ad_click_monitor"
+WATCHDOG = "ad_click_flask_watchdog"
 
 
 def flask_health(stack: ComposeStack) -> int | None:
@@ -121,14 +122,54 @@ def test_flask_monitor_shows_the_successful_run(stack: ComposeStack, training_ru
     assert training_run["dag_run_id"] in page.text
 
 
+def kill_flask_container(stack: ComposeStack) -> str:
+    container = stack.container_id("flask-monitor")
+    docker("kill", container)
+    # A killed container stays down: the restart policy leaves manual kills alone.
+    assert docker("inspect", "--format", "{{.State.Status}}", container) == "exited"
+    return container
+
+
+def watchdog_waiting(admin: AirflowApi) -> bool:
+    runs = admin.json("GET", f"/dags/{WATCHDOG}/dagRuns", params={"state": "running"})
+    return any(
+        admin.task_states(WATCHDOG, run["dag_run_id"]).get("wait_for_flask_down") == "deferred"
+        for run in runs["dag_runs"]
+    )
+
+
+def test_watchdog_brings_back_a_killed_flask_container(
+    stack: ComposeStack, admin: AirflowApi, training_run: dict
+) -> None:
+    wait_until(lambda: watchdog_waiting(admin), 120, "the watchdog to wait in the triggerer")
+    [waiting] = admin.json("GET", f"/dags/{WATCHDOG}/dagRuns", params={"state": "running"})[
+        "dag_runs"
+    ]
+    container = kill_flask_container(stack)
+
+    wait_until(lambda: flask_health(stack) == 200, 90, "the watchdog to restart Flask")
+    run = admin.wait_for_run(WATCHDOG, waiting["dag_run_id"], timeout=120)
+    assert run["state"] == "success", admin.task_states(WATCHDOG, run["dag_run_id"])
+    assert admin.xcom(WATCHDOG, run["dag_run_id"], "relaunch_flask") == "started"
+    assert docker("inspect", "--format", "{{.State.Status}}", container) == "running"
+    wait_until(lambda: watchdog_waiting(admin), 120, "the next watchdog run to wait again")
+
+
+def switch_off_watchdog(admin: AirflowApi) -> None:
+    """Pause the watchdog and end its waiting run, so only the monitor DAG acts."""
+    admin.json("PATCH", f"/dags/{WATCHDOG}", json={"is_paused": True})
+    runs = admin.json("GET", f"/dags/{WATCHDOG}/dagRuns", params={"state": "running"})
+    for run in runs["dag_runs"]:
+        path = f"/dags/{WATCHDOG}/dagRuns/{run['dag_run_id']}"
+        admin.json("PATCH", path, json={"state": "success"})
+
+
 def test_monitor_dag_brings_back_a_killed_flask_container(
     stack: ComposeStack, admin: AirflowApi, training_run: dict
 ) -> None:
-    container = stack.container_id("flask-monitor")
-    docker("kill", container)
+    switch_off_watchdog(admin)
+    container = kill_flask_container(stack)
     wait_until(lambda: flask_health(stack) is None, 30, "the killed Flask monitor to go away")
-    # A killed container stays down: the restart policy leaves manual kills alone.
-    assert docker("inspect", "--format", "{{.State.Status}}", container) == "exited"
 
     run_id = admin.trigger(MONITOR)
     run = admin.wait_for_run(MONITOR, run_id, timeout=180)

@@ -1,15 +1,19 @@
-"""The health ping the monitor DAG uses: healthy only for the monitor's own 200 answer."""
+"""The health ping the monitor DAGs use: healthy only for the monitor's own 200 answer.
+
+The blocking ping (tasks) and the async one (the watchdog's trigger) must judge alike.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from werkzeug.serving import make_server
 
 from embedded.stack import free_port
-from flask_launcher import check_health, wait_healthy
+from flask_launcher import check_health, check_health_async, wait_healthy
 from monitor import create_app
 from tests.monitor.faults import FaultServer
 
@@ -25,22 +29,29 @@ def monitor_url() -> Iterator[str]:
     server.shutdown()
 
 
-def test_monitor_with_airflow_down_is_healthy(monitor_url: str) -> None:
-    result = check_health(f"{monitor_url}/health")
+@pytest.fixture(params=["blocking", "async"])
+def check(request: pytest.FixtureRequest) -> Callable[..., dict]:
+    if request.param == "blocking":
+        return check_health
+    return lambda url, timeout=2.0: asyncio.run(check_health_async(url, timeout=timeout))
+
+
+def test_monitor_with_airflow_down_is_healthy(monitor_url: str, check) -> None:
+    result = check(f"{monitor_url}/health")
 
     assert result["healthy"] is True and result["status"] == 200 and result["error"] is None
     assert result["body"]["airflow"]["reachable"] is False
 
 
-def test_another_page_of_the_monitor_is_not_health(monitor_url: str) -> None:
-    result = check_health(f"{monitor_url}/api/status")  # 503 JSON: Airflow is down
+def test_another_page_of_the_monitor_is_not_health(monitor_url: str, check) -> None:
+    result = check(f"{monitor_url}/api/status")  # 503 JSON: Airflow is down
 
     assert result["healthy"] is False and result["status"] == 503
     assert result["error"] == "HTTP 503"
 
 
-def test_nothing_listening_is_unhealthy_not_an_exception() -> None:
-    result = check_health(f"http://127.0.0.1:{free_port()}/health")
+def test_nothing_listening_is_unhealthy_not_an_exception(check) -> None:
+    result = check(f"http://127.0.0.1:{free_port()}/health")
 
     assert result == {
         "healthy": False,
@@ -50,10 +61,10 @@ def test_nothing_listening_is_unhealthy_not_an_exception() -> None:
     }
 
 
-def test_a_200_from_something_else_is_not_healthy() -> None:
+def test_a_200_from_something_else_is_not_healthy(check) -> None:
     html = FaultServer("html")
     try:
-        result = check_health(f"{html.url}/health")
+        result = check(f"{html.url}/health")
     finally:
         html.stop()
 
@@ -61,10 +72,10 @@ def test_a_200_from_something_else_is_not_healthy() -> None:
     assert result["error"] == "HTTP 200 but not the monitor's health answer"
 
 
-def test_a_hung_service_times_out_as_unhealthy() -> None:
+def test_a_hung_service_times_out_as_unhealthy(check) -> None:
     silent = FaultServer("silent")
     try:
-        result = check_health(f"{silent.url}/health", timeout=0.2)
+        result = check(f"{silent.url}/health", timeout=0.2)
     finally:
         silent.stop()
 

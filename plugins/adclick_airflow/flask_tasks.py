@@ -1,0 +1,52 @@
+"""The tasks that keep the Flask monitor up, shared by the monitor DAG and the watchdog DAG.
+
+Each finishes in seconds: nothing here holds a worker slot while the service runs.
+"""
+
+from __future__ import annotations
+
+import os
+
+from airflow.sdk import task
+
+from adclick_airflow.monitoring import flask_health_url
+
+HEALTH_TIMEOUT_S = 2.0
+RELAUNCH_TIMEOUT_S = 30.0
+
+
+@task.branch
+def check_flask_health() -> list[str]:
+    """Ping the Flask service's `/health`; go on to `relaunch_flask` only if it is down."""
+    from flask_launcher import check_health
+
+    health = check_health(flask_health_url(), timeout=HEALTH_TIMEOUT_S)
+    print(f"Flask monitor health: {health}")
+    return [] if health["healthy"] else ["relaunch_flask"]
+
+
+@task
+def relaunch_flask() -> str:
+    """(Re)start the Flask service through the configured launcher (`FLASK_LAUNCHER`:
+    `process` or `docker`); idempotent, never two instances."""
+    from flask_launcher import launcher_from_env
+
+    launcher = launcher_from_env(os.environ)
+    outcome = launcher.ensure_running()
+    print(f"{launcher.describe()}: {outcome}")
+    return outcome
+
+
+@task
+def verify_flask_health() -> dict:
+    """Fail loudly unless `/health` answers 200 within the relaunch timeout."""
+    from flask_launcher import wait_healthy
+
+    url = flask_health_url()
+    health = wait_healthy(url, timeout=RELAUNCH_TIMEOUT_S)
+    if not health["healthy"]:
+        raise RuntimeError(
+            f"Flask monitor at {url} still unhealthy {RELAUNCH_TIMEOUT_S:.0f} s after "
+            f"relaunch: {health.get('error') or health.get('status')}"
+        )
+    return health

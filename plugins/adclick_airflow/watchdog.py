@@ -1,0 +1,87 @@
+"""Wait for the Flask monitor to go down without holding a worker slot.
+
+:class:`WaitForFlaskDown` starts directly in the triggerer (``start_from_trigger``), where
+:class:`FlaskDownTrigger` pings `/health` every ``interval`` seconds; after ``failures`` misses
+in a row it ends the task as a success right there (``TaskSuccessEvent``), so the relaunch
+task that follows starts within a scheduler loop. A healthy service costs one small async
+HTTP request per interval in the triggerer and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.triggers.base import BaseTrigger, StartTriggerArgs, TaskSuccessEvent, TriggerEvent
+
+from adclick_airflow.monitoring import flask_health_url
+
+TRIGGER_PATH = f"{__name__}.FlaskDownTrigger"
+DEFAULTS = {"url": None, "interval": 1.0, "failures": 2, "timeout": 2.0}
+
+
+class FlaskDownTrigger(BaseTrigger):
+    """Fires once `/health` has failed ``failures`` times in a row.
+
+    ``url`` None means ``FLASK_MONITOR_HEALTH_URL`` as the triggerer sees it.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        interval: float = 1.0,
+        failures: int = 2,
+        timeout: float = 2.0,
+    ) -> None:
+        super().__init__()
+        self.url = url
+        self.interval = interval
+        self.failures = failures
+        self.timeout = timeout
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return TRIGGER_PATH, {
+            "url": self.url,
+            "interval": self.interval,
+            "failures": self.failures,
+            "timeout": self.timeout,
+        }
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from flask_launcher import check_health_async
+
+        url = self.url or flask_health_url()
+        self.log.info("Watching %s every %g s", url, self.interval)
+        misses = 0
+        while True:
+            health = await check_health_async(url, timeout=self.timeout)
+            misses = 0 if health["healthy"] else misses + 1
+            if misses:
+                self.log.warning("%s unhealthy (%d/%d): %s", url, misses, self.failures, health)
+            if misses >= self.failures:
+                down = {"url": url, "error": health["error"], "status": health["status"]}
+                yield TaskSuccessEvent(xcoms={"return_value": down})
+                return
+            await asyncio.sleep(self.interval)
+
+
+class WaitForFlaskDown(BaseOperator):
+    """Succeeds when the Flask monitor stops answering `/health`; waits in the triggerer."""
+
+    ui_color = "#e8f4fa"
+    start_from_trigger = True
+    start_trigger_args = StartTriggerArgs(
+        trigger_cls=TRIGGER_PATH,
+        trigger_kwargs=DEFAULTS,
+        next_method="execute_complete",
+        next_kwargs=None,
+        timeout=None,
+    )
+
+    def execute(self, context: Any) -> None:  # only reached if the triggerer path is off
+        self.defer(trigger=FlaskDownTrigger(**DEFAULTS), method_name="execute_complete")
+
+    def execute_complete(self, context: Any, event: Any = None) -> Any:
+        return event

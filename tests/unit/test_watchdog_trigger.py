@@ -1,0 +1,80 @@
+"""The watchdog's trigger, run the way the triggerer runs it: an async generator of events."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from airflow.triggers.base import TaskSuccessEvent
+from werkzeug.serving import make_server
+
+from adclick_airflow.watchdog import TRIGGER_PATH, FlaskDownTrigger
+from embedded.stack import free_port
+from monitor import create_app
+
+
+async def first_event(trigger: FlaskDownTrigger, timeout: float):
+    events = trigger.run()
+    try:
+        return await asyncio.wait_for(anext(events), timeout)
+    finally:
+        await events.aclose()
+
+
+def test_it_round_trips_through_serialization() -> None:
+    trigger = FlaskDownTrigger(url="http://flask:5000/health", interval=0.5, failures=3)
+
+    path, kwargs = trigger.serialize()
+
+    assert path == TRIGGER_PATH
+    assert FlaskDownTrigger(**kwargs).serialize() == (path, kwargs)
+
+
+def test_it_fires_once_the_service_misses_enough_pings() -> None:
+    url = f"http://127.0.0.1:{free_port()}/health"  # nothing listens
+    trigger = FlaskDownTrigger(url=url, interval=0.05, failures=3)
+
+    event = asyncio.run(first_event(trigger, timeout=10))
+
+    assert isinstance(event, TaskSuccessEvent)
+    assert event.xcoms["return_value"] == {
+        "url": url,
+        "error": "connection refused",
+        "status": None,
+    }
+
+
+def test_it_keeps_waiting_while_the_service_answers_then_fires_when_it_stops() -> None:
+    app = create_app({"AIRFLOW_URL": f"http://127.0.0.1:{free_port()}", "AIRFLOW_PASSWORD": "x"})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    trigger = FlaskDownTrigger(
+        url=f"http://127.0.0.1:{server.server_port}/health", interval=0.05, failures=2
+    )
+
+    async def scenario():
+        waiting = asyncio.ensure_future(first_event(trigger, timeout=30))
+        await asyncio.sleep(1.0)  # about 20 healthy pings
+        assert not waiting.done()
+        await asyncio.to_thread(server.shutdown)
+        server.server_close()
+        return await waiting
+
+    event = asyncio.run(scenario())
+
+    assert event.xcoms["return_value"]["error"] == "connection refused"
+
+
+@pytest.mark.parametrize("answer", ["html"])
+def test_a_port_answering_something_else_counts_as_down(answer: str) -> None:
+    from tests.monitor.faults import FaultServer
+
+    other = FaultServer(answer)
+    try:
+        trigger = FlaskDownTrigger(url=f"{other.url}/health", interval=0.05, failures=2)
+        event = asyncio.run(first_event(trigger, timeout=10))
+    finally:
+        other.stop()
+
+    assert event.xcoms["return_value"]["status"] == 200
