@@ -103,6 +103,8 @@ class EmbeddedStack:
         self.viewer = Account(VIEWER_USER, self.secrets["viewer_password"])
         self.env = self._build_env()
         self._procs: dict[str, subprocess.Popen] = {}
+        self._argv: dict[str, list[str]] = {}
+        self._groups: set[int] = set()  # every group started, also of components restarted
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -251,6 +253,7 @@ class EmbeddedStack:
             raise
 
     def _spawn(self, name: str, argv: list[str]) -> None:
+        self._argv[name] = argv
         log = (self.log_dir / f"{name}.log").open("ab")
         env = dict(self.env)
         env["PYTHONPATH"] = os.pathsep.join((str(REPO_ROOT), env["PYTHONPATH"]))
@@ -263,6 +266,7 @@ class EmbeddedStack:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stop() takes the children too
         )
+        self._groups.add(self._procs[name].pid)
         log.close()
 
     def wait_ready(self, timeout: float) -> None:
@@ -301,12 +305,10 @@ class EmbeddedStack:
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM every process group we started and the Flask monitor; SIGKILL stragglers."""
-        groups = [p.pid for p in self._procs.values() if p.poll() is None]
+        groups = sorted(self._groups)  # session leaders: group id == pid
         flask_pid = self._flask_pid()
-        for pid in groups:
-            _signal_group(pid, signal.SIGTERM)
-        if flask_pid:
-            _signal_group(flask_pid, signal.SIGTERM)
+        for pgid in [*groups, *([flask_pid] if flask_pid else [])]:
+            _signal_group(pgid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for proc in self._procs.values():
             try:
@@ -314,9 +316,30 @@ class EmbeddedStack:
             except subprocess.TimeoutExpired:
                 _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait()
-        for pid in [*groups, *([flask_pid] if flask_pid else [])]:
-            _signal_group(pid, signal.SIGKILL)  # leftovers (task runners) of a group
+        for pgid in [*groups, *([flask_pid] if flask_pid else [])]:
+            _signal_group(pgid, signal.SIGKILL)  # leftovers (task runners) of a group
         self._procs.clear()
+        self._groups.clear()
+
+    # -- fault injection: what a crash or an operator does to one component ----------------
+    def kill(self, name: str, signum: int = signal.SIGKILL, whole_group: bool = True) -> None:
+        """Signal one component (``scheduler``, ``api-server``, ``mailcatcher``, ...) and wait
+        for it to exit. ``whole_group=False`` hits its main process only, the way a crash
+        does: children it forked (LocalExecutor workers, running tasks) live on."""
+        proc = self._procs[name]
+        if whole_group:
+            _signal_group(proc.pid, signum)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signum)
+        proc.wait(timeout=60)
+
+    def restart(self, name: str) -> None:
+        """Start a component again with the command line it was first started with."""
+        proc = self._procs[name]
+        if proc.poll() is None:
+            raise RuntimeError(f"{name} is still running (pid {proc.pid})")
+        self._spawn(name, self._argv[name])
 
     def _flask_pid(self) -> int | None:
         try:
@@ -332,6 +355,7 @@ class EmbeddedStack:
         self.stop()
 
 
-def _signal_group(pid: int, signum: int) -> None:
+def _signal_group(pgid: int, signum: int) -> None:
+    """Every process started in the session led by ``pgid``, even once the leader is gone."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(os.getpgid(pid), signum)
+        os.killpg(pgid, signum)

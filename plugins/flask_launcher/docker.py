@@ -145,18 +145,19 @@ class DockerLauncher:
         return found
 
     def _ensure_one(self, info: dict[str, Any]) -> str:
-        name = info.get("Name", "").lstrip("/") or info["Id"][:12]
+        # By name: the socket proxy lets life-cycle calls through for the monitor's name only.
+        name = info.get("Name", "").lstrip("/") or info["Id"]
         state = info.get("State") or {}
         status = state.get("Status")
         health = (state.get("Health") or {}).get("Status")
         if status == "running" and health == "unhealthy":
-            self._post(f"/containers/{info['Id']}/restart?t={self.stop_timeout}", "restart", name)
+            self._post(f"/containers/{quote(name)}/restart?t={self.stop_timeout}", "restart", name)
             return RESTARTED
         if status in ("running", "restarting"):
             # "restarting": the engine's restart policy is already bringing it back.
             return ALREADY_RUNNING
         if status in ("created", "exited"):
-            self._post(f"/containers/{info['Id']}/start", "start", name)
+            self._post(f"/containers/{quote(name)}/start", "start", name)
             return STARTED
         raise DockerLauncherError(
             f"container {name} is {status!r}; refusing to act on it (only created, exited, "
@@ -175,7 +176,8 @@ class DockerLauncher:
         if status == 403:
             raise DockerLauncherError(
                 f"{action} {name}: refused by {self.docker_host} (403); the socket proxy must "
-                "allow CONTAINERS, ALLOW_START and ALLOW_RESTARTS"
+                "allow CONTAINERS, ALLOW_START and ALLOW_RESTARTS, and LIFECYCLE_CONTAINERS "
+                "must match this container's name"
             )
         message = body.get("message") if isinstance(body, dict) else body
         raise DockerLauncherError(f"{action} {name}: Docker API answered {status}: {message}")

@@ -59,10 +59,15 @@ def label() -> str:
     return f"launcher-{uuid.uuid4().hex[:8]}"
 
 
+def flask_like_name(stack: ComposeStack) -> str:
+    """A name of the form the proxy lets the monitor start or restart (and no other)."""
+    return f"{stack.project}-flask-monitor-{uuid.uuid4().int % 10**8 + 100}"
+
+
 def test_starts_a_stopped_container_and_nothing_else(
     stack: ComposeStack, scratch_containers: Callable[..., str], label: str
 ) -> None:
-    target = scratch_containers(label)
+    target = scratch_containers(label, name=flask_like_name(stack))
     bystander = scratch_containers(f"{label}-other")
     assert state(target) == "created"
 
@@ -79,7 +84,7 @@ def test_starts_a_stopped_container_and_nothing_else(
 def test_restarts_a_running_but_unhealthy_container(
     stack: ComposeStack, scratch_containers: Callable[..., str], label: str
 ) -> None:
-    name = f"adclick-e2e-{label}"
+    name = flask_like_name(stack)
     target = scratch_containers(label, healthcheck=True, name=name)
     docker("start", target)
     wait_until(lambda: health(target) == "unhealthy", 30, "the scratch container to be unhealthy")
@@ -137,9 +142,25 @@ def test_socket_proxy_refuses_everything_but_the_launcher_s_calls(
 
 def test_socket_proxy_allows_what_the_launcher_needs(stack: ComposeStack) -> None:
     container = stack.container_id("flask-monitor")
+    name = docker("inspect", "--format", "{{.Name}}", container).lstrip("/")
     base = proxy_http(stack)
     assert requests.get(f"{base}/_ping", timeout=10).status_code == 200
     assert requests.get(f"{base}/containers/json", timeout=10).status_code == 200
     assert requests.get(f"{base}/containers/{container}/json", timeout=10).status_code == 200
-    # Starting a running container is allowed and a no-op (304).
-    assert requests.post(f"{base}/containers/{container}/start", timeout=10).status_code == 304
+    # Starting the running Flask monitor is allowed and a no-op (304).
+    assert requests.post(f"{base}/containers/{name}/start", timeout=10).status_code == 304
+
+
+@pytest.mark.parametrize("action", ["start", "restart", "stop", "kill"])
+@pytest.mark.parametrize("service", ["postgres", "airflow-worker", "flask-monitor"])
+def test_socket_proxy_lets_no_other_container_be_started_or_restarted(
+    stack: ComposeStack, service: str, action: str
+) -> None:
+    """Life-cycle calls pass for the Flask monitor's name only: not for any other service,
+    and not by id (an id could name any container)."""
+    container = stack.container_id(service)
+    name = docker("inspect", "--format", "{{.Name}}", container).lstrip("/")
+    targets = [container] if service == "flask-monitor" else [container, name]
+    for target in targets:
+        status = raw_status(stack, "POST", f"/containers/{target}/{action}")
+        assert status == 403, f"POST /containers/{target}/{action}: {status}"
