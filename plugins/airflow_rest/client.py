@@ -146,11 +146,16 @@ class AirflowClient:
     def _authorized(
         self, method: str, path: str, timeout: float | None, **kwargs: Any
     ) -> requests.Response:
+        extra_headers = kwargs.pop("headers", None) or {}
         token = self._valid_token()
-        response = self._send(method, path, timeout, headers=_bearer(token), **kwargs)
+        response = self._send(
+            method, path, timeout, headers={**extra_headers, **_bearer(token)}, **kwargs
+        )
         if _token_refused(response):
             token = self._replace_token(token)
-            response = self._send(method, path, timeout, headers=_bearer(token), **kwargs)
+            response = self._send(
+                method, path, timeout, headers={**extra_headers, **_bearer(token)}, **kwargs
+            )
         return response
 
     def _decode(self, method: str, path: str, response: requests.Response) -> Any:
@@ -219,12 +224,24 @@ class AirflowClient:
         body = self.request("GET", f"{_run_path(dag_id, run_id)}/taskInstances")
         return body["task_instances"]
 
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+        """The whole log of one try of a task, as text (one line per log event)."""
+        path = f"{_task_path(dag_id, run_id, task_id)}/logs/{try_number}"
+        body = self.request(
+            "GET", path, params={"full_content": "true"}, headers={"Accept": "application/json"}
+        )
+        lines = []
+        for item in body.get("content") or []:
+            if isinstance(item, dict):
+                extra = {k: v for k, v in item.items() if k not in ("event", "timestamp", "level")}
+                lines.append(" ".join(filter(None, [str(item.get("event", "")), _compact(extra)])))
+            else:
+                lines.append(str(item))
+        return "\n".join(lines)
+
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         """The XCom value as the task returned it, or None when it pushed nothing (yet)."""
-        path = (
-            f"{_run_path(dag_id, run_id)}/taskInstances/{quote(task_id, safe='')}"
-            f"/xcomEntries/{quote(key, safe='')}"
-        )
+        path = f"{_task_path(dag_id, run_id, task_id)}/xcomEntries/{quote(key, safe='')}"
         try:
             entry = self.request("GET", path)  # native JSON, not the stringified form
         except AirflowNotFound:
@@ -274,6 +291,14 @@ def _dag_path(dag_id: str) -> str:
 
 def _run_path(dag_id: str, run_id: str) -> str:
     return f"{_dag_path(dag_id)}/dagRuns/{quote(run_id, safe='')}"
+
+
+def _task_path(dag_id: str, run_id: str, task_id: str) -> str:
+    return f"{_run_path(dag_id, run_id)}/taskInstances/{quote(task_id, safe='')}"
+
+
+def _compact(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, default=str) if fields else ""
 
 
 def _bearer(token: str) -> dict[str, str]:

@@ -1,0 +1,207 @@
+"""Faults the embedded stack survives with no manual step: a task process killed mid-task,
+a crashed scheduler, the api-server down under the Flask monitor, the SMTP server down, and
+a read-only model directory. Each is injected for real (signals, stopped processes, a
+read-only mount) on the session's stack, which every test leaves as it found it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from adclick.registry import ModelRegistry
+from adclick.sample import write_csv
+from embedded.stack import EmbeddedStack, free_port
+from flask_launcher import wait_healthy
+from flask_launcher.process import ProcessLauncher
+from tests.integration.test_embedded_pipeline import snapshot
+from tests.support.processes import task_process
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+TRAINING = "ad_click_training"
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, poll: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(poll)
+    return result
+
+
+def task_instances(stack: EmbeddedStack, run_id: str) -> dict[str, dict]:
+    return {t["task_id"]: t for t in stack.client().task_instances(TRAINING, run_id)}
+
+
+@pytest.fixture(scope="module")
+def big_dataset(embedded_stack: EmbeddedStack) -> str:
+    """Enough rows that each step runs for a while: time to crash it in the middle."""
+    name = "advertising_400k.csv"
+    write_csv(embedded_stack.data_dir / name, rows=400_000, seed=7)
+    return name
+
+
+def test_a_task_killed_mid_run_is_retried_and_the_run_succeeds(
+    embedded_stack: EmbeddedStack, big_dataset: str
+) -> None:
+    admin = embedded_stack.client()
+    run_id = admin.trigger(TRAINING, {"data_path": big_dataset})["dag_run_id"]
+
+    def running_build_model() -> int | None:
+        ti = task_instances(embedded_stack, run_id).get("build_model") or {}
+        return task_process(ti["id"]) if ti.get("state") == "running" else None
+
+    pid = wait_for(running_build_model, 300, "build_model to run", poll=0.02)
+    os.kill(pid, signal.SIGKILL)
+
+    run = admin.wait_for_run(TRAINING, run_id, timeout=600)
+    tis = task_instances(embedded_stack, run_id)
+    assert run["state"] == "success", {k: v["state"] for k, v in tis.items()}
+    assert tis["build_model"]["try_number"] == 2, "the killed try must be retried once"
+    registry = ModelRegistry(embedded_stack.model_dir)
+    current = registry.current()
+    assert current["metadata"]["run_id"] == run_id
+    assert Path(current["path"]).stat().st_size > 0
+    leftovers = [p.name for p in registry.versions_dir.iterdir() if p.name.startswith(".")]
+    assert leftovers == [], "no half-written version may be left behind"
+
+
+def test_runs_complete_after_the_scheduler_crashes_and_restarts(
+    embedded_stack: EmbeddedStack, big_dataset: str
+) -> None:
+    admin = embedded_stack.client()
+    running = admin.trigger(TRAINING, {"data_path": big_dataset})["dag_run_id"]
+    wait_for(
+        lambda: (
+            task_instances(embedded_stack, running).get("load_data", {}).get("state") == "running"
+        ),
+        120,
+        "the first run to be running",
+        poll=0.05,
+    )
+    # A crash: the main process dies at once; the task it was running lives on.
+    embedded_stack.kill("scheduler", whole_group=False)
+    try:
+        queued = admin.trigger(TRAINING, {})["dag_run_id"]
+        time.sleep(2)
+        assert admin.get_run(TRAINING, queued)["state"] == "queued"
+    finally:
+        embedded_stack.restart("scheduler")
+
+    for run_id in (running, queued):
+        run = admin.wait_for_run(TRAINING, run_id, timeout=600)
+        assert run["state"] == "success", task_instances(embedded_stack, run_id)
+
+
+@pytest.fixture
+def monitor_url(embedded_stack: EmbeddedStack, tmp_path: Path) -> Iterator[str]:
+    """The Flask monitor under gunicorn with its shipped settings, reading the stack."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "MONITOR_AIRFLOW_URL": embedded_stack.api_url,
+        "MONITOR_AIRFLOW_USERNAME": embedded_stack.viewer.username,
+        "MONITOR_AIRFLOW_PASSWORD": embedded_stack.viewer.password,
+    }
+    launcher = ProcessLauncher(
+        tmp_path / "monitor.pid", tmp_path / "monitor.log", bind=f"127.0.0.1:{port}", env=env
+    )
+    launcher.ensure_running()
+    url = f"http://127.0.0.1:{port}"
+    assert wait_healthy(f"{url}/health", timeout=60)["healthy"]
+    yield url
+    launcher.stop()
+
+
+def test_monitor_rides_out_the_api_server_being_down(
+    embedded_stack: EmbeddedStack, monitor_url: str
+) -> None:
+    embedded_stack.client().trigger(TRAINING, {})  # there is a latest run to show
+    assert requests.get(f"{monitor_url}/api/status", timeout=10).status_code == 200
+
+    embedded_stack.kill("api-server", signal.SIGTERM)
+    try:
+        time.sleep(2.5)  # the cached answer (TTL 2 s) has expired
+        started = time.monotonic()
+        status = requests.get(f"{monitor_url}/api/status", timeout=10)
+        assert time.monotonic() - started < 3
+        assert status.status_code == 503
+        assert status.json()["error"] == "airflow_unreachable"
+        health = requests.get(f"{monitor_url}/health", timeout=10)
+        assert health.status_code == 200
+        assert health.json()["airflow"]["reachable"] is False
+    finally:
+        embedded_stack.restart("api-server")
+
+    wait_for(
+        lambda: requests.get(f"{monitor_url}/api/status", timeout=10).status_code == 200,
+        120,
+        "/api/status to recover by itself",
+        poll=0.5,
+    )
+    health = requests.get(f"{monitor_url}/health", timeout=10).json()
+    assert health["airflow"]["reachable"] is True
+
+
+def test_smtp_down_still_promotes_the_model_and_fails_the_mail_visibly(
+    embedded_stack: EmbeddedStack,
+) -> None:
+    admin = embedded_stack.client()
+    embedded_stack.kill("mailcatcher", signal.SIGTERM)
+    try:
+        run_id = admin.trigger(TRAINING, {})["dag_run_id"]
+        run = admin.wait_for_run(TRAINING, run_id, timeout=300)
+    finally:
+        embedded_stack.restart("mailcatcher")
+
+    tis = task_instances(embedded_stack, run_id)
+    assert tis["load_model"]["state"] == "success"
+    result = admin.xcom(TRAINING, run_id, "load_model")
+    assert ModelRegistry(embedded_stack.model_dir).current()["version"] == result["version"]
+    # The failed notification shows in the run, and it was tried twice, not in a storm.
+    assert run["state"] == "failed"
+    assert tis["send_email"]["state"] == "failed"
+    assert tis["send_email"]["try_number"] == 2
+    log = admin.task_log(TRAINING, run_id, "send_email", 2)
+    assert "Connection refused" in log or "connection refused" in log.lower(), log[-2000:]
+
+
+@pytest.fixture
+def read_only_model_dir(embedded_stack: EmbeddedStack) -> Iterator[Path]:
+    """The model directory remounted read-only for real (root needs it: permissions it
+    ignores); skipped loudly where mounting is not allowed."""
+    model_dir = embedded_stack.model_dir
+    bind = subprocess.run(["mount", "--bind", model_dir, model_dir], capture_output=True)
+    if bind.returncode != 0:
+        pytest.skip(f"cannot bind-mount here (needs root): {bind.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", model_dir], check=True)
+        yield model_dir
+    finally:
+        subprocess.run(["umount", model_dir], check=True)
+
+
+def test_a_read_only_model_dir_fails_clearly_and_keeps_the_model(
+    embedded_stack: EmbeddedStack, read_only_model_dir: Path
+) -> None:
+    admin = embedded_stack.client()
+    before = snapshot(read_only_model_dir)
+    assert before, "a current model must exist before this test"
+
+    run_id = admin.trigger(TRAINING, {})["dag_run_id"]
+    run = admin.wait_for_run(TRAINING, run_id, timeout=600)
+
+    assert run["state"] == "failed"
+    tis = task_instances(embedded_stack, run_id)
+    assert tis["load_model"]["state"] == "failed"
+    log = admin.task_log(TRAINING, run_id, "load_model", tis["load_model"]["try_number"])
+    assert str(read_only_model_dir) in log and "Read-only file system" in log, log[-2000:]
+    assert snapshot(read_only_model_dir) == before
