@@ -1,0 +1,90 @@
+"""Bad trigger conf is refused clearly, and no file outside the data root is ever read."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from airflow_rest import AirflowError
+from embedded.stack import EmbeddedStack
+
+pytestmark = pytest.mark.integration
+
+TRAINING = "ad_click_training"
+
+
+def failed_at_load_data(stack: EmbeddedStack, conf: dict) -> str:
+    """Run with ``conf``; assert it failed at load_data; return that task's log."""
+    admin = stack.client()
+    run = admin.wait_for_run(TRAINING, admin.trigger(TRAINING, conf)["dag_run_id"], timeout=300)
+    states = {t["task_id"]: t for t in admin.task_instances(TRAINING, run["dag_run_id"])}
+    assert run["state"] == "failed", states
+    assert states["load_data"]["state"] == "failed"
+    assert states["load_data"]["try_number"] == 1, "bad conf must not be retried"
+    return admin.task_log(TRAINING, run["dag_run_id"], "load_data", 1)
+
+
+@pytest.mark.parametrize(
+    ("conf", "words"),
+    [
+        ({"min_accuracy": "high"}, ["min_accuracy", "'high' is not of type 'number'"]),
+        ({"test_size": 1.5}, ["test_size", "maximum of 1"]),
+        ({"random_state": 4.2}, ["random_state", "not of type 'integer'"]),
+        ({"data_path": ""}, ["data_path", "should be non-empty"]),
+        ({"data_path": ["a.csv"]}, ["data_path", "not of type 'string'"]),
+    ],
+)
+def test_wrong_types_are_refused_at_trigger_time(
+    embedded_stack: EmbeddedStack, conf: dict, words: list[str]
+) -> None:
+    admin = embedded_stack.client()
+    before = len(admin.runs(TRAINING, limit=100))
+
+    with pytest.raises(AirflowError, match="HTTP 400") as refused:
+        admin.trigger(TRAINING, conf)
+
+    for word in words:
+        assert word in str(refused.value), str(refused.value)
+    assert len(admin.runs(TRAINING, limit=100)) == before, "nothing may have been queued"
+
+
+def test_unknown_keys_are_refused_by_name(embedded_stack: EmbeddedStack) -> None:
+    log = failed_at_load_data(embedded_stack, {"min_acuracy": 0.95, "data_path": "advertising.csv"})
+
+    assert "unknown trigger conf key(s) min_acuracy" in log
+    assert "allowed: data_path, min_accuracy, random_state, test_size" in log
+
+
+@pytest.fixture
+def outside_fifo(tmp_path: Path) -> Path:
+    """A named pipe outside the data root: opening it to read would block until a writer
+    comes, so a run that fails promptly has provably not opened it."""
+    fifo = tmp_path / "secret.csv"
+    os.mkfifo(fifo)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    return fifo
+
+
+@pytest.mark.parametrize("form", ["absolute", "relative", "symlink"])
+def test_paths_outside_the_data_root_are_refused_unread(
+    embedded_stack: EmbeddedStack, outside_fifo: Path, form: str
+) -> None:
+    data_dir = embedded_stack.data_dir
+    if form == "absolute":
+        data_path = str(outside_fifo)
+    elif form == "relative":
+        data_path = os.path.relpath(outside_fifo, data_dir)
+    else:
+        link = data_dir / "innocent-looking.csv"
+        link.unlink(missing_ok=True)
+        link.symlink_to(outside_fifo)
+        data_path = link.name
+
+    log = failed_at_load_data(embedded_stack, {"data_path": data_path})
+
+    assert "outside the data root" in log and str(data_dir) in log, log[-2000:]
+    with pytest.raises(OSError):  # ENXIO: nobody has the pipe open for reading
+        os.close(os.open(outside_fifo, os.O_WRONLY | os.O_NONBLOCK))
