@@ -1,0 +1,83 @@
+"""No secret is committed beyond the clearly-marked local-development .env."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SECRET_KEYS = (
+    "AIRFLOW_FERNET_KEY",
+    "AIRFLOW_JWT_SECRET",
+    "AIRFLOW_API_SECRET_KEY",
+    "AIRFLOW_ADMIN_PASSWORD",
+    "AIRFLOW_MONITOR_PASSWORD",
+    "POSTGRES_PASSWORD",
+)
+PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+# A Fernet key (url-safe base64 of 32 bytes) or a long random token, on its own.
+TOKEN = re.compile(rb"(?<![A-Za-z0-9_\-/+])[A-Za-z0-9_\-]{43}=(?![A-Za-z0-9])")
+LOCAL_DEV = re.compile(r"local-?dev", re.IGNORECASE)
+
+
+def tracked_files() -> list[Path]:
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    return [REPO_ROOT / name for name in out.decode().split("\0") if name]
+
+
+def env_values() -> dict[str, str]:
+    values = {}
+    for line in (REPO_ROOT / ".env").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+    return values
+
+
+def test_every_committed_secret_is_a_marked_local_development_placeholder() -> None:
+    values = env_values()
+    assert values["ADCLICK_ENV"] == "local-dev"
+    for key in SECRET_KEYS:
+        assert LOCAL_DEV.search(values[key]), f".env: {key} is not marked local-dev"
+
+
+def test_no_private_key_or_random_token_in_any_tracked_file() -> None:
+    placeholder = env_values()["AIRFLOW_FERNET_KEY"].encode()
+    for path in tracked_files():
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        assert not PRIVATE_KEY.search(data), f"a private key in {path}"
+        tokens = {m.group(0) for m in TOKEN.finditer(data)} - {placeholder}
+        assert not tokens, f"secret-looking tokens in {path}: {tokens}"
+
+
+def test_shared_airflow_config_sets_no_secret() -> None:
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(REPO_ROOT / "config" / "airflow.cfg")
+    for section, key in [
+        ("core", "fernet_key"),
+        ("api", "secret_key"),
+        ("api_auth", "jwt_secret"),
+        ("database", "sql_alchemy_conn"),
+        ("celery", "broker_url"),
+        ("celery", "result_backend"),
+    ]:
+        assert not config.has_option(section, key), f"config/airflow.cfg sets [{section}] {key}"
+
+
+def test_generated_secrets_and_env_files_stay_out_of_git() -> None:
+    ignored = (REPO_ROOT / ".gitignore").read_text().split()
+    assert ".local/" in ignored  # the embedded stack's generated secrets.json
+    for path in (".env.production", ".local/airflow/secrets.json"):
+        checked = subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO_ROOT)
+        assert checked.returncode == 0, f"{path} must be git-ignored"
