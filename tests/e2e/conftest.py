@@ -117,6 +117,8 @@ class ComposeStack:
     secrets: dict[str, str]
     scratch_image: str
     compose: list[str]
+    data_dir: Path | None
+    images: list[str]
 
     def api(self, role: str = "admin") -> AirflowApi:
         if role == "admin":
@@ -167,6 +169,8 @@ def stack() -> ComposeStack:
         secrets=read_env_file(env_file),
         scratch_image=os.environ.get("E2E_SCRATCH_IMAGE", "python:3.12-slim"),
         compose=json.loads(os.environ.get("E2E_COMPOSE", '["docker", "compose"]')),
+        data_dir=Path(os.environ["E2E_DATA_DIR"]) if os.environ.get("E2E_DATA_DIR") else None,
+        images=os.environ.get("E2E_IMAGES", "").split(),
     )
 
 

@@ -91,7 +91,8 @@ def test_training_pipeline_succeeds(stack: ComposeStack, admin: AirflowApi, trai
 
 def test_report_mail_reaches_the_catcher(training_run: dict, mail: Mailbox) -> None:
     run_id = training_run["dag_run_id"]
-    report = mail.wait_for(lambda m: run_id in m["Subject"] and "accuracy" in m["Subject"])
+    # The report's subject: "[dag] run <id>: accuracy 0.97, model <version> promoted".
+    report = mail.wait_for(lambda m: f"run {run_id}: accuracy" in m["Subject"])
     assert any(to["Address"] == "ml-team@adclick.local" for to in report["To"]), report["To"]
     assert "Hold-out metrics" in report["HTML"]
 
