@@ -81,3 +81,16 @@ def write_results(name: str, report: dict, markdown: str) -> tuple[Path, Path]:
     json_path.write_text(json.dumps({"machine": machine(), **report}, indent=2) + "\n")
     md_path.write_text(markdown.rstrip() + "\n")
     return json_path, md_path
+
+
+def compose_stack_client():
+    """Admin client of the Compose stack scripts/e2e-docker brought up (its E2E_* variables)."""
+    from airflow_rest import AirflowClient
+
+    url = os.environ.get("E2E_AIRFLOW_URL")
+    if not url:
+        raise SystemExit("no Compose stack: run this through bench/celery-stack")
+    from tests.support.envfile import read_env_file
+
+    values = read_env_file(Path(os.environ.get("E2E_ENV_FILE", REPO_ROOT / ".env")))
+    return AirflowClient(url, "admin", values["AIRFLOW_ADMIN_PASSWORD"], timeout=10.0)

@@ -1,5 +1,5 @@
 """Nobody let in: no secret in any image layer, containers without root, the init job refusing
-missing secrets (placeholder secrets: test_compose_stack.py)."""
+missing, placeholder or malformed secrets."""
 
 from __future__ import annotations
 
@@ -10,17 +10,10 @@ import tarfile
 import pytest
 
 from tests.e2e.conftest import ComposeStack, docker
+from tests.support.envfile import SECRET_KEYS
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
-SECRET_KEYS = (
-    "AIRFLOW_FERNET_KEY",
-    "AIRFLOW_JWT_SECRET",
-    "AIRFLOW_API_SECRET_KEY",
-    "AIRFLOW_ADMIN_PASSWORD",
-    "AIRFLOW_MONITOR_PASSWORD",
-    "POSTGRES_PASSWORD",
-)
 # The socket proxy alone runs as root (the engine's socket is root's), with no capabilities.
 ROOT_ALLOWED = {"docker-socket-proxy"}
 
@@ -87,21 +80,27 @@ def test_every_service_runs_without_root(stack: ComposeStack) -> None:
             assert "0" not in uids, f"{service} runs processes as root: {uids}"
 
 
-def test_init_refuses_to_start_without_a_secret(stack: ComposeStack) -> None:
-    result = subprocess.run(
-        [
-            *stack.compose,
-            "run",
-            "--rm",
-            "--no-deps",
-            "-e",
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        (
             "AIRFLOW__API_AUTH__JWT_SECRET=",
-            "airflow-init",
-        ],
+            ["required secret(s) not set: AIRFLOW__API_AUTH__JWT_SECRET"],
+        ),
+        ("ADCLICK_ENV=production", ["local-development placeholders", "AIRFLOW__CORE__FERNET_KEY"]),
+        ("AIRFLOW__CORE__FERNET_KEY=not-a-key", ["is not a Fernet key"]),
+    ],
+)
+def test_init_refuses_to_start_the_stack(stack: ComposeStack, override: str, words: list[str]):
+    """A missing secret, a committed placeholder outside local development, a malformed key:
+    airflow-init stops with a message naming it, and nothing else starts."""
+    result = subprocess.run(
+        [*stack.compose, "run", "--rm", "--no-deps", "-e", override, "airflow-init"],
         capture_output=True,
         text=True,
         timeout=300,
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    assert "required secret(s) not set: AIRFLOW__API_AUTH__JWT_SECRET" in output, output
+    for word in words:
+        assert word in output, output

@@ -9,15 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.envfile import SECRET_KEYS, read_env_file
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SECRET_KEYS = (
-    "AIRFLOW_FERNET_KEY",
-    "AIRFLOW_JWT_SECRET",
-    "AIRFLOW_API_SECRET_KEY",
-    "AIRFLOW_ADMIN_PASSWORD",
-    "AIRFLOW_MONITOR_PASSWORD",
-    "POSTGRES_PASSWORD",
-)
 PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 # A Fernet key (url-safe base64 of 32 bytes) or a long random token, on its own.
 TOKEN = re.compile(rb"(?<![A-Za-z0-9_\-/+])[A-Za-z0-9_\-]{43}=(?![A-Za-z0-9])")
@@ -35,12 +29,7 @@ def tracked_files() -> list[Path]:
 
 
 def env_values() -> dict[str, str]:
-    values = {}
-    for line in (REPO_ROOT / ".env").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            values[key.strip()] = value.strip()
-    return values
+    return read_env_file(REPO_ROOT / ".env")
 
 
 def test_every_committed_secret_is_a_marked_local_development_placeholder() -> None:
