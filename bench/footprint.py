@@ -46,8 +46,6 @@ from pathlib import Path
 
 from support import NO_SCHEDULES, REPO_ROOT, embedded_stack, write_results
 
-from embedded.stack import free_port
-
 TARGET_MB = 1536.0  # 1.5 GiB; MB in this file are MiB (smaps counts KiB)
 TARGET_DECIMAL_MB = 1.5e9 / 2**20  # 1.5 GB read as 10^9 bytes: 1430.5 MiB
 TRAINING, MONITOR = "ad_click_training", "ad_click_monitor"
@@ -252,21 +250,8 @@ def flask_root(stack) -> list[int]:
         return []
 
 
-def log_server_ports() -> dict[str, str]:
-    """Free ports for the log servers the scheduler and the triggerer start (``serve-logs``).
-
-    Airflow's fixed defaults (8793, 8794) collide with any other stack on this machine; the
-    loser's ``serve-logs`` exits, and its memory silently drops out of the measurement.
-    """
-    return {
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-    }
-
-
 def measure_variant(name: str, env: dict[str, str], args) -> dict:
     print(f"[{name}] booting the embedded stack", flush=True)
-    env = {**env, **log_server_ports()}
     booted = time.perf_counter()
     with embedded_stack(extra_env=env) as stack:
         stack.wait_for_dags((TRAINING, MONITOR))

@@ -44,11 +44,15 @@ class Ports:
     flask: int = 5000
     smtp: int = 1025
     mail_http: int = 8025
+    # The log servers the scheduler and the triggerer start: Airflow's fixed defaults would
+    # collide between two stacks on one machine, and the loser's would exit silently.
+    worker_logs: int = 8793
+    trigger_logs: int = 8794
 
     @classmethod
     def free(cls) -> Ports:
         """Ports nobody listens on, so a test stack never collides with a running one."""
-        return cls(*(free_port() for _ in range(4)))
+        return cls(*(free_port() for _ in range(6)))
 
 
 def free_port() -> int:
@@ -166,6 +170,8 @@ class EmbeddedStack:
                 "AIRFLOW__API__BASE_URL": self.api_url,
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.log_dir),
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.ports.worker_logs),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.ports.trigger_logs),
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": self.log_level,
                 "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp),
                 "ADCLICK_DATA_DIR": str(self.data_dir.resolve()),
