@@ -6,10 +6,11 @@ process, so the default is one worker with 8 threads: Airflow then sees at most 
 calls per cache TTL, and /metrics speaks for the whole service. The master restarts the worker
 if it dies.
 
-    FLASK_MONITOR_BIND      address to listen on (default 0.0.0.0:5000)
-    FLASK_MONITOR_WORKERS   worker processes (default 1)
-    FLASK_MONITOR_THREADS   threads per worker (default 8)
-    FLASK_MONITOR_PIDFILE   where the master writes its pid (default: none)
+    FLASK_MONITOR_BIND        address to listen on (default 0.0.0.0:5000)
+    FLASK_MONITOR_WORKERS     worker processes (default 1)
+    FLASK_MONITOR_THREADS     threads per worker (default 8)
+    FLASK_MONITOR_PIDFILE     where the master writes its pid (default: none)
+    FLASK_MONITOR_ACCESS_LOG  a line per request to this file, "-" for the log (default: none)
 """
 
 import os
@@ -21,7 +22,10 @@ threads = int(os.environ.get("FLASK_MONITOR_THREADS", "8"))
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
-accesslog = "-"
+# No access log by default: under load it is what the worker's threads queue on (each takes
+# the log handler's lock and writes a line per request; ~30 % of a loaded worker's samples,
+# bench/monitor_load.py). /metrics counts requests by route and status instead.
+accesslog = os.environ.get("FLASK_MONITOR_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("FLASK_MONITOR_LOG_LEVEL", "info")
 pidfile = os.environ.get("FLASK_MONITOR_PIDFILE") or None

@@ -5,6 +5,8 @@ With several gunicorn workers each keeps its own counters; a scrape sees one wor
 
 from __future__ import annotations
 
+import threading
+
 from flask import Blueprint, Response, current_app
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -40,7 +42,8 @@ class Metrics:
         )
         self.cache = Counter(
             "monitor_status_cache",
-            "Status lookups answered from the shared cache (hit) or by asking Airflow (miss)",
+            "Status lookups answered from the shared cache (hit), with the previous answer "
+            "while the refresh is in flight (stale), or by asking Airflow (miss)",
             ["result"],
             registry=self.registry,
         )
@@ -55,18 +58,28 @@ class Metrics:
             "1 if the last status lookup got an answer from Airflow, else 0",
             registry=self.registry,
         )
+        self._state_lock = threading.Lock()
+        self._state_shown: tuple[str, str] | None = None
 
     def observe(self, dag_id: str, lookup: Lookup) -> None:
-        """Count one status lookup and remember what it saw."""
-        self.cache.labels("hit" if lookup.from_cache else "miss").inc()
+        """Count one status lookup and remember what it saw (an answer given stale, while its
+        refresh was in flight, is older than what the gauges already show: only counted)."""
+        result = "stale" if lookup.stale else "hit" if lookup.from_cache else "miss"
+        self.cache.labels(result).inc()
+        if lookup.stale:
+            return
         self.airflow_up.set(0 if lookup.error is not None else 1)
         if lookup.error is None:
             self.record_state(dag_id, lookup.value.get("state"))
 
     def record_state(self, dag_id: str, state: str | None) -> None:
         seen = "none" if state is None else state if state in RUN_STATES else "other"
-        for candidate in RUN_STATES:
-            self.last_run_state.labels(dag_id, candidate).set(1 if candidate == seen else 0)
+        if self._state_shown == (dag_id, seen):  # every request of a window: nothing to do
+            return
+        with self._state_lock:
+            for candidate in RUN_STATES:
+                self.last_run_state.labels(dag_id, candidate).set(1 if candidate == seen else 0)
+            self._state_shown = (dag_id, seen)
 
 
 @bp.get("/metrics")

@@ -2,7 +2,9 @@
 
 Read through Airflow's REST API v2 with a read-only account. Every route shares one
 coalescing cache, so a burst of requests costs Airflow one round of calls per TTL window,
-and a failed round is remembered for the window too.
+and a failed round is remembered for the window too. Requests arriving while the window's
+round is in flight are answered with the previous snapshot; only the caller making the round
+waits for it.
 """
 
 from __future__ import annotations
@@ -81,8 +83,11 @@ class StatusSource:
         self.ui_url = ui_url.rstrip("/")
         self.result_task_id = result_task_id
         self.health_timeout = health_timeout
-        self._snapshots = CoalescingCache(ttl)
-        self._probes = CoalescingCache(ttl)
+        # While a window's refresh is in flight, the others get the answer it replaces (for
+        # up to one more TTL) instead of all stalling on it: that stall, once per window, set
+        # the p99 under load. With ttl 0 nothing is served stale.
+        self._snapshots = CoalescingCache(ttl, stale_for=ttl)
+        self._probes = CoalescingCache(ttl, stale_for=ttl)
         self._on_upstream_call = on_upstream_call or (lambda call, outcome: None)
         # Waiters give up a little after the slowest round the leader could take.
         self._wait_limit = 4 * (client.timeout[0] + client.timeout[1]) + 1
@@ -91,7 +96,7 @@ class StatusSource:
         """The latest run's snapshot, or a StatusUnavailable error, and whether it was shared."""
         lookup = self._snapshots.lookup(self._fetch_snapshot, self._wait_limit)
         if isinstance(lookup.error, CacheWaitTimeout):
-            return Lookup(None, unavailable(lookup.error), lookup.from_cache)
+            return Lookup(None, unavailable(lookup.error), lookup.from_cache, lookup.stale)
         return lookup
 
     def airflow_health(self) -> dict:

@@ -4,6 +4,12 @@ Under load every request to the monitor wants the same answer (the latest run). 
 TTL window only the first caller asks Airflow; callers arriving while it is in flight wait for
 its answer instead of asking too. Errors are cached as well (for ``error_ttl``), so a down
 Airflow gets one connection attempt per window, not one per request.
+
+With ``stale_for`` > 0, callers arriving while the refresh of an answer that expired less than
+``stale_for`` seconds ago is in flight get that answer at once instead of waiting
+(stale-while-revalidate): under load, every request arriving during the refresh would otherwise
+wait for it, once per window, which is what sets the tail latency. The change still shows as
+soon as the refresh ends, as before; only the caller that refreshes waits.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class Lookup:
     value: Any
     error: Exception | None
     from_cache: bool
+    stale: bool = False  # an expired answer, given while its refresh is in flight
 
     def unwrap(self) -> Any:
         if self.error is not None:
@@ -57,9 +64,11 @@ class CoalescingCache:
         ttl: float,
         error_ttl: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        stale_for: float = 0.0,
     ) -> None:
         self.ttl = ttl
         self.error_ttl = ttl if error_ttl is None else error_ttl
+        self.stale_for = stale_for
         self._clock = clock
         self._lock = threading.Lock()
         self._entry: _Entry | None = None
@@ -72,16 +81,20 @@ class CoalescingCache:
 
     def lookup(self, compute: Callable[[], Any], wait_timeout: float = 30.0) -> Lookup:
         """The cached answer if fresh, else the answer of ``compute`` run by one caller only;
-        the others wait up to ``wait_timeout`` for it. ``from_cache`` is False only for the
-        caller that ran ``compute``."""
+        the others wait up to ``wait_timeout`` for it, or get the answer it replaces if that
+        expired less than ``stale_for`` ago. ``from_cache`` is False only for the caller that
+        ran ``compute``."""
         with self._lock:
             entry = self._entry
-            if entry is not None and entry.expires_at > self._clock():
+            now = self._clock()
+            if entry is not None and entry.expires_at > now:
                 return Lookup(entry.value, entry.error, from_cache=True)
             flight = self._in_flight
             leader = flight is None
             if leader:
                 self._in_flight = flight = _Flight()
+            elif entry is not None and entry.expires_at + self.stale_for > now:
+                return Lookup(entry.value, entry.error, from_cache=True, stale=True)
         if leader:
             entry = self._compute(compute, flight)
             return Lookup(entry.value, entry.error, from_cache=False)

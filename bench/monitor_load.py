@@ -1,0 +1,513 @@
+"""Monitor throughput: wrk against the Flask monitor, cached (shipped defaults) vs uncached.
+
+    .venv/bin/python bench/monitor_load.py [--duration 10] [--connections 32] [--rounds 2]
+
+Boots the embedded stack, finishes one training run (so /api/status has a run with tasks and
+metrics), then serves the monitor three times the way it is deployed (gunicorn started by
+``flask_launcher.process.ProcessLauncher``): with the shipped defaults (*cached*); with
+``MONITOR_CACHE_TTL=0`` (*baseline*, the target's reference: no cache, though requests that
+arrive while a round is in flight still share it); and with ``MONITOR_CACHE_TTL=0`` on 8
+single-thread workers (*per_request*: exactly one Airflow round per request, as in the original
+lab). wrk (``-t 2``, 32 connections, pinned to one CPU) loads ``/health`` and ``/api/status``
+on each in turn. Reports requests/s, latency percentiles, errors and the Airflow rounds counted
+by the monitor's own ``/metrics``, with the ratios, in bench/results/monitor_load.{md,json,png}.
+
+Targets (issue 5): cached ``/api/status`` >= 10x the baseline's requests/s; p99 <= 50 ms;
+<= 1 round of Airflow calls per TTL window. wrk is installed from Debian when missing (root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from support import RESULTS, embedded_stack, write_results
+
+from embedded.stack import EmbeddedStack, free_port
+from flask_launcher import wait_healthy
+from flask_launcher.process import ProcessLauncher
+from monitor.config import DEFAULTS as MONITOR_DEFAULTS
+
+TRAINING, MONITOR_DAG = "ad_click_training", "ad_click_monitor"
+ROUTES = ("/health", "/api/status")
+UNCACHED = {"MONITOR_CACHE_TTL": "0"}
+# What each instance changes from the shipped defaults, and how the report names it.
+VARIANTS = {
+    "cached": {},
+    "baseline": UNCACHED,
+    "per_request": {**UNCACHED, "FLASK_MONITOR_WORKERS": "8", "FLASK_MONITOR_THREADS": "1"},
+}
+DESCRIPTIONS = {
+    "cached": "the shipped defaults (1 gthread worker x 8 threads, TTL 2 s)",
+    "baseline": "the shipped defaults + MONITOR_CACHE_TTL=0: no cache, but requests arriving "
+    "while a round is in flight still share it",
+    "per_request": "MONITOR_CACHE_TTL=0 with 8 workers x 1 thread: the same 8-way concurrency, "
+    "and nothing to share, so exactly one Airflow round per request (the original lab)",
+}
+THROUGHPUT_RATIO_TARGET = 10.0
+P99_TARGET_MS = 50.0
+CALLS_PER_WINDOW_TARGET = 1.0
+# Every figure wrk prints at the end, as one JSON line (latencies in microseconds).
+WRK_REPORT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests": %d, "duration_us": %d, "bytes": %d, '
+    .. '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, '
+    .. '"latency_us": {"min": %d, "mean": %.1f, "stdev": %.1f, "p50": %d, "p75": %d, '
+    .. '"p90": %d, "p99": %d, "p99_9": %d, "max": %d}}\\n',
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency.min, latency.mean, latency.stdev, latency:percentile(50), latency:percentile(75),
+    latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max))
+end
+"""
+
+
+# -- the load generator ---------------------------------------------------------------------
+def ensure_wrk() -> str:
+    """The wrk binary; installed from Debian when missing and we are root, else a clear exit."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise SystemExit(
+            "wrk is not installed: run `sudo apt-get install -y wrk` (Debian/Ubuntu), then again"
+        )
+    print("installing wrk from Debian (apt-get install -y wrk)", flush=True)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT}
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(["apt-get", "install", "-y", "wrk"], env=env, **quiet).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, check=True, **quiet)
+        subprocess.run(["apt-get", "install", "-y", "wrk"], env=env, check=True, **quiet)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("apt-get installed wrk but it is not on PATH")
+    return found
+
+
+def wrk_cpus() -> set[int]:
+    """The CPU wrk is pinned to: the last one this process may use, so the load generator
+    takes at most one core from the service it measures (and none on a 1-CPU machine)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    return {allowed[-1]} if len(allowed) > 1 else set(allowed)
+
+
+def pin_wrk() -> None:  # subprocess preexec_fn
+    os.sched_setaffinity(0, wrk_cpus())
+
+
+def run_wrk(wrk: str, url: str, duration: float, connections: int, threads: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_REPORT)
+    try:
+        command = [
+            wrk,
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration:g}s",
+            "--timeout",
+            "10s",
+            "-s",
+            script.name,
+            url,
+        ]
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=duration + 60, preexec_fn=pin_wrk
+        )
+    finally:
+        os.unlink(script.name)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("WRK_JSON ")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
+    raw = json.loads(lines[-1].removeprefix("WRK_JSON "))
+    seconds = raw["duration_us"] / 1e6
+    return {
+        "requests": raw["requests"],
+        "duration_s": round(seconds, 3),
+        "requests_per_s": round(raw["requests"] / seconds, 1),
+        "errors": raw["errors"],
+        "latency_ms": {k: round(v / 1000, 2) for k, v in raw["latency_us"].items()},
+    }
+
+
+# -- the monitor, served as deployed ---------------------------------------------------------
+@dataclass
+class Monitor:
+    name: str
+    url: str
+    settings: dict[str, str]
+    log: Path
+
+    @property
+    def workers(self) -> int:
+        return int(self.settings.get("FLASK_MONITOR_WORKERS", "1"))
+
+    def metrics(self) -> dict[str, float]:
+        """``/metrics`` as ``{'name{labels}': value}`` (one gunicorn worker by default)."""
+        text = requests.get(f"{self.url}/metrics", timeout=10).text
+        samples = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                samples[key] = float(value)
+        return samples
+
+    def status(self) -> dict:
+        return requests.get(f"{self.url}/api/status", timeout=30).json()
+
+
+@contextmanager
+def served_monitor(stack: EmbeddedStack, name: str, settings: dict[str, str]) -> Iterator[Monitor]:
+    """gunicorn via the process launcher, reading ``stack`` with the viewer account; every
+    other MONITOR_*/FLASK_MONITOR_* setting is the shipped default unless ``settings`` say."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "FLASK_MONITOR_"))}
+    env.update(
+        {
+            "MONITOR_AIRFLOW_URL": stack.api_url,
+            "MONITOR_AIRFLOW_USERNAME": stack.viewer.username,
+            "MONITOR_AIRFLOW_PASSWORD": stack.viewer.password,
+            **settings,
+        }
+    )
+    workdir = stack.home / f"bench-monitor-{name}"
+    launcher = ProcessLauncher(
+        workdir / "monitor.pid", workdir / "monitor.log", bind=f"127.0.0.1:{port}", env=env
+    )
+    launcher.ensure_running()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        health = wait_healthy(f"{url}/health", timeout=60)
+        if not health["healthy"]:
+            raise RuntimeError(f"monitor {name} not healthy: {health}; see {launcher.logfile}")
+        yield Monitor(name, url, settings, launcher.logfile)
+    finally:
+        launcher.stop()
+
+
+def finished_training_run(stack: EmbeddedStack) -> dict:
+    """One successful training run, and the monitor DAG run it triggers finished too (it
+    would otherwise run its tasks in the middle of a measurement)."""
+    admin = stack.client()
+    admin.set_paused(TRAINING, False)
+    run = admin.trigger(TRAINING, {})
+    run = admin.wait_for_run(TRAINING, run["dag_run_id"], timeout=300, poll=0.2)
+    if run["state"] != "success":
+        raise RuntimeError(f"training run {run['dag_run_id']} ended {run['state']}")
+    deadline = time.monotonic() + 120
+    while any(r["state"] not in ("success", "failed") for r in admin.runs(MONITOR_DAG)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{MONITOR_DAG} runs still unfinished")
+        time.sleep(0.5)
+    return run
+
+
+def counter_delta(before: dict, after: dict, prefix: str) -> dict[str, float]:
+    return {
+        key: after[key] - before.get(key, 0.0)
+        for key in after
+        if key.startswith(prefix) and after[key] - before.get(key, 0.0)
+    }
+
+
+def sum_matching(delta: dict[str, float], *needles: str) -> float:
+    return sum(v for k, v in delta.items() if all(n in k for n in needles))
+
+
+def measure(wrk: str, monitor: Monitor, route: str, args: argparse.Namespace) -> dict:
+    before = monitor.metrics()
+    result = run_wrk(wrk, f"{monitor.url}{route}", args.duration, args.connections, args.threads)
+    after = monitor.metrics()
+    call = 'call="snapshot"' if route == "/api/status" else 'call="health"'
+    served = f'endpoint="{route}"'
+    calls = "monitor_airflow_calls_total"
+    ttl = float(monitor.settings.get("MONITOR_CACHE_TTL", MONITOR_DEFAULTS["CACHE_TTL"]))
+    sample = {**result, "ttl_s": ttl, "workers": monitor.workers}
+    if monitor.workers > 1:
+        # Each scrape reaches one worker, and only one worker's own totals agree with each
+        # other: the ratio of each worker that served the route, over a few scrapes.
+        ratios = []
+        for _ in range(4 * monitor.workers):
+            totals = monitor.metrics()
+            requests_served = sum_matching(totals, "monitor_http_requests_total", served)
+            if requests_served:
+                ratios.append(sum_matching(totals, calls, call) / requests_served)
+        sample["upstream_rounds_per_request"] = (
+            round(statistics.median(ratios), 4) if ratios else float("nan")
+        )
+        return sample
+    rounds = sum_matching(counter_delta(before, after, calls), call)
+    requests_served = sum_matching(counter_delta(before, after, "monitor_http"), served)
+    windows = result["duration_s"] / ttl if ttl > 0 else None
+    cache = counter_delta(before, after, "monitor_status_cache_total")
+    stale = sum_matching(cache, 'result="stale"')
+    return {
+        **sample,
+        "upstream_rounds": rounds,
+        "upstream_rounds_per_request": round(rounds / max(requests_served, 1), 4),
+        "ttl_windows": round(windows, 2) if windows else None,
+        "upstream_rounds_per_ttl_window": round(rounds / windows, 3) if windows else None,
+        "cache_delta": cache,
+        # Answers given stale while a window's refresh was in flight: at a steady request
+        # rate, their number per round says how long a refresh took under this load.
+        "stale_answers": stale,
+        "refresh_ms_estimate": (
+            round(1000 * stale / rounds / result["requests_per_s"], 1) if stale and rounds else None
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2-core machine)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating repeats of each run")
+    args = parser.parse_args(argv)
+    wrk = ensure_wrk()
+    load_before = round(os.getloadavg()[0], 2)
+    samples: dict[str, dict[str, list[dict]]] = {r: {v: [] for v in VARIANTS} for r in ROUTES}
+    with embedded_stack() as stack:
+        stack.wait_for_dags((TRAINING, MONITOR_DAG))
+        run = finished_training_run(stack)
+        with ExitStack() as started:
+            monitors = {
+                name: started.enter_context(served_monitor(stack, name, settings))
+                for name, settings in VARIANTS.items()
+            }
+            check_status(monitors, run)
+            for monitor in monitors.values():  # warm-up: token, templates, connections
+                for route in ROUTES:
+                    run_wrk(wrk, f"{monitor.url}{route}", 2, args.connections, args.threads)
+            for _ in range(args.rounds):
+                for route in ROUTES:
+                    for variant, monitor in monitors.items():
+                        time.sleep(1)
+                        sample = measure(wrk, monitor, route, args)
+                        samples[route][variant].append(sample)
+                        print(
+                            f"{variant:11} {route:11} {sample['requests_per_s']:8.1f} req/s  "
+                            f"p50 {sample['latency_ms']['p50']:7.2f} ms  "
+                            f"p99 {sample['latency_ms']['p99']:7.2f} ms  "
+                            f"Airflow rounds/request {sample['upstream_rounds_per_request']}",
+                            flush=True,
+                        )
+    report = summarize(samples, args, run, load_before)
+    write_report(report)
+    print(json.dumps(report["summary"], indent=2))
+    return 0
+
+
+def check_status(monitors: dict[str, Monitor], run: dict) -> None:
+    """Every instance shows the finished run with its tasks and model metrics."""
+    for monitor in monitors.values():
+        status = monitor.status()
+        if status.get("run_id") != run["dag_run_id"] or not status.get("metrics"):
+            raise RuntimeError(f"{monitor.name} monitor shows {status}, not the finished run")
+        if len(status.get("tasks") or []) < 2:
+            raise RuntimeError(f"{monitor.name} monitor shows no tasks: {status}")
+
+
+def figures_of(runs: list[dict]) -> dict:
+    """Medians over the rounds (worst p99 and max kept too)."""
+    per_window = [r.get("upstream_rounds_per_ttl_window") for r in runs]
+
+    def median(values) -> float:
+        return round(statistics.median(values), 2)
+
+    return {
+        "requests_per_s": median(r["requests_per_s"] for r in runs),
+        "p50_ms": median(r["latency_ms"]["p50"] for r in runs),
+        "p90_ms": median(r["latency_ms"]["p90"] for r in runs),
+        "p99_ms": median(r["latency_ms"]["p99"] for r in runs),
+        "p99_ms_worst": max(r["latency_ms"]["p99"] for r in runs),
+        "max_ms": max(r["latency_ms"]["max"] for r in runs),
+        "errors": sum(sum(r["errors"].values()) for r in runs),
+        "upstream_rounds_per_request": round(
+            statistics.median(r["upstream_rounds_per_request"] for r in runs), 4
+        ),
+        "upstream_rounds_per_ttl_window": None if None in per_window else max(per_window),
+    }
+
+
+def summarize(samples: dict, args: argparse.Namespace, run: dict, load_before: float) -> dict:
+    routes = {}
+    for route, by_variant in samples.items():
+        figures = {variant: figures_of(runs) for variant, runs in by_variant.items()}
+        cached = figures["cached"]
+        figures["ratio"] = {
+            against: {
+                "requests_per_s": round(
+                    cached["requests_per_s"] / figures[against]["requests_per_s"], 1
+                ),
+                "p50": round(cached["p50_ms"] / figures[against]["p50_ms"], 3),
+                "p99": round(cached["p99_ms"] / figures[against]["p99_ms"], 3),
+            }
+            for against in ("baseline", "per_request")
+        }
+        routes[route] = figures
+    status = routes["/api/status"]
+    calls_per_window = max(routes[r]["cached"]["upstream_rounds_per_ttl_window"] for r in ROUTES)
+    status_runs = samples["/api/status"]["cached"]
+    refresh = [r["refresh_ms_estimate"] for r in status_runs if r["refresh_ms_estimate"]]
+    ratio = status["ratio"]["baseline"]["requests_per_s"]
+    return {
+        "settings": {
+            "wrk": f"-t{args.threads} -c{args.connections} -d{args.duration:g}s",
+            "wrk_cpus": sorted(wrk_cpus()),
+            "rounds": args.rounds,
+            "variants": {
+                name: {"env": VARIANTS[name], "is": DESCRIPTIONS[name]} for name in VARIANTS
+            },
+            "cache_ttl_s": float(MONITOR_DEFAULTS["CACHE_TTL"]),
+            "training_run": run["dag_run_id"],
+            "load_average_1m_before": load_before,
+        },
+        "samples": samples,
+        "routes": routes,
+        "summary": {
+            "status_rps_cached": status["cached"]["requests_per_s"],
+            "status_rps_baseline": status["baseline"]["requests_per_s"],
+            "status_rps_ratio": ratio,
+            "status_rps_per_request": status["per_request"]["requests_per_s"],
+            "status_rps_ratio_per_request": status["ratio"]["per_request"]["requests_per_s"],
+            "status_p50_ms_cached": status["cached"]["p50_ms"],
+            "status_p99_ms_cached": status["cached"]["p99_ms"],
+            "health_p99_ms_cached": routes["/health"]["cached"]["p99_ms"],
+            "upstream_rounds_per_ttl_window": calls_per_window,
+            "status_upstream_rounds": [int(r["upstream_rounds"]) for r in status_runs],
+            "status_ttl_windows": [r["ttl_windows"] for r in status_runs],
+            "status_stale_answers": [int(r["stale_answers"]) for r in status_runs],
+            "refresh_ms_estimate_median": statistics.median(refresh) if refresh else None,
+            "meets_throughput": ratio >= THROUGHPUT_RATIO_TARGET,
+            "meets_p99": all(routes[r]["cached"]["p99_ms"] <= P99_TARGET_MS for r in ROUTES),
+            "meets_upstream": calls_per_window <= CALLS_PER_WINDOW_TARGET,
+            "errors_cached": sum(routes[r]["cached"]["errors"] for r in ROUTES),
+        },
+    }
+
+
+def verdict(ok: bool) -> str:
+    return "**met**" if ok else "**NOT met**"
+
+
+def write_report(report: dict) -> None:
+    s, routes, cfg = report["summary"], report["routes"], report["settings"]
+    rows = []
+    for route, f in routes.items():
+        c, b, p, r = f["cached"], f["baseline"], f["per_request"], f["ratio"]
+        rows.append(
+            f"| `{route}` | req/s | {c['requests_per_s']:.0f} | {b['requests_per_s']:.0f} "
+            f"| **{r['baseline']['requests_per_s']:.1f}x** | {p['requests_per_s']:.0f} "
+            f"| {r['per_request']['requests_per_s']:.1f}x |"
+        )
+        for key, label in (("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms")):
+            rows.append(
+                f"| | {label} | {c[key]:.1f} | {b[key]:.1f} | {c[key] / b[key]:.3f} "
+                f"| {p[key]:.1f} | {c[key] / p[key]:.3f} |"
+            )
+        rows.append(
+            f"| | Airflow rounds / request | {c['upstream_rounds_per_request']:.4f} "
+            f"| {b['upstream_rounds_per_request']:.3f} | "
+            f"| {p['upstream_rounds_per_request']:.3f} | |"
+        )
+        rows.append(
+            f"| | errors (non-2xx, socket) | {c['errors']} | {b['errors']} | | {p['errors']} | |"
+        )
+    variants = "\n".join(f"- *{name}*: {v['is']}." for name, v in cfg["variants"].items())
+    plot = plot_results(report)
+    write_results(
+        "monitor_load",
+        report,
+        "# Flask monitor throughput (gunicorn, real embedded Airflow behind)\n\n"
+        f"wrk `{cfg['wrk']}` pinned to CPU {cfg['wrk_cpus']}, {cfg['rounds']} alternating "
+        "round(s) per instance and route (medians shown), after a 2 s warm-up each. All three "
+        "instances are gunicorn started by the process launcher, reading the same Airflow "
+        "with the viewer account, after one finished training run. "
+        f"Load average before: {cfg['load_average_1m_before']}.\n\n"
+        f"{variants}\n\n"
+        "| target | measured | |\n| --- | --- | --- |\n"
+        f"| `/api/status` req/s >= 10x the TTL=0 baseline | {s['status_rps_cached']:.0f} vs "
+        f"{s['status_rps_baseline']:.0f} = {s['status_rps_ratio']:.1f}x "
+        f"(vs one round per request: {s['status_rps_ratio_per_request']:.1f}x) "
+        f"| {verdict(s['meets_throughput'])} |\n"
+        f"| p99 <= 50 ms (cached) | `/api/status` {s['status_p99_ms_cached']:.1f} ms, "
+        f"`/health` {s['health_p99_ms_cached']:.1f} ms | {verdict(s['meets_p99'])} |\n"
+        f"| <= 1 Airflow round per TTL window | {s['upstream_rounds_per_ttl_window']:.2f} "
+        f"| {verdict(s['meets_upstream'])} |\n\n"
+        "| route | figure | cached | baseline (TTL=0) | cached / baseline "
+        "| per-request baseline | cached / per-request |\n"
+        "| --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows) + "\n\n"
+        "Airflow rounds are the monitor's own `monitor_airflow_calls_total` (one round = "
+        "latest run + task instances + model XCom for `/api/status`, one health probe for "
+        "`/health`) over its `monitor_http_requests_total`, read from `/metrics` before and "
+        "after each run (per-request baseline: one worker's totals). Cached `/api/status` runs: "
+        f"{s['status_upstream_rounds']} rounds in {s['status_ttl_windows']} TTL windows; "
+        f"{s['status_stale_answers']} answers given stale while a refresh was in flight "
+        '(`monitor_status_cache_total{result="stale"}`), i.e. a refresh took about '
+        f"{s['refresh_ms_estimate_median'] or 0:.0f} ms under this load and only the request "
+        "making it waited.\n\n"
+        f"![latency and throughput]({plot.name})\n",
+    )
+
+
+def plot_results(report: dict) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    routes = report["routes"]
+    names = list(VARIANTS)
+    fig, (ax_rps, ax_lat) = plt.subplots(1, 2, figsize=(12, 4.4))
+    width = 0.27
+    colors = {"cached": "tab:blue", "baseline": "tab:gray", "per_request": "tab:brown"}
+    for i, variant in enumerate(names):
+        xs = [j + (i - 1) * width for j in range(len(ROUTES))]
+        values = [routes[r][variant]["requests_per_s"] for r in ROUTES]
+        bars = ax_rps.bar(xs, values, width, label=variant, color=colors[variant])
+        ax_rps.bar_label(bars, fmt="%.0f", fontsize=8)
+    ax_rps.set_xticks(range(len(ROUTES)), ROUTES)
+    ax_rps.set_yscale("log")
+    ax_rps.set_ylabel("requests/s (log)")
+    ax_rps.set_title("Throughput, 32 connections")
+    ax_rps.legend(fontsize=8)
+    percentiles = ("p50_ms", "p90_ms", "p99_ms")
+    for route, style in zip(ROUTES, ("--", "-"), strict=True):
+        for variant in names:
+            ax_lat.plot(
+                [p.removesuffix("_ms") for p in percentiles],
+                [routes[route][variant][p] for p in percentiles],
+                style,
+                marker="o",
+                color=colors[variant],
+                label=f"{variant} {route}",
+            )
+    ax_lat.axhline(P99_TARGET_MS, color="tab:red", linewidth=0.8, label="50 ms target")
+    ax_lat.set_yscale("log")
+    ax_lat.set_ylabel("latency ms (log)")
+    ax_lat.set_title("Latency percentiles")
+    ax_lat.legend(fontsize=7)
+    fig.tight_layout()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "monitor_load.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
