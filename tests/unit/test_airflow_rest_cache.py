@@ -136,3 +136,65 @@ def test_reraising_a_cached_error_does_not_grow_its_traceback() -> None:
                 tb, depth = tb.tb_next, depth + 1
             depths.append(depth)
     assert len(set(depths[1:])) == 1
+
+
+def refresh_in_flight(cache: CoalescingCache, upstream: Upstream) -> threading.Thread:
+    """Start a refresh that blocks in ``upstream`` until the test releases it."""
+    upstream.started.clear()
+    upstream.release.clear()
+    leader = threading.Thread(target=cache.lookup, args=(upstream,))
+    leader.start()
+    assert upstream.started.wait(10)
+    return leader
+
+
+def test_during_a_refresh_others_get_the_previous_answer_within_stale_for() -> None:
+    clock, upstream = Clock(), Upstream(result="old")
+    cache = CoalescingCache(ttl=2.0, clock=clock, stale_for=2.0)
+    cache.lookup(upstream)
+    clock.now += 2.5  # expired half a second ago
+    upstream.result = "new"
+    leader = refresh_in_flight(cache, upstream)
+
+    lookup = cache.lookup(upstream)  # answered at once, not after the refresh
+
+    assert (lookup.value, lookup.stale, lookup.from_cache) == ("old", True, True)
+    upstream.release.set()
+    leader.join(10)
+    fresh = cache.lookup(upstream)
+    assert (fresh.value, fresh.stale) == ("new", False)
+    assert upstream.calls == 2
+
+
+def test_an_answer_older_than_stale_for_is_never_given() -> None:
+    clock, upstream = Clock(), Upstream(result="old")
+    cache = CoalescingCache(ttl=2.0, clock=clock, stale_for=2.0)
+    cache.lookup(upstream)
+    clock.now += 4.5  # expired 2.5 s ago: too old
+    upstream.result = "new"
+    leader = refresh_in_flight(cache, upstream)
+
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(cache.lookup, upstream)
+        time.sleep(0.2)
+        assert not waiting.done(), "it must wait for the refresh"
+        upstream.release.set()
+        assert waiting.result(10).value == "new"
+    leader.join(10)
+
+
+def test_without_stale_for_everyone_waits_for_the_refresh() -> None:
+    clock, upstream = Clock(), Upstream(result="old")
+    cache = CoalescingCache(ttl=2.0, clock=clock)
+    cache.lookup(upstream)
+    clock.now += 2.1
+    upstream.result = "new"
+    leader = refresh_in_flight(cache, upstream)
+
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(cache.lookup, upstream)
+        time.sleep(0.2)
+        assert not waiting.done()
+        upstream.release.set()
+        assert waiting.result(10).value == "new"
+    leader.join(10)
