@@ -1,9 +1,10 @@
 """Pipeline latency: trigger -> success of the training DAG against a do-nothing control DAG.
 
-    .venv/bin/python bench/pipeline_latency.py [--runs 5]      # embedded stack
+    .venv/bin/python bench/pipeline_latency.py [--runs 11]     # embedded stack
     bench/celery-stack                                          # Celery (Compose) stack
 
-Triggers each DAG once to warm up, then alternates ML and control runs through REST API v2.
+Triggers each DAG once to warm up, then alternates ML and control runs through REST API v2,
+each after the monitor run the previous training run started has finished.
 Reports medians and the ML/control ratio (target <= 1.15), and for the embedded stack the
 absolute median (target <= 6 s), in bench/results/pipeline_latency[_celery].{md,json}.
 The embedded stack is booted here with the shipped settings; the Celery stack is the one
@@ -23,6 +24,7 @@ from datetime import datetime
 from support import BENCH_DAGS, compose_stack_client, embedded_stack, write_results
 
 ML_DAG, CONTROL_DAG = "ad_click_training", "ad_click_control"
+MONITOR_DAG = "ad_click_monitor"
 
 
 def timed_run(client, dag_id: str) -> dict:
@@ -52,16 +54,28 @@ def measure(client, runs: int) -> dict[str, list[dict]]:
     for dag_id in (ML_DAG, CONTROL_DAG):  # warm-up: cold imports, first parse
         client.set_paused(dag_id, False)
         timed_run(client, dag_id)
+        wait_until_monitor_done(client)
     samples: dict[str, list[dict]] = {ML_DAG: [], CONTROL_DAG: []}
     for _ in range(runs):
         for dag_id in (ML_DAG, CONTROL_DAG):
             samples[dag_id].append(timed_run(client, dag_id))
+            wait_until_monitor_done(client)
     return samples
+
+
+def wait_until_monitor_done(client, timeout: float = 120) -> None:
+    """A training run ends by triggering the monitor DAG; its tasks would compete for the
+    executor's slots with the next measured run, so wait for it first."""
+    deadline = time.monotonic() + timeout
+    while any(r["state"] in ("queued", "running") for r in client.runs(MONITOR_DAG, limit=5)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{MONITOR_DAG} still running after {timeout:g} s")
+        time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--stack", choices=("embedded", "celery"), default="embedded")
     args = parser.parse_args(argv)
     if args.stack == "celery":

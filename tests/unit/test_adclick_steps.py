@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from adclick import steps
+from adclick import model, steps
 from adclick.errors import DataValidationError, QualityGateError
 from adclick.registry import ModelRegistry
 from adclick.schema import FEATURES, REQUIRED, TARGET
@@ -79,6 +79,33 @@ def test_metrics_are_complete_and_consistent(trained: dict) -> None:
     assert tn + fp + fn + tp == metrics["test_rows"] == 300
     assert metrics["accuracy"] == pytest.approx((tn + tp) / 300)
     assert 0.93 <= metrics["accuracy"] <= 0.97 and metrics["roc_auc"] > 0.97
+
+
+def test_metrics_agree_with_scikit_learns_own_functions(trained: dict) -> None:
+    from sklearn import metrics as sk
+
+    test = pd.read_parquet(trained["workdir"] / steps.TEST)
+    fitted = joblib.load(trained["workdir"] / steps.MODEL)
+    truth, predicted = test[TARGET], fitted.predict(test[list(FEATURES)])
+    scores = fitted.predict_proba(test[list(FEATURES)])[:, 1]
+    ours = trained["build_model"]
+    assert ours["accuracy"] == pytest.approx(sk.accuracy_score(truth, predicted))
+    assert ours["precision"] == pytest.approx(sk.precision_score(truth, predicted))
+    assert ours["recall"] == pytest.approx(sk.recall_score(truth, predicted))
+    assert ours["f1"] == pytest.approx(sk.f1_score(truth, predicted))
+    assert ours["roc_auc"] == pytest.approx(sk.roc_auc_score(truth, scores))
+
+
+def test_metrics_of_a_model_that_never_says_yes_are_zero_not_errors() -> None:
+    from sklearn.dummy import DummyClassifier
+
+    test = pd.DataFrame({**{f: [0.0, 1.0, 2.0, 3.0] for f in FEATURES}, TARGET: [0, 1, 0, 1]})
+    never = DummyClassifier(strategy="constant", constant=0).fit(test[list(FEATURES)], test[TARGET])
+
+    metrics = model.evaluate(never, test)
+
+    assert metrics["accuracy"] == 0.5 and metrics["confusion_matrix"] == [[2, 0], [2, 0]]
+    assert metrics["precision"] == metrics["recall"] == metrics["f1"] == 0.0
 
 
 def test_load_model_registers_and_promotes(trained: dict, tmp_path: Path) -> None:
