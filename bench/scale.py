@@ -387,20 +387,10 @@ def plot(report: dict) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
     for name in (*STEPS, "read_csv", "bare_fit"):
         style = "--" if name in BASELINES else "-"
-        left.plot(
-            sizes,
-            [report["sizes"][n]["steps"][name]["work_s"] for n in sizes],
-            style,
-            marker="o",
-            label=name + (" (baseline)" if name in BASELINES else ""),
-        )
-        right.plot(
-            sizes,
-            [report["sizes"][n]["steps"][name]["peak_rss_mb"] for n in sizes],
-            style,
-            marker="o",
-            label=name + (" (baseline)" if name in BASELINES else ""),
-        )
+        label = name + (" (baseline)" if name in BASELINES else "")
+        for axis, figure in ((left, "work_s"), (right, "peak_rss_mb")):
+            values = [report["sizes"][n]["steps"][name][figure] for n in sizes]
+            axis.plot(sizes, values, style, marker="o", label=label)
     first = report["sizes"][sizes[0]]["total_work_s"]
     left.plot(
         sizes,

@@ -5,8 +5,8 @@ Brings the Flask monitor back within seconds when it dies, without holding a wor
 while it is up.
 
 * `wait_for_flask_down` starts directly in the **triggerer**: an async ping of the service's
-  `/health` every second. It ends (as a success) after two misses in a row; until then no
-  worker or executor slot is used.
+  `/health` four times a second. It ends (as a success) after two misses in a row; until then
+  no worker or executor slot is used.
 * `relaunch_flask` (re)starts the service through the configured launcher
   (`FLASK_LAUNCHER`: `process` in the embedded stack, `docker` in Compose); it is idempotent,
   so a false alarm costs nothing.
