@@ -58,7 +58,7 @@ def watchdog_waiting(stack: EmbeddedStack) -> bool:
     run = client.latest_run(WATCHDOG)
     if run is None or run["state"] != "running":
         return False
-    states = {t["task_id"]: t["state"] for t in client.task_instances(WATCHDOG, run["dag_run_id"])}
+    states = client.task_states(WATCHDOG, run["dag_run_id"])
     return states.get("wait_for_flask_down") == "deferred"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
@@ -16,10 +16,12 @@ from monitor.status import StatusSource
 
 @dataclass(frozen=True)
 class Services:
-    """What the routes share: the status source (client + cache) and the metrics."""
+    """What the routes share: the status source (client + cache), the metrics, and the last
+    /api/status body."""
 
     status: StatusSource
     metrics: Metrics
+    status_json: views.LastJson = field(default_factory=views.LastJson)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

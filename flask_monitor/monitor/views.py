@@ -61,9 +61,9 @@ def api():
     return run_page(run, "api")
 
 
-class _LastJson:
-    """The JSON of the last snapshot served. Every request of a TTL window gets the same
-    snapshot object, so it is serialized once per window instead of once per request."""
+class LastJson:
+    """The JSON of the last snapshot served (one per app). Every request of a TTL window gets
+    the same snapshot object, so it is serialized once per window instead of once per request."""
 
     def __init__(self) -> None:
         self._last: tuple[object, bytes] = (None, b"")
@@ -77,13 +77,10 @@ class _LastJson:
         return current_app.response_class(body, mimetype=current_app.json.mimetype)
 
 
-_status_json = _LastJson()
-
-
 @bp.get("/api/status")
 def api_status() -> Response | tuple[Response, int, dict]:
     try:
-        return _status_json(latest_run())
+        return _services().status_json(latest_run())
     except StatusUnavailable as error:
         body = {"error": error.cause, "message": str(error), "dag_id": _services().status.dag_id}
         return jsonify(body), 503, {"Retry-After": RETRY_AFTER_S}

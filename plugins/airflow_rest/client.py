@@ -146,17 +146,15 @@ class AirflowClient:
     def _authorized(
         self, method: str, path: str, timeout: float | None, **kwargs: Any
     ) -> requests.Response:
-        extra_headers = kwargs.pop("headers", None) or {}
+        headers = kwargs.pop("headers", None) or {}
+
+        def send(token: str) -> requests.Response:
+            bearer = {**headers, "Authorization": f"Bearer {token}"}
+            return self._send(method, path, timeout, headers=bearer, **kwargs)
+
         token = self._valid_token()
-        response = self._send(
-            method, path, timeout, headers={**extra_headers, **_bearer(token)}, **kwargs
-        )
-        if _token_refused(response):
-            token = self._replace_token(token)
-            response = self._send(
-                method, path, timeout, headers={**extra_headers, **_bearer(token)}, **kwargs
-            )
-        return response
+        response = send(token)
+        return send(self._replace_token(token)) if _token_refused(response) else response
 
     def _decode(self, method: str, path: str, response: requests.Response) -> Any:
         status = response.status_code
@@ -223,6 +221,10 @@ class AirflowClient:
         """Every task instance of the run (task_id, state, start/end_date, duration, try)."""
         body = self.request("GET", f"{_run_path(dag_id, run_id)}/taskInstances")
         return body["task_instances"]
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        """``{task_id: state}`` of the run (unmapped tasks, as this project's DAGs have)."""
+        return {t["task_id"]: t["state"] for t in self.task_instances(dag_id, run_id)}
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
         """The whole log of one try of a task, as text (one line per log event)."""
@@ -299,10 +301,6 @@ def _task_path(dag_id: str, run_id: str, task_id: str) -> str:
 
 def _compact(fields: dict[str, Any]) -> str:
     return json.dumps(fields, default=str) if fields else ""
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _token_refused(response: requests.Response) -> bool:

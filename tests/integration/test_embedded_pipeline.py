@@ -82,10 +82,7 @@ def test_broken_dataset_fails_at_load_data_and_keeps_the_model(
     run = run_training(embedded_stack, {"data_path": broken.name})
 
     assert run["state"] == "failed"
-    tasks = {
-        t["task_id"]: t["state"]
-        for t in embedded_stack.client().task_instances(TRAINING, run["dag_run_id"])
-    }
+    tasks = embedded_stack.client().task_states(TRAINING, run["dag_run_id"])
     assert tasks["load_data"] == "failed"
     assert tasks["load_model"] != "success"
     mail = embedded_stack.mail.wait_for(

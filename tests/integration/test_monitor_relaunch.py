@@ -37,10 +37,7 @@ def test_killed_flask_is_relaunched_once(embedded_stack: EmbeddedStack) -> None:
     run = run_monitor(embedded_stack)
 
     assert run["state"] == "success", run
-    tasks = {
-        t["task_id"]: t["state"]
-        for t in embedded_stack.client().task_instances(MONITOR, run["dag_run_id"])
-    }
+    tasks = embedded_stack.client().task_states(MONITOR, run["dag_run_id"])
     assert tasks["relaunch_flask"] == "success" and tasks["verify_flask_health"] == "success"
     assert health(embedded_stack) == 200
     assert master_pid(embedded_stack) != master
@@ -54,9 +51,6 @@ def test_healthy_flask_is_left_alone(embedded_stack: EmbeddedStack) -> None:
 
     run = run_monitor(embedded_stack)
 
-    tasks = {
-        t["task_id"]: t["state"]
-        for t in embedded_stack.client().task_instances(MONITOR, run["dag_run_id"])
-    }
+    tasks = embedded_stack.client().task_states(MONITOR, run["dag_run_id"])
     assert tasks["relaunch_flask"] == "skipped"
     assert master_pid(embedded_stack) == master
