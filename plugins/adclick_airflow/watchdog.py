@@ -52,21 +52,24 @@ class FlaskDownTrigger(BaseTrigger):
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        import httpx
+
         from flask_launcher import check_health_async
 
         url = self.url or flask_health_url()
         self.log.info("Watching %s every %g s", url, self.interval)
         misses = 0
-        while True:
-            health = await check_health_async(url, timeout=self.timeout)
-            misses = 0 if health["healthy"] else misses + 1
-            if misses:
-                self.log.warning("%s unhealthy (%d/%d): %s", url, misses, self.failures, health)
-            if misses >= self.failures:
-                down = {"url": url, "error": health["error"], "status": health["status"]}
-                yield TaskSuccessEvent(xcoms={"return_value": down})
-                return
-            await asyncio.sleep(self.interval)
+        async with httpx.AsyncClient() as client:  # one for every ping: cheap pings
+            while True:
+                health = await check_health_async(url, self.timeout, client)
+                misses = 0 if health["healthy"] else misses + 1
+                if misses:
+                    self.log.warning("%s unhealthy (%d/%d): %s", url, misses, self.failures, health)
+                if misses >= self.failures:
+                    down = {"url": url, "error": health["error"], "status": health["status"]}
+                    yield TaskSuccessEvent(xcoms={"return_value": down})
+                    return
+                await asyncio.sleep(self.interval)
 
 
 class WaitForFlaskDown(BaseOperator):
