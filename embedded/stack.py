@@ -312,7 +312,7 @@ class EmbeddedStack:
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM every process group we started and the Flask monitor; SIGKILL stragglers."""
         groups = sorted(self._groups)  # session leaders: group id == pid
-        flask_pid = self._flask_pid()
+        flask_pid = self.flask_pid()
         for pgid in [*groups, *([flask_pid] if flask_pid else [])]:
             _signal_group(pgid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -347,9 +347,10 @@ class EmbeddedStack:
             raise RuntimeError(f"{name} is still running (pid {proc.pid})")
         self._spawn(name, self._argv[name])
 
-    def _flask_pid(self) -> int | None:
+    def flask_pid(self) -> int | None:
+        """The Flask monitor's gunicorn master, from the pidfile the process launcher keeps."""
         try:
-            return int((self.home / "flask-monitor.pid").read_text().strip())
+            return int(Path(self.env["FLASK_MONITOR_PIDFILE"]).read_text().strip())
         except (OSError, ValueError):
             return None
 

@@ -139,14 +139,6 @@ def docker(*args: str) -> str:
     return result.stdout.strip()
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.5)
-
-
 @pytest.fixture(scope="session")
 def stack() -> ComposeStack:
     env_file = Path(os.environ.get("E2E_ENV_FILE", Path(__file__).parents[2] / ".env"))

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.e2e.conftest import AirflowApi, ComposeStack, docker, wait_until
+from tests.e2e.conftest import AirflowApi, ComposeStack, docker
 from tests.support.mailbox import Mailbox
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 

@@ -9,7 +9,8 @@ import pytest
 import requests
 
 from adclick.sample import write_csv
-from tests.e2e.conftest import AirflowApi, ComposeStack, docker, wait_until
+from tests.e2e.conftest import AirflowApi, ComposeStack, docker
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 

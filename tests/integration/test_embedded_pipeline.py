@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
 import requests
 
 from embedded.stack import EmbeddedStack
+from tests.support.files import snapshot
 
 pytestmark = pytest.mark.integration
 
 TRAINING = "ad_click_training"
 MONITOR = "ad_click_monitor"
-
-
-def snapshot(directory: Path) -> dict[str, str]:
-    """Every file under ``directory`` with its SHA-256: 'byte-identical' made checkable."""
-    return {
-        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file()
-    }
 
 
 def run_training(stack: EmbeddedStack, conf: dict | None = None) -> dict:

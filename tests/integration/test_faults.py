@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,21 +19,13 @@ from adclick.sample import write_csv
 from embedded.stack import EmbeddedStack, free_port
 from flask_launcher import wait_healthy
 from flask_launcher.process import ProcessLauncher
-from tests.integration.test_embedded_pipeline import snapshot
+from tests.support.files import read_only, snapshot
 from tests.support.processes import task_process
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 TRAINING = "ad_click_training"
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str, poll: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(poll)
-    return result
 
 
 def task_instances(stack: EmbeddedStack, run_id: str) -> dict[str, dict]:
@@ -59,7 +50,7 @@ def test_a_task_killed_mid_run_is_retried_and_the_run_succeeds(
         ti = task_instances(embedded_stack, run_id).get("build_model") or {}
         return task_process(ti["id"]) if ti.get("state") == "running" else None
 
-    pid = wait_for(running_build_model, 300, "build_model to run", poll=0.02)
+    pid = wait_until(running_build_model, 300, "build_model to run", poll=0.02)
     os.kill(pid, signal.SIGKILL)
 
     run = admin.wait_for_run(TRAINING, run_id, timeout=600)
@@ -79,7 +70,7 @@ def test_runs_complete_after_the_scheduler_crashes_and_restarts(
 ) -> None:
     admin = embedded_stack.client()
     running = admin.trigger(TRAINING, {"data_path": big_dataset})["dag_run_id"]
-    wait_for(
+    wait_until(
         lambda: (
             task_instances(embedded_stack, running).get("load_data", {}).get("state") == "running"
         ),
@@ -141,7 +132,7 @@ def test_monitor_rides_out_the_api_server_being_down(
     finally:
         embedded_stack.restart("api-server")
 
-    wait_for(
+    wait_until(
         lambda: requests.get(f"{monitor_url}/api/status", timeout=10).status_code == 200,
         120,
         "/api/status to recover by itself",
@@ -176,17 +167,8 @@ def test_smtp_down_still_promotes_the_model_and_fails_the_mail_visibly(
 
 @pytest.fixture
 def read_only_model_dir(embedded_stack: EmbeddedStack) -> Iterator[Path]:
-    """The model directory remounted read-only for real (root needs it: permissions it
-    ignores); skipped loudly where mounting is not allowed."""
-    model_dir = embedded_stack.model_dir
-    bind = subprocess.run(["mount", "--bind", model_dir, model_dir], capture_output=True)
-    if bind.returncode != 0:
-        pytest.skip(f"cannot bind-mount here (needs root): {bind.stderr.decode().strip()}")
-    try:
-        subprocess.run(["mount", "-o", "remount,ro,bind", model_dir], check=True)
+    with read_only(embedded_stack.model_dir) as model_dir:
         yield model_dir
-    finally:
-        subprocess.run(["umount", model_dir], check=True)
 
 
 def test_a_read_only_model_dir_fails_clearly_and_keeps_the_model(

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from embedded.stack import EmbeddedStack
-from tests.support.flask_service import health, master_pid, masters_serving
+from tests.support.flask_service import health, masters_serving
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -17,39 +18,27 @@ WATCHDOG = "ad_click_flask_watchdog"
 MONITOR = "ad_click_monitor"
 
 
-def task_states(stack: EmbeddedStack, run_id: str) -> dict[str, str | None]:
-    return {t["task_id"]: t["state"] for t in stack.client().task_instances(WATCHDOG, run_id)}
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} within {timeout:g} s")
-        time.sleep(0.2)
-
-
 def test_crashed_flask_comes_back_without_anyone_asking(embedded_stack: EmbeddedStack) -> None:
     admin = embedded_stack.client("admin")
     if health(embedded_stack) != 200:  # make sure there is something to crash
         run = admin.trigger(MONITOR, {})
         assert admin.wait_for_run(MONITOR, run["dag_run_id"], timeout=120)["state"] == "success"
-    before = master_pid(embedded_stack)
+    before = embedded_stack.flask_pid()
     run_id = admin.trigger(WATCHDOG, {})["dag_run_id"]
-    wait_for(
-        lambda: task_states(embedded_stack, run_id).get("wait_for_flask_down") == "deferred",
+    wait_until(
+        lambda: admin.task_states(WATCHDOG, run_id).get("wait_for_flask_down") == "deferred",
         60,
         "the watchdog to start waiting in the triggerer",
     )
     time.sleep(3)  # a healthy service does not wake it up
-    assert task_states(embedded_stack, run_id)["wait_for_flask_down"] == "deferred"
+    assert admin.task_states(WATCHDOG, run_id)["wait_for_flask_down"] == "deferred"
 
     os.killpg(before, signal.SIGKILL)  # the whole service: master and workers
-    wait_for(lambda: health(embedded_stack) == 200, 60, "the watchdog to bring Flask back")
+    wait_until(lambda: health(embedded_stack) == 200, 60, "the watchdog to bring Flask back")
 
     run = admin.wait_for_run(WATCHDOG, run_id, timeout=120)
-    assert run["state"] == "success", task_states(embedded_stack, run_id)
+    assert run["state"] == "success", admin.task_states(WATCHDOG, run_id)
     assert admin.xcom(WATCHDOG, run_id, "relaunch_flask") in ("started", "restarted")
     assert admin.xcom(WATCHDOG, run_id, "wait_for_flask_down")["error"]
-    assert master_pid(embedded_stack) != before
-    assert masters_serving(embedded_stack.ports.flask) == [master_pid(embedded_stack)]
+    assert embedded_stack.flask_pid() != before
+    assert masters_serving(embedded_stack.ports.flask) == [embedded_stack.flask_pid()]

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from embedded.stack import EmbeddedStack
-from tests.support.flask_service import health, master_pid, masters_serving
+from tests.support.flask_service import health, masters_serving
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ def test_killed_flask_is_relaunched_once(embedded_stack: EmbeddedStack) -> None:
     first = run_monitor(embedded_stack)  # launches it if nothing did yet
     assert first["state"] == "success", first
     assert health(embedded_stack) == 200
-    master = master_pid(embedded_stack)
+    master = embedded_stack.flask_pid()
 
     os.kill(master, signal.SIGKILL)
     deadline = time.monotonic() + 10
@@ -40,17 +40,17 @@ def test_killed_flask_is_relaunched_once(embedded_stack: EmbeddedStack) -> None:
     tasks = embedded_stack.client().task_states(MONITOR, run["dag_run_id"])
     assert tasks["relaunch_flask"] == "success" and tasks["verify_flask_health"] == "success"
     assert health(embedded_stack) == 200
-    assert master_pid(embedded_stack) != master
-    assert masters_serving(embedded_stack.ports.flask) == [master_pid(embedded_stack)]
+    assert embedded_stack.flask_pid() != master
+    assert masters_serving(embedded_stack.ports.flask) == [embedded_stack.flask_pid()]
 
 
 def test_healthy_flask_is_left_alone(embedded_stack: EmbeddedStack) -> None:
     if health(embedded_stack) != 200:
         assert run_monitor(embedded_stack)["state"] == "success"
-    master = master_pid(embedded_stack)
+    master = embedded_stack.flask_pid()
 
     run = run_monitor(embedded_stack)
 
     tasks = embedded_stack.client().task_states(MONITOR, run["dag_run_id"])
     assert tasks["relaunch_flask"] == "skipped"
-    assert master_pid(embedded_stack) == master
+    assert embedded_stack.flask_pid() == master

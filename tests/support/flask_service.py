@@ -38,10 +38,6 @@ def masters_serving(port: int) -> list[int]:
     return sorted(pid for pid in holders if parents[pid] not in holders)
 
 
-def master_pid(stack: EmbeddedStack) -> int:
-    return int(Path(stack.env["FLASK_MONITOR_PIDFILE"]).read_text())
-
-
 def health(stack: EmbeddedStack) -> int | None:
     try:
         return requests.get(f"{stack.flask_url}/health", timeout=2).status_code

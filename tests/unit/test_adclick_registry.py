@@ -7,8 +7,8 @@ errno the real condition gives (EROFS, ENOSPC).
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -20,21 +20,11 @@ import pytest
 from adclick import steps
 from adclick.errors import RegistryError
 from adclick.registry import ModelRegistry
+from tests.support.files import read_only, small_filesystem, snapshot
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = REPO_ROOT / "data" / "advertising.csv"
 METRICS = {"accuracy": 0.95, "test_rows": 300}
-
-
-def snapshot(directory: Path) -> dict[str, str]:
-    """Every file under ``directory`` with its SHA-256: 'byte-identical' made checkable."""
-    if not directory.exists():
-        return {}
-    return {
-        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -125,19 +115,35 @@ def test_write_failures_leave_the_registry_byte_identical(
     assert registry.current()["metadata"]["run_id"] == "first"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
 def test_read_only_directory_for_real(registry: ModelRegistry, model_file: Path) -> None:
     before = snapshot(registry.model_dir)
-    dirs = [registry.model_dir, registry.versions_dir]
-    for d in dirs:
-        d.chmod(0o555)
-    try:
-        with pytest.raises(RegistryError, match="Permission denied"):
-            registry.register(model_file, METRICS, {}, promote=True)
-    finally:
-        for d in dirs:
-            d.chmod(0o755)
+    with (
+        read_only(registry.model_dir),
+        pytest.raises(RegistryError, match=r"Read-only file system|Permission denied") as caught,
+    ):
+        registry.register(model_file, METRICS, {}, promote=True)
+    assert str(registry.model_dir) in str(caught.value)
     assert snapshot(registry.model_dir) == before
+
+
+def test_full_disk_for_real(tmp_path: Path, model_file: Path) -> None:
+    """A current model on a tiny filesystem, filled up; the next model does not fit."""
+    registry = ModelRegistry(tmp_path / "model")
+    registry.model_dir.mkdir()
+    with small_filesystem(registry.model_dir, size_kb=256):
+        registry.register(model_file, METRICS, {"run_id": "first"}, promote=True)
+        filler = registry.model_dir / "filler"
+        with filler.open("wb", buffering=0) as handle, contextlib.suppress(OSError):
+            while True:  # until the filesystem says it is full
+                handle.write(b"\0" * 4096)
+        before = snapshot(registry.model_dir)
+
+        with pytest.raises(RegistryError, match="No space left on device") as caught:
+            registry.register(model_file, METRICS, {"run_id": "second"}, promote=True)
+
+        assert str(registry.model_dir) in str(caught.value)
+        assert snapshot(registry.model_dir) == before
+        assert registry.current()["metadata"]["run_id"] == "first"
 
 
 def test_registry_can_be_moved_or_mounted_elsewhere(
