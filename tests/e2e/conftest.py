@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 
+from airflow_rest import AirflowClient
 from tests.support.envfile import read_env_file
 from tests.support.mailbox import Mailbox
 
@@ -38,64 +36,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @dataclass
-class AirflowApi:
-    """REST API v2 as an outside client sees it: JWT from /auth/token, Bearer on each call."""
-
-    base_url: str
-    username: str
-    password: str
-    session: requests.Session = field(default_factory=requests.Session)
-
-    def login(self) -> None:
-        response = self.session.post(
-            f"{self.base_url}/auth/token",
-            json={"username": self.username, "password": self.password},
-            timeout=10,
-        )
-        assert response.status_code in (200, 201), response.text
-        self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
-
-    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        if "Authorization" not in self.session.headers:
-            self.login()
-        return self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=10, **kwargs)
-
-    def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.call(method, path, **kwargs)
-        assert response.ok, f"{method} {path}: {response.status_code} {response.text}"
-        return response.json()
-
-    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
-        run = self.json(
-            "POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}}
-        )
-        return run["dag_run_id"]
-
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            run = self.json("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
-            if run["state"] in TERMINAL:
-                return run
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f} s; "
-                    f"tasks: {self.task_states(dag_id, run_id)}"
-                )
-            time.sleep(1)
-
-    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
-        body = self.json("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-        return {ti["task_id"]: ti["state"] for ti in body["task_instances"]}
-
-    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries"
-        body = self.json("GET", f"{path}/return_value")
-        value = body["value"]
-        return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
-
-
-@dataclass
 class ComposeStack:
     """The running stack: its URLs, accounts and a way to act on its containers."""
 
@@ -110,10 +50,17 @@ class ComposeStack:
     data_dir: Path | None
     images: list[str]
 
-    def api(self, role: str = "admin") -> AirflowApi:
-        if role == "admin":
-            return AirflowApi(self.airflow_url, "admin", self.secrets["AIRFLOW_ADMIN_PASSWORD"])
-        return AirflowApi(self.airflow_url, "monitor", self.secrets["AIRFLOW_MONITOR_PASSWORD"])
+    def api(self, role: str = "admin") -> AirflowClient:
+        """The project's own REST client, logged in as ``admin`` or the read-only monitor."""
+        user, key = (
+            ("admin", "AIRFLOW_ADMIN_PASSWORD")
+            if role == "admin"
+            else (
+                "monitor",
+                "AIRFLOW_MONITOR_PASSWORD",
+            )
+        )
+        return AirflowClient(self.airflow_url, user, self.secrets[key], timeout=10.0)
 
     def container_id(self, service: str) -> str:
         """The container of a Compose service, found by its labels on the host engine."""

@@ -8,15 +8,16 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.e2e.conftest import AirflowApi, ComposeStack, docker
+from airflow_rest import AirflowAuthError, AirflowClient
+from tests.e2e.conftest import ComposeStack, docker
 from tests.support.mailbox import Mailbox
 from tests.support.waiting import wait_until
+from tests.support.watchdog import WATCHDOG, running_runs, switch_off_watchdog, watchdog_waiting
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 TRAINING = "ad_click_training"
 MONITOR = "ad_click_monitor"
-WATCHDOG = "ad_click_flask_watchdog"
 
 
 def flask_health(stack: ComposeStack) -> int | None:
@@ -27,15 +28,15 @@ def flask_health(stack: ComposeStack) -> int | None:
 
 
 @pytest.fixture(scope="module")
-def admin(stack: ComposeStack) -> AirflowApi:
+def admin(stack: ComposeStack) -> AirflowClient:
     return stack.api("admin")
 
 
 @pytest.fixture(scope="module")
-def training_run(stack: ComposeStack, admin: AirflowApi, mail: Mailbox) -> dict:
+def training_run(stack: ComposeStack, admin: AirflowClient, mail: Mailbox) -> dict:
     """One training run triggered through REST API v2 as admin, waited for."""
     mail.clear()
-    run_id = admin.trigger(TRAINING)
+    run_id = admin.trigger(TRAINING)["dag_run_id"]
     return admin.wait_for_run(TRAINING, run_id, timeout=420)
 
 
@@ -49,14 +50,12 @@ def test_stack_reports_healthy(stack: ComposeStack) -> None:
 
 def test_viewer_account_is_read_only(stack: ComposeStack) -> None:
     viewer = stack.api("viewer")
-    assert viewer.call("GET", f"/dags/{TRAINING}/dagRuns").status_code == 200
-    refused = viewer.call(
-        "POST", f"/dags/{TRAINING}/dagRuns", json={"logical_date": None, "conf": {}}
-    )
-    assert refused.status_code == 403, refused.text
+    assert "dag_runs" in viewer.request("GET", f"/api/v2/dags/{TRAINING}/dagRuns")
+    with pytest.raises(AirflowAuthError, match="HTTP 403"):
+        viewer.trigger(TRAINING)
 
 
-def test_training_pipeline_succeeds(stack: ComposeStack, admin: AirflowApi, training_run: dict):
+def test_training_pipeline_succeeds(stack: ComposeStack, admin: AirflowClient, training_run: dict):
     run_id = training_run["dag_run_id"]
     states = admin.task_states(TRAINING, run_id)
     assert training_run["state"] == "success", states
@@ -74,10 +73,10 @@ def test_report_mail_reaches_the_catcher(training_run: dict, mail: Mailbox) -> N
     assert "Hold-out metrics" in report["HTML"]
 
 
-def test_monitor_dag_ran_after_training(admin: AirflowApi, training_run: dict) -> None:
+def test_monitor_dag_ran_after_training(admin: AirflowClient, training_run: dict) -> None:
     """trigger_monitor started ad_click_monitor for this run; Flask was up, so no relaunch."""
     source = training_run["dag_run_id"]
-    runs = admin.json("GET", f"/dags/{MONITOR}/dagRuns", params={"limit": 50})["dag_runs"]
+    runs = admin.request("GET", f"/api/v2/dags/{MONITOR}/dagRuns", params={"limit": 50})["dag_runs"]
     mine = [r for r in runs if (r.get("conf") or {}).get("source_run_id") == source]
     assert mine, f"no {MONITOR} run with source_run_id={source}: {runs}"
     run = admin.wait_for_run(MONITOR, mine[0]["dag_run_id"], timeout=180)
@@ -108,21 +107,11 @@ def kill_flask_container(stack: ComposeStack) -> str:
     return container
 
 
-def watchdog_waiting(admin: AirflowApi) -> bool:
-    runs = admin.json("GET", f"/dags/{WATCHDOG}/dagRuns", params={"state": "running"})
-    return any(
-        admin.task_states(WATCHDOG, run["dag_run_id"]).get("wait_for_flask_down") == "deferred"
-        for run in runs["dag_runs"]
-    )
-
-
 def test_watchdog_brings_back_a_killed_flask_container(
-    stack: ComposeStack, admin: AirflowApi, training_run: dict
+    stack: ComposeStack, admin: AirflowClient, training_run: dict
 ) -> None:
     wait_until(lambda: watchdog_waiting(admin), 120, "the watchdog to wait in the triggerer")
-    [waiting] = admin.json("GET", f"/dags/{WATCHDOG}/dagRuns", params={"state": "running"})[
-        "dag_runs"
-    ]
+    [waiting] = running_runs(admin)
     container = kill_flask_container(stack)
 
     wait_until(lambda: flask_health(stack) == 200, 90, "the watchdog to restart Flask")
@@ -133,23 +122,14 @@ def test_watchdog_brings_back_a_killed_flask_container(
     wait_until(lambda: watchdog_waiting(admin), 120, "the next watchdog run to wait again")
 
 
-def switch_off_watchdog(admin: AirflowApi) -> None:
-    """Pause the watchdog and end its waiting run, so only the monitor DAG acts."""
-    admin.json("PATCH", f"/dags/{WATCHDOG}", json={"is_paused": True})
-    runs = admin.json("GET", f"/dags/{WATCHDOG}/dagRuns", params={"state": "running"})
-    for run in runs["dag_runs"]:
-        path = f"/dags/{WATCHDOG}/dagRuns/{run['dag_run_id']}"
-        admin.json("PATCH", path, json={"state": "success"})
-
-
 def test_monitor_dag_brings_back_a_killed_flask_container(
-    stack: ComposeStack, admin: AirflowApi, training_run: dict
+    stack: ComposeStack, admin: AirflowClient, training_run: dict
 ) -> None:
     switch_off_watchdog(admin)
     container = kill_flask_container(stack)
     wait_until(lambda: flask_health(stack) is None, 30, "the killed Flask monitor to go away")
 
-    run_id = admin.trigger(MONITOR)
+    run_id = admin.trigger(MONITOR)["dag_run_id"]
     run = admin.wait_for_run(MONITOR, run_id, timeout=180)
     states = admin.task_states(MONITOR, run_id)
     assert run["state"] == "success", states

@@ -9,7 +9,8 @@ import pytest
 import requests
 
 from adclick.sample import write_csv
-from tests.e2e.conftest import AirflowApi, ComposeStack, docker
+from airflow_rest import AirflowClient
+from tests.e2e.conftest import ComposeStack, docker
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -19,7 +20,7 @@ COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
 
 @pytest.fixture(scope="module")
-def admin(stack: ComposeStack) -> AirflowApi:
+def admin(stack: ComposeStack) -> AirflowClient:
     return stack.api("admin")
 
 
@@ -35,14 +36,14 @@ def container_healthy(container: str) -> bool:
     return docker("inspect", "--format", "{{.State.Health.Status}}", container) == "healthy"
 
 
-def train(admin: AirflowApi, conf: dict | None = None) -> dict:
-    run_id = admin.trigger(TRAINING, conf)
+def train(admin: AirflowClient, conf: dict | None = None) -> dict:
+    run_id = admin.trigger(TRAINING, conf)["dag_run_id"]
     return admin.wait_for_run(TRAINING, run_id, timeout=600)
 
 
 @pytest.mark.parametrize("service", ["postgres", "redis"])
 def test_the_stack_recovers_from_a_restart_of(
-    service: str, stack: ComposeStack, admin: AirflowApi
+    service: str, stack: ComposeStack, admin: AirflowClient
 ) -> None:
     container = stack.container_id(service)
     docker("restart", container)
@@ -76,17 +77,17 @@ KILL_TASK = textwrap.dedent(
 
 
 def test_a_task_killed_in_the_celery_worker_is_retried(
-    stack: ComposeStack, admin: AirflowApi
+    stack: ComposeStack, admin: AirflowClient
 ) -> None:
     if stack.data_dir is None:
         pytest.skip("E2E_DATA_DIR is not set: run through scripts/e2e-docker")
     write_csv(stack.data_dir / "advertising_400k.csv", rows=400_000, seed=7)
     worker = stack.container_id("airflow-worker")
-    run_id = admin.trigger(TRAINING, {"data_path": "advertising_400k.csv"})
-    path = f"/dags/{TRAINING}/dagRuns/{run_id}/taskInstances/build_model"
+    run_id = admin.trigger(TRAINING, {"data_path": "advertising_400k.csv"})["dag_run_id"]
+    path = f"/api/v2/dags/{TRAINING}/dagRuns/{run_id}/taskInstances/build_model"
 
     def killed() -> bool:
-        ti = admin.json("GET", path)
+        ti = admin.request("GET", path)
         if ti["state"] != "running":
             return False
         return bool(docker("exec", worker, "python", "-c", KILL_TASK, ti["id"]))
@@ -95,4 +96,4 @@ def test_a_task_killed_in_the_celery_worker_is_retried(
 
     run = admin.wait_for_run(TRAINING, run_id, timeout=600)
     assert run["state"] == "success", admin.task_states(TRAINING, run_id)
-    assert admin.json("GET", path)["try_number"] == 2
+    assert admin.request("GET", path)["try_number"] == 2

@@ -1,0 +1,28 @@
+"""Watching and switching off the Flask watchdog DAG through the REST API."""
+
+from __future__ import annotations
+
+from airflow_rest import AirflowClient
+
+WATCHDOG = "ad_click_flask_watchdog"
+
+
+def running_runs(client: AirflowClient) -> list[dict]:
+    path = f"/api/v2/dags/{WATCHDOG}/dagRuns"
+    return client.request("GET", path, params={"state": "running"})["dag_runs"]
+
+
+def watchdog_waiting(client: AirflowClient) -> bool:
+    """A watchdog run is waiting in the triggerer for the Flask monitor to go down."""
+    return any(
+        client.task_states(WATCHDOG, run["dag_run_id"]).get("wait_for_flask_down") == "deferred"
+        for run in running_runs(client)
+    )
+
+
+def switch_off_watchdog(client: AirflowClient) -> None:
+    """Pause the watchdog and end its waiting run, so only the monitor DAG acts."""
+    client.set_paused(WATCHDOG, True)
+    for run in running_runs(client):
+        path = f"/api/v2/dags/{WATCHDOG}/dagRuns/{run['dag_run_id']}"
+        client.request("PATCH", path, json={"state": "success"})
