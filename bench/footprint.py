@@ -243,13 +243,6 @@ def wait_monitor_and_flask(stack, client, timeout: float = 120.0) -> None:
     raise TimeoutError("monitor run not finished or Flask monitor not answering")
 
 
-def flask_root(stack) -> list[int]:
-    try:
-        return [int((stack.home / "flask-monitor.pid").read_text().strip())]
-    except (OSError, ValueError):
-        return []
-
-
 def measure_variant(name: str, env: dict[str, str], args) -> dict:
     print(f"[{name}] booting the embedded stack", flush=True)
     booted = time.perf_counter()
@@ -262,7 +255,7 @@ def measure_variant(name: str, env: dict[str, str], args) -> dict:
         print(f"[{name}] training runs {runs_s} s; idling {args.idle:.0f} s", flush=True)
         time.sleep(args.idle)
         roots = {c: [p.pid] for c, p in stack._procs.items()}
-        roots["flask-monitor"] = flask_root(stack)
+        roots["flask-monitor"] = [pid] if (pid := stack.flask_pid()) else []
         result = sample_stack(roots, args.samples, args.interval)
         dags = sorted(d["dag_id"] for d in client.request("GET", "/api/v2/dags")["dags"])
     print(f"[{name}] total PSS {result['total_pss_mb']:.0f} MB", flush=True)

@@ -44,7 +44,7 @@ from monitor_load import (
     pin_wrk,
     served_monitor,
 )
-from support import RESULTS, embedded_stack, write_results
+from support import RESULTS, embedded_stack, wait_until_monitor_idle, write_results
 
 from airflow_rest import AirflowClient
 from embedded.stack import EmbeddedStack
@@ -189,7 +189,7 @@ def one_run(
             load.terminate()
             load.wait(30)
     admin.wait_for_run(TRAINING, run_id, timeout=60)
-    _wait_monitor_dag_idle(admin)
+    wait_until_monitor_idle(admin)
     return {
         "run_id": run_id,
         "polls": {name: p.polls for name, p in pollers.items()},
@@ -200,15 +200,6 @@ def one_run(
 
 def _finished(seen: Seen | None, run_id: str) -> bool:
     return seen is not None and seen.run_id == run_id and seen.state in ("success", "failed")
-
-
-def _wait_monitor_dag_idle(admin: AirflowClient) -> None:
-    """The run ends by triggering the monitor DAG: let it finish before the next run."""
-    deadline = time.monotonic() + 120
-    while any(r["state"] not in ("success", "failed") for r in admin.runs(MONITOR_DAG)):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{MONITOR_DAG} runs still unfinished")
-        time.sleep(0.25)
 
 
 def transitions(observation: dict) -> list[dict]:

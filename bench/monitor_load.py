@@ -33,14 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from support import RESULTS, embedded_stack, write_results
+from support import MONITOR_DAG, RESULTS, embedded_stack, wait_until_monitor_idle, write_results
 
 from embedded.stack import EmbeddedStack, free_port
 from flask_launcher import wait_healthy
 from flask_launcher.process import ProcessLauncher
 from monitor.config import DEFAULTS as MONITOR_DEFAULTS
 
-TRAINING, MONITOR_DAG = "ad_click_training", "ad_click_monitor"
+TRAINING = "ad_click_training"
 ROUTES = ("/health", "/api/status")
 UNCACHED = {"MONITOR_CACHE_TTL": "0"}
 # What each instance changes from the shipped defaults, and how the report names it.
@@ -207,11 +207,7 @@ def finished_training_run(stack: EmbeddedStack) -> dict:
     run = admin.wait_for_run(TRAINING, run["dag_run_id"], timeout=300, poll=0.2)
     if run["state"] != "success":
         raise RuntimeError(f"training run {run['dag_run_id']} ended {run['state']}")
-    deadline = time.monotonic() + 120
-    while any(r["state"] not in ("success", "failed") for r in admin.runs(MONITOR_DAG)):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{MONITOR_DAG} runs still unfinished")
-        time.sleep(0.5)
+    wait_until_monitor_idle(admin)
     return run
 
 

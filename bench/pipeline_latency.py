@@ -21,10 +21,15 @@ import sys
 import time
 from datetime import datetime
 
-from support import BENCH_DAGS, compose_stack_client, embedded_stack, write_results
+from support import (
+    BENCH_DAGS,
+    compose_stack_client,
+    embedded_stack,
+    wait_until_monitor_idle,
+    write_results,
+)
 
 ML_DAG, CONTROL_DAG = "ad_click_training", "ad_click_control"
-MONITOR_DAG = "ad_click_monitor"
 
 
 def timed_run(client, dag_id: str) -> dict:
@@ -54,23 +59,13 @@ def measure(client, runs: int) -> dict[str, list[dict]]:
     for dag_id in (ML_DAG, CONTROL_DAG):  # warm-up: cold imports, first parse
         client.set_paused(dag_id, False)
         timed_run(client, dag_id)
-        wait_until_monitor_done(client)
+        wait_until_monitor_idle(client)
     samples: dict[str, list[dict]] = {ML_DAG: [], CONTROL_DAG: []}
     for _ in range(runs):
         for dag_id in (ML_DAG, CONTROL_DAG):
             samples[dag_id].append(timed_run(client, dag_id))
-            wait_until_monitor_done(client)
+            wait_until_monitor_idle(client)
     return samples
-
-
-def wait_until_monitor_done(client, timeout: float = 120) -> None:
-    """A training run ends by triggering the monitor DAG; its tasks would compete for the
-    executor's slots with the next measured run, so wait for it first."""
-    deadline = time.monotonic() + timeout
-    while any(r["state"] in ("queued", "running") for r in client.runs(MONITOR_DAG, limit=5)):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{MONITOR_DAG} still running after {timeout:g} s")
-        time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> int:

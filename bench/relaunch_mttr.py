@@ -21,60 +21,33 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-import requests
 from support import embedded_stack, write_results
 
 from embedded.stack import EmbeddedStack
+from tests.support.flask_service import health
+from tests.support.waiting import wait_until
+from tests.support.watchdog import WATCHDOG, switch_off_watchdog, watchdog_waiting
 
-WATCHDOG, MONITOR = "ad_click_flask_watchdog", "ad_click_monitor"
+MONITOR = "ad_click_monitor"
 TARGET_S = 10.0
 CRON_MEAN_WAIT_S = 150.0
 
 
-def healthy(stack: EmbeddedStack) -> bool:
-    try:
-        return requests.get(f"{stack.flask_url}/health", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str, poll=0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} within {timeout:g} s")
-        time.sleep(poll)
-
-
-def master(stack: EmbeddedStack) -> int:
-    return int(Path(stack.env["FLASK_MONITOR_PIDFILE"]).read_text())
-
-
-def watchdog_waiting(stack: EmbeddedStack) -> bool:
-    """The watchdog's latest run is back to waiting in the triggerer."""
-    client = stack.client()
-    run = client.latest_run(WATCHDOG)
-    if run is None or run["state"] != "running":
-        return False
-    states = client.task_states(WATCHDOG, run["dag_run_id"])
-    return states.get("wait_for_flask_down") == "deferred"
-
-
 def kill_and_time(stack: EmbeddedStack, recover: Callable[[], None] = lambda: None) -> float:
     """SIGKILL the service; seconds until /health answers 200 again."""
-    os.killpg(master(stack), signal.SIGKILL)
+    os.killpg(stack.flask_pid(), signal.SIGKILL)
     killed = time.perf_counter()
     recover()
-    wait_until(lambda: healthy(stack), 120, "/health to answer again", poll=0.02)
+    wait_until(lambda: health(stack) == 200, 120, "/health to answer again", poll=0.02)
     return round(time.perf_counter() - killed, 3)
 
 
 def measure_watchdog(stack: EmbeddedStack, kills: int) -> list[float]:
+    client = stack.client()
     samples = []
     for i in range(kills + 1):  # the first kill warms up the relaunch path
-        wait_until(lambda: healthy(stack) and watchdog_waiting(stack), 120, "watchdog ready")
+        wait_until(lambda: health(stack) == 200 and watchdog_waiting(client), 120, "watchdog ready")
         seconds = kill_and_time(stack)
         print(f"watchdog kill {i}: {seconds:.2f} s{' (warm-up)' if i == 0 else ''}", flush=True)
         if i:
@@ -86,25 +59,13 @@ def measure_monitor_dag(stack: EmbeddedStack, kills: int) -> list[float]:
     client = stack.client()
     samples = []
     for i in range(kills):
-        wait_until(lambda: healthy(stack), 60, "Flask up")
+        wait_until(lambda: health(stack) == 200, 60, "Flask up")
         seconds = kill_and_time(stack, recover=lambda: client.trigger(MONITOR, {}))
         run = client.latest_run(MONITOR)
         client.wait_for_run(MONITOR, run["dag_run_id"], timeout=120)
         print(f"monitor DAG kill {i}: {seconds:.2f} s", flush=True)
         samples.append(seconds)
     return samples
-
-
-def switch_off_watchdog(stack: EmbeddedStack) -> None:
-    client = stack.client()
-    client.set_paused(WATCHDOG, True)
-    for run in client.runs(WATCHDOG, limit=10):
-        if run["state"] not in ("success", "failed"):
-            client.request(
-                "PATCH",
-                f"/api/v2/dags/{WATCHDOG}/dagRuns/{run['dag_run_id']}",
-                json={"state": "success"},
-            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     with embedded_stack() as stack:
         stack.wait_for_dags((WATCHDOG, MONITOR))
         # The watchdog finds nothing running at start and launches the service itself.
-        wait_until(lambda: healthy(stack), 120, "the watchdog to launch Flask at start")
+        wait_until(lambda: health(stack) == 200, 120, "the watchdog to launch Flask at start")
         watchdog = measure_watchdog(stack, args.kills)
-        switch_off_watchdog(stack)
+        switch_off_watchdog(stack.client())
         baseline = measure_monitor_dag(stack, args.kills)
     report = summarize(watchdog, baseline)
     write_report(report)

@@ -25,6 +25,7 @@ for path in (REPO_ROOT, REPO_ROOT / "plugins", REPO_ROOT / "flask_monitor"):
 from embedded.stack import EmbeddedStack, Ports  # noqa: E402
 
 RESULTS = REPO_ROOT / "bench" / "results"
+MONITOR_DAG = "ad_click_monitor"
 BENCH_DAGS = REPO_ROOT / "bench" / "dags"
 # Benchmarks trigger every run themselves: a scheduled run landing mid-measurement would skew it.
 NO_SCHEDULES = {"ADCLICK_TRAINING_SCHEDULE": "none", "ADCLICK_MONITOR_SCHEDULE": "none"}
@@ -94,3 +95,16 @@ def compose_stack_client():
 
     values = read_env_file(Path(os.environ.get("E2E_ENV_FILE", REPO_ROOT / ".env")))
     return AirflowClient(url, "admin", values["AIRFLOW_ADMIN_PASSWORD"], timeout=10.0)
+
+
+def wait_until_monitor_idle(client, timeout: float = 120.0) -> None:
+    """A training run ends by triggering the monitor DAG; its tasks would compete for the
+    executor's slots with whatever is measured next, so wait for its runs to finish."""
+    from tests.support.waiting import wait_until
+
+    wait_until(
+        lambda: all(r["state"] in ("success", "failed") for r in client.runs(MONITOR_DAG, 5)),
+        timeout,
+        f"{MONITOR_DAG} runs to finish",
+        poll=0.2,
+    )
