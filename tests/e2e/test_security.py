@@ -3,7 +3,9 @@ missing, placeholder or malformed secrets."""
 
 from __future__ import annotations
 
+import base64
 import io
+import os
 import subprocess
 import tarfile
 
@@ -94,13 +96,26 @@ def test_every_service_runs_without_root(stack: ComposeStack) -> None:
 def test_init_refuses_to_start_the_stack(stack: ComposeStack, override: str, words: list[str]):
     """A missing secret, a committed placeholder outside local development, a malformed key:
     airflow-init stops with a message naming it, and nothing else starts."""
-    result = subprocess.run(
+    result = run_init(stack, override)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    for word in words:
+        assert word in output, output
+
+
+def test_init_accepts_new_and_old_fernet_keys_while_rotating(stack: ComposeStack) -> None:
+    """README, Operations: rotating the Fernet key starts with AIRFLOW_FERNET_KEY=new,old."""
+    new = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    old = stack.secrets["AIRFLOW_FERNET_KEY"]
+    result = run_init(stack, f"AIRFLOW__CORE__FERNET_KEY={new},{old}")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def run_init(stack: ComposeStack, override: str) -> subprocess.CompletedProcess:
+    """The one-shot airflow-init job with one environment variable overridden."""
+    return subprocess.run(
         [*stack.compose, "run", "--rm", "--no-deps", "-e", override, "airflow-init"],
         capture_output=True,
         text=True,
         timeout=300,
     )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    for word in words:
-        assert word in output, output
