@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from embedded.stack import REPO_ROOT, EmbeddedStack, Ports
+from tests.monitor.faults import FaultServer
 from tests.support.mailbox import Mailbox
 
 SAMPLE_DATA = REPO_ROOT / "data" / "advertising.csv"
@@ -59,3 +60,18 @@ def real_dataset() -> Path:
     if not REAL_DATA.exists():
         pytest.skip(f"the public dataset is not at {REAL_DATA}")
     return REAL_DATA
+
+
+@pytest.fixture
+def fault_server() -> Iterator[Callable[[str], FaultServer]]:
+    """Start real misbehaving servers (``"silent"`` or ``"html"``); all stopped afterwards."""
+    servers: list[FaultServer] = []
+
+    def start(kind: str) -> FaultServer:
+        server = FaultServer(kind)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

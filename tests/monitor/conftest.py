@@ -2,12 +2,13 @@
 
 ``app`` reads the real embedded Airflow with the read-only account (a session fixture of
 tests/conftest.py). ``down_app`` points at a port where nothing listens: Airflow down, for
-real, and needs no stack. Other faults come from the small real servers in faults.py.
+real, and needs no stack. Other faults come from the small real servers in faults.py
+(the ``fault_server`` fixture of tests/conftest.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
@@ -15,7 +16,6 @@ from flask.testing import FlaskClient
 
 from embedded.stack import free_port
 from monitor import create_app
-from tests.monitor.faults import FaultServer
 
 
 @pytest.fixture
@@ -68,18 +68,3 @@ def down_app(make_down_app) -> Flask:
 @pytest.fixture
 def down_client(down_app: Flask) -> FlaskClient:
     return down_app.test_client()
-
-
-@pytest.fixture
-def fault_server() -> Iterator[Callable[[str], FaultServer]]:
-    """Start real misbehaving servers (``"silent"`` or ``"html"``); all stopped afterwards."""
-    servers: list[FaultServer] = []
-
-    def start(kind: str) -> FaultServer:
-        server = FaultServer(kind)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_rest import AirflowClient, AirflowError, AirflowUnreachable
 from embedded.stack import free_port
-from tests.monitor.faults import FaultServer, FlakyAirflow
+from tests.monitor.faults import FlakyAirflow
 
 CALLS = {
     "latest_run": lambda c: c.latest_run("ad_click_training"),
@@ -22,19 +22,6 @@ CALLS = {
     "wait_for_run": lambda c: c.wait_for_run("ad_click_training", "manual__1", timeout=5),
     "health": lambda c: c.health(),
 }
-
-
-@pytest.fixture
-def servers():
-    started: list[FaultServer] = []
-
-    def start(kind: str) -> FaultServer:
-        started.append(FaultServer(kind))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 @pytest.mark.parametrize("call", CALLS)
@@ -49,8 +36,8 @@ def test_closed_port_is_unreachable_with_the_url(call: str) -> None:
     assert client.logins == 0
 
 
-def test_silent_server_times_out_as_unreachable(servers) -> None:
-    silent = servers("silent")
+def test_silent_server_times_out_as_unreachable(fault_server) -> None:
+    silent = fault_server("silent")
     client = AirflowClient(silent.url, "monitor", "pw", timeout=0.2)
 
     with pytest.raises(AirflowUnreachable, match=r"no answer within 0\.2 s"):
@@ -66,8 +53,8 @@ def test_unknown_host_is_unreachable() -> None:
         client.latest_run("ad_click_training")
 
 
-def test_a_server_that_is_not_airflow_is_an_error_not_a_crash(servers) -> None:
-    html = servers("html")
+def test_a_server_that_is_not_airflow_is_an_error_not_a_crash(fault_server) -> None:
+    html = fault_server("html")
     client = AirflowClient(html.url, "monitor", "pw")
 
     with pytest.raises(AirflowError, match=r"not JSON; is http://\S+ an Airflow") as caught:
