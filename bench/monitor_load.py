@@ -35,10 +35,9 @@ from pathlib import Path
 import requests
 from support import MONITOR_DAG, RESULTS, embedded_stack, wait_until_monitor_idle, write_results
 
-from embedded.stack import EmbeddedStack, free_port
-from flask_launcher import wait_healthy
-from flask_launcher.process import ProcessLauncher
+from embedded.stack import EmbeddedStack
 from monitor.config import DEFAULTS as MONITOR_DEFAULTS
+from tests.support.flask_service import served_monitor as serve
 
 TRAINING = "ad_click_training"
 ROUTES = ("/health", "/api/status")
@@ -173,29 +172,9 @@ class Monitor:
 def served_monitor(stack: EmbeddedStack, name: str, settings: dict[str, str]) -> Iterator[Monitor]:
     """gunicorn via the process launcher, reading ``stack`` with the viewer account; every
     other MONITOR_*/FLASK_MONITOR_* setting is the shipped default unless ``settings`` say."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "FLASK_MONITOR_"))}
-    env.update(
-        {
-            "MONITOR_AIRFLOW_URL": stack.api_url,
-            "MONITOR_AIRFLOW_USERNAME": stack.viewer.username,
-            "MONITOR_AIRFLOW_PASSWORD": stack.viewer.password,
-            **settings,
-        }
-    )
     workdir = stack.home / f"bench-monitor-{name}"
-    launcher = ProcessLauncher(
-        workdir / "monitor.pid", workdir / "monitor.log", bind=f"127.0.0.1:{port}", env=env
-    )
-    launcher.ensure_running()
-    try:
-        url = f"http://127.0.0.1:{port}"
-        health = wait_healthy(f"{url}/health", timeout=60)
-        if not health["healthy"]:
-            raise RuntimeError(f"monitor {name} not healthy: {health}; see {launcher.logfile}")
-        yield Monitor(name, url, settings, launcher.logfile)
-    finally:
-        launcher.stop()
+    with serve(stack, workdir, **settings) as url:
+        yield Monitor(name, url, settings, workdir / "monitor.log")
 
 
 def finished_training_run(stack: EmbeddedStack) -> dict:

@@ -16,10 +16,9 @@ import requests
 
 from adclick.registry import ModelRegistry
 from adclick.sample import write_csv
-from embedded.stack import EmbeddedStack, free_port
-from flask_launcher import wait_healthy
-from flask_launcher.process import ProcessLauncher
+from embedded.stack import EmbeddedStack
 from tests.support.files import read_only, snapshot
+from tests.support.flask_service import served_monitor
 from tests.support.processes import task_process
 from tests.support.waiting import wait_until
 
@@ -95,21 +94,8 @@ def test_runs_complete_after_the_scheduler_crashes_and_restarts(
 @pytest.fixture
 def monitor_url(embedded_stack: EmbeddedStack, tmp_path: Path) -> Iterator[str]:
     """The Flask monitor under gunicorn with its shipped settings, reading the stack."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "MONITOR_AIRFLOW_URL": embedded_stack.api_url,
-        "MONITOR_AIRFLOW_USERNAME": embedded_stack.viewer.username,
-        "MONITOR_AIRFLOW_PASSWORD": embedded_stack.viewer.password,
-    }
-    launcher = ProcessLauncher(
-        tmp_path / "monitor.pid", tmp_path / "monitor.log", bind=f"127.0.0.1:{port}", env=env
-    )
-    launcher.ensure_running()
-    url = f"http://127.0.0.1:{port}"
-    assert wait_healthy(f"{url}/health", timeout=60)["healthy"]
-    yield url
-    launcher.stop()
+    with served_monitor(embedded_stack, tmp_path) as url:
+        yield url
 
 
 def test_monitor_rides_out_the_api_server_being_down(

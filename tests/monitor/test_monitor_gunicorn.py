@@ -3,7 +3,6 @@ real HTTP while the embedded Airflow serves it."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,10 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from embedded.stack import free_port
-from flask_launcher import wait_healthy
-from flask_launcher.process import ProcessLauncher
 from tests.monitor.runs import TRAINING, finished_run
+from tests.support.flask_service import served_monitor
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -22,24 +19,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 @pytest.fixture
 def served(embedded_stack, tmp_path: Path) -> Iterator[str]:
     """One gunicorn worker (so one cache to count) with a long TTL, reading the stack."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "MONITOR_AIRFLOW_URL": embedded_stack.api_url,
-        "MONITOR_AIRFLOW_USERNAME": embedded_stack.viewer.username,
-        "MONITOR_AIRFLOW_PASSWORD": embedded_stack.viewer.password,
-        "MONITOR_CACHE_TTL": "300",
-        "FLASK_MONITOR_WORKERS": "1",
-        "FLASK_MONITOR_THREADS": "8",
-    }
-    launcher = ProcessLauncher(
-        tmp_path / "monitor.pid", tmp_path / "monitor.log", bind=f"127.0.0.1:{port}", env=env
-    )
-    assert launcher.ensure_running() == "started"
-    url = f"http://127.0.0.1:{port}"
-    assert wait_healthy(f"{url}/health", timeout=60)["healthy"]
-    yield url
-    launcher.stop()
+    settings = {"MONITOR_CACHE_TTL": "300", "FLASK_MONITOR_WORKERS": "1"}
+    with served_monitor(embedded_stack, tmp_path, **settings) as url:
+        yield url
 
 
 def test_concurrent_http_requests_make_one_upstream_call(embedded_stack, served: str) -> None:

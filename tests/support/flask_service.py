@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
-from embedded.stack import EmbeddedStack
+from embedded.stack import EmbeddedStack, free_port
+from flask_launcher import wait_healthy
+from flask_launcher.process import ProcessLauncher
 
 
 def listening_inode(port: int) -> str | None:
@@ -43,3 +47,30 @@ def health(stack: EmbeddedStack) -> int | None:
         return requests.get(f"{stack.flask_url}/health", timeout=2).status_code
     except requests.RequestException:
         return None
+
+
+@contextmanager
+def served_monitor(stack: EmbeddedStack, workdir: Path, **settings: str) -> Iterator[str]:
+    """Another Flask monitor, deployed as shipped (gunicorn started by the process launcher)
+    on a free port, reading ``stack`` with the viewer account; ``settings`` are MONITOR_* /
+    FLASK_MONITOR_* variables that differ from the shipped defaults. Yields its URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "FLASK_MONITOR_"))}
+    env.update(
+        MONITOR_AIRFLOW_URL=stack.api_url,
+        MONITOR_AIRFLOW_USERNAME=stack.viewer.username,
+        MONITOR_AIRFLOW_PASSWORD=stack.viewer.password,
+        **settings,
+    )
+    launcher = ProcessLauncher(
+        workdir / "monitor.pid", workdir / "monitor.log", bind=f"127.0.0.1:{port}", env=env
+    )
+    launcher.ensure_running()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        health = wait_healthy(f"{url}/health", timeout=60)
+        if not health["healthy"]:
+            raise RuntimeError(f"monitor not healthy: {health}; see {launcher.logfile}")
+        yield url
+    finally:
+        launcher.stop()
