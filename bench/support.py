@@ -91,7 +91,7 @@ def compose_stack_client():
     url = os.environ.get("E2E_AIRFLOW_URL")
     if not url:
         raise SystemExit("no Compose stack: run this through bench/celery-stack")
-    from tests.support.envfile import read_env_file
+    from testkit.envfile import read_env_file
 
     values = read_env_file(Path(os.environ.get("E2E_ENV_FILE", REPO_ROOT / ".env")))
     return AirflowClient(url, "admin", values["AIRFLOW_ADMIN_PASSWORD"], timeout=10.0)
@@ -100,7 +100,7 @@ def compose_stack_client():
 def wait_until_monitor_idle(client, timeout: float = 120.0) -> None:
     """A training run ends by triggering the monitor DAG; its tasks would compete for the
     executor's slots with whatever is measured next, so wait for its runs to finish."""
-    from tests.support.waiting import wait_until
+    from testkit.waiting import wait_until
 
     wait_until(
         lambda: all(r["state"] in ("success", "failed") for r in client.runs(MONITOR_DAG, 5)),

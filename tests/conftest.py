@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from embedded.stack import REPO_ROOT, EmbeddedStack, Ports
-from tests.monitor.faults import FaultServer
-from tests.support.mailbox import Mailbox
+from testkit.faults import FaultServer
+from testkit.mailbox import Mailbox
 
 SAMPLE_DATA = REPO_ROOT / "data" / "advertising.csv"
 JWT_LIFETIME_S = 8

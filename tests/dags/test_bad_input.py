@@ -15,8 +15,8 @@ from airflow.dag_processing.dagbag import DagBag
 from adclick import steps
 from embedded.mailcatcher import MailCatcher
 from embedded.stack import REPO_ROOT
-from tests.support.broken_csv import BROKEN, EXPECTED
-from tests.support.files import snapshot
+from testkit.broken_csv import BROKEN, EXPECTED
+from testkit.files import snapshot
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 

@@ -9,10 +9,10 @@ import pytest
 import requests
 
 from airflow_rest import AirflowAuthError, AirflowClient
-from tests.e2e.conftest import ComposeStack, docker
-from tests.support.mailbox import Mailbox
-from tests.support.waiting import wait_until
-from tests.support.watchdog import WATCHDOG, running_runs, switch_off_watchdog, watchdog_waiting
+from testkit.compose import ComposeStack, docker
+from testkit.mailbox import Mailbox
+from testkit.waiting import wait_until
+from testkit.watchdog import WATCHDOG, running_runs, switch_off_watchdog, watchdog_waiting
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 

@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from flask_launcher.docker import DockerLauncher, DockerLauncherError
-from tests.e2e.conftest import ComposeStack, docker
-from tests.support.waiting import wait_until
+from testkit.compose import ComposeStack, docker
+from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 

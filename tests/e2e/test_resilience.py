@@ -10,8 +10,8 @@ import requests
 
 from adclick.sample import write_csv
 from airflow_rest import AirflowClient
-from tests.e2e.conftest import ComposeStack, docker
-from tests.support.waiting import wait_until
+from testkit.compose import ComposeStack, docker
+from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 

@@ -11,8 +11,8 @@ import tarfile
 
 import pytest
 
-from tests.e2e.conftest import ComposeStack, docker
-from tests.support.envfile import SECRET_KEYS
+from testkit.compose import ComposeStack, docker
+from testkit.envfile import SECRET_KEYS
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 

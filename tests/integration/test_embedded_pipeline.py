@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from embedded.stack import EmbeddedStack
-from tests.support.files import snapshot
+from testkit.files import snapshot
 
 pytestmark = pytest.mark.integration
 

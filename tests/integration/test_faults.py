@@ -17,10 +17,10 @@ import requests
 from adclick.registry import ModelRegistry
 from adclick.sample import write_csv
 from embedded.stack import EmbeddedStack
-from tests.support.files import read_only, snapshot
-from tests.support.flask_service import served_monitor
-from tests.support.processes import task_process
-from tests.support.waiting import wait_until
+from testkit.files import read_only, snapshot
+from testkit.flask_service import served_monitor
+from testkit.processes import task_process
+from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from embedded.stack import EmbeddedStack
-from tests.support.flask_service import health, masters_serving
-from tests.support.waiting import wait_until
+from testkit.flask_service import health, masters_serving
+from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

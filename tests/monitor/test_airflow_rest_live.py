@@ -9,7 +9,8 @@ import requests
 
 from airflow_rest import AirflowAuthError, AirflowClient, AirflowNotFound
 from airflow_rest.token import renew_at
-from tests.monitor.runs import TRAINING, finished_run
+from testkit.runs import TRAINING, finished_run
+from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -66,16 +67,16 @@ def test_expired_tokens_are_renewed(embedded_stack) -> None:
     on_401._renew_at = None
     first, old = ahead._token, on_401._token
 
-    while time.time() <= renew_at(first):
-        time.sleep(0.5)
+    wait_until(lambda: time.time() > renew_at(first), lifetime, "the renewal time", poll=0.5)
     ahead.latest_run(TRAINING)
     # Renewed ahead of time: the first token was still good, no 401 was needed.
     assert ahead.logins == 2 and status_with(embedded_stack, first) == 200
 
-    deadline = time.monotonic() + lifetime + 60  # plus Airflow's leeway (10 s by default)
-    while status_with(embedded_stack, old) != 401:
-        assert time.monotonic() < deadline, "the token never expired"
-        time.sleep(1)
+    def old_token_refused() -> bool:
+        return status_with(embedded_stack, old) == 401
+
+    # Plus Airflow's leeway (10 s by default).
+    wait_until(old_token_refused, lifetime + 60, "the old token to expire", poll=1)
     on_401.latest_run(TRAINING)
     assert on_401.logins == 2
 

@@ -12,7 +12,7 @@ import pytest
 
 from adclick import sample
 from adclick.registry import ModelRegistry
-from tests.support.files import snapshot
+from testkit.files import snapshot
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = REPO_ROOT / "data" / "advertising.csv"

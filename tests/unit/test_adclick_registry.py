@@ -20,7 +20,7 @@ import pytest
 from adclick import steps
 from adclick.errors import RegistryError
 from adclick.registry import ModelRegistry
-from tests.support.files import read_only, small_filesystem, snapshot
+from testkit.files import read_only, small_filesystem, snapshot
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = REPO_ROOT / "data" / "advertising.csv"

@@ -15,7 +15,7 @@ from adclick import model, steps
 from adclick.errors import DataValidationError, QualityGateError
 from adclick.registry import ModelRegistry
 from adclick.schema import FEATURES, REQUIRED, TARGET
-from tests.support.files import snapshot
+from testkit.files import snapshot
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = REPO_ROOT / "data" / "advertising.csv"

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_rest import AirflowClient, AirflowError, AirflowUnreachable
 from embedded.stack import free_port
-from tests.monitor.faults import FlakyAirflow
+from testkit.faults import FlakyAirflow
 
 CALLS = {
     "latest_run": lambda c: c.latest_run("ad_click_training"),

@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 from embedded.stack import free_port
 from flask_launcher import check_health, check_health_async, wait_healthy
 from monitor import create_app
-from tests.monitor.faults import FaultServer
+from testkit.faults import FaultServer
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.envfile import SECRET_KEYS, read_env_file
+from testkit.envfile import SECRET_KEYS, read_env_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----")

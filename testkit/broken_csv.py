@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from embedded.stack import REPO_ROOT
 
-BROKEN = Path(__file__).resolve().parents[1] / "data" / "broken"
+BROKEN = REPO_ROOT / "tests" / "data" / "broken"
 
 # Each broken file and words its error must contain: the column, the CSV line, the problem.
 EXPECTED = {
