@@ -22,7 +22,8 @@ for path in (REPO_ROOT, REPO_ROOT / "plugins", REPO_ROOT / "flask_monitor"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from embedded.stack import EmbeddedStack, Ports  # noqa: E402
+from embedded.stack import EmbeddedStack  # noqa: E402
+from testkit.ports import free_ports  # noqa: E402
 
 RESULTS = REPO_ROOT / "bench" / "results"
 MONITOR_DAG = "ad_click_monitor"
@@ -53,7 +54,7 @@ def embedded_stack(
         paths = build_workspace(Path(tmp), extra_dags)
         stack = EmbeddedStack(
             home=Path(tmp) / "airflow",
-            ports=Ports.free(),
+            ports=free_ports(),
             dags_dir=paths["dags"],
             data_dir=paths["data"],
             model_dir=paths["model"],

@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -48,17 +47,6 @@ class Ports:
     # collide between two stacks on one machine, and the loser's would exit silently.
     worker_logs: int = 8793
     trigger_logs: int = 8794
-
-    @classmethod
-    def free(cls) -> Ports:
-        """Ports nobody listens on, so a test stack never collides with a running one."""
-        return cls(*(free_port() for _ in range(6)))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _fernet_key() -> str:
@@ -107,8 +95,7 @@ class EmbeddedStack:
         self.viewer = Account(VIEWER_USER, self.secrets["viewer_password"])
         self.env = self._build_env()
         self._procs: dict[str, subprocess.Popen] = {}
-        self._argv: dict[str, list[str]] = {}
-        self._groups: set[int] = set()  # every group started, also of components restarted
+        self._groups: set[int] = set()  # every group started, also of components started again
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -236,30 +223,33 @@ class EmbeddedStack:
     def start(self, timeout: float = 120.0) -> None:
         """Start every process; return once the API, the scheduler and the mail catcher answer."""
         self.prepare()
-        self._spawn(
-            "mailcatcher",
-            [
-                sys.executable,
-                "-m",
-                "embedded.mailcatcher",
-                "--smtp-port",
-                str(self.ports.smtp),
-                "--http-port",
-                str(self.ports.mail_http),
-                "--store",
-                str(self.mail_dir),
-            ],
-        )
-        for component in AIRFLOW_COMPONENTS:
-            self._spawn(component, [sys.executable, "-m", "airflow", component])
+        for name in ("mailcatcher", *AIRFLOW_COMPONENTS):
+            self.spawn(name)
         try:
             self.wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
-        self._argv[name] = argv
+    def _command(self, name: str) -> list[str]:
+        if name != "mailcatcher":
+            return [sys.executable, "-m", "airflow", name]
+        return [
+            sys.executable,
+            "-m",
+            "embedded.mailcatcher",
+            "--smtp-port",
+            str(self.ports.smtp),
+            "--http-port",
+            str(self.ports.mail_http),
+            "--store",
+            str(self.mail_dir),
+        ]
+
+    def spawn(self, name: str) -> None:
+        """Start (or start again) one component, ``mailcatcher`` or one of AIRFLOW_COMPONENTS,
+        in its own process group, logging to ``<log_dir>/<name>.log``."""
+        argv = self._command(name)
         log = (self.log_dir / f"{name}.log").open("ab")
         env = dict(self.env)
         env["PYTHONPATH"] = os.pathsep.join((str(REPO_ROOT), env["PYTHONPATH"]))
@@ -326,26 +316,6 @@ class EmbeddedStack:
             _signal_group(pgid, signal.SIGKILL)  # leftovers (task runners) of a group
         self._procs.clear()
         self._groups.clear()
-
-    # -- fault injection: what a crash or an operator does to one component ----------------
-    def kill(self, name: str, signum: int = signal.SIGKILL, whole_group: bool = True) -> None:
-        """Signal one component (``scheduler``, ``api-server``, ``mailcatcher``, ...) and wait
-        for it to exit. ``whole_group=False`` hits its main process only, the way a crash
-        does: children it forked (LocalExecutor workers, running tasks) live on."""
-        proc = self._procs[name]
-        if whole_group:
-            _signal_group(proc.pid, signum)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signum)
-        proc.wait(timeout=60)
-
-    def restart(self, name: str) -> None:
-        """Start a component again with the command line it was first started with."""
-        proc = self._procs[name]
-        if proc.poll() is None:
-            raise RuntimeError(f"{name} is still running (pid {proc.pid})")
-        self._spawn(name, self._argv[name])
 
     def flask_pid(self) -> int | None:
         """The Flask monitor's gunicorn master, from the pidfile the process launcher keeps."""

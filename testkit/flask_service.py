@@ -9,9 +9,10 @@ from pathlib import Path
 
 import requests
 
-from embedded.stack import EmbeddedStack, free_port
+from embedded.stack import EmbeddedStack
 from flask_launcher import wait_healthy
 from flask_launcher.process import ProcessLauncher
+from testkit.ports import free_port
 
 
 def listening_holders(port: int) -> set[int]:

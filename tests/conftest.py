@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from embedded.stack import REPO_ROOT, EmbeddedStack, Ports
+from embedded.stack import REPO_ROOT, EmbeddedStack
 from testkit.faults import FaultServer
 from testkit.mailbox import Mailbox
+from testkit.ports import free_ports
 
 SAMPLE_DATA = REPO_ROOT / "data" / "advertising.csv"
 JWT_LIFETIME_S = 8
@@ -28,7 +29,7 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
     shutil.copy(SAMPLE_DATA, data_dir / "advertising.csv")
     stack = EmbeddedStack(
         home=root / "airflow",
-        ports=Ports.free(),
+        ports=free_ports(),
         model_dir=root / "model",
         data_dir=data_dir,
         # Only the runs a test triggers: a scheduled run landing mid-test would race it.

@@ -65,7 +65,6 @@ class AirflowClient:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at: float | None = None
-        self.logins = 0  # tokens fetched so far: makes token reuse observable
 
     def __repr__(self) -> str:
         return f"AirflowClient({self.base_url!r}, user={self.username!r})"
@@ -104,7 +103,6 @@ class AirflowClient:
         if not isinstance(token, str):
             raise AirflowError(f"POST {self.base_url}/auth/token: no access_token in the answer")
         self._token, self._renew_at = token, renew_at(token)
-        self.logins += 1
         return token
 
     def _valid_token(self) -> str:

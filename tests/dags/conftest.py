@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from embedded.mailcatcher import MailCatcher
-from embedded.stack import REPO_ROOT, free_port
+from embedded.stack import REPO_ROOT
+from testkit.ports import free_port
 
 _HOME = Path(tempfile.mkdtemp(prefix="adclick-dagtest-"))
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)

@@ -14,8 +14,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from embedded.stack import free_port
 from monitor import create_app
+from testkit.ports import free_port
 
 
 @pytest.fixture

@@ -9,14 +9,15 @@ import requests
 
 from airflow_rest import AirflowAuthError, AirflowClient, AirflowNotFound
 from airflow_rest.token import renew_at
+from testkit.rest import CountingClient
 from testkit.runs import TRAINING, finished_run
 from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
 
-def viewer_client(stack) -> AirflowClient:
-    return AirflowClient(stack.api_url, stack.viewer.username, stack.viewer.password)
+def viewer_client(stack) -> CountingClient:
+    return CountingClient(stack.api_url, stack.viewer.username, stack.viewer.password)
 
 
 def status_with(stack, token: str) -> int:
@@ -93,7 +94,7 @@ def test_wrong_password_is_an_auth_error_naming_the_user(embedded_stack) -> None
 
 
 def test_viewer_may_read_but_not_trigger_or_pause(embedded_stack) -> None:
-    viewer = embedded_stack.client("viewer")
+    viewer = viewer_client(embedded_stack)
 
     viewer.latest_run(TRAINING)
     with pytest.raises(AirflowAuthError, match="HTTP 403 for user monitor: Forbidden"):
@@ -122,7 +123,7 @@ def test_missing_run_is_not_found(embedded_stack) -> None:
 
 
 def test_health_needs_no_login(embedded_stack) -> None:
-    client = AirflowClient(embedded_stack.api_url, "nobody", "nothing")
+    client = CountingClient(embedded_stack.api_url, "nobody", "nothing")
 
     health = client.health()
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from embedded.stack import free_port
 from flask_launcher import check_health, launcher_from_env, wait_healthy
 from flask_launcher.process import LaunchError, ProcessLauncher
 from testkit.flask_service import masters_serving
+from testkit.ports import free_port
 from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
