@@ -136,13 +136,11 @@ class EmbeddedStack:
             for k, v in os.environ.items()
             if not k.startswith(("AIRFLOW", "ADCLICK_", "MONITOR_", "FLASK_MONITOR_"))
         }
-        plugins = str(REPO_ROOT / "plugins")
         env.update(
             {
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW_CONFIG": str(REPO_ROOT / "config" / "airflow.cfg"),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_dir.resolve()),
-                "AIRFLOW__CORE__PLUGINS_FOLDER": plugins,
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
@@ -175,7 +173,7 @@ class EmbeddedStack:
                 # config/ holds airflow_local_settings.py; Airflow only looks for it in
                 # $AIRFLOW_HOME/config, which here is outside the repository.
                 "PYTHONPATH": os.pathsep.join(
-                    p for p in (str(REPO_ROOT / "config"), plugins, env.get("PYTHONPATH", "")) if p
+                    p for p in (str(REPO_ROOT / "config"), env.get("PYTHONPATH", "")) if p
                 ),
             }
         )
@@ -251,11 +249,9 @@ class EmbeddedStack:
         in its own process group, logging to ``<log_dir>/<name>.log``."""
         argv = self._command(name)
         log = (self.log_dir / f"{name}.log").open("ab")
-        env = dict(self.env)
-        env["PYTHONPATH"] = os.pathsep.join((str(REPO_ROOT), env["PYTHONPATH"]))
         self._procs[name] = subprocess.Popen(
             argv,
-            env=env,
+            env=self.env,
             cwd=REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -10,8 +10,6 @@ import os
 import re
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
 TRAINING_DAG_ID = "ad_click_training"
 MONITOR_DAG_ID = os.environ.get("ADCLICK_MONITOR_DAG_ID", "ad_click_monitor")
 WATCHDOG_DAG_ID = "ad_click_flask_watchdog"
@@ -24,7 +22,11 @@ def schedule(variable: str, default: str) -> str | None:
 
 
 def _dir(variable: str, default: str) -> Path:
-    return Path(os.environ.get(variable) or PROJECT_ROOT / default).resolve()
+    if value := os.environ.get(variable):
+        return Path(value).resolve()
+    from airflow.configuration import conf
+
+    return Path(conf.get("core", "dags_folder")).resolve().parent / default
 
 
 def data_dir() -> Path:
