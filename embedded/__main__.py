@@ -13,10 +13,10 @@ import threading
 import time
 from pathlib import Path
 
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR_DAG
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING_DAG
 from embedded.stack import REPO_ROOT, EmbeddedStack, Ports
 
-TRAINING_DAG = "ad_click_training"
-MONITOR_DAG = "ad_click_monitor"
 RUN_TIMEOUT_S = 600.0
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import TERMINAL_STATES, AirflowClient
 from testkit.waiting import wait_until
 
-TRAINING = "ad_click_training"
-MONITOR = "ad_click_monitor"
 RUN_TIMEOUT_S = 300
 
 

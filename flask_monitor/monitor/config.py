@@ -11,12 +11,14 @@ from typing import Any
 
 from flask import Config
 
+from airflow_rest import DEFAULT_TIMEOUT_S
+
 DEFAULTS: dict[str, Any] = {
     "AIRFLOW_URL": "http://127.0.0.1:8080",
     "AIRFLOW_USERNAME": "monitor",
     "AIRFLOW_PASSWORD": "",
     "AIRFLOW_UI_URL": "",  # empty: same as AIRFLOW_URL
-    "AIRFLOW_TIMEOUT": 3.0,  # seconds per Airflow call
+    "AIRFLOW_TIMEOUT": DEFAULT_TIMEOUT_S,  # seconds per Airflow call
     "HEALTH_TIMEOUT": 1.0,  # seconds for /health's probe: the watchdog pings with 2 s
     "DAG_ID": "ad_click_training",
     "RESULT_TASK_ID": "load_model",  # its XCom return_value carries the model metrics

@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 import requests
 
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowAuthError, AirflowClient
 from testkit.compose import ComposeStack, docker
 from testkit.mailbox import Mailbox
@@ -15,9 +17,6 @@ from testkit.waiting import wait_until
 from testkit.watchdog import WATCHDOG, running_runs, switch_off_watchdog, watchdog_waiting
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
-
-TRAINING = "ad_click_training"
-MONITOR = "ad_click_monitor"
 
 
 def flask_health(stack: ComposeStack) -> int | None:

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowError
 from embedded.stack import EmbeddedStack
 
 pytestmark = pytest.mark.integration
-
-TRAINING = "ad_click_training"
 
 
 # load_data refuses bad conf before it reads anything; a read that blocked would instead hold

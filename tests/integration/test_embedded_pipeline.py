@@ -7,13 +7,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from embedded.stack import EmbeddedStack
 from testkit.files import snapshot
 
 pytestmark = pytest.mark.integration
-
-TRAINING = "ad_click_training"
-MONITOR = "ad_click_monitor"
 
 
 def run_training(stack: EmbeddedStack, conf: dict | None = None) -> dict:

@@ -16,6 +16,7 @@ import requests
 
 from adclick.registry import ModelRegistry
 from adclick.sample import write_csv
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from embedded.stack import EmbeddedStack
 from testkit.faults import kill_component, restart_component
 from testkit.files import read_only, snapshot
@@ -24,8 +25,6 @@ from testkit.processes import task_process
 from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
-
-TRAINING = "ad_click_training"
 
 
 def task_instances(stack: EmbeddedStack, run_id: str) -> dict[str, dict]:

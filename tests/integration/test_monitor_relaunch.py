@@ -7,13 +7,12 @@ import signal
 
 import pytest
 
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
 from embedded.stack import EmbeddedStack
 from testkit.flask_service import health, masters_serving
 from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-MONITOR = "ad_click_monitor"
 
 
 def run_monitor(stack: EmbeddedStack) -> dict:

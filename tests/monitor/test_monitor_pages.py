@@ -7,8 +7,8 @@ from urllib.parse import quote
 
 import pytest
 
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
 from testkit.runs import (
-    MONITOR,
     RUN_TIMEOUT_S,
     TRAINING,
     delete_all_runs,

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from embedded.stack import REPO_ROOT
+
 ONE_SHOT = {"airflow-init"}
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from embedded.stack import REPO_ROOT
 from testkit.envfile import SECRET_KEYS, read_env_file
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 # A Fernet key (url-safe base64 of 32 bytes) or a long random token, on its own.
 TOKEN = re.compile(rb"(?<![A-Za-z0-9_\-/+])[A-Za-z0-9_\-]{43}=(?![A-Za-z0-9])")
