@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from airflow_rest import AirflowClient
-from tests.support.envfile import read_env_file
+from tests.support.envfile import compose_stack_secrets
 from tests.support.mailbox import Mailbox
 
 REQUIRED = ("E2E_AIRFLOW_URL", "E2E_FLASK_URL", "E2E_MAIL_URL", "E2E_DOCKER_PROXY_URL")
@@ -88,16 +88,16 @@ def docker(*args: str) -> str:
 
 @pytest.fixture(scope="session")
 def stack() -> ComposeStack:
-    env_file = Path(os.environ.get("E2E_ENV_FILE", Path(__file__).parents[2] / ".env"))
+    compose = json.loads(os.environ.get("E2E_COMPOSE", '["docker", "compose"]'))
     return ComposeStack(
         airflow_url=os.environ["E2E_AIRFLOW_URL"],
         flask_url=os.environ["E2E_FLASK_URL"],
         mail_url=os.environ["E2E_MAIL_URL"],
         proxy_url=os.environ["E2E_DOCKER_PROXY_URL"],
         project=os.environ.get("E2E_COMPOSE_PROJECT", "adclick-e2e"),
-        secrets=read_env_file(env_file),
+        secrets=compose_stack_secrets(compose),
         scratch_image=os.environ.get("E2E_SCRATCH_IMAGE", "python:3.12-slim"),
-        compose=json.loads(os.environ.get("E2E_COMPOSE", '["docker", "compose"]')),
+        compose=compose,
         data_dir=Path(os.environ["E2E_DATA_DIR"]) if os.environ.get("E2E_DATA_DIR") else None,
         images=os.environ.get("E2E_IMAGES", "").split(),
     )
