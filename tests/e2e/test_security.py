@@ -202,7 +202,16 @@ def test_redis_requires_its_password(stack: ComposeStack) -> None:
 
 def test_flower_asks_for_a_login(stack: ComposeStack) -> None:
     """Flower shows task arguments, execution tokens among them."""
-    up = [*stack.compose, "--profile", "flower", "up", "--detach", "--wait", "--no-build"]
+    up = [
+        *stack.compose,
+        "--profile",
+        "flower",
+        "up",
+        "--detach",
+        "--wait",
+        "--no-build",
+        "--no-deps",
+    ]
     started = subprocess.run([*up, "flower"], capture_output=True, text=True, timeout=400)
     try:
         assert started.returncode == 0, started.stderr
