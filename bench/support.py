@@ -92,9 +92,9 @@ def compose_stack_client():
     url = os.environ.get("E2E_AIRFLOW_URL")
     if not url:
         raise SystemExit("no Compose stack: run this through bench/celery-stack")
-    from testkit.envfile import read_env_file
+    from testkit.envfile import compose_stack_secrets
 
-    values = read_env_file(Path(os.environ.get("E2E_ENV_FILE", REPO_ROOT / ".env")))
+    values = compose_stack_secrets(json.loads(os.environ["E2E_COMPOSE"]))
     return AirflowClient(url, "admin", values["AIRFLOW_ADMIN_PASSWORD"], timeout=10.0)
 
 

@@ -61,6 +61,7 @@ def load_or_create_secrets(home: Path) -> dict[str, str]:
     path = home / "secrets.json"
     if path.exists():
         return json.loads(path.read_text())
+    make_private_dir(home)
     values = {
         "fernet_key": _fernet_key(),
         "jwt_secret": secrets.token_urlsafe(32),
@@ -68,10 +69,24 @@ def load_or_create_secrets(home: Path) -> dict[str, str]:
         "admin_password": secrets.token_urlsafe(12),
         "viewer_password": secrets.token_urlsafe(12),
     }
-    home.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(values, indent=2))
-    path.chmod(0o600)
+    write_private(path, json.dumps(values, indent=2))
     return values
+
+
+def make_private_dir(path: Path) -> None:
+    """``path`` as a directory only its owner can enter (made so, never loosened later)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)  # an existing home, made with wider modes
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` by a file only its owner can read, created so from the first byte."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
 
 
 @dataclass
@@ -189,8 +204,8 @@ class EmbeddedStack:
     # -- lifecycle ------------------------------------------------------------------------
     def prepare(self) -> None:
         """Directories, the password file and the database schema (idempotent)."""
+        make_private_dir(self.home)
         for directory in (
-            self.home,
             self.log_dir,
             self.mail_dir,
             self.artifact_dir,
@@ -198,15 +213,15 @@ class EmbeddedStack:
         ):
             directory.mkdir(parents=True, exist_ok=True)
         passwords = self.home / "simple_auth_manager_passwords.json"
-        passwords.write_text(
+        write_private(
+            passwords,
             json.dumps(
                 {
                     self.admin.username: self.admin.password,
                     self.viewer.username: self.viewer.password,
                 }
-            )
+            ),
         )
-        passwords.chmod(0o600)
         self._run_airflow("db", "migrate")
 
     def _run_airflow(self, *args: str) -> None:
@@ -231,7 +246,7 @@ class EmbeddedStack:
 
     def _command(self, name: str) -> list[str]:
         if name != "mailcatcher":
-            return [sys.executable, "-m", "airflow", name]
+            return [sys.executable, "-m", "embedded.airflow_command", name]
         return [
             sys.executable,
             "-m",

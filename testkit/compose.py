@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from airflow_rest import AirflowClient
-from embedded.stack import REPO_ROOT
-from testkit.envfile import read_env_file
+from testkit.envfile import compose_stack_secrets
 
 REQUIRED = ("E2E_AIRFLOW_URL", "E2E_FLASK_URL", "E2E_MAIL_URL", "E2E_DOCKER_PROXY_URL")
 
@@ -38,16 +37,16 @@ class ComposeStack:
 
     @classmethod
     def from_env(cls) -> ComposeStack:
-        env_file = Path(os.environ.get("E2E_ENV_FILE", REPO_ROOT / ".env"))
+        compose = json.loads(os.environ.get("E2E_COMPOSE", '["docker", "compose"]'))
         return cls(
             airflow_url=os.environ["E2E_AIRFLOW_URL"],
             flask_url=os.environ["E2E_FLASK_URL"],
             mail_url=os.environ["E2E_MAIL_URL"],
             proxy_url=os.environ["E2E_DOCKER_PROXY_URL"],
             project=os.environ.get("E2E_COMPOSE_PROJECT", "adclick-e2e"),
-            secrets=read_env_file(env_file),
+            secrets=compose_stack_secrets(compose),
             scratch_image=os.environ.get("E2E_SCRATCH_IMAGE", "python:3.12-slim"),
-            compose=json.loads(os.environ.get("E2E_COMPOSE", '["docker", "compose"]')),
+            compose=compose,
             data_dir=Path(os.environ["E2E_DATA_DIR"]) if os.environ.get("E2E_DATA_DIR") else None,
             images=os.environ.get("E2E_IMAGES", "").split(),
         )

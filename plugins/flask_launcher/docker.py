@@ -2,9 +2,10 @@
 
 Used by the monitor DAG in the Compose stack (``FLASK_LAUNCHER=docker``). The workers reach the
 engine only through the socket proxy (``DOCKER_HOST=tcp://docker-socket-proxy:2375``), which
-lets through container list/inspect, start and restart and nothing else, so this module never
-needs (or tries) more: it finds the monitor's container, starts it when it is stopped, restarts
-it when it runs but reports unhealthy, and leaves every other container alone.
+lets through the container list and, for the monitor's container by name, inspect, start,
+restart and unpause, and nothing else, so this module never needs (or tries) more: it finds
+the monitor's container, starts it when it is stopped, restarts it when it runs but reports
+unhealthy, and leaves every other container alone.
 
 Plain ``http.client`` over TCP or a Unix socket: no Docker SDK in the Airflow image.
 
@@ -53,6 +54,14 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         sock.settimeout(self.timeout)
         sock.connect(self._path)
         self.sock = sock
+
+
+def _container_name(summary: dict[str, Any]) -> str:
+    """A listed container's own name ("/name"; names with more slashes are link aliases)."""
+    for name in summary.get("Names") or ():
+        if name.count("/") == 1:
+            return name.lstrip("/")
+    return summary["Id"]
 
 
 class DockerLauncher:
@@ -140,8 +149,10 @@ class DockerLauncher:
             )
         found = []
         for summary in listed:
-            status, body = self._request("GET", f"/containers/{summary['Id']}/json")
-            found.append(self._checked(status, body, "inspect", summary["Id"][:12]))
+            # By name: the socket proxy lets inspect through for the monitor's name only.
+            name = _container_name(summary)
+            status, body = self._request("GET", f"/containers/{quote(name)}/json")
+            found.append(self._checked(status, body, "inspect", name))
         return found
 
     def _ensure_one(self, info: dict[str, Any]) -> str:
@@ -175,9 +186,8 @@ class DockerLauncher:
             return body
         if status == 403:
             raise DockerLauncherError(
-                f"{action} {name}: refused by {self.docker_host} (403); the socket proxy must "
-                "allow CONTAINERS, ALLOW_START and ALLOW_RESTARTS, and LIFECYCLE_CONTAINERS "
-                "must match this container's name"
+                f"{action} {name}: refused by {self.docker_host} (403); the socket proxy's "
+                "ALLOWED_CONTAINERS must match this container's name"
             )
         message = body.get("message") if isinstance(body, dict) else body
         raise DockerLauncherError(f"{action} {name}: Docker API answered {status}: {message}")
