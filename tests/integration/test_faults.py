@@ -166,6 +166,11 @@ def test_smtp_down_still_promotes_the_model_and_fails_the_mail_visibly(
 
 @pytest.fixture
 def read_only_model_dir(embedded_stack: EmbeddedStack) -> Iterator[Path]:
+    """The model directory, holding a current model, made read-only."""
+    if ModelRegistry(embedded_stack.model_dir).current() is None:
+        admin = embedded_stack.client()
+        run = admin.wait_for_run(TRAINING, admin.trigger(TRAINING, {})["dag_run_id"], 300)
+        assert run["state"] == "success", task_instances(embedded_stack, run["dag_run_id"])
     with read_only(embedded_stack.model_dir) as model_dir:
         yield model_dir
 
@@ -175,7 +180,6 @@ def test_a_read_only_model_dir_fails_clearly_and_keeps_the_model(
 ) -> None:
     admin = embedded_stack.client()
     before = snapshot(read_only_model_dir)
-    assert before, "a current model must exist before this test"
 
     run_id = admin.trigger(TRAINING, {})["dag_run_id"]
     run = admin.wait_for_run(TRAINING, run_id, timeout=600)
