@@ -25,7 +25,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag
 
-from adclick_airflow import settings
+from adclick_airflow import notify, settings
 from adclick_airflow.maintenance import (
     clean_metadata_db,
     remove_old_model_versions,
@@ -47,6 +47,7 @@ from adclick_airflow.maintenance import (
         "retries": 1,
         "retry_delay": timedelta(minutes=5),
         "execution_timeout": timedelta(minutes=30),
+        "on_failure_callback": notify.task_failed,
     },
 )
 def ad_click_maintenance():

@@ -57,8 +57,8 @@ def retention_windows() -> retention.RetentionWindows:
         model_versions=_days(
             "ADCLICK_RETAIN_MODEL_VERSIONS_DAYS", retention.DEFAULT_MODEL_VERSION_DAYS
         ),
-        keep_model_versions=int(
-            _number("ADCLICK_KEEP_MODEL_VERSIONS", retention.DEFAULT_KEEP_MODEL_VERSIONS)
+        keep_model_versions=_count(
+            "ADCLICK_KEEP_MODEL_VERSIONS", retention.DEFAULT_KEEP_MODEL_VERSIONS
         ),
         metadata=_days("ADCLICK_RETAIN_METADATA_DAYS", retention.DEFAULT_METADATA_DAYS),
     )
@@ -84,6 +84,13 @@ def _number(variable: str, default: float) -> float:
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{variable}={raw!r} must be a number >= 0")
     return value
+
+
+def _count(variable: str, default: int) -> int:
+    value = float(_number(variable, default))
+    if not value.is_integer():
+        raise ValueError(f"{variable}={os.environ[variable]!r} must be a whole number")
+    return int(value)
 
 
 def _days(variable: str, default: float) -> timedelta:
