@@ -19,7 +19,7 @@ import requests
 
 from adclick.registry import METADATA_FILE, ModelRegistry
 from adclick_airflow import settings
-from airflow_rest.errors import AirflowNotFound
+from airflow_rest import AirflowNotFound
 from embedded.stack import EmbeddedStack
 from tests.support.files import snapshot
 from tests.support.flask_service import served_monitor
