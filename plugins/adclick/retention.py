@@ -47,8 +47,9 @@ class RetentionWindows:
         for name in ("run_dirs", "logs", "model_versions", "metadata"):
             if getattr(self, name) < timedelta(0):
                 raise ValueError(f"retention window {name} must not be negative")
-        if self.keep_model_versions < 0:
-            raise ValueError("keep_model_versions must not be negative")
+        # The newest version may be the one a run is promoting right now.
+        if self.keep_model_versions < 1:
+            raise ValueError("keep_model_versions must be at least 1")
 
 
 @dataclass

@@ -229,6 +229,6 @@ def test_windows_refuse_negative_values_and_naive_clocks() -> None:
     with pytest.raises(ValueError, match="logs"):
         retention.RetentionWindows(logs=-DAY)
     with pytest.raises(ValueError, match="keep_model_versions"):
-        retention.RetentionWindows(keep_model_versions=-1)
+        retention.RetentionWindows(keep_model_versions=0)
     with pytest.raises(ValueError, match="timezone"):
         retention.cutoff(datetime(2027, 1, 1), DAY)
