@@ -19,7 +19,7 @@ import requests
 
 from adclick.registry import METADATA_FILE, ModelRegistry
 from adclick_airflow import settings
-from airflow_rest import AirflowNotFound
+from airflow_rest import AirflowClient, AirflowNotFound
 from embedded.stack import EmbeddedStack
 from tests.support.files import snapshot
 from tests.support.flask_service import served_monitor
@@ -31,8 +31,13 @@ MAINTENANCE = settings.MAINTENANCE_DAG_ID
 AGE = timedelta(days=400)  # beyond every default window
 
 
+def admin(stack: EmbeddedStack) -> AirflowClient:
+    """An admin client with patience: the test waits through a slow api-server."""
+    return AirflowClient(stack.api_url, stack.admin.username, stack.admin.password, timeout=60.0)
+
+
 def train(stack: EmbeddedStack) -> dict:
-    client = stack.client()
+    client = admin(stack)
     run = client.trigger(TRAINING, {})
     run = client.wait_for_run(TRAINING, run["dag_run_id"], timeout=300)
     assert run["state"] == "success", run
@@ -90,7 +95,7 @@ def test_maintenance_removes_old_items_and_keeps_recent_runs_and_the_current_mod
         "recent run dir": snapshot(recent_dir),
         "recent logs": snapshot(run_logs(embedded_stack, recent["dag_run_id"])),
     }
-    client = embedded_stack.client()
+    client = admin(embedded_stack)
     client.set_paused(MAINTENANCE, False)
 
     run = client.trigger(MAINTENANCE, {})
@@ -123,9 +128,9 @@ def test_maintenance_removes_old_items_and_keeps_recent_runs_and_the_current_mod
         "recent logs": snapshot(run_logs(embedded_stack, recent["dag_run_id"])),
     } == kept
     assert client.task_states(TRAINING, recent["dag_run_id"])["load_model"] == "success"
-    with served_monitor(embedded_stack, tmp_path) as monitor:
-        page = requests.get(f"{monitor}/api", timeout=30)
-        status = requests.get(f"{monitor}/api/status", timeout=30).json()
+    with served_monitor(embedded_stack, tmp_path, MONITOR_AIRFLOW_TIMEOUT="30") as monitor:
+        page = requests.get(f"{monitor}/api", timeout=120)
+        status = requests.get(f"{monitor}/api/status", timeout=120).json()
     assert page.status_code == 200 and page.url.endswith("/success")
     assert recent["dag_run_id"] in page.text
     assert status["state"] == "success" and status["run_id"] == recent["dag_run_id"]
