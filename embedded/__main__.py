@@ -61,6 +61,7 @@ def wait_for_monitor_after(client, run: dict, timeout: float = 120.0) -> dict | 
 
 
 def summary(stack: EmbeddedStack, outcome: dict) -> str:
+    """What ran and where everything is; the monitor line only when a monitor run was seen."""
     run, result = outcome["run"], outcome["result"]
     metrics = result.get("metrics") or {}
     monitor = outcome["monitor"]
@@ -72,7 +73,7 @@ def summary(stack: EmbeddedStack, outcome: dict) -> str:
         f"Model          version {result.get('version', '-')} "
         f"({'promoted to current' if result.get('promoted') else 'not promoted'})",
         f"Model file     {result.get('model_path', '-')}",
-        f"Monitor run    {monitor['dag_run_id']}: {monitor['state']}" if monitor else "",
+        f"Monitor run    {monitor['dag_run_id']}: {monitor['state']}" if monitor else None,
         f"Mail           {stack.mail_url} (also saved as .eml files in {stack.mail_dir})",
         "",
         f"Airflow UI     {stack.api_url}  login {stack.admin.username} / {stack.admin.password}",

@@ -133,6 +133,10 @@ class EmbeddedStack:
     def log_dir(self) -> Path:
         return self.home / "logs"
 
+    @property
+    def metadata_db_url(self) -> str:
+        return f"sqlite:///{self.home / 'airflow.db'}"
+
     def _build_env(self) -> dict[str, str]:
         smtp = {
             "conn_type": "smtp",
@@ -158,7 +162,7 @@ class EmbeddedStack:
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_dir.resolve()),
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_db_url,
                 "AIRFLOW__CORE__FERNET_KEY": self.secrets["fernet_key"],
                 "AIRFLOW__API_AUTH__JWT_SECRET": self.secrets["jwt_secret"],
                 "AIRFLOW__API__SECRET_KEY": self.secrets["api_secret_key"],
@@ -177,6 +181,7 @@ class EmbeddedStack:
                 "ADCLICK_DATA_DIR": str(self.data_dir.resolve()),
                 "ADCLICK_MODEL_DIR": str(self.model_dir.resolve()),
                 "ADCLICK_ARTIFACT_DIR": str(self.artifact_dir),
+                "ADCLICK_METADATA_DB_URL": self.metadata_db_url,
                 "MONITOR_AIRFLOW_URL": self.api_url,
                 "MONITOR_AIRFLOW_USERNAME": self.viewer.username,
                 "MONITOR_AIRFLOW_PASSWORD": self.viewer.password,

@@ -38,12 +38,15 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
             "ADCLICK_TRAINING_SCHEDULE": "none",
             "ADCLICK_MONITOR_SCHEDULE": "none",
             "ADCLICK_WATCHDOG_SCHEDULE": "none",
+            "ADCLICK_MAINTENANCE_SCHEDULE": "none",
+            # The session trains a handful of models: keep fewer, so retention has work to do.
+            "ADCLICK_KEEP_MODEL_VERSIONS": "1",
             # Short-lived API tokens, so the clients' re-login is exercised for real.
             "AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME": str(JWT_LIFETIME_S),
             "AIRFLOW__API_AUTH__JWT_LEEWAY": "0",
         },
     )
-    stack.start()
+    stack.start(timeout=900)  # LOCAL-ONLY
     try:
         stack.wait_for_dags((TRAINING_DAG_ID, MONITOR_DAG_ID))
         stack.mail = Mailbox(stack.mail_url)

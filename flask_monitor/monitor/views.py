@@ -1,6 +1,6 @@
 """The routes people and scripts use: /api, /api/status, /success, /failure, /health.
 
-/api sends a finished run to /success or /failure (the original lab's entry point) and shows
+/api sends a finished run to /success or /failure (the entry point people bookmark) and shows
 a queued or running run as exactly that. /success and /failure never pretend: opened while
 the latest run is in another state, they show that state with a banner saying so.
 """

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -27,16 +29,45 @@ def test_every_long_running_service_has_a_health_check_init_and_a_restart_policy
         assert service.get("restart") == expected, f"{name}: restart {service.get('restart')}"
 
 
+def image_variable(value: str) -> tuple[str, str]:
+    """``${NAME:-default}`` as (NAME, default); fails on anything else."""
+    match = re.fullmatch(r"\$\{([A-Z_]+):-([^}]+)\}", value)
+    assert match, f"{value!r} is not ${{VARIABLE:-default}}"
+    return match.group(1), match.group(2)
+
+
+def documented_images() -> dict[str, str]:
+    """The upstream images `.env` names (``# VARIABLE=image`` lines) as the defaults."""
+    text = (REPO_ROOT / ".env").read_text()
+    return dict(re.findall(r"^# ([A-Z_]+_IMAGE)=(\S+)$", text, flags=re.MULTILINE))
+
+
+def locked_version(package: str) -> str:
+    text = (REPO_ROOT / "requirements" / "airflow.lock").read_text()
+    match = re.search(rf"^{re.escape(package)}==(\S+)", text, flags=re.MULTILINE)
+    assert match, f"{package} is not in requirements/airflow.lock"
+    return match.group(1)
+
+
 def test_every_upstream_image_is_a_variable_with_the_real_default(
     services: dict[str, dict],
 ) -> None:
+    documented = documented_images()
+    seen = {}
     for name, service in services.items():
-        image = service.get("image", "")
         if "build" in service:
-            base = next(iter(service["build"].get("args", {}).values()))
-            assert base.startswith("${") and ":-" in base, f"{name}: base image {base}"
+            value = next(iter(service["build"].get("args", {}).values()))
         else:
-            assert image.startswith("${") and ":-" in image, f"{name}: image {image}"
+            value = service.get("image", "")
+        variable, default = image_variable(value)
+        seen[variable] = default
+        repository, _, tag = default.rpartition(":")
+        assert repository and tag and tag != "latest", f"{name}: {default} is not pinned by tag"
+        assert not re.search(r"local|standin|adclick", default), f"{name}: {default}: local"
+        assert documented.get(variable) == default, f"{name}: .env documents {variable} otherwise"
+    assert set(seen) == set(documented), "every documented image variable is used, and only those"
+    airflow_tag = seen["AIRFLOW_BASE_IMAGE"].rpartition(":")[2]
+    assert airflow_tag.startswith(locked_version("apache-airflow") + "-"), airflow_tag
 
 
 def test_ports_are_published_on_loopback_by_default(services: dict[str, dict]) -> None:
