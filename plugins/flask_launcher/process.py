@@ -33,7 +33,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from flask_launcher.health import answering
+from flask_launcher.health import STOP_TIMEOUT_S, answering
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = REPO_ROOT / "flask_monitor"
@@ -41,8 +41,6 @@ PLUGINS_DIR = REPO_ROOT / "plugins"
 APP_SPEC = "monitor:create_app()"
 PROC_NAME = b"flask-monitor"  # gunicorn.conf.py's proc_name, in the master's title
 PIDFILE_TIMEOUT_S = 10.0
-# A hung service is not going to finish its requests: a short grace, then SIGKILL.
-DEFAULT_STOP_TIMEOUT_S = 3.0
 ALREADY_RUNNING = "already-running"
 STARTED = "started"
 RESTARTED = "restarted"
@@ -84,7 +82,7 @@ class ProcessLauncher:
         bind: str = "127.0.0.1:5000",
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
-        stop_timeout: float = DEFAULT_STOP_TIMEOUT_S,
+        stop_timeout: float = STOP_TIMEOUT_S,
     ) -> None:
         self.pidfile = Path(pidfile).resolve()
         self.logfile = Path(logfile).resolve()
@@ -109,7 +107,7 @@ class ProcessLauncher:
             bind=env.get("FLASK_MONITOR_BIND") or "127.0.0.1:5000",
             python=env.get("FLASK_MONITOR_PYTHON") or sys.executable,
             env=env,
-            stop_timeout=float(env.get("FLASK_MONITOR_STOP_TIMEOUT") or DEFAULT_STOP_TIMEOUT_S),
+            stop_timeout=float(env.get("FLASK_MONITOR_STOP_TIMEOUT") or STOP_TIMEOUT_S),
         )
 
     def describe(self) -> str:
