@@ -173,7 +173,7 @@ def test_socket_proxy_lets_no_other_container_be_started_or_restarted(
 WEDGE_GUNICORN = (
     "import os, signal\n"
     "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
-    "    if b'gunicorn' in open(f'/proc/{pid}/cmdline', 'rb').read():\n"
+    "    if int(pid) != os.getpid() and b'gunicorn' in open(f'/proc/{pid}/cmdline', 'rb').read():\n"
     "        os.kill(int(pid), signal.SIGSTOP)\n"
 )
 
