@@ -88,8 +88,11 @@ def summary(stack: EmbeddedStack, outcome: dict) -> str:
     return "\n".join(line for line in lines if line is not None)
 
 
-class StopRequested(Exception):
-    """Ctrl-C, SIGTERM or SIGHUP arrived: stop everything, wherever start-up or the run is."""
+class StopRequested(BaseException):
+    """Ctrl-C, SIGTERM or SIGHUP arrived: stop everything, wherever start-up or the run is.
+
+    A BaseException, like KeyboardInterrupt: the waits that retry on errors must not catch it.
+    """
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)

@@ -10,6 +10,7 @@ ports may still be listened on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -63,7 +64,7 @@ class Recorder:
     def _run(self) -> None:
         while not self._done.is_set():
             self.poll()
-            time.sleep(0.02)
+            time.sleep(0.05)
 
     def poll(self) -> None:
         parents = {}
@@ -74,8 +75,8 @@ class Recorder:
             ancestor = pid
             while ancestor in parents and ancestor != self.root:
                 ancestor = parents[ancestor][0]
-            if ancestor == self.root and (pid, start) not in self.seen:
-                self.seen[(pid, start)] = cmdline(pid)
+            if ancestor == self.root:  # its title changes as it starts: keep the latest
+                self.seen[(pid, start)] = cmdline(pid) or self.seen.get((pid, start), b"")
 
     def stop(self) -> None:
         self._done.set()
@@ -133,7 +134,7 @@ def run_embedded(tmp_path: Path) -> Iterator:
     for run in runs:  # whatever a failed test left behind
         run.recorder.stop()
         for pid in run.recorder.survivors():
-            with __import__("contextlib").suppress(ProcessLookupError):
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
 
