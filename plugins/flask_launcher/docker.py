@@ -24,7 +24,7 @@ Environment:
                                 default com.docker.compose.service=flask-monitor
     FLASK_MONITOR_HEALTH_URL    the service's /health as this process reaches it (unset: only
                                 Docker's own health status counts)
-    FLASK_MONITOR_STOP_TIMEOUT  seconds the engine gives gunicorn to stop on restart (default 3)
+    FLASK_MONITOR_STOP_TIMEOUT  seconds the engine gives gunicorn to stop on restart (default 2)
     DOCKER_API_TIMEOUT          seconds per Engine API call (default 30)
 """
 

@@ -18,7 +18,7 @@ BOOT_TIMEOUT_S = 20.0
 ANSWER_TIMEOUT_S = 1.0
 # What a service being replaced gets to stop before it is killed: a hung one is not going to
 # finish its requests anyway.
-STOP_TIMEOUT_S = 3
+STOP_TIMEOUT_S = 2
 
 
 def judge(status: int, content: bytes) -> dict:

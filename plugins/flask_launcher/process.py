@@ -16,7 +16,7 @@ Environment (``ProcessLauncher.from_env``):
     FLASK_MONITOR_LOGFILE       gunicorn's stdout/stderr; default next to the pidfile
     FLASK_MONITOR_BIND          default 127.0.0.1:5000
     FLASK_MONITOR_PYTHON        an interpreter with gunicorn and Flask; default this one
-    FLASK_MONITOR_STOP_TIMEOUT  seconds a stopping gunicorn gets before SIGKILL (default 3)
+    FLASK_MONITOR_STOP_TIMEOUT  seconds a stopping gunicorn gets before SIGKILL (default 2)
 The service gets MONITOR_*, FLASK_MONITOR_* and the basics (PATH, locale, proxies, CA
 bundles) from that environment, and nothing else: Airflow's secrets stay in Airflow.
 """
