@@ -158,8 +158,10 @@ class DockerLauncher:
             )
         found = []
         for summary in listed:
-            status, body = self._request("GET", f"/containers/{summary['Id']}/json")
-            found.append(self._checked(status, body, "inspect", summary["Id"][:12]))
+            # By name, like every other call: the proxy lets a container be named, not an id.
+            name = (summary.get("Names") or ["/" + summary["Id"]])[0].lstrip("/")
+            status, body = self._request("GET", f"/containers/{quote(name)}/json")
+            found.append(self._checked(status, body, "inspect", name))
         return found
 
     def _ensure_one(self, info: dict[str, Any]) -> str:
