@@ -27,7 +27,7 @@ from embedded.stack import REPO_ROOT, Ports
 from tests.support.flask_service import listening_inode
 from tests.support.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 
 def stat(pid: int) -> list[str]:
@@ -155,7 +155,7 @@ def stop_and_check(run: Run, signum: int) -> None:
 
 def test_sighup_during_start_up_stops_every_component(run_embedded) -> None:
     run = run_embedded()
-    wait_until(lambda: len(run.recorder.matching(b"airflow")) >= 4, 120, "Airflow starting")
+    wait_until(lambda: len(run.recorder.matching(b"airflow")) >= 4, 300, "Airflow starting")
 
     stop_and_check(run, signal.SIGHUP)
 
@@ -167,7 +167,7 @@ def test_ctrl_c_during_a_relaunch_and_the_first_run_leaves_nothing(run_embedded)
     waits for the DAGs and the first training run: Ctrl-C the moment a gunicorn appears,
     while the task that started it (a task runner in its own process group) still runs."""
     run = run_embedded()
-    wait_until(lambda: run.recorder.matching(b"gunicorn"), 300, "a relaunch of the Flask monitor")
+    wait_until(lambda: run.recorder.matching(b"gunicorn"), 600, "a relaunch of the Flask monitor")
     tasks = run.recorder.matching(b"airflow worker --")
     assert tasks, "the relaunch task runs"
 
