@@ -13,18 +13,26 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from base64 import urlsafe_b64encode
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from airflow_rest import AirflowClient
+    from flask_launcher.process import ProcessLauncher
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# What a component gets to stop after SIGTERM; then every process of the stack is SIGKILLed.
+STOP_GRACE_S = 5.0
+KILL_WAIT_S = 5.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 ADMIN_USER = "admin"
 VIEWER_USER = "monitor"
@@ -269,16 +277,20 @@ class EmbeddedStack:
         in its own process group, logging to ``<log_dir>/<name>.log``."""
         argv = self._command(name)
         log = (self.log_dir / f"{name}.log").open("ab")
-        self._procs[name] = subprocess.Popen(
-            argv,
-            env=self.env,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: stop() takes the children too
-        )
-        self._groups.add(self._procs[name].pid)
+        with _signals_deferred():  # a Ctrl-C right after the fork must not lose the child
+            self._procs[name] = subprocess.Popen(
+                argv,
+                env=self.env,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Its own session (session id == pid): every process it ever starts, task
+                # runners in their own process groups included, carries that id, which is
+                # how stop() finds them all.
+                start_new_session=True,
+            )
+            self._groups.add(self._procs[name].pid)
         log.close()
 
     def wait_ready(self, timeout: float) -> None:
@@ -315,23 +327,50 @@ class EmbeddedStack:
                 raise TimeoutError(f"DAGs not parsed after {timeout:.0f} s: {missing}")
             time.sleep(0.5)
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM every process group we started and the Flask monitor; SIGKILL stragglers."""
-        groups = sorted(self._groups)  # session leaders: group id == pid
-        flask_pid = self.flask_pid()
-        for pgid in [*groups, *([flask_pid] if flask_pid else [])]:
-            _signal_group(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
+    def stop(self, grace: float = STOP_GRACE_S) -> None:
+        """Stop every process of the stack within about ``grace`` + a second or two.
+
+        SIGTERM to each component and the Flask monitor; after ``grace`` seconds SIGKILL to
+        every process left in the sessions the components were started in (task runners,
+        a gunicorn a relaunch was starting), until none is left; then the Flask monitor, if
+        another stack instance started it. Only processes that are provably ours are hit.
+        """
+        launcher = self._flask_launcher()
+        flask = launcher.running_pid()
         for proc in self._procs.values():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal_group(proc.pid, signal.SIGKILL)
-                proc.wait()
-        for pgid in [*groups, *([flask_pid] if flask_pid else [])]:
-            _signal_group(pgid, signal.SIGKILL)  # leftovers (task runners) of a group
+            if proc.poll() is None:  # an unreaped leader: its group id (== pid) is ours
+                _signal_group(proc.pid, signal.SIGTERM)
+        if flask is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(flask, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in self._procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(max(0.0, deadline - time.monotonic()))
+        self._kill_sessions()
+        for proc in self._procs.values():
+            proc.wait()
+        launcher.stop_timeout = 0  # had its SIGTERM: a master still there is hung
+        launcher.stop()
         self._procs.clear()
         self._groups.clear()
+
+    def _kill_sessions(self) -> None:
+        """SIGKILL every live process in a session we started until there is none: nothing
+        killed here can start anything that survives."""
+        deadline = time.monotonic() + KILL_WAIT_S
+        while left := session_members(self._groups):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"processes of the stack survive SIGKILL: {left}")
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
+
+    def _flask_launcher(self) -> ProcessLauncher:
+        from flask_launcher.process import ProcessLauncher
+
+        return ProcessLauncher.from_env(self.env)
 
     def flask_pid(self) -> int | None:
         """The Flask monitor's gunicorn master, from the pidfile the process launcher keeps."""
@@ -352,3 +391,43 @@ def _signal_group(pgid: int, signum: int) -> None:
     """Every process started in the session led by ``pgid``, even once the leader is gone."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
+
+
+def session_members(sessions: set[int]) -> list[int]:
+    """Live (non-zombie) processes whose session id is one of ``sessions``, this one aside.
+
+    A session id stays taken while any process of it lives, so it cannot name a stranger.
+    """
+    members = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if fields[0] not in ("Z", "X") and int(fields[3]) in sessions:
+            members.append(int(proc.name))
+    return members
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold the stop signals back until the block is done, then deliver them as they came.
+
+    Only the main thread receives signals; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda n, _: caught.append(n)) for signum in STOP_SIGNALS
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in caught:
+            os.kill(os.getpid(), signum)

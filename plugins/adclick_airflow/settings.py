@@ -48,6 +48,11 @@ def artifact_dir() -> Path:
     return _dir("ADCLICK_ARTIFACT_DIR", "artifacts")
 
 
+def flask_outage_file() -> Path:
+    """Where an outage of the Flask monitor is recorded (a place every worker shares)."""
+    return artifact_dir() / "flask-monitor-outage.json"
+
+
 def alert_recipients() -> list[str]:
     raw = os.environ.get("ADCLICK_ALERT_EMAILS", "ml-team@adclick.local")
     return [address.strip() for address in raw.split(",") if address.strip()]

@@ -8,8 +8,9 @@ are created on the host engine, since the proxy rightly refuses to create anythi
 from __future__ import annotations
 
 import http.client
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,6 +19,7 @@ import requests
 from flask_launcher.docker import DockerLauncher, DockerLauncherError
 from testkit.compose import ComposeStack, docker
 from testkit.waiting import wait_until
+from testkit.watchdog import WATCHDOG, running_runs, switch_off_watchdog, watchdog_waiting
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 
@@ -208,3 +210,99 @@ def test_socket_proxy_lets_no_other_container_be_started_or_restarted(
     for target in targets:
         status = raw_status(stack, "POST", f"/containers/{target}/{action}")
         assert status == 403, f"POST /containers/{target}/{action}: {status}"
+
+
+# -- a hung Flask monitor: alive, not answering ------------------------------------------------
+WEDGE_GUNICORN = (
+    "import os, signal\n"
+    "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+    "    if int(pid) != os.getpid() and b'gunicorn' in open(f'/proc/{pid}/cmdline', 'rb').read():\n"
+    "        os.kill(int(pid), signal.SIGSTOP)\n"
+)
+
+
+def flask_health(stack: ComposeStack) -> int | None:
+    try:
+        return requests.get(f"{stack.flask_url}/health", timeout=2).status_code
+    except requests.RequestException:
+        return None
+
+
+def wedge(stack: ComposeStack, container: str) -> None:
+    """Freeze gunicorn's master and worker inside the container (as a deadlock would): the
+    container runs and Docker still calls it healthy, but nothing answers."""
+    docker("exec", container, "python", "-c", WEDGE_GUNICORN)
+    wait_until(lambda: flask_health(stack) is None, 10, "gunicorn to stop answering")
+
+
+def monitor_launcher(stack: ComposeStack) -> DockerLauncher:
+    """What the workers run, but reaching the service through its published port."""
+    return DockerLauncher.from_env(
+        {
+            "DOCKER_HOST": stack.proxy_url,
+            "FLASK_MONITOR_CONTAINER": f"com.docker.compose.project={stack.project},"
+            "com.docker.compose.service=flask-monitor",
+            "FLASK_MONITOR_HEALTH_URL": f"{stack.flask_url}/health",
+        }
+    )
+
+
+@pytest.fixture
+def flask_monitor(stack: ComposeStack) -> Iterator[str]:
+    """The stack's own flask-monitor container, answering, with the watchdog switched off so
+    that only the test acts on it; answering again afterwards, whatever the test did."""
+    switch_off_watchdog(stack.api())
+    container = stack.container_id("flask-monitor")
+    wait_until(lambda: flask_health(stack) == 200, 90, "the Flask monitor to answer")
+    yield container
+    if state(container) == "paused":
+        docker("unpause", container)
+    if flask_health(stack) != 200:
+        docker("restart", "-t", "1", container)
+    wait_until(lambda: flask_health(stack) == 200, 90, "the Flask monitor to answer again")
+
+
+def test_unpauses_a_paused_flask_monitor(stack: ComposeStack, flask_monitor: str) -> None:
+    docker("pause", flask_monitor)
+    assert flask_health(stack) is None
+    before = started_at(flask_monitor)
+
+    assert monitor_launcher(stack).ensure_running() == "unpaused"
+
+    wait_until(lambda: flask_health(stack) == 200, 30, "the unpaused monitor to answer")
+    assert started_at(flask_monitor) == before  # the same process, resumed
+    assert monitor_launcher(stack).ensure_running() == "already-running"
+
+
+def test_restarts_a_flask_monitor_whose_gunicorn_is_wedged(
+    stack: ComposeStack, flask_monitor: str
+) -> None:
+    wedge(stack, flask_monitor)
+    assert state(flask_monitor) == "running" and health(flask_monitor) != "unhealthy"
+    before = started_at(flask_monitor)
+
+    assert monitor_launcher(stack).ensure_running() == "restarted"
+
+    assert started_at(flask_monitor) != before
+    wait_until(lambda: flask_health(stack) == 200, 60, "the restarted monitor to answer")
+    assert stack.container_id("flask-monitor") == flask_monitor  # restarted, never a second
+
+
+def test_the_watchdog_replaces_a_wedged_flask_monitor(
+    stack: ComposeStack, flask_monitor: str
+) -> None:
+    admin = stack.api()
+    admin.set_paused(WATCHDOG, False)
+    try:
+        wait_until(lambda: watchdog_waiting(admin), 120, "the watchdog to wait in the triggerer")
+        [waiting] = running_runs(admin)
+        wedge(stack, flask_monitor)
+        wedged = time.monotonic()
+
+        wait_until(lambda: flask_health(stack) == 200, 90, "the watchdog to replace Flask")
+        print(f"wedged Flask monitor answering again after {time.monotonic() - wedged:.1f} s")
+        run = admin.wait_for_run(WATCHDOG, waiting["dag_run_id"], timeout=120)
+        assert run["state"] == "success", admin.task_states(WATCHDOG, run["dag_run_id"])
+        assert admin.xcom(WATCHDOG, run["dag_run_id"], "relaunch_flask") == "restarted"
+    finally:
+        switch_off_watchdog(admin)

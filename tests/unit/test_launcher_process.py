@@ -16,12 +16,21 @@ from pathlib import Path
 import pytest
 
 from flask_launcher import check_health, launcher_from_env, wait_healthy
-from flask_launcher.process import LaunchError, ProcessLauncher
+from flask_launcher.process import LaunchError, ProcessLauncher, group_members
 from testkit.flask_service import masters_serving
 from testkit.ports import free_port
 from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
+
+
+def pid_alive(pid: int) -> bool:
+    """Running or stopped, not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 def wait_for_single_master(port: int, pid: int, timeout: float = 30.0) -> None:
@@ -45,7 +54,6 @@ def launcher(tmp_path: Path) -> Iterator[ProcessLauncher]:
     launch = launcher_from_env(env)
     assert isinstance(launch, ProcessLauncher)
     launch.port = port
-    launch.health_url = f"http://127.0.0.1:{port}/health"
     yield launch
     launch.stop()
     for pid in masters_serving(port):  # whatever a failed test left behind
@@ -100,6 +108,50 @@ def test_a_stale_pidfile_naming_another_process_is_replaced(launcher) -> None:
 
     assert launcher.running_pid() not in (None, os.getpid())
     assert wait_healthy(launcher.health_url, timeout=30)["healthy"]
+
+
+def test_a_service_that_stopped_answering_is_replaced(launcher) -> None:
+    """Master and worker alive but frozen (SIGSTOP, as in a deadlock): no answer, so the
+    launcher stops it (SIGKILL after the grace period) and starts one new master."""
+    launcher.ensure_running()
+    old = launcher.running_pid()
+    assert wait_healthy(launcher.health_url, timeout=30)["healthy"]
+    frozen = group_members(old)
+    assert len(frozen) >= 2  # master and worker
+    os.killpg(old, signal.SIGSTOP)
+    assert not check_health(launcher.health_url, timeout=1)["healthy"]
+
+    assert launcher.ensure_running() == "restarted"
+
+    new = launcher.running_pid()
+    assert new not in (None, old)
+    assert not any(Path(f"/proc/{pid}").exists() and pid_alive(pid) for pid in frozen)
+    assert wait_healthy(launcher.health_url, timeout=30)["healthy"]
+    wait_for_single_master(launcher.port, new)
+
+
+def test_a_master_this_launcher_did_not_start_is_never_signalled(launcher, tmp_path) -> None:
+    """A pidfile naming some other service's gunicorn master (a recycled pid, a copied file)
+    is not taken for ours: neither stop() nor a relaunch touches that process."""
+    other = ProcessLauncher(
+        tmp_path / "other" / "monitor.pid",
+        tmp_path / "other" / "monitor.log",
+        bind=f"127.0.0.1:{free_port()}",
+        env=launcher.env,
+    )
+    other.ensure_running()
+    try:
+        foreign = other.running_pid()
+        launcher.pidfile.parent.mkdir(parents=True)
+        launcher.pidfile.write_text(f"{foreign}\n")
+
+        assert launcher.running_pid() is None
+        assert launcher.stop() is False
+        assert launcher.ensure_running() == "restarted"
+        assert other.running_pid() == foreign
+        assert wait_healthy(other.health_url, timeout=30)["healthy"]
+    finally:
+        other.stop()
 
 
 def test_stop_ends_the_service(launcher) -> None:
