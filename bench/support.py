@@ -59,8 +59,12 @@ def embedded_stack(
             model_dir=paths["model"],
             extra_env={**NO_SCHEDULES, **(extra_env or {})},
         )
-        with stack:
+        # Generous: on a shared machine the first start can take minutes.
+        stack.start(timeout=600)
+        try:
             yield stack
+        finally:
+            stack.stop()
 
 
 def machine() -> dict[str, object]:
