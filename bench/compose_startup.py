@@ -107,7 +107,7 @@ def started_at(project: str, since: float) -> dict[str, float]:
 
 def first_training_run(up_started: float) -> float:
     """Seconds from the start of ``up`` to the first training run seen succeeding."""
-    client = compose_stack_client()
+    client = compose_stack_client(timeout=60.0)
     deadline = time.monotonic() + 300
     while not client.dag_exists(TRAINING_DAG):
         if time.monotonic() > deadline:

@@ -36,6 +36,9 @@ from support import (
 
 ML_DAG, CONTROL_DAG = "ad_click_training", "ad_click_control"
 RATIO_TARGET = 1.15
+# A loaded shared machine can keep the api-server from answering for many seconds; the
+# benchmark measures run times, not the API's.
+SLOW_CALL_S = 60.0
 # Per stack: the training DAG's median (s) and, for Celery, p90 as a multiple of the median.
 MEDIAN_TARGET_S = {"embedded": 3.0, "celery": 4.0}
 P90_OVER_MEDIAN_TARGET = {"celery": 1.3}
@@ -83,14 +86,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--stack", choices=("embedded", "celery"), default="embedded")
     args = parser.parse_args(argv)
+    from airflow_rest import AirflowClient
+
     if args.stack == "celery":
-        client = compose_stack_client()
+        client = compose_stack_client(timeout=SLOW_CALL_S)
         samples = measure(client, args.runs)
         executor_log, api_log = compose_logs("airflow-worker"), compose_logs("airflow-apiserver")
         timelines = timelines_of(client, samples, executor_log)
     else:
         with embedded_stack(extra_dags=[BENCH_DAGS / "ad_click_control.py"]) as stack:
-            client = stack.client()
+            client = AirflowClient(
+                stack.api_url, stack.admin.username, stack.admin.password, timeout=SLOW_CALL_S
+            )
             samples = measure(client, args.runs)
             executor_log = (stack.log_dir / "scheduler.log").read_text(errors="replace")
             api_log = (stack.log_dir / "api-server.log").read_text(errors="replace")

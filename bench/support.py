@@ -88,7 +88,7 @@ def write_results(name: str, report: dict, markdown: str) -> tuple[Path, Path]:
     return json_path, md_path
 
 
-def compose_stack_client():
+def compose_stack_client(timeout: float = 10.0):
     """Admin client of the Compose stack scripts/e2e-docker brought up (its E2E_* variables)."""
     from airflow_rest import AirflowClient
 
@@ -98,7 +98,7 @@ def compose_stack_client():
     from tests.support.envfile import read_env_file
 
     values = read_env_file(Path(os.environ.get("E2E_ENV_FILE", REPO_ROOT / ".env")))
-    return AirflowClient(url, "admin", values["AIRFLOW_ADMIN_PASSWORD"], timeout=10.0)
+    return AirflowClient(url, "admin", values["AIRFLOW_ADMIN_PASSWORD"], timeout=timeout)
 
 
 def wait_until_monitor_idle(client, timeout: float = 120.0) -> None:
