@@ -4,9 +4,10 @@ and on to the first successful training run.
     bench/celery-stack        # runs this against the stack scripts/e2e-docker brings up
 
 Takes the stack down (volumes too) and brings it up again from the built images, twice: with
-the shipped health checks, and with ``bench/compose.health-reference.yaml`` (the checks of
-Airflow's reference Compose file: the Airflow CLI every 20 s, the rest every 5 s, the worker
-waiting for a healthy api-server) as the baseline measured in the same run. For each it
+the shipped health checks, and with ``bench/compose.health-reference.yaml`` (the start-up of
+Airflow's reference Compose file: health checks through the Airflow CLI every 20 s, the rest
+every 5 s, the worker waiting for a healthy api-server, each Airflow container first waiting
+for the database through an Airflow CLI call) as the baseline measured in the same run. For each it
 records when every container started and was first seen healthy (or, for the one-shot
 ``airflow-init``, exited 0), the time ``up --wait`` took (target <= 30 s), and the time to the
 first training run that succeeds. Results in bench/results/compose_startup.{md,json}.
