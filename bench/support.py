@@ -60,8 +60,12 @@ def embedded_stack(
             model_dir=paths["model"],
             extra_env={**NO_SCHEDULES, **(extra_env or {})},
         )
-        with stack:
+        # Generous: on a shared machine the first start can take minutes.
+        stack.start(timeout=600)
+        try:
             yield stack
+        finally:
+            stack.stop()
 
 
 def machine() -> dict[str, object]:
@@ -85,7 +89,7 @@ def write_results(name: str, report: dict, markdown: str) -> tuple[Path, Path]:
     return json_path, md_path
 
 
-def compose_stack_client():
+def compose_stack_client(timeout: float = 10.0):
     """Admin client of the Compose stack scripts/e2e-docker brought up (its E2E_* variables)."""
     from airflow_rest import AirflowClient
 
@@ -95,7 +99,7 @@ def compose_stack_client():
     from testkit.envfile import compose_stack_secrets
 
     values = compose_stack_secrets(json.loads(os.environ["E2E_COMPOSE"]))
-    return AirflowClient(url, "admin", values["AIRFLOW_ADMIN_PASSWORD"], timeout=10.0)
+    return AirflowClient(url, "admin", values["AIRFLOW_ADMIN_PASSWORD"], timeout=timeout)
 
 
 def wait_until_monitor_idle(client, timeout: float = 120.0) -> None:
