@@ -14,20 +14,13 @@ from pathlib import Path
 import pytest
 
 from embedded.stack import REPO_ROOT
+from testkit.envfile import SECRET_KEYS
 
 SCRIPT = REPO_ROOT / "docker" / "airflow" / "secrets-init"
 VOLUMES = ("airflow", "auth", "postgres", "redis", "monitor")
 AIRFLOW_UID = 43210
-GENERATED = {
-    "AIRFLOW_FERNET_KEY",
-    "AIRFLOW_JWT_SECRET",
-    "AIRFLOW_API_SECRET_KEY",
-    "AIRFLOW_ADMIN_PASSWORD",
-    "AIRFLOW_MONITOR_PASSWORD",
-    "POSTGRES_PASSWORD",
-    "REDIS_PASSWORD",
-    "FLOWER_PASSWORD",
-}
+# What an env file may set, and two passwords only the stack itself uses.
+GENERATED = {*SECRET_KEYS, "REDIS_PASSWORD", "FLOWER_PASSWORD"}
 
 
 @pytest.fixture
