@@ -21,7 +21,7 @@ import sys
 import time
 from datetime import datetime
 
-from support import (
+from harness import (
     BENCH_DAGS,
     compose_stack_client,
     embedded_stack,
