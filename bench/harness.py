@@ -63,9 +63,12 @@ def embedded_stack(
             model_dir=root / "model",
             extra_env={**NO_SCHEDULES, **(extra_env or {})},
         )
-        with stack:
-            stack.wait_for_dags((TRAINING_DAG_ID, MONITOR_DAG))
+        stack.start(timeout=600)  # generous: a loaded machine boots Airflow slowly
+        try:
+            stack.wait_for_dags((TRAINING_DAG_ID, MONITOR_DAG), timeout=600)
             yield stack
+        finally:
+            stack.stop()
 
 
 def compose_stack_client() -> AirflowClient:

@@ -43,7 +43,7 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
             "AIRFLOW__API_AUTH__JWT_LEEWAY": "0",
         },
     )
-    stack.start()
+    stack.start(timeout=300)  # generous: a loaded machine boots Airflow slowly
     try:
         stack.wait_for_dags((TRAINING_DAG_ID, MONITOR_DAG_ID))
         stack.mail = Mailbox(stack.mail_url)
