@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from support import MONITOR_DAG, RESULTS, embedded_stack, wait_until_monitor_idle, write_results
+from harness import MONITOR_DAG, RESULTS, embedded_stack, wait_until_monitor_idle, write_results
 
 from embedded.stack import EmbeddedStack
 from monitor.config import DEFAULTS as MONITOR_DEFAULTS

@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from support import embedded_stack, write_results
+from harness import embedded_stack, write_results
 
 from embedded.stack import EmbeddedStack
 from testkit.flask_service import health

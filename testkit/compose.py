@@ -51,14 +51,14 @@ class ComposeStack:
             images=os.environ.get("E2E_IMAGES", "").split(),
         )
 
-    def api(self, role: str = "admin") -> AirflowClient:
+    def api(self, role: str = "admin", timeout: float = 10.0) -> AirflowClient:
         """The project's own REST client, logged in as ``admin`` or the read-only monitor."""
         user, key = (
             ("admin", "AIRFLOW_ADMIN_PASSWORD")
             if role == "admin"
             else ("monitor", "AIRFLOW_MONITOR_PASSWORD")
         )
-        return AirflowClient(self.airflow_url, user, self.secrets[key], timeout=10.0)
+        return AirflowClient(self.airflow_url, user, self.secrets[key], timeout=timeout)
 
     def container_id(self, service: str) -> str:
         """The container of a Compose service, found by its labels on the host engine."""

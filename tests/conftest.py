@@ -46,7 +46,7 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
             "AIRFLOW__API_AUTH__JWT_LEEWAY": "0",
         },
     )
-    stack.start(timeout=900)  # LOCAL-ONLY
+    stack.start(timeout=300)  # generous: a loaded machine boots Airflow slowly
     try:
         stack.wait_for_dags((TRAINING_DAG_ID, MONITOR_DAG_ID))
         stack.mail = Mailbox(stack.mail_url)
