@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from airflow_rest import TERMINAL_STATES, AirflowClient
+from tests.support.broken_csv import BROKEN
 
 TRAINING = "ad_click_training"
 MONITOR = "ad_click_monitor"
@@ -24,6 +26,12 @@ def finished_run(stack, conf: dict | None = None) -> dict:
 def failing_conf(marker: str = "missing") -> dict:
     """A conf the DAG accepts but whose data file does not exist: load_data fails."""
     return {"data_path": f"{marker}-does-not-exist.csv"}
+
+
+def broken_csv_run(stack, name: str = "text_in_numeric.csv") -> dict:
+    """A finished run on one of the broken CSV files: it fails at load_data, saying why."""
+    shutil.copy(BROKEN / name, stack.data_dir / name)
+    return finished_run(stack, {"data_path": name})
 
 
 @contextmanager
