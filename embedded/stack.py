@@ -177,6 +177,7 @@ class EmbeddedStack:
                 "ADCLICK_DATA_DIR": str(self.data_dir.resolve()),
                 "ADCLICK_MODEL_DIR": str(self.model_dir.resolve()),
                 "ADCLICK_ARTIFACT_DIR": str(self.artifact_dir),
+                "ADCLICK_MONITOR_URL": self.flask_url,
                 "MONITOR_AIRFLOW_URL": self.api_url,
                 "MONITOR_AIRFLOW_USERNAME": self.viewer.username,
                 "MONITOR_AIRFLOW_PASSWORD": self.viewer.password,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,6 +43,12 @@ def artifact_dir() -> Path:
 def alert_recipients() -> list[str]:
     raw = os.environ.get("ADCLICK_ALERT_EMAILS", "ml-team@adclick.local")
     return [address.strip() for address in raw.split(",") if address.strip()]
+
+
+def monitor_run_url(run_id: str) -> str:
+    """The Flask monitor's page of one run, as people reach it (links in mails)."""
+    base = os.environ.get("ADCLICK_MONITOR_URL", "http://127.0.0.1:5000").rstrip("/")
+    return f"{base}/runs/{quote(run_id, safe='')}"
 
 
 def run_workdir(dag_id: str, run_id: str) -> Path:
