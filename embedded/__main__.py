@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+from embedded.progress import failure_of, wait_with_progress
 from embedded.stack import REPO_ROOT, EmbeddedStack, Ports
 
 TRAINING_DAG = "ad_click_training"
@@ -41,10 +42,11 @@ def train_once(stack: EmbeddedStack) -> dict:
         client.set_paused(dag_id, False)
     run = client.trigger(TRAINING_DAG)
     print(f"Triggered {TRAINING_DAG} run {run['dag_run_id']}; waiting for it to finish...")
-    run = client.wait_for_run(TRAINING_DAG, run["dag_run_id"], timeout=RUN_TIMEOUT_S)
+    run = wait_with_progress(client, TRAINING_DAG, run["dag_run_id"], timeout=RUN_TIMEOUT_S)
     result = client.xcom(TRAINING_DAG, run["dag_run_id"], "load_model") or {}
+    failure = failure_of(client, TRAINING_DAG, run["dag_run_id"])
     monitor = wait_for_monitor_after(client, run)
-    return {"run": run, "result": result, "monitor": monitor}
+    return {"run": run, "result": result, "monitor": monitor, "failure": failure}
 
 
 def wait_for_monitor_after(client, run: dict, timeout: float = 120.0) -> dict | None:
@@ -68,6 +70,7 @@ def summary(stack: EmbeddedStack, outcome: dict) -> str:
         "",
         "=" * 72,
         f"Training run   {run['dag_run_id']}: {run['state'].upper()}",
+        *failure_lines(outcome.get("failure")),
         f"Accuracy       {metrics.get('accuracy', float('nan')):.4f}",
         f"Model          version {result.get('version', '-')} "
         f"({'promoted to current' if result.get('promoted') else 'not promoted'})",
@@ -82,6 +85,18 @@ def summary(stack: EmbeddedStack, outcome: dict) -> str:
         "=" * 72,
     ]
     return "\n".join(line for line in lines if line is not None)
+
+
+def failure_lines(failure: dict | None) -> list[str]:
+    """The failing task and its error, right under the run's state."""
+    if failure is None:
+        return []
+    message = str(failure["message"]).splitlines() or [""]
+    return [
+        f"Failed task    {failure['task_id']}",
+        f"Error          {message[0]}",
+        *(f"               {line}" for line in message[1:]),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
