@@ -46,6 +46,7 @@ from embedded.stack import EmbeddedStack
 from monitor.config import DEFAULTS as MONITOR_DEFAULTS
 from tests.support.debian import ensure_debian_tool
 from tests.support.flask_service import served_monitor as serve
+from tests.support.local_http import LocalHTTPServer
 
 TRAINING = "ad_click_training"
 ROUTES = ("/health", "/api/status")
@@ -193,7 +194,7 @@ class CountingProxy:
     """Forwards every request to Airflow and counts them: what the monitor really costs it."""
 
     def __init__(self, upstream: str) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
         self.calls = 0
         lock = threading.Lock()
@@ -228,13 +229,11 @@ class CountingProxy:
 
             do_GET = do_POST = do_PATCH = _forward
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = LocalHTTPServer(Handler)
+        self.url = self._server.url
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 def more_runs(stack: EmbeddedStack, successes: int) -> list[dict]:
