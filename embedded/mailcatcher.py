@@ -251,7 +251,7 @@ th, td { text-align: left; padding: .35rem .7rem; border-bottom: 1px solid var(-
   vertical-align: top; }
 .unread td { font-weight: 600; }
 .muted { color: var(--muted); font-size: .9rem; }
-iframe { width: 100%; height: 36rem; border: 1px solid var(--rule); background: #fff; }
+iframe { width: 100%; height: 48rem; border: 1px solid var(--rule); background: #fff; }
 pre { white-space: pre-wrap; background: var(--panel); padding: .8rem;
   border: 1px solid var(--rule); }
 h2 { font-size: 1.1rem; margin-top: 1.5rem; }
