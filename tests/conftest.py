@@ -14,6 +14,8 @@ from tests.support.mailbox import Mailbox
 
 SAMPLE_DATA = REPO_ROOT / "data" / "advertising.csv"
 JWT_LIFETIME_S = 8
+# A shared 2-core machine under load can take minutes to boot four Airflow processes.
+STACK_START_TIMEOUT_S = 360
 REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "advertising.csv"
 
 
@@ -41,7 +43,7 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
             "AIRFLOW__API_AUTH__JWT_LEEWAY": "0",
         },
     )
-    stack.start()
+    stack.start(timeout=STACK_START_TIMEOUT_S)
     try:
         stack.wait_for_dags(("ad_click_training", "ad_click_monitor"))
         stack.mail = Mailbox(stack.mail_url)
