@@ -11,7 +11,7 @@ import sys
 import time
 from typing import TextIO
 
-from airflow_rest import TERMINAL_STATES, AirflowClient, AirflowError
+from airflow_rest import TERMINAL_STATES, AirflowClient, AirflowError, AirflowUnreachable
 
 DONE_STATES = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
 
@@ -43,9 +43,15 @@ def wait_with_progress(
     started = time.monotonic()
     seen: dict[str, str | None] = {}
     while True:
-        run = client.get_run(dag_id, run_id)
-        tasks = client.task_instances(dag_id, run_id)
         elapsed = time.monotonic() - started
+        try:
+            run = client.get_run(dag_id, run_id)
+            tasks = client.task_instances(dag_id, run_id)
+        except AirflowUnreachable:  # e.g. the api-server replacing a worker: wait it out
+            if elapsed > timeout:
+                raise
+            time.sleep(poll)
+            continue
         if tty:
             out.write(f"\r\x1b[2K{progress_line(tasks, elapsed)}")
         else:

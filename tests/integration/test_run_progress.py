@@ -9,11 +9,14 @@ import os
 import re
 import shutil
 import threading
+import time
+from datetime import UTC, datetime
 
 import pytest
 
 from embedded.__main__ import failure_lines
 from embedded.progress import failure_of, wait_with_progress
+from tests.monitor.runs import patiently
 from tests.support.broken_csv import BROKEN
 
 pytestmark = pytest.mark.integration
@@ -24,8 +27,11 @@ TIMEOUT_S = 300
 
 def trigger(stack, conf: dict | None = None) -> tuple:
     admin = stack.client()
-    admin.set_paused(TRAINING, False)
-    return admin, admin.trigger(TRAINING, conf or {})["dag_run_id"]
+    deadline = time.monotonic() + TIMEOUT_S
+    patiently(lambda: admin.set_paused(TRAINING, False), deadline)
+    run_id = f"manual__{datetime.now(UTC).isoformat()}"
+    patiently(lambda: admin.trigger(TRAINING, conf or {}, run_id=run_id), deadline)
+    return admin, run_id
 
 
 def test_plain_lines_and_the_failure_when_not_a_terminal(embedded_stack) -> None:

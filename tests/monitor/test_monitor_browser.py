@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pytest
@@ -20,6 +21,7 @@ from tests.monitor.runs import (
     broken_csv_run,
     delete_all_runs,
     finished_run,
+    patiently,
 )
 from tests.support.browser import Browser
 from tests.support.flask_service import served_monitor
@@ -128,9 +130,10 @@ def test_history_has_one_point_per_run(embedded_stack, monitor_url, browser) -> 
 
 def test_running_run(embedded_stack, monitor_url, browser) -> None:
     admin = embedded_stack.client()
-    admin.set_paused(TRAINING, False)
-    run = admin.trigger(TRAINING, {})
     deadline = time.monotonic() + RUN_TIMEOUT_S
+    patiently(lambda: admin.set_paused(TRAINING, False), deadline)
+    run_id = f"manual__{datetime.now(UTC).isoformat()}"  # a repeated trigger finds its run
+    run = patiently(lambda: admin.trigger(TRAINING, {}, run_id=run_id), deadline)
     while text(browser, "h1") != "Latest run is running":
         if time.monotonic() > deadline:
             pytest.fail("never saw the run running")
@@ -144,7 +147,7 @@ def test_running_run(embedded_stack, monitor_url, browser) -> None:
         ".map(p => p.dataset.state)"
     )
     assert states[-1] in ("queued", "running")
-    admin.wait_for_run(TRAINING, run["dag_run_id"], timeout=RUN_TIMEOUT_S)
+    patiently(lambda: admin.wait_for_run(TRAINING, run["dag_run_id"], RUN_TIMEOUT_S), deadline)
 
 
 def test_no_runs_yet(embedded_stack, browser, tmp_path) -> None:
