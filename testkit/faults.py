@@ -15,10 +15,11 @@ import os
 import signal
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
 
 from embedded.stack import EmbeddedStack
+from testkit.local_http import LocalHTTPServer
 
 _PAGE = b"<html><p>Welcome!</p></html>"
 HTML_ANSWER = (
@@ -116,13 +117,11 @@ class FlakyAirflow:
             def do_PATCH(self) -> None:
                 self._route("PATCH")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = LocalHTTPServer(Handler)
+        self.url = self._server.url
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 def kill_component(

@@ -64,8 +64,8 @@ def served_monitor(stack: EmbeddedStack, workdir: Path, **settings: str) -> Iter
         MONITOR_AIRFLOW_URL=stack.api_url,
         MONITOR_AIRFLOW_USERNAME=stack.viewer.username,
         MONITOR_AIRFLOW_PASSWORD=stack.viewer.password,
-        **settings,
     )
+    env.update(settings)  # may point it elsewhere, e.g. at an Airflow that is down
     launcher = ProcessLauncher(
         workdir / "monitor.pid", workdir / "monitor.log", bind=f"127.0.0.1:{port}", env=env
     )

@@ -2,27 +2,56 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import shutil
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
-from airflow_rest import TERMINAL_STATES, AirflowClient
+from airflow_rest import TERMINAL_STATES, AirflowClient, AirflowUnreachable
+from testkit.broken_csv import BROKEN
 from testkit.waiting import wait_until
 
 RUN_TIMEOUT_S = 300
+T = TypeVar("T")
 
 
 def finished_run(stack, conf: dict | None = None) -> dict:
     """Trigger the training DAG as admin and wait until the run succeeded or failed."""
     admin = stack.client()
-    admin.set_paused(TRAINING, False)
-    run = admin.trigger(TRAINING, conf or {})
-    return admin.wait_for_run(TRAINING, run["dag_run_id"], timeout=RUN_TIMEOUT_S)
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    patiently(lambda: admin.set_paused(TRAINING, False), deadline)
+    run_id = f"manual__{datetime.now(UTC).isoformat()}"  # a repeated trigger finds its run
+    patiently(lambda: admin.trigger(TRAINING, conf or {}, run_id=run_id), deadline)
+    return patiently(
+        lambda: admin.wait_for_run(TRAINING, run_id, max(deadline - time.monotonic(), 1)),
+        deadline,
+    )
+
+
+def patiently(call: Callable[[], T], deadline: float) -> T:
+    """``call()``, again while the api-server does not answer: on a loaded machine it may be
+    replacing a worker that missed its heartbeat, which takes it away for many seconds."""
+    while True:
+        try:
+            return call()
+        except AirflowUnreachable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def failing_conf(marker: str = "missing") -> dict:
     """A conf the DAG accepts but whose data file does not exist: load_data fails."""
     return {"data_path": f"{marker}-does-not-exist.csv"}
+
+
+def broken_csv_run(stack, name: str = "text_in_numeric.csv") -> dict:
+    """A finished run on one of the broken CSV files: it fails at load_data, saying why."""
+    shutil.copy(BROKEN / name, stack.data_dir / name)
+    return finished_run(stack, {"data_path": name})
 
 
 @contextmanager

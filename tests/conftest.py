@@ -16,6 +16,8 @@ from testkit.mailbox import Mailbox
 from testkit.ports import free_ports
 
 JWT_LIFETIME_S = 8
+# A shared 2-core machine under load can take minutes to boot four Airflow processes.
+STACK_START_TIMEOUT_S = 360
 REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "advertising.csv"
 
 
@@ -46,7 +48,7 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
             "AIRFLOW__API_AUTH__JWT_LEEWAY": "0",
         },
     )
-    stack.start(timeout=300)  # generous: a loaded machine boots Airflow slowly
+    stack.start(timeout=STACK_START_TIMEOUT_S)
     try:
         stack.wait_for_dags((TRAINING_DAG_ID, MONITOR_DAG_ID))
         stack.mail = Mailbox(stack.mail_url)

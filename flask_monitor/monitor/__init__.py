@@ -1,4 +1,5 @@
-"""Flask monitor: shows the latest run of the training DAG, read through Airflow's REST API."""
+"""Flask monitor: the latest run of the training DAG and its history, read through Airflow's
+REST API."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ def build_services(config: dict[str, Any]) -> Services:
         ui_url=config["AIRFLOW_UI_URL"],
         result_task_id=str(config["RESULT_TASK_ID"]),
         health_timeout=config["HEALTH_TIMEOUT"],
+        history_limit=config["HISTORY_RUNS"],
         on_upstream_call=lambda call, outcome: app_metrics.upstream_calls.labels(
             call, outcome
         ).inc(),

@@ -25,8 +25,10 @@ DEFAULTS: dict[str, Any] = {
     "DAG_ID": "ad_click_training",
     "RESULT_TASK_ID": "load_model",  # its XCom return_value carries the model metrics
     "CACHE_TTL": 2.0,  # seconds an answer from Airflow is shared by every request
+    "HISTORY_RUNS": 20,  # runs on the history page and its charts
 }
 SECONDS = ("AIRFLOW_TIMEOUT", "HEALTH_TIMEOUT", "CACHE_TTL")
+MAX_HISTORY_RUNS = 100  # one dagRuns call of Airflow's default page size
 ENV_PREFIX = "MONITOR"
 
 
@@ -40,6 +42,7 @@ def load_config(config: Config, test_config: dict[str, Any] | None) -> None:
     config["AIRFLOW_PASSWORD"] = password_from(config, "AIRFLOW_PASSWORD", f"{ENV_PREFIX}_")
     for key in SECONDS:
         config[key] = _seconds(key, config[key], allow_zero=key == "CACHE_TTL")
+    config["HISTORY_RUNS"] = _count("HISTORY_RUNS", config["HISTORY_RUNS"], MAX_HISTORY_RUNS)
     config["AIRFLOW_URL"] = str(config["AIRFLOW_URL"]).rstrip("/")
     config["AIRFLOW_UI_URL"] = str(config["AIRFLOW_UI_URL"] or config["AIRFLOW_URL"]).rstrip("/")
 
@@ -53,3 +56,15 @@ def _seconds(key: str, value: Any, allow_zero: bool) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{ENV_PREFIX}_{key} must be a number of seconds {bound}, not {value!r}")
     return seconds
+
+
+def _count(key: str, value: Any, most: int) -> int:
+    try:
+        count = int(str(value))
+    except ValueError:
+        count = 0
+    if not 1 <= count <= most:
+        raise ValueError(
+            f"{ENV_PREFIX}_{key} must be a whole number from 1 to {most}, not {value!r}"
+        )
+    return count

@@ -36,7 +36,7 @@ class Metrics:
         )
         self.upstream_calls = Counter(
             "monitor_airflow_calls",
-            "Rounds of calls to Airflow (snapshot or health probe), by outcome",
+            "Rounds of calls to Airflow (snapshot, history or health probe), by outcome",
             ["call", "outcome"],
             registry=self.registry,
         )

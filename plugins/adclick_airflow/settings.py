@@ -13,6 +13,7 @@ import shlex
 import subprocess
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 from adclick import retention
 
@@ -111,6 +112,12 @@ def _count(variable: str, default: int) -> int:
 
 def _days(variable: str, default: float) -> timedelta:
     return timedelta(days=_number(variable, default))
+
+
+def monitor_run_url(run_id: str) -> str:
+    """The Flask monitor's page of one run, as people reach it (links in mails)."""
+    base = os.environ.get("ADCLICK_MONITOR_URL", "http://127.0.0.1:5000").rstrip("/")
+    return f"{base}/runs/{quote(run_id, safe='')}"
 
 
 def run_workdir(dag_id: str, run_id: str) -> Path:
