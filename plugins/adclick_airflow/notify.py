@@ -11,6 +11,7 @@ import json
 import logging
 from typing import Any
 
+from adclick.workdir import REGISTERED_RECORD
 from adclick_airflow import mail, settings
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def training_result(dag_id: str, run_id: str) -> dict | None:
     Read from the file rather than XCom: DAG callbacks run in the dag-processor, outside any
     task, where the file is the one source that is always there.
     """
-    path = settings.run_workdir(dag_id, run_id) / "load_model.json"
+    path = settings.run_workdir(dag_id, run_id) / REGISTERED_RECORD
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
