@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
@@ -54,6 +55,8 @@ def test_training_dag_settings(dagbag: DagBag) -> None:
         assert task.retries >= 1, task.task_id
         assert task.on_failure_callback == [notify.task_failed], task.task_id
         assert task.doc_md or task.doc or task.task_id == "trigger_monitor"
+    # Whatever sits in the data root, the DAG's only run slot is not held for long.
+    assert dag.get_task("load_data").execution_timeout <= timedelta(minutes=5)
 
 
 def test_callbacks_wired(dagbag: DagBag) -> None:

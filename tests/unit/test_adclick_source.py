@@ -17,34 +17,10 @@ import pytest
 from adclick import csvfile, source
 from adclick.dataset import read_dataset
 from adclick.errors import ConfigError, DataValidationError
+from tests.support.special_files import KINDS, special_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = REPO_ROOT / "data" / "advertising.csv"
-
-
-def special_file(kind: str, where: Path) -> Path:
-    """A path of ``kind`` in ``where`` that is anything but a readable regular file."""
-    path = where / f"{kind}.csv"
-    if kind == "fifo":
-        os.mkfifo(path)  # opened to read the usual way, it blocks until a writer comes
-    elif kind == "dev_zero":
-        path.symlink_to("/dev/zero")  # endless
-    elif kind == "symlink_loop":
-        path.symlink_to(path.name)
-    elif kind == "directory":
-        path.mkdir()
-    elif kind == "long_name":
-        path = where / ("x" * 300 + ".csv")
-    return path
-
-
-KINDS = {
-    "fifo": "is a named pipe (FIFO), not a regular file",
-    "dev_zero": "is a character device, not a regular file",
-    "symlink_loop": "cannot open the file: a symbolic link loop",
-    "directory": "is a directory, not a CSV file",
-    "long_name": "cannot open the file: File name too long",
-}
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
