@@ -23,7 +23,7 @@ Variants (the first is the target; the others are baselines measured in the same
   preload.
 
 Also measured first, with no stack running: a bare interpreter and a process that has only
-run ``import airflow``. Target (issue 5, target 6): shipped total PSS <= 1.5 GB at idle.
+run ``import airflow``. Target: shipped total PSS <= 1.5 GB at idle.
 Writes bench/results/footprint.{md,json}.
 
 Compose mode measures a running Docker Compose project instead (it starts nothing): for each

@@ -12,7 +12,7 @@ monitor's read-only account), the cached monitor's ``/api/status`` and the basel
 A transition is the first direct poll that shows a run (or one of its tasks) in a new state;
 its lag is the time from the *start* of that direct poll to the *end* of the first
 ``/api/status`` answer that shows that state or a later one (so both poll latencies count
-against the monitor). Target (issue 5): every run transition within TTL + 0.5 s.
+against the monitor). Target: every run transition within TTL + 0.5 s.
 Results in bench/results/monitor_freshness.{md,json,png}. ``--under-load`` keeps wrk (32
 connections) on the cached monitor's ``/api/status`` during each run, and writes
 monitor_freshness_under_load.* instead.

@@ -7,12 +7,13 @@ metrics), then serves the monitor three times the way it is deployed (gunicorn s
 ``flask_launcher.process.ProcessLauncher``): with the shipped defaults (*cached*); with
 ``MONITOR_CACHE_TTL=0`` (*baseline*, the target's reference: no cache, though requests that
 arrive while a round is in flight still share it); and with ``MONITOR_CACHE_TTL=0`` on 8
-single-thread workers (*per_request*: exactly one Airflow round per request, as in the original
-lab). wrk (``-t 2``, 32 connections, pinned to one CPU) loads ``/health`` and ``/api/status``
-on each in turn. Reports requests/s, latency percentiles, errors and the Airflow rounds counted
-by the monitor's own ``/metrics``, with the ratios, in bench/results/monitor_load.{md,json,png}.
+single-thread workers (*per_request*: exactly one Airflow round per request, as a monitor
+that shares nothing makes). wrk (``-t 2``, 32 connections, pinned to one CPU) loads
+``/health`` and ``/api/status`` on each in turn. Reports requests/s, latency percentiles,
+errors and the Airflow rounds counted by the monitor's own ``/metrics``, with the ratios, in
+bench/results/monitor_load.{md,json,png}.
 
-Targets (issue 5): cached ``/api/status`` >= 10x the baseline's requests/s; p99 <= 50 ms;
+Targets: cached ``/api/status`` >= 10x the baseline's requests/s; p99 <= 50 ms;
 <= 1 round of Airflow calls per TTL window. wrk is installed from Debian when missing (root).
 """
 
@@ -37,7 +38,7 @@ from support import MONITOR_DAG, RESULTS, embedded_stack, wait_until_monitor_idl
 
 from embedded.stack import EmbeddedStack
 from monitor.config import DEFAULTS as MONITOR_DEFAULTS
-from tests.support.flask_service import served_monitor as serve
+from testkit.flask_service import served_monitor as serve
 
 TRAINING = "ad_click_training"
 ROUTES = ("/health", "/api/status")
@@ -53,7 +54,7 @@ DESCRIPTIONS = {
     "baseline": "the shipped defaults + MONITOR_CACHE_TTL=0: no cache, but requests arriving "
     "while a round is in flight still share it",
     "per_request": "MONITOR_CACHE_TTL=0 with 8 workers x 1 thread: the same 8-way concurrency, "
-    "and nothing to share, so exactly one Airflow round per request (the original lab)",
+    "and nothing to share, so exactly one Airflow round per request",
 }
 THROUGHPUT_RATIO_TARGET = 10.0
 P99_TARGET_MS = 50.0

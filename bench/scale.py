@@ -13,7 +13,7 @@ the process's peak RSS (``os.wait4``). Measured in the same run, as baselines:
 * ``bare_fit``: ``StandardScaler`` + ``LogisticRegression.fit`` on the same training rows as
   NumPy arrays (what ``build_model`` must do).
 
-Targets (issue 5, target 5): 1M rows <= 60 s of compute end to end, <= 2 GB peak RSS in any
+Targets: 1M rows <= 60 s of compute end to end, <= 2 GB peak RSS in any
 step, near-linear growth (reported as the exponent k of time ~ rows^k between sizes; 1.0 is
 linear). Writes bench/results/scale.{md,json,png}.
 """

@@ -13,21 +13,18 @@ import pytest
 from adclick import sample
 from adclick.registry import ModelRegistry
 from adclick.source import MAX_MB_VARIABLE
-from tests.support.files import snapshot
-from tests.support.special_files import KINDS, special_file
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT / "data" / "advertising.csv"
-BROKEN = REPO_ROOT / "tests" / "data" / "broken"
+from testkit.datasets import BROKEN
+from testkit.datasets import SAMPLE_CSV as SAMPLE
+from testkit.files import snapshot
+from testkit.special_files import KINDS, special_file
 
 
 def adclick(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "plugins"), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "adclick", *map(str, args)],
         capture_output=True,
         text=True,
-        env=env,
+        env={**os.environ, **(env or {})},
         timeout=120,
     )
 

@@ -15,10 +15,8 @@ import pytest
 from adclick.dataset import read_dataset
 from adclick.errors import DataValidationError
 from adclick.schema import CLASSES, DEFAULT_MIN_ROWS, FEATURES, REQUIRED, TARGET
-from tests.support.broken_csv import BROKEN, EXPECTED
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT / "data" / "advertising.csv"
+from testkit.datasets import BROKEN, EXPECTED
+from testkit.datasets import SAMPLE_CSV as SAMPLE
 
 
 def load_dataset(path: Path, **kwargs) -> pd.DataFrame:

@@ -24,10 +24,9 @@ from adclick import registry as registry_module
 from adclick import steps
 from adclick.errors import RegistryError
 from adclick.registry import ModelRegistry
-from tests.support.files import read_only, small_filesystem, snapshot
+from testkit.datasets import SAMPLE_CSV as SAMPLE
+from testkit.files import read_only, small_filesystem, snapshot
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT / "data" / "advertising.csv"
 METRICS = {"accuracy": 0.95, "test_rows": 300}
 
 
@@ -212,7 +211,6 @@ def test_registration_waits_while_another_process_holds_the_registry(
         [sys.executable, "-c", REGISTER_IN_ANOTHER_PROCESS, registry.model_dir, model_file],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "plugins")},
     )
     try:
         assert other.stdout.readline().strip() == "ready"

@@ -17,10 +17,8 @@ import pytest
 from adclick import csvfile, source
 from adclick.dataset import read_dataset
 from adclick.errors import ConfigError, DataValidationError
-from tests.support.special_files import KINDS, special_file
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT / "data" / "advertising.csv"
+from testkit.datasets import SAMPLE_CSV as SAMPLE
+from testkit.special_files import KINDS, special_file
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
