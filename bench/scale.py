@@ -64,9 +64,15 @@ def child(name: str, workdir: Path, csv: Path, result: Path) -> None:
 
         imported, rss_imported = time.perf_counter(), peak_mb()
         if name == "load_data":
-            steps.load_data(csv, workdir)
+            steps.ingest_csv(csv, workdir)
+        elif name == "data_preprocessing":
+            steps.select_features(workdir)
+        elif name == "separate_data_outputs":
+            steps.split_holdout(workdir)
+        elif name == "build_model":
+            steps.fit_and_score(workdir)
         elif name == "load_model":
-            steps.load_model(workdir, workdir / "model", min_accuracy=0.5, run_id="bench")
+            steps.register_model(workdir, workdir / "model", min_accuracy=0.5, run_id="bench")
         elif name != "import":
             getattr(steps, name)(workdir)
     work = time.perf_counter() - imported if name != "import" else 0.0

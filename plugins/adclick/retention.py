@@ -126,6 +126,15 @@ def remove_model_versions(
     """Remove expired versions, and leftovers of interrupted writes or deletions (hidden
     directories in ``versions/``) older than ``window``."""
     registry = ModelRegistry(model_dir)
+    if not registry.model_dir.is_dir():
+        return Removed(str(registry.model_dir))
+    with registry.locked():  # a registration in progress is not judged half-way
+        return _remove_model_versions(registry, now, window, keep_last)
+
+
+def _remove_model_versions(
+    registry: ModelRegistry, now: datetime, window: timedelta, keep_last: int
+) -> Removed:
     removed = Removed(str(registry.model_dir))
     for version in expired_model_versions(registry, now, window, keep_last):
         directory = registry.versions_dir / version

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from adclick.workdir import REGISTERED_RECORD
 from adclick_airflow import mail, outage, settings
 from adclick_airflow.monitoring import flask_health_url
 
@@ -94,7 +95,7 @@ def _recorded(dag_id: str, run_id: str, name: str) -> dict | None:
 
 def training_result(dag_id: str, run_id: str) -> dict | None:
     """What ``load_model`` recorded in the run's working directory (version, metrics)."""
-    return _recorded(dag_id, run_id, "load_model.json")
+    return _recorded(dag_id, run_id, REGISTERED_RECORD)
 
 
 def run_succeeded(context: dict[str, Any]) -> None:

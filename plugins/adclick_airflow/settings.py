@@ -6,10 +6,11 @@ in the embedded stack and ``/opt/airflow`` in the Compose stack.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
-import re
 import shlex
+import string
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -121,36 +122,36 @@ def monitor_run_url(run_id: str) -> str:
 
 
 def run_workdir(dag_id: str, run_id: str) -> Path:
-    """One working directory per run, so two runs never write the same artifacts."""
-    safe_run_id = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
-    return artifact_dir() / dag_id / safe_run_id
+    """One working directory per run, always inside the artifacts root.
 
-
-class ConfError(ValueError):
-    """A trigger conf that must be refused before any file is read."""
-
-
-def resolve_dataset(value: str, root: Path | None = None) -> Path:
-    """Map the ``data_path`` param to a file inside the data root, refusing anything outside it.
-
-    Relative values are taken from the data root; absolute ones must already be inside it.
-    Symlinks are resolved first, so a link cannot smuggle a path out either.
+    Run ids may hold almost anything (``..``, ``a:b``, ``a+b``, a slash), so each id is
+    encoded by :func:`path_component`: two runs never share a directory, and none lies
+    outside the root.
     """
-    root = (root or data_dir()).resolve()
-    if not isinstance(value, str) or not value.strip():
-        raise ConfError("data_path must be a non-empty string")
-    candidate = Path(value)
-    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
-    if not resolved.is_relative_to(root):
-        raise ConfError(f"data_path {value!r} is outside the data root {root}")
-    return resolved
+    return artifact_dir() / path_component(dag_id) / path_component(run_id)
 
 
-def check_conf_keys(conf: dict, allowed: set[str]) -> None:
-    """Params do not reject unknown keys; a typo such as ``min_acuracy`` must not pass silently."""
-    unknown = sorted(set(conf) - allowed)
-    if unknown:
-        raise ConfError(
-            f"unknown trigger conf key(s) {', '.join(unknown)}; "
-            f"allowed: {', '.join(sorted(allowed))}"
-        )
+_SAFE_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_.-")
+_MAX_COMPONENT = 200  # below every filesystem's 255-byte name limit
+
+
+def path_component(name: str) -> str:
+    """``name`` as one safe file name, injectively.
+
+    Letters, digits, ``_``, ``-`` and ``.`` (except a leading one, so never ``.`` or ``..``)
+    stay; every other character becomes ``%XX`` per UTF-8 byte, ``%`` itself included. A name
+    that would grow past 200 characters is cut and ends in ``~`` and its SHA-256 instead
+    (``~`` is always encoded otherwise, so a cut name cannot equal an uncut one).
+    """
+    if not name:
+        raise ValueError("an empty name cannot be a directory")
+    encoded = "".join(
+        char
+        if char in _SAFE_CHARACTERS and not (index == 0 and char == ".")
+        else "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+        for index, char in enumerate(name)
+    )
+    if len(encoded) <= _MAX_COMPONENT:
+        return encoded
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{encoded[: _MAX_COMPONENT - len(digest) - 1]}~{digest}"

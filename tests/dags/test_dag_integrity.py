@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
@@ -55,6 +56,20 @@ def test_training_dag_settings(dagbag: DagBag) -> None:
         assert task.retries >= 1, task.task_id
         assert task.on_failure_callback == [notify.task_failed], task.task_id
         assert task.doc_md or task.doc or task.task_id == "trigger_monitor"
+    # Whatever sits in the data root, the DAG's only run slot is not held for long.
+    assert dag.get_task("load_data").execution_timeout <= timedelta(minutes=5)
+
+
+def test_training_tasks_receive_only_what_they_use(dagbag: DagBag) -> None:
+    """The run's working directory comes from the run id, never through XCom (which an admin
+    can edit); only the report receives an upstream result, the registered model."""
+    dag = dagbag.dags["ad_click_training"]
+    for task_id in TRAINING_CHAIN[:5]:
+        task = dag.get_task(task_id)
+        assert not task.op_args and not task.op_kwargs, task_id
+    report = dag.get_task("send_email")
+    (registered,) = report.op_args
+    assert registered.operator.task_id == "load_model" and registered.key == "return_value"
 
 
 def test_callbacks_wired(dagbag: DagBag) -> None:

@@ -13,6 +13,7 @@ import pytest
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowError
 from embedded.stack import EmbeddedStack
+from testkit.special_files import KINDS, special_file
 
 pytestmark = pytest.mark.integration
 
@@ -107,3 +108,24 @@ def test_paths_outside_the_data_root_are_refused_unread(
 
     assert "outside the data root" in log and str(data_dir) in log, log[-2000:]
     assert not fifo_opened.is_set(), "the file outside the data root was opened"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "char_device", "directory", "symlink_loop", "long_name"])
+def test_a_data_path_that_is_not_a_regular_file_fails_at_once(
+    embedded_stack: EmbeddedStack, tmp_path: Path, kind: str
+) -> None:
+    """Opened the usual way, a FIFO with no writer or a device would block load_data until its
+    timeout; each is refused, naming the path, on the first try."""
+    made = special_file(kind, tmp_path)
+    path = embedded_stack.data_dir / f"{kind}-{tmp_path.name}.csv"
+    if kind == "long_name":
+        path = embedded_stack.data_dir / made.name
+    elif kind == "symlink_loop":
+        path.symlink_to(path.name)
+    else:
+        made.rename(path)  # a FIFO, device node or directory keeps its kind when moved
+
+    log = failed_at_load_data(embedded_stack, {"data_path": path.name})
+
+    problem = "cannot be resolved" if kind == "symlink_loop" else KINDS[kind]
+    assert path.name in log and problem in log, log[-2000:]

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from adclick import sample
-from adclick.dataset import load_dataset
+from adclick.dataset import read_dataset
 from adclick.schema import COLUMNS, FEATURES, TARGET
 from testkit.datasets import SAMPLE_CSV as SAMPLE
 
@@ -41,7 +41,7 @@ def test_schema_balance_and_ranges() -> None:
 
 def test_generated_file_passes_validation(tmp_path: Path) -> None:
     path = sample.write_csv(tmp_path / "s.csv", rows=120, seed=1)
-    assert len(load_dataset(path)) == 120
+    assert len(read_dataset(path).frame) == 120
 
 
 def test_no_row_of_the_public_dataset_is_copied(real_dataset: Path) -> None:
