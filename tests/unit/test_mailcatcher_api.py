@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from embedded.mailcatcher import MAIL_CSP, MailCatcher
-from embedded.stack import free_port
+from testkit.ports import free_port
 
 # Mailpit's definitions, field by field ("Address" and "Attachment" are nested types).
 ADDRESS = {"Address": str, "Name": str}
