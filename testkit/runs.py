@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import TERMINAL_STATES, AirflowClient, AirflowUnreachable
-from testkit.broken_csv import BROKEN
+from testkit.datasets import BROKEN
 from testkit.waiting import wait_until
 
 RUN_TIMEOUT_S = 300

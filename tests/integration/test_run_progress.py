@@ -16,7 +16,7 @@ import pytest
 
 from embedded.__main__ import failure_lines
 from embedded.progress import failure_of, wait_with_progress
-from testkit.broken_csv import BROKEN
+from testkit.datasets import BROKEN
 from testkit.runs import patiently
 
 pytestmark = pytest.mark.integration
