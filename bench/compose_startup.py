@@ -26,9 +26,9 @@ from pathlib import Path
 
 from harness import compose_stack_client, write_results
 
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING_DAG
 from embedded.stack import REPO_ROOT
 
-TRAINING_DAG = "ad_click_training"
 TARGET_S = 30.0
 REFERENCE_CHECKS = REPO_ROOT / "bench" / "compose.health-reference.yaml"
 

@@ -44,13 +44,13 @@ from pathlib import Path
 import requests
 from harness import MONITOR_DAG, RESULTS, embedded_stack, wait_until_monitor_idle, write_results
 
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from embedded.stack import EmbeddedStack
 from monitor.config import DEFAULTS as MONITOR_DEFAULTS
 from testkit.debian import ensure_debian_tool
 from testkit.flask_service import served_monitor as serve
 from testkit.local_http import LocalHTTPServer
 
-TRAINING = "ad_click_training"
 ROUTES = ("/health", "/api/status")
 HISTORY_ROUTES = ("/api/status", "/history")
 UNCACHED = {"MONITOR_CACHE_TTL": "0"}

@@ -34,7 +34,9 @@ from harness import (
     write_results,
 )
 
-ML_DAG, CONTROL_DAG = "ad_click_training", "ad_click_control"
+from adclick_airflow.settings import TRAINING_DAG_ID as ML_DAG
+
+CONTROL_DAG = "ad_click_control"
 RATIO_TARGET = 1.15
 # A loaded shared machine can keep the api-server from answering for many seconds; the
 # benchmark measures run times, not the API's.

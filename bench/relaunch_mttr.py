@@ -29,12 +29,12 @@ from collections.abc import Callable
 
 from harness import embedded_stack, write_results
 
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
 from embedded.stack import EmbeddedStack
 from testkit.flask_service import health
 from testkit.waiting import wait_until
 from testkit.watchdog import WATCHDOG, switch_off_watchdog, watchdog_waiting
 
-MONITOR = "ad_click_monitor"
 TARGET_S = 10.0
 CRON_MEAN_WAIT_S = 150.0
 

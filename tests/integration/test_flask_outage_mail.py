@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
 from embedded.stack import EmbeddedStack
 from flask_launcher.process import ProcessLauncher
 from testkit.flask_service import health, masters_serving
@@ -14,7 +15,7 @@ from testkit.mailbox import Mailbox
 
 pytestmark = pytest.mark.integration
 
-MONITOR = "ad_click_monitor"
+
 DOWN = "Flask monitor DOWN"
 BACK = "Flask monitor back"
 

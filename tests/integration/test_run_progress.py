@@ -17,11 +17,11 @@ import pytest
 from embedded.__main__ import failure_lines
 from embedded.progress import failure_of, wait_with_progress
 from testkit.datasets import BROKEN
-from testkit.runs import patiently
+from testkit.runs import TRAINING, patiently
 
 pytestmark = pytest.mark.integration
 
-TRAINING = "ad_click_training"
+
 TIMEOUT_S = 300
 
 
