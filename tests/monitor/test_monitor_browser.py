@@ -12,12 +12,12 @@ from urllib.parse import quote
 
 import pytest
 
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
 from embedded.stack import REPO_ROOT
 from monitor.config import DEFAULTS
 from testkit.browser import Browser
 from testkit.flask_service import served_monitor
 from testkit.runs import (
-    MONITOR,
     RUN_TIMEOUT_S,
     TRAINING,
     broken_csv_run,
