@@ -38,7 +38,7 @@ from support import MONITOR_DAG, RESULTS, embedded_stack, wait_until_monitor_idl
 
 from embedded.stack import EmbeddedStack
 from monitor.config import DEFAULTS as MONITOR_DEFAULTS
-from tests.support.flask_service import served_monitor as serve
+from testkit.flask_service import served_monitor as serve
 
 TRAINING = "ad_click_training"
 ROUTES = ("/health", "/api/status")

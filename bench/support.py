@@ -22,7 +22,8 @@ for path in (REPO_ROOT, REPO_ROOT / "plugins", REPO_ROOT / "flask_monitor"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from embedded.stack import EmbeddedStack, Ports  # noqa: E402
+from embedded.stack import EmbeddedStack  # noqa: E402
+from testkit.ports import free_ports  # noqa: E402
 
 RESULTS = REPO_ROOT / "bench" / "results"
 MONITOR_DAG = "ad_click_monitor"
@@ -53,7 +54,7 @@ def embedded_stack(
         paths = build_workspace(Path(tmp), extra_dags)
         stack = EmbeddedStack(
             home=Path(tmp) / "airflow",
-            ports=Ports.free(),
+            ports=free_ports(),
             dags_dir=paths["dags"],
             data_dir=paths["data"],
             model_dir=paths["model"],
@@ -91,16 +92,16 @@ def compose_stack_client():
     url = os.environ.get("E2E_AIRFLOW_URL")
     if not url:
         raise SystemExit("no Compose stack: run this through bench/celery-stack")
-    from tests.support.envfile import read_env_file
+    from testkit.envfile import compose_stack_secrets
 
-    values = read_env_file(Path(os.environ.get("E2E_ENV_FILE", REPO_ROOT / ".env")))
+    values = compose_stack_secrets(json.loads(os.environ["E2E_COMPOSE"]))
     return AirflowClient(url, "admin", values["AIRFLOW_ADMIN_PASSWORD"], timeout=10.0)
 
 
 def wait_until_monitor_idle(client, timeout: float = 120.0) -> None:
     """A training run ends by triggering the monitor DAG; its tasks would compete for the
     executor's slots with whatever is measured next, so wait for its runs to finish."""
-    from tests.support.waiting import wait_until
+    from testkit.waiting import wait_until
 
     wait_until(
         lambda: all(r["state"] in ("success", "failed") for r in client.runs(MONITOR_DAG, 5)),

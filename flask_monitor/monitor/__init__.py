@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
@@ -16,12 +16,10 @@ from monitor.status import StatusSource
 
 @dataclass(frozen=True)
 class Services:
-    """What the routes share: the status source (client + cache), the metrics, and the last
-    /api/status body."""
+    """What the routes share: the status source (client + cache) and the metrics."""
 
     status: StatusSource
     metrics: Metrics
-    status_json: views.LastJson = field(default_factory=views.LastJson)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

@@ -11,12 +11,16 @@ from typing import Any
 
 from flask import Config
 
+from airflow_rest import DEFAULT_TIMEOUT_S
+from airflow_rest.credentials import password_from
+
 DEFAULTS: dict[str, Any] = {
     "AIRFLOW_URL": "http://127.0.0.1:8080",
     "AIRFLOW_USERNAME": "monitor",
     "AIRFLOW_PASSWORD": "",
+    "AIRFLOW_PASSWORD_FILE": "",  # read when AIRFLOW_PASSWORD is empty
     "AIRFLOW_UI_URL": "",  # empty: same as AIRFLOW_URL
-    "AIRFLOW_TIMEOUT": 3.0,  # seconds per Airflow call
+    "AIRFLOW_TIMEOUT": DEFAULT_TIMEOUT_S,  # seconds per Airflow call
     "HEALTH_TIMEOUT": 1.0,  # seconds for /health's probe: the watchdog pings with 2 s
     "DAG_ID": "ad_click_training",
     "RESULT_TASK_ID": "load_model",  # its XCom return_value carries the model metrics
@@ -33,6 +37,7 @@ def load_config(config: Config, test_config: dict[str, Any] | None) -> None:
         config.from_prefixed_env(ENV_PREFIX, loads=str)
     else:
         config.update(test_config)
+    config["AIRFLOW_PASSWORD"] = password_from(config, "AIRFLOW_PASSWORD", f"{ENV_PREFIX}_")
     for key in SECONDS:
         config[key] = _seconds(key, config[key], allow_zero=key == "CACHE_TTL")
     config["AIRFLOW_URL"] = str(config["AIRFLOW_URL"]).rstrip("/")

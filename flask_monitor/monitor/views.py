@@ -61,26 +61,10 @@ def api():
     return run_page(run, "api")
 
 
-class LastJson:
-    """The JSON of the last snapshot served (one per app). Every request of a TTL window gets
-    the same snapshot object, so it is serialized once per window instead of once per request."""
-
-    def __init__(self) -> None:
-        self._last: tuple[object, bytes] = (None, b"")
-
-    def __call__(self, value: dict) -> Response:
-        shown, body = self._last  # one read: another thread may replace it meanwhile
-        if shown is not value:
-            response = jsonify(value)
-            self._last = (value, response.get_data())
-            return response
-        return current_app.response_class(body, mimetype=current_app.json.mimetype)
-
-
 @bp.get("/api/status")
 def api_status() -> Response | tuple[Response, int, dict]:
     try:
-        return _services().status_json(latest_run())
+        return jsonify(latest_run())
     except StatusUnavailable as error:
         body = {"error": error.cause, "message": str(error), "dag_id": _services().status.dag_id}
         return jsonify(body), 503, {"Retry-After": RETRY_AFTER_S}

@@ -120,3 +120,28 @@ def run_failed(
     return subject, _page(
         f"Run {run_id} failed", [f"<table cellpadding='4'>{details}</table>", log]
     )
+
+
+def flask_down(url: str, since: str, error: str, where: str, log_url: str) -> tuple[str, str]:
+    """Sent once per outage: the monitor could not bring the Flask service back."""
+    subject = f"[adclick] Flask monitor DOWN: {url} not answering after a relaunch"
+    details = _rows([("Health URL", url), ("Down since", since), ("Last attempt", where)])
+    return subject, _page(
+        "The Flask monitor is down and could not be brought back",
+        [
+            f"<table cellpadding='4'>{details}</table>",
+            "<h3>Error</h3>",
+            f"<pre style='white-space:pre-wrap'>{escape(error)}</pre>",
+            f"<p>Log: <a href='{escape(log_url, quote=True)}'>{escape(log_url)}</a></p>",
+            "<p>The watchdog keeps trying; one more mail follows when it answers again.</p>",
+        ],
+    )
+
+
+def flask_back(url: str, since: str, until: str) -> tuple[str, str]:
+    """Sent once when a service that was reported down answers again."""
+    subject = f"[adclick] Flask monitor back: {url} answering again"
+    details = _rows([("Health URL", url), ("Down since", since), ("Answering again", until)])
+    return subject, _page(
+        "The Flask monitor answers again", [f"<table cellpadding='4'>{details}</table>"]
+    )

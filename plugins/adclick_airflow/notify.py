@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
-from adclick_airflow import mail, settings
+from adclick_airflow import mail, outage, settings
+from adclick_airflow.monitoring import flask_health_url
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +81,31 @@ def run_failed(context: dict[str, Any]) -> None:
         ti.log_url if ti is not None else None,
     )
     _send_quietly(subject, html)
+
+
+def flask_down(context: dict[str, Any]) -> None:
+    """Failure callback of the relaunch tasks: the first failure of an outage mails, the
+    attempts after it do not (see :mod:`adclick_airflow.outage`)."""
+    ti = context["ti"]
+    error = context.get("exception")
+    reason = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
+    path = settings.flask_outage_file()
+    record = outage.begin(path, reason)
+    if record is None:
+        log.info("Flask monitor outage already reported (%s)", path)
+        return
+    where = f"{ti.dag_id} / {ti.run_id} / {ti.task_id}"
+    try:
+        send(*mail.flask_down(flask_health_url(), record["since"], reason, where, ti.log_url))
+    except Exception:
+        log.exception("Could not send the Flask monitor outage mail; the next attempt will")
+        outage.end(path)
+
+
+def flask_back() -> None:
+    """The service answers: if an outage was reported, close it and say so, once."""
+    record = outage.end(settings.flask_outage_file())
+    if record is None:
+        return
+    until = datetime.now(UTC).isoformat(timespec="seconds")
+    _send_quietly(*mail.flask_back(flask_health_url(), record.get("since", "?"), until))

@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 import os
 import re
+import shlex
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
 from adclick import retention
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 TRAINING_DAG_ID = "ad_click_training"
 MONITOR_DAG_ID = os.environ.get("ADCLICK_MONITOR_DAG_ID", "ad_click_monitor")
@@ -29,7 +29,11 @@ def schedule(variable: str, default: str) -> str | None:
 
 
 def _dir(variable: str, default: str) -> Path:
-    return Path(os.environ.get(variable) or PROJECT_ROOT / default).resolve()
+    if value := os.environ.get(variable):
+        return Path(value).resolve()
+    from airflow.configuration import conf
+
+    return Path(conf.get("core", "dags_folder")).resolve().parent / default
 
 
 def data_dir() -> Path:
@@ -42,6 +46,11 @@ def model_dir() -> Path:
 
 def artifact_dir() -> Path:
     return _dir("ADCLICK_ARTIFACT_DIR", "artifacts")
+
+
+def flask_outage_file() -> Path:
+    """Where an outage of the Flask monitor is recorded (a place every worker shares)."""
+    return artifact_dir() / "flask-monitor-outage.json"
 
 
 def alert_recipients() -> list[str]:
@@ -68,9 +77,16 @@ def metadata_db_url() -> str | None:
     """The metadata database the maintenance DAG purges old rows from.
 
     Task processes are denied Airflow's own database URL on purpose; a deployment that
-    wants its metadata purged passes it to the workers under this name.
+    wants its metadata purged passes it to the workers under this name, or, like Airflow's
+    own ``*_CMD`` settings, a command that prints it (``ADCLICK_METADATA_DB_URL_CMD``).
     """
-    return os.environ.get("ADCLICK_METADATA_DB_URL") or None
+    url = os.environ.get("ADCLICK_METADATA_DB_URL")
+    command = os.environ.get("ADCLICK_METADATA_DB_URL_CMD")
+    if not url and command:
+        url = subprocess.run(
+            shlex.split(command), capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+    return url or None
 
 
 def _number(variable: str, default: float) -> float:

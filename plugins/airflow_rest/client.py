@@ -26,6 +26,7 @@ from airflow_rest.errors import (
 from airflow_rest.token import renew_at
 
 TERMINAL_STATES = frozenset({"success", "failed"})
+DEFAULT_TIMEOUT_S = 3.0  # per call; the monitor's MONITOR_AIRFLOW_TIMEOUT default
 # Answers worth one more try: the api-server rolled back (e.g. SQLite's "database is locked"
 # under concurrent writers) or a proxy in front of it hiccuped. Only requests that are safe to
 # repeat are retried.
@@ -46,7 +47,7 @@ class AirflowClient:
         base_url: str,
         username: str,
         password: str,
-        timeout: float = 3.0,
+        timeout: float = DEFAULT_TIMEOUT_S,
         connect_timeout: float | None = None,
         retries: int = 2,
         retry_backoff: float = 0.5,
@@ -65,7 +66,6 @@ class AirflowClient:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at: float | None = None
-        self.logins = 0  # tokens fetched so far: makes token reuse observable
 
     def __repr__(self) -> str:
         return f"AirflowClient({self.base_url!r}, user={self.username!r})"
@@ -104,7 +104,6 @@ class AirflowClient:
         if not isinstance(token, str):
             raise AirflowError(f"POST {self.base_url}/auth/token: no access_token in the answer")
         self._token, self._renew_at = token, renew_at(token)
-        self.logins += 1
         return token
 
     def _valid_token(self) -> str:

@@ -63,6 +63,13 @@ def test_callbacks_wired(dagbag: DagBag) -> None:
     assert dag.on_failure_callback in (notify.run_failed, [notify.run_failed])
 
 
+@pytest.mark.parametrize("dag_id", ["ad_click_monitor", "ad_click_flask_watchdog"])
+def test_a_failed_relaunch_reports_the_outage(dagbag: DagBag, dag_id: str) -> None:
+    dag = dagbag.dags[dag_id]
+    for task_id in ("relaunch_flask", "verify_flask_health"):
+        assert dag.get_task(task_id).on_failure_callback == [notify.flask_down], task_id
+
+
 def test_monitor_dag_shape(dagbag: DagBag) -> None:
     dag = dagbag.dags["ad_click_monitor"]
     assert dag.catchup is False and dag.max_active_runs == 1

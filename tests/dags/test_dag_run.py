@@ -10,6 +10,7 @@ from airflow.dag_processing.dagbag import DagBag
 from adclick.registry import ModelRegistry
 from embedded.mailcatcher import MailCatcher
 from embedded.stack import REPO_ROOT
+from testkit.datasets import SAMPLE_CSV
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -50,9 +51,7 @@ def test_bad_data_fails_at_load_data_and_mails_the_problem(
     training_dag, smtp_catcher, workspace: Path
 ) -> None:
     broken = workspace / "data" / "broken.csv"
-    broken.write_text(
-        (REPO_ROOT / "data" / "advertising.csv").read_text().replace("Daily Time Spent", "Time", 1)
-    )
+    broken.write_text(SAMPLE_CSV.read_text().replace("Daily Time Spent", "Time", 1))
     dag_run = training_dag.test(
         run_conf={"data_path": "broken.csv"}, mark_success_pattern="trigger_monitor"
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_rest import AirflowClient, AirflowNotFound
-from tests.e2e.conftest import ComposeStack, docker
+from testkit.compose import ComposeStack, docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowError
 from embedded.stack import EmbeddedStack
 
 pytestmark = pytest.mark.integration
-
-TRAINING = "ad_click_training"
 
 
 def failed_at_load_data(stack: EmbeddedStack, conf: dict) -> str:

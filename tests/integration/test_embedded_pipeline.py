@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from embedded.stack import EmbeddedStack
-from tests.support.files import snapshot
+from testkit.files import snapshot
 
 pytestmark = pytest.mark.integration
-
-TRAINING = "ad_click_training"
-MONITOR = "ad_click_monitor"
 
 
 def run_training(stack: EmbeddedStack, conf: dict | None = None) -> dict:

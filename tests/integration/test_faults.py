@@ -15,15 +15,15 @@ import requests
 
 from adclick.registry import ModelRegistry
 from adclick.sample import write_csv
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from embedded.stack import EmbeddedStack
-from tests.support.files import read_only, snapshot
-from tests.support.flask_service import served_monitor
-from tests.support.processes import task_process
-from tests.support.waiting import wait_until
+from testkit.faults import kill_component, restart_component
+from testkit.files import read_only, snapshot
+from testkit.flask_service import served_monitor
+from testkit.processes import task_process
+from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
-
-TRAINING = "ad_click_training"
 
 
 def task_instances(stack: EmbeddedStack, run_id: str) -> dict[str, dict]:
@@ -77,7 +77,7 @@ def test_runs_complete_after_the_scheduler_crashes_and_restarts(
         poll=0.05,
     )
     # A crash: the main process dies at once; the task it was running lives on.
-    embedded_stack.kill("scheduler", whole_group=False)
+    kill_component(embedded_stack, "scheduler", whole_group=False)
     try:
         queued = admin.trigger(TRAINING, {})["dag_run_id"]
         # The started task finishes on its own; with no scheduler, nothing starts the next.
@@ -89,7 +89,7 @@ def test_runs_complete_after_the_scheduler_crashes_and_restarts(
         )
         assert task_instances(embedded_stack, running)["data_preprocessing"]["state"] is None
     finally:
-        embedded_stack.restart("scheduler")
+        restart_component(embedded_stack, "scheduler")
 
     for run_id in (running, queued):
         run = admin.wait_for_run(TRAINING, run_id, timeout=600)
@@ -117,7 +117,7 @@ def test_monitor_rides_out_the_api_server_being_down(
     embedded_stack.client().trigger(TRAINING, {})  # there is a latest run to show
     assert requests.get(f"{monitor_url}/api/status", timeout=10).status_code == 200
 
-    embedded_stack.kill("api-server", signal.SIGTERM)
+    kill_component(embedded_stack, "api-server", signal.SIGTERM)
     try:
         # Served from the cache until its TTL (2 s) ends; then Airflow's absence shows.
         status = wait_until(
@@ -129,7 +129,7 @@ def test_monitor_rides_out_the_api_server_being_down(
         assert health.status_code == 200
         assert health.json()["airflow"]["reachable"] is False
     finally:
-        embedded_stack.restart("api-server")
+        restart_component(embedded_stack, "api-server")
 
     wait_until(
         lambda: requests.get(f"{monitor_url}/api/status", timeout=10).status_code == 200,
@@ -145,12 +145,12 @@ def test_smtp_down_still_promotes_the_model_and_fails_the_mail_visibly(
     embedded_stack: EmbeddedStack,
 ) -> None:
     admin = embedded_stack.client()
-    embedded_stack.kill("mailcatcher", signal.SIGTERM)
+    kill_component(embedded_stack, "mailcatcher", signal.SIGTERM)
     try:
         run_id = admin.trigger(TRAINING, {})["dag_run_id"]
         run = admin.wait_for_run(TRAINING, run_id, timeout=300)
     finally:
-        embedded_stack.restart("mailcatcher")
+        restart_component(embedded_stack, "mailcatcher")
 
     tis = task_instances(embedded_stack, run_id)
     assert tis["load_model"]["state"] == "success"

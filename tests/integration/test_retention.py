@@ -21,8 +21,8 @@ from adclick.registry import METADATA_FILE, ModelRegistry
 from adclick_airflow import settings
 from airflow_rest import AirflowClient, AirflowNotFound
 from embedded.stack import EmbeddedStack
-from tests.support.files import snapshot
-from tests.support.flask_service import served_monitor
+from testkit.files import snapshot
+from testkit.flask_service import served_monitor
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 

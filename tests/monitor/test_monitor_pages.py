@@ -3,13 +3,12 @@ and no runs at all, and everything Airflow sends shown escaped."""
 
 from __future__ import annotations
 
-import time
 from urllib.parse import quote
 
 import pytest
 
-from tests.monitor.runs import (
-    MONITOR,
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
+from testkit.runs import (
     RUN_TIMEOUT_S,
     TRAINING,
     delete_all_runs,
@@ -17,6 +16,7 @@ from tests.monitor.runs import (
     finished_run,
     queued_run,
 )
+from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -106,17 +106,17 @@ def test_running_run_is_shown_as_running(embedded_stack, client) -> None:
     admin.set_paused(TRAINING, False)
     run = admin.trigger(TRAINING, {})
     seen: list[int] = []
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while time.monotonic() < deadline:
+
+    def shown_running():
         response = client.get("/api")
         seen.append(response.status_code)
         if "<h1>Latest run is running</h1>" in response.get_data(as_text=True):
-            break
+            return response
         if response.status_code == 302:
             pytest.fail(f"run finished before it was seen running: {seen}")
-        time.sleep(0.2)
-    else:
-        pytest.fail(f"never saw the run running: {seen}")
+        return None
+
+    response = wait_until(shown_running, RUN_TIMEOUT_S, "the run shown as running", poll=0.2)
 
     assert response.status_code == 200
     assert client.get("/api/status").get_json()["state"] == "running"

@@ -17,7 +17,7 @@ import pytest
 from adclick import retention
 from adclick.errors import AdclickError
 from adclick.registry import METADATA_FILE, ModelRegistry
-from tests.support.files import snapshot
+from testkit.files import snapshot
 
 # Files made by a test are "now" on the real clock; older ones are aged relative to it.
 NOW = datetime.now(UTC)

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from airflow_rest import CacheWaitTimeout, CoalescingCache
-from tests.support.waiting import wait_until
+from testkit.waiting import wait_until
 
 
 class Clock:

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ONE_SHOT = {"airflow-init"}
+from embedded.stack import REPO_ROOT
+
+ONE_SHOT = {"secrets-init", "airflow-init"}
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +74,70 @@ def test_ports_are_published_on_loopback_by_default(services: dict[str, dict]) -
     for name, service in services.items():
         for port in service.get("ports", []):
             assert port.startswith("${BIND_ADDRESS:-127.0.0.1}:"), f"{name}: {port}"
+
+
+def test_no_service_keeps_a_capability_or_gains_privileges_it_does_not_need(
+    services: dict[str, dict],
+) -> None:
+    needs_root = {"secrets-init", "airflow-init"}  # they hand files and volumes to their users
+    for name, service in services.items():
+        assert service.get("cap_drop") == ["ALL"], f"{name}: capabilities kept"
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        if name in needs_root:
+            assert set(service["cap_add"]) == {"CHOWN", "FOWNER", "DAC_OVERRIDE"}, name
+        else:
+            assert "cap_add" not in service, f"{name}: {service.get('cap_add')}"
+
+
+def mounts(service: dict) -> set[str]:
+    return {volume.split(":", 1)[0] for volume in service.get("volumes", [])}
+
+
+@pytest.mark.parametrize(
+    ("volume", "readers"),
+    [
+        ("airflow-auth", {"secrets-init", "airflow-apiserver"}),
+        ("postgres-secret", {"secrets-init", "postgres"}),
+        ("redis-secret", {"secrets-init", "redis"}),
+        ("monitor-secret", {"secrets-init", "flask-monitor"}),
+    ],
+)
+def test_each_secret_volume_is_mounted_only_where_it_is_read(
+    services: dict[str, dict], volume: str, readers: set[str]
+) -> None:
+    assert {name for name, service in services.items() if volume in mounts(service)} == readers
+
+
+def test_no_secret_is_put_in_a_containers_environment_unless_an_env_file_sets_it(
+    services: dict[str, dict],
+) -> None:
+    """Airflow reads each secret through a command; a value in the environment would be in
+    `docker inspect` for anyone who can reach the engine."""
+    for name, service in services.items():
+        for key, value in (service.get("environment") or {}).items():
+            if key.startswith("AIRFLOW__") and not key.endswith("_CMD"):
+                for secret in ("FERNET_KEY", "JWT_SECRET", "SECRET_KEY", "SQL_ALCHEMY_CONN"):
+                    assert not key.endswith(secret), f"{name}: {key}"
+                assert "BROKER_URL" not in key and "RESULT_BACKEND" not in key, f"{name}: {key}"
+            if "PASSWORD" in key or "SECRET" in key or "FERNET" in key:
+                # From the env file, a file's path, or the command that reads it.
+                reference = ("${", "/", "sh /opt/adclick/bin/secret ")
+                assert str(value).startswith(reference), f"{name}: {key}={value}"
+
+
+def test_front_end_services_reach_neither_the_database_nor_the_broker(
+    services: dict[str, dict],
+) -> None:
+    backend = {
+        name for name, service in services.items() if "backend" in service.get("networks", [])
+    }
+    assert {"postgres", "redis"} <= backend
+    assert "flask-monitor" not in backend and "mailpit" not in backend
+    assert services["flask-monitor"]["networks"] == ["monitor"]
+    assert services["mailpit"]["networks"] == ["mail"]
+    assert services["secrets-init"]["network_mode"] == "none"
+
+
+def test_flower_asks_for_a_login(services: dict[str, dict]) -> None:
+    environment = services["flower"]["environment"]
+    assert "FLOWER_PASSWORD" in environment["AIRFLOW__CELERY__FLOWER_BASIC_AUTH_CMD"]

@@ -21,8 +21,8 @@ import pytest
 
 from embedded.stack import REPO_ROOT, free_port
 from flask_launcher import launcher_from_env, wait_healthy
-from tests.support.flask_service import masters_serving
-from tests.support.waiting import wait_until
+from testkit.flask_service import masters_serving
+from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
 

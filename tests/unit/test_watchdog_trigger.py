@@ -9,9 +9,9 @@ from airflow.triggers.base import TaskSuccessEvent
 from werkzeug.serving import make_server
 
 from adclick_airflow.watchdog import TRIGGER_PATH, FlaskDownTrigger
-from embedded.stack import free_port
 from monitor import create_app
-from tests.monitor.faults import FaultServer
+from testkit.faults import FaultServer
+from testkit.ports import free_port
 
 
 async def first_event(trigger: FlaskDownTrigger, timeout: float):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import TERMINAL_STATES, AirflowClient
+from testkit.waiting import wait_until
 
-TRAINING = "ad_click_training"
-MONITOR = "ad_click_monitor"
 RUN_TIMEOUT_S = 300
 
 
@@ -41,11 +40,12 @@ def queued_run(stack) -> Iterator[dict]:
 
 def delete_all_runs(admin: AirflowClient, dag_id: str, timeout: float = RUN_TIMEOUT_S) -> None:
     """Wait for the DAG's runs to finish, then delete them: its history starts empty."""
-    deadline = time.monotonic() + timeout
-    while runs := admin.runs(dag_id, limit=100):
+
+    def none_left() -> bool:
+        runs = admin.runs(dag_id, limit=100)
         for run in runs:
             if run["state"] in TERMINAL_STATES:
                 admin.request("DELETE", f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{dag_id} still has unfinished runs: {runs}")
-        time.sleep(0.5)
+        return not runs
+
+    wait_until(none_left, timeout, f"{dag_id}'s runs to finish and be deleted", poll=0.5)
