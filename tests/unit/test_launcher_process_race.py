@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from embedded.stack import REPO_ROOT, free_port
+from embedded.stack import REPO_ROOT
 from flask_launcher import launcher_from_env, wait_healthy
 from testkit.flask_service import masters_serving
+from testkit.ports import free_port
 from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
