@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import pytest
 
+from adclick_airflow.settings import MAINTENANCE_DAG_ID
 from airflow_rest import AirflowClient, AirflowNotFound
 from testkit.compose import ComposeStack, docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
-MAINTENANCE = "ad_click_maintenance"
+MAINTENANCE = MAINTENANCE_DAG_ID
 TASKS = {"remove_old_run_dirs", "remove_old_model_versions", "remove_old_task_logs"}
 OLD_RUN_DIR = "/opt/airflow/artifacts/ad_click_training/manual__aged_by_the_test"
 OLD_LOG = "/opt/airflow/logs/dag_id=ad_click_training/run_id=manual__aged_by_the_test/x.log"
