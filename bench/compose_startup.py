@@ -24,7 +24,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from support import REPO_ROOT, compose_stack_client, write_results
+from harness import compose_stack_client, write_results
+
+from embedded.stack import REPO_ROOT
 
 TRAINING_DAG = "ad_click_training"
 TARGET_S = 30.0

@@ -26,7 +26,7 @@ import time
 from datetime import datetime
 
 import task_timeline
-from support import (
+from harness import (
     BENCH_DAGS,
     compose_stack_client,
     embedded_stack,

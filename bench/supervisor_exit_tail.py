@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         child(args.child, args.runs)
         return 0
     sys.path.insert(0, str(Path(__file__).parent))
-    from support import write_results
+    from harness import write_results
 
     results = {
         case: {

@@ -7,11 +7,15 @@ five numeric columns of `data/advertising.csv`, and registers it under `model/`.
 `load_data -> data_preprocessing -> separate_data_outputs -> build_model -> load_model ->
 send_email`, then `trigger_monitor` starts the **ad_click_monitor** DAG.
 
-* Data travels between tasks as Parquet/joblib files in a per-run working directory under
-  `ADCLICK_ARTIFACT_DIR`; XCom only carries small JSON (paths and metrics).
+* Each task finds the run's working directory (under `ADCLICK_ARTIFACT_DIR`) from its run id,
+  never from XCom, which an admin can edit. Data travels between tasks as Parquet/joblib files
+  there; each task's XCom is its own small result (row counts, metrics, the model version).
+  Only `send_email` receives an upstream result: the registered model it reports.
 * A new model becomes `current` only when its hold-out accuracy reaches `min_accuracy`;
   a failed or rejected run leaves the current model untouched.
-* Bad data fails `load_data` at once (no retries) with the file, column and rows at fault.
+* Bad data fails `load_data` at once (no retries) with the file, column and rows at fault;
+  so does a `data_path` that is not a regular file (a FIFO, a device, a directory, a symlink
+  loop) or is larger than `ADCLICK_MAX_DATASET_MB`. `load_data` has a short timeout of its own.
 * Mail goes through the `smtp_default` connection: a report from `send_email`, a mail per
   failed task, and one when the run succeeds or fails.
 
@@ -22,11 +26,13 @@ Trigger with conf to override the params, e.g. `{"data_path": "advertising.csv",
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pendulum
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, chain, dag, task
 
+from adclick import defaults
 from adclick_airflow import notify, settings
 
 PARAMS = {
@@ -37,15 +43,22 @@ PARAMS = {
         description="CSV to train on, relative to the data root (ADCLICK_DATA_DIR).",
     ),
     "min_accuracy": Param(
-        0.9,
+        defaults.MIN_ACCURACY,
         type="number",
         minimum=0,
         maximum=1,
         description="Quality gate: hold-out accuracy a model needs to become current.",
     ),
-    "test_size": Param(0.3, type="number", exclusiveMinimum=0, exclusiveMaximum=1),
-    "random_state": Param(42, type="integer"),
+    "test_size": Param(defaults.TEST_SIZE, type="number", exclusiveMinimum=0, exclusiveMaximum=1),
+    "random_state": Param(defaults.RANDOM_STATE, type="integer"),
 }
+# Reading and checking the largest file allowed takes well under a minute; nothing a user puts
+# in the data root may hold the DAG's only run slot for long.
+LOAD_DATA_TIMEOUT = timedelta(minutes=2)
+
+
+def run_workdir(run_id: str) -> Path:
+    return settings.run_workdir(settings.TRAINING_DAG_ID, run_id)
 
 
 @dag(
@@ -70,87 +83,77 @@ PARAMS = {
     on_failure_callback=notify.run_failed,
 )
 def ad_click_training():
-    @task
-    def load_data(params: dict | None = None, dag_run=None, run_id: str | None = None) -> dict:
+    @task(task_id="load_data", execution_timeout=LOAD_DATA_TIMEOUT)
+    def ingest_dataset(params: dict | None = None, dag_run=None, run_id: str | None = None) -> dict:
         """Validate the CSV named by `data_path` and keep a typed Parquet copy for this run.
 
-        Bad data fails the task at once (no retries): retrying cannot fix a file.
+        Bad data, or a path that is not a regular file inside the data root, fails the task at
+        once (no retries): retrying cannot fix a file.
         """
         from adclick import steps
-        from adclick_airflow.tasks import fail_fast, prepare_workdir, resolve_params
+        from adclick_airflow import trigger_conf
+        from adclick_airflow.tasks import create_run_workdir, fail_fast
 
         with fail_fast():
-            data_path = resolve_params(params, dag_run.conf or {}, PARAMS)
-            workdir = prepare_workdir(settings.TRAINING_DAG_ID, run_id)
-            return {"workdir": str(workdir), **steps.load_data(data_path, workdir)}
+            data_path = trigger_conf.dataset_path(params, dag_run.conf or {}, PARAMS)
+            workdir = create_run_workdir(settings.TRAINING_DAG_ID, run_id)
+            return steps.ingest_csv(data_path, workdir, root=settings.data_dir())
 
-    @task
-    def data_preprocessing(loaded: dict) -> dict:
+    @task(task_id="data_preprocessing")
+    def select_features(run_id: str | None = None) -> dict:
         """Keep the model's features and target, with the right dtypes."""
-        from pathlib import Path
-
         from adclick import steps
 
-        return {**loaded, "preprocessing": steps.data_preprocessing(Path(loaded["workdir"]))}
+        return steps.select_features(run_workdir(run_id))
 
-    @task
-    def separate_data_outputs(prepared: dict, params: dict | None = None) -> dict:
+    @task(task_id="separate_data_outputs")
+    def split_holdout(params: dict | None = None, run_id: str | None = None) -> dict:
         """Split into a stratified training set and a hold-out set."""
-        from pathlib import Path
-
-        from adclick import steps
-
-        split = steps.separate_data_outputs(
-            Path(prepared["workdir"]),
-            test_size=float(params["test_size"]),
-            random_state=int(params["random_state"]),
-        )
-        return {**prepared, "split": split}
-
-    @task
-    def build_model(split: dict, params: dict | None = None) -> dict:
-        """Fit the scaling + logistic-regression pipeline and score it on the hold-out."""
-        from pathlib import Path
-
-        from adclick import steps
-
-        metrics = steps.build_model(
-            Path(split["workdir"]), random_state=int(params["random_state"])
-        )
-        return {**split, "metrics": metrics}
-
-    @task
-    def load_model(built: dict, params: dict | None = None, run_id: str | None = None) -> dict:
-        """Reload the saved model, check it, register a new version and promote it if it passes.
-
-        A model below `min_accuracy` is kept as a rejected version and fails the run.
-        """
-        from pathlib import Path
-
         from adclick import steps
         from adclick_airflow.tasks import fail_fast
 
         with fail_fast():
-            result = steps.load_model(
-                Path(built["workdir"]),
+            return steps.split_holdout(
+                run_workdir(run_id),
+                test_size=float(params["test_size"]),
+                random_state=int(params["random_state"]),
+            )
+
+    @task(task_id="build_model")
+    def fit_and_score(params: dict | None = None, run_id: str | None = None) -> dict:
+        """Fit the scaling + logistic-regression pipeline and score it on the hold-out."""
+        from adclick import steps
+
+        return steps.fit_and_score(run_workdir(run_id), random_state=int(params["random_state"]))
+
+    @task(task_id="load_model")
+    def register_model(params: dict | None = None, run_id: str | None = None) -> dict:
+        """Reload the saved model, check it, register a new version and promote it if it passes.
+
+        A model below `min_accuracy` is kept as a rejected version and fails the run.
+        """
+        from adclick import steps
+        from adclick_airflow.tasks import fail_fast
+
+        workdir = run_workdir(run_id)
+        with fail_fast():
+            result = steps.register_model(
+                workdir,
                 settings.model_dir(),
                 min_accuracy=float(params["min_accuracy"]),
                 run_id=run_id,
-                metadata={"source": built.get("source"), "dag_id": settings.TRAINING_DAG_ID},
+                metadata={"dag_id": settings.TRAINING_DAG_ID},
+                artifact_root=settings.artifact_dir(),
             )
-        return {
-            **result,
-            "workdir": built["workdir"],
-            "rows": built.get("rows"),
-            "data_hash": built.get("data_hash"),
-        }
+        return {**result, "workdir": str(workdir)}
 
-    @task(retries=1)
-    def send_email(result: dict, run_id: str | None = None) -> dict:
+    @task(task_id="send_email", retries=1)
+    def mail_report(registered: dict, run_id: str | None = None) -> dict:
         """Mail the run report: model version, where it is, and its hold-out metrics."""
         from adclick_airflow import mail
 
-        subject, html = mail.run_report(settings.TRAINING_DAG_ID, run_id, result)
+        dag_id = settings.TRAINING_DAG_ID
+        subject, html = mail.run_report(dag_id, run_id, registered, notify.links(dag_id, run_id))
         notify.send(subject, html)
         return {"to": settings.alert_recipients(), "subject": subject}
 
@@ -162,9 +165,9 @@ def ad_click_training():
         doc_md="Start the monitor DAG so the Flask service shows this run and is up.",
     )
 
-    loaded = load_data()
-    result = load_model(build_model(separate_data_outputs(data_preprocessing(loaded))))
-    send_email(result) >> trigger_monitor
+    registered = register_model()
+    chain(ingest_dataset(), select_features(), split_holdout(), fit_and_score(), registered)
+    mail_report(registered) >> trigger_monitor
 
 
 ad_click_training()

@@ -1,28 +1,33 @@
 """Run the whole stack on this machine without Docker, train once, and stay up until Ctrl-C.
 
 python -m embedded [--api-port 8080] [--flask-port 5000] [--smtp-port 1025] [--mail-port 8025]
-                   [--exit-after-run]
+                   [--home DIR] [--model-dir DIR] [--exit-after-run]
+
+Ctrl-C, SIGTERM or SIGHUP (the terminal closed) stop every process within seconds, whatever
+the stack is doing: starting, training, or running.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
-from embedded.stack import REPO_ROOT, EmbeddedStack, Ports
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR_DAG
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING_DAG
+from embedded.progress import failure_of, wait_with_progress
+from embedded.stack import REPO_ROOT, STOP_SIGNALS, EmbeddedStack, Ports
 
-TRAINING_DAG = "ad_click_training"
-MONITOR_DAG = "ad_click_monitor"
 RUN_TIMEOUT_S = 600.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m embedded", description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=REPO_ROOT / ".local" / "airflow")
+    parser.add_argument("--model-dir", type=Path, default=REPO_ROOT / "model")
     parser.add_argument("--api-port", type=int, default=8080)
     parser.add_argument("--flask-port", type=int, default=5000)
     parser.add_argument("--smtp-port", type=int, default=1025)
@@ -41,10 +46,11 @@ def train_once(stack: EmbeddedStack) -> dict:
         client.set_paused(dag_id, False)
     run = client.trigger(TRAINING_DAG)
     print(f"Triggered {TRAINING_DAG} run {run['dag_run_id']}; waiting for it to finish...")
-    run = client.wait_for_run(TRAINING_DAG, run["dag_run_id"], timeout=RUN_TIMEOUT_S)
+    run = wait_with_progress(client, TRAINING_DAG, run["dag_run_id"], timeout=RUN_TIMEOUT_S)
     result = client.xcom(TRAINING_DAG, run["dag_run_id"], "load_model") or {}
+    failure = failure_of(client, TRAINING_DAG, run["dag_run_id"])
     monitor = wait_for_monitor_after(client, run)
-    return {"run": run, "result": result, "monitor": monitor}
+    return {"run": run, "result": result, "monitor": monitor, "failure": failure}
 
 
 def wait_for_monitor_after(client, run: dict, timeout: float = 120.0) -> dict | None:
@@ -61,6 +67,7 @@ def wait_for_monitor_after(client, run: dict, timeout: float = 120.0) -> dict | 
 
 
 def summary(stack: EmbeddedStack, outcome: dict) -> str:
+    """What ran and where everything is; the monitor line only when a monitor run was seen."""
     run, result = outcome["run"], outcome["result"]
     metrics = result.get("metrics") or {}
     monitor = outcome["monitor"]
@@ -68,11 +75,12 @@ def summary(stack: EmbeddedStack, outcome: dict) -> str:
         "",
         "=" * 72,
         f"Training run   {run['dag_run_id']}: {run['state'].upper()}",
+        *failure_lines(outcome.get("failure")),
         f"Accuracy       {metrics.get('accuracy', float('nan')):.4f}",
         f"Model          version {result.get('version', '-')} "
         f"({'promoted to current' if result.get('promoted') else 'not promoted'})",
         f"Model file     {result.get('model_path', '-')}",
-        f"Monitor run    {monitor['dag_run_id']}: {monitor['state']}" if monitor else "",
+        f"Monitor run    {monitor['dag_run_id']}: {monitor['state']}" if monitor else None,
         f"Mail           {stack.mail_url} (also saved as .eml files in {stack.mail_dir})",
         "",
         f"Airflow UI     {stack.api_url}  login {stack.admin.username} / {stack.admin.password}",
@@ -84,28 +92,76 @@ def summary(stack: EmbeddedStack, outcome: dict) -> str:
     return "\n".join(line for line in lines if line is not None)
 
 
+class StopRequested(BaseException):
+    """Ctrl-C, SIGTERM or SIGHUP arrived: stop everything, wherever start-up or the run is.
+
+    A BaseException, like KeyboardInterrupt: the waits that retry on errors must not catch it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C, `kill` from a supervisor and a closed terminal (SIGHUP) interrupt whatever the
+    main thread waits for. Signals after the first are ignored: the stop is on its way."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        for other in STOP_SIGNALS:
+            signal.signal(other, signal.SIG_IGN)
+        raise StopRequested(signum)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, interrupt)
+
+
+def run(stack: EmbeddedStack, exit_after_run: bool) -> int:
+    print(f"Starting the embedded stack in {stack.home} (logs in {stack.log_dir})...", flush=True)
+    stack.start()
+    outcome = train_once(stack)
+    print(summary(stack, outcome), flush=True)
+    if exit_after_run:
+        return 0 if outcome["run"]["state"] == "success" else 1
+    print("Running. Press Ctrl-C to stop every process.", flush=True)
+    while True:
+        time.sleep(3600)
+
+
+def failure_lines(failure: dict | None) -> list[str]:
+    """The failing task and its error, right under the run's state."""
+    if failure is None:
+        return []
+    message = str(failure["message"]).splitlines() or [""]
+    return [
+        f"Failed task    {failure['task_id']}",
+        f"Error          {message[0]}",
+        *(f"               {line}" for line in message[1:]),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     ports = Ports(args.api_port, args.flask_port, args.smtp_port, args.mail_port)
-    stack = EmbeddedStack(home=args.home, ports=ports)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C, and `kill` from a supervisor
-        signal.signal(signum, lambda *_: stop.set())
-    print(f"Starting the embedded stack in {stack.home} (logs in {stack.log_dir})...")
-    stack.start()
+    stack = EmbeddedStack(home=args.home, ports=ports, model_dir=args.model_dir)
+    stop_on_signals()
     try:
-        outcome = train_once(stack)
-        print(summary(stack, outcome), flush=True)
-        if args.exit_after_run:
-            return 0 if outcome["run"]["state"] == "success" else 1
-        print("Running. Press Ctrl-C to stop every process.", flush=True)
-        while not stop.wait(1.0):
-            pass
-        return 0
+        return run(stack, args.exit_after_run)
+    except StopRequested as stop:
+        say(f"\n{stop} received.")
+        return 128 + stop.signum
     finally:
-        print("Stopping...", flush=True)
+        for signum in STOP_SIGNALS:  # nothing interrupts the stop itself
+            signal.signal(signum, signal.SIG_IGN)
+        say("Stopping...")
         stack.stop()
-        print("Stopped.", flush=True)
+        say("Stopped.")
+
+
+def say(line: str) -> None:
+    """Print on the way out: after SIGHUP the terminal is gone, and the stop must go on."""
+    with contextlib.suppress(OSError):
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -11,21 +11,28 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from base64 import urlsafe_b64encode
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from airflow_rest import AirflowClient
+    from flask_launcher.process import ProcessLauncher
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# What a component gets to stop after SIGTERM; then every process of the stack is SIGKILLed.
+STOP_GRACE_S = 5.0
+KILL_WAIT_S = 5.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 ADMIN_USER = "admin"
 VIEWER_USER = "monitor"
@@ -49,17 +56,6 @@ class Ports:
     worker_logs: int = 8793
     trigger_logs: int = 8794
 
-    @classmethod
-    def free(cls) -> Ports:
-        """Ports nobody listens on, so a test stack never collides with a running one."""
-        return cls(*(free_port() for _ in range(6)))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def _fernet_key() -> str:
     return urlsafe_b64encode(secrets.token_bytes(32)).decode()
@@ -73,6 +69,7 @@ def load_or_create_secrets(home: Path) -> dict[str, str]:
     path = home / "secrets.json"
     if path.exists():
         return json.loads(path.read_text())
+    make_private_dir(home)
     values = {
         "fernet_key": _fernet_key(),
         "jwt_secret": secrets.token_urlsafe(32),
@@ -80,10 +77,24 @@ def load_or_create_secrets(home: Path) -> dict[str, str]:
         "admin_password": secrets.token_urlsafe(12),
         "viewer_password": secrets.token_urlsafe(12),
     }
-    home.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(values, indent=2))
-    path.chmod(0o600)
+    write_private(path, json.dumps(values, indent=2))
     return values
+
+
+def make_private_dir(path: Path) -> None:
+    """``path`` as a directory only its owner can enter (made so, never loosened later)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)  # an existing home, made with wider modes
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` by a file only its owner can read, created so from the first byte."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
 
 
 @dataclass
@@ -107,8 +118,7 @@ class EmbeddedStack:
         self.viewer = Account(VIEWER_USER, self.secrets["viewer_password"])
         self.env = self._build_env()
         self._procs: dict[str, subprocess.Popen] = {}
-        self._argv: dict[str, list[str]] = {}
-        self._groups: set[int] = set()  # every group started, also of components restarted
+        self._groups: set[int] = set()  # every group started, also of components started again
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -131,6 +141,10 @@ class EmbeddedStack:
     def log_dir(self) -> Path:
         return self.home / "logs"
 
+    @property
+    def metadata_db_url(self) -> str:
+        return f"sqlite:///{self.home / 'airflow.db'}"
+
     def _build_env(self) -> dict[str, str]:
         smtp = {
             "conn_type": "smtp",
@@ -149,16 +163,14 @@ class EmbeddedStack:
             for k, v in os.environ.items()
             if not k.startswith(("AIRFLOW", "ADCLICK_", "MONITOR_", "FLASK_MONITOR_"))
         }
-        plugins = str(REPO_ROOT / "plugins")
         env.update(
             {
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW_CONFIG": str(REPO_ROOT / "config" / "airflow.cfg"),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_dir.resolve()),
-                "AIRFLOW__CORE__PLUGINS_FOLDER": plugins,
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_db_url,
                 "AIRFLOW__CORE__FERNET_KEY": self.secrets["fernet_key"],
                 "AIRFLOW__API_AUTH__JWT_SECRET": self.secrets["jwt_secret"],
                 "AIRFLOW__API__SECRET_KEY": self.secrets["api_secret_key"],
@@ -177,6 +189,8 @@ class EmbeddedStack:
                 "ADCLICK_DATA_DIR": str(self.data_dir.resolve()),
                 "ADCLICK_MODEL_DIR": str(self.model_dir.resolve()),
                 "ADCLICK_ARTIFACT_DIR": str(self.artifact_dir),
+                "ADCLICK_METADATA_DB_URL": self.metadata_db_url,
+                "ADCLICK_MONITOR_URL": self.flask_url,
                 "MONITOR_AIRFLOW_URL": self.api_url,
                 "MONITOR_AIRFLOW_USERNAME": self.viewer.username,
                 "MONITOR_AIRFLOW_PASSWORD": self.viewer.password,
@@ -188,7 +202,7 @@ class EmbeddedStack:
                 # config/ holds airflow_local_settings.py; Airflow only looks for it in
                 # $AIRFLOW_HOME/config, which here is outside the repository.
                 "PYTHONPATH": os.pathsep.join(
-                    p for p in (str(REPO_ROOT / "config"), plugins, env.get("PYTHONPATH", "")) if p
+                    p for p in (str(REPO_ROOT / "config"), env.get("PYTHONPATH", "")) if p
                 ),
             }
         )
@@ -204,8 +218,8 @@ class EmbeddedStack:
     # -- lifecycle ------------------------------------------------------------------------
     def prepare(self) -> None:
         """Directories, the password file and the database schema (idempotent)."""
+        make_private_dir(self.home)
         for directory in (
-            self.home,
             self.log_dir,
             self.mail_dir,
             self.artifact_dir,
@@ -213,15 +227,15 @@ class EmbeddedStack:
         ):
             directory.mkdir(parents=True, exist_ok=True)
         passwords = self.home / "simple_auth_manager_passwords.json"
-        passwords.write_text(
+        write_private(
+            passwords,
             json.dumps(
                 {
                     self.admin.username: self.admin.password,
                     self.viewer.username: self.viewer.password,
                 }
-            )
+            ),
         )
-        passwords.chmod(0o600)
         self._run_airflow("db", "migrate")
 
     def _run_airflow(self, *args: str) -> None:
@@ -236,43 +250,48 @@ class EmbeddedStack:
     def start(self, timeout: float = 120.0) -> None:
         """Start every process; return once the API, the scheduler and the mail catcher answer."""
         self.prepare()
-        self._spawn(
-            "mailcatcher",
-            [
-                sys.executable,
-                "-m",
-                "embedded.mailcatcher",
-                "--smtp-port",
-                str(self.ports.smtp),
-                "--http-port",
-                str(self.ports.mail_http),
-                "--store",
-                str(self.mail_dir),
-            ],
-        )
-        for component in AIRFLOW_COMPONENTS:
-            self._spawn(component, [sys.executable, "-m", "airflow", component])
+        for name in ("mailcatcher", *AIRFLOW_COMPONENTS):
+            self.spawn(name)
         try:
             self.wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
-        self._argv[name] = argv
+    def _command(self, name: str) -> list[str]:
+        if name != "mailcatcher":
+            return [sys.executable, "-m", "embedded.airflow_command", name]
+        return [
+            sys.executable,
+            "-m",
+            "embedded.mailcatcher",
+            "--smtp-port",
+            str(self.ports.smtp),
+            "--http-port",
+            str(self.ports.mail_http),
+            "--store",
+            str(self.mail_dir),
+        ]
+
+    def spawn(self, name: str) -> None:
+        """Start (or start again) one component, ``mailcatcher`` or one of AIRFLOW_COMPONENTS,
+        in its own process group, logging to ``<log_dir>/<name>.log``."""
+        argv = self._command(name)
         log = (self.log_dir / f"{name}.log").open("ab")
-        env = dict(self.env)
-        env["PYTHONPATH"] = os.pathsep.join((str(REPO_ROOT), env["PYTHONPATH"]))
-        self._procs[name] = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: stop() takes the children too
-        )
-        self._groups.add(self._procs[name].pid)
+        with _signals_deferred():  # a Ctrl-C right after the fork must not lose the child
+            self._procs[name] = subprocess.Popen(
+                argv,
+                env=self.env,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Its own session (session id == pid): every process it ever starts, task
+                # runners in their own process groups included, carries that id, which is
+                # how stop() finds them all.
+                start_new_session=True,
+            )
+            self._groups.add(self._procs[name].pid)
         log.close()
 
     def wait_ready(self, timeout: float) -> None:
@@ -309,43 +328,50 @@ class EmbeddedStack:
                 raise TimeoutError(f"DAGs not parsed after {timeout:.0f} s: {missing}")
             time.sleep(0.5)
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM every process group we started and the Flask monitor; SIGKILL stragglers."""
-        groups = sorted(self._groups)  # session leaders: group id == pid
-        flask_pid = self.flask_pid()
-        for pgid in [*groups, *([flask_pid] if flask_pid else [])]:
-            _signal_group(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
+    def stop(self, grace: float = STOP_GRACE_S) -> None:
+        """Stop every process of the stack within about ``grace`` + a second or two.
+
+        SIGTERM to each component and the Flask monitor; after ``grace`` seconds SIGKILL to
+        every process left in the sessions the components were started in (task runners,
+        a gunicorn a relaunch was starting), until none is left; then the Flask monitor, if
+        another stack instance started it. Only processes that are provably ours are hit.
+        """
+        launcher = self._flask_launcher()
+        flask = launcher.running_pid()
         for proc in self._procs.values():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal_group(proc.pid, signal.SIGKILL)
-                proc.wait()
-        for pgid in [*groups, *([flask_pid] if flask_pid else [])]:
-            _signal_group(pgid, signal.SIGKILL)  # leftovers (task runners) of a group
+            if proc.poll() is None:  # an unreaped leader: its group id (== pid) is ours
+                _signal_group(proc.pid, signal.SIGTERM)
+        if flask is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(flask, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in self._procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(max(0.0, deadline - time.monotonic()))
+        self._kill_sessions()
+        for proc in self._procs.values():
+            proc.wait()
+        launcher.stop_timeout = 0  # had its SIGTERM: a master still there is hung
+        launcher.stop()
         self._procs.clear()
         self._groups.clear()
 
-    # -- fault injection: what a crash or an operator does to one component ----------------
-    def kill(self, name: str, signum: int = signal.SIGKILL, whole_group: bool = True) -> None:
-        """Signal one component (``scheduler``, ``api-server``, ``mailcatcher``, ...) and wait
-        for it to exit. ``whole_group=False`` hits its main process only, the way a crash
-        does: children it forked (LocalExecutor workers, running tasks) live on."""
-        proc = self._procs[name]
-        if whole_group:
-            _signal_group(proc.pid, signum)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signum)
-        proc.wait(timeout=60)
+    def _kill_sessions(self) -> None:
+        """SIGKILL every live process in a session we started until there is none: nothing
+        killed here can start anything that survives."""
+        deadline = time.monotonic() + KILL_WAIT_S
+        while left := session_members(self._groups):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"processes of the stack survive SIGKILL: {left}")
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
 
-    def restart(self, name: str) -> None:
-        """Start a component again with the command line it was first started with."""
-        proc = self._procs[name]
-        if proc.poll() is None:
-            raise RuntimeError(f"{name} is still running (pid {proc.pid})")
-        self._spawn(name, self._argv[name])
+    def _flask_launcher(self) -> ProcessLauncher:
+        from flask_launcher.process import ProcessLauncher
+
+        return ProcessLauncher.from_env(self.env)
 
     def flask_pid(self) -> int | None:
         """The Flask monitor's gunicorn master, from the pidfile the process launcher keeps."""
@@ -366,3 +392,43 @@ def _signal_group(pgid: int, signum: int) -> None:
     """Every process started in the session led by ``pgid``, even once the leader is gone."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
+
+
+def session_members(sessions: set[int]) -> list[int]:
+    """Live (non-zombie) processes whose session id is one of ``sessions``, this one aside.
+
+    A session id stays taken while any process of it lives, so it cannot name a stranger.
+    """
+    members = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if fields[0] not in ("Z", "X") and int(fields[3]) in sessions:
+            members.append(int(proc.name))
+    return members
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold the stop signals back until the block is done, then deliver them as they came.
+
+    Only the main thread receives signals; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda n, _: caught.append(n)) for signum in STOP_SIGNALS
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in caught:
+            os.kill(os.getpid(), signum)

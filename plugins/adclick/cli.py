@@ -1,7 +1,8 @@
 """Command line: train exactly as the DAG does, or generate the sample dataset.
 
-Exit codes: 0 success, 1 other known error (e.g. model directory not writable), 2 bad data or
-bad arguments, 3 the model failed the quality gate (its summary is still printed).
+Exit codes: 0 success, 1 other known error (e.g. model directory not writable), 2 bad data
+(including a path that is not a regular file, or one over the size limit) or bad arguments,
+3 the model failed the quality gate (its summary is still printed).
 Results go to stdout as JSON; problems go to stderr as one message, never a traceback.
 """
 
@@ -16,7 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adclick.errors import AdclickError, DataValidationError, QualityGateError
+from adclick import defaults
+from adclick.errors import AdclickError, ConfigError, DataValidationError, QualityGateError
 from adclick.schema import DEFAULT_MIN_ROWS
 
 EXIT_OK = 0
@@ -37,9 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="validate the CSV, train, register the model")
     train.add_argument("--data", type=Path, required=True, help="CSV file to train on")
     train.add_argument("--model-dir", type=Path, required=True, help="model registry directory")
-    train.add_argument("--min-accuracy", type=_bounded(float, 0, 1, True), default=0.9)
-    train.add_argument("--test-size", type=_bounded(float, 0, 1, False), default=0.3)
-    train.add_argument("--random-state", type=int, default=42)
+    train.add_argument(
+        "--min-accuracy", type=_bounded(float, 0, 1, True), default=defaults.MIN_ACCURACY
+    )
+    train.add_argument("--test-size", type=_bounded(float, 0, 1, False), default=defaults.TEST_SIZE)
+    train.add_argument("--random-state", type=int, default=defaults.RANDOM_STATE)
     train.add_argument("--run-id", default=None, help="recorded in the model's metadata")
     train.add_argument("--min-rows", type=_bounded(int, 1, None, True), default=DEFAULT_MIN_ROWS)
     train.set_defaults(handler=_train)
@@ -71,8 +75,12 @@ def _bounded(
 
 
 def _train(args: argparse.Namespace) -> int:
-    from adclick import steps  # scikit-learn and pandas load only for the command that needs them
+    from adclick import source, steps  # scikit-learn and pandas load only for this command
 
+    try:
+        max_bytes = source.max_bytes_from_env()
+    except ConfigError as exc:
+        return _fail(exc, EXIT_BAD_DATA)
     run_id = args.run_id or f"cli__{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     with tempfile.TemporaryDirectory(prefix="adclick-train-") as workdir:
         try:
@@ -85,6 +93,7 @@ def _train(args: argparse.Namespace) -> int:
                 random_state=args.random_state,
                 run_id=run_id,
                 min_rows=args.min_rows,
+                max_bytes=max_bytes,
             )
         except DataValidationError as exc:
             return _fail(exc, EXIT_BAD_DATA)

@@ -1,7 +1,8 @@
-"""The CSV file as bytes and lines: path checks, encoding, header, and CSV line numbers.
+"""The CSV file as bytes and lines: encoding, header, and CSV line numbers.
 
 Everything that can go wrong before pandas sees the file is caught here, in one streaming pass
-that also hashes the file, so pandas is only ever handed readable UTF-8 text.
+over the opened file (:mod:`adclick.source`) that also hashes it, so pandas is only ever
+handed readable UTF-8 text.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from adclick.errors import DataValidationError
 from adclick.schema import REQUIRED
+from adclick.source import OpenedFile
 
 CHUNK_BYTES = 1 << 20
 MAX_HEADER_BYTES = 1 << 20
@@ -34,42 +36,45 @@ MAGIC = (
 class CsvFile:
     """A readable UTF-8 CSV file and its header, names stripped of surrounding whitespace."""
 
-    path: Path
+    source: OpenedFile
     sha256: str
     encoding: str
     header: tuple[str, ...]
+
+    @property
+    def path(self) -> Path:
+        return self.source.path
 
     def position(self, column: str) -> int:
         return self.header.index(column)
 
 
-def inspect(path: Path) -> CsvFile:
-    """Check that ``path`` is a non-empty UTF-8 file with a usable header; hash it on the way.
+def inspect(source: OpenedFile) -> CsvFile:
+    """Check that ``source`` is a non-empty UTF-8 file with a usable header; hash it on the way.
 
     A UTF-8 byte order mark is accepted (spreadsheet exports write one). Header names are
     compared after stripping surrounding whitespace (``"Age "`` is ``"Age"``); case matters.
     Columns beyond the required ones are allowed; duplicate names are not.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise DataValidationError(path, "is a directory, not a CSV file")
-    if not path.exists():
-        raise DataValidationError(path, "no such file")
     try:
-        sha256, first = _scan(path)
+        sha256, first = _scan(source)
     except OSError as exc:
-        raise DataValidationError(path, f"cannot read the file: {exc.strerror or exc}") from exc
+        raise DataValidationError(
+            source.path, f"cannot read the file: {exc.strerror or exc}"
+        ) from exc
     encoding = "utf-8-sig" if first.startswith(codecs.BOM_UTF8) else "utf-8"
-    header = _parse_header(path, first.decode(encoding, errors="replace"))
-    return CsvFile(path=path, sha256=sha256, encoding=encoding, header=header)
+    header = _parse_header(source.path, first.decode(encoding, errors="replace"))
+    return CsvFile(source=source, sha256=sha256, encoding=encoding, header=header)
 
 
-def _scan(path: Path) -> tuple[str, bytes]:
+def _scan(source: OpenedFile) -> tuple[str, bytes]:
     """Hash the file and prove it is UTF-8 text without NUL bytes; return its first line."""
+    path = source.path
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     newlines_before = 0
-    with path.open("rb") as handle:
+    size = 0
+    with source.binary() as handle:
         chunk = handle.read(CHUNK_BYTES)
         if not chunk:
             raise DataValidationError(path, "the file is empty")
@@ -78,6 +83,9 @@ def _scan(path: Path) -> tuple[str, bytes]:
                 raise DataValidationError(path, f"looks like {what}")
         first = _first_line(path, chunk)
         while chunk:
+            size += len(chunk)
+            if size > source.max_bytes:  # it grew after it was opened
+                raise source.too_large(size)
             digest.update(chunk)
             _check_text(path, decoder, chunk, newlines_before)
             newlines_before += chunk.count(b"\n")
@@ -198,7 +206,7 @@ def records(csvfile: CsvFile) -> Iterator[tuple[int, list[str]]]:
     """
     with (
         _large_fields(),
-        csvfile.path.open(encoding=csvfile.encoding, newline="") as handle,
+        csvfile.source.text(csvfile.encoding) as handle,
     ):
         reader = csv.reader(handle)
         try:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from adclick import csvfile
+from adclick import csvfile, source
 from adclick.csvfile import CsvFile
 from adclick.errors import MAX_LINES_SHOWN, DataValidationError
 from adclick.schema import CLASSES, DEFAULT_MIN_ROWS, REQUIRED, TARGET
@@ -31,25 +31,31 @@ class Dataset:
         return len(self.frame)
 
 
-def load_dataset(path: Path | str, *, min_rows: int = DEFAULT_MIN_ROWS) -> pd.DataFrame:
-    """The features and target of a validated CSV; see :func:`read_dataset`."""
-    return read_dataset(path, min_rows=min_rows).frame
-
-
-def read_dataset(path: Path | str, *, min_rows: int = DEFAULT_MIN_ROWS) -> Dataset:
+def read_dataset(
+    path: Path | str,
+    *,
+    min_rows: int = DEFAULT_MIN_ROWS,
+    root: Path | None = None,
+    max_bytes: int | None = None,
+) -> Dataset:
     """Read and validate ``path``; raise :class:`DataValidationError` for anything unusable.
 
-    Checks: a readable, non-empty UTF-8 file (a UTF-8 BOM is fine), comma-separated, the
-    required columns present once each (names compared after stripping surrounding whitespace,
-    extra columns ignored), every row with as many fields as the header, numeric columns
-    numeric, finite and not missing, the target 0 or 1 with both classes, at least
-    ``min_rows`` data rows. The frame holds only the required columns, in schema order.
+    Checks: a regular file (opened once, see :func:`adclick.source.open_dataset`, inside
+    ``root`` when given) of at most ``max_bytes`` (default: :func:`max_bytes_from_env`), readable,
+    non-empty UTF-8 (a UTF-8 BOM is fine), comma-separated, the required columns present once
+    each (names compared after stripping surrounding whitespace, extra columns ignored), every
+    row with as many fields as the header, numeric columns numeric, finite and not missing, the
+    target 0 or 1 with both classes, at least ``min_rows`` data rows. The frame holds only the
+    required columns, in schema order.
     """
-    checked = csvfile.inspect(Path(path))
-    frame = _read_frame(checked)
-    if frame.empty:
-        raise DataValidationError(checked.path, "no data rows after the header")
-    frame = _validated(checked, frame)
+    limit = source.max_bytes_from_env() if max_bytes is None else max_bytes
+    with source.open_dataset(Path(path), root=root, max_bytes=limit) as opened:
+        checked = csvfile.inspect(opened)
+        frame = _read_frame(checked)
+        if frame.empty:
+            raise DataValidationError(checked.path, "no data rows after the header")
+        frame = _validated(checked, frame)
+        opened.check_unchanged()
     if len(frame) < min_rows:
         raise DataValidationError(
             checked.path, f"only {len(frame)} data rows; at least {min_rows} are needed"
@@ -69,13 +75,10 @@ def _read_frame(checked: CsvFile) -> pd.DataFrame:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            frame = pd.read_csv(
-                checked.path,
-                sep=",",
-                encoding=checked.encoding,
-                index_col=False,
-                engine="c",
-            )
+            with checked.source.binary() as handle:
+                frame = pd.read_csv(
+                    handle, sep=",", encoding=checked.encoding, index_col=False, engine="c"
+                )
     except pd.errors.ParserError as exc:
         raise _parser_error(checked, exc) from None
     except (ValueError, OverflowError, pd.errors.EmptyDataError) as exc:

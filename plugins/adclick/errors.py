@@ -75,3 +75,12 @@ class RegistryError(AdclickError):
         self.directory = str(directory)
         reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else cause
         super().__init__(f"model directory {self.directory}: cannot {action}: {reason}")
+
+
+class ConfigError(AdclickError):
+    """A setting of the deployment (an environment variable) has a value that cannot be used."""
+
+
+class ArtifactError(AdclickError):
+    """A run's working directory holds something that must not be loaded (e.g. a model file
+    that resolves outside the artifacts root)."""

@@ -12,13 +12,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from adclick import defaults
 from adclick.schema import CLASSES, FEATURES, TARGET
 
-DEFAULT_TEST_SIZE = 0.3
-DEFAULT_RANDOM_STATE = 42
 
-
-def build_pipeline(random_state: int = DEFAULT_RANDOM_STATE) -> Pipeline:
+def build_pipeline(random_state: int = defaults.RANDOM_STATE) -> Pipeline:
     """StandardScaler then LogisticRegression: the features are scaled once, inside the model."""
     return Pipeline(
         [
@@ -31,8 +29,8 @@ def build_pipeline(random_state: int = DEFAULT_RANDOM_STATE) -> Pipeline:
 def split(
     frame: pd.DataFrame,
     *,
-    test_size: float = DEFAULT_TEST_SIZE,
-    random_state: int = DEFAULT_RANDOM_STATE,
+    test_size: float = defaults.TEST_SIZE,
+    random_state: int = defaults.RANDOM_STATE,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stratified train/hold-out split, so both keep the dataset's class balance."""
     if not 0 < test_size < 1:
@@ -43,7 +41,7 @@ def split(
     return train, test
 
 
-def fit(train: pd.DataFrame, random_state: int = DEFAULT_RANDOM_STATE) -> Pipeline:
+def fit(train: pd.DataFrame, random_state: int = defaults.RANDOM_STATE) -> Pipeline:
     return build_pipeline(random_state).fit(train[list(FEATURES)], train[TARGET])
 
 

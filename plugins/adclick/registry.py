@@ -8,17 +8,20 @@ Layout under ``model_dir``::
 A version directory appears complete or not at all: it is written under a temporary name in
 ``versions/``, fsynced, then renamed. ``current.json`` is replaced with ``os.replace``.
 Paths in ``current.json`` are relative, so the directory can be mounted elsewhere (Docker).
+Registrations hold an exclusive ``flock`` on ``.lock`` (the command line and a DAG task may
+register at the same moment): versions are named and ``current`` moves in one order.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ METRICS_FILE = "metrics.json"
 METADATA_FILE = "metadata.json"
 CURRENT_FILE = "current.json"
 VERSIONS_DIR = "versions"
+LOCK_FILE = ".lock"
 _TEMP_PREFIX = ".tmp-"
 
 
@@ -76,32 +80,50 @@ class ModelRegistry:
             p.name for p in self.versions_dir.iterdir() if not p.name.startswith(".") and p.is_dir()
         )
 
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive use of the registry across processes, for anything that adds, removes or
+        promotes a version."""
+        try:
+            self.model_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.model_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise RegistryError(self.model_dir, f"lock {LOCK_FILE}", exc) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     def register(
         self,
-        model_file: Path,
+        model: bytes | Path,
         metrics: Mapping[str, Any],
         metadata: Mapping[str, Any],
         *,
         promote: bool,
     ) -> dict[str, Any]:
-        """Store ``model_file`` as a new version; make it current when ``promote``.
+        """Store ``model`` (its bytes, or a file) as a new version; make it current when
+        ``promote``.
 
         On any OS error (read-only directory, disk full) nothing is left behind: no temporary
-        or new version directory, and ``current.json`` is unchanged. The model file is copied
-        byte for byte, so the stored model is exactly the one that was evaluated.
+        or new version directory, and ``current.json`` is unchanged. The model is stored byte
+        for byte, so the stored model is exactly the one that was evaluated.
         """
-        model_bytes = Path(model_file).read_bytes()
-        created = datetime.now(UTC)
-        version = f"{created:%Y%m%dT%H%M%S.%f}Z-{hashlib.sha256(model_bytes).hexdigest()[:8]}"
-        metadata = {**metadata, "version": version, "created_at": created.isoformat()}
-        final = self.versions_dir / version
-        self._write_version(final, model_bytes, metrics, metadata)
-        if promote:
-            try:
-                self._point_current_to(version)
-            except RegistryError:
-                shutil.rmtree(final, ignore_errors=True)
-                raise
+        model_bytes = model if isinstance(model, bytes) else Path(model).read_bytes()
+        with self.locked():
+            created = datetime.now(UTC)
+            digest = hashlib.sha256(model_bytes).hexdigest()[:8]
+            version = f"{created:%Y%m%dT%H%M%S.%f}Z-{digest}"
+            metadata = {**metadata, "version": version, "created_at": created.isoformat()}
+            final = self.versions_dir / version
+            self._write_version(final, model_bytes, metrics, metadata)
+            if promote:
+                try:
+                    self._point_current_to(version)
+                except RegistryError:
+                    _remove_version(final, self.versions_dir)
+                    raise
         return {
             "version": version,
             "model_path": str((final / MODEL_FILE).resolve()),
@@ -117,6 +139,7 @@ class ModelRegistry:
         metadata: Mapping[str, Any],
     ) -> None:
         staging = self.versions_dir / f"{_TEMP_PREFIX}{uuid.uuid4().hex}"
+        renamed = False
         try:
             self.versions_dir.mkdir(parents=True, exist_ok=True)
             staging.mkdir()
@@ -125,9 +148,12 @@ class ModelRegistry:
             _write_durably(staging / METADATA_FILE, _json_bytes(metadata))
             _fsync_dir(staging)
             os.rename(staging, final)
+            renamed = True
             _fsync_dir(self.versions_dir)
         except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
+            # A rename that is not known to be durable may not survive a crash: undo it, so
+            # the version is either registered and durable or not there at all.
+            _remove_version(final if renamed else staging, self.versions_dir)
             raise RegistryError(self.model_dir, f"write model version {final.name}", exc) from exc
 
     def _point_current_to(self, version: str) -> None:
@@ -146,6 +172,12 @@ class ModelRegistry:
         # The pointer has moved: from here on the new version must stay, whatever happens.
         with contextlib.suppress(OSError):
             _fsync_dir(self.model_dir)
+
+
+def _remove_version(directory: Path, versions_dir: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        _fsync_dir(versions_dir)
 
 
 def _json_bytes(data: Mapping[str, Any]) -> bytes:

@@ -1,13 +1,14 @@
 """The training pipeline as file-based steps over one run's working directory.
 
-Each step reads the previous step's Parquet/joblib file from ``workdir`` and returns a small
-JSON-able dict (it travels in Airflow's XCom), so steps can run in separate processes or
-retry alone. Each step also leaves its dict in ``workdir/<step>.json`` for later steps.
+Each step reads the files and records earlier steps left in ``workdir`` (see
+:mod:`adclick.workdir`), writes its own, and returns its own small JSON-able result, which it
+also leaves as its record. Nothing else passes between steps, so each can run in a separate
+process (one Airflow task each) or retry alone.
 """
 
 from __future__ import annotations
 
-import json
+import io
 import platform
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,31 +19,46 @@ import numpy as np
 import pandas as pd
 import sklearn
 
-from adclick import model
+from adclick import defaults, model
 from adclick.dataset import read_dataset
-from adclick.errors import DataValidationError, QualityGateError
+from adclick.errors import ArtifactError, DataValidationError, QualityGateError
 from adclick.registry import ModelRegistry
 from adclick.schema import DEFAULT_MIN_ROWS, FEATURES, REQUIRED, TARGET
+from adclick.workdir import (
+    CLEAN,
+    DATASET_RECORD,
+    FEATURES_RECORD,
+    METRICS_RECORD,
+    MODEL,
+    RAW,
+    REGISTERED_RECORD,
+    SPLIT_RECORD,
+    TEST,
+    TRAIN,
+    read_record,
+    write_record,
+)
 
-RAW = "raw.parquet"
-CLEAN = "clean.parquet"
-TRAIN = "train.parquet"
-TEST = "test.parquet"
-MODEL = "model.joblib"
-DEFAULT_MIN_ACCURACY = 0.9
 
-
-def load_data(data_path: Path, workdir: Path, *, min_rows: int = DEFAULT_MIN_ROWS) -> dict:
+def ingest_csv(
+    data_path: Path,
+    workdir: Path,
+    *,
+    min_rows: int = DEFAULT_MIN_ROWS,
+    root: Path | None = None,
+    max_bytes: int | None = None,
+) -> dict:
     """Validate the CSV and keep its required columns as ``raw.parquet``.
 
-    Returns ``{"path", "rows", "data_hash", "source"}``; ``data_hash`` is the CSV's SHA-256.
+    ``root`` and ``max_bytes`` bound what may be opened (see :func:`read_dataset`). Returns
+    ``{"path", "rows", "data_hash", "source"}``; ``data_hash`` is the CSV's SHA-256.
     """
-    dataset = read_dataset(data_path, min_rows=min_rows)
+    dataset = read_dataset(data_path, min_rows=min_rows, root=root, max_bytes=max_bytes)
     out = Path(workdir) / RAW
     dataset.frame.to_parquet(out, index=False)
-    return _record(
+    return write_record(
         workdir,
-        "load_data",
+        DATASET_RECORD,
         {
             "path": str(out),
             "rows": dataset.rows,
@@ -52,23 +68,23 @@ def load_data(data_path: Path, workdir: Path, *, min_rows: int = DEFAULT_MIN_ROW
     )
 
 
-def data_preprocessing(workdir: Path) -> dict:
+def select_features(workdir: Path) -> dict:
     """Features as float64 and the target as int8, in a fixed column order: ``clean.parquet``."""
     frame = pd.read_parquet(Path(workdir) / RAW, columns=list(REQUIRED))
     clean = frame.astype({**dict.fromkeys(FEATURES, "float64"), TARGET: "int8"})
     out = Path(workdir) / CLEAN
     clean.to_parquet(out, index=False)
-    return _record(
+    return write_record(
         workdir,
-        "data_preprocessing",
+        FEATURES_RECORD,
         {"path": str(out), "rows": len(clean), "features": list(FEATURES), "target": TARGET},
     )
 
 
-def separate_data_outputs(
+def split_holdout(
     workdir: Path,
-    test_size: float = model.DEFAULT_TEST_SIZE,
-    random_state: int = model.DEFAULT_RANDOM_STATE,
+    test_size: float = defaults.TEST_SIZE,
+    random_state: int = defaults.RANDOM_STATE,
 ) -> dict:
     """Stratified split into ``train.parquet`` and the hold-out ``test.parquet``."""
     workdir = Path(workdir)
@@ -76,13 +92,13 @@ def separate_data_outputs(
     try:
         train, test = model.split(frame, test_size=test_size, random_state=random_state)
     except ValueError as exc:  # e.g. a class too small to appear on both sides
-        source = _recorded(workdir, "load_data").get("source", workdir / CLEAN)
+        source = read_record(workdir, DATASET_RECORD).get("source", workdir / CLEAN)
         raise DataValidationError(source, f"cannot split train/hold-out: {exc}") from None
     train.to_parquet(workdir / TRAIN, index=False)
     test.to_parquet(workdir / TEST, index=False)
-    return _record(
+    return write_record(
         workdir,
-        "separate_data_outputs",
+        SPLIT_RECORD,
         {
             "train_rows": len(train),
             "test_rows": len(test),
@@ -94,37 +110,49 @@ def separate_data_outputs(
     )
 
 
-def build_model(workdir: Path, random_state: int = model.DEFAULT_RANDOM_STATE) -> dict:
+def fit_and_score(workdir: Path, random_state: int = defaults.RANDOM_STATE) -> dict:
     """Fit the pipeline on ``train.parquet``, save ``model.joblib``, return hold-out metrics."""
     workdir = Path(workdir)
     fitted = model.fit(pd.read_parquet(workdir / TRAIN), random_state=random_state)
     joblib.dump(fitted, workdir / MODEL)
-    return _record(workdir, "build_model", model.evaluate(fitted, pd.read_parquet(workdir / TEST)))
+    metrics = model.evaluate(fitted, pd.read_parquet(workdir / TEST))
+    return write_record(workdir, METRICS_RECORD, metrics)
 
 
-def load_model(
+def passes_gate(metrics: Mapping[str, Any], min_accuracy: float) -> bool:
+    """The quality gate: hold-out accuracy at least ``min_accuracy`` (equal passes)."""
+    return metrics["accuracy"] >= min_accuracy
+
+
+def register_model(
     workdir: Path,
     model_dir: Path,
     min_accuracy: float,
     run_id: str,
     metadata: Mapping[str, Any] | None = None,
+    *,
+    artifact_root: Path | None = None,
 ) -> dict:
-    """Reload the saved model, score it again and register it; promote it if it passes.
+    """Re-score the saved model, register it as a new version, promote it if it passes the gate.
 
-    Scoring the reloaded file proves the stored artifact works, not just the object in memory.
-    Below ``min_accuracy`` the version is kept (for inspection) but not promoted, and
+    The model file is read once: the bytes scored are the bytes stored, and scoring the
+    reloaded file proves the stored artifact works, not just the object in memory. It is only
+    unpickled when it resolves inside ``artifact_root`` (default: ``workdir``). Below
+    ``min_accuracy`` the version is kept (for inspection) but not promoted, and
     :class:`QualityGateError` is raised. Returns ``{"version", "model_path", "promoted",
-    "metrics"}``.
+    "metrics", "rows", "data_hash"}``.
     """
     workdir = Path(workdir)
-    metrics = model.evaluate(joblib.load(workdir / MODEL), pd.read_parquet(workdir / TEST))
-    passed = metrics["accuracy"] >= min_accuracy
-    loaded = _recorded(workdir, "load_data")
-    split = _recorded(workdir, "separate_data_outputs")
+    model_bytes = _trusted_model_file(workdir, artifact_root or workdir).read_bytes()
+    fitted = joblib.load(io.BytesIO(model_bytes))
+    metrics = model.evaluate(fitted, pd.read_parquet(workdir / TEST))
+    passed = passes_gate(metrics, min_accuracy)
+    dataset = read_record(workdir, DATASET_RECORD)
+    split = read_record(workdir, SPLIT_RECORD)
     full_metadata = {
-        "source": loaded.get("source"),
-        "data_hash": loaded.get("data_hash"),
-        "rows": loaded.get("rows"),
+        "source": dataset.get("source"),
+        "data_hash": dataset.get("data_hash"),
+        "rows": dataset.get("rows"),
         "train_rows": split.get("train_rows"),
         "test_rows": split.get("test_rows"),
         "test_size": split.get("test_size"),
@@ -136,9 +164,10 @@ def load_model(
         "libraries": library_versions(),
         "quality_gate": {"min_accuracy": min_accuracy, "passed": passed},
     }
-    result = ModelRegistry(model_dir).register(
-        workdir / MODEL, metrics, full_metadata, promote=passed
+    registered = ModelRegistry(model_dir).register(
+        model_bytes, metrics, full_metadata, promote=passed
     )
+    result = {**registered, "rows": dataset.get("rows"), "data_hash": dataset.get("data_hash")}
     if not passed:
         raise QualityGateError(
             f"model {result['version']}: accuracy {metrics['accuracy']:.4f} is below "
@@ -146,7 +175,19 @@ def load_model(
             f"model in {model_dir} is unchanged",
             result,
         )
-    return _record(workdir, "load_model", result)
+    return write_record(workdir, REGISTERED_RECORD, result)
+
+
+def _trusted_model_file(workdir: Path, root: Path) -> Path:
+    """The run's model file, refused unless it really lies inside ``root``: unpickling runs code."""
+    named = workdir / MODEL
+    resolved = named.resolve()
+    trusted = Path(root).resolve()
+    if not resolved.is_relative_to(trusted):
+        raise ArtifactError(
+            f"{named} resolves to {resolved}, outside the artifacts root {trusted}; not loading it"
+        )
+    return resolved
 
 
 def run(
@@ -154,21 +195,22 @@ def run(
     model_dir: Path,
     workdir: Path,
     *,
-    min_accuracy: float = DEFAULT_MIN_ACCURACY,
-    test_size: float = model.DEFAULT_TEST_SIZE,
-    random_state: int = model.DEFAULT_RANDOM_STATE,
+    min_accuracy: float = defaults.MIN_ACCURACY,
+    test_size: float = defaults.TEST_SIZE,
+    random_state: int = defaults.RANDOM_STATE,
     run_id: str,
     min_rows: int = DEFAULT_MIN_ROWS,
+    max_bytes: int | None = None,
 ) -> dict:
     """All steps in order, in this process: what the DAG does, without Airflow.
 
     Returns a summary with ``accuracy``, ``version``, ``promoted``, ``model_path`` and
     ``metrics``. A :class:`QualityGateError` carries the same summary in ``result``.
     """
-    loaded = load_data(data_path, workdir, min_rows=min_rows)
-    data_preprocessing(workdir)
-    split = separate_data_outputs(workdir, test_size=test_size, random_state=random_state)
-    build_model(workdir, random_state=random_state)
+    loaded = ingest_csv(data_path, workdir, min_rows=min_rows, max_bytes=max_bytes)
+    select_features(workdir)
+    split = split_holdout(workdir, test_size=test_size, random_state=random_state)
+    fit_and_score(workdir, random_state=random_state)
     context = {
         "run_id": run_id,
         "source": loaded["source"],
@@ -179,7 +221,7 @@ def run(
         "min_accuracy": min_accuracy,
     }
     try:
-        result = load_model(workdir, model_dir, min_accuracy, run_id)
+        result = register_model(workdir, model_dir, min_accuracy, run_id)
     except QualityGateError as exc:
         exc.result = _summary(exc.result, context)
         raise
@@ -199,15 +241,3 @@ def library_versions() -> dict[str, str]:
         "numpy": np.__version__,
         "joblib": joblib.__version__,
     }
-
-
-def _record(workdir: Path, step: str, result: dict) -> dict:
-    (Path(workdir) / f"{step}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    return result
-
-
-def _recorded(workdir: Path, step: str) -> dict:
-    try:
-        return json.loads((Path(workdir) / f"{step}.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}

@@ -9,6 +9,7 @@ import os
 
 from airflow.sdk import task
 
+from adclick_airflow import notify
 from adclick_airflow.monitoring import flask_health_url
 
 HEALTH_TIMEOUT_S = 2.0
@@ -22,13 +23,18 @@ def check_flask_health() -> list[str]:
 
     health = check_health(flask_health_url(), timeout=HEALTH_TIMEOUT_S)
     print(f"Flask monitor health: {health}")
-    return [] if health["healthy"] else ["relaunch_flask"]
+    if not health["healthy"]:
+        return ["relaunch_flask"]
+    notify.flask_back()
+    return []
 
 
-@task
+# A failed relaunch (after its retries) or verification mails once per outage.
+@task(on_failure_callback=notify.flask_down)
 def relaunch_flask() -> str:
     """(Re)start the Flask service through the configured launcher (`FLASK_LAUNCHER`:
-    `process` or `docker`); idempotent, never two instances."""
+    `process` or `docker`); idempotent, never two instances. A service that runs but does
+    not answer is replaced."""
     from flask_launcher import launcher_from_env
 
     launcher = launcher_from_env(os.environ)
@@ -37,9 +43,10 @@ def relaunch_flask() -> str:
     return outcome
 
 
-@task
+@task(on_failure_callback=notify.flask_down)
 def verify_flask_health() -> dict:
-    """Fail loudly unless `/health` answers 200 within the relaunch timeout."""
+    """Fail loudly unless `/health` answers 200 within the relaunch timeout; once it does
+    after a reported outage, mail that the service is back."""
     from flask_launcher import wait_healthy
 
     url = flask_health_url()
@@ -49,4 +56,5 @@ def verify_flask_health() -> dict:
             f"Flask monitor at {url} still unhealthy {RELAUNCH_TIMEOUT_S:.0f} s after "
             f"relaunch: {health.get('error') or health.get('status')}"
         )
+    notify.flask_back()
     return health

@@ -6,15 +6,22 @@ in the embedded stack and ``/opt/airflow`` in the Compose stack.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
-import re
+import shlex
+import string
+import subprocess
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from adclick import retention
 
 TRAINING_DAG_ID = "ad_click_training"
 MONITOR_DAG_ID = os.environ.get("ADCLICK_MONITOR_DAG_ID", "ad_click_monitor")
 WATCHDOG_DAG_ID = "ad_click_flask_watchdog"
+MAINTENANCE_DAG_ID = "ad_click_maintenance"
 
 
 def schedule(variable: str, default: str) -> str | None:
@@ -24,7 +31,11 @@ def schedule(variable: str, default: str) -> str | None:
 
 
 def _dir(variable: str, default: str) -> Path:
-    return Path(os.environ.get(variable) or PROJECT_ROOT / default).resolve()
+    if value := os.environ.get(variable):
+        return Path(value).resolve()
+    from airflow.configuration import conf
+
+    return Path(conf.get("core", "dags_folder")).resolve().parent / default
 
 
 def data_dir() -> Path:
@@ -39,42 +50,108 @@ def artifact_dir() -> Path:
     return _dir("ADCLICK_ARTIFACT_DIR", "artifacts")
 
 
+def flask_outage_file() -> Path:
+    """Where an outage of the Flask monitor is recorded (a place every worker shares)."""
+    return artifact_dir() / "flask-monitor-outage.json"
+
+
 def alert_recipients() -> list[str]:
     raw = os.environ.get("ADCLICK_ALERT_EMAILS", "ml-team@adclick.local")
     return [address.strip() for address in raw.split(",") if address.strip()]
 
 
-def run_workdir(dag_id: str, run_id: str) -> Path:
-    """One working directory per run, so two runs never write the same artifacts."""
-    safe_run_id = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
-    return artifact_dir() / dag_id / safe_run_id
+def retention_windows() -> retention.RetentionWindows:
+    """How long the maintenance DAG keeps each kind of item (days; defaults in ``retention``)."""
+    return retention.RetentionWindows(
+        run_dirs=_days("ADCLICK_RETAIN_RUN_DIRS_DAYS", retention.DEFAULT_RUN_DIR_DAYS),
+        logs=_days("ADCLICK_RETAIN_LOGS_DAYS", retention.DEFAULT_LOG_DAYS),
+        model_versions=_days(
+            "ADCLICK_RETAIN_MODEL_VERSIONS_DAYS", retention.DEFAULT_MODEL_VERSION_DAYS
+        ),
+        keep_model_versions=_count(
+            "ADCLICK_KEEP_MODEL_VERSIONS", retention.DEFAULT_KEEP_MODEL_VERSIONS
+        ),
+        metadata=_days("ADCLICK_RETAIN_METADATA_DAYS", retention.DEFAULT_METADATA_DAYS),
+    )
 
 
-class ConfError(ValueError):
-    """A trigger conf that must be refused before any file is read."""
+def metadata_db_url() -> str | None:
+    """The metadata database the maintenance DAG purges old rows from.
 
-
-def resolve_dataset(value: str, root: Path | None = None) -> Path:
-    """Map the ``data_path`` param to a file inside the data root, refusing anything outside it.
-
-    Relative values are taken from the data root; absolute ones must already be inside it.
-    Symlinks are resolved first, so a link cannot smuggle a path out either.
+    Task processes are denied Airflow's own database URL on purpose; a deployment that
+    wants its metadata purged passes it to the workers under this name, or, like Airflow's
+    own ``*_CMD`` settings, a command that prints it (``ADCLICK_METADATA_DB_URL_CMD``).
     """
-    root = (root or data_dir()).resolve()
-    if not isinstance(value, str) or not value.strip():
-        raise ConfError("data_path must be a non-empty string")
-    candidate = Path(value)
-    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
-    if not resolved.is_relative_to(root):
-        raise ConfError(f"data_path {value!r} is outside the data root {root}")
-    return resolved
+    url = os.environ.get("ADCLICK_METADATA_DB_URL")
+    command = os.environ.get("ADCLICK_METADATA_DB_URL_CMD")
+    if not url and command:
+        url = subprocess.run(
+            shlex.split(command), capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+    return url or None
 
 
-def check_conf_keys(conf: dict, allowed: set[str]) -> None:
-    """Params do not reject unknown keys; a typo such as ``min_acuracy`` must not pass silently."""
-    unknown = sorted(set(conf) - allowed)
-    if unknown:
-        raise ConfError(
-            f"unknown trigger conf key(s) {', '.join(unknown)}; "
-            f"allowed: {', '.join(sorted(allowed))}"
-        )
+def _number(variable: str, default: float) -> float:
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{variable}={raw!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{variable}={raw!r} must be a number >= 0")
+    return value
+
+
+def _count(variable: str, default: int) -> int:
+    value = float(_number(variable, default))
+    if not value.is_integer():
+        raise ValueError(f"{variable}={os.environ[variable]!r} must be a whole number")
+    return int(value)
+
+
+def _days(variable: str, default: float) -> timedelta:
+    return timedelta(days=_number(variable, default))
+
+
+def monitor_run_url(run_id: str) -> str:
+    """The Flask monitor's page of one run, as people reach it (links in mails)."""
+    base = os.environ.get("ADCLICK_MONITOR_URL", "http://127.0.0.1:5000").rstrip("/")
+    return f"{base}/runs/{quote(run_id, safe='')}"
+
+
+def run_workdir(dag_id: str, run_id: str) -> Path:
+    """One working directory per run, always inside the artifacts root.
+
+    Run ids may hold almost anything (``..``, ``a:b``, ``a+b``, a slash), so each id is
+    encoded by :func:`path_component`: two runs never share a directory, and none lies
+    outside the root.
+    """
+    return artifact_dir() / path_component(dag_id) / path_component(run_id)
+
+
+_SAFE_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_.-")
+_MAX_COMPONENT = 200  # below every filesystem's 255-byte name limit
+
+
+def path_component(name: str) -> str:
+    """``name`` as one safe file name, injectively.
+
+    Letters, digits, ``_``, ``-`` and ``.`` (except a leading one, so never ``.`` or ``..``)
+    stay; every other character becomes ``%XX`` per UTF-8 byte, ``%`` itself included. A name
+    that would grow past 200 characters is cut and ends in ``~`` and its SHA-256 instead
+    (``~`` is always encoded otherwise, so a cut name cannot equal an uncut one).
+    """
+    if not name:
+        raise ValueError("an empty name cannot be a directory")
+    encoded = "".join(
+        char
+        if char in _SAFE_CHARACTERS and not (index == 0 and char == ".")
+        else "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+        for index, char in enumerate(name)
+    )
+    if len(encoded) <= _MAX_COMPONENT:
+        return encoded
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{encoded[: _MAX_COMPONENT - len(digest) - 1]}~{digest}"

@@ -1,38 +1,32 @@
-"""Helpers the training tasks share: conf checks, the run's working directory, fail-fast errors."""
+"""Helpers the training tasks share: fail-fast errors and the run's working directory."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from adclick_airflow import settings
 
 
 @contextmanager
 def fail_fast() -> Iterator[None]:
-    """Turn errors that a retry cannot fix (bad data, bad conf, a rejected model) into a
-    non-retryable failure whose message is the one the user needs to read."""
+    """Turn errors that a retry cannot fix (bad data, bad conf or settings, a rejected model, an
+    artifact that must not be loaded) into a non-retryable failure whose message is the one
+    the user needs to read."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from adclick.errors import DataValidationError, QualityGateError
+    from adclick.errors import ArtifactError, ConfigError, DataValidationError, QualityGateError
+    from adclick_airflow.trigger_conf import ConfError
 
     try:
         yield
-    except (DataValidationError, QualityGateError, settings.ConfError) as exc:
+    except (ArtifactError, ConfigError, ConfError, DataValidationError, QualityGateError) as exc:
         raise AirflowFailException(str(exc)) from exc
 
 
-def resolve_params(
-    params: Mapping[str, Any], conf: Mapping[str, Any], allowed: Mapping[str, Any]
-) -> Path:
-    """Refuse unknown conf keys and return the dataset path, checked to be inside the data root."""
-    settings.check_conf_keys(dict(conf), set(allowed))
-    return settings.resolve_dataset(params["data_path"])
-
-
-def prepare_workdir(dag_id: str, run_id: str) -> Path:
+def create_run_workdir(dag_id: str, run_id: str) -> Path:
+    """The run's working directory (see :func:`settings.run_workdir`), created if missing."""
     workdir = settings.run_workdir(dag_id, run_id)
     workdir.mkdir(parents=True, exist_ok=True)
     return workdir

@@ -17,11 +17,13 @@ from airflow.sdk import BaseOperator
 from airflow.triggers.base import BaseTrigger, StartTriggerArgs, TaskSuccessEvent, TriggerEvent
 
 from adclick_airflow.monitoring import flask_health_url
+from flask_launcher.health import ANSWER_TIMEOUT_S
 
 TRIGGER_PATH = f"{__name__}.FlaskDownTrigger"
 # Four pings a second: a crash is seen within half a second; two misses in a row, so one slow
-# answer is not taken for a crash (and a false alarm costs only an idempotent relaunch).
-DEFAULTS = {"url": None, "interval": 0.25, "failures": 2, "timeout": 2.0}
+# answer is not taken for a crash (and a false alarm costs only an idempotent relaunch). The
+# launcher gives a hung service as long to answer: a hung one is seen within 2.5 s.
+DEFAULTS = {"url": None, "interval": 0.25, "failures": 2, "timeout": ANSWER_TIMEOUT_S}
 
 
 class FlaskDownTrigger(BaseTrigger):
@@ -35,7 +37,7 @@ class FlaskDownTrigger(BaseTrigger):
         url: str | None = None,
         interval: float = 0.25,
         failures: int = 2,
-        timeout: float = 2.0,
+        timeout: float = ANSWER_TIMEOUT_S,
     ) -> None:
         super().__init__()
         self.url = url

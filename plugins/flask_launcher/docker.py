@@ -2,9 +2,17 @@
 
 Used by the monitor DAG in the Compose stack (``FLASK_LAUNCHER=docker``). The workers reach the
 engine only through the socket proxy (``DOCKER_HOST=tcp://docker-socket-proxy:2375``), which
-lets through container list/inspect, start and restart and nothing else, so this module never
-needs (or tries) more: it finds the monitor's container, starts it when it is stopped, restarts
-it when it runs but reports unhealthy, and leaves every other container alone.
+lets through the container list, inspect, and start, restart and unpause of the monitor's
+container by name (no request body), and nothing else. These are the only calls made:
+
+    GET  /containers/json?all=1&filters={"label": [...]}   (label selector only)
+    GET  /containers/{name}/json
+    POST /containers/{name}/start | /restart?t=N | /unpause
+
+It finds the monitor's container, starts it when it is stopped, unpauses it when it is
+paused, restarts it when it runs but does not answer (Docker says unhealthy, or its /health
+gives no answer: a wedged process is replaced long before Docker's health check gives up on
+it), and leaves every other container alone.
 
 Plain ``http.client`` over TCP or a Unix socket: no Docker SDK in the Airflow image.
 
@@ -14,7 +22,9 @@ Environment:
     FLASK_MONITOR_CONTAINER     a container name or id, or comma-separated label filters
                                 (``key=value,...``);
                                 default com.docker.compose.service=flask-monitor
-    FLASK_MONITOR_STOP_TIMEOUT  seconds the engine gives gunicorn to stop on restart (default 10)
+    FLASK_MONITOR_HEALTH_URL    the service's /health as this process reaches it (unset: only
+                                Docker's own health status counts)
+    FLASK_MONITOR_STOP_TIMEOUT  seconds the engine gives gunicorn to stop on restart (default 2)
     DOCKER_API_TIMEOUT          seconds per Engine API call (default 30)
 """
 
@@ -24,17 +34,21 @@ import http.client
 import json
 import socket
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
+
+from flask_launcher.health import STOP_TIMEOUT_S, answering
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 DEFAULT_SELECTOR = "com.docker.compose.service=flask-monitor"
 
 ALREADY_RUNNING = "already-running"
 STARTED = "started"
+UNPAUSED = "unpaused"
 RESTARTED = "restarted"
 # When several containers match, the report names the strongest action taken.
-_OUTCOME_RANK = {ALREADY_RUNNING: 0, STARTED: 1, RESTARTED: 2}
+_OUTCOME_RANK = {ALREADY_RUNNING: 0, UNPAUSED: 1, STARTED: 2, RESTARTED: 3}
 
 
 class DockerLauncherError(RuntimeError):
@@ -55,6 +69,14 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+def _container_name(summary: dict[str, Any]) -> str:
+    """A listed container's own name ("/name"; names with more slashes are link aliases)."""
+    for name in summary.get("Names") or ():
+        if name.count("/") == 1:
+            return name.lstrip("/")
+    return summary["Id"]
+
+
 class DockerLauncher:
     """Start or restart one service's container; idempotent, touches no other container."""
 
@@ -62,13 +84,15 @@ class DockerLauncher:
         self,
         docker_host: str = DEFAULT_DOCKER_HOST,
         container: str = DEFAULT_SELECTOR,
-        stop_timeout: int = 10,
+        stop_timeout: int = STOP_TIMEOUT_S,
         timeout: float = 30.0,
+        health_url: str | None = None,
     ) -> None:
         self.docker_host = docker_host
         self.container = container.strip()
         self.stop_timeout = stop_timeout
         self.timeout = timeout
+        self.health_url = health_url
         url = urlsplit(docker_host)
         if url.scheme in ("tcp", "http"):
             if not url.hostname:
@@ -95,7 +119,7 @@ class DockerLauncher:
                 "point DOCKER_HOST at the socket proxy instead"
             )
         try:
-            stop_timeout = int(env.get("FLASK_MONITOR_STOP_TIMEOUT") or 10)
+            stop_timeout = int(env.get("FLASK_MONITOR_STOP_TIMEOUT") or STOP_TIMEOUT_S)
             timeout = float(env.get("DOCKER_API_TIMEOUT") or 30)
         except ValueError as exc:
             raise DockerLauncherError(f"bad launcher timeout setting: {exc}") from exc
@@ -104,6 +128,7 @@ class DockerLauncher:
             container=env.get("FLASK_MONITOR_CONTAINER") or DEFAULT_SELECTOR,
             stop_timeout=stop_timeout,
             timeout=timeout,
+            health_url=env.get("FLASK_MONITOR_HEALTH_URL") or None,
         )
 
     def describe(self) -> str:
@@ -111,7 +136,8 @@ class DockerLauncher:
         return f"docker launcher: {what} {self.container} via {self.docker_host}"
 
     def ensure_running(self) -> str:
-        """Make the monitor's container run: "already-running" | "started" | "restarted"."""
+        """Make the monitor's container run and answer:
+        "already-running" | "unpaused" | "started" | "restarted"."""
         outcomes = [self._ensure_one(info) for info in self._find()]
         return max(outcomes, key=_OUTCOME_RANK.__getitem__)
 
@@ -140,8 +166,10 @@ class DockerLauncher:
             )
         found = []
         for summary in listed:
-            status, body = self._request("GET", f"/containers/{summary['Id']}/json")
-            found.append(self._checked(status, body, "inspect", summary["Id"][:12]))
+            # By name: the socket proxy lets inspect through for the monitor's name only.
+            name = _container_name(summary)
+            status, body = self._request("GET", f"/containers/{quote(name)}/json")
+            found.append(self._checked(status, body, "inspect", name))
         return found
 
     def _ensure_one(self, info: dict[str, Any]) -> str:
@@ -149,20 +177,30 @@ class DockerLauncher:
         name = info.get("Name", "").lstrip("/") or info["Id"]
         state = info.get("State") or {}
         status = state.get("Status")
-        health = (state.get("Health") or {}).get("Status")
-        if status == "running" and health == "unhealthy":
+        if status == "running" and not self._answers(state):
+            # The engine stops it (SIGTERM, SIGKILL after t seconds) and starts it again.
             self._post(f"/containers/{quote(name)}/restart?t={self.stop_timeout}", "restart", name)
             return RESTARTED
         if status in ("running", "restarting"):
             # "restarting": the engine's restart policy is already bringing it back.
             return ALREADY_RUNNING
+        if status == "paused":
+            self._post(f"/containers/{quote(name)}/unpause", "unpause", name)
+            return UNPAUSED
         if status in ("created", "exited"):
             self._post(f"/containers/{quote(name)}/start", "start", name)
             return STARTED
         raise DockerLauncherError(
             f"container {name} is {status!r}; refusing to act on it (only created, exited, "
-            "running or restarting containers are handled)"
+            "paused, running or restarting containers are handled)"
         )
+
+    def _answers(self, state: dict[str, Any]) -> bool:
+        """A running container serves: Docker does not call it unhealthy, and its /health
+        answers (a container started moments ago is given time to boot)."""
+        if (state.get("Health") or {}).get("Status") == "unhealthy":
+            return False
+        return self.health_url is None or answering(self.health_url, _seconds_since(state))
 
     def _post(self, path: str, action: str, name: str) -> None:
         status, body = self._request("POST", path)
@@ -175,9 +213,8 @@ class DockerLauncher:
             return body
         if status == 403:
             raise DockerLauncherError(
-                f"{action} {name}: refused by {self.docker_host} (403); the socket proxy must "
-                "allow CONTAINERS, ALLOW_START and ALLOW_RESTARTS, and LIFECYCLE_CONTAINERS "
-                "must match this container's name"
+                f"{action} {name}: refused by {self.docker_host} (403); the socket proxy's "
+                "ALLOWED_CONTAINERS must match this container's name"
             )
         message = body.get("message") if isinstance(body, dict) else body
         raise DockerLauncherError(f"{action} {name}: Docker API answered {status}: {message}")
@@ -204,3 +241,15 @@ class DockerLauncher:
         except ValueError:
             body = raw.decode("utf-8", "replace").strip()
         return response.status, body
+
+
+def _seconds_since(state: dict[str, Any]) -> float:
+    """Seconds since the container started (its ``StartedAt``, nanoseconds and all)."""
+    started = str(state.get("StartedAt") or "")
+    try:
+        # "2026-12-01T11:12:01.123456789Z": Python reads at most microseconds.
+        head, _, fraction = started.rstrip("Z").partition(".")
+        when = datetime.fromisoformat(f"{head}.{(fraction or '0')[:6]}").replace(tzinfo=UTC)
+    except ValueError:
+        return 0.0
+    return max(0.0, (datetime.now(UTC) - when).total_seconds())

@@ -12,6 +12,14 @@ import time
 
 import requests
 
+# A service that has been up this long and still does not answer /health within
+# ANSWER_TIMEOUT_S is hung (deadlocked, stopped, paused), not booting: it gets replaced.
+BOOT_TIMEOUT_S = 20.0
+ANSWER_TIMEOUT_S = 1.0
+# What a service being replaced gets to stop before it is killed: a hung one is not going to
+# finish its requests anyway.
+STOP_TIMEOUT_S = 2
+
 
 def judge(status: int, content: bytes) -> dict:
     """``{"healthy", "status", "error", "body"}`` for one HTTP answer to /health."""
@@ -82,6 +90,12 @@ def wait_healthy(url: str, timeout: float, interval: float = 0.25) -> dict:
         if result["healthy"] or time.monotonic() + interval >= deadline:
             return result
         time.sleep(interval)
+
+
+def answering(url: str, age: float) -> bool:
+    """Does a service that started ``age`` seconds ago answer /health? A young one is given
+    until ``BOOT_TIMEOUT_S`` after its start, any other ``ANSWER_TIMEOUT_S``."""
+    return wait_healthy(url, timeout=max(ANSWER_TIMEOUT_S, BOOT_TIMEOUT_S - age))["healthy"]
 
 
 def _reason(exc: requests.RequestException) -> str:

@@ -1,15 +1,22 @@
 """Start the Flask monitor as a detached gunicorn process (the embedded stack's launcher).
 
-Idempotent: a live gunicorn master named in the pidfile means nothing to do. An exclusive
-file lock around check-and-start means callers racing each other (two monitor DAG runs, or
-threads) never start two masters. It returns as soon as gunicorn has written its pidfile;
-whether the service answers is for ``wait_healthy`` to tell.
+Idempotent: a live gunicorn master named in the pidfile that answers /health means nothing
+to do. One that is alive but does not answer (deadlocked, stopped) is replaced: SIGTERM, its
+process group SIGKILLed after a grace period, then a new one started. An exclusive file lock
+around check-and-start means callers racing each other (two monitor DAG runs, or threads)
+never start two masters. It returns as soon as gunicorn has written its pidfile; whether the
+new service answers is for ``wait_healthy`` to tell.
+
+A pid read from the pidfile is only ever signalled once /proc says it is still the gunicorn
+master this launcher started: the launcher records the start time of each master it starts
+(``<pidfile>.start``), and a recycled pid has another.
 
 Environment (``ProcessLauncher.from_env``):
-    FLASK_MONITOR_PIDFILE   default $AIRFLOW_HOME/flask-monitor.pid (or <repo>/.local/...)
-    FLASK_MONITOR_LOGFILE   gunicorn's stdout/stderr; default next to the pidfile
-    FLASK_MONITOR_BIND      default 127.0.0.1:5000
-    FLASK_MONITOR_PYTHON    an interpreter with gunicorn and Flask; default this one
+    FLASK_MONITOR_PIDFILE       default $AIRFLOW_HOME/flask-monitor.pid (AIRFLOW_HOME: ~/airflow)
+    FLASK_MONITOR_LOGFILE       gunicorn's stdout/stderr; default next to the pidfile
+    FLASK_MONITOR_BIND          default 127.0.0.1:5000
+    FLASK_MONITOR_PYTHON        an interpreter with the monitor package installed; default this one
+    FLASK_MONITOR_STOP_TIMEOUT  seconds a stopping gunicorn gets before SIGKILL (default 2)
 The service gets MONITOR_*, FLASK_MONITOR_* and the basics (PATH, locale, proxies, CA
 bundles) from that environment, and nothing else: Airflow's secrets stay in Airflow.
 """
@@ -17,6 +24,7 @@ bundles) from that environment, and nothing else: Airflow's secrets stay in Airf
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
 import signal
 import subprocess
@@ -26,12 +34,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-APP_DIR = REPO_ROOT / "flask_monitor"
-PLUGINS_DIR = REPO_ROOT / "plugins"
+from flask_launcher.health import STOP_TIMEOUT_S, answering
+
 APP_SPEC = "monitor:create_app()"
 PROC_NAME = b"flask-monitor"  # gunicorn.conf.py's proc_name, in the master's title
 PIDFILE_TIMEOUT_S = 10.0
+ALREADY_RUNNING = "already-running"
+STARTED = "started"
+RESTARTED = "restarted"
 PASSED_PREFIXES = ("MONITOR_", "FLASK_MONITOR_", "GUNICORN_", "LC_", "PYTHON")
 PASSED_NAMES = frozenset(
     [
@@ -70,17 +80,24 @@ class ProcessLauncher:
         bind: str = "127.0.0.1:5000",
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
+        stop_timeout: float = STOP_TIMEOUT_S,
     ) -> None:
         self.pidfile = Path(pidfile).resolve()
         self.logfile = Path(logfile).resolve()
         self.lockfile = self.pidfile.with_name(self.pidfile.name + ".lock")
+        self.startfile = self.pidfile.with_name(self.pidfile.name + ".start")
         self.bind = bind
         self.python = python
         self.env = dict(os.environ if env is None else env)
+        self.stop_timeout = stop_timeout
+        host, _, port = bind.rpartition(":")
+        if host in ("", "0.0.0.0", "[::]"):
+            host = "127.0.0.1"
+        self.health_url = f"http://{host}:{port}/health"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ProcessLauncher:
-        state = Path(env.get("AIRFLOW_HOME") or REPO_ROOT / ".local")
+        state = Path(env.get("AIRFLOW_HOME") or "~/airflow").expanduser()  # Airflow's default
         pidfile = Path(env.get("FLASK_MONITOR_PIDFILE") or state / "flask-monitor.pid")
         return cls(
             pidfile=pidfile,
@@ -88,6 +105,7 @@ class ProcessLauncher:
             bind=env.get("FLASK_MONITOR_BIND") or "127.0.0.1:5000",
             python=env.get("FLASK_MONITOR_PYTHON") or sys.executable,
             env=env,
+            stop_timeout=float(env.get("FLASK_MONITOR_STOP_TIMEOUT") or STOP_TIMEOUT_S),
         )
 
     def describe(self) -> str:
@@ -99,34 +117,55 @@ class ProcessLauncher:
             pid = int(self.pidfile.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _is_our_master(pid) else None
+        return pid if self._is_ours(pid) else None
 
     def ensure_running(self) -> str:
-        """``already-running``, ``started``, or ``restarted`` (a dead master was replaced)."""
+        """``already-running``, ``started``, or ``restarted`` (a dead master was replaced, or a
+        live one that did not answer /health)."""
         with self._exclusive():
-            if self.running_pid() is not None:
-                return "already-running"
-            stale = self.pidfile.exists()
+            pid = self.running_pid()
+            if pid is not None:
+                if answering(self.health_url, _age(pid)):
+                    return ALREADY_RUNNING
+                self._terminate(pid)
+            stale = pid is not None or self.pidfile.exists()
             self.pidfile.unlink(missing_ok=True)  # else gunicorn refuses a reused pid in it
             self._start()
-            return "restarted" if stale else "started"
+            return RESTARTED if stale else STARTED
 
-    def stop(self, timeout: float = 15.0) -> bool:
-        """SIGTERM the master (gunicorn stops its workers gracefully); SIGKILL its process
-        group after ``timeout``. False if nothing was running."""
+    def stop(self) -> bool:
+        """Stop the service (see :meth:`_terminate`). False if nothing was running."""
         with self._exclusive():
             pid = self.running_pid()
             if pid is None:
                 return False
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while _is_our_master(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if _is_our_master(pid):
-                with suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)  # its own session: group id == pid
+            self._terminate(pid)
             self.pidfile.unlink(missing_ok=True)
             return True
+
+    def _terminate(self, pid: int) -> None:
+        """SIGTERM the master (gunicorn stops its workers gracefully); after
+        ``stop_timeout`` SIGKILL its process group, workers included, and wait until no
+        process of it is left, so its port is free for the next master."""
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        while self._is_ours(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Its own process group (group id == pid): workers, even one outliving its master.
+        with suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + PIDFILE_TIMEOUT_S
+        while group_members(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def _is_ours(self, pid: int) -> bool:
+        """``pid`` is the live master this launcher started last (same pid, same start time),
+        still a gunicorn master: not a zombie, not a worker, not a recycled pid."""
+        try:
+            recorded = self.startfile.read_text().split()
+        except OSError:
+            return False
+        return recorded == [str(pid), str(start_ticks(pid))] and _is_gunicorn_master(pid)
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -137,23 +176,25 @@ class ProcessLauncher:
 
     def _start(self) -> None:
         env = service_env(self.env)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(APP_DIR), str(PLUGINS_DIR), env.get("PYTHONPATH", "")) if p
-        )
+        app_dir = monitor_app_dir()
         env["FLASK_MONITOR_PIDFILE"] = str(self.pidfile)
         env["FLASK_MONITOR_BIND"] = self.bind
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
-        command = [self.python, "-m", "gunicorn", "-c", str(APP_DIR / "gunicorn.conf.py"), APP_SPEC]
+        command = [self.python, "-m", "gunicorn", "-c", str(app_dir / "gunicorn.conf.py"), APP_SPEC]
         with self.logfile.open("ab") as log:
             process = subprocess.Popen(
                 command,
-                cwd=APP_DIR,
+                cwd=app_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # outlives the task that launched it, no terminal
+                # Its own process group: it outlives the task that launched it, and its
+                # workers go with it. The session stays the launcher's, so whoever owns that
+                # session (the embedded stack) still finds it, even before it wrote a pidfile.
+                process_group=0,
             )
+        self.startfile.write_text(f"{process.pid} {start_ticks(process.pid)}\n")
         self._wait_for_pidfile(process)
 
     def _wait_for_pidfile(self, process: subprocess.Popen) -> None:
@@ -181,6 +222,14 @@ class ProcessLauncher:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def monitor_app_dir() -> Path:
+    """flask_monitor/, where gunicorn.conf.py sits beside the installed ``monitor`` package."""
+    spec = importlib.util.find_spec("monitor")
+    if spec is None or spec.origin is None:
+        raise LaunchError(f"the monitor package is not installed for {sys.executable}")
+    return Path(spec.origin).parents[1]
+
+
 def service_env(env: Mapping[str, str]) -> dict[str, str]:
     """The part of ``env`` the Flask service needs; never Airflow's keys and passwords."""
     return {
@@ -190,7 +239,7 @@ def service_env(env: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def _is_our_master(pid: int) -> bool:
+def _is_gunicorn_master(pid: int) -> bool:
     """Alive (not a zombie), gunicorn, serving this app, and not one of its workers."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -202,3 +251,35 @@ def _is_our_master(pid: int) -> bool:
     if b"gunicorn" not in cmdline or b"gunicorn: worker" in cmdline:
         return False
     return PROC_NAME in cmdline or APP_SPEC.encode() in cmdline
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: [state, ppid, pgrp, session, ...]; [] if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return []
+
+
+def start_ticks(pid: int) -> int:
+    """When ``pid`` started, in clock ticks since boot (0 if it is gone): with the pid, an
+    identity no other process will have."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields else 0
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of process group ``pgid``."""
+    members = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            fields = _stat(int(proc.name))
+            if fields and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+                members.append(int(proc.name))
+    return members
+
+
+def _age(pid: int) -> float:
+    """Seconds since process ``pid`` started."""
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return max(0.0, uptime - start_ticks(pid) / os.sysconf("SC_CLK_TCK"))

@@ -15,8 +15,9 @@ from airflow.dag_processing.dagbag import DagBag
 from adclick import steps
 from embedded.mailcatcher import MailCatcher
 from embedded.stack import REPO_ROOT
-from tests.support.broken_csv import BROKEN, EXPECTED
-from tests.support.files import snapshot
+from testkit.datasets import BROKEN, EXPECTED, SAMPLE_CSV
+from testkit.files import snapshot
+from testkit.special_files import KINDS, special_file
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -34,7 +35,7 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model directory holding a current model, trained once for the whole module."""
     root = tmp_path_factory.mktemp("seed")
     (root / "work").mkdir()
-    steps.run(REPO_ROOT / "data" / "advertising.csv", root / "model", root / "work", run_id="seed")
+    steps.run(SAMPLE_CSV, root / "model", root / "work", run_id="seed")
     return root / "model"
 
 
@@ -65,3 +66,33 @@ def test_broken_csv_fails_the_run_at_load_data(
     for word in EXPECTED[name]:
         assert word in mail, f"{word!r} missing from the failure mail"
     assert snapshot(model_dir) == before
+
+
+# What each refusal says after the path: the data root is resolved first (a symlink loop or a
+# NUL byte fails there), then the file is opened (the others fail there).
+NOT_A_FILE = {
+    "fifo": KINDS["fifo"],
+    "char_device": KINDS["char_device"],
+    "directory": KINDS["directory"],
+    "long_name": KINDS["long_name"],
+    "symlink_loop": "cannot be resolved",
+    "nul_byte": "is not a usable file name",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_A_FILE))
+def test_a_data_path_that_is_not_a_regular_file_fails_load_data_without_retry(
+    kind: str, load_data_only, smtp_catcher: MailCatcher, workspace: Path
+) -> None:
+    if kind == "nul_byte":
+        data_path = "advertising\x00.csv"
+    else:
+        data_path = special_file(kind, workspace / "data").name
+
+    dag_run = load_data_only.test(run_conf={"data_path": data_path})
+
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states == {"load_data": "failed"}, states  # up_for_retry if it were retried
+    mail = failure_mail(smtp_catcher)
+    assert NOT_A_FILE[kind] in mail
+    assert (data_path if kind != "nul_byte" else "advertising\\x00.csv") in mail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
@@ -32,6 +33,7 @@ def test_no_import_errors(dagbag: DagBag) -> None:
         "ad_click_training",
         "ad_click_monitor",
         "ad_click_flask_watchdog",
+        "ad_click_maintenance",
     }
 
 
@@ -54,12 +56,33 @@ def test_training_dag_settings(dagbag: DagBag) -> None:
         assert task.retries >= 1, task.task_id
         assert task.on_failure_callback == [notify.task_failed], task.task_id
         assert task.doc_md or task.doc or task.task_id == "trigger_monitor"
+    # Whatever sits in the data root, the DAG's only run slot is not held for long.
+    assert dag.get_task("load_data").execution_timeout <= timedelta(minutes=5)
+
+
+def test_training_tasks_receive_only_what_they_use(dagbag: DagBag) -> None:
+    """The run's working directory comes from the run id, never through XCom (which an admin
+    can edit); only the report receives an upstream result, the registered model."""
+    dag = dagbag.dags["ad_click_training"]
+    for task_id in TRAINING_CHAIN[:5]:
+        task = dag.get_task(task_id)
+        assert not task.op_args and not task.op_kwargs, task_id
+    report = dag.get_task("send_email")
+    (registered,) = report.op_args
+    assert registered.operator.task_id == "load_model" and registered.key == "return_value"
 
 
 def test_callbacks_wired(dagbag: DagBag) -> None:
     dag = dagbag.dags["ad_click_training"]
     assert dag.on_success_callback in (notify.run_succeeded, [notify.run_succeeded])
     assert dag.on_failure_callback in (notify.run_failed, [notify.run_failed])
+
+
+@pytest.mark.parametrize("dag_id", ["ad_click_monitor", "ad_click_flask_watchdog"])
+def test_a_failed_relaunch_reports_the_outage(dagbag: DagBag, dag_id: str) -> None:
+    dag = dagbag.dags[dag_id]
+    for task_id in ("relaunch_flask", "verify_flask_health"):
+        assert dag.get_task(task_id).on_failure_callback == [notify.flask_down], task_id
 
 
 def test_monitor_dag_shape(dagbag: DagBag) -> None:
@@ -84,4 +107,21 @@ def test_watchdog_waits_in_the_triggerer(dagbag: DagBag) -> None:
     assert dag.get_task("relaunch_flask").downstream_task_ids == {"verify_flask_health"}
     assert dag.get_task("relaunch_flask").retries >= 1  # no tight relaunch loop
     for task in dag.tasks:
+        assert task.doc_md or task.doc, task.task_id
+
+
+def test_maintenance_runs_daily_and_each_task_has_a_time_limit(dagbag: DagBag) -> None:
+    dag = dagbag.dags["ad_click_maintenance"]
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.schedule == "@daily"
+    assert dag.doc_md and dag.tags
+    assert set(dag.task_ids) == {
+        "remove_old_run_dirs",
+        "remove_old_model_versions",
+        "remove_old_task_logs",
+        "clean_metadata_db",
+    }
+    for task in dag.tasks:
+        assert task.execution_timeout is not None, task.task_id
+        assert task.on_failure_callback == [notify.task_failed], task.task_id
         assert task.doc_md or task.doc, task.task_id

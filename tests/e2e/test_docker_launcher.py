@@ -8,16 +8,18 @@ are created on the host engine, since the proxy rightly refuses to create anythi
 from __future__ import annotations
 
 import http.client
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from flask_launcher.docker import DockerLauncher, DockerLauncherError
-from tests.e2e.conftest import ComposeStack, docker
-from tests.support.waiting import wait_until
+from testkit.compose import ComposeStack, docker
+from testkit.waiting import wait_until
+from testkit.watchdog import WATCHDOG, running_runs, switch_off_watchdog, watchdog_waiting
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 
@@ -26,12 +28,13 @@ def proxy_http(stack: ComposeStack) -> str:
     return stack.proxy_url.replace("tcp://", "http://", 1)
 
 
-def raw_status(stack: ComposeStack, method: str, path: str) -> int:
+def raw_status(stack: ComposeStack, method: str, path: str, body: bytes | None = None) -> int:
     """Status of one request sent with the path exactly as written (no dot-segment cleanup)."""
     url = urlsplit(stack.proxy_url)
     conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
     try:
-        conn.request(method, path, body=b"{}" if method == "POST" else None)
+        headers = {} if body else {"Content-Length": "0"}
+        conn.request(method, path, body=body, headers=headers)
         return conn.getresponse().status
     finally:
         conn.close()
@@ -131,6 +134,10 @@ def test_finds_the_stack_flask_monitor_by_its_compose_labels(stack: ComposeStack
         ("POST", "/images/create?fromImage=busybox"),
         ("POST", "/volumes/create"),
         ("POST", "/containers/{id}/start/../../create"),
+        ("GET", "/events"),
+        ("GET", "/containers/{id}/top"),
+        ("GET", "/containers/{id}/changes"),
+        ("GET", "/containers/{id}/stats?stream=0"),
     ],
 )
 def test_socket_proxy_refuses_everything_but_the_launcher_s_calls(
@@ -147,9 +154,47 @@ def test_socket_proxy_allows_what_the_launcher_needs(stack: ComposeStack) -> Non
     base = proxy_http(stack)
     assert requests.get(f"{base}/_ping", timeout=10).status_code == 200
     assert requests.get(f"{base}/containers/json", timeout=10).status_code == 200
-    assert requests.get(f"{base}/containers/{container}/json", timeout=10).status_code == 200
+    assert requests.get(f"{base}/containers/{name}/json", timeout=10).status_code == 200
     # Starting the running Flask monitor is allowed and a no-op (304).
     assert requests.post(f"{base}/containers/{name}/start", timeout=10).status_code == 304
+
+
+@pytest.mark.parametrize("service", ["airflow-init", "postgres", "airflow-worker"])
+def test_socket_proxy_shows_no_other_container(stack: ComposeStack, service: str) -> None:
+    """Inspect hands out a container's environment: the Flask monitor's only, by name only."""
+    container = stack.container_id(service)
+    name = docker("inspect", "--format", "{{.Name}}", container).lstrip("/")
+    for target in (container, name):
+        assert raw_status(stack, "GET", f"/containers/{target}/json") == 403
+    flask = stack.container_id("flask-monitor")
+    assert raw_status(stack, "GET", f"/containers/{flask}/json") == 403
+
+
+def host_config(container: str) -> str:
+    return docker("inspect", "--format", "{{json .HostConfig}}", container)
+
+
+def test_a_start_with_a_body_changes_nothing(
+    stack: ComposeStack, scratch_containers: Callable[..., str], label: str
+) -> None:
+    """Engines before API 1.24 apply a HostConfig sent with start (host root for whoever can
+    start a container): the proxy refuses any body, and any such version, before the engine
+    sees it."""
+    name = flask_like_name(stack)
+    target = scratch_containers(label, name=name)
+    before = host_config(target)
+    escalation = b'{"Privileged": true, "Binds": ["/:/host"], "CapAdd": ["ALL"]}'
+    for version in ("/v1.23", "/v1.41", ""):
+        status = raw_status(stack, "POST", f"{version}/containers/{name}/start", escalation)
+        assert status == 403, f"{version}/containers/{name}/start with a body: {status}"
+    assert raw_status(stack, "POST", f"/v1.23/containers/{name}/start") == 403
+    assert state(target) == "created"
+    assert host_config(target) == before
+    # The same call without a body is the launcher's, and passes.
+    assert raw_status(stack, "POST", f"/containers/{name}/start") == 204
+    assert state(target) == "running"
+    assert host_config(target) == before
+    assert docker("inspect", "--format", "{{.HostConfig.Privileged}}", target) == "false"
 
 
 @pytest.mark.parametrize("action", ["start", "restart", "stop", "kill"])
@@ -165,3 +210,99 @@ def test_socket_proxy_lets_no_other_container_be_started_or_restarted(
     for target in targets:
         status = raw_status(stack, "POST", f"/containers/{target}/{action}")
         assert status == 403, f"POST /containers/{target}/{action}: {status}"
+
+
+# -- a hung Flask monitor: alive, not answering ------------------------------------------------
+WEDGE_GUNICORN = (
+    "import os, signal\n"
+    "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+    "    if int(pid) != os.getpid() and b'gunicorn' in open(f'/proc/{pid}/cmdline', 'rb').read():\n"
+    "        os.kill(int(pid), signal.SIGSTOP)\n"
+)
+
+
+def flask_health(stack: ComposeStack) -> int | None:
+    try:
+        return requests.get(f"{stack.flask_url}/health", timeout=2).status_code
+    except requests.RequestException:
+        return None
+
+
+def wedge(stack: ComposeStack, container: str) -> None:
+    """Freeze gunicorn's master and worker inside the container (as a deadlock would): the
+    container runs and Docker still calls it healthy, but nothing answers."""
+    docker("exec", container, "python", "-c", WEDGE_GUNICORN)
+    wait_until(lambda: flask_health(stack) is None, 10, "gunicorn to stop answering")
+
+
+def monitor_launcher(stack: ComposeStack) -> DockerLauncher:
+    """What the workers run, but reaching the service through its published port."""
+    return DockerLauncher.from_env(
+        {
+            "DOCKER_HOST": stack.proxy_url,
+            "FLASK_MONITOR_CONTAINER": f"com.docker.compose.project={stack.project},"
+            "com.docker.compose.service=flask-monitor",
+            "FLASK_MONITOR_HEALTH_URL": f"{stack.flask_url}/health",
+        }
+    )
+
+
+@pytest.fixture
+def flask_monitor(stack: ComposeStack) -> Iterator[str]:
+    """The stack's own flask-monitor container, answering, with the watchdog switched off so
+    that only the test acts on it; answering again afterwards, whatever the test did."""
+    switch_off_watchdog(stack.api())
+    container = stack.container_id("flask-monitor")
+    wait_until(lambda: flask_health(stack) == 200, 90, "the Flask monitor to answer")
+    yield container
+    if state(container) == "paused":
+        docker("unpause", container)
+    if flask_health(stack) != 200:
+        docker("restart", "-t", "1", container)
+    wait_until(lambda: flask_health(stack) == 200, 90, "the Flask monitor to answer again")
+
+
+def test_unpauses_a_paused_flask_monitor(stack: ComposeStack, flask_monitor: str) -> None:
+    docker("pause", flask_monitor)
+    assert flask_health(stack) is None
+    before = started_at(flask_monitor)
+
+    assert monitor_launcher(stack).ensure_running() == "unpaused"
+
+    wait_until(lambda: flask_health(stack) == 200, 30, "the unpaused monitor to answer")
+    assert started_at(flask_monitor) == before  # the same process, resumed
+    assert monitor_launcher(stack).ensure_running() == "already-running"
+
+
+def test_restarts_a_flask_monitor_whose_gunicorn_is_wedged(
+    stack: ComposeStack, flask_monitor: str
+) -> None:
+    wedge(stack, flask_monitor)
+    assert state(flask_monitor) == "running" and health(flask_monitor) != "unhealthy"
+    before = started_at(flask_monitor)
+
+    assert monitor_launcher(stack).ensure_running() == "restarted"
+
+    assert started_at(flask_monitor) != before
+    wait_until(lambda: flask_health(stack) == 200, 60, "the restarted monitor to answer")
+    assert stack.container_id("flask-monitor") == flask_monitor  # restarted, never a second
+
+
+def test_the_watchdog_replaces_a_wedged_flask_monitor(
+    stack: ComposeStack, flask_monitor: str
+) -> None:
+    admin = stack.api()
+    admin.set_paused(WATCHDOG, False)
+    try:
+        wait_until(lambda: watchdog_waiting(admin), 120, "the watchdog to wait in the triggerer")
+        [waiting] = running_runs(admin)
+        wedge(stack, flask_monitor)
+        wedged = time.monotonic()
+
+        wait_until(lambda: flask_health(stack) == 200, 90, "the watchdog to replace Flask")
+        print(f"wedged Flask monitor answering again after {time.monotonic() - wedged:.1f} s")
+        run = admin.wait_for_run(WATCHDOG, waiting["dag_run_id"], timeout=120)
+        assert run["state"] == "success", admin.task_states(WATCHDOG, run["dag_run_id"])
+        assert admin.xcom(WATCHDOG, run["dag_run_id"], "relaunch_flask") == "restarted"
+    finally:
+        switch_off_watchdog(admin)

@@ -12,20 +12,19 @@ import pytest
 
 from adclick import sample
 from adclick.registry import ModelRegistry
-from tests.support.files import snapshot
+from adclick.source import MAX_MB_VARIABLE
+from testkit.datasets import BROKEN
+from testkit.datasets import SAMPLE_CSV as SAMPLE
+from testkit.files import snapshot
+from testkit.special_files import KINDS, special_file
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT / "data" / "advertising.csv"
-BROKEN = REPO_ROOT / "tests" / "data" / "broken"
 
-
-def adclick(*args: object) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "plugins")}
+def adclick(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "adclick", *map(str, args)],
         capture_output=True,
         text=True,
-        env=env,
+        env={**os.environ, **(env or {})},
         timeout=120,
     )
 
@@ -67,6 +66,26 @@ def test_bad_data_exits_2_and_leaves_the_model_dir_alone(
     fresh = tmp_path / "never-created"
     assert_clean_failure(adclick("train", "--data", tmp_path, "--model-dir", fresh), 2, "directory")
     assert not fresh.exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero", "symlink_loop", "long_name"])
+def test_a_path_that_is_not_a_regular_file_exits_2_naming_it(kind: str, tmp_path: Path) -> None:
+    """Each would block or crash a plain open(); the bound on the wait is the test's timeout."""
+    path = special_file(kind, tmp_path)
+    done = adclick("train", "--data", path, "--model-dir", tmp_path / "model")
+    assert_clean_failure(done, 2, f"error: {path}: ", KINDS[kind])
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_file_over_the_size_limit_exits_2_with_size_and_limit(tmp_path: Path) -> None:
+    done = adclick(
+        "train", "--data", SAMPLE, "--model-dir", tmp_path / "m", env={MAX_MB_VARIABLE: "0.05"}
+    )
+    assert_clean_failure(done, 2, str(SAMPLE), "MB, larger than the limit of 0.05 MB")
+    done = adclick(
+        "train", "--data", SAMPLE, "--model-dir", tmp_path / "m", env={MAX_MB_VARIABLE: "many"}
+    )
+    assert_clean_failure(done, 2, "ADCLICK_MAX_DATASET_MB must be a positive number")
 
 
 def test_quality_gate_failure_exits_3_with_the_summary(

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import random
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from adclick.dataset import load_dataset, read_dataset
+from adclick.dataset import read_dataset
 from adclick.errors import DataValidationError
-from adclick.schema import FEATURES, REQUIRED, TARGET
-from tests.support.broken_csv import BROKEN, EXPECTED
+from adclick.schema import CLASSES, DEFAULT_MIN_ROWS, FEATURES, REQUIRED, TARGET
+from testkit.datasets import BROKEN, EXPECTED
+from testkit.datasets import SAMPLE_CSV as SAMPLE
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT / "data" / "advertising.csv"
+
+def load_dataset(path: Path, **kwargs) -> pd.DataFrame:
+    return read_dataset(path, **kwargs).frame
 
 
 def assert_rejected(path: Path, words: list[str], **kwargs) -> DataValidationError:
@@ -64,6 +70,16 @@ def test_huge_field_in_a_numeric_column_is_reported_shortened(
 ) -> None:
     path = write_lines(tmp_path / "huge.csv", with_field(sample_lines, 2, 1, "x" * 5_000_000))
     error = assert_rejected(path, ["column 'Age'", "line 2:", "not a number", "xxx..."])
+    assert error.lines == [2] and error.count == 1
+
+
+def test_an_extra_field_on_the_first_data_row_is_refused(
+    tmp_path: Path, sample_lines: list[str]
+) -> None:
+    """pandas drops the extra field of a too-long first row with only a warning, and would load
+    the file as if nothing were wrong."""
+    lines = [sample_lines[0], sample_lines[1] + ",1", *sample_lines[2:]]
+    error = assert_rejected(write_lines(tmp_path / "first.csv", lines), ["line 2:", "11 fields"])
     assert error.lines == [2] and error.count == 1
 
 
@@ -141,15 +157,42 @@ def test_the_real_dataset_passes(real_dataset: Path) -> None:
     assert len(frame) == 1000 and list(frame.columns) == [*FEATURES, TARGET]
 
 
-def test_mangled_files_never_escape_as_anything_but_validation_errors(tmp_path: Path) -> None:
-    """Seeded random damage (bytes, quotes, delimiters, cuts): a clean error or a valid load."""
+def strict_reading(data: bytes, min_rows: int = DEFAULT_MIN_ROWS) -> np.ndarray | None:
+    """What a correct loader makes of ``data``, worked out without pandas: the required columns
+    of every record as floats, or None where the file must be refused."""
+    try:
+        text = data.decode("utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8")
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    if "\x00" in text or not rows:
+        return None
+    header = [name.strip() for name in rows[0]]
+    if any(header.count(column) != 1 for column in REQUIRED):
+        return None
+    records = [r for r in rows[1:] if r and (len(r) > 1 or r[0].strip())]
+    if len(records) < min_rows or any(len(r) != len(header) for r in records):
+        return None
+    try:
+        values = np.array([[float(r[header.index(c)]) for c in REQUIRED] for r in records])
+    except ValueError:
+        return None
+    target = values[:, -1]
+    if not np.isfinite(values).all() or not np.isin(target, CLASSES).all():
+        return None
+    return values if len(np.unique(target)) == len(CLASSES) else None
+
+
+def test_mangled_files_load_as_a_strict_reader_reads_them_or_are_refused(tmp_path: Path) -> None:
+    """Seeded random damage (bytes, quotes, delimiters, cuts): each file is either refused with
+    a clean error, or loads as exactly the values a strict reader finds in it."""
     rnd = random.Random(1234)
     base = SAMPLE.read_bytes()[:9000]
     base = base[: base.rfind(b"\n") + 1]
     tokens = [b",", b'"', b"\n", b"\r", b"\x00", b"\xff", b"inf", b";", b"True", b"\xef\xbb\xbf"]
     path = tmp_path / "mangled.csv"
-    rejected = 0
-    for _ in range(150):
+    outcomes = {"refused": 0, "loaded": 0}
+    for case in range(150):
         data = bytearray(base)
         for _ in range(rnd.randint(1, 4)):
             pos = rnd.randrange(len(data) + 1)
@@ -158,9 +201,15 @@ def test_mangled_files_never_escape_as_anything_but_validation_errors(tmp_path: 
             else:
                 del data[pos : pos + rnd.randint(1, 40)]
         path.write_bytes(bytes(data))
+        expected = strict_reading(bytes(data))
         try:
-            load_dataset(path)
+            frame = load_dataset(path)
         except DataValidationError as exc:
-            rejected += 1
+            outcomes["refused"] += 1
             assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
-    assert rejected > 100
+            assert expected is None, f"case {case}: refused a valid file: {exc}"
+            continue
+        outcomes["loaded"] += 1
+        assert expected is not None, f"case {case}: loaded a file a strict reader refuses"
+        np.testing.assert_allclose(frame.to_numpy(dtype=float), expected, rtol=1e-12)
+    assert outcomes["refused"] > 100 and outcomes["loaded"] > 10, outcomes

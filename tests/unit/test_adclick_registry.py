@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import joblib
 import pytest
 
+from adclick import registry as registry_module
 from adclick import steps
 from adclick.errors import RegistryError
 from adclick.registry import ModelRegistry
-from tests.support.files import read_only, small_filesystem, snapshot
+from testkit.datasets import SAMPLE_CSV as SAMPLE
+from testkit.files import read_only, small_filesystem, snapshot
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT / "data" / "advertising.csv"
 METRICS = {"accuracy": 0.95, "test_rows": 300}
 
 
@@ -31,10 +34,10 @@ METRICS = {"accuracy": 0.95, "test_rows": 300}
 def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real fitted model file, made by the pipeline's own steps."""
     workdir = tmp_path_factory.mktemp("work")
-    steps.load_data(SAMPLE, workdir)
-    steps.data_preprocessing(workdir)
-    steps.separate_data_outputs(workdir)
-    steps.build_model(workdir)
+    steps.ingest_csv(SAMPLE, workdir)
+    steps.select_features(workdir)
+    steps.split_holdout(workdir)
+    steps.fit_and_score(workdir)
     return workdir / steps.MODEL
 
 
@@ -165,3 +168,56 @@ def test_unreadable_pointer_is_a_registry_error(registry: ModelRegistry) -> None
 def test_pointer_names_version_and_model(registry: ModelRegistry) -> None:
     pointer = json.loads(registry.current_file.read_text(encoding="utf-8"))
     assert pointer["model"] == f"versions/{pointer['version']}/model.joblib"
+
+
+def test_a_failed_fsync_after_the_rename_leaves_no_half_registered_version(
+    registry: ModelRegistry, model_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Until the directory is fsynced a crash may undo the rename: the version must not stay."""
+    before = snapshot(registry.model_dir)
+    real_fsync_dir = registry_module._fsync_dir
+
+    def fail_on_versions_dir(path: Path) -> None:
+        if Path(path) == registry.versions_dir:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_fsync_dir(path)
+
+    monkeypatch.setattr(registry_module, "_fsync_dir", fail_on_versions_dir)
+    with pytest.raises(RegistryError, match="Input/output error"):
+        registry.register(model_file, METRICS, {"run_id": "not durable"}, promote=True)
+    assert snapshot(registry.model_dir) == before
+    assert len(registry.versions()) == 1 and registry.current()["metadata"]["run_id"] == "first"
+
+
+REGISTER_IN_ANOTHER_PROCESS = """
+import sys
+from pathlib import Path
+from adclick.registry import ModelRegistry
+print("ready", flush=True)
+registered = ModelRegistry(sys.argv[1]).register(
+    Path(sys.argv[2]), {"accuracy": 0.95}, {"run_id": "other process"}, promote=True
+)
+print(registered["version"], flush=True)
+"""
+
+
+def test_registration_waits_while_another_process_holds_the_registry(
+    registry: ModelRegistry, model_file: Path
+) -> None:
+    """The command line and a DAG task promoting at once take turns, not last-writer-wins."""
+    holder = os.open(registry.model_dir / ".lock", os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    other = subprocess.Popen(
+        [sys.executable, "-c", REGISTER_IN_ANOTHER_PROCESS, registry.model_dir, model_file],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert other.stdout.readline().strip() == "ready"
+        with pytest.raises(subprocess.TimeoutExpired):
+            other.wait(timeout=2)  # ample for a registration that did not wait
+        assert len(registry.versions()) == 1
+    finally:
+        os.close(holder)
+    version = other.communicate(timeout=60)[0].strip()
+    assert other.returncode == 0 and registry.current()["version"] == version

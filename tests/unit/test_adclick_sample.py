@@ -8,11 +8,9 @@ import pandas as pd
 import pytest
 
 from adclick import sample
-from adclick.dataset import load_dataset
+from adclick.dataset import read_dataset
 from adclick.schema import COLUMNS, FEATURES, TARGET
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT / "data" / "advertising.csv"
+from testkit.datasets import SAMPLE_CSV as SAMPLE
 
 
 def test_same_seed_same_rows_other_seed_other_rows() -> None:
@@ -43,7 +41,7 @@ def test_schema_balance_and_ranges() -> None:
 
 def test_generated_file_passes_validation(tmp_path: Path) -> None:
     path = sample.write_csv(tmp_path / "s.csv", rows=120, seed=1)
-    assert len(load_dataset(path)) == 120
+    assert len(read_dataset(path).frame) == 120
 
 
 def test_no_row_of_the_public_dataset_is_copied(real_dataset: Path) -> None:

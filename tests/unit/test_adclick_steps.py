@@ -12,13 +12,13 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 from adclick import model, steps
-from adclick.errors import DataValidationError, QualityGateError
+from adclick.errors import ArtifactError, DataValidationError, QualityGateError
 from adclick.registry import ModelRegistry
 from adclick.schema import FEATURES, REQUIRED, TARGET
-from tests.support.files import snapshot
+from testkit.datasets import BROKEN
+from testkit.datasets import SAMPLE_CSV as SAMPLE
+from testkit.files import snapshot
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT / "data" / "advertising.csv"
 METRIC_KEYS = {"accuracy", "precision", "recall", "f1", "roc_auc", "confusion_matrix", "test_rows"}
 
 
@@ -32,10 +32,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One run of the first four steps; each result checked to be JSON as it is produced."""
     workdir = tmp_path_factory.mktemp("work")
     results = {"workdir": workdir}
-    results["load_data"] = steps.load_data(SAMPLE, workdir)
-    results["data_preprocessing"] = steps.data_preprocessing(workdir)
-    results["separate_data_outputs"] = steps.separate_data_outputs(workdir)
-    results["build_model"] = steps.build_model(workdir)
+    results["load_data"] = steps.ingest_csv(SAMPLE, workdir)
+    results["data_preprocessing"] = steps.select_features(workdir)
+    results["separate_data_outputs"] = steps.split_holdout(workdir)
+    results["build_model"] = steps.fit_and_score(workdir)
     for name, result in results.items():
         if name != "workdir":
             assert json_roundtrip(result) == result, name
@@ -109,7 +109,7 @@ def test_metrics_of_a_model_that_never_says_yes_are_zero_not_errors() -> None:
 
 
 def test_load_model_registers_and_promotes(trained: dict, tmp_path: Path) -> None:
-    result = steps.load_model(
+    result = steps.register_model(
         trained["workdir"], tmp_path / "model", 0.9, "run-1", {"dag_id": "ad_click_training"}
     )
     assert json_roundtrip(result) == result
@@ -127,12 +127,12 @@ def test_gate_failure_keeps_a_rejected_version_and_the_current_model(
     trained: dict, tmp_path: Path
 ) -> None:
     model_dir = tmp_path / "model"
-    first = steps.load_model(trained["workdir"], model_dir, 0.9, "good", None)
+    first = steps.register_model(trained["workdir"], model_dir, 0.9, "good", None)
     current_files = {
         k: v for k, v in snapshot(model_dir).items() if k == "current.json" or first["version"] in k
     }
     with pytest.raises(QualityGateError, match=r"below min_accuracy 0\.9990") as caught:
-        steps.load_model(trained["workdir"], model_dir, 0.999, "too-strict", None)
+        steps.register_model(trained["workdir"], model_dir, 0.999, "too-strict", None)
     rejected = caught.value.result
     assert rejected["promoted"] is False and rejected["version"] != first["version"]
     assert {k: v for k, v in snapshot(model_dir).items() if k in current_files} == current_files
@@ -143,7 +143,7 @@ def test_gate_failure_keeps_a_rejected_version_and_the_current_model(
 
 def test_bad_data_stops_at_load_data_and_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(DataValidationError, match="empty"):
-        steps.load_data(REPO_ROOT / "tests" / "data" / "broken" / "empty.csv", tmp_path)
+        steps.ingest_csv(BROKEN / "empty.csv", tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -153,10 +153,10 @@ def test_a_class_too_small_to_split_is_a_data_error(tmp_path: Path) -> None:
     rare.to_csv(tmp_path / "rare.csv", index=False)
     workdir = tmp_path / "work"
     workdir.mkdir()
-    steps.load_data(tmp_path / "rare.csv", workdir)
-    steps.data_preprocessing(workdir)
+    steps.ingest_csv(tmp_path / "rare.csv", workdir)
+    steps.select_features(workdir)
     with pytest.raises(DataValidationError, match=r"rare\.csv: cannot split"):
-        steps.separate_data_outputs(workdir)
+        steps.split_holdout(workdir)
 
 
 def test_test_size_and_random_state_are_honoured(trained: dict, tmp_path: Path) -> None:
@@ -164,10 +164,50 @@ def test_test_size_and_random_state_are_honoured(trained: dict, tmp_path: Path) 
         workdir = tmp_path / name
         workdir.mkdir()
         (workdir / steps.CLEAN).write_bytes((trained["workdir"] / steps.CLEAN).read_bytes())
-        result = steps.separate_data_outputs(workdir, **options)
+        result = steps.split_holdout(workdir, **options)
         return result, pd.read_parquet(workdir / steps.TEST)
 
     result, seven = split("a", test_size=0.2, random_state=7)
     assert (result["train_rows"], result["test_rows"]) == (800, 200)
     assert seven.equals(split("b", test_size=0.2, random_state=7)[1])
     assert not seven.equals(split("c", test_size=0.2, random_state=8)[1])
+
+
+def test_a_model_exactly_at_min_accuracy_passes_the_gate(trained: dict, tmp_path: Path) -> None:
+    """The gate is "accuracy >= min_accuracy": equal is good enough."""
+    accuracy = trained["build_model"]["accuracy"]
+    result = steps.register_model(trained["workdir"], tmp_path / "model", accuracy, "equal")
+    assert result["promoted"] is True
+    assert ModelRegistry(tmp_path / "model").current()["version"] == result["version"]
+    with pytest.raises(QualityGateError):
+        steps.register_model(trained["workdir"], tmp_path / "model", accuracy + 1e-9, "above")
+
+
+def test_the_registered_result_names_the_data_it_was_trained_on(
+    trained: dict, tmp_path: Path
+) -> None:
+    result = steps.register_model(trained["workdir"], tmp_path / "model", 0.9, "run-data")
+    assert result["rows"] == 1000 and result["data_hash"] == trained["load_data"]["data_hash"]
+    recorded = json.loads((trained["workdir"] / "load_model.json").read_text())
+    assert recorded == result
+
+
+@pytest.mark.parametrize("escape", ["model_link", "workdir_outside"])
+def test_no_model_from_outside_the_artifacts_root_is_unpickled(
+    trained: dict, tmp_path: Path, escape: str
+) -> None:
+    """Unpickling runs code: a model file that resolves outside the root is never loaded."""
+    root = tmp_path / "artifacts"
+    workdir = root / "run"
+    workdir.mkdir(parents=True)
+    for name in (steps.TEST, "load_data.json"):
+        (workdir / name).write_bytes((trained["workdir"] / name).read_bytes())
+    planted = tmp_path / "elsewhere.joblib"
+    planted.write_bytes((trained["workdir"] / steps.MODEL).read_bytes())
+    if escape == "model_link":
+        (workdir / steps.MODEL).symlink_to(planted)
+    else:
+        workdir = trained["workdir"]  # a real model, but not under this root
+    with pytest.raises(ArtifactError, match="outside the artifacts root"):
+        steps.register_model(workdir, tmp_path / "model", 0.9, "run-x", artifact_root=root)
+    assert not (tmp_path / "model").exists()

@@ -9,57 +9,34 @@ import contextlib
 import os
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from embedded.stack import free_port
 from flask_launcher import check_health, launcher_from_env, wait_healthy
-from flask_launcher.process import LaunchError, ProcessLauncher
+from flask_launcher.process import LaunchError, ProcessLauncher, group_members
+from testkit.flask_service import masters_serving
+from testkit.ports import free_port
+from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def listening_holders(port: int) -> set[int]:
-    """Pids holding a socket that listens on 127.0.0.1:``port``."""
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, state = fields[1], fields[3]
-        if state == "0A" and int(local.split(":")[1], 16) == port:  # 0A = LISTEN
-            inodes.add(f"socket:[{fields[9]}]")
-    holders = set()
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if inodes & {os.readlink(fd) for fd in (proc / "fd").iterdir()}:
-                    holders.add(int(proc.name))
-            except OSError:
-                continue
-    return holders
-
-
-def masters(port: int) -> list[int]:
-    """Listening processes whose parent does not listen too: one per gunicorn master."""
-    holders = listening_holders(port)
-    parents = {}
-    for pid in holders:
-        try:
-            parents[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            continue
-    return sorted(pid for pid, parent in parents.items() if parent not in holders)
+def pid_alive(pid: int) -> bool:
+    """Running or stopped, not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 def wait_for_single_master(port: int, pid: int, timeout: float = 30.0) -> None:
     """After a kill -9, orphaned workers keep the old socket for a moment: wait them out."""
-    deadline = time.monotonic() + timeout
-    while masters(port) != [pid] and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert masters(port) == [pid]
+    wait_until(lambda: masters_serving(port) == [pid], timeout, f"only master {pid}", poll=0.2)
+    assert masters_serving(port) == [pid]
 
 
 @pytest.fixture
@@ -77,10 +54,9 @@ def launcher(tmp_path: Path) -> Iterator[ProcessLauncher]:
     launch = launcher_from_env(env)
     assert isinstance(launch, ProcessLauncher)
     launch.port = port
-    launch.health_url = f"http://127.0.0.1:{port}/health"
     yield launch
     launch.stop()
-    for pid in masters(port):  # whatever a failed test left behind
+    for pid in masters_serving(port):  # whatever a failed test left behind
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
 
@@ -105,9 +81,8 @@ def test_a_killed_master_is_restarted(launcher) -> None:
     assert wait_healthy(launcher.health_url, timeout=30)["healthy"]
 
     os.kill(old, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while launcher.running_pid() == old and time.monotonic() < deadline:
-        time.sleep(0.05)  # SIGKILL is delivered at once, the process ends a moment later
+    # SIGKILL is delivered at once, the process ends a moment later.
+    wait_until(lambda: launcher.running_pid() != old, 10, "the killed master to end", poll=0.05)
 
     assert launcher.ensure_running() == "restarted"
     new = launcher.running_pid()
@@ -133,6 +108,50 @@ def test_a_stale_pidfile_naming_another_process_is_replaced(launcher) -> None:
 
     assert launcher.running_pid() not in (None, os.getpid())
     assert wait_healthy(launcher.health_url, timeout=30)["healthy"]
+
+
+def test_a_service_that_stopped_answering_is_replaced(launcher) -> None:
+    """Master and worker alive but frozen (SIGSTOP, as in a deadlock): no answer, so the
+    launcher stops it (SIGKILL after the grace period) and starts one new master."""
+    launcher.ensure_running()
+    old = launcher.running_pid()
+    assert wait_healthy(launcher.health_url, timeout=30)["healthy"]
+    frozen = group_members(old)
+    assert len(frozen) >= 2  # master and worker
+    os.killpg(old, signal.SIGSTOP)
+    assert not check_health(launcher.health_url, timeout=1)["healthy"]
+
+    assert launcher.ensure_running() == "restarted"
+
+    new = launcher.running_pid()
+    assert new not in (None, old)
+    assert not any(Path(f"/proc/{pid}").exists() and pid_alive(pid) for pid in frozen)
+    assert wait_healthy(launcher.health_url, timeout=30)["healthy"]
+    wait_for_single_master(launcher.port, new)
+
+
+def test_a_master_this_launcher_did_not_start_is_never_signalled(launcher, tmp_path) -> None:
+    """A pidfile naming some other service's gunicorn master (a recycled pid, a copied file)
+    is not taken for ours: neither stop() nor a relaunch touches that process."""
+    other = ProcessLauncher(
+        tmp_path / "other" / "monitor.pid",
+        tmp_path / "other" / "monitor.log",
+        bind=f"127.0.0.1:{free_port()}",
+        env=launcher.env,
+    )
+    other.ensure_running()
+    try:
+        foreign = other.running_pid()
+        launcher.pidfile.parent.mkdir(parents=True)
+        launcher.pidfile.write_text(f"{foreign}\n")
+
+        assert launcher.running_pid() is None
+        assert launcher.stop() is False
+        assert launcher.ensure_running() == "restarted"
+        assert other.running_pid() == foreign
+        assert wait_healthy(other.health_url, timeout=30)["healthy"]
+    finally:
+        other.stop()
 
 
 def test_stop_ends_the_service(launcher) -> None:

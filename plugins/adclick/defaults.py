@@ -1,0 +1,11 @@
+"""Training defaults: the DAG's params, the command line and the steps all start from these.
+
+Kept apart from :mod:`adclick.model` so reading them (a DAG file does at parse time) costs no
+scikit-learn import.
+"""
+
+from __future__ import annotations
+
+MIN_ACCURACY = 0.9  # quality gate: the hold-out accuracy a model needs to become current
+TEST_SIZE = 0.3  # share of rows held out for scoring
+RANDOM_STATE = 42  # seed of the split and of the classifier
