@@ -14,6 +14,8 @@ from tests.support.mailbox import Mailbox
 
 SAMPLE_DATA = REPO_ROOT / "data" / "advertising.csv"
 JWT_LIFETIME_S = 8
+# A machine busy with other work can take minutes to bring the api-server up.
+STACK_START_TIMEOUT_S = 600.0
 REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "advertising.csv"
 
 
@@ -41,7 +43,7 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
             "AIRFLOW__API_AUTH__JWT_LEEWAY": "0",
         },
     )
-    stack.start()
+    stack.start(timeout=STACK_START_TIMEOUT_S)
     try:
         stack.wait_for_dags(("ad_click_training", "ad_click_monitor"))
         stack.mail = Mailbox(stack.mail_url)
