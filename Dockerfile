@@ -1,7 +1,7 @@
 # Airflow image for the Compose stack: the official Airflow image plus the project's locked
-# dependencies, DAGs, plugins and config. docker-compose.yaml bind-mounts dags/ plugins/ and
-# config/ over the copies made here, so edits show up without a rebuild; the copies make the
-# image usable on its own.
+# dependencies, its packages from plugins/ (installed, see pyproject.toml), DAGs and config.
+# docker-compose.yaml bind-mounts dags/ and config/ over the copies made here, so edits show
+# up without a rebuild; the copies make the image usable on its own.
 #
 # The base is a build argument so a locally built stand-in can replace it where no registry
 # is reachable (tests/docker/airflow); it must ship the Airflow version the lock pins.
@@ -28,8 +28,13 @@ sys.exit(0 if v == '${AIRFLOW_VERSION}' else f'installing the lock changed Airfl
 # the airflow user's ownership.
 RUN mkdir -p /opt/airflow/data /opt/airflow/model /opt/airflow/artifacts /opt/airflow/auth
 
+# The project's packages the DAGs import (plugins/); nothing lands in Airflow's plugins folder,
+# so its plugin manager has nothing to import at start-up.
+COPY --chown=airflow:0 pyproject.toml /tmp/adclick/pyproject.toml
+COPY --chown=airflow:0 plugins/ /tmp/adclick/plugins/
+RUN pip install --no-cache-dir --no-deps /tmp/adclick && rm -rf /tmp/adclick
+
 COPY --chown=airflow:0 config/ /opt/airflow/config/
-COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 COPY --chown=airflow:0 docker/airflow/ /opt/adclick/bin/
 

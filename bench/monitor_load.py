@@ -7,13 +7,22 @@ metrics), then serves the monitor three times the way it is deployed (gunicorn s
 ``flask_launcher.process.ProcessLauncher``): with the shipped defaults (*cached*); with
 ``MONITOR_CACHE_TTL=0`` (*baseline*, the target's reference: no cache, though requests that
 arrive while a round is in flight still share it); and with ``MONITOR_CACHE_TTL=0`` on 8
-single-thread workers (*per_request*: exactly one Airflow round per request, as in the original
-lab). wrk (``-t 2``, 32 connections, pinned to one CPU) loads ``/health`` and ``/api/status``
-on each in turn. Reports requests/s, latency percentiles, errors and the Airflow rounds counted
-by the monitor's own ``/metrics``, with the ratios, in bench/results/monitor_load.{md,json,png}.
+single-thread workers (*per_request*: exactly one Airflow round per request, as a monitor
+that shares nothing makes). wrk (``-t 2``, 32 connections, pinned to one CPU) loads
+``/health`` and ``/api/status`` on each in turn. Reports requests/s, latency percentiles,
+errors and the Airflow rounds counted by the monitor's own ``/metrics``, with the ratios, in
+bench/results/monitor_load.{md,json,png}.
 
-Targets (issue 5): cached ``/api/status`` >= 10x the baseline's requests/s; p99 <= 50 ms;
-<= 1 round of Airflow calls per TTL window. wrk is installed from Debian when missing (root).
+Then the history page: a few more runs (one of them failed), and a fourth instance with the
+shipped defaults that reaches Airflow through a counting proxy, so every REST call it makes is
+seen: wrk loads ``/api/status`` and ``/history`` on it, and bench/results/monitor_history.{md,json}
+give each route's p99 and the REST calls per TTL window at that load (``--history-only``
+measures only this).
+
+Targets: cached ``/api/status`` >= 10x the baseline's requests/s; p99 <= 50 ms; <= 1 round of
+Airflow calls per TTL window; ``/history`` p99 <= 50 ms and a bounded number of REST calls per
+window (one dagRuns call once the runs are known). wrk is installed from Debian when missing
+(root).
 """
 
 from __future__ import annotations
@@ -21,11 +30,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -33,14 +42,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from support import MONITOR_DAG, RESULTS, embedded_stack, wait_until_monitor_idle, write_results
+from harness import MONITOR_DAG, RESULTS, embedded_stack, wait_until_monitor_idle, write_results
 
 from embedded.stack import EmbeddedStack
 from monitor.config import DEFAULTS as MONITOR_DEFAULTS
-from tests.support.flask_service import served_monitor as serve
+from testkit.debian import ensure_debian_tool
+from testkit.flask_service import served_monitor as serve
+from testkit.local_http import LocalHTTPServer
 
 TRAINING = "ad_click_training"
 ROUTES = ("/health", "/api/status")
+HISTORY_ROUTES = ("/api/status", "/history")
 UNCACHED = {"MONITOR_CACHE_TTL": "0"}
 # What each instance changes from the shipped defaults, and how the report names it.
 VARIANTS = {
@@ -53,11 +65,13 @@ DESCRIPTIONS = {
     "baseline": "the shipped defaults + MONITOR_CACHE_TTL=0: no cache, but requests arriving "
     "while a round is in flight still share it",
     "per_request": "MONITOR_CACHE_TTL=0 with 8 workers x 1 thread: the same 8-way concurrency, "
-    "and nothing to share, so exactly one Airflow round per request (the original lab)",
+    "and nothing to share, so exactly one Airflow round per request",
 }
 THROUGHPUT_RATIO_TARGET = 10.0
 P99_TARGET_MS = 50.0
 CALLS_PER_WINDOW_TARGET = 1.0
+# /history once its runs are known: one dagRuns call per window (login renewals aside).
+HISTORY_CALLS_PER_WINDOW_TARGET = 1.5
 # Every figure wrk prints at the end, as one JSON line (latencies in microseconds).
 WRK_REPORT = """
 done = function(summary, latency, requests)
@@ -78,23 +92,10 @@ end
 # -- the load generator ---------------------------------------------------------------------
 def ensure_wrk() -> str:
     """The wrk binary; installed from Debian when missing and we are root, else a clear exit."""
-    found = shutil.which("wrk")
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise SystemExit(
-            "wrk is not installed: run `sudo apt-get install -y wrk` (Debian/Ubuntu), then again"
-        )
-    print("installing wrk from Debian (apt-get install -y wrk)", flush=True)
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT}
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    if subprocess.run(["apt-get", "install", "-y", "wrk"], env=env, **quiet).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, check=True, **quiet)
-        subprocess.run(["apt-get", "install", "-y", "wrk"], env=env, check=True, **quiet)
-    found = shutil.which("wrk")
-    if not found:
-        raise SystemExit("apt-get installed wrk but it is not on PATH")
-    return found
+    try:
+        return ensure_debian_tool("wrk", "wrk")
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def wrk_cpus() -> set[int]:
@@ -190,6 +191,118 @@ def finished_training_run(stack: EmbeddedStack) -> dict:
     return run
 
 
+# -- the history page: REST calls seen by a counting proxy ----------------------------------
+class CountingProxy:
+    """Forwards every request to Airflow and counts them: what the monitor really costs it."""
+
+    def __init__(self, upstream: str) -> None:
+        from http.server import BaseHTTPRequestHandler
+
+        self.calls = 0
+        lock = threading.Lock()
+        session = requests.Session()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _forward(self) -> None:
+                with lock:
+                    owner.calls += 1
+                length = int(self.headers.get("Content-Length") or 0)
+                answer = session.request(
+                    self.command,
+                    f"{upstream}{self.path}",
+                    data=self.rfile.read(length) if length else None,
+                    headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+                    timeout=30,
+                    allow_redirects=False,
+                )
+                self.send_response(answer.status_code)
+                for key in ("Content-Type", "Location"):
+                    if key in answer.headers:
+                        self.send_header(key, answer.headers[key])
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PATCH = _forward
+
+        self._server = LocalHTTPServer(Handler)
+        self.url = self._server.url
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+def more_runs(stack: EmbeddedStack, successes: int) -> list[dict]:
+    """History to show: one failed run (a data file that is not there), then successes."""
+    admin = stack.client()
+    finished = []
+    for conf in [{"data_path": "no-such-file.csv"}] + [{}] * successes:
+        run = admin.trigger(TRAINING, conf)
+        finished.append(admin.wait_for_run(TRAINING, run["dag_run_id"], timeout=300, poll=0.2))
+    wait_until_monitor_idle(admin)
+    return finished
+
+
+def measure_history(wrk: str, stack: EmbeddedStack, args: argparse.Namespace) -> dict:
+    """/api/status and /history on the shipped defaults, every REST call counted."""
+    proxy = CountingProxy(stack.api_url)
+    try:
+        with served_monitor(stack, "history", {"MONITOR_AIRFLOW_URL": proxy.url}) as monitor:
+            shown = requests.get(f"{monitor.url}/history", timeout=60).text.count('class="run ')
+            expected = min(len(stack.client().runs(TRAINING, limit=100)), 20)
+            if shown != expected:
+                raise RuntimeError(f"/history shows {shown} runs, Airflow has {expected}")
+            for route in HISTORY_ROUTES:  # warm-up: token, finished runs read once
+                run_wrk(wrk, f"{monitor.url}{route}", 2, args.connections, args.threads)
+            ttl = float(MONITOR_DEFAULTS["CACHE_TTL"])
+            results: dict[str, list[dict]] = {route: [] for route in HISTORY_ROUTES}
+            for _ in range(args.rounds):
+                for route in HISTORY_ROUTES:
+                    time.sleep(1)
+                    before = proxy.calls
+                    result = run_wrk(
+                        wrk, f"{monitor.url}{route}", args.duration, args.connections, args.threads
+                    )
+                    calls = proxy.calls - before
+                    windows = result["duration_s"] / ttl
+                    results[route].append(
+                        {
+                            **result,
+                            "rest_calls": calls,
+                            "ttl_windows": round(windows, 2),
+                            "rest_calls_per_ttl_window": round(calls / windows, 3),
+                        }
+                    )
+                    print(
+                        f"history    {route:11} {result['requests_per_s']:8.1f} req/s  "
+                        f"p99 {result['latency_ms']['p99']:7.2f} ms  "
+                        f"REST calls/window {calls / windows:.2f}",
+                        flush=True,
+                    )
+    finally:
+        proxy.stop()
+    return {
+        "runs_shown": shown,
+        "samples": results,
+        "routes": {
+            route: {
+                "requests_per_s": round(statistics.median(r["requests_per_s"] for r in runs), 1),
+                "p99_ms": round(statistics.median(r["latency_ms"]["p99"] for r in runs), 2),
+                "p99_ms_worst": max(r["latency_ms"]["p99"] for r in runs),
+                "rest_calls_per_ttl_window": max(r["rest_calls_per_ttl_window"] for r in runs),
+                "errors": sum(sum(r["errors"].values()) for r in runs),
+            }
+            for route, runs in results.items()
+        },
+    }
+
+
 def counter_delta(before: dict, after: dict, prefix: str) -> dict[str, float]:
     return {
         key: after[key] - before.get(key, 0.0)
@@ -251,39 +364,63 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2-core machine)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating repeats of each run")
+    parser.add_argument(
+        "--history-runs", type=int, default=3, help="more successful runs for /history"
+    )
+    parser.add_argument("--history-only", action="store_true", help="measure the history page only")
     args = parser.parse_args(argv)
     wrk = ensure_wrk()
     load_before = round(os.getloadavg()[0], 2)
-    samples: dict[str, dict[str, list[dict]]] = {r: {v: [] for v in VARIANTS} for r in ROUTES}
     with embedded_stack() as stack:
         stack.wait_for_dags((TRAINING, MONITOR_DAG))
         run = finished_training_run(stack)
-        with ExitStack() as started:
-            monitors = {
-                name: started.enter_context(served_monitor(stack, name, settings))
-                for name, settings in VARIANTS.items()
-            }
-            check_status(monitors, run)
-            for monitor in monitors.values():  # warm-up: token, templates, connections
-                for route in ROUTES:
-                    run_wrk(wrk, f"{monitor.url}{route}", 2, args.connections, args.threads)
-            for _ in range(args.rounds):
-                for route in ROUTES:
-                    for variant, monitor in monitors.items():
-                        time.sleep(1)
-                        sample = measure(wrk, monitor, route, args)
-                        samples[route][variant].append(sample)
-                        print(
-                            f"{variant:11} {route:11} {sample['requests_per_s']:8.1f} req/s  "
-                            f"p50 {sample['latency_ms']['p50']:7.2f} ms  "
-                            f"p99 {sample['latency_ms']['p99']:7.2f} ms  "
-                            f"Airflow rounds/request {sample['upstream_rounds_per_request']}",
-                            flush=True,
-                        )
-    report = summarize(samples, args, run, load_before)
-    write_report(report)
-    print(json.dumps(report["summary"], indent=2))
+        if not args.history_only:
+            samples = measure_variants(wrk, stack, run, args)
+            report = summarize(samples, args, run, load_before)
+            write_report(report)
+            print(json.dumps(report["summary"], indent=2))
+        more_runs(stack, args.history_runs)
+        history = measure_history(wrk, stack, args)
+    history["settings"] = {
+        "wrk": f"-t{args.threads} -c{args.connections} -d{args.duration:g}s",
+        "rounds": args.rounds,
+        "cache_ttl_s": float(MONITOR_DEFAULTS["CACHE_TTL"]),
+        "load_average_1m_before": load_before,
+    }
+    history["summary"] = history_summary(history)
+    write_results("monitor_history", history, history_markdown(history))
+    print(json.dumps(history["summary"], indent=2))
     return 0
+
+
+def measure_variants(
+    wrk: str, stack: EmbeddedStack, run: dict, args: argparse.Namespace
+) -> dict[str, dict[str, list[dict]]]:
+    """wrk on /health and /api/status of the cached, baseline and per-request instances."""
+    samples: dict[str, dict[str, list[dict]]] = {r: {v: [] for v in VARIANTS} for r in ROUTES}
+    with ExitStack() as started:
+        monitors = {
+            name: started.enter_context(served_monitor(stack, name, settings))
+            for name, settings in VARIANTS.items()
+        }
+        check_status(monitors, run)
+        for monitor in monitors.values():  # warm-up: token, templates, connections
+            for route in ROUTES:
+                run_wrk(wrk, f"{monitor.url}{route}", 2, args.connections, args.threads)
+        for _ in range(args.rounds):
+            for route in ROUTES:
+                for variant, monitor in monitors.items():
+                    time.sleep(1)
+                    sample = measure(wrk, monitor, route, args)
+                    samples[route][variant].append(sample)
+                    print(
+                        f"{variant:11} {route:11} {sample['requests_per_s']:8.1f} req/s  "
+                        f"p50 {sample['latency_ms']['p50']:7.2f} ms  "
+                        f"p99 {sample['latency_ms']['p99']:7.2f} ms  "
+                        f"Airflow rounds/request {sample['upstream_rounds_per_request']}",
+                        flush=True,
+                    )
+    return samples
 
 
 def check_status(monitors: dict[str, Monitor], run: dict) -> None:
@@ -375,6 +512,21 @@ def summarize(samples: dict, args: argparse.Namespace, run: dict, load_before: f
     }
 
 
+def history_summary(history: dict) -> dict:
+    routes = history["routes"]
+    return {
+        "history_runs_shown": history["runs_shown"],
+        "history_p99_ms": routes["/history"]["p99_ms"],
+        "history_rps": routes["/history"]["requests_per_s"],
+        "history_rest_calls_per_ttl_window": routes["/history"]["rest_calls_per_ttl_window"],
+        "status_rest_calls_per_ttl_window": routes["/api/status"]["rest_calls_per_ttl_window"],
+        "status_p99_ms_beside_history": routes["/api/status"]["p99_ms"],
+        "meets_history_p99": routes["/history"]["p99_ms"] <= P99_TARGET_MS,
+        "meets_history_calls": routes["/history"]["rest_calls_per_ttl_window"]
+        <= HISTORY_CALLS_PER_WINDOW_TARGET,
+    }
+
+
 def verdict(ok: bool) -> str:
     return "**met**" if ok else "**NOT met**"
 
@@ -435,7 +587,34 @@ def write_report(report: dict) -> None:
         '(`monitor_status_cache_total{result="stale"}`), i.e. a refresh took about '
         f"{s['refresh_ms_estimate_median'] or 0:.0f} ms under this load and only the request "
         "making it waited.\n\n"
-        f"![latency and throughput]({plot.name})\n",
+        f"![latency and throughput]({plot.name})\n\n"
+        "The history page is measured in the same run: `monitor_history.md`.\n",
+    )
+
+
+def history_markdown(history: dict) -> str:
+    s, routes, cfg = history["summary"], history["routes"], history["settings"]
+    rows = "\n".join(
+        f"| `{route}` | {f['requests_per_s']:.0f} | {f['p99_ms']:.1f} | "
+        f"{f['rest_calls_per_ttl_window']:.2f} | {f['errors']} |"
+        for route, f in routes.items()
+    )
+    return (
+        "# Flask monitor: the history page under load\n\n"
+        f"A monitor with the shipped defaults shows the last {s['history_runs_shown']} runs "
+        "(one failed) and reaches Airflow through a proxy that counts every REST call (login, "
+        f"dagRuns, task instances, XCom, logs). wrk `{cfg['wrk']}`, {cfg['rounds']} round(s), "
+        "one route at a time, after a 2 s warm-up each; TTL "
+        f"{cfg['cache_ttl_s']:g} s. Load average before: {cfg['load_average_1m_before']}.\n\n"
+        "| target | measured | |\n| --- | --- | --- |\n"
+        f"| `/history` p99 <= 50 ms | {s['history_p99_ms']:.1f} ms "
+        f"(`/api/status` beside it: {s['status_p99_ms_beside_history']:.1f} ms) "
+        f"| {verdict(s['meets_history_p99'])} |\n"
+        f"| `/history` REST calls per TTL window <= {HISTORY_CALLS_PER_WINDOW_TARGET} "
+        f"| {s['history_rest_calls_per_ttl_window']:.2f} (`/api/status`: "
+        f"{s['status_rest_calls_per_ttl_window']:.2f}) | {verdict(s['meets_history_calls'])} |\n\n"
+        "| route | req/s | p99 ms | REST calls / TTL window | errors |\n"
+        f"| --- | --- | --- | --- | --- |\n{rows}\n"
     )
 
 

@@ -27,12 +27,12 @@ import sys
 import time
 from collections.abc import Callable
 
-from support import embedded_stack, write_results
+from harness import embedded_stack, write_results
 
 from embedded.stack import EmbeddedStack
-from tests.support.flask_service import health
-from tests.support.waiting import wait_until
-from tests.support.watchdog import WATCHDOG, switch_off_watchdog, watchdog_waiting
+from testkit.flask_service import health
+from testkit.waiting import wait_until
+from testkit.watchdog import WATCHDOG, switch_off_watchdog, watchdog_waiting
 
 MONITOR = "ad_click_monitor"
 TARGET_S = 10.0

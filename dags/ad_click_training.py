@@ -150,7 +150,8 @@ def ad_click_training():
         """Mail the run report: model version, where it is, and its hold-out metrics."""
         from adclick_airflow import mail
 
-        subject, html = mail.run_report(settings.TRAINING_DAG_ID, run_id, result)
+        dag_id = settings.TRAINING_DAG_ID
+        subject, html = mail.run_report(dag_id, run_id, result, notify.links(dag_id, run_id))
         notify.send(subject, html)
         return {"to": settings.alert_recipients(), "subject": subject}
 

@@ -16,10 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR_DAG
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING_DAG
+from embedded.progress import failure_of, wait_with_progress
 from embedded.stack import REPO_ROOT, STOP_SIGNALS, EmbeddedStack, Ports
 
-TRAINING_DAG = "ad_click_training"
-MONITOR_DAG = "ad_click_monitor"
 RUN_TIMEOUT_S = 600.0
 
 
@@ -51,10 +52,11 @@ def train_once(stack: EmbeddedStack) -> dict:
         client.set_paused(dag_id, False)
     run = client.trigger(TRAINING_DAG)
     print(f"Triggered {TRAINING_DAG} run {run['dag_run_id']}; waiting for it to finish...")
-    run = client.wait_for_run(TRAINING_DAG, run["dag_run_id"], timeout=RUN_TIMEOUT_S)
+    run = wait_with_progress(client, TRAINING_DAG, run["dag_run_id"], timeout=RUN_TIMEOUT_S)
     result = client.xcom(TRAINING_DAG, run["dag_run_id"], "load_model") or {}
+    failure = failure_of(client, TRAINING_DAG, run["dag_run_id"])
     monitor = wait_for_monitor_after(client, run)
-    return {"run": run, "result": result, "monitor": monitor}
+    return {"run": run, "result": result, "monitor": monitor, "failure": failure}
 
 
 def wait_for_monitor_after(client, run: dict, timeout: float = 120.0) -> dict | None:
@@ -71,6 +73,7 @@ def wait_for_monitor_after(client, run: dict, timeout: float = 120.0) -> dict | 
 
 
 def summary(stack: EmbeddedStack, outcome: dict) -> str:
+    """What ran and where everything is; the monitor line only when a monitor run was seen."""
     run, result = outcome["run"], outcome["result"]
     metrics = result.get("metrics") or {}
     monitor = outcome["monitor"]
@@ -78,11 +81,12 @@ def summary(stack: EmbeddedStack, outcome: dict) -> str:
         "",
         "=" * 72,
         f"Training run   {run['dag_run_id']}: {run['state'].upper()}",
+        *failure_lines(outcome.get("failure")),
         f"Accuracy       {metrics.get('accuracy', float('nan')):.4f}",
         f"Model          version {result.get('version', '-')} "
         f"({'promoted to current' if result.get('promoted') else 'not promoted'})",
         f"Model file     {result.get('model_path', '-')}",
-        f"Monitor run    {monitor['dag_run_id']}: {monitor['state']}" if monitor else "",
+        f"Monitor run    {monitor['dag_run_id']}: {monitor['state']}" if monitor else None,
         f"Mail           {stack.mail_url} (also saved as .eml files in {stack.mail_dir})",
         "",
         f"Airflow UI     {stack.api_url}  login {stack.admin.username} / {stack.admin.password}",
@@ -128,6 +132,18 @@ def run(stack: EmbeddedStack, args: argparse.Namespace) -> int:
     print("Running. Press Ctrl-C to stop every process.", flush=True)
     while True:
         time.sleep(3600)
+
+
+def failure_lines(failure: dict | None) -> list[str]:
+    """The failing task and its error, right under the run's state."""
+    if failure is None:
+        return []
+    message = str(failure["message"]).splitlines() or [""]
+    return [
+        f"Failed task    {failure['task_id']}",
+        f"Error          {message[0]}",
+        *(f"               {line}" for line in message[1:]),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -57,17 +56,6 @@ class Ports:
     worker_logs: int = 8793
     trigger_logs: int = 8794
 
-    @classmethod
-    def free(cls) -> Ports:
-        """Ports nobody listens on, so a test stack never collides with a running one."""
-        return cls(*(free_port() for _ in range(6)))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def _fernet_key() -> str:
     return urlsafe_b64encode(secrets.token_bytes(32)).decode()
@@ -81,6 +69,7 @@ def load_or_create_secrets(home: Path) -> dict[str, str]:
     path = home / "secrets.json"
     if path.exists():
         return json.loads(path.read_text())
+    make_private_dir(home)
     values = {
         "fernet_key": _fernet_key(),
         "jwt_secret": secrets.token_urlsafe(32),
@@ -88,10 +77,24 @@ def load_or_create_secrets(home: Path) -> dict[str, str]:
         "admin_password": secrets.token_urlsafe(12),
         "viewer_password": secrets.token_urlsafe(12),
     }
-    home.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(values, indent=2))
-    path.chmod(0o600)
+    write_private(path, json.dumps(values, indent=2))
     return values
+
+
+def make_private_dir(path: Path) -> None:
+    """``path`` as a directory only its owner can enter (made so, never loosened later)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)  # an existing home, made with wider modes
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` by a file only its owner can read, created so from the first byte."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
 
 
 @dataclass
@@ -115,8 +118,7 @@ class EmbeddedStack:
         self.viewer = Account(VIEWER_USER, self.secrets["viewer_password"])
         self.env = self._build_env()
         self._procs: dict[str, subprocess.Popen] = {}
-        self._argv: dict[str, list[str]] = {}
-        self._groups: set[int] = set()  # every group started, also of components restarted
+        self._groups: set[int] = set()  # every group started, also of components started again
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -139,6 +141,10 @@ class EmbeddedStack:
     def log_dir(self) -> Path:
         return self.home / "logs"
 
+    @property
+    def metadata_db_url(self) -> str:
+        return f"sqlite:///{self.home / 'airflow.db'}"
+
     def _build_env(self) -> dict[str, str]:
         smtp = {
             "conn_type": "smtp",
@@ -157,16 +163,14 @@ class EmbeddedStack:
             for k, v in os.environ.items()
             if not k.startswith(("AIRFLOW", "ADCLICK_", "MONITOR_", "FLASK_MONITOR_"))
         }
-        plugins = str(REPO_ROOT / "plugins")
         env.update(
             {
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW_CONFIG": str(REPO_ROOT / "config" / "airflow.cfg"),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_dir.resolve()),
-                "AIRFLOW__CORE__PLUGINS_FOLDER": plugins,
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_db_url,
                 "AIRFLOW__CORE__FERNET_KEY": self.secrets["fernet_key"],
                 "AIRFLOW__API_AUTH__JWT_SECRET": self.secrets["jwt_secret"],
                 "AIRFLOW__API__SECRET_KEY": self.secrets["api_secret_key"],
@@ -185,6 +189,8 @@ class EmbeddedStack:
                 "ADCLICK_DATA_DIR": str(self.data_dir.resolve()),
                 "ADCLICK_MODEL_DIR": str(self.model_dir.resolve()),
                 "ADCLICK_ARTIFACT_DIR": str(self.artifact_dir),
+                "ADCLICK_METADATA_DB_URL": self.metadata_db_url,
+                "ADCLICK_MONITOR_URL": self.flask_url,
                 "MONITOR_AIRFLOW_URL": self.api_url,
                 "MONITOR_AIRFLOW_USERNAME": self.viewer.username,
                 "MONITOR_AIRFLOW_PASSWORD": self.viewer.password,
@@ -196,7 +202,7 @@ class EmbeddedStack:
                 # config/ holds airflow_local_settings.py; Airflow only looks for it in
                 # $AIRFLOW_HOME/config, which here is outside the repository.
                 "PYTHONPATH": os.pathsep.join(
-                    p for p in (str(REPO_ROOT / "config"), plugins, env.get("PYTHONPATH", "")) if p
+                    p for p in (str(REPO_ROOT / "config"), env.get("PYTHONPATH", "")) if p
                 ),
             }
         )
@@ -212,8 +218,8 @@ class EmbeddedStack:
     # -- lifecycle ------------------------------------------------------------------------
     def prepare(self) -> None:
         """Directories, the password file and the database schema (idempotent)."""
+        make_private_dir(self.home)
         for directory in (
-            self.home,
             self.log_dir,
             self.mail_dir,
             self.artifact_dir,
@@ -221,15 +227,15 @@ class EmbeddedStack:
         ):
             directory.mkdir(parents=True, exist_ok=True)
         passwords = self.home / "simple_auth_manager_passwords.json"
-        passwords.write_text(
+        write_private(
+            passwords,
             json.dumps(
                 {
                     self.admin.username: self.admin.password,
                     self.viewer.username: self.viewer.password,
                 }
-            )
+            ),
         )
-        passwords.chmod(0o600)
         self._run_airflow("db", "migrate")
 
     def _run_airflow(self, *args: str) -> None:
@@ -244,37 +250,38 @@ class EmbeddedStack:
     def start(self, timeout: float = 120.0) -> None:
         """Start every process; return once the API, the scheduler and the mail catcher answer."""
         self.prepare()
-        self._spawn(
-            "mailcatcher",
-            [
-                sys.executable,
-                "-m",
-                "embedded.mailcatcher",
-                "--smtp-port",
-                str(self.ports.smtp),
-                "--http-port",
-                str(self.ports.mail_http),
-                "--store",
-                str(self.mail_dir),
-            ],
-        )
-        for component in AIRFLOW_COMPONENTS:
-            self._spawn(component, [sys.executable, "-m", "airflow", component])
+        for name in ("mailcatcher", *AIRFLOW_COMPONENTS):
+            self.spawn(name)
         try:
             self.wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
-        self._argv[name] = argv
+    def _command(self, name: str) -> list[str]:
+        if name != "mailcatcher":
+            return [sys.executable, "-m", "embedded.airflow_command", name]
+        return [
+            sys.executable,
+            "-m",
+            "embedded.mailcatcher",
+            "--smtp-port",
+            str(self.ports.smtp),
+            "--http-port",
+            str(self.ports.mail_http),
+            "--store",
+            str(self.mail_dir),
+        ]
+
+    def spawn(self, name: str) -> None:
+        """Start (or start again) one component, ``mailcatcher`` or one of AIRFLOW_COMPONENTS,
+        in its own process group, logging to ``<log_dir>/<name>.log``."""
+        argv = self._command(name)
         log = (self.log_dir / f"{name}.log").open("ab")
-        env = dict(self.env)
-        env["PYTHONPATH"] = os.pathsep.join((str(REPO_ROOT), env["PYTHONPATH"]))
         with _signals_deferred():  # a Ctrl-C right after the fork must not lose the child
             self._procs[name] = subprocess.Popen(
                 argv,
-                env=env,
+                env=self.env,
                 cwd=REPO_ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -365,26 +372,6 @@ class EmbeddedStack:
         from flask_launcher.process import ProcessLauncher
 
         return ProcessLauncher.from_env(self.env)
-
-    # -- fault injection: what a crash or an operator does to one component ----------------
-    def kill(self, name: str, signum: int = signal.SIGKILL, whole_group: bool = True) -> None:
-        """Signal one component (``scheduler``, ``api-server``, ``mailcatcher``, ...) and wait
-        for it to exit. ``whole_group=False`` hits its main process only, the way a crash
-        does: children it forked (LocalExecutor workers, running tasks) live on."""
-        proc = self._procs[name]
-        if whole_group:
-            _signal_group(proc.pid, signum)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signum)
-        proc.wait(timeout=60)
-
-    def restart(self, name: str) -> None:
-        """Start a component again with the command line it was first started with."""
-        proc = self._procs[name]
-        if proc.poll() is None:
-            raise RuntimeError(f"{name} is still running (pid {proc.pid})")
-        self._spawn(name, self._argv[name])
 
     def flask_pid(self) -> int | None:
         """The Flask monitor's gunicorn master, from the pidfile the process launcher keeps."""

@@ -1,8 +1,9 @@
-"""Flask monitor: shows the latest run of the training DAG, read through Airflow's REST API."""
+"""Flask monitor: the latest run of the training DAG and its history, read through Airflow's
+REST API."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
@@ -16,12 +17,10 @@ from monitor.status import StatusSource
 
 @dataclass(frozen=True)
 class Services:
-    """What the routes share: the status source (client + cache), the metrics, and the last
-    /api/status body."""
+    """What the routes share: the status source (client + cache) and the metrics."""
 
     status: StatusSource
     metrics: Metrics
-    status_json: views.LastJson = field(default_factory=views.LastJson)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -51,6 +50,7 @@ def build_services(config: dict[str, Any]) -> Services:
         ui_url=config["AIRFLOW_UI_URL"],
         result_task_id=str(config["RESULT_TASK_ID"]),
         health_timeout=config["HEALTH_TIMEOUT"],
+        history_limit=config["HISTORY_RUNS"],
         on_upstream_call=lambda call, outcome: app_metrics.upstream_calls.labels(
             call, outcome
         ).inc(),

@@ -11,18 +11,24 @@ from typing import Any
 
 from flask import Config
 
+from airflow_rest import DEFAULT_TIMEOUT_S
+from airflow_rest.credentials import password_from
+
 DEFAULTS: dict[str, Any] = {
     "AIRFLOW_URL": "http://127.0.0.1:8080",
     "AIRFLOW_USERNAME": "monitor",
     "AIRFLOW_PASSWORD": "",
+    "AIRFLOW_PASSWORD_FILE": "",  # read when AIRFLOW_PASSWORD is empty
     "AIRFLOW_UI_URL": "",  # empty: same as AIRFLOW_URL
-    "AIRFLOW_TIMEOUT": 3.0,  # seconds per Airflow call
+    "AIRFLOW_TIMEOUT": DEFAULT_TIMEOUT_S,  # seconds per Airflow call
     "HEALTH_TIMEOUT": 1.0,  # seconds for /health's probe: the watchdog pings with 2 s
     "DAG_ID": "ad_click_training",
     "RESULT_TASK_ID": "load_model",  # its XCom return_value carries the model metrics
     "CACHE_TTL": 2.0,  # seconds an answer from Airflow is shared by every request
+    "HISTORY_RUNS": 20,  # runs on the history page and its charts
 }
 SECONDS = ("AIRFLOW_TIMEOUT", "HEALTH_TIMEOUT", "CACHE_TTL")
+MAX_HISTORY_RUNS = 100  # one dagRuns call of Airflow's default page size
 ENV_PREFIX = "MONITOR"
 
 
@@ -33,8 +39,10 @@ def load_config(config: Config, test_config: dict[str, Any] | None) -> None:
         config.from_prefixed_env(ENV_PREFIX, loads=str)
     else:
         config.update(test_config)
+    config["AIRFLOW_PASSWORD"] = password_from(config, "AIRFLOW_PASSWORD", f"{ENV_PREFIX}_")
     for key in SECONDS:
         config[key] = _seconds(key, config[key], allow_zero=key == "CACHE_TTL")
+    config["HISTORY_RUNS"] = _count("HISTORY_RUNS", config["HISTORY_RUNS"], MAX_HISTORY_RUNS)
     config["AIRFLOW_URL"] = str(config["AIRFLOW_URL"]).rstrip("/")
     config["AIRFLOW_UI_URL"] = str(config["AIRFLOW_UI_URL"] or config["AIRFLOW_URL"]).rstrip("/")
 
@@ -48,3 +56,15 @@ def _seconds(key: str, value: Any, allow_zero: bool) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{ENV_PREFIX}_{key} must be a number of seconds {bound}, not {value!r}")
     return seconds
+
+
+def _count(key: str, value: Any, most: int) -> int:
+    try:
+        count = int(str(value))
+    except ValueError:
+        count = 0
+    if not 1 <= count <= most:
+        raise ValueError(
+            f"{ENV_PREFIX}_{key} must be a whole number from 1 to {most}, not {value!r}"
+        )
+    return count

@@ -36,7 +36,7 @@ class Metrics:
         )
         self.upstream_calls = Counter(
             "monitor_airflow_calls",
-            "Rounds of calls to Airflow (snapshot or health probe), by outcome",
+            "Rounds of calls to Airflow (snapshot, history or health probe), by outcome",
             ["call", "outcome"],
             registry=self.registry,
         )
@@ -59,7 +59,6 @@ class Metrics:
             registry=self.registry,
         )
         self._state_lock = threading.Lock()
-        self._state_shown: tuple[str, str] | None = None
 
     def observe(self, dag_id: str, lookup: Lookup) -> None:
         """Count one status lookup and remember what it saw (an answer given stale, while its
@@ -74,12 +73,9 @@ class Metrics:
 
     def record_state(self, dag_id: str, state: str | None) -> None:
         seen = "none" if state is None else state if state in RUN_STATES else "other"
-        if self._state_shown == (dag_id, seen):  # every request of a window: nothing to do
-            return
-        with self._state_lock:
+        with self._state_lock:  # never two states at 1, however threads interleave
             for candidate in RUN_STATES:
                 self.last_run_state.labels(dag_id, candidate).set(1 if candidate == seen else 0)
-            self._state_shown = (dag_id, seen)
 
 
 @bp.get("/metrics")

@@ -1,4 +1,5 @@
-"""The monitored DAG's latest run as one snapshot: run, task states and model metrics.
+"""The monitored DAG's latest run as one snapshot (run, task states, model metrics, failure
+reason), and its recent history.
 
 Read through Airflow's REST API v2 with a read-only account. Every route shares one
 coalescing cache, so a burst of requests costs Airflow one round of calls per TTL window,
@@ -12,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 from airflow_rest import (
     AirflowAuthError,
@@ -24,22 +24,9 @@ from airflow_rest import (
     CoalescingCache,
     Lookup,
 )
+from monitor.runs import RunDetails
 
 log = logging.getLogger(__name__)
-
-RUN_FIELDS = (
-    "state",
-    "run_after",
-    "queued_at",
-    "start_date",
-    "end_date",
-    "duration",
-    "run_type",
-    "triggered_by",
-    "conf",
-    "note",
-)
-TASK_FIELDS = ("task_id", "map_index", "state", "try_number", "start_date", "end_date", "duration")
 
 
 class StatusUnavailable(Exception):
@@ -66,7 +53,8 @@ def unavailable(exc: Exception) -> StatusUnavailable:
 
 
 class StatusSource:
-    """Snapshots of the latest run of ``dag_id``, and a cheap reachability probe for /health."""
+    """Snapshots of the latest run of ``dag_id`` and of its last ``history_limit`` runs, and a
+    cheap reachability probe for /health."""
 
     def __init__(
         self,
@@ -77,24 +65,33 @@ class StatusSource:
         result_task_id: str = "load_model",
         health_timeout: float = 1.0,
         on_upstream_call: Callable[[str, str], None] | None = None,
+        history_limit: int = 20,
     ) -> None:
         self.client = client
         self.dag_id = dag_id
-        self.ui_url = ui_url.rstrip("/")
-        self.result_task_id = result_task_id
         self.health_timeout = health_timeout
+        self.history_limit = history_limit
+        self.details = RunDetails(client, dag_id, ui_url, result_task_id, keep=2 * history_limit)
         # While a window's refresh is in flight, the others get the answer it replaces (for
         # up to one more TTL) instead of all stalling on it: that stall, once per window, set
         # the p99 under load. With ttl 0 nothing is served stale.
         self._snapshots = CoalescingCache(ttl, stale_for=ttl)
         self._probes = CoalescingCache(ttl, stale_for=ttl)
+        self._histories = CoalescingCache(ttl, stale_for=ttl)
         self._on_upstream_call = on_upstream_call or (lambda call, outcome: None)
         # Waiters give up a little after the slowest round the leader could take.
         self._wait_limit = 4 * (client.timeout[0] + client.timeout[1]) + 1
 
     def lookup(self) -> Lookup:
         """The latest run's snapshot, or a StatusUnavailable error, and whether it was shared."""
-        lookup = self._snapshots.lookup(self._fetch_snapshot, self._wait_limit)
+        return self._shared(self._snapshots, self._fetch_snapshot)
+
+    def history(self) -> Lookup:
+        """``{"dag_id", "limit", "runs": [snapshot, ...] newest first, "fetched_at"}``."""
+        return self._shared(self._histories, self._fetch_history)
+
+    def _shared(self, cache: CoalescingCache, fetch: Callable[[], dict]) -> Lookup:
+        lookup = cache.lookup(fetch, self._wait_limit)
         if isinstance(lookup.error, CacheWaitTimeout):
             return Lookup(None, unavailable(lookup.error), lookup.from_cache, lookup.stale)
         return lookup
@@ -117,6 +114,9 @@ class StatusSource:
     def _fetch_snapshot(self) -> dict:
         return self._call("snapshot", self._read_latest_run)
 
+    def _fetch_history(self) -> dict:
+        return self._call("history", self._read_history)
+
     def _call(self, call: str, fetch: Callable[[], dict]) -> dict:
         try:
             result = fetch()
@@ -135,58 +135,23 @@ class StatusSource:
         raise error
 
     def _read_latest_run(self) -> dict:
-        fetched_at = datetime.now(UTC).isoformat(timespec="seconds")
+        fetched_at = _now()
         run = self.client.latest_run(self.dag_id)
         if run is None:
-            return self._empty(fetched_at)
-        run_id = run["dag_run_id"]
-        tasks = [
-            {k: t.get(k) for k in TASK_FIELDS}
-            for t in self.client.task_instances(self.dag_id, run_id)
-        ]
-        tasks.sort(key=_task_order)
+            return self.details.empty(fetched_at)
+        return self.details.of(run, fetched_at)
+
+    def _read_history(self) -> dict:
+        fetched_at = _now()
+        runs = self.client.runs(self.dag_id, limit=self.history_limit)
         return {
             "dag_id": self.dag_id,
-            "run_id": run_id,
-            **{k: run.get(k) for k in RUN_FIELDS},
-            "tasks": tasks,
-            **self._model_result(run_id, tasks),
-            "airflow_url": f"{self.ui_url}/dags/{_segment(self.dag_id)}/runs/{_segment(run_id)}",
-            "message": None,
-            "fetched_at": fetched_at,
-        }
-
-    def _model_result(self, run_id: str, tasks: list[dict]) -> dict:
-        """``metrics`` and ``model`` from the result task's XCom; None until it succeeded."""
-        done = any(t["task_id"] == self.result_task_id and t["state"] == "success" for t in tasks)
-        result = self.client.xcom(self.dag_id, run_id, self.result_task_id) if done else None
-        if not isinstance(result, dict):
-            return {"metrics": None, "model": None}
-        metrics = result.get("metrics")
-        return {
-            "metrics": metrics if isinstance(metrics, dict) else None,
-            "model": {"version": result.get("version"), "promoted": result.get("promoted")},
-        }
-
-    def _empty(self, fetched_at: str) -> dict:
-        return {
-            "dag_id": self.dag_id,
-            "run_id": None,
-            **dict.fromkeys(RUN_FIELDS),
-            "tasks": [],
-            "metrics": None,
-            "model": None,
-            "airflow_url": f"{self.ui_url}/dags/{_segment(self.dag_id)}",
-            "message": "no runs yet",
+            "limit": self.history_limit,
+            "runs": [self.details.of(run, fetched_at) for run in runs],
+            "airflow_url": self.details.empty(fetched_at)["airflow_url"],
             "fetched_at": fetched_at,
         }
 
 
-def _task_order(task: dict) -> tuple:
-    """Started tasks by start time, then the rest by id (Airflow's own order is arbitrary)."""
-    map_index = task["map_index"] if isinstance(task["map_index"], int) else -1
-    return (task["start_date"] or "~", str(task["task_id"]), map_index)
-
-
-def _segment(value: str) -> str:
-    return quote(str(value), safe="")
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

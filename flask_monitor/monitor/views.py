@@ -1,14 +1,17 @@
-"""The routes people and scripts use: /api, /api/status, /success, /failure, /health.
+"""The routes people and scripts use: /api, /api/status, /success, /failure, /history,
+/runs/<run id>, /health.
 
-/api sends a finished run to /success or /failure (the original lab's entry point) and shows
+/api sends a finished run to /success or /failure (the entry point people bookmark) and shows
 a queued or running run as exactly that. /success and /failure never pretend: opened while
-the latest run is in another state, they show that state with a banner saying so.
+the latest run is in another state, they show that state with a banner saying so. /history
+lists the last runs with charts; each run has its own page under /runs/.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, url_for
 
+from monitor.history import charts
 from monitor.status import StatusUnavailable
 
 bp = Blueprint("monitor", __name__)
@@ -32,6 +35,11 @@ def latest_run() -> dict:
 def unavailable_page(error: StatusUnavailable) -> tuple[str, int, dict]:
     page = render_template("unavailable.html", error=error, dag_id=_services().status.dag_id)
     return page, 503, {"Retry-After": RETRY_AFTER_S}
+
+
+def recent_runs() -> dict:
+    """The shared snapshot of the last runs, newest first; raises StatusUnavailable."""
+    return _services().status.history().unwrap()
 
 
 def run_page(run: dict, page: str) -> str:
@@ -61,26 +69,10 @@ def api():
     return run_page(run, "api")
 
 
-class LastJson:
-    """The JSON of the last snapshot served (one per app). Every request of a TTL window gets
-    the same snapshot object, so it is serialized once per window instead of once per request."""
-
-    def __init__(self) -> None:
-        self._last: tuple[object, bytes] = (None, b"")
-
-    def __call__(self, value: dict) -> Response:
-        shown, body = self._last  # one read: another thread may replace it meanwhile
-        if shown is not value:
-            response = jsonify(value)
-            self._last = (value, response.get_data())
-            return response
-        return current_app.response_class(body, mimetype=current_app.json.mimetype)
-
-
 @bp.get("/api/status")
 def api_status() -> Response | tuple[Response, int, dict]:
     try:
-        return _services().status_json(latest_run())
+        return jsonify(latest_run())
     except StatusUnavailable as error:
         body = {"error": error.cause, "message": str(error), "dag_id": _services().status.dag_id}
         return jsonify(body), 503, {"Retry-After": RETRY_AFTER_S}
@@ -94,6 +86,32 @@ def success():
 @bp.get("/failure")
 def failure():
     return _page("failure")
+
+
+@bp.get("/history")
+def history():
+    try:
+        recent = recent_runs()
+    except StatusUnavailable as error:
+        return unavailable_page(error)
+    return render_template("history.html", history=recent, charts=charts(recent["runs"]))
+
+
+@bp.get("/runs/<path:run_id>")
+def run(run_id: str):
+    """A run's own page, for the latest run and the others on the history page. Runs further
+    back are not looked up: each id asked for would cost Airflow calls, whoever asks."""
+    try:
+        latest = latest_run()
+        if latest["run_id"] == run_id:
+            return run_page(latest, "run")
+        recent = recent_runs()
+    except StatusUnavailable as error:
+        return unavailable_page(error)
+    found = next((r for r in recent["runs"] if r["run_id"] == run_id), None)
+    if found is None:
+        return render_template("run_not_found.html", run_id=run_id, history=recent), 404
+    return run_page(found, "run")
 
 
 @bp.get("/health")

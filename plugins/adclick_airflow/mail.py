@@ -1,11 +1,14 @@
 """Subjects and bodies of the pipeline's e-mails, as plain functions of plain values.
 
 Everything interpolated is HTML-escaped: error messages quote file contents and run ids come
-from whoever triggered the run.
+from whoever triggered the run. Styles are inline (mail clients drop style sheets); there is
+no script and nothing loaded from elsewhere. A failure mail says why first; every mail links
+to the run's page on the monitor and in Airflow.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -16,19 +19,47 @@ METRIC_LABELS = {
     "f1": "F1",
     "roc_auc": "ROC AUC",
 }
+CLASS_NAMES = ("no click", "click")  # label 0 and 1 of the model's target
+CELL = "padding:6px 12px;border:1px solid #d0d7de;text-align:center"
+RIGHT, WRONG = "#dafbe1", "#ffebe9"
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where a person reads more about the run: its monitor page, Airflow, the task's log."""
+
+    monitor: str
+    airflow: str
+    log: str | None = None
 
 
 def _rows(pairs: list[tuple[str, Any]]) -> str:
     return "".join(
-        f"<tr><th align='left'>{escape(str(k))}</th><td>{escape(str(v))}</td></tr>"
+        f"<tr><th align='left' style='padding:4px 12px 4px 0'>{escape(str(k))}</th>"
+        f"<td style='padding:4px 0'>{escape(str(v))}</td></tr>"
         for k, v in pairs
     )
 
 
-def _page(title: str, sections: list[str]) -> str:
+def _table(pairs: list[tuple[str, Any]]) -> str:
+    return f"<table cellspacing='0'>{_rows(pairs)}</table>"
+
+
+def _link(href: str, text: str) -> str:
+    return f"<a href='{escape(href, quote=True)}'>{escape(text)}</a>"
+
+
+def _links(links: Links) -> str:
+    items = [_link(links.monitor, "This run on the monitor"), _link(links.airflow, "in Airflow")]
+    if links.log:
+        items.append(_link(links.log, "the failing task's log"))
+    return f"<p>{' · '.join(items)}</p>"
+
+
+def _page(title: str, sections: list[str], colour: str = "#1d2733") -> str:
     return (
-        "<!doctype html><html><body style='font-family:sans-serif'>"
-        f"<h2>{escape(title)}</h2>{''.join(sections)}</body></html>"
+        "<!doctype html><html><body style='font-family:sans-serif;color:#1d2733'>"
+        f"<h2 style='color:{colour}'>{escape(title)}</h2>{''.join(sections)}</body></html>"
     )
 
 
@@ -38,14 +69,53 @@ def metrics_table(metrics: dict[str, Any] | None) -> str:
     pairs = [
         (label, f"{metrics[key]:.4f}") for key, label in METRIC_LABELS.items() if key in metrics
     ]
-    if "confusion_matrix" in metrics:
-        pairs.append(("Confusion matrix [[tn, fp], [fn, tp]]", metrics["confusion_matrix"]))
     if "test_rows" in metrics:
         pairs.append(("Hold-out rows", metrics["test_rows"]))
-    return f"<table cellpadding='4'>{_rows(pairs)}</table>"
+    return _table(pairs) + confusion_grid(metrics.get("confusion_matrix"))
 
 
-def run_report(dag_id: str, run_id: str, result: dict[str, Any]) -> tuple[str, str]:
+def confusion_grid(matrix: Any) -> str:
+    """``[[tn, fp], [fn, tp]]`` as a labelled 2x2 table: counts and the share of each actual
+    class; nothing when it is not a 2x2 matrix of counts."""
+    if not (
+        isinstance(matrix, list)
+        and len(matrix) == 2
+        and all(isinstance(row, list) and len(row) == 2 for row in matrix)
+        and all(isinstance(n, int) and not isinstance(n, bool) for row in matrix for n in row)
+    ):
+        return ""
+    head = "".join(f"<th style='{CELL}'>predicted {name}</th>" for name in CLASS_NAMES)
+    body = ""
+    for actual, row in enumerate(matrix):
+        total = sum(row) or 1
+        cells = "".join(
+            f"<td style='{CELL};background:{RIGHT if actual == predicted else WRONG}'>"
+            f"<b style='font-size:18px'>{count}</b><br>"
+            f"<small>{100 * count / total:.1f} % of actual {CLASS_NAMES[actual]}</small></td>"
+            for predicted, count in enumerate(row)
+        )
+        body += f"<tr><th style='{CELL}'>actual {CLASS_NAMES[actual]}</th>{cells}</tr>"
+    return (
+        "<h3>Confusion matrix (hold-out rows)</h3>"
+        f"<table cellspacing='0' style='border-collapse:collapse'><tr><td></td>{head}</tr>"
+        f"{body}</table>"
+    )
+
+
+def reason_box(task_id: str | None, error: str) -> str:
+    """The first thing a failure mail shows: which task failed and what it said."""
+    where = ""
+    if task_id:
+        where = f"<p style='margin:0 0 6px'>Task <b>{escape(task_id)}</b> failed:</p>"
+    return (
+        "<div style='border:1px solid #ff8182;border-left:6px solid #cf222e;"
+        "background:#ffebe9;padding:8px 14px;margin-bottom:12px'>"
+        f"{where}<pre style='white-space:pre-wrap;margin:0;font-size:13px'>{escape(error)}</pre>"
+        "</div>"
+    )
+
+
+def run_report(dag_id: str, run_id: str, result: dict[str, Any], links: Links) -> tuple[str, str]:
     """The report the ``send_email`` task sends after a model was trained and registered."""
     metrics = result.get("metrics") or {}
     promoted = result.get("promoted")
@@ -53,7 +123,7 @@ def run_report(dag_id: str, run_id: str, result: dict[str, Any]) -> tuple[str, s
         f"[{dag_id}] run {run_id}: accuracy {metrics.get('accuracy', float('nan')):.4f}, "
         f"model {result.get('version')} {'promoted' if promoted else 'not promoted'}"
     )
-    details = _rows(
+    details = _table(
         [
             ("DAG", dag_id),
             ("Run id", run_id),
@@ -66,59 +136,50 @@ def run_report(dag_id: str, run_id: str, result: dict[str, Any]) -> tuple[str, s
     )
     return subject, _page(
         f"Ad-click model report: {run_id}",
-        [
-            f"<table cellpadding='4'>{details}</table>",
-            "<h3>Hold-out metrics</h3>",
-            metrics_table(metrics),
-        ],
+        [_links(links), details, "<h3>Hold-out metrics</h3>", metrics_table(metrics)],
     )
 
 
-def run_succeeded(dag_id: str, run_id: str, result: dict[str, Any] | None) -> tuple[str, str]:
+def run_succeeded(
+    dag_id: str, run_id: str, result: dict[str, Any] | None, links: Links
+) -> tuple[str, str]:
     metrics = (result or {}).get("metrics") or {}
     accuracy = f", accuracy {metrics['accuracy']:.4f}" if "accuracy" in metrics else ""
     subject = f"[{dag_id}] SUCCESS: run {run_id}{accuracy}"
-    details = _rows(
+    details = _table(
         [("DAG", dag_id), ("Run id", run_id), ("Model version", (result or {}).get("version"))]
     )
     return subject, _page(
         f"Run {run_id} succeeded",
-        [f"<table cellpadding='4'>{details}</table>", "<h3>Metrics</h3>", metrics_table(metrics)],
+        [_links(links), details, "<h3>Metrics</h3>", metrics_table(metrics)],
+        colour="#1a7f37",
     )
 
 
 def task_failed(
-    dag_id: str, run_id: str, task_id: str, try_number: Any, error: str, log_url: str
+    dag_id: str, run_id: str, task_id: str, try_number: Any, error: str, links: Links
 ) -> tuple[str, str]:
     """Names the failing task and the error, with a link to its log in the Airflow UI."""
     first_line = error.strip().splitlines()[0] if error.strip() else "unknown error"
     subject = f"[{dag_id}] FAILED at {task_id}: {first_line[:150]}"
-    details = _rows([("DAG", dag_id), ("Run id", run_id), ("Task", task_id), ("Try", try_number)])
+    details = _table([("DAG", dag_id), ("Run id", run_id), ("Task", task_id), ("Try", try_number)])
     return subject, _page(
         f"Task {task_id} failed in run {run_id}",
-        [
-            f"<table cellpadding='4'>{details}</table>",
-            "<h3>Error</h3>",
-            f"<pre style='white-space:pre-wrap'>{escape(error)}</pre>",
-            f"<p>Log: <a href='{escape(log_url, quote=True)}'>{escape(log_url)}</a></p>",
-        ],
+        [reason_box(task_id, error), _links(links), details],
+        colour="#cf222e",
     )
 
 
 def run_failed(
-    dag_id: str, run_id: str, task_id: str | None, reason: str, log_url: str | None
+    dag_id: str, run_id: str, task_id: str | None, reason: str, links: Links
 ) -> tuple[str, str]:
+    """The run's end: the failing task's own error when it was recorded, else Airflow's reason."""
     subject = f"[{dag_id}] FAILED: run {run_id}" + (f" at {task_id}" if task_id else "")
-    details = _rows(
-        [("DAG", dag_id), ("Run id", run_id), ("Failed task", task_id or "-"), ("Reason", reason)]
-    )
-    log = (
-        f"<p>Log: <a href='{escape(log_url, quote=True)}'>{escape(log_url)}</a></p>"
-        if log_url
-        else ""
-    )
+    details = _table([("DAG", dag_id), ("Run id", run_id), ("Failed task", task_id or "-")])
     return subject, _page(
-        f"Run {run_id} failed", [f"<table cellpadding='4'>{details}</table>", log]
+        f"Run {run_id} failed",
+        [reason_box(task_id, reason), _links(links), details],
+        colour="#cf222e",
     )
 
 

@@ -18,13 +18,14 @@ def latest_training_run() -> dict:
 
     Uses the same client as the Flask service, so a broken account or URL shows up here too.
     """
-    from airflow_rest import AirflowClient
+    from airflow_rest import DEFAULT_TIMEOUT_S, AirflowClient
+    from airflow_rest.credentials import password_from
 
     client = AirflowClient(
         os.environ.get("MONITOR_AIRFLOW_URL", "http://127.0.0.1:8080"),
         os.environ.get("MONITOR_AIRFLOW_USERNAME", "monitor"),
-        os.environ.get("MONITOR_AIRFLOW_PASSWORD", ""),
-        timeout=float(os.environ.get("MONITOR_AIRFLOW_TIMEOUT", "5")),
+        password_from(os.environ, "MONITOR_AIRFLOW_PASSWORD"),
+        timeout=float(os.environ.get("MONITOR_AIRFLOW_TIMEOUT", DEFAULT_TIMEOUT_S)),
     )
     run = client.latest_run(settings.TRAINING_DAG_ID)
     if run is None:

@@ -11,6 +11,7 @@ import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from adclick_airflow import mail, outage, settings
 from adclick_airflow.monitoring import flask_health_url
@@ -35,51 +36,82 @@ def _send_quietly(subject: str, html: str) -> None:
         log.exception("Could not send notification %r", subject)
 
 
+FAILURE_FILE = "failure.json"
+
+
+def links(dag_id: str, run_id: str, log_url: str | None = None) -> mail.Links:
+    """The run's page on the monitor and in the Airflow UI (``[api] base_url``)."""
+    from airflow.configuration import conf
+
+    base = conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
+    airflow = f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+    return mail.Links(settings.monitor_run_url(run_id), airflow, log_url)
+
+
 def task_failed(context: dict[str, Any]) -> None:
-    """Per-task failure mail (Airflow 3 replaces ``email_on_failure`` with notifiers like this)."""
+    """Per-task failure mail (Airflow 3 replaces ``email_on_failure`` with notifiers like this).
+
+    The error is also written to the run's working directory, where the run's own failure
+    mail (sent by the dag-processor, which never sees the exception) reads it.
+    """
     ti = context["ti"]
     error = context.get("exception")
+    message = str(error) if error is not None else "unknown error"
+    _record_failure(ti.dag_id, ti.run_id, {"task_id": ti.task_id, "message": message})
     subject, html = mail.task_failed(
         ti.dag_id,
         ti.run_id,
         ti.task_id,
         ti.try_number,
-        f"{type(error).__name__}: {error}" if error is not None else "unknown error",
-        ti.log_url,
+        f"{type(error).__name__}: {error}" if error is not None else message,
+        links(ti.dag_id, ti.run_id, ti.log_url),
     )
     _send_quietly(subject, html)
 
 
-def training_result(dag_id: str, run_id: str) -> dict | None:
-    """What ``load_model`` recorded in the run's working directory (version, metrics).
+def _record_failure(dag_id: str, run_id: str, failure: dict[str, str]) -> None:
+    try:
+        workdir = settings.run_workdir(dag_id, run_id)
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / FAILURE_FILE).write_text(json.dumps(failure))
+    except OSError:  # the mails still go out; the run's mail then names Airflow's reason
+        log.exception("Could not record the failure of %s in %s", failure["task_id"], run_id)
+
+
+def _recorded(dag_id: str, run_id: str, name: str) -> dict | None:
+    """A JSON file a task left in the run's working directory.
 
     Read from the file rather than XCom: DAG callbacks run in the dag-processor, outside any
     task, where the file is the one source that is always there.
     """
-    path = settings.run_workdir(dag_id, run_id) / "load_model.json"
+    path = settings.run_workdir(dag_id, run_id) / name
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
-        log.warning("No training result at %s", path)
+        log.warning("Nothing recorded at %s", path)
         return None
+
+
+def training_result(dag_id: str, run_id: str) -> dict | None:
+    """What ``load_model`` recorded in the run's working directory (version, metrics)."""
+    return _recorded(dag_id, run_id, "load_model.json")
 
 
 def run_succeeded(context: dict[str, Any]) -> None:
     """DAG-level success mail: run id and the metrics of the model it trained."""
     dag_id, run_id = context["dag"].dag_id, context["run_id"]
-    _send_quietly(*mail.run_succeeded(dag_id, run_id, training_result(dag_id, run_id)))
+    result = training_result(dag_id, run_id)
+    _send_quietly(*mail.run_succeeded(dag_id, run_id, result, links(dag_id, run_id)))
 
 
 def run_failed(context: dict[str, Any]) -> None:
-    """DAG-level failure mail: which task failed, why the run stopped, and its log."""
-    ti = context.get("ti")
-    subject, html = mail.run_failed(
-        context["dag"].dag_id,
-        context["run_id"],
-        ti.task_id if ti is not None else None,
-        str(context.get("reason") or "task failed"),
-        ti.log_url if ti is not None else None,
-    )
+    """DAG-level failure mail: which task failed and why, first; then the links."""
+    dag_id, run_id, ti = context["dag"].dag_id, context["run_id"], context.get("ti")
+    failure = _recorded(dag_id, run_id, FAILURE_FILE) or {}
+    task_id = failure.get("task_id") or (ti.task_id if ti is not None else None)
+    reason = failure.get("message") or str(context.get("reason") or "task failed")
+    log_url = ti.log_url if ti is not None and ti.task_id == task_id else None
+    subject, html = mail.run_failed(dag_id, run_id, task_id, reason, links(dag_id, run_id, log_url))
     _send_quietly(subject, html)
 
 

@@ -6,15 +6,21 @@ in the embedded stack and ``/opt/airflow`` in the Compose stack.
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import shlex
+import subprocess
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from adclick import retention
 
 TRAINING_DAG_ID = "ad_click_training"
 MONITOR_DAG_ID = os.environ.get("ADCLICK_MONITOR_DAG_ID", "ad_click_monitor")
 WATCHDOG_DAG_ID = "ad_click_flask_watchdog"
+MAINTENANCE_DAG_ID = "ad_click_maintenance"
 
 
 def schedule(variable: str, default: str) -> str | None:
@@ -24,7 +30,11 @@ def schedule(variable: str, default: str) -> str | None:
 
 
 def _dir(variable: str, default: str) -> Path:
-    return Path(os.environ.get(variable) or PROJECT_ROOT / default).resolve()
+    if value := os.environ.get(variable):
+        return Path(value).resolve()
+    from airflow.configuration import conf
+
+    return Path(conf.get("core", "dags_folder")).resolve().parent / default
 
 
 def data_dir() -> Path:
@@ -47,6 +57,67 @@ def flask_outage_file() -> Path:
 def alert_recipients() -> list[str]:
     raw = os.environ.get("ADCLICK_ALERT_EMAILS", "ml-team@adclick.local")
     return [address.strip() for address in raw.split(",") if address.strip()]
+
+
+def retention_windows() -> retention.RetentionWindows:
+    """How long the maintenance DAG keeps each kind of item (days; defaults in ``retention``)."""
+    return retention.RetentionWindows(
+        run_dirs=_days("ADCLICK_RETAIN_RUN_DIRS_DAYS", retention.DEFAULT_RUN_DIR_DAYS),
+        logs=_days("ADCLICK_RETAIN_LOGS_DAYS", retention.DEFAULT_LOG_DAYS),
+        model_versions=_days(
+            "ADCLICK_RETAIN_MODEL_VERSIONS_DAYS", retention.DEFAULT_MODEL_VERSION_DAYS
+        ),
+        keep_model_versions=_count(
+            "ADCLICK_KEEP_MODEL_VERSIONS", retention.DEFAULT_KEEP_MODEL_VERSIONS
+        ),
+        metadata=_days("ADCLICK_RETAIN_METADATA_DAYS", retention.DEFAULT_METADATA_DAYS),
+    )
+
+
+def metadata_db_url() -> str | None:
+    """The metadata database the maintenance DAG purges old rows from.
+
+    Task processes are denied Airflow's own database URL on purpose; a deployment that
+    wants its metadata purged passes it to the workers under this name, or, like Airflow's
+    own ``*_CMD`` settings, a command that prints it (``ADCLICK_METADATA_DB_URL_CMD``).
+    """
+    url = os.environ.get("ADCLICK_METADATA_DB_URL")
+    command = os.environ.get("ADCLICK_METADATA_DB_URL_CMD")
+    if not url and command:
+        url = subprocess.run(
+            shlex.split(command), capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+    return url or None
+
+
+def _number(variable: str, default: float) -> float:
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{variable}={raw!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{variable}={raw!r} must be a number >= 0")
+    return value
+
+
+def _count(variable: str, default: int) -> int:
+    value = float(_number(variable, default))
+    if not value.is_integer():
+        raise ValueError(f"{variable}={os.environ[variable]!r} must be a whole number")
+    return int(value)
+
+
+def _days(variable: str, default: float) -> timedelta:
+    return timedelta(days=_number(variable, default))
+
+
+def monitor_run_url(run_id: str) -> str:
+    """The Flask monitor's page of one run, as people reach it (links in mails)."""
+    base = os.environ.get("ADCLICK_MONITOR_URL", "http://127.0.0.1:5000").rstrip("/")
+    return f"{base}/runs/{quote(run_id, safe='')}"
 
 
 def run_workdir(dag_id: str, run_id: str) -> Path:

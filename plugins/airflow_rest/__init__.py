@@ -1,7 +1,7 @@
 """Airflow REST API v2 client and a coalescing TTL cache (plain Python, no Airflow import)."""
 
 from airflow_rest.cache import CacheWaitTimeout, CoalescingCache, Lookup
-from airflow_rest.client import TERMINAL_STATES, AirflowClient
+from airflow_rest.client import DEFAULT_TIMEOUT_S, TERMINAL_STATES, AirflowClient
 from airflow_rest.errors import (
     AirflowAuthError,
     AirflowConflict,
@@ -11,6 +11,7 @@ from airflow_rest.errors import (
 )
 
 __all__ = [
+    "DEFAULT_TIMEOUT_S",
     "TERMINAL_STATES",
     "AirflowAuthError",
     "AirflowClient",

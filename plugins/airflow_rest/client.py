@@ -26,6 +26,7 @@ from airflow_rest.errors import (
 from airflow_rest.token import renew_at
 
 TERMINAL_STATES = frozenset({"success", "failed"})
+DEFAULT_TIMEOUT_S = 3.0  # per call; the monitor's MONITOR_AIRFLOW_TIMEOUT default
 # Answers worth one more try: the api-server rolled back (e.g. SQLite's "database is locked"
 # under concurrent writers) or a proxy in front of it hiccuped. Only requests that are safe to
 # repeat are retried.
@@ -46,7 +47,7 @@ class AirflowClient:
         base_url: str,
         username: str,
         password: str,
-        timeout: float = 3.0,
+        timeout: float = DEFAULT_TIMEOUT_S,
         connect_timeout: float | None = None,
         retries: int = 2,
         retry_backoff: float = 0.5,
@@ -65,7 +66,6 @@ class AirflowClient:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at: float | None = None
-        self.logins = 0  # tokens fetched so far: makes token reuse observable
 
     def __repr__(self) -> str:
         return f"AirflowClient({self.base_url!r}, user={self.username!r})"
@@ -104,7 +104,6 @@ class AirflowClient:
         if not isinstance(token, str):
             raise AirflowError(f"POST {self.base_url}/auth/token: no access_token in the answer")
         self._token, self._renew_at = token, renew_at(token)
-        self.logins += 1
         return token
 
     def _valid_token(self) -> str:
@@ -226,20 +225,35 @@ class AirflowClient:
         """``{task_id: state}`` of the run (unmapped tasks, as this project's DAGs have)."""
         return {t["task_id"]: t["state"] for t in self.task_instances(dag_id, run_id)}
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
-        """The whole log of one try of a task, as text (one line per log event)."""
+    def task_log_events(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int
+    ) -> list[dict | str]:
+        """The whole log of one try of a task as Airflow stores it: structured events
+        (``event``, ``level``, ``timestamp``, ``error_detail``, ...) and plain lines."""
         path = f"{_task_path(dag_id, run_id, task_id)}/logs/{try_number}"
         body = self.request(
             "GET", path, params={"full_content": "true"}, headers={"Accept": "application/json"}
         )
+        content = body.get("content") if isinstance(body, dict) else None
+        return content if isinstance(content, list) else []
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+        """The whole log of one try of a task, as text (one line per log event)."""
         lines = []
-        for item in body.get("content") or []:
+        for item in self.task_log_events(dag_id, run_id, task_id, try_number):
             if isinstance(item, dict):
                 extra = {k: v for k, v in item.items() if k not in ("event", "timestamp", "level")}
                 lines.append(" ".join(filter(None, [str(item.get("event", "")), _compact(extra)])))
             else:
                 lines.append(str(item))
         return "\n".join(lines)
+
+    def task_error(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int
+    ) -> dict[str, str] | None:
+        """``{"type", "message"}`` of the exception that ended this try, as the task raised
+        it (the last error its log records), or None when the log records none."""
+        return last_error(self.task_log_events(dag_id, run_id, task_id, try_number))
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         """The XCom value as the task returned it, or None when it pushed nothing (yet)."""
@@ -297,6 +311,20 @@ def _run_path(dag_id: str, run_id: str) -> str:
 
 def _task_path(dag_id: str, run_id: str, task_id: str) -> str:
     return f"{_run_path(dag_id, run_id)}/taskInstances/{quote(task_id, safe='')}"
+
+
+def last_error(events: list[dict | str]) -> dict[str, str] | None:
+    """The exception of the last error event in a task log. Its ``error_detail`` lists the
+    raised exception first, then what it was raised from: the first is what the task said."""
+    for event in reversed(events):
+        details = event.get("error_detail") if isinstance(event, dict) else None
+        raised = next((d for d in details or () if isinstance(d, dict)), None)
+        if isinstance(details, list) and raised is not None:
+            return {
+                "type": str(raised.get("exc_type") or "Exception"),
+                "message": str(raised.get("exc_value") or ""),
+            }
+    return None
 
 
 def _compact(fields: dict[str, Any]) -> str:

@@ -69,6 +69,14 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+def _container_name(summary: dict[str, Any]) -> str:
+    """A listed container's own name ("/name"; names with more slashes are link aliases)."""
+    for name in summary.get("Names") or ():
+        if name.count("/") == 1:
+            return name.lstrip("/")
+    return summary["Id"]
+
+
 class DockerLauncher:
     """Start or restart one service's container; idempotent, touches no other container."""
 
@@ -158,8 +166,8 @@ class DockerLauncher:
             )
         found = []
         for summary in listed:
-            # By name, like every other call: the proxy lets a container be named, not an id.
-            name = (summary.get("Names") or ["/" + summary["Id"]])[0].lstrip("/")
+            # By name: the socket proxy lets inspect through for the monitor's name only.
+            name = _container_name(summary)
             status, body = self._request("GET", f"/containers/{quote(name)}/json")
             found.append(self._checked(status, body, "inspect", name))
         return found
@@ -205,9 +213,8 @@ class DockerLauncher:
             return body
         if status == 403:
             raise DockerLauncherError(
-                f"{action} {name}: refused by {self.docker_host} (403); the socket proxy must "
-                "allow CONTAINERS, ALLOW_START and ALLOW_RESTARTS, and LIFECYCLE_CONTAINERS "
-                "must match this container's name"
+                f"{action} {name}: refused by {self.docker_host} (403); the socket proxy's "
+                "ALLOWED_CONTAINERS must match this container's name"
             )
         message = body.get("message") if isinstance(body, dict) else body
         raise DockerLauncherError(f"{action} {name}: Docker API answered {status}: {message}")

@@ -12,10 +12,10 @@ master this launcher started: the launcher records the start time of each master
 (``<pidfile>.start``), and a recycled pid has another.
 
 Environment (``ProcessLauncher.from_env``):
-    FLASK_MONITOR_PIDFILE       default $AIRFLOW_HOME/flask-monitor.pid (or <repo>/.local/...)
+    FLASK_MONITOR_PIDFILE       default $AIRFLOW_HOME/flask-monitor.pid (AIRFLOW_HOME: ~/airflow)
     FLASK_MONITOR_LOGFILE       gunicorn's stdout/stderr; default next to the pidfile
     FLASK_MONITOR_BIND          default 127.0.0.1:5000
-    FLASK_MONITOR_PYTHON        an interpreter with gunicorn and Flask; default this one
+    FLASK_MONITOR_PYTHON        an interpreter with the monitor package installed; default this one
     FLASK_MONITOR_STOP_TIMEOUT  seconds a stopping gunicorn gets before SIGKILL (default 2)
 The service gets MONITOR_*, FLASK_MONITOR_* and the basics (PATH, locale, proxies, CA
 bundles) from that environment, and nothing else: Airflow's secrets stay in Airflow.
@@ -24,6 +24,7 @@ bundles) from that environment, and nothing else: Airflow's secrets stay in Airf
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
 import signal
 import subprocess
@@ -35,9 +36,6 @@ from pathlib import Path
 
 from flask_launcher.health import STOP_TIMEOUT_S, answering
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-APP_DIR = REPO_ROOT / "flask_monitor"
-PLUGINS_DIR = REPO_ROOT / "plugins"
 APP_SPEC = "monitor:create_app()"
 PROC_NAME = b"flask-monitor"  # gunicorn.conf.py's proc_name, in the master's title
 PIDFILE_TIMEOUT_S = 10.0
@@ -99,7 +97,7 @@ class ProcessLauncher:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ProcessLauncher:
-        state = Path(env.get("AIRFLOW_HOME") or REPO_ROOT / ".local")
+        state = Path(env.get("AIRFLOW_HOME") or "~/airflow").expanduser()  # Airflow's default
         pidfile = Path(env.get("FLASK_MONITOR_PIDFILE") or state / "flask-monitor.pid")
         return cls(
             pidfile=pidfile,
@@ -178,17 +176,15 @@ class ProcessLauncher:
 
     def _start(self) -> None:
         env = service_env(self.env)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(APP_DIR), str(PLUGINS_DIR), env.get("PYTHONPATH", "")) if p
-        )
+        app_dir = monitor_app_dir()
         env["FLASK_MONITOR_PIDFILE"] = str(self.pidfile)
         env["FLASK_MONITOR_BIND"] = self.bind
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
-        command = [self.python, "-m", "gunicorn", "-c", str(APP_DIR / "gunicorn.conf.py"), APP_SPEC]
+        command = [self.python, "-m", "gunicorn", "-c", str(app_dir / "gunicorn.conf.py"), APP_SPEC]
         with self.logfile.open("ab") as log:
             process = subprocess.Popen(
                 command,
-                cwd=APP_DIR,
+                cwd=app_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -224,6 +220,14 @@ class ProcessLauncher:
         except OSError:
             return f"(no log at {self.logfile})"
         return "\n".join(text.splitlines()[-lines:])
+
+
+def monitor_app_dir() -> Path:
+    """flask_monitor/, where gunicorn.conf.py sits beside the installed ``monitor`` package."""
+    spec = importlib.util.find_spec("monitor")
+    if spec is None or spec.origin is None:
+        raise LaunchError(f"the monitor package is not installed for {sys.executable}")
+    return Path(spec.origin).parents[1]
 
 
 def service_env(env: Mapping[str, str]) -> dict[str, str]:

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from embedded.mailcatcher import MailCatcher
-from embedded.stack import REPO_ROOT, free_port
+from embedded.stack import REPO_ROOT
+from testkit.datasets import SAMPLE_CSV
+from testkit.ports import free_port
 
 _HOME = Path(tempfile.mkdtemp(prefix="adclick-dagtest-"))
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
@@ -28,7 +30,6 @@ os.environ.update(
         "AIRFLOW_HOME": str(_HOME),
         "AIRFLOW_CONFIG": str(REPO_ROOT / "config" / "airflow.cfg"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME / 'airflow.db'}",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
@@ -74,5 +75,5 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ):
         (tmp_path / name).mkdir()
         monkeypatch.setenv(variable, str(tmp_path / name))
-    shutil.copy(REPO_ROOT / "data" / "advertising.csv", tmp_path / "data" / "advertising.csv")
+    shutil.copy(SAMPLE_CSV, tmp_path / "data" / "advertising.csv")
     return tmp_path

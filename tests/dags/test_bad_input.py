@@ -15,8 +15,8 @@ from airflow.dag_processing.dagbag import DagBag
 from adclick import steps
 from embedded.mailcatcher import MailCatcher
 from embedded.stack import REPO_ROOT
-from tests.support.broken_csv import BROKEN, EXPECTED
-from tests.support.files import snapshot
+from testkit.datasets import BROKEN, EXPECTED, SAMPLE_CSV
+from testkit.files import snapshot
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -34,7 +34,7 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model directory holding a current model, trained once for the whole module."""
     root = tmp_path_factory.mktemp("seed")
     (root / "work").mkdir()
-    steps.run(REPO_ROOT / "data" / "advertising.csv", root / "model", root / "work", run_id="seed")
+    steps.run(SAMPLE_CSV, root / "model", root / "work", run_id="seed")
     return root / "model"
 
 

@@ -32,6 +32,7 @@ def test_no_import_errors(dagbag: DagBag) -> None:
         "ad_click_training",
         "ad_click_monitor",
         "ad_click_flask_watchdog",
+        "ad_click_maintenance",
     }
 
 
@@ -91,4 +92,21 @@ def test_watchdog_waits_in_the_triggerer(dagbag: DagBag) -> None:
     assert dag.get_task("relaunch_flask").downstream_task_ids == {"verify_flask_health"}
     assert dag.get_task("relaunch_flask").retries >= 1  # no tight relaunch loop
     for task in dag.tasks:
+        assert task.doc_md or task.doc, task.task_id
+
+
+def test_maintenance_runs_daily_and_each_task_has_a_time_limit(dagbag: DagBag) -> None:
+    dag = dagbag.dags["ad_click_maintenance"]
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.schedule == "@daily"
+    assert dag.doc_md and dag.tags
+    assert set(dag.task_ids) == {
+        "remove_old_run_dirs",
+        "remove_old_model_versions",
+        "remove_old_task_logs",
+        "clean_metadata_db",
+    }
+    for task in dag.tasks:
+        assert task.execution_timeout is not None, task.task_id
+        assert task.on_failure_callback == [notify.task_failed], task.task_id
         assert task.doc_md or task.doc, task.task_id

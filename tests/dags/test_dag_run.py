@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
@@ -10,6 +11,7 @@ from airflow.dag_processing.dagbag import DagBag
 from adclick.registry import ModelRegistry
 from embedded.mailcatcher import MailCatcher
 from embedded.stack import REPO_ROOT
+from testkit.datasets import SAMPLE_CSV
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -30,6 +32,12 @@ def html_of(catcher: MailCatcher, needle: str) -> str:
     raise AssertionError(f"no mail with {needle!r} in its subject: {subjects(catcher)}")
 
 
+def assert_links_to(html: str, run_id: str) -> None:
+    """The run's monitor page and its page in Airflow."""
+    assert f"href='http://127.0.0.1:5000/runs/{quote(run_id, safe='')}'" in html
+    assert f"/dags/ad_click_training/runs/{quote(run_id, safe='')}'" in html
+
+
 def states(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
@@ -44,15 +52,19 @@ def test_run_trains_promotes_and_mails(training_dag, smtp_catcher, workspace: Pa
     assert dag_run.run_id in report and "Accuracy" in report and "ROC AUC" in report
     success = html_of(smtp_catcher, "SUCCESS")
     assert dag_run.run_id in success and f"{current['metrics']['accuracy']:.4f}" in success
+    (tn, fp), (fn, tp) = current["metrics"]["confusion_matrix"]
+    for html in (report, success):
+        assert_links_to(html, dag_run.run_id)
+        assert "Confusion matrix" in html and "predicted click" in html and "actual click" in html
+        assert all(f">{count}</b>" in html for count in (tn, fp, fn, tp))
+        assert f"{100 * tp / (fn + tp):.1f} % of actual click" in html
 
 
 def test_bad_data_fails_at_load_data_and_mails_the_problem(
     training_dag, smtp_catcher, workspace: Path
 ) -> None:
     broken = workspace / "data" / "broken.csv"
-    broken.write_text(
-        (REPO_ROOT / "data" / "advertising.csv").read_text().replace("Daily Time Spent", "Time", 1)
-    )
+    broken.write_text(SAMPLE_CSV.read_text().replace("Daily Time Spent", "Time", 1))
     dag_run = training_dag.test(
         run_conf={"data_path": "broken.csv"}, mark_success_pattern="trigger_monitor"
     )
@@ -61,6 +73,10 @@ def test_bad_data_fails_at_load_data_and_mails_the_problem(
     assert states(dag_run)["load_data"] == "failed"
     failure = html_of(smtp_catcher, "FAILED at load_data")
     assert "Daily Time Spent on Site" in failure and "broken.csv" in failure
+    for html in (failure, html_of(smtp_catcher, "FAILED: run")):
+        reason = html.index("missing required column &#x27;Daily Time Spent on Site&#x27;")
+        assert reason < html.index("This run on the monitor") < html.index("Run id")
+        assert_links_to(html, dag_run.run_id)
     assert not any((workspace / "model").iterdir()), "a failed run must not write a model"
 
 

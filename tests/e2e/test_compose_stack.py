@@ -8,16 +8,15 @@ from __future__ import annotations
 import pytest
 import requests
 
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowAuthError, AirflowClient
-from tests.e2e.conftest import ComposeStack, docker
-from tests.support.mailbox import Mailbox
-from tests.support.waiting import wait_until
-from tests.support.watchdog import WATCHDOG, running_runs, switch_off_watchdog, watchdog_waiting
+from testkit.compose import ComposeStack, docker
+from testkit.mailbox import Mailbox
+from testkit.waiting import wait_until
+from testkit.watchdog import WATCHDOG, running_runs, switch_off_watchdog, watchdog_waiting
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
-
-TRAINING = "ad_click_training"
-MONITOR = "ad_click_monitor"
 
 
 def flask_health(stack: ComposeStack) -> int | None:

@@ -17,9 +17,9 @@ import pytest
 import requests
 
 from flask_launcher.docker import DockerLauncher, DockerLauncherError
-from tests.e2e.conftest import ComposeStack, docker
-from tests.support.waiting import wait_until
-from tests.support.watchdog import WATCHDOG, running_runs, switch_off_watchdog, watchdog_waiting
+from testkit.compose import ComposeStack, docker
+from testkit.waiting import wait_until
+from testkit.watchdog import WATCHDOG, running_runs, switch_off_watchdog, watchdog_waiting
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 
@@ -28,12 +28,13 @@ def proxy_http(stack: ComposeStack) -> str:
     return stack.proxy_url.replace("tcp://", "http://", 1)
 
 
-def raw_status(stack: ComposeStack, method: str, path: str) -> int:
+def raw_status(stack: ComposeStack, method: str, path: str, body: bytes | None = None) -> int:
     """Status of one request sent with the path exactly as written (no dot-segment cleanup)."""
     url = urlsplit(stack.proxy_url)
     conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
     try:
-        conn.request(method, path, body=b"{}" if method == "POST" else None)
+        headers = {} if body else {"Content-Length": "0"}
+        conn.request(method, path, body=body, headers=headers)
         return conn.getresponse().status
     finally:
         conn.close()
@@ -133,6 +134,10 @@ def test_finds_the_stack_flask_monitor_by_its_compose_labels(stack: ComposeStack
         ("POST", "/images/create?fromImage=busybox"),
         ("POST", "/volumes/create"),
         ("POST", "/containers/{id}/start/../../create"),
+        ("GET", "/events"),
+        ("GET", "/containers/{id}/top"),
+        ("GET", "/containers/{id}/changes"),
+        ("GET", "/containers/{id}/stats?stream=0"),
     ],
 )
 def test_socket_proxy_refuses_everything_but_the_launcher_s_calls(
@@ -149,9 +154,47 @@ def test_socket_proxy_allows_what_the_launcher_needs(stack: ComposeStack) -> Non
     base = proxy_http(stack)
     assert requests.get(f"{base}/_ping", timeout=10).status_code == 200
     assert requests.get(f"{base}/containers/json", timeout=10).status_code == 200
-    assert requests.get(f"{base}/containers/{container}/json", timeout=10).status_code == 200
+    assert requests.get(f"{base}/containers/{name}/json", timeout=10).status_code == 200
     # Starting the running Flask monitor is allowed and a no-op (304).
     assert requests.post(f"{base}/containers/{name}/start", timeout=10).status_code == 304
+
+
+@pytest.mark.parametrize("service", ["airflow-init", "postgres", "airflow-worker"])
+def test_socket_proxy_shows_no_other_container(stack: ComposeStack, service: str) -> None:
+    """Inspect hands out a container's environment: the Flask monitor's only, by name only."""
+    container = stack.container_id(service)
+    name = docker("inspect", "--format", "{{.Name}}", container).lstrip("/")
+    for target in (container, name):
+        assert raw_status(stack, "GET", f"/containers/{target}/json") == 403
+    flask = stack.container_id("flask-monitor")
+    assert raw_status(stack, "GET", f"/containers/{flask}/json") == 403
+
+
+def host_config(container: str) -> str:
+    return docker("inspect", "--format", "{{json .HostConfig}}", container)
+
+
+def test_a_start_with_a_body_changes_nothing(
+    stack: ComposeStack, scratch_containers: Callable[..., str], label: str
+) -> None:
+    """Engines before API 1.24 apply a HostConfig sent with start (host root for whoever can
+    start a container): the proxy refuses any body, and any such version, before the engine
+    sees it."""
+    name = flask_like_name(stack)
+    target = scratch_containers(label, name=name)
+    before = host_config(target)
+    escalation = b'{"Privileged": true, "Binds": ["/:/host"], "CapAdd": ["ALL"]}'
+    for version in ("/v1.23", "/v1.41", ""):
+        status = raw_status(stack, "POST", f"{version}/containers/{name}/start", escalation)
+        assert status == 403, f"{version}/containers/{name}/start with a body: {status}"
+    assert raw_status(stack, "POST", f"/v1.23/containers/{name}/start") == 403
+    assert state(target) == "created"
+    assert host_config(target) == before
+    # The same call without a body is the launcher's, and passes.
+    assert raw_status(stack, "POST", f"/containers/{name}/start") == 204
+    assert state(target) == "running"
+    assert host_config(target) == before
+    assert docker("inspect", "--format", "{{.HostConfig.Privileged}}", target) == "false"
 
 
 @pytest.mark.parametrize("action", ["start", "restart", "stop", "kill"])

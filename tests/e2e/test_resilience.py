@@ -9,13 +9,13 @@ import pytest
 import requests
 
 from adclick.sample import write_csv
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowClient
-from tests.e2e.conftest import ComposeStack, docker
-from tests.support.waiting import wait_until
+from testkit.compose import ComposeStack, docker
+from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
-TRAINING = "ad_click_training"
 COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
 

@@ -1,22 +1,25 @@
-"""Nobody let in: no secret in any image layer, containers without root, the init job refusing
-missing, placeholder or malformed secrets."""
+"""Nobody let in: secrets of the stack's own, in no image layer; containers without root;
+front-end containers cut off from the database and the broker; Redis and Flower behind a
+password; guessable secrets refused."""
 
 from __future__ import annotations
 
-import base64
 import io
 import os
 import subprocess
 import tarfile
 
 import pytest
+import requests
 
-from tests.e2e.conftest import ComposeStack, docker
-from tests.support.envfile import SECRET_KEYS
+from embedded.stack import REPO_ROOT
+from testkit.compose import ComposeStack, docker
+from testkit.envfile import SECRET_KEYS, compose_stack_secrets
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 # The socket proxy alone runs as root (the engine's socket is root's), with no capabilities.
+# (secrets-init and airflow-init run as root too, and are done before the rest starts.)
 ROOT_ALLOWED = {"docker-socket-proxy"}
 
 
@@ -85,37 +88,140 @@ def test_every_service_runs_without_root(stack: ComposeStack) -> None:
 @pytest.mark.parametrize(
     ("override", "words"),
     [
-        (
-            "AIRFLOW__API_AUTH__JWT_SECRET=",
-            ["required secret(s) not set: AIRFLOW__API_AUTH__JWT_SECRET"],
-        ),
-        ("ADCLICK_ENV=production", ["local-development placeholders", "AIRFLOW__CORE__FERNET_KEY"]),
-        ("AIRFLOW__CORE__FERNET_KEY=not-a-key", ["is not a Fernet key"]),
+        ("AIRFLOW_FERNET_KEY=not-a-key", ["AIRFLOW_FERNET_KEY is not a Fernet key"]),
+        ("AIRFLOW_JWT_SECRET=jwt-secret", ["AIRFLOW_JWT_SECRET is shorter than 32"]),
+        ("AIRFLOW_ADMIN_PASSWORD=admin", ["AIRFLOW_ADMIN_PASSWORD is shorter than 12"]),
     ],
 )
-def test_init_refuses_to_start_the_stack(stack: ComposeStack, override: str, words: list[str]):
-    """A missing secret, a committed placeholder outside local development, a malformed key:
-    airflow-init stops with a message naming it, and nothing else starts."""
-    result = run_init(stack, override)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    for word in words:
-        assert word in output, output
-
-
-def test_init_accepts_new_and_old_fernet_keys_while_rotating(stack: ComposeStack) -> None:
-    """README, Operations: rotating the Fernet key starts with AIRFLOW_FERNET_KEY=new,old."""
-    new = base64.urlsafe_b64encode(os.urandom(32)).decode()
-    old = stack.secrets["AIRFLOW_FERNET_KEY"]
-    result = run_init(stack, f"AIRFLOW__CORE__FERNET_KEY={new},{old}")
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def run_init(stack: ComposeStack, override: str) -> subprocess.CompletedProcess:
-    """The one-shot airflow-init job with one environment variable overridden."""
-    return subprocess.run(
-        [*stack.compose, "run", "--rm", "--no-deps", "-e", override, "airflow-init"],
+def test_secrets_init_refuses_a_guessable_or_malformed_secret(
+    stack: ComposeStack, override: str, words: list[str]
+) -> None:
+    """A value set in the env file is checked before anything is written: the job stops
+    with a message naming it, and the secrets in use stay as they were."""
+    result = subprocess.run(
+        [*stack.compose, "run", "--rm", "--no-deps", "-e", override, "secrets-init"],
         capture_output=True,
         text=True,
         timeout=300,
     )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    for word in words:
+        assert word in output, output
+    assert compose_stack_secrets(stack.compose) == stack.secrets
+
+
+def test_the_stack_runs_on_secrets_of_its_own(stack: ComposeStack) -> None:
+    """Started with the committed files only, every secret was generated: long, distinct,
+    and written in no file of the repository."""
+    committed = b"".join(
+        (REPO_ROOT / name).read_bytes() for name in (".env", "docker-compose.yaml", "README.md")
+    )
+    values = [stack.secrets[key] for key in (*SECRET_KEYS, "REDIS_PASSWORD", "FLOWER_PASSWORD")]
+    assert len(set(values)) == len(values)
+    for value in values:
+        assert len(value) >= 24 and value.encode() not in committed
+
+
+def in_network_of(stack: ComposeStack, service: str, code: str) -> subprocess.CompletedProcess:
+    """Run Python ``code`` in a scratch container sharing ``service``'s network namespace:
+    what that service could reach, whatever its image contains."""
+    return subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            f"container:{stack.container_id(service)}",
+            stack.scratch_image,
+            "python",
+            "-c",
+            code,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+CONNECT = """
+import socket, sys
+try:
+    socket.create_connection(({host!r}, {port}), 3).close()
+except OSError as exc:
+    print("unreachable:", exc)
+    sys.exit(1)
+"""
+
+
+def ip_addresses(container: str) -> list[str]:
+    out = docker(
+        "inspect",
+        "--format",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+        container,
+    )
+    return out.split()
+
+
+@pytest.mark.parametrize("front", ["flask-monitor", "mailpit"])
+@pytest.mark.parametrize(("backend", "port"), [("redis", 6379), ("postgres", 5432)])
+def test_front_end_services_cannot_reach_the_database_or_the_broker(
+    stack: ComposeStack, front: str, backend: str, port: int
+) -> None:
+    targets = [backend, *ip_addresses(stack.container_id(backend))]
+    for target in targets:
+        result = in_network_of(stack, front, CONNECT.format(host=target, port=port))
+        assert result.returncode == 1, f"{front} reaches {target}:{port}: {result.stderr}"
+        assert "unreachable" in result.stdout, result.stdout + result.stderr
+
+
+def test_the_flask_monitor_still_reaches_the_api_server(stack: ComposeStack) -> None:
+    """The probe above is real: the one connection the monitor needs goes through."""
+    result = in_network_of(
+        stack, "flask-monitor", CONNECT.format(host="airflow-apiserver", port=8080)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+REDIS_PING = """
+import socket
+with socket.create_connection(("redis", 6379), 3) as sock:
+    sock.sendall(b"PING\r\n")
+    print(sock.recv(200).decode())
+"""
+
+
+def test_redis_requires_its_password(stack: ComposeStack) -> None:
+    result = in_network_of(stack, "airflow-worker", REDIS_PING)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("-NOAUTH"), result.stdout
+
+
+def test_flower_asks_for_a_login(stack: ComposeStack) -> None:
+    """Flower shows task arguments, execution tokens among them."""
+    up = [
+        *stack.compose,
+        "--profile",
+        "flower",
+        "up",
+        "--detach",
+        "--wait",
+        "--no-build",
+        "--no-deps",
+    ]
+    started = subprocess.run([*up, "flower"], capture_output=True, text=True, timeout=400)
+    try:
+        assert started.returncode == 0, started.stderr
+        url = os.environ.get("E2E_FLOWER_URL", "http://127.0.0.1:5555")
+        assert requests.get(f"{url}/", timeout=10).status_code == 401
+        assert requests.get(f"{url}/", auth=("flower", "wrong"), timeout=10).status_code == 401
+        password = stack.secrets["FLOWER_PASSWORD"]
+        answer = requests.get(f"{url}/", auth=("flower", password), timeout=10)
+        assert answer.status_code == 200
+    finally:
+        subprocess.run(
+            [*stack.compose, "--profile", "flower", "rm", "--stop", "--force", "flower"],
+            capture_output=True,
+            timeout=120,
+        )

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import requests
 
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from embedded.stack import EmbeddedStack
-from tests.support.files import snapshot
+from testkit.files import snapshot
 
 pytestmark = pytest.mark.integration
-
-TRAINING = "ad_click_training"
-MONITOR = "ad_click_monitor"
 
 
 def run_training(stack: EmbeddedStack, conf: dict | None = None) -> dict:
@@ -79,7 +79,8 @@ def test_broken_dataset_fails_at_load_data_and_keeps_the_model(
     mail = embedded_stack.mail.wait_for(
         lambda m: "FAILED at load_data" in m["Subject"] and run["dag_run_id"] in m["HTML"]
     )
-    assert "Age" in mail["HTML"] and "broken_age.csv" in mail["HTML"] and "8" in mail["HTML"]
+    assert "Age" in mail["HTML"] and "broken_age.csv" in mail["HTML"]
+    assert re.search(r"\bline 8\b", mail["HTML"]), "the mail names CSV line 8"
     assert snapshot(embedded_stack.model_dir) == before
 
 

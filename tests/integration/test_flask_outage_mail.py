@@ -9,8 +9,8 @@ import pytest
 
 from embedded.stack import EmbeddedStack
 from flask_launcher.process import ProcessLauncher
-from tests.support.flask_service import health, masters_serving
-from tests.support.mailbox import Mailbox
+from testkit.flask_service import health, masters_serving
+from testkit.mailbox import Mailbox
 
 pytestmark = pytest.mark.integration
 

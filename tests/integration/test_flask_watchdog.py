@@ -8,14 +8,13 @@ import time
 
 import pytest
 
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
+from adclick_airflow.settings import WATCHDOG_DAG_ID as WATCHDOG
 from embedded.stack import EmbeddedStack
-from tests.support.flask_service import health, masters_serving
-from tests.support.waiting import wait_until
+from testkit.flask_service import health, masters_serving
+from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-WATCHDOG = "ad_click_flask_watchdog"
-MONITOR = "ad_click_monitor"
 
 
 def test_crashed_flask_comes_back_without_anyone_asking(embedded_stack: EmbeddedStack) -> None:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
 from embedded.stack import EmbeddedStack
-from tests.support.flask_service import health, masters_serving
+from testkit.flask_service import health, masters_serving
+from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-MONITOR = "ad_click_monitor"
 
 
 def run_monitor(stack: EmbeddedStack) -> dict:
@@ -29,9 +28,8 @@ def test_killed_flask_is_relaunched_once(embedded_stack: EmbeddedStack) -> None:
     master = embedded_stack.flask_pid()
 
     os.kill(master, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while health(embedded_stack) is not None and time.monotonic() < deadline:
-        time.sleep(0.2)  # workers notice their master is gone and exit
+    # Workers notice their master is gone and exit.
+    wait_until(lambda: health(embedded_stack) is None, 10, "the killed service to stop answering")
     assert health(embedded_stack) is None
 
     run = run_monitor(embedded_stack)

@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 
 from embedded.stack import REPO_ROOT, Ports
-from tests.support.flask_service import listening_inode
-from tests.support.waiting import wait_until
+from testkit.flask_service import listening_holders
+from testkit.ports import free_ports
+from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
@@ -110,7 +111,7 @@ def run_embedded(tmp_path: Path) -> Iterator:
     runs: list[Run] = []
 
     def launch() -> Run:
-        ports = Ports.free()
+        ports = free_ports()
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -156,7 +157,7 @@ def stop_and_check(run: Run, signum: int) -> None:
     time.sleep(0.5)  # a straggler would have had time to start something
     assert run.recorder.survivors() == {}, run.text()
     for port in (run.ports.api, run.ports.flask, run.ports.smtp, run.ports.mail_http):
-        assert listening_inode(port) is None, port
+        assert not listening_holders(port), port
     assert run.text().rstrip().endswith("Stopped."), run.text()
 
 

@@ -2,7 +2,7 @@
 
 ``app`` reads the real embedded Airflow with the read-only account (a session fixture of
 tests/conftest.py). ``down_app`` points at a port where nothing listens: Airflow down, for
-real, and needs no stack. Other faults come from the small real servers in faults.py
+real, and needs no stack. Other faults come from the small real servers in testkit.faults
 (the ``fault_server`` fixture of tests/conftest.py).
 """
 
@@ -14,8 +14,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from embedded.stack import free_port
 from monitor import create_app
+from testkit.ports import free_port
 
 
 @pytest.fixture

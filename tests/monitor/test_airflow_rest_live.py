@@ -9,13 +9,15 @@ import requests
 
 from airflow_rest import AirflowAuthError, AirflowClient, AirflowNotFound
 from airflow_rest.token import renew_at
-from tests.monitor.runs import TRAINING, finished_run
+from testkit.rest import CountingClient
+from testkit.runs import TRAINING, finished_run
+from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
 
-def viewer_client(stack) -> AirflowClient:
-    return AirflowClient(stack.api_url, stack.viewer.username, stack.viewer.password)
+def viewer_client(stack) -> CountingClient:
+    return CountingClient(stack.api_url, stack.viewer.username, stack.viewer.password)
 
 
 def status_with(stack, token: str) -> int:
@@ -66,16 +68,16 @@ def test_expired_tokens_are_renewed(embedded_stack) -> None:
     on_401._renew_at = None
     first, old = ahead._token, on_401._token
 
-    while time.time() <= renew_at(first):
-        time.sleep(0.5)
+    wait_until(lambda: time.time() > renew_at(first), lifetime, "the renewal time", poll=0.5)
     ahead.latest_run(TRAINING)
     # Renewed ahead of time: the first token was still good, no 401 was needed.
     assert ahead.logins == 2 and status_with(embedded_stack, first) == 200
 
-    deadline = time.monotonic() + lifetime + 60  # plus Airflow's leeway (10 s by default)
-    while status_with(embedded_stack, old) != 401:
-        assert time.monotonic() < deadline, "the token never expired"
-        time.sleep(1)
+    def old_token_refused() -> bool:
+        return status_with(embedded_stack, old) == 401
+
+    # Plus Airflow's leeway (10 s by default).
+    wait_until(old_token_refused, lifetime + 60, "the old token to expire", poll=1)
     on_401.latest_run(TRAINING)
     assert on_401.logins == 2
 
@@ -92,7 +94,7 @@ def test_wrong_password_is_an_auth_error_naming_the_user(embedded_stack) -> None
 
 
 def test_viewer_may_read_but_not_trigger_or_pause(embedded_stack) -> None:
-    viewer = embedded_stack.client("viewer")
+    viewer = viewer_client(embedded_stack)
 
     viewer.latest_run(TRAINING)
     with pytest.raises(AirflowAuthError, match="HTTP 403 for user monitor: Forbidden"):
@@ -121,7 +123,7 @@ def test_missing_run_is_not_found(embedded_stack) -> None:
 
 
 def test_health_needs_no_login(embedded_stack) -> None:
-    client = AirflowClient(embedded_stack.api_url, "nobody", "nothing")
+    client = CountingClient(embedded_stack.api_url, "nobody", "nothing")
 
     health = client.health()
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.monitor.runs import TRAINING, finished_run
-from tests.support.flask_service import served_monitor
+from testkit.flask_service import served_monitor
+from testkit.runs import TRAINING, finished_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

@@ -3,20 +3,22 @@ and no runs at all, and everything Airflow sends shown escaped."""
 
 from __future__ import annotations
 
-import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import pytest
 
-from tests.monitor.runs import (
-    MONITOR,
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
+from testkit.runs import (
     RUN_TIMEOUT_S,
     TRAINING,
+    broken_csv_run,
     delete_all_runs,
     failing_conf,
     finished_run,
     queued_run,
 )
+from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -106,17 +108,17 @@ def test_running_run_is_shown_as_running(embedded_stack, client) -> None:
     admin.set_paused(TRAINING, False)
     run = admin.trigger(TRAINING, {})
     seen: list[int] = []
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while time.monotonic() < deadline:
+
+    def shown_running():
         response = client.get("/api")
         seen.append(response.status_code)
         if "<h1>Latest run is running</h1>" in response.get_data(as_text=True):
-            break
+            return response
         if response.status_code == 302:
             pytest.fail(f"run finished before it was seen running: {seen}")
-        time.sleep(0.2)
-    else:
-        pytest.fail(f"never saw the run running: {seen}")
+        return None
+
+    response = wait_until(shown_running, RUN_TIMEOUT_S, "the run shown as running", poll=0.2)
 
     assert response.status_code == 200
     assert client.get("/api/status").get_json()["state"] == "running"
@@ -186,3 +188,50 @@ def test_health_with_airflow_up(client) -> None:
         "status": "ok",
         "airflow": {"reachable": True, "error": None, "scheduler": "healthy"},
     }
+
+
+def test_failed_run_says_why(embedded_stack, client) -> None:
+    run = broken_csv_run(embedded_stack)
+
+    status = client.get("/api/status").get_json()
+    html = client.get("/failure").get_data(as_text=True)
+
+    failure = status["failure"]
+    assert status["run_id"] == run["dag_run_id"] and failure["task_id"] == "load_data"
+    assert failure["error_type"] == "AirflowFailException" and failure["log_problem"] is None
+    for words in ("text_in_numeric.csv", "column 'Age'", "line 8", "'forty-two'"):
+        assert words in failure["message"]
+    assert failure["log_url"] == f"{run_link(embedded_stack, run)}/tasks/load_data?try_number=1"
+    assert '<strong class="failed-task">load_data</strong>' in html
+    assert "column &#39;Age&#39;" in html and f'href="{failure["log_url"]}"' in html
+
+
+def test_history_lists_the_runs_and_each_has_a_page(embedded_stack, client) -> None:
+    finished_run(embedded_stack)
+    runs = embedded_stack.client().runs(TRAINING, limit=20)
+
+    html = client.get("/history").get_data(as_text=True)
+
+    assert html.count('<tr class="run ') == len(runs)
+    for chart in ("accuracy", "duration"):
+        assert f'data-chart="{chart}"' in html
+    assert html.count('class="point ') == 2 * len(runs)
+    for run in runs[:2]:
+        page = client.get(f"/runs/{quote(run['dag_run_id'], safe='')}")
+        assert page.status_code == 200 and run["dag_run_id"] in page.get_data(as_text=True)
+    missing = client.get("/runs/manual__1999-01-01T00:00:00+00:00")
+    assert missing.status_code == 404 and "is not among the last 20 runs" in missing.get_data(
+        as_text=True
+    )
+
+
+def test_history_costs_one_round_per_window_whatever_the_traffic(make_app) -> None:
+    app = make_app(CACHE_TTL=60.0)
+    pages = [app.test_client() for _ in range(8)]
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda i: pages[i % 8].get("/history").status_code, range(80)))
+
+    assert codes == [200] * 80
+    text = pages[0].get("/metrics").get_data(as_text=True)
+    assert 'monitor_airflow_calls_total{call="history",outcome="ok"} 1.0' in text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,20 +11,16 @@ import pytest
 
 from adclick import sample
 from adclick.registry import ModelRegistry
-from tests.support.files import snapshot
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT / "data" / "advertising.csv"
-BROKEN = REPO_ROOT / "tests" / "data" / "broken"
+from testkit.datasets import BROKEN
+from testkit.datasets import SAMPLE_CSV as SAMPLE
+from testkit.files import snapshot
 
 
 def adclick(*args: object) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "plugins")}
     return subprocess.run(
         [sys.executable, "-m", "adclick", *map(str, args)],
         capture_output=True,
         text=True,
-        env=env,
         timeout=120,
     )
 

@@ -11,10 +11,8 @@ import pytest
 from adclick.dataset import load_dataset, read_dataset
 from adclick.errors import DataValidationError
 from adclick.schema import FEATURES, REQUIRED, TARGET
-from tests.support.broken_csv import BROKEN, EXPECTED
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT / "data" / "advertising.csv"
+from testkit.datasets import BROKEN, EXPECTED
+from testkit.datasets import SAMPLE_CSV as SAMPLE
 
 
 def assert_rejected(path: Path, words: list[str], **kwargs) -> DataValidationError:

@@ -20,10 +20,9 @@ import pytest
 from adclick import steps
 from adclick.errors import RegistryError
 from adclick.registry import ModelRegistry
-from tests.support.files import read_only, small_filesystem, snapshot
+from testkit.datasets import SAMPLE_CSV as SAMPLE
+from testkit.files import read_only, small_filesystem, snapshot
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT / "data" / "advertising.csv"
 METRICS = {"accuracy": 0.95, "test_rows": 300}
 
 

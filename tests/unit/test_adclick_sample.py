@@ -10,9 +10,7 @@ import pytest
 from adclick import sample
 from adclick.dataset import load_dataset
 from adclick.schema import COLUMNS, FEATURES, TARGET
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT / "data" / "advertising.csv"
+from testkit.datasets import SAMPLE_CSV as SAMPLE
 
 
 def test_same_seed_same_rows_other_seed_other_rows() -> None:

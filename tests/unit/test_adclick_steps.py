@@ -15,10 +15,10 @@ from adclick import model, steps
 from adclick.errors import DataValidationError, QualityGateError
 from adclick.registry import ModelRegistry
 from adclick.schema import FEATURES, REQUIRED, TARGET
-from tests.support.files import snapshot
+from testkit.datasets import BROKEN
+from testkit.datasets import SAMPLE_CSV as SAMPLE
+from testkit.files import snapshot
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT / "data" / "advertising.csv"
 METRIC_KEYS = {"accuracy", "precision", "recall", "f1", "roc_auc", "confusion_matrix", "test_rows"}
 
 
@@ -143,7 +143,7 @@ def test_gate_failure_keeps_a_rejected_version_and_the_current_model(
 
 def test_bad_data_stops_at_load_data_and_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(DataValidationError, match="empty"):
-        steps.load_data(REPO_ROOT / "tests" / "data" / "broken" / "empty.csv", tmp_path)
+        steps.load_data(BROKEN / "empty.csv", tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 

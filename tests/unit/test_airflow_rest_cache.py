@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from airflow_rest import CacheWaitTimeout, CoalescingCache
+from testkit.waiting import wait_until
 
 
 class Clock:
-    """A clock the test moves by hand, so TTL behaviour needs no sleeping."""
+    """A clock the test moves by hand, so TTL behaviour needs no sleeping.
+
+    The cache reads it once per lookup, under its lock, where it decides what the caller
+    gets: ``calls`` tells a test that a caller has made that decision.
+    """
 
     def __init__(self) -> None:
         self.now = 1000.0
+        self.calls = 0
 
     def __call__(self) -> float:
+        self.calls += 1
         return self.now
 
 
@@ -57,7 +63,8 @@ def test_concurrent_misses_share_one_in_flight_call() -> None:
     upstream = Upstream()
     upstream.release.clear()
     # No caching at all: only joining the call in flight can keep the count at one.
-    cache = CoalescingCache(ttl=0.0)
+    clock = Clock()
+    cache = CoalescingCache(ttl=0.0, clock=clock)
     arrived = threading.Semaphore(0)
 
     def ask(_: int):
@@ -69,7 +76,8 @@ def test_concurrent_misses_share_one_in_flight_call() -> None:
         for _ in range(12):
             arrived.acquire()
         upstream.started.wait(10)
-        time.sleep(0.2)  # let the last arrivals reach the cache before the answer comes
+        # Every caller has decided (joined the call in flight) before the answer comes.
+        wait_until(lambda: clock.calls >= 12, 10, "all 12 callers to reach the cache")
         upstream.release.set()
         lookups = [f.result() for f in futures]
 
@@ -174,9 +182,10 @@ def test_an_answer_older_than_stale_for_is_never_given() -> None:
     upstream.result = "new"
     leader = refresh_in_flight(cache, upstream)
 
+    decided = clock.calls + 1
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(cache.lookup, upstream)
-        time.sleep(0.2)
+        wait_until(lambda: clock.calls >= decided, 10, "the caller to reach the cache")
         assert not waiting.done(), "it must wait for the refresh"
         upstream.release.set()
         assert waiting.result(10).value == "new"
@@ -191,9 +200,10 @@ def test_without_stale_for_everyone_waits_for_the_refresh() -> None:
     upstream.result = "new"
     leader = refresh_in_flight(cache, upstream)
 
+    decided = clock.calls + 1
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(cache.lookup, upstream)
-        time.sleep(0.2)
+        wait_until(lambda: clock.calls >= decided, 10, "the caller to reach the cache")
         assert not waiting.done()
         upstream.release.set()
         assert waiting.result(10).value == "new"

@@ -9,8 +9,9 @@ from __future__ import annotations
 import pytest
 
 from airflow_rest import AirflowClient, AirflowError, AirflowUnreachable
-from embedded.stack import free_port
-from tests.monitor.faults import FlakyAirflow
+from testkit.faults import FlakyAirflow
+from testkit.ports import free_port
+from testkit.rest import CountingClient
 
 CALLS = {
     "latest_run": lambda c: c.latest_run("ad_click_training"),
@@ -27,7 +28,7 @@ CALLS = {
 @pytest.mark.parametrize("call", CALLS)
 def test_closed_port_is_unreachable_with_the_url(call: str) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    client = AirflowClient(url, "monitor", "pw")
+    client = CountingClient(url, "monitor", "pw")
 
     with pytest.raises(AirflowUnreachable) as caught:
         CALLS[call](client)

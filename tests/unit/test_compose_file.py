@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
 
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ONE_SHOT = {"airflow-init"}
+from embedded.stack import REPO_ROOT
+
+ONE_SHOT = {"secrets-init", "airflow-init"}
 
 
 @pytest.fixture(scope="module")
@@ -28,19 +29,115 @@ def test_every_long_running_service_has_a_health_check_init_and_a_restart_policy
         assert service.get("restart") == expected, f"{name}: restart {service.get('restart')}"
 
 
+def image_variable(value: str) -> tuple[str, str]:
+    """``${NAME:-default}`` as (NAME, default); fails on anything else."""
+    match = re.fullmatch(r"\$\{([A-Z_]+):-([^}]+)\}", value)
+    assert match, f"{value!r} is not ${{VARIABLE:-default}}"
+    return match.group(1), match.group(2)
+
+
+def documented_images() -> dict[str, str]:
+    """The upstream images `.env` names (``# VARIABLE=image`` lines) as the defaults."""
+    text = (REPO_ROOT / ".env").read_text()
+    return dict(re.findall(r"^# ([A-Z_]+_IMAGE)=(\S+)$", text, flags=re.MULTILINE))
+
+
+def locked_version(package: str) -> str:
+    text = (REPO_ROOT / "requirements" / "airflow.lock").read_text()
+    match = re.search(rf"^{re.escape(package)}==(\S+)", text, flags=re.MULTILINE)
+    assert match, f"{package} is not in requirements/airflow.lock"
+    return match.group(1)
+
+
 def test_every_upstream_image_is_a_variable_with_the_real_default(
     services: dict[str, dict],
 ) -> None:
+    documented = documented_images()
+    seen = {}
     for name, service in services.items():
-        image = service.get("image", "")
         if "build" in service:
-            base = next(iter(service["build"].get("args", {}).values()))
-            assert base.startswith("${") and ":-" in base, f"{name}: base image {base}"
+            value = next(iter(service["build"].get("args", {}).values()))
         else:
-            assert image.startswith("${") and ":-" in image, f"{name}: image {image}"
+            value = service.get("image", "")
+        variable, default = image_variable(value)
+        seen[variable] = default
+        repository, _, tag = default.rpartition(":")
+        assert repository and tag and tag != "latest", f"{name}: {default} is not pinned by tag"
+        assert not re.search(r"local|standin|adclick", default), f"{name}: {default}: local"
+        assert documented.get(variable) == default, f"{name}: .env documents {variable} otherwise"
+    assert set(seen) == set(documented), "every documented image variable is used, and only those"
+    airflow_tag = seen["AIRFLOW_BASE_IMAGE"].rpartition(":")[2]
+    assert airflow_tag.startswith(locked_version("apache-airflow") + "-"), airflow_tag
 
 
 def test_ports_are_published_on_loopback_by_default(services: dict[str, dict]) -> None:
     for name, service in services.items():
         for port in service.get("ports", []):
             assert port.startswith("${BIND_ADDRESS:-127.0.0.1}:"), f"{name}: {port}"
+
+
+def test_no_service_keeps_a_capability_or_gains_privileges_it_does_not_need(
+    services: dict[str, dict],
+) -> None:
+    needs_root = {"secrets-init", "airflow-init"}  # they hand files and volumes to their users
+    for name, service in services.items():
+        assert service.get("cap_drop") == ["ALL"], f"{name}: capabilities kept"
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        if name in needs_root:
+            assert set(service["cap_add"]) == {"CHOWN", "FOWNER", "DAC_OVERRIDE"}, name
+        else:
+            assert "cap_add" not in service, f"{name}: {service.get('cap_add')}"
+
+
+def mounts(service: dict) -> set[str]:
+    return {volume.split(":", 1)[0] for volume in service.get("volumes", [])}
+
+
+@pytest.mark.parametrize(
+    ("volume", "readers"),
+    [
+        ("airflow-auth", {"secrets-init", "airflow-apiserver"}),
+        ("postgres-secret", {"secrets-init", "postgres"}),
+        ("redis-secret", {"secrets-init", "redis"}),
+        ("monitor-secret", {"secrets-init", "flask-monitor"}),
+    ],
+)
+def test_each_secret_volume_is_mounted_only_where_it_is_read(
+    services: dict[str, dict], volume: str, readers: set[str]
+) -> None:
+    assert {name for name, service in services.items() if volume in mounts(service)} == readers
+
+
+def test_no_secret_is_put_in_a_containers_environment_unless_an_env_file_sets_it(
+    services: dict[str, dict],
+) -> None:
+    """Airflow reads each secret through a command; a value in the environment would be in
+    `docker inspect` for anyone who can reach the engine."""
+    for name, service in services.items():
+        for key, value in (service.get("environment") or {}).items():
+            if key.startswith("AIRFLOW__") and not key.endswith("_CMD"):
+                for secret in ("FERNET_KEY", "JWT_SECRET", "SECRET_KEY", "SQL_ALCHEMY_CONN"):
+                    assert not key.endswith(secret), f"{name}: {key}"
+                assert "BROKER_URL" not in key and "RESULT_BACKEND" not in key, f"{name}: {key}"
+            if "PASSWORD" in key or "SECRET" in key or "FERNET" in key:
+                # From the env file, a file's path, or the command that reads it.
+                reference = ("${", "/", "sh /opt/adclick/bin/secret ")
+                assert str(value).startswith(reference), f"{name}: {key}={value}"
+
+
+def test_front_end_services_reach_neither_the_database_nor_the_broker(
+    services: dict[str, dict],
+) -> None:
+    backend = {
+        name for name, service in services.items() if "backend" in service.get("networks", [])
+    }
+    assert {"postgres", "redis"} <= backend
+    assert "flask-monitor" not in backend and "mailpit" not in backend
+    assert services["flask-monitor"]["networks"] == ["monitor"]
+    assert services["mailpit"]["networks"] == ["mail"]
+    assert services["secrets-init"]["network_mode"] == "none"
+
+
+def test_flower_asks_for_a_login(services: dict[str, dict]) -> None:
+    environment = services["flower"]["environment"]
+    assert "FLOWER_PASSWORD" in environment["AIRFLOW__CELERY__FLOWER_BASIC_AUTH_CMD"]

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from werkzeug.serving import make_server
 
-from embedded.stack import free_port
 from flask_launcher import check_health, check_health_async, wait_healthy
 from monitor import create_app
-from tests.monitor.faults import FaultServer
+from testkit.faults import FaultServer
+from testkit.ports import free_port
 
 
 @pytest.fixture

@@ -9,49 +9,19 @@ import contextlib
 import os
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from embedded.stack import free_port
 from flask_launcher import check_health, launcher_from_env, wait_healthy
 from flask_launcher.process import LaunchError, ProcessLauncher, group_members
+from testkit.flask_service import masters_serving
+from testkit.ports import free_port
+from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def listening_holders(port: int) -> set[int]:
-    """Pids holding a socket that listens on 127.0.0.1:``port``."""
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, state = fields[1], fields[3]
-        if state == "0A" and int(local.split(":")[1], 16) == port:  # 0A = LISTEN
-            inodes.add(f"socket:[{fields[9]}]")
-    holders = set()
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if inodes & {os.readlink(fd) for fd in (proc / "fd").iterdir()}:
-                    holders.add(int(proc.name))
-            except OSError:
-                continue
-    return holders
-
-
-def masters(port: int) -> list[int]:
-    """Listening processes whose parent does not listen too: one per gunicorn master."""
-    holders = listening_holders(port)
-    parents = {}
-    for pid in holders:
-        try:
-            parents[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            continue
-    return sorted(pid for pid, parent in parents.items() if parent not in holders)
 
 
 def pid_alive(pid: int) -> bool:
@@ -65,10 +35,8 @@ def pid_alive(pid: int) -> bool:
 
 def wait_for_single_master(port: int, pid: int, timeout: float = 30.0) -> None:
     """After a kill -9, orphaned workers keep the old socket for a moment: wait them out."""
-    deadline = time.monotonic() + timeout
-    while masters(port) != [pid] and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert masters(port) == [pid]
+    wait_until(lambda: masters_serving(port) == [pid], timeout, f"only master {pid}", poll=0.2)
+    assert masters_serving(port) == [pid]
 
 
 @pytest.fixture
@@ -88,7 +56,7 @@ def launcher(tmp_path: Path) -> Iterator[ProcessLauncher]:
     launch.port = port
     yield launch
     launch.stop()
-    for pid in masters(port):  # whatever a failed test left behind
+    for pid in masters_serving(port):  # whatever a failed test left behind
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
 
@@ -113,9 +81,8 @@ def test_a_killed_master_is_restarted(launcher) -> None:
     assert wait_healthy(launcher.health_url, timeout=30)["healthy"]
 
     os.kill(old, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while launcher.running_pid() == old and time.monotonic() < deadline:
-        time.sleep(0.05)  # SIGKILL is delivered at once, the process ends a moment later
+    # SIGKILL is delivered at once, the process ends a moment later.
+    wait_until(lambda: launcher.running_pid() != old, 10, "the killed master to end", poll=0.05)
 
     assert launcher.ensure_running() == "restarted"
     new = launcher.running_pid()

@@ -9,9 +9,9 @@ from airflow.triggers.base import TaskSuccessEvent
 from werkzeug.serving import make_server
 
 from adclick_airflow.watchdog import TRIGGER_PATH, FlaskDownTrigger
-from embedded.stack import free_port
 from monitor import create_app
-from tests.monitor.faults import FaultServer
+from testkit.faults import FaultServer
+from testkit.ports import free_port
 
 
 async def first_event(trigger: FlaskDownTrigger, timeout: float):
@@ -47,16 +47,27 @@ def test_it_fires_once_the_service_misses_enough_pings() -> None:
 
 def test_it_keeps_waiting_while_the_service_answers_then_fires_when_it_stops() -> None:
     app = create_app({"AIRFLOW_URL": f"http://127.0.0.1:{free_port()}", "AIRFLOW_PASSWORD": "x"})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    pings = threading.Semaphore(0)
+
+    def counted(environ, start_response):
+        try:
+            return app(environ, start_response)
+        finally:
+            pings.release()
+
+    server = make_server("127.0.0.1", 0, counted, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     trigger = FlaskDownTrigger(
         url=f"http://127.0.0.1:{server.server_port}/health", interval=0.05, failures=2
     )
 
+    def answered(count: int) -> bool:
+        return all(pings.acquire(timeout=30) for _ in range(count))
+
     async def scenario():
-        waiting = asyncio.ensure_future(first_event(trigger, timeout=30))
-        await asyncio.sleep(1.0)  # about 20 healthy pings
-        assert not waiting.done()
+        waiting = asyncio.ensure_future(first_event(trigger, timeout=60))
+        assert await asyncio.to_thread(answered, 10), "the service answered 10 pings"
+        assert not waiting.done(), "healthy answers must not end the wait"
         await asyncio.to_thread(server.shutdown)
         server.server_close()
         return await waiting

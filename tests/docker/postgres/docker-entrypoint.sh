@@ -1,6 +1,7 @@
 #!/bin/bash
-# First start: initdb with POSTGRES_USER / POSTGRES_PASSWORD, create POSTGRES_DB, allow
-# password logins from the container network. Then run the server as user postgres.
+# First start: initdb with POSTGRES_USER / POSTGRES_PASSWORD (or POSTGRES_PASSWORD_FILE),
+# create POSTGRES_DB, allow password logins from the container network. Then run the server
+# as user postgres.
 # The same variables, checks and messages a user of the official image expects.
 set -euo pipefail
 
@@ -13,6 +14,15 @@ if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
     install -d -o postgres -g postgres -m 700 "$PGDATA"
     chown -R postgres:postgres "$PGDATA"
     exec runuser -u postgres -- "$0" "$@"
+fi
+
+# VAR or VAR_FILE (a file holding the value), never both: the official image's file_env.
+if [ -n "${POSTGRES_PASSWORD:-}" ] && [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+    echo "error: both POSTGRES_PASSWORD and POSTGRES_PASSWORD_FILE are set (but are exclusive)" >&2
+    exit 1
+fi
+if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+    POSTGRES_PASSWORD=$(<"$POSTGRES_PASSWORD_FILE")
 fi
 
 if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then

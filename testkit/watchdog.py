@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from adclick_airflow.settings import WATCHDOG_DAG_ID as WATCHDOG
 from airflow_rest import AirflowClient
-
-WATCHDOG = "ad_click_flask_watchdog"
 
 
 def running_runs(client: AirflowClient) -> list[dict]:

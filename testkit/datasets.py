@@ -1,10 +1,12 @@
-"""The corpus of broken CSV files (tests/data/broken) and what each one's error must say."""
+"""The sample dataset, and the corpus of broken CSV files (tests/data/broken) with what each
+one's error must say."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from embedded.stack import REPO_ROOT
 
-BROKEN = Path(__file__).resolve().parents[1] / "data" / "broken"
+SAMPLE_CSV = REPO_ROOT / "data" / "advertising.csv"
+BROKEN = REPO_ROOT / "tests" / "data" / "broken"
 
 # Each broken file and words its error must contain: the column, the CSV line, the problem.
 EXPECTED = {

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import requests
+
+from testkit.waiting import wait_until
 
 
 class Mailbox:
@@ -25,13 +26,16 @@ class Mailbox:
 
     def wait_for(self, predicate: Callable[[dict], bool], timeout: float = 60.0) -> dict:
         """The first mail matching ``predicate``; fails with what did arrive if none does."""
-        deadline = time.monotonic() + timeout
-        while True:
-            seen = self.messages()
-            for message in seen:
-                if predicate(message):
-                    return message
-            if time.monotonic() > deadline:
-                subjects = [m["Subject"] for m in seen]
-                raise AssertionError(f"no matching mail after {timeout:.0f} s; got {subjects}")
-            time.sleep(0.5)
+        seen: list[dict] = []
+
+        def matching() -> dict | None:
+            seen[:] = self.messages()
+            return next((message for message in seen if predicate(message)), None)
+
+        try:
+            return wait_until(matching, timeout, "a matching mail", poll=0.5)
+        except TimeoutError:
+            subjects = [m["Subject"] for m in seen]
+            raise AssertionError(
+                f"no matching mail after {timeout:.0f} s; got {subjects}"
+            ) from None

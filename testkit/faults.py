@@ -1,4 +1,5 @@
-"""Real TCP servers that misbehave the ways an Airflow URL can: fault injection for tests.
+"""Fault injection: real TCP servers that misbehave the ways an Airflow URL can, and
+crashing or stopping one component of an embedded stack.
 
 ``silent`` accepts connections and never answers (a hung api-server, a firewall that
 swallows packets after the handshake); ``html`` answers every request with a 200 HTML page
@@ -8,11 +9,17 @@ is how tests see how often the code under test really went upstream.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
+
+from embedded.stack import EmbeddedStack
+from testkit.local_http import LocalHTTPServer
 
 _PAGE = b"<html><p>Welcome!</p></html>"
 HTML_ANSWER = (
@@ -110,10 +117,31 @@ class FlakyAirflow:
             def do_PATCH(self) -> None:
                 self._route("PATCH")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = LocalHTTPServer(Handler)
+        self.url = self._server.url
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
+
+
+def kill_component(
+    stack: EmbeddedStack, name: str, signum: int = signal.SIGKILL, whole_group: bool = True
+) -> None:
+    """Signal one component (``scheduler``, ``api-server``, ``mailcatcher``, ...) and wait
+    for it to exit. ``whole_group=False`` hits its main process only, the way a crash does:
+    children it forked (LocalExecutor workers, running tasks) live on."""
+    proc = stack._procs[name]
+    with contextlib.suppress(ProcessLookupError):
+        if whole_group:
+            os.killpg(proc.pid, signum)  # its own session: group id == pid
+        else:
+            os.kill(proc.pid, signum)
+    proc.wait(timeout=60)
+
+
+def restart_component(stack: EmbeddedStack, name: str) -> None:
+    """Start a component killed by ``kill_component`` again, as the stack first started it."""
+    proc = stack._procs[name]
+    if proc.poll() is None:
+        raise RuntimeError(f"{name} is still running (pid {proc.pid})")
+    stack.spawn(name)

@@ -9,37 +9,41 @@ from pathlib import Path
 
 import requests
 
-from embedded.stack import EmbeddedStack, free_port
+from embedded.stack import EmbeddedStack
 from flask_launcher import wait_healthy
 from flask_launcher.process import ProcessLauncher
+from testkit.ports import free_port
 
 
-def listening_inode(port: int) -> str | None:
+def listening_holders(port: int) -> set[int]:
+    """Pids holding a socket that listens on 127.0.0.1:``port``."""
+    inodes = set()
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
-        if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":  # 0A = LISTEN
-            return fields[9]
-    return None
+        local, state = fields[1], fields[3]
+        if state == "0A" and int(local.split(":")[1], 16) == port:  # 0A = LISTEN
+            inodes.add(f"socket:[{fields[9]}]")
+    holders = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if inodes & {os.readlink(fd) for fd in (proc / "fd").iterdir()}:
+                    holders.add(int(proc.name))
+            except OSError:
+                continue
+    return holders
 
 
 def masters_serving(port: int) -> list[int]:
-    """Processes holding the listening socket whose parent does not hold it: the masters."""
-    inode = listening_inode(port)
-    holders = set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+    """Listening processes whose parent does not listen too: one per gunicorn master."""
+    holders = listening_holders(port)
+    parents = {}
+    for pid in holders:
         try:
-            links = {os.readlink(fd) for fd in (proc / "fd").iterdir()}
+            parents[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue
-        if f"socket:[{inode}]" in links:
-            holders.add(int(proc.name))
-    parents = {
-        pid: int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        for pid in holders
-    }
-    return sorted(pid for pid in holders if parents[pid] not in holders)
+    return sorted(pid for pid, parent in parents.items() if parent not in holders)
 
 
 def health(stack: EmbeddedStack) -> int | None:
@@ -60,8 +64,8 @@ def served_monitor(stack: EmbeddedStack, workdir: Path, **settings: str) -> Iter
         MONITOR_AIRFLOW_URL=stack.api_url,
         MONITOR_AIRFLOW_USERNAME=stack.viewer.username,
         MONITOR_AIRFLOW_PASSWORD=stack.viewer.password,
-        **settings,
     )
+    env.update(settings)  # may point it elsewhere, e.g. at an Airflow that is down
     launcher = ProcessLauncher(
         workdir / "monitor.pid", workdir / "monitor.log", bind=f"127.0.0.1:{port}", env=env
     )

@@ -1,0 +1,213 @@
+"""Compose start-up: `docker compose up -d --wait` with built images, to every service healthy,
+and on to the first successful training run.
+
+    bench/celery-stack        # runs this against the stack scripts/e2e-docker brings up
+
+Takes the stack down (volumes too) and brings it up again from the built images, twice: with
+the shipped health checks, and with ``bench/compose.health-reference.yaml`` (the start-up of
+Airflow's reference Compose file: health checks through the Airflow CLI every 20 s, the rest
+every 5 s, the worker waiting for a healthy api-server, each Airflow container first waiting
+for the database through an Airflow CLI call) as the baseline measured in the same run. For each it
+records when every container started and was first seen healthy (or, for the one-shot
+``airflow-init``, exited 0), the time ``up --wait`` took (target <= 30 s), and the time to the
+first training run that succeeds. Results in bench/results/compose_startup.{md,json}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+from harness import compose_stack_client, write_results
+
+from embedded.stack import REPO_ROOT
+
+TRAINING_DAG = "ad_click_training"
+TARGET_S = 30.0
+REFERENCE_CHECKS = REPO_ROOT / "bench" / "compose.health-reference.yaml"
+
+
+def compose_command() -> list[str]:
+    command = os.environ.get("E2E_COMPOSE")
+    if not command:
+        raise SystemExit("no Compose stack: run this through bench/celery-stack")
+    return json.loads(command)
+
+
+def with_files(command: list[str], extra: list[Path]) -> list[str]:
+    """The stack's compose command line with more ``-f`` files after its own."""
+    last_file = max(i for i, arg in enumerate(command) if arg == "-f") + 2
+    added = [arg for path in extra for arg in ("-f", str(path))]
+    return command[:last_file] + added + command[last_file:]
+
+
+class HealthWatch:
+    """Polls the project's containers; remembers when each service was first ready."""
+
+    def __init__(self, project: str) -> None:
+        self.project = project
+        self.ready_at: dict[str, float] = {}
+        self._started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> HealthWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.25):
+            listing = subprocess.run(
+                [
+                    "docker",
+                    "ps",
+                    "-a",
+                    "--filter",
+                    f"label=com.docker.compose.project={self.project}",
+                    "--format",
+                    '{{.Label "com.docker.compose.service"}}\t{{.Status}}',
+                ],
+                capture_output=True,
+                text=True,
+            ).stdout
+            now = time.monotonic() - self._started
+            for line in listing.splitlines():
+                service, _, status = line.partition("\t")
+                if "(healthy)" in status or status.startswith("Exited (0)"):
+                    self.ready_at.setdefault(service, round(now, 2))
+
+
+def started_at(project: str, since: float) -> dict[str, float]:
+    """When each container's process started, in seconds after ``since`` (epoch)."""
+    ids = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    inspected = json.loads(
+        subprocess.run(
+            ["docker", "inspect", *ids], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    return {
+        c["Config"]["Labels"]["com.docker.compose.service"]: round(
+            datetime.fromisoformat(c["State"]["StartedAt"]).timestamp() - since, 2
+        )
+        for c in inspected
+    }
+
+
+def first_training_run(up_started: float) -> float:
+    """Seconds from the start of ``up`` to the first training run seen succeeding."""
+    client = compose_stack_client(timeout=60.0)
+    deadline = time.monotonic() + 300
+    while not client.dag_exists(TRAINING_DAG):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{TRAINING_DAG} not parsed after 300 s")
+        time.sleep(0.2)
+    client.set_paused(TRAINING_DAG, False)
+    run = client.trigger(TRAINING_DAG, {})
+    while (state := client.get_run(TRAINING_DAG, run["dag_run_id"])["state"]) not in (
+        "success",
+        "failed",
+    ):
+        time.sleep(0.1)
+    if state != "success":
+        raise RuntimeError(f"first training run {run['dag_run_id']} ended {state}")
+    return round(time.monotonic() - up_started, 2)
+
+
+def start_once(command: list[str], project: str) -> dict:
+    subprocess.run([*command, "down", "-v", "--timeout", "10"], check=True, capture_output=True)
+    epoch, started = time.time(), time.monotonic()
+    with HealthWatch(project) as watch:
+        subprocess.run(
+            [*command, "up", "-d", "--wait", "--wait-timeout", "600", "--no-build"],
+            check=True,
+            capture_output=True,
+        )
+        up_s = round(time.monotonic() - started, 2)
+        training_s = first_training_run(started)
+    starts = started_at(project, epoch)
+    return {
+        "up_wait_s": up_s,
+        "first_training_success_s": training_s,
+        "services": {
+            service: {"started_s": starts.get(service), "ready_s": watch.ready_at.get(service)}
+            for service in sorted(starts)
+        },
+    }
+
+
+def main() -> int:
+    command = compose_command()
+    project = command[command.index("-p") + 1]
+    variants = {
+        "reference checks (baseline)": with_files(command, [REFERENCE_CHECKS]),
+        "shipped": command,
+    }
+    report = {name: start_once(cmd, project) for name, cmd in variants.items()}
+    write_report(report)
+    print(
+        json.dumps(
+            {
+                k: {m: v[m] for m in ("up_wait_s", "first_training_success_s")}
+                for k, v in report.items()
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def write_report(report: dict) -> None:
+    shipped, baseline = report["shipped"], report["reference checks (baseline)"]
+    summary = "\n".join(
+        f"| {name} | {r['up_wait_s']:.1f} | {r['first_training_success_s']:.1f} |"
+        for name, r in report.items()
+    )
+    services = sorted(shipped["services"])
+    timeline = "\n".join(
+        f"| {s} | "
+        + " | ".join(
+            f"{_fmt(r['services'].get(s, {}).get('started_s'))} -> "
+            f"{_fmt(r['services'].get(s, {}).get('ready_s'))}"
+            for r in (baseline, shipped)
+        )
+        + " |"
+        for s in sorted(services, key=lambda s: shipped["services"][s]["ready_s"] or 1e9)
+    )
+    write_results(
+        "compose_startup",
+        {"target_s": TARGET_S, "runs": report},
+        "# Compose start-up (built images, fresh volumes)\n\n"
+        "| health checks | `up -d --wait` (s) | first training run succeeded (s) |\n"
+        f"| --- | --- | --- |\n{summary}\n\n"
+        f"Target for `up -d --wait`: <= {TARGET_S:.0f} s "
+        f"({'met' if shipped['up_wait_s'] <= TARGET_S else '**missed**'}: "
+        f"{shipped['up_wait_s']:.1f} s, baseline {baseline['up_wait_s']:.1f} s, "
+        f"{shipped['up_wait_s'] / baseline['up_wait_s']:.2f}x).\n\n"
+        "Per service, seconds after `up` began: container started -> first seen healthy "
+        "(`airflow-init`: exited 0).\n\n"
+        "| service | reference checks (baseline) | shipped |\n| --- | --- | --- |\n"
+        f"{timeline}\n",
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

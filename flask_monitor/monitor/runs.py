@@ -1,0 +1,159 @@
+"""One run of the monitored DAG as the pages show it: the run, its tasks, the model it
+registered and, when it failed, which task failed and why.
+
+A finished run's tasks, model and failure never change, so they are read from Airflow once
+and kept (for the most recent runs, bounded); only runs still in progress are read again in
+every cache window. That keeps the cost of the history page to one call per window once its
+runs are known, whatever the traffic.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from urllib.parse import quote
+
+from airflow_rest import TERMINAL_STATES, AirflowClient, AirflowError
+
+RUN_FIELDS = (
+    "state",
+    "run_after",
+    "queued_at",
+    "start_date",
+    "end_date",
+    "duration",
+    "run_type",
+    "triggered_by",
+    "conf",
+    "note",
+)
+TASK_FIELDS = ("task_id", "map_index", "state", "try_number", "start_date", "end_date", "duration")
+FAILED_TASK_STATES = ("failed",)
+
+
+class RunDetails:
+    """Builds the page data of a run from its REST API record, reading what else it needs."""
+
+    def __init__(
+        self,
+        client: AirflowClient,
+        dag_id: str,
+        ui_url: str,
+        result_task_id: str = "load_model",
+        keep: int = 100,
+    ) -> None:
+        self.client = client
+        self.dag_id = dag_id
+        self.ui_url = ui_url.rstrip("/")
+        self.result_task_id = result_task_id
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._finished: OrderedDict[tuple, dict] = OrderedDict()
+
+    def of(self, run: dict, fetched_at: str) -> dict:
+        """The page data of ``run`` (one item of Airflow's dagRuns list)."""
+        run_id = run["dag_run_id"]
+        return {
+            "dag_id": self.dag_id,
+            "run_id": run_id,
+            **{k: run.get(k) for k in RUN_FIELDS},
+            **self._parts(run),
+            "airflow_url": self.run_url(run_id),
+            "message": None,
+            "fetched_at": fetched_at,
+        }
+
+    def empty(self, fetched_at: str) -> dict:
+        """What the pages show before the DAG's first run."""
+        return {
+            "dag_id": self.dag_id,
+            "run_id": None,
+            **dict.fromkeys(RUN_FIELDS),
+            "tasks": [],
+            "metrics": None,
+            "model": None,
+            "failure": None,
+            "airflow_url": f"{self.ui_url}/dags/{_segment(self.dag_id)}",
+            "message": "no runs yet",
+            "fetched_at": fetched_at,
+        }
+
+    def run_url(self, run_id: str) -> str:
+        return f"{self.ui_url}/dags/{_segment(self.dag_id)}/runs/{_segment(run_id)}"
+
+    def task_url(self, run_id: str, task_id: str, try_number: object) -> str:
+        """The task's page in the Airflow UI, which opens on its log (as ``ti.log_url``)."""
+        tries = f"?try_number={try_number}" if isinstance(try_number, int) and try_number else ""
+        return f"{self.run_url(run_id)}/tasks/{_segment(task_id)}{tries}"
+
+    # -- tasks, model, failure -------------------------------------------------------------
+    def _parts(self, run: dict) -> dict:
+        key = (run["dag_run_id"], run.get("state"), run.get("end_date"))
+        finished = run.get("state") in TERMINAL_STATES
+        if finished:
+            with self._lock:
+                if key in self._finished:
+                    self._finished.move_to_end(key)
+                    return self._finished[key]
+        parts = self._read_parts(run["dag_run_id"], run.get("state"))
+        if finished:
+            with self._lock:
+                self._finished[key] = parts
+                while len(self._finished) > self.keep:
+                    self._finished.popitem(last=False)
+        return parts
+
+    def _read_parts(self, run_id: str, state: str | None) -> dict:
+        tasks = [
+            {k: t.get(k) for k in TASK_FIELDS}
+            for t in self.client.task_instances(self.dag_id, run_id)
+        ]
+        tasks.sort(key=_task_order)
+        return {
+            "tasks": tasks,
+            **self._model_result(run_id, tasks),
+            "failure": self._failure(run_id, tasks) if state == "failed" else None,
+        }
+
+    def _model_result(self, run_id: str, tasks: list[dict]) -> dict:
+        """``metrics`` and ``model`` from the result task's XCom; None until it succeeded."""
+        done = any(t["task_id"] == self.result_task_id and t["state"] == "success" for t in tasks)
+        result = self.client.xcom(self.dag_id, run_id, self.result_task_id) if done else None
+        if not isinstance(result, dict):
+            return {"metrics": None, "model": None}
+        metrics = result.get("metrics")
+        return {
+            "metrics": metrics if isinstance(metrics, dict) else None,
+            "model": {"version": result.get("version"), "promoted": result.get("promoted")},
+        }
+
+    def _failure(self, run_id: str, tasks: list[dict]) -> dict | None:
+        """The first task that failed (by start time) and the error its log ends with."""
+        failed = next((t for t in tasks if t["state"] in FAILED_TASK_STATES), None)
+        if failed is None:
+            return None
+        task_id, try_number = str(failed["task_id"]), failed["try_number"]
+        error, log_problem = None, None
+        if isinstance(try_number, int) and try_number > 0:
+            try:
+                error = self.client.task_error(self.dag_id, run_id, task_id, try_number)
+            except AirflowError as exc:  # the reason is extra: the page still shows the run
+                log_problem = f"its log could not be read: {exc}"
+        return {
+            "task_id": task_id,
+            "try_number": try_number,
+            "error_type": error["type"] if error else None,
+            "message": error["message"] if error else None,
+            "log_problem": log_problem,
+            "log_url": self.task_url(run_id, task_id, try_number),
+        }
+
+
+def _task_order(task: dict) -> tuple:
+    """Started tasks by start time, then the rest by id (Airflow's own order is arbitrary)."""
+    map_index = task["map_index"] if isinstance(task["map_index"], int) else -1
+    return (task["start_date"] or "~", str(task["task_id"]), map_index)
+
+
+def _segment(value: str) -> str:
+    return quote(str(value), safe="")

@@ -1,0 +1,84 @@
+"""The Compose stack scripts/e2e-docker brought up, as its E2E_* variables describe it: its
+URLs, accounts, and the docker CLI against its engine (DOCKER_HOST)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from airflow_rest import AirflowClient
+from testkit.envfile import compose_stack_secrets
+
+REQUIRED = ("E2E_AIRFLOW_URL", "E2E_FLASK_URL", "E2E_MAIL_URL", "E2E_DOCKER_PROXY_URL")
+
+
+def missing_variables() -> list[str]:
+    """The E2E_* variables without which there is no stack to talk to."""
+    return [name for name in REQUIRED if not os.environ.get(name)]
+
+
+@dataclass
+class ComposeStack:
+    """The running stack: its URLs, accounts and a way to act on its containers."""
+
+    airflow_url: str
+    flask_url: str
+    mail_url: str
+    proxy_url: str
+    project: str
+    secrets: dict[str, str]
+    scratch_image: str
+    compose: list[str]
+    data_dir: Path | None
+    images: list[str]
+
+    @classmethod
+    def from_env(cls) -> ComposeStack:
+        compose = json.loads(os.environ.get("E2E_COMPOSE", '["docker", "compose"]'))
+        return cls(
+            airflow_url=os.environ["E2E_AIRFLOW_URL"],
+            flask_url=os.environ["E2E_FLASK_URL"],
+            mail_url=os.environ["E2E_MAIL_URL"],
+            proxy_url=os.environ["E2E_DOCKER_PROXY_URL"],
+            project=os.environ.get("E2E_COMPOSE_PROJECT", "adclick-e2e"),
+            secrets=compose_stack_secrets(compose),
+            scratch_image=os.environ.get("E2E_SCRATCH_IMAGE", "python:3.12-slim"),
+            compose=compose,
+            data_dir=Path(os.environ["E2E_DATA_DIR"]) if os.environ.get("E2E_DATA_DIR") else None,
+            images=os.environ.get("E2E_IMAGES", "").split(),
+        )
+
+    def api(self, role: str = "admin", timeout: float = 10.0) -> AirflowClient:
+        """The project's own REST client, logged in as ``admin`` or the read-only monitor."""
+        user, key = (
+            ("admin", "AIRFLOW_ADMIN_PASSWORD")
+            if role == "admin"
+            else ("monitor", "AIRFLOW_MONITOR_PASSWORD")
+        )
+        return AirflowClient(self.airflow_url, user, self.secrets[key], timeout=timeout)
+
+    def container_id(self, service: str) -> str:
+        """The container of a Compose service, found by its labels on the host engine."""
+        out = docker(
+            "ps",
+            "--all",
+            "--quiet",
+            "--filter",
+            f"label=com.docker.compose.project={self.project}",
+            "--filter",
+            f"label=com.docker.compose.service={service}",
+        )
+        ids = out.split()
+        assert len(ids) == 1, f"expected one {service} container, found {ids}"
+        return ids[0]
+
+
+def docker(*args: str) -> str:
+    """The docker CLI against the engine the stage started (DOCKER_HOST), for fault injection
+    and for test fixtures the socket proxy rightly refuses to create."""
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}"
+    return result.stdout.strip()

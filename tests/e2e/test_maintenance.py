@@ -1,0 +1,73 @@
+"""The maintenance DAG in the Compose stack: on the Celery worker, through the shared volumes
+and Postgres, it removes an old run directory, an old task log and an old run's metadata
+rows, and leaves recent ones alone.
+
+Old items are aged inside the stack the way time ages them: file times moved back with
+``touch -d``, a run's recorded times moved back in Postgres.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_rest import AirflowClient, AirflowNotFound
+from testkit.compose import ComposeStack, docker
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
+
+MAINTENANCE = "ad_click_maintenance"
+TASKS = {"remove_old_run_dirs", "remove_old_model_versions", "remove_old_task_logs"}
+OLD_RUN_DIR = "/opt/airflow/artifacts/ad_click_training/manual__aged_by_the_test"
+OLD_LOG = "/opt/airflow/logs/dag_id=ad_click_training/run_id=manual__aged_by_the_test/x.log"
+RECENT_LOG = "/opt/airflow/logs/dag_id=ad_click_training/run_id=manual__recent_by_the_test/x.log"
+
+
+def in_worker(stack: ComposeStack, script: str) -> str:
+    return docker("exec", stack.container_id("airflow-worker"), "sh", "-c", script)
+
+
+def maintenance_run(admin: AirflowClient) -> dict:
+    run = admin.trigger(MAINTENANCE, {})
+    run = admin.wait_for_run(MAINTENANCE, run["dag_run_id"], timeout=420)
+    states = admin.task_states(MAINTENANCE, run["dag_run_id"])
+    assert run["state"] == "success", states
+    assert set(states.values()) == {"success"}, "nothing skipped: the metadata clean ran too"
+    return run
+
+
+def test_maintenance_removes_old_items_in_the_compose_stack(stack: ComposeStack) -> None:
+    admin = stack.api("admin")
+    admin.set_paused(MAINTENANCE, False)
+    first = maintenance_run(admin)
+    age_400_days = 'touch -h -d "@$(( $(date +%s) - 400 * 86400 ))"'
+    in_worker(
+        stack,
+        f"mkdir -p {OLD_RUN_DIR} $(dirname {OLD_LOG}) $(dirname {RECENT_LOG}) && "
+        f"echo data > {OLD_RUN_DIR}/raw.parquet && echo old > {OLD_LOG} && "
+        f"echo recent > {RECENT_LOG} && "
+        f"{age_400_days} {OLD_RUN_DIR}/raw.parquet {OLD_RUN_DIR} {OLD_LOG}",
+    )
+    docker(
+        "exec",
+        stack.container_id("postgres"),
+        "psql",
+        "-U",
+        "airflow",
+        "-d",
+        "airflow",
+        "-c",
+        "UPDATE dag_run SET start_date = now() - interval '400 days', "
+        "end_date = now() - interval '400 days' "
+        f"WHERE dag_id = '{MAINTENANCE}' AND run_id = '{first['dag_run_id']}'",
+    )
+
+    second = maintenance_run(admin)
+
+    reports = {task: admin.xcom(MAINTENANCE, second["dag_run_id"], task) for task in TASKS}
+    assert "ad_click_training/manual__aged_by_the_test" in reports["remove_old_run_dirs"]["items"]
+    assert any("aged_by_the_test" in item for item in reports["remove_old_task_logs"]["items"])
+    left = in_worker(stack, f"ls -d {OLD_RUN_DIR} {OLD_LOG} {RECENT_LOG} 2>/dev/null; true")
+    assert left.split() == [RECENT_LOG]
+    with pytest.raises(AirflowNotFound):  # the aged run's metadata rows are purged
+        admin.get_run(MAINTENANCE, first["dag_run_id"])
+    assert admin.get_run(MAINTENANCE, second["dag_run_id"])["state"] == "success"

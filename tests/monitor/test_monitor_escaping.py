@@ -1,0 +1,94 @@
+"""Text from Airflow or the deployment is shown as text, never run as markup: a run note, a
+conf value, a task id or an error answer holding ``<script>`` comes out escaped.
+
+Needs no stack: the pages are rendered in the real app, from a run snapshot shaped like the
+one the status layer builds, and from a real server that is not Airflow.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask, render_template
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Response
+
+from monitor.views import run_page
+
+HOSTILE = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+def hostile_run(state: str) -> dict:
+    return {
+        "dag_id": f"dag{HOSTILE}",
+        "run_id": f"run{HOSTILE}",
+        "state": state,
+        "run_after": None,
+        "start_date": None,
+        "end_date": None,
+        "duration": None,
+        "run_type": f"manual{HOSTILE}",
+        "triggered_by": f"rest_api{HOSTILE}",
+        "note": f"note{HOSTILE}",
+        "conf": {"data_path": f"x{HOSTILE}.csv"},
+        "tasks": [
+            {
+                "task_id": f"task{HOSTILE}",
+                "state": "success",
+                "try_number": 1,
+                "map_index": -1,
+                "start_date": None,
+                "duration": None,
+            }
+        ],
+        "metrics": {"accuracy": 0.95, "test_rows": 300},
+        "model": {"version": f"v{HOSTILE}", "promoted": True},
+        "airflow_url": "http://airflow.example/dags/x",
+        "message": None,
+        "fetched_at": None,
+    }
+
+
+@pytest.mark.parametrize(("page", "state"), [("success", "success"), ("failure", "failed")])
+def test_run_pages_escape_every_field(down_app: Flask, page: str, state: str) -> None:
+    with down_app.test_request_context(f"/{page}"):
+        html = run_page(hostile_run(state), page)
+
+    assert "<script>" not in html
+    for field in ("dag", "run", "note", "task", "v", "manual", "rest_api"):
+        assert f"{field}{ESCAPED}" in html, field
+
+
+def test_the_no_run_page_escapes_the_dag_id(down_app: Flask) -> None:
+    run = {**hostile_run("success"), "state": None, "run_id": None}
+    with down_app.test_request_context("/api"):
+        html = render_template("no_runs.html", run=run)
+
+    assert "<script>" not in html
+
+
+@pytest.fixture
+def not_airflow() -> Iterator[str]:
+    """A real server that answers every call with a 500 whose body is markup."""
+    server = make_server(
+        "127.0.0.1", 0, lambda env, start: Response(HOSTILE, status=500)(env, start)
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_the_unavailable_page_escapes_airflow_answers_and_the_dag_id(
+    make_down_app, not_airflow: str
+) -> None:
+    app = make_down_app(AIRFLOW_URL=not_airflow, DAG_ID=f"dag{HOSTILE}")
+
+    response = app.test_client().get("/success")
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert "<script>" not in html
+    assert f"dag{ESCAPED}" in html and ESCAPED in html.replace(f"dag{ESCAPED}", "")

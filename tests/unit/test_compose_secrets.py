@@ -1,0 +1,138 @@
+"""secrets-init, the Compose stack's first-start job: every secret generated unless the env
+file sets it, kept across starts, refused when guessable, and written only where it is read."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from embedded.stack import REPO_ROOT
+from testkit.envfile import SECRET_KEYS
+
+SCRIPT = REPO_ROOT / "docker" / "airflow" / "secrets-init"
+VOLUMES = ("airflow", "auth", "postgres", "redis", "monitor")
+AIRFLOW_UID = 43210
+# What an env file may set, and two passwords only the stack itself uses.
+GENERATED = {*SECRET_KEYS, "REDIS_PASSWORD", "FLOWER_PASSWORD"}
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    for volume in VOLUMES:
+        (tmp_path / volume).mkdir()
+    return tmp_path
+
+
+def run(root: Path, **explicit: str) -> subprocess.CompletedProcess:
+    env = {"PATH": os.environ["PATH"], "AIRFLOW_UID": str(AIRFLOW_UID), **explicit}
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), str(root)], env=env, capture_output=True, text=True
+    )
+
+
+def stored(root: Path) -> dict[str, str]:
+    values = {path.name: path.read_text() for path in (root / "airflow").iterdir()}
+    passwords = json.loads((root / "auth" / "simple_auth_manager_passwords.json").read_text())
+    return {**values, "AIRFLOW_ADMIN_PASSWORD": passwords["admin"]}
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_first_start_generates_every_secret_and_says_where_the_admin_password_is(
+    root: Path,
+) -> None:
+    result = run(root)
+    assert result.returncode == 0, result.stderr
+    values = stored(root)
+    assert set(values) == GENERATED
+    assert all(len(value) >= 24 for value in values.values()), values
+    assert len(set(values.values())) == len(values)
+    assert len(base64.urlsafe_b64decode(values["AIRFLOW_FERNET_KEY"])) == 32
+    for name in GENERATED:
+        assert f"generated {name}" in result.stdout
+    assert "cat /opt/airflow/auth/simple_auth_manager_passwords.json" in result.stdout
+    # Each reader's volume holds what it reads, and nothing else.
+    assert (root / "postgres" / "POSTGRES_PASSWORD").read_text() == values["POSTGRES_PASSWORD"]
+    redis_conf = (root / "redis" / "redis.conf").read_text()
+    assert redis_conf == f"requirepass {values['REDIS_PASSWORD']}\n"
+    monitor = (root / "monitor" / "AIRFLOW_MONITOR_PASSWORD").read_text()
+    assert monitor == values["AIRFLOW_MONITOR_PASSWORD"]
+    assert [p.name for p in (root / "postgres").iterdir()] == ["POSTGRES_PASSWORD"]
+    assert [p.name for p in (root / "redis").iterdir()] == ["redis.conf"]
+    assert [p.name for p in (root / "monitor").iterdir()] == ["AIRFLOW_MONITOR_PASSWORD"]
+    # The admin password goes to the passwords file alone, not to every Airflow container.
+    assert "AIRFLOW_ADMIN_PASSWORD" not in {p.name for p in (root / "airflow").iterdir()}
+    passwords = json.loads((root / "auth" / "simple_auth_manager_passwords.json").read_text())
+    assert passwords["monitor"] == values["AIRFLOW_MONITOR_PASSWORD"]
+
+
+def test_only_the_airflow_user_can_read_the_airflow_secrets(root: Path) -> None:
+    assert run(root).returncode == 0
+    airflow = root / "airflow"
+    assert mode(airflow) == 0o700
+    for path in [*airflow.iterdir(), root / "auth" / "simple_auth_manager_passwords.json"]:
+        assert mode(path) & 0o077 == 0, path
+    if os.geteuid() == 0:
+        assert airflow.stat().st_uid == AIRFLOW_UID
+        assert {p.stat().st_uid for p in airflow.iterdir()} == {AIRFLOW_UID}
+
+
+def test_later_starts_keep_the_secrets(root: Path) -> None:
+    assert run(root).returncode == 0
+    first = stored(root)
+    result = run(root)
+    assert result.returncode == 0, result.stderr
+    assert stored(root) == first
+    assert "generated" not in result.stdout
+
+
+def test_values_set_in_the_env_file_win_and_stay(root: Path) -> None:
+    assert run(root).returncode == 0
+    generated = stored(root)
+    explicit = {
+        "AIRFLOW_JWT_SECRET": "j" * 40,
+        "AIRFLOW_ADMIN_PASSWORD": "an-admin-password",
+        "POSTGRES_PASSWORD": "a-postgres-password",
+    }
+    assert run(root, **explicit).returncode == 0
+    assert stored(root) == {**generated, **explicit}
+    assert (root / "postgres" / "POSTGRES_PASSWORD").read_text() == "a-postgres-password"
+    # Unset again: the last values stay (the env file is not the only copy).
+    assert run(root).returncode == 0
+    assert stored(root) == {**generated, **explicit}
+
+
+def test_a_new_and_an_old_fernet_key_while_rotating(root: Path) -> None:
+    keys = [base64.urlsafe_b64encode(os.urandom(32)).decode() for _ in range(2)]
+    assert run(root, AIRFLOW_FERNET_KEY=",".join(keys)).returncode == 0
+    assert stored(root)["AIRFLOW_FERNET_KEY"] == ",".join(keys)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("AIRFLOW_FERNET_KEY", "not-a-key", "is not a Fernet key"),
+        ("AIRFLOW_FERNET_KEY", base64.urlsafe_b64encode(b"k" * 32).decode() + ",x", "Fernet"),
+        ("AIRFLOW_JWT_SECRET", "short-secret", "shorter than 32 characters"),
+        ("AIRFLOW_API_SECRET_KEY", "s" * 31, "shorter than 32 characters"),
+        ("AIRFLOW_ADMIN_PASSWORD", "admin", "shorter than 12 characters"),
+        ("AIRFLOW_JWT_SECRET", "local-dev-jwt-secret-not-for-production", "published"),
+        ("POSTGRES_PASSWORD", "LocalDevPostgres1234", "published"),
+    ],
+)
+def test_a_guessable_or_malformed_value_is_refused_and_nothing_written(
+    root: Path, name: str, value: str, words: str
+) -> None:
+    result = run(root, **{name: value})
+    assert result.returncode == 1
+    assert name in result.stderr and words in result.stderr, result.stderr
+    assert all(not any((root / volume).iterdir()) for volume in VOLUMES)

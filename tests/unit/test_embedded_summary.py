@@ -1,0 +1,41 @@
+"""The summary `python -m embedded` prints after its training run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from embedded.__main__ import summary
+from embedded.stack import EmbeddedStack
+
+RUN = {"dag_run_id": "manual__1", "state": "success"}
+RESULT = {"metrics": {"accuracy": 0.95}, "version": "v1", "promoted": True, "model_path": "/m"}
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> EmbeddedStack:
+    return EmbeddedStack(home=tmp_path / "airflow")
+
+
+def body(text: str) -> list[str]:
+    """The lines between the two rules."""
+    lines = text.splitlines()
+    first, last = (i for i, line in enumerate(lines) if line.startswith("===="))
+    return lines[first + 1 : last]
+
+
+def test_without_a_monitor_run_there_is_no_line_for_it_and_no_gap(stack: EmbeddedStack) -> None:
+    lines = body(summary(stack, {"run": RUN, "result": RESULT, "monitor": None}))
+
+    assert not any(line.startswith("Monitor run") for line in lines)
+    mail = next(i for i, line in enumerate(lines) if line.startswith("Mail"))
+    assert lines[mail - 1].startswith("Model file")
+
+
+def test_with_a_monitor_run_it_is_named(stack: EmbeddedStack) -> None:
+    monitor = {"dag_run_id": "manual__2", "state": "success"}
+    lines = body(summary(stack, {"run": RUN, "result": RESULT, "monitor": monitor}))
+
+    model_file = next(i for i, line in enumerate(lines) if line.startswith("Model file"))
+    assert lines[model_file + 1] == "Monitor run    manual__2: success"

@@ -1,0 +1,66 @@
+"""docker/airflow/healthcheck: the Airflow containers' cheap health checks (the e2e stage runs
+them against the real stack; here what they read and how they fail)."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "docker" / "airflow" / "healthcheck"
+
+
+@pytest.fixture
+def healthcheck():
+    loader = importlib.machinery.SourceFileLoader("healthcheck", str(SCRIPT))
+    spec = importlib.util.spec_from_loader("healthcheck", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def test_a_setting_is_read_from_the_environment_first(healthcheck, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW__CELERY__BROKER_URL", "redis://direct:6379/0")
+    monkeypatch.setenv("AIRFLOW__CELERY__BROKER_URL_CMD", "echo redis://from-command:6379/0")
+    assert healthcheck.airflow_setting("celery", "broker_url") == "redis://direct:6379/0"
+
+
+def test_a_setting_is_read_through_its_command_like_airflow_does(healthcheck, monkeypatch) -> None:
+    monkeypatch.delenv("AIRFLOW__CELERY__BROKER_URL", raising=False)
+    monkeypatch.setenv("AIRFLOW__CELERY__BROKER_URL_CMD", "echo redis://from-command:6379/0")
+    assert healthcheck.airflow_setting("celery", "broker_url") == "redis://from-command:6379/0"
+
+
+def test_a_missing_setting_is_named(healthcheck, monkeypatch) -> None:
+    monkeypatch.delenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", raising=False)
+    monkeypatch.delenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD", raising=False)
+    with pytest.raises(SystemExit, match="AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"):
+        healthcheck.airflow_setting("database", "sql_alchemy_conn")
+
+
+def test_an_unreachable_broker_is_unhealthy(tmp_path) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {"AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{port}/0", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "celery-worker", "nowhere"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+
+
+def test_an_unknown_check_shows_the_usage() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "nonsense"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "healthcheck job TriggererJob HOSTNAME" in result.stderr
