@@ -1,7 +1,7 @@
 """Run the whole stack on this machine without Docker, train once, and stay up until Ctrl-C.
 
 python -m embedded [--api-port 8080] [--flask-port 5000] [--smtp-port 1025] [--mail-port 8025]
-                   [--home DIR] [--model-dir DIR] [--exit-after-run]
+                   [--home DIR] [--model-dir DIR] [--start-timeout 120] [--exit-after-run]
 
 Ctrl-C, SIGTERM or SIGHUP (the terminal closed) stop every process within seconds, whatever
 the stack is doing: starting, training, or running.
@@ -28,6 +28,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m embedded", description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=REPO_ROOT / ".local" / "airflow")
     parser.add_argument("--model-dir", type=Path, default=REPO_ROOT / "model")
+    parser.add_argument(
+        "--start-timeout",
+        type=float,
+        default=120.0,
+        help="seconds the components get to come up (a busy machine may need more)",
+    )
     parser.add_argument("--api-port", type=int, default=8080)
     parser.add_argument("--flask-port", type=int, default=5000)
     parser.add_argument("--smtp-port", type=int, default=1025)
@@ -116,12 +122,12 @@ def stop_on_signals() -> None:
         signal.signal(signum, interrupt)
 
 
-def run(stack: EmbeddedStack, exit_after_run: bool) -> int:
+def run(stack: EmbeddedStack, args: argparse.Namespace) -> int:
     print(f"Starting the embedded stack in {stack.home} (logs in {stack.log_dir})...", flush=True)
-    stack.start()
+    stack.start(args.start_timeout)
     outcome = train_once(stack)
     print(summary(stack, outcome), flush=True)
-    if exit_after_run:
+    if args.exit_after_run:
         return 0 if outcome["run"]["state"] == "success" else 1
     print("Running. Press Ctrl-C to stop every process.", flush=True)
     while True:
@@ -146,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = EmbeddedStack(home=args.home, ports=ports, model_dir=args.model_dir)
     stop_on_signals()
     try:
-        return run(stack, args.exit_after_run)
+        return run(stack, args)
     except StopRequested as stop:
         say(f"\n{stop} received.")
         return 128 + stop.signum

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +99,12 @@ class Run:
     def text(self) -> str:
         return "".join(self.output)
 
+    def wait_for(self, condition: Callable[[], object], what: str, timeout: float = 600) -> None:
+        """Until ``condition`` holds while the stack still runs (a busy machine can take
+        minutes to bring it up)."""
+        wait_until(lambda: condition() or self.process.poll() is not None, timeout, what)
+        assert self.process.poll() is None, f"it exited before {what}:\n{self.text()}"
+
 
 @pytest.fixture
 def run_embedded(tmp_path: Path) -> Iterator:
@@ -115,6 +121,7 @@ def run_embedded(tmp_path: Path) -> Iterator:
                 str(tmp_path / "airflow"),
                 "--model-dir",
                 str(tmp_path / "model"),
+                *("--start-timeout", "600"),
                 *("--api-port", str(ports.api), "--flask-port", str(ports.flask)),
                 *("--smtp-port", str(ports.smtp), "--mail-port", str(ports.mail_http)),
             ],
@@ -156,7 +163,7 @@ def stop_and_check(run: Run, signum: int) -> None:
 
 def test_sighup_during_start_up_stops_every_component(run_embedded) -> None:
     run = run_embedded()
-    wait_until(lambda: len(run.recorder.matching(b"airflow")) >= 4, 300, "Airflow starting")
+    run.wait_for(lambda: len(run.recorder.matching(b"airflow")) >= 4, "Airflow starting")
 
     stop_and_check(run, signal.SIGHUP)
 
@@ -168,7 +175,7 @@ def test_ctrl_c_during_a_relaunch_and_the_first_run_leaves_nothing(run_embedded)
     waits for the DAGs and the first training run: Ctrl-C the moment a gunicorn appears,
     while the task that started it (a task runner in its own process group) still runs."""
     run = run_embedded()
-    wait_until(lambda: run.recorder.matching(b"gunicorn"), 600, "a relaunch of the Flask monitor")
+    run.wait_for(lambda: run.recorder.matching(b"gunicorn"), "a relaunch of the Flask monitor")
     tasks = run.recorder.matching(b"airflow worker --")
     assert tasks, "the relaunch task runs"
 
