@@ -141,3 +141,12 @@ def test_front_end_services_reach_neither_the_database_nor_the_broker(
 def test_flower_asks_for_a_login(services: dict[str, dict]) -> None:
     environment = services["flower"]["environment"]
     assert "FLOWER_PASSWORD" in environment["AIRFLOW__CELERY__FLOWER_BASIC_AUTH_CMD"]
+
+
+def test_no_service_mounts_the_project_packages_as_airflow_plugins(services) -> None:
+    """The packages are installed in the image; Airflow's plugin manager imports every module
+    of its plugins folder, and would run ``adclick/__main__.py`` in each api-server worker."""
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            target = volume.split(":")[1] if isinstance(volume, str) else volume.get("target")
+            assert target != "/opt/airflow/plugins", f"{name} mounts {volume}"
