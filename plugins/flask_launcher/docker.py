@@ -196,11 +196,12 @@ class DockerLauncher:
         )
 
     def _answers(self, state: dict[str, Any]) -> bool:
-        """A running container serves: Docker does not call it unhealthy, and its /health
-        answers (a container started moments ago is given time to boot)."""
-        if (state.get("Health") or {}).get("Status") == "unhealthy":
-            return False
-        return self.health_url is None or answering(self.health_url, _seconds_since(state))
+        """A running container serves when its /health answers (a container started moments
+        ago is given time to boot). The ping is the judge where there is one: Docker's health
+        status lags behind, e.g. it still says unhealthy right after a pause ends."""
+        if self.health_url is not None:
+            return answering(self.health_url, _seconds_since(state))
+        return (state.get("Health") or {}).get("Status") != "unhealthy"
 
     def _post(self, path: str, action: str, name: str) -> None:
         status, body = self._request("POST", path)

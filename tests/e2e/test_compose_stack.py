@@ -40,7 +40,8 @@ def training_run(stack: ComposeStack, admin: AirflowClient, mail: Mailbox) -> di
 
 
 def test_stack_reports_healthy(stack: ComposeStack) -> None:
-    health = requests.get(f"{stack.airflow_url}/api/v2/monitor/health", timeout=10).json()
+    # The first call after start-up may wait for the api-server's workers to warm up.
+    health = requests.get(f"{stack.airflow_url}/api/v2/monitor/health", timeout=60).json()
     for component in ("metadatabase", "scheduler", "triggerer", "dag_processor"):
         assert health[component]["status"] == "healthy", health
     assert flask_health(stack) == 200

@@ -184,7 +184,7 @@ def test_the_flask_monitor_still_reaches_the_api_server(stack: ComposeStack) -> 
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-REDIS_PING = """
+REDIS_PING = r"""
 import socket
 with socket.create_connection(("redis", 6379), 3) as sock:
     sock.sendall(b"PING\r\n")
