@@ -70,3 +70,15 @@ def test_the_number_of_versions_kept_is_whole(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("ADCLICK_KEEP_MODEL_VERSIONS", "2.5")
     with pytest.raises(ValueError, match=r"ADCLICK_KEEP_MODEL_VERSIONS='2\.5' must be a whole"):
         settings.retention_windows()
+
+
+def test_the_metadata_url_comes_from_the_variable_or_its_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ADCLICK_METADATA_DB_URL", raising=False)
+    monkeypatch.delenv("ADCLICK_METADATA_DB_URL_CMD", raising=False)
+    assert settings.metadata_db_url() is None
+    monkeypatch.setenv("ADCLICK_METADATA_DB_URL_CMD", "printf postgresql://from-command")
+    assert settings.metadata_db_url() == "postgresql://from-command"
+    monkeypatch.setenv("ADCLICK_METADATA_DB_URL", "postgresql://from-variable")
+    assert settings.metadata_db_url() == "postgresql://from-variable"
