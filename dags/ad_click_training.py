@@ -126,7 +126,7 @@ def ad_click_training():
 
         return steps.fit_and_score(run_workdir(run_id), random_state=int(params["random_state"]))
 
-    @task(task_id="load_model")
+    @task(task_id=settings.RESULT_TASK_ID)
     def register_model(params: dict | None = None, run_id: str | None = None) -> dict:
         """Reload the saved model, check it, register a new version and promote it if it passes.
 

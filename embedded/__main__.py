@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR_DAG
+from adclick_airflow.settings import RESULT_TASK_ID
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING_DAG
 from embedded.progress import failure_of, wait_with_progress
 from embedded.stack import REPO_ROOT, STOP_SIGNALS, EmbeddedStack, Ports
@@ -53,7 +54,7 @@ def train_once(stack: EmbeddedStack) -> dict:
     run = client.trigger(TRAINING_DAG)
     print(f"Triggered {TRAINING_DAG} run {run['dag_run_id']}; waiting for it to finish...")
     run = wait_with_progress(client, TRAINING_DAG, run["dag_run_id"], timeout=RUN_TIMEOUT_S)
-    result = client.xcom(TRAINING_DAG, run["dag_run_id"], "load_model") or {}
+    result = client.xcom(TRAINING_DAG, run["dag_run_id"], RESULT_TASK_ID) or {}
     failure = failure_of(client, TRAINING_DAG, run["dag_run_id"])
     monitor = wait_for_monitor_after(client, run)
     return {"run": run, "result": result, "monitor": monitor, "failure": failure}

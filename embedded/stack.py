@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from adclick_contract import MONITOR_USERNAME
+
 if TYPE_CHECKING:
     from airflow_rest import AirflowClient
     from flask_launcher.process import ProcessLauncher
@@ -35,7 +37,7 @@ KILL_WAIT_S = 5.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 ADMIN_USER = "admin"
-VIEWER_USER = "monitor"
+VIEWER_USER = MONITOR_USERNAME
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 

@@ -9,21 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from adclick_contract import AIRFLOW_URL, MONITOR_USERNAME, RESULT_TASK_ID, TRAINING_DAG_ID
 from flask import Config
 
 from airflow_rest import DEFAULT_TIMEOUT_S
 from airflow_rest.credentials import password_from
 
 DEFAULTS: dict[str, Any] = {
-    "AIRFLOW_URL": "http://127.0.0.1:8080",
-    "AIRFLOW_USERNAME": "monitor",
+    "AIRFLOW_URL": AIRFLOW_URL,
+    "AIRFLOW_USERNAME": MONITOR_USERNAME,
     "AIRFLOW_PASSWORD": "",
     "AIRFLOW_PASSWORD_FILE": "",  # read when AIRFLOW_PASSWORD is empty
     "AIRFLOW_UI_URL": "",  # empty: same as AIRFLOW_URL
     "AIRFLOW_TIMEOUT": DEFAULT_TIMEOUT_S,  # seconds per Airflow call
     "HEALTH_TIMEOUT": 1.0,  # seconds for /health's probe: the watchdog pings with 2 s
-    "DAG_ID": "ad_click_training",
-    "RESULT_TASK_ID": "load_model",  # its XCom return_value carries the model metrics
+    "DAG_ID": TRAINING_DAG_ID,
+    "RESULT_TASK_ID": RESULT_TASK_ID,
     "CACHE_TTL": 2.0,  # seconds an answer from Airflow is shared by every request
     "HISTORY_RUNS": 20,  # runs on the history page and its charts
 }

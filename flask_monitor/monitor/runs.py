@@ -13,6 +13,8 @@ import threading
 from collections import OrderedDict
 from urllib.parse import quote
 
+from adclick_contract import RESULT_TASK_ID
+
 from airflow_rest import TERMINAL_STATES, AirflowClient, AirflowError
 
 RUN_FIELDS = (
@@ -39,7 +41,7 @@ class RunDetails:
         client: AirflowClient,
         dag_id: str,
         ui_url: str,
-        result_task_id: str = "load_model",
+        result_task_id: str = RESULT_TASK_ID,
         keep: int = 100,
     ) -> None:
         self.client = client

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from adclick_contract import RESULT_TASK_ID
+
 from airflow_rest import (
     AirflowAuthError,
     AirflowClient,
@@ -62,7 +64,7 @@ class StatusSource:
         dag_id: str,
         ttl: float,
         ui_url: str,
-        result_task_id: str = "load_model",
+        result_task_id: str = RESULT_TASK_ID,
         health_timeout: float = 1.0,
         on_upstream_call: Callable[[str, str], None] | None = None,
         history_limit: int = 20,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 
+from adclick_contract import AIRFLOW_URL, FLASK_MONITOR_URL, MONITOR_USERNAME
+
 from adclick_airflow import settings
 
 RUN_FIELDS = ("dag_run_id", "state", "run_after", "start_date", "end_date", "run_type")
 
 
 def flask_health_url() -> str:
-    return os.environ.get("FLASK_MONITOR_HEALTH_URL", "http://127.0.0.1:5000/health")
+    return os.environ.get("FLASK_MONITOR_HEALTH_URL", f"{FLASK_MONITOR_URL}/health")
 
 
 def latest_training_run() -> dict:
@@ -22,8 +24,8 @@ def latest_training_run() -> dict:
     from airflow_rest.credentials import password_from
 
     client = AirflowClient(
-        os.environ.get("MONITOR_AIRFLOW_URL", "http://127.0.0.1:8080"),
-        os.environ.get("MONITOR_AIRFLOW_USERNAME", "monitor"),
+        os.environ.get("MONITOR_AIRFLOW_URL", AIRFLOW_URL),
+        os.environ.get("MONITOR_AIRFLOW_USERNAME", MONITOR_USERNAME),
         password_from(os.environ, "MONITOR_AIRFLOW_PASSWORD"),
         timeout=float(os.environ.get("MONITOR_AIRFLOW_TIMEOUT", DEFAULT_TIMEOUT_S)),
     )

@@ -16,9 +16,11 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
+from adclick_contract import FLASK_MONITOR_URL, RESULT_TASK_ID, TRAINING_DAG_ID
+
 from adclick import retention
 
-TRAINING_DAG_ID = "ad_click_training"
+__all__ = ["RESULT_TASK_ID", "TRAINING_DAG_ID"]  # re-exported: the DAG files read ids here
 MONITOR_DAG_ID = os.environ.get("ADCLICK_MONITOR_DAG_ID", "ad_click_monitor")
 WATCHDOG_DAG_ID = "ad_click_flask_watchdog"
 MAINTENANCE_DAG_ID = "ad_click_maintenance"
@@ -117,7 +119,7 @@ def _days(variable: str, default: float) -> timedelta:
 
 def monitor_run_url(run_id: str) -> str:
     """The Flask monitor's page of one run, as people reach it (links in mails)."""
-    base = os.environ.get("ADCLICK_MONITOR_URL", "http://127.0.0.1:5000").rstrip("/")
+    base = os.environ.get("ADCLICK_MONITOR_URL", FLASK_MONITOR_URL).rstrip("/")
     return f"{base}/runs/{quote(run_id, safe='')}"
 
 

@@ -34,6 +34,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from adclick_contract import FLASK_MONITOR_BIND
+
 from flask_launcher.health import STOP_TIMEOUT_S, answering
 
 APP_SPEC = "monitor:create_app()"
@@ -77,7 +79,7 @@ class ProcessLauncher:
         self,
         pidfile: Path,
         logfile: Path,
-        bind: str = "127.0.0.1:5000",
+        bind: str = FLASK_MONITOR_BIND,
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
         stop_timeout: float = STOP_TIMEOUT_S,
@@ -102,7 +104,7 @@ class ProcessLauncher:
         return cls(
             pidfile=pidfile,
             logfile=Path(env.get("FLASK_MONITOR_LOGFILE") or pidfile.with_suffix(".log")),
-            bind=env.get("FLASK_MONITOR_BIND") or "127.0.0.1:5000",
+            bind=env.get("FLASK_MONITOR_BIND") or FLASK_MONITOR_BIND,
             python=env.get("FLASK_MONITOR_PYTHON") or sys.executable,
             env=env,
             stop_timeout=float(env.get("FLASK_MONITOR_STOP_TIMEOUT") or STOP_TIMEOUT_S),

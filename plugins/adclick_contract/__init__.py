@@ -1,0 +1,16 @@
+"""Names and addresses the stack's components agree on, defined once.
+
+Plain constants with no imports: the Airflow side, the Flask monitor's image (which has no
+Airflow and no ML libraries) and the embedded stack all read them from here.
+"""
+
+TRAINING_DAG_ID = "ad_click_training"
+# The training task whose XCom return value carries the registered model and its metrics.
+RESULT_TASK_ID = "load_model"
+
+# The read-only Airflow account the monitor DAG and the Flask monitor read Airflow with.
+MONITOR_USERNAME = "monitor"
+
+AIRFLOW_URL = "http://127.0.0.1:8080"
+FLASK_MONITOR_BIND = "127.0.0.1:5000"
+FLASK_MONITOR_URL = f"http://{FLASK_MONITOR_BIND}"
