@@ -28,6 +28,7 @@ from harness import compose_stack_client, write_results
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING_DAG
 from embedded.stack import REPO_ROOT
+from testkit.waiting import wait_until
 
 TARGET_S = 30.0
 REFERENCE_CHECKS = REPO_ROOT / "bench" / "compose.health-reference.yaml"
@@ -111,18 +112,10 @@ def started_at(project: str, since: float) -> dict[str, float]:
 def first_training_run(up_started: float) -> float:
     """Seconds from the start of ``up`` to the first training run seen succeeding."""
     client = compose_stack_client(timeout=60.0)
-    deadline = time.monotonic() + 300
-    while not client.dag_exists(TRAINING_DAG):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{TRAINING_DAG} not parsed after 300 s")
-        time.sleep(0.2)
+    wait_until(lambda: client.dag_exists(TRAINING_DAG), 300, f"{TRAINING_DAG} parsed", poll=0.2)
     client.set_paused(TRAINING_DAG, False)
     run = client.trigger(TRAINING_DAG, {})
-    while (state := client.get_run(TRAINING_DAG, run["dag_run_id"])["state"]) not in (
-        "success",
-        "failed",
-    ):
-        time.sleep(0.1)
+    state = client.wait_for_run(TRAINING_DAG, run["dag_run_id"], timeout=300, poll=0.1)["state"]
     if state != "success":
         raise RuntimeError(f"first training run {run['dag_run_id']} ended {state}")
     return round(time.monotonic() - up_started, 2)

@@ -19,15 +19,13 @@ kills, for the crash and for the hang. Results in bench/results/relaunch_mttr.{m
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
-import statistics
 import sys
 import time
 from collections.abc import Callable
 
-from harness import embedded_stack, write_results
+from harness import Report, Target, arguments, embedded_stack, publish, spread, table
 
 from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
 from embedded.stack import EmbeddedStack
@@ -77,7 +75,7 @@ def measure_monitor_dag(stack: EmbeddedStack, kills: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=7)
     args = parser.parse_args(argv)
     with embedded_stack() as stack:
@@ -89,71 +87,62 @@ def main(argv: list[str] | None = None) -> int:
         switch_off_watchdog(stack.client())
         baseline = measure_monitor_dag(stack, args.kills)
     report = summarize(watchdog, hung, baseline)
-    write_report(report)
-    print(report["summary"])
-    return 0 if report["summary"]["meets_target"] else 1
+    publish(report, args.results)
+    return 0 if all(t.met for t in report.targets) else 1
 
 
-def summarize(watchdog: list[float], hung: list[float], baseline: list[float]) -> dict:
-    median = statistics.median(watchdog)
-    hung_median = statistics.median(hung)
-    base = statistics.median(baseline)
-    return {
-        "samples": {
-            "watchdog_s": watchdog,
-            "watchdog_hung_s": hung,
-            "monitor_dag_triggered_at_kill_s": baseline,
+def summarize(watchdog: list[float], hung: list[float], baseline: list[float]) -> Report:
+    crash, hang, base = spread(watchdog), spread(hung), spread(baseline)
+    rows = [
+        ("watchdog DAG, crash (SIGKILL)", crash["median"], crash["max"]),
+        ("watchdog DAG, hung (SIGSTOP)", hang["median"], hang["max"]),
+        ("baseline: monitor DAG triggered at the kill (its best case)", base["median"], ""),
+        (
+            f"monitor DAG on its 5-minute schedule (+ {CRON_MEAN_WAIT_S:.0f} s mean wait)",
+            round(base["median"] + CRON_MEAN_WAIT_S, 1),
+            "",
+        ),
+        ("ratio watchdog / baseline", round(crash["median"] / base["median"], 3), ""),
+        ("ratio hung / crash", round(hang["median"] / crash["median"], 3), ""),
+    ]
+    faults = zip(watchdog, hung, baseline, strict=False)
+    return Report(
+        name="relaunch_mttr",
+        title="Relaunch MTTR (embedded stack)",
+        method=(
+            "A fault sent to the Flask monitor's process group, then the time until `/health` "
+            "answers 200 again; SIGKILL is a crash, SIGSTOP a hung service (alive, holding its "
+            f"port, answering nothing). {len(watchdog)} faults each, after one warm-up."
+        ),
+        targets=[
+            Target(
+                f"crash: watchdog median <= {TARGET_S:.0f} s",
+                f"{crash['median']:.2f} s",
+                crash["median"] <= TARGET_S,
+            ),
+            Target(
+                f"hang: watchdog median <= {TARGET_S:.0f} s",
+                f"{hang['median']:.2f} s",
+                hang["median"] <= TARGET_S,
+            ),
+        ],
+        sections=[
+            table(("mechanism", "median (s)", "max (s)"), rows),
+            table(
+                ("fault", "crash (s)", "hung (s)", "baseline (s)"),
+                ((i + 1, *sample) for i, sample in enumerate(faults)),
+            ),
+        ],
+        data={
+            "samples": {
+                "watchdog_s": watchdog,
+                "watchdog_hung_s": hung,
+                "monitor_dag_triggered_at_kill_s": baseline,
+            },
+            "crash": crash,
+            "hang": hang,
+            "monitor_dag_best_case": base,
         },
-        "summary": {
-            "kills": len(watchdog),
-            "watchdog_median_s": median,
-            "watchdog_max_s": max(watchdog),
-            "hung_median_s": hung_median,
-            "hung_max_s": max(hung),
-            "hung_over_crash": round(hung_median / median, 3),
-            "monitor_dag_best_case_median_s": base,
-            "monitor_dag_scheduled_expected_s": round(base + CRON_MEAN_WAIT_S, 1),
-            "watchdog_over_monitor_dag_best_case": round(median / base, 3),
-            "target_s": TARGET_S,
-            "meets_target": median <= TARGET_S and hung_median <= TARGET_S,
-        },
-    }
-
-
-def write_report(report: dict) -> None:
-    s = report["summary"]
-    samples = report["samples"]
-    rows = "\n".join(
-        f"| {i + 1} | {w:.2f} | {h:.2f} | {b:.2f} |"
-        for i, (w, h, b) in enumerate(
-            zip(
-                samples["watchdog_s"],
-                samples["watchdog_hung_s"],
-                samples["monitor_dag_triggered_at_kill_s"],
-                strict=False,
-            )
-        )
-    )
-    write_results(
-        "relaunch_mttr",
-        report,
-        "# Relaunch MTTR (embedded stack)\n\n"
-        "A fault sent to the Flask monitor's process group, then the time until `/health` "
-        "answers 200 again; SIGKILL is a crash, SIGSTOP a hung service (alive, holding its "
-        f"port, answering nothing). {s['kills']} faults each, after one warm-up.\n\n"
-        "| mechanism | median (s) | max (s) | target |\n| --- | --- | --- | --- |\n"
-        f"| watchdog DAG, crash (SIGKILL) | {s['watchdog_median_s']:.2f} "
-        f"| {s['watchdog_max_s']:.2f} | <= {s['target_s']:.0f} s |\n"
-        f"| watchdog DAG, hung (SIGSTOP) | {s['hung_median_s']:.2f} "
-        f"| {s['hung_max_s']:.2f} | <= {s['target_s']:.0f} s |\n"
-        "| baseline: monitor DAG triggered at the kill (its best case) "
-        f"| {s['monitor_dag_best_case_median_s']:.2f} | | |\n"
-        "| monitor DAG on its 5-minute schedule (expected: + 150 s mean wait) "
-        f"| {s['monitor_dag_scheduled_expected_s']:.1f} | | |\n"
-        f"| ratio watchdog / baseline | {s['watchdog_over_monitor_dag_best_case']:.3f} | | |\n"
-        f"| ratio hung / crash | {s['hung_over_crash']:.3f} | | |\n\n"
-        "| fault | crash (s) | hung (s) | baseline (s) |\n| --- | --- | --- | --- |\n"
-        f"{rows}\n",
     )
 
 

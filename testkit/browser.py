@@ -21,6 +21,7 @@ import requests
 from websockets.sync.client import connect
 
 from testkit.debian import ensure_debian_tool
+from testkit.waiting import wait_until
 
 BINARY = "chromium-headless-shell"
 WIDTH, HEIGHT = 1280, 900
@@ -63,14 +64,14 @@ class Browser:
 
     def _debugging_port(self) -> int:
         marker = self._profile / "DevToolsActivePort"
-        deadline = time.monotonic() + self.timeout
-        while not marker.exists() or not marker.read_text().strip():
+
+        def port_written() -> str:
             if self._process.poll() is not None:
                 raise RuntimeError(f"{self.binary} exited with {self._process.returncode}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.binary} opened no debugging port")
-            time.sleep(0.1)
-        return int(marker.read_text().split()[0])
+            return marker.exists() and marker.read_text().strip()
+
+        written = wait_until(port_written, self.timeout, f"{self.binary}'s debugging port")
+        return int(written.split()[0])
 
     # -- the protocol -----------------------------------------------------------------------
     def send(self, method: str, **params: Any) -> dict:

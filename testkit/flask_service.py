@@ -11,7 +11,7 @@ import requests
 
 from embedded.stack import EmbeddedStack
 from flask_launcher import wait_healthy
-from flask_launcher.process import ProcessLauncher
+from flask_launcher.process import ProcessLauncher, proc_stat
 from testkit.ports import free_port
 
 
@@ -37,12 +37,7 @@ def listening_holders(port: int) -> set[int]:
 def masters_serving(port: int) -> list[int]:
     """Listening processes whose parent does not listen too: one per gunicorn master."""
     holders = listening_holders(port)
-    parents = {}
-    for pid in holders:
-        try:
-            parents[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            continue
+    parents = {pid: int(fields[1]) for pid in holders if (fields := proc_stat(pid))}
     return sorted(pid for pid, parent in parents.items() if parent not in holders)
 
 

@@ -18,13 +18,20 @@ RUN_TIMEOUT_S = 300
 T = TypeVar("T")
 
 
-def finished_run(stack, conf: dict | None = None) -> dict:
-    """Trigger the training DAG as admin and wait until the run succeeded or failed."""
+def started_run(stack, conf: dict | None = None) -> tuple[AirflowClient, str, float]:
+    """Unpause and trigger the training DAG as admin: the client, the run id and the
+    deadline (``RUN_TIMEOUT_S`` from now) to wait for it by."""
     admin = stack.client()
     deadline = time.monotonic() + RUN_TIMEOUT_S
     patiently(lambda: admin.set_paused(TRAINING, False), deadline)
     run_id = f"manual__{datetime.now(UTC).isoformat()}"  # a repeated trigger finds its run
     patiently(lambda: admin.trigger(TRAINING, conf or {}, run_id=run_id), deadline)
+    return admin, run_id, deadline
+
+
+def finished_run(stack, conf: dict | None = None) -> dict:
+    """Trigger the training DAG as admin and wait until the run succeeded or failed."""
+    admin, run_id, deadline = started_run(stack, conf)
     return patiently(
         lambda: admin.wait_for_run(TRAINING, run_id, max(deadline - time.monotonic(), 1)),
         deadline,

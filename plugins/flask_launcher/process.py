@@ -243,19 +243,19 @@ def service_env(env: Mapping[str, str]) -> dict[str, str]:
 
 def _is_gunicorn_master(pid: int) -> bool:
     """Alive (not a zombie), gunicorn, serving this app, and not one of its workers."""
+    fields = proc_stat(pid)
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+    if not fields or fields[0] in ("Z", "X"):
         return False
     if b"gunicorn" not in cmdline or b"gunicorn: worker" in cmdline:
         return False
     return PROC_NAME in cmdline or APP_SPEC.encode() in cmdline
 
 
-def _stat(pid: int) -> list[str]:
+def proc_stat(pid: int) -> list[str]:
     """/proc/<pid>/stat after the command name: [state, ppid, pgrp, session, ...]; [] if gone."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
@@ -266,7 +266,7 @@ def _stat(pid: int) -> list[str]:
 def start_ticks(pid: int) -> int:
     """When ``pid`` started, in clock ticks since boot (0 if it is gone): with the pid, an
     identity no other process will have."""
-    fields = _stat(pid)
+    fields = proc_stat(pid)
     return int(fields[19]) if fields else 0
 
 
@@ -275,7 +275,7 @@ def group_members(pgid: int) -> list[int]:
     members = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
-            fields = _stat(int(proc.name))
+            fields = proc_stat(int(proc.name))
             if fields and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
                 members.append(int(proc.name))
     return members

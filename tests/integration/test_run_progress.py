@@ -9,37 +9,23 @@ import os
 import re
 import shutil
 import threading
-import time
-from datetime import UTC, datetime
 
 import pytest
 
 from embedded.__main__ import failure_lines
 from embedded.progress import failure_of, wait_with_progress
 from testkit.datasets import BROKEN
-from testkit.runs import TRAINING, patiently
+from testkit.runs import RUN_TIMEOUT_S, TRAINING, started_run
 
 pytestmark = pytest.mark.integration
 
 
-TIMEOUT_S = 300
-
-
-def trigger(stack, conf: dict | None = None) -> tuple:
-    admin = stack.client()
-    deadline = time.monotonic() + TIMEOUT_S
-    patiently(lambda: admin.set_paused(TRAINING, False), deadline)
-    run_id = f"manual__{datetime.now(UTC).isoformat()}"
-    patiently(lambda: admin.trigger(TRAINING, conf or {}, run_id=run_id), deadline)
-    return admin, run_id
-
-
 def test_plain_lines_and_the_failure_when_not_a_terminal(embedded_stack) -> None:
     shutil.copy(BROKEN / "missing_values.csv", embedded_stack.data_dir / "missing_values.csv")
-    admin, run_id = trigger(embedded_stack, {"data_path": "missing_values.csv"})
+    admin, run_id, _ = started_run(embedded_stack, {"data_path": "missing_values.csv"})
     out = io.StringIO()
 
-    run = wait_with_progress(admin, TRAINING, run_id, timeout=TIMEOUT_S, out=out)
+    run = wait_with_progress(admin, TRAINING, run_id, timeout=RUN_TIMEOUT_S, out=out)
 
     assert run["state"] == "failed"
     lines = out.getvalue().splitlines()
@@ -56,14 +42,14 @@ def test_plain_lines_and_the_failure_when_not_a_terminal(embedded_stack) -> None
 
 
 def test_one_rewritten_line_on_a_terminal(embedded_stack) -> None:
-    admin, run_id = trigger(embedded_stack)
+    admin, run_id, _ = started_run(embedded_stack)
     leader, follower = os.openpty()
     received: list[bytes] = []
     reader = threading.Thread(target=read_all, args=(leader, received), daemon=True)
     reader.start()
     terminal = os.fdopen(follower, "w", buffering=1)
     try:
-        run = wait_with_progress(admin, TRAINING, run_id, timeout=TIMEOUT_S, out=terminal)
+        run = wait_with_progress(admin, TRAINING, run_id, timeout=RUN_TIMEOUT_S, out=terminal)
     finally:
         terminal.close()  # the reader sees the end of the terminal's output
         reader.join(timeout=10)

@@ -24,18 +24,12 @@ from pathlib import Path
 import pytest
 
 from embedded.stack import REPO_ROOT, Ports
+from flask_launcher.process import proc_stat
 from testkit.flask_service import listening_holders
 from testkit.ports import free_ports
 from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
-
-
-def stat(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
-    except OSError:
-        return []
 
 
 def cmdline(pid: int) -> bytes:
@@ -47,7 +41,7 @@ def cmdline(pid: int) -> bytes:
 
 def alive(pid: int, start: str) -> bool:
     """The same process (pid and start time) still runs (zombies do not count)."""
-    fields = stat(pid)
+    fields = proc_stat(pid)
     return bool(fields) and fields[19] == start and fields[0] not in ("Z", "X")
 
 
@@ -70,7 +64,7 @@ class Recorder:
     def poll(self) -> None:
         parents = {}
         for proc in Path("/proc").iterdir():
-            if proc.name.isdigit() and (fields := stat(int(proc.name))):
+            if proc.name.isdigit() and (fields := proc_stat(int(proc.name))):
                 parents[int(proc.name)] = (int(fields[1]), fields[19])
         for pid, (_, start) in parents.items():
             ancestor = pid

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pytest
@@ -24,7 +23,9 @@ from testkit.runs import (
     delete_all_runs,
     finished_run,
     patiently,
+    started_run,
 )
+from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -129,17 +130,15 @@ def test_history_has_one_point_per_run(embedded_stack, monitor_url, browser) -> 
 
 
 def test_running_run(embedded_stack, monitor_url, browser) -> None:
-    admin = embedded_stack.client()
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    patiently(lambda: admin.set_paused(TRAINING, False), deadline)
-    run_id = f"manual__{datetime.now(UTC).isoformat()}"  # a repeated trigger finds its run
-    run = patiently(lambda: admin.trigger(TRAINING, {}, run_id=run_id), deadline)
-    while text(browser, "h1") != "Latest run is running":
-        if time.monotonic() > deadline:
-            pytest.fail("never saw the run running")
+    admin, run_id, deadline = started_run(embedded_stack)
+
+    def shown_running() -> bool:
         assert browser.open(f"{monitor_url}/api") == []
         if browser.evaluate("location.pathname") != "/api":
             pytest.fail("the run finished before it was seen running")
+        return text(browser, "h1") == "Latest run is running"
+
+    wait_until(shown_running, deadline - time.monotonic(), "the run shown running", poll=0)
     browser.screenshot(SHOTS / "running.png")
     show(browser, f"{monitor_url}/history", "history-running")
     states = browser.evaluate(
@@ -147,7 +146,7 @@ def test_running_run(embedded_stack, monitor_url, browser) -> None:
         ".map(p => p.dataset.state)"
     )
     assert states[-1] in ("queued", "running")
-    patiently(lambda: admin.wait_for_run(TRAINING, run["dag_run_id"], RUN_TIMEOUT_S), deadline)
+    patiently(lambda: admin.wait_for_run(TRAINING, run_id, RUN_TIMEOUT_S), deadline)
 
 
 def test_no_runs_yet(embedded_stack, browser, tmp_path) -> None:

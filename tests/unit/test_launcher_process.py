@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from flask_launcher import check_health, launcher_from_env, wait_healthy
-from flask_launcher.process import LaunchError, ProcessLauncher, group_members
+from flask_launcher.process import LaunchError, ProcessLauncher, group_members, proc_stat
 from testkit.flask_service import masters_serving
 from testkit.ports import free_port
 from testkit.waiting import wait_until
@@ -26,11 +26,8 @@ pytestmark = pytest.mark.timeout(120)
 
 def pid_alive(pid: int) -> bool:
     """Running or stopped, not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    fields = proc_stat(pid)
+    return bool(fields) and fields[0] not in ("Z", "X")
 
 
 def wait_for_single_master(port: int, pid: int, timeout: float = 30.0) -> None:
