@@ -42,7 +42,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from harness import MONITOR_DAG, RESULTS, embedded_stack, wait_until_monitor_idle, write_results
+from harness import (
+    MONITOR_DAG,
+    Report,
+    Target,
+    arguments,
+    embedded_stack,
+    publish,
+    pyplot,
+    table,
+    wait_until_monitor_idle,
+)
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from embedded.stack import EmbeddedStack
@@ -359,7 +369,7 @@ def measure(wrk: str, monitor: Monitor, route: str, args: argparse.Namespace) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2-core machine)")
@@ -377,8 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.history_only:
             samples = measure_variants(wrk, stack, run, args)
             report = summarize(samples, args, run, load_before)
-            write_report(report)
-            print(json.dumps(report["summary"], indent=2))
+            publish(load_report(report), args.results)
         more_runs(stack, args.history_runs)
         history = measure_history(wrk, stack, args)
     history["settings"] = {
@@ -388,8 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_1m_before": load_before,
     }
     history["summary"] = history_summary(history)
-    write_results("monitor_history", history, history_markdown(history))
-    print(json.dumps(history["summary"], indent=2))
+    publish(history_report(history), args.results)
     return 0
 
 
@@ -527,103 +535,149 @@ def history_summary(history: dict) -> dict:
     }
 
 
-def verdict(ok: bool) -> str:
-    return "**met**" if ok else "**NOT met**"
-
-
-def write_report(report: dict) -> None:
+def load_report(report: dict) -> Report:
     s, routes, cfg = report["summary"], report["routes"], report["settings"]
     rows = []
     for route, f in routes.items():
         c, b, p, r = f["cached"], f["baseline"], f["per_request"], f["ratio"]
         rows.append(
-            f"| `{route}` | req/s | {c['requests_per_s']:.0f} | {b['requests_per_s']:.0f} "
-            f"| **{r['baseline']['requests_per_s']:.1f}x** | {p['requests_per_s']:.0f} "
-            f"| {r['per_request']['requests_per_s']:.1f}x |"
+            (
+                f"`{route}`",
+                "req/s",
+                f"{c['requests_per_s']:.0f}",
+                f"{b['requests_per_s']:.0f}",
+                f"**{r['baseline']['requests_per_s']:.1f}x**",
+                f"{p['requests_per_s']:.0f}",
+                f"{r['per_request']['requests_per_s']:.1f}x",
+            )
         )
         for key, label in (("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms")):
             rows.append(
-                f"| | {label} | {c[key]:.1f} | {b[key]:.1f} | {c[key] / b[key]:.3f} "
-                f"| {p[key]:.1f} | {c[key] / p[key]:.3f} |"
+                (
+                    "",
+                    label,
+                    f"{c[key]:.1f}",
+                    f"{b[key]:.1f}",
+                    f"{c[key] / b[key]:.3f}",
+                    f"{p[key]:.1f}",
+                    f"{c[key] / p[key]:.3f}",
+                )
             )
+        rounds = "upstream_rounds_per_request"
         rows.append(
-            f"| | Airflow rounds / request | {c['upstream_rounds_per_request']:.4f} "
-            f"| {b['upstream_rounds_per_request']:.3f} | "
-            f"| {p['upstream_rounds_per_request']:.3f} | |"
+            (
+                "",
+                "Airflow rounds / request",
+                f"{c[rounds]:.4f}",
+                f"{b[rounds]:.3f}",
+                "",
+                f"{p[rounds]:.3f}",
+                "",
+            )
         )
-        rows.append(
-            f"| | errors (non-2xx, socket) | {c['errors']} | {b['errors']} | | {p['errors']} | |"
-        )
+        rows.append(("", "errors (non-2xx, socket)", c["errors"], b["errors"], "", p["errors"], ""))
     variants = "\n".join(f"- *{name}*: {v['is']}." for name, v in cfg["variants"].items())
-    plot = plot_results(report)
-    write_results(
-        "monitor_load",
-        report,
-        "# Flask monitor throughput (gunicorn, real embedded Airflow behind)\n\n"
-        f"wrk `{cfg['wrk']}` pinned to CPU {cfg['wrk_cpus']}, {cfg['rounds']} alternating "
-        "round(s) per instance and route (medians shown), after a 2 s warm-up each. All three "
-        "instances are gunicorn started by the process launcher, reading the same Airflow "
-        "with the viewer account, after one finished training run. "
-        f"Load average before: {cfg['load_average_1m_before']}.\n\n"
-        f"{variants}\n\n"
-        "| target | measured | |\n| --- | --- | --- |\n"
-        f"| `/api/status` req/s >= 10x the TTL=0 baseline | {s['status_rps_cached']:.0f} vs "
-        f"{s['status_rps_baseline']:.0f} = {s['status_rps_ratio']:.1f}x "
-        f"(vs one round per request: {s['status_rps_ratio_per_request']:.1f}x) "
-        f"| {verdict(s['meets_throughput'])} |\n"
-        f"| p99 <= 50 ms (cached) | `/api/status` {s['status_p99_ms_cached']:.1f} ms, "
-        f"`/health` {s['health_p99_ms_cached']:.1f} ms | {verdict(s['meets_p99'])} |\n"
-        f"| <= 1 Airflow round per TTL window | {s['upstream_rounds_per_ttl_window']:.2f} "
-        f"| {verdict(s['meets_upstream'])} |\n\n"
-        "| route | figure | cached | baseline (TTL=0) | cached / baseline "
-        "| per-request baseline | cached / per-request |\n"
-        "| --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows) + "\n\n"
-        "Airflow rounds are the monitor's own `monitor_airflow_calls_total` (one round = "
-        "latest run + task instances + model XCom for `/api/status`, one health probe for "
-        "`/health`) over its `monitor_http_requests_total`, read from `/metrics` before and "
-        "after each run (per-request baseline: one worker's totals). Cached `/api/status` runs: "
-        f"{s['status_upstream_rounds']} rounds in {s['status_ttl_windows']} TTL windows; "
-        f"{s['status_stale_answers']} answers given stale while a refresh was in flight "
-        '(`monitor_status_cache_total{result="stale"}`), i.e. a refresh took about '
-        f"{s['refresh_ms_estimate_median'] or 0:.0f} ms under this load and only the request "
-        "making it waited.\n\n"
-        f"![latency and throughput]({plot.name})\n\n"
-        "The history page is measured in the same run: `monitor_history.md`.\n",
+    header = (
+        "route",
+        "figure",
+        "cached",
+        "baseline (TTL=0)",
+        "cached / baseline",
+        "per-request baseline",
+        "cached / per-request",
+    )
+    return Report(
+        name="monitor_load",
+        title="Flask monitor throughput (gunicorn, real embedded Airflow behind)",
+        method=(
+            f"wrk `{cfg['wrk']}` pinned to CPU {cfg['wrk_cpus']}, {cfg['rounds']} alternating "
+            "round(s) per instance and route (medians shown), after a 2 s warm-up each. All "
+            "three instances are gunicorn started by the process launcher, reading the same "
+            "Airflow with the viewer account, after one finished training run. "
+            f"Load average before: {cfg['load_average_1m_before']}."
+        ),
+        targets=[
+            Target(
+                "`/api/status` req/s >= 10x the TTL=0 baseline",
+                f"{s['status_rps_cached']:.0f} vs {s['status_rps_baseline']:.0f} = "
+                f"{s['status_rps_ratio']:.1f}x (vs one round per request: "
+                f"{s['status_rps_ratio_per_request']:.1f}x)",
+                s["meets_throughput"],
+            ),
+            Target(
+                "p99 <= 50 ms (cached)",
+                f"`/api/status` {s['status_p99_ms_cached']:.1f} ms, "
+                f"`/health` {s['health_p99_ms_cached']:.1f} ms",
+                s["meets_p99"],
+            ),
+            Target(
+                "<= 1 Airflow round per TTL window",
+                f"{s['upstream_rounds_per_ttl_window']:.2f}",
+                s["meets_upstream"],
+            ),
+        ],
+        sections=[
+            variants,
+            table(header, rows),
+            "Airflow rounds are the monitor's own `monitor_airflow_calls_total` (one round = "
+            "latest run + task instances + model XCom for `/api/status`, one health probe for "
+            "`/health`) over its `monitor_http_requests_total`, read from `/metrics` before and "
+            "after each run (per-request baseline: one worker's totals). Cached `/api/status` "
+            f"runs: {s['status_upstream_rounds']} rounds in {s['status_ttl_windows']} TTL "
+            f"windows; {s['status_stale_answers']} answers given stale while a refresh was in "
+            'flight (`monitor_status_cache_total{result="stale"}`), i.e. a refresh took about '
+            f"{s['refresh_ms_estimate_median'] or 0:.0f} ms under this load and only the "
+            "request making it waited.",
+            "The history page is measured in the same run: `monitor_history.md`.",
+        ],
+        data={k: report[k] for k in ("settings", "samples", "routes", "summary")},
+        plot=lambda path: plot_results(report, path),
     )
 
 
-def history_markdown(history: dict) -> str:
+def history_report(history: dict) -> Report:
     s, routes, cfg = history["summary"], history["routes"], history["settings"]
-    rows = "\n".join(
-        f"| `{route}` | {f['requests_per_s']:.0f} | {f['p99_ms']:.1f} | "
-        f"{f['rest_calls_per_ttl_window']:.2f} | {f['errors']} |"
+    rows = (
+        (
+            f"`{route}`",
+            f"{f['requests_per_s']:.0f}",
+            f"{f['p99_ms']:.1f}",
+            f"{f['rest_calls_per_ttl_window']:.2f}",
+            f["errors"],
+        )
         for route, f in routes.items()
     )
-    return (
-        "# Flask monitor: the history page under load\n\n"
-        f"A monitor with the shipped defaults shows the last {s['history_runs_shown']} runs "
-        "(one failed) and reaches Airflow through a proxy that counts every REST call (login, "
-        f"dagRuns, task instances, XCom, logs). wrk `{cfg['wrk']}`, {cfg['rounds']} round(s), "
-        "one route at a time, after a 2 s warm-up each; TTL "
-        f"{cfg['cache_ttl_s']:g} s. Load average before: {cfg['load_average_1m_before']}.\n\n"
-        "| target | measured | |\n| --- | --- | --- |\n"
-        f"| `/history` p99 <= 50 ms | {s['history_p99_ms']:.1f} ms "
-        f"(`/api/status` beside it: {s['status_p99_ms_beside_history']:.1f} ms) "
-        f"| {verdict(s['meets_history_p99'])} |\n"
-        f"| `/history` REST calls per TTL window <= {HISTORY_CALLS_PER_WINDOW_TARGET} "
-        f"| {s['history_rest_calls_per_ttl_window']:.2f} (`/api/status`: "
-        f"{s['status_rest_calls_per_ttl_window']:.2f}) | {verdict(s['meets_history_calls'])} |\n\n"
-        "| route | req/s | p99 ms | REST calls / TTL window | errors |\n"
-        f"| --- | --- | --- | --- | --- |\n{rows}\n"
+    return Report(
+        name="monitor_history",
+        title="Flask monitor: the history page under load",
+        method=(
+            f"A monitor with the shipped defaults shows the last {s['history_runs_shown']} runs "
+            "(one failed) and reaches Airflow through a proxy that counts every REST call "
+            f"(login, dagRuns, task instances, XCom, logs). wrk `{cfg['wrk']}`, {cfg['rounds']} "
+            "round(s), one route at a time, after a 2 s warm-up each; TTL "
+            f"{cfg['cache_ttl_s']:g} s. Load average before: {cfg['load_average_1m_before']}."
+        ),
+        targets=[
+            Target(
+                f"`/history` p99 <= {P99_TARGET_MS:g} ms",
+                f"{s['history_p99_ms']:.1f} ms (`/api/status` beside it: "
+                f"{s['status_p99_ms_beside_history']:.1f} ms)",
+                s["meets_history_p99"],
+            ),
+            Target(
+                f"`/history` REST calls per TTL window <= {HISTORY_CALLS_PER_WINDOW_TARGET}",
+                f"{s['history_rest_calls_per_ttl_window']:.2f} (`/api/status`: "
+                f"{s['status_rest_calls_per_ttl_window']:.2f})",
+                s["meets_history_calls"],
+            ),
+        ],
+        sections=[table(("route", "req/s", "p99 ms", "REST calls / TTL window", "errors"), rows)],
+        data=history,
     )
 
 
-def plot_results(report: dict) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_results(report: dict, path: Path) -> None:
+    plt = pyplot()
     routes = report["routes"]
     names = list(VARIANTS)
     fig, (ax_rps, ax_lat) = plt.subplots(1, 2, figsize=(12, 4.4))
@@ -656,11 +710,8 @@ def plot_results(report: dict) -> Path:
     ax_lat.set_title("Latency percentiles")
     ax_lat.legend(fontsize=7)
     fig.tight_layout()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "monitor_load.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return path
 
 
 if __name__ == "__main__":
