@@ -3,7 +3,7 @@ REST API."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
@@ -21,6 +21,8 @@ class Services:
 
     status: StatusSource
     metrics: Metrics
+    # page name -> (the snapshot it shows, its HTML): see views.rendered_once
+    pages: dict[str, tuple[object, str]] = field(default_factory=dict)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

@@ -9,6 +9,8 @@ lists the last runs with charts; each run has its own page under /runs/.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, url_for
 
 from monitor.history import charts
@@ -94,7 +96,24 @@ def history():
         recent = recent_runs()
     except StatusUnavailable as error:
         return unavailable_page(error)
-    return render_template("history.html", history=recent, charts=charts(recent["runs"]))
+    return rendered_once(
+        "history",
+        recent,
+        lambda: render_template("history.html", history=recent, charts=charts(recent["runs"])),
+    )
+
+
+def rendered_once(page: str, snapshot: object, render: Callable[[], str]) -> str:
+    """``render()``, once per snapshot: the cache hands every request of a TTL window the
+    same snapshot object, so the page (charts and all) is drawn once per window, not once per
+    request. Holding the snapshot keeps its identity from being reused."""
+    pages = _services().pages
+    shown = pages.get(page)
+    if shown is not None and shown[0] is snapshot:
+        return shown[1]
+    html = render()
+    pages[page] = (snapshot, html)
+    return html
 
 
 @bp.get("/runs/<path:run_id>")

@@ -230,8 +230,9 @@ def test_history_costs_one_round_per_window_whatever_the_traffic(make_app) -> No
     pages = [app.test_client() for _ in range(8)]
 
     with ThreadPoolExecutor(8) as pool:
-        codes = list(pool.map(lambda i: pages[i % 8].get("/history").status_code, range(80)))
+        answers = list(pool.map(lambda i: pages[i % 8].get("/history"), range(80)))
 
-    assert codes == [200] * 80
+    assert [a.status_code for a in answers] == [200] * 80
+    assert len({a.get_data() for a in answers}) == 1  # one snapshot, one page
     text = pages[0].get("/metrics").get_data(as_text=True)
     assert 'monitor_airflow_calls_total{call="history",outcome="ok"} 1.0' in text
