@@ -21,9 +21,11 @@ def ensure_debian_tool(binary: str, package: str) -> str:
     print(f"installing {package} from Debian (apt-get install -y {package})", flush=True)
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT}
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", package]
+    # The Docker stage may be installing its engine at the same time: wait for apt's locks.
+    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600"]
+    install = [*apt, "install", "-y", "--no-install-recommends", package]
     if subprocess.run(install, env=env, **quiet).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, check=True, **quiet)
+        subprocess.run([*apt, "update"], env=env, check=True, **quiet)
         subprocess.run(install, env=env, check=True, **quiet)
     found = shutil.which(binary)
     if not found:
