@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 
 
 def ensure_debian_tool(binary: str, package: str) -> str:
@@ -25,7 +26,11 @@ def ensure_debian_tool(binary: str, package: str) -> str:
     apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600"]
     install = [*apt, "install", "-y", "--no-install-recommends", package]
     if subprocess.run(install, env=env, **quiet).returncode != 0:
-        subprocess.run([*apt, "update"], env=env, check=True, **quiet)
+        # Another `apt-get update` holding the lists' lock fails this one at once: try again.
+        for attempt in range(3):
+            if subprocess.run([*apt, "update"], env=env, **quiet).returncode == 0:
+                break
+            time.sleep(10 * (attempt + 1))
         subprocess.run(install, env=env, check=True, **quiet)
     found = shutil.which(binary)
     if not found:
