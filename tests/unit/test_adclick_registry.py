@@ -24,6 +24,7 @@ from adclick import registry as registry_module
 from adclick import steps
 from adclick.errors import RegistryError
 from adclick.registry import ModelRegistry
+from adclick.workdir import candidate_dir
 from testkit.datasets import SAMPLE_CSV as SAMPLE
 from testkit.files import read_only, small_filesystem, snapshot
 
@@ -38,7 +39,7 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     steps.select_features(workdir)
     steps.split_holdout(workdir)
     steps.fit_and_score(workdir)
-    return workdir / steps.MODEL
+    return candidate_dir(workdir, 0) / steps.MODEL
 
 
 @pytest.fixture
@@ -193,6 +194,7 @@ REGISTER_IN_ANOTHER_PROCESS = """
 import sys
 from pathlib import Path
 from adclick.registry import ModelRegistry
+from adclick.workdir import candidate_dir
 print("ready", flush=True)
 registered = ModelRegistry(sys.argv[1]).register(
     Path(sys.argv[2]), {"accuracy": 0.95}, {"run_id": "other process"}, promote=True
