@@ -175,3 +175,24 @@ def test_progress_names_each_instance_of_a_mapped_task() -> None:
     ]
     assert task_label(tasks[0]) == "separate_data_outputs"
     assert progress_line(tasks, 3) == "[2/3] build_model[1] running, 3 s"
+
+
+def test_the_command_line_takes_a_grid(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from adclick import cli
+
+    grid = '[{"C": 0.001}, {}]'
+    args = ["train", "--data", SAMPLE_CSV, "--model-dir", tmp_path / "m", "--grid", grid]
+    assert cli.main([str(a) for a in args]) == cli.EXIT_OK
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["candidate"] == 1 and [c["params"]["C"] for c in summary["candidates"]] == [
+        0.001,
+        1.0,
+    ]
+    with pytest.raises(SystemExit) as caught:
+        cli.main([str(a) for a in args[:-1]] + ['[{"C": -1}]'])
+    assert caught.value.code == cli.EXIT_BAD_DATA
+    assert "--grid: candidates[0]: C=-1 is not allowed" in capsys.readouterr().err
+    assert (
+        not (tmp_path / "m" / "versions").exists()
+        or len(ModelRegistry(tmp_path / "m").versions()) == 1
+    )
