@@ -67,7 +67,20 @@ def test_every_upstream_image_is_a_variable_with_the_real_default(
         assert documented.get(variable) == default, f"{name}: .env documents {variable} otherwise"
     assert set(seen) == set(documented), "every documented image variable is used, and only those"
     airflow_tag = seen["AIRFLOW_BASE_IMAGE"].rpartition(":")[2]
-    assert airflow_tag.startswith(locked_version("apache-airflow") + "-"), airflow_tag
+    # The slim image: Airflow core alone, so what the lock installs is all there is.
+    assert airflow_tag.startswith(f"slim-{locked_version('apache-airflow')}-"), airflow_tag
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert f"ARG AIRFLOW_BASE_IMAGE={seen['AIRFLOW_BASE_IMAGE']}\n" in dockerfile
+
+
+def test_the_airflow_image_build_fails_on_a_dependency_conflict() -> None:
+    """pip exits 0 when an install leaves conflicts behind; `pip check` after it does not."""
+    for path in ("Dockerfile", "tests/docker/airflow/Dockerfile"):
+        runs = re.findall(r"^RUN (?:.*\\\n)*.*$", (REPO_ROOT / path).read_text(), re.MULTILINE)
+        installs = [run for run in runs if "pip install" in run]
+        assert installs, path
+        for run in installs:
+            assert run.rfind("&& pip check") > run.rfind("pip install"), f"{path}: {run}"
 
 
 def test_ports_are_published_on_loopback_by_default(services: dict[str, dict]) -> None:
