@@ -138,3 +138,19 @@ def test_maintenance_runs_daily_and_each_task_has_a_time_limit(dagbag: DagBag) -
         assert task.execution_timeout is not None, task.task_id
         assert task.on_failure_callback in ([notify.task_failed], notify.task_failed), task.task_id
         assert task.doc_md or task.doc, task.task_id
+
+
+def test_only_what_needs_the_main_host_is_routed_to_its_queue(dagbag: DagBag) -> None:
+    """Relaunching Flask, pinging it, reading the monitor's password and cleaning the main
+    host's folders need that host; training runs on any worker's default queue."""
+    from airflow.configuration import conf
+
+    from adclick_airflow.settings import MAIN_HOST_QUEUE
+
+    default = conf.get("operators", "default_queue")
+    assert default != MAIN_HOST_QUEUE
+    for dag_id in ("ad_click_monitor", "ad_click_flask_watchdog", "ad_click_maintenance"):
+        for task in dagbag.dags[dag_id].tasks:
+            assert task.queue == MAIN_HOST_QUEUE, f"{dag_id}.{task.task_id}: {task.queue}"
+    for task in dagbag.dags["ad_click_training"].tasks:
+        assert task.queue == default, f"ad_click_training.{task.task_id}: {task.queue}"
