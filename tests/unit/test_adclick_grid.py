@@ -21,18 +21,14 @@ from adclick.workdir import candidate_dir
 from adclick_airflow import mail
 from airflow_rest import combined_state
 from embedded.progress import progress_line, task_label
-from testkit.datasets import SAMPLE_CSV
+from testkit.datasets import SAMPLE_CSV, split_sample
 
 GRID = [{"C": 0.001}, {}, {"C": 1.0, "max_iter": 1000}, {"l1_ratio": 1, "solver": "liblinear"}]
 
 
 @pytest.fixture(scope="module")
 def split_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("grid")
-    steps.ingest_csv(SAMPLE_CSV, workdir)
-    steps.select_features(workdir)
-    steps.split_holdout(workdir)
-    return workdir
+    return split_sample(tmp_path_factory.mktemp("grid"))
 
 
 @pytest.fixture(scope="module")
