@@ -21,7 +21,7 @@ from harness import Report, Target, arguments, publish, spread, table, wait_unti
 from adclick.sample import write_csv
 from adclick_airflow.settings import TRAINING_DAG_ID
 from testkit.compose import ComposeStack
-from testkit.scaleout import grid, hostname, instances, scale_workers
+from testkit.scaleout import grid, host_of, hostname, instances, scale_workers
 
 TARGET_SPEEDUP = 1.6
 
@@ -47,7 +47,7 @@ def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> di
         "run_id": run_id,
         "grid_s": round((ended - started).total_seconds(), 2),
         "run_s": round((_ts(run["end_date"]) - _ts(run["start_date"])).total_seconds(), 2),
-        "hosts_used": len({t["hostname"] for t in fits} & hosts),
+        "hosts_used": len({host_of(t) for t in fits} & hosts),
         "fit_s": spread(t["duration"] for t in fits),
     }
 

@@ -95,6 +95,12 @@ def hostname(container: str) -> str:
     return docker("inspect", "--format", "{{.Config.Hostname}}", container)
 
 
+def host_of(task_instance: dict) -> str:
+    """The host a task instance ran on, as :func:`hostname` names it (Airflow records the
+    fully qualified name); empty when it has not run."""
+    return (task_instance.get("hostname") or "").split(".")[0]
+
+
 def main_worker_setting(container: str, name: str) -> str:
     return docker("exec", container, "sh", "-c", f'printf %s "${{{name}:-}}"')
 
@@ -119,8 +125,8 @@ def hostnames_of_tries(client: AirflowClient, dag_id: str, run_id: str, task_id:
             f"{ti['map_index']}/tries"
         )
         for attempt in client.request("GET", path)["task_instances"]:
-            hosts.add(attempt.get("hostname"))
-    return hosts - {None, ""}
+            hosts.add(host_of(attempt))
+    return hosts - {""}
 
 
 @contextlib.contextmanager

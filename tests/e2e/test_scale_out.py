@@ -16,6 +16,7 @@ from testkit.compose import ComposeStack, docker
 from testkit.scaleout import (
     grid,
     has_object_store,
+    host_of,
     hostname,
     hostnames_of_tries,
     instances,
@@ -52,7 +53,7 @@ def test_scaled_workers_come_up_healthy_and_share_a_grid_run(
         assert run["state"] == "success", admin.task_states(TRAINING_DAG_ID, run_id)
         fits = instances(admin, TRAINING_DAG_ID, run_id, "build_model")
         assert sorted(t["map_index"] for t in fits) == list(range(GRID_SIZE))
-        assert {t["hostname"] for t in fits} == hosts, "both workers took candidates"
+        assert {host_of(t) for t in fits} == hosts, "both workers took candidates"
         result = admin.xcom(TRAINING_DAG_ID, run_id, "load_model")
         assert [c["index"] for c in result["candidates"]] == list(range(GRID_SIZE))
         best = max(c["metrics"]["accuracy"] for c in result["candidates"])
@@ -81,7 +82,7 @@ def test_the_main_host_queue_is_served_only_by_the_main_host(
         # Long enough for an idle worker to take it: it polls the broker continuously.
         time.sleep(10)
         states = {
-            t["task_id"]: (t["state"], t["hostname"])
+            t["task_id"]: (t["state"], host_of(t))
             for t in admin.task_instances(MONITOR_DAG_ID, run_id)
         }
         assert states[queued["task_id"]] == ("queued", ""), states
@@ -89,8 +90,8 @@ def test_the_main_host_queue_is_served_only_by_the_main_host(
         docker("unpause", main)
     run = admin.wait_for_run(MONITOR_DAG_ID, run_id, timeout=180)
     assert run["state"] == "success", admin.task_states(MONITOR_DAG_ID, run_id)
-    ran = [t for t in admin.task_instances(MONITOR_DAG_ID, run_id) if t["hostname"]]
-    assert ran and {t["hostname"] for t in ran} == {hostname(main)}
+    ran = [t for t in admin.task_instances(MONITOR_DAG_ID, run_id) if host_of(t)]
+    assert ran and {host_of(t) for t in ran} == {hostname(main)}
     assert {t["queue"] for t in ran} == {MAIN_HOST_QUEUE}
     assert hostname(remote) != hostname(main)
 
@@ -120,7 +121,7 @@ def test_a_grid_run_spreads_to_the_remote_worker_and_survives_its_death(
         fits = instances(admin, TRAINING_DAG_ID, run_id, "build_model")
         remote_host = hostname(remote)
         return next(
-            (t for t in fits if t["state"] == "running" and t["hostname"] == remote_host), None
+            (t for t in fits if t["state"] == "running" and host_of(t) == remote_host), None
         )
 
     killed = wait_until(fitting_on_remote, 300, "a candidate running on the remote worker")
