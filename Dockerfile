@@ -4,8 +4,10 @@
 # up without a rebuild; the copies make the image usable on its own.
 #
 # The base is a build argument so a locally built stand-in can replace it where no registry
-# is reachable (tests/docker/airflow); it must ship the Airflow version the lock pins.
-ARG AIRFLOW_BASE_IMAGE=apache/airflow:3.3.2-python3.12
+# is reachable (tests/docker/airflow); it must ship the Airflow version the lock pins. The
+# slim image holds Airflow core alone, so the lock decides every other package; the full
+# image's ~30 providers pin neighbours the lock moves, and pip would leave them broken.
+ARG AIRFLOW_BASE_IMAGE=apache/airflow:slim-3.3.2-python3.12
 FROM ${AIRFLOW_BASE_IMAGE}
 
 ARG AIRFLOW_VERSION=3.3.2
@@ -22,7 +24,8 @@ RUN python -c "import importlib.metadata as m, sys; v = m.version('apache-airflo
 sys.exit(0 if v == '${AIRFLOW_VERSION}' else f'base image has Airflow {v}, lock needs ${AIRFLOW_VERSION}')" \
     && pip install --no-cache-dir -r /tmp/requirements/airflow.lock \
     && python -c "import importlib.metadata as m, sys; v = m.version('apache-airflow'); \
-sys.exit(0 if v == '${AIRFLOW_VERSION}' else f'installing the lock changed Airflow to {v}')"
+sys.exit(0 if v == '${AIRFLOW_VERSION}' else f'installing the lock changed Airflow to {v}')" \
+    && pip check
 
 # Run-time folders the stack mounts volumes on; created here so fresh named volumes inherit
 # the airflow user's ownership.
@@ -32,7 +35,9 @@ RUN mkdir -p /opt/airflow/data /opt/airflow/model /opt/airflow/artifacts /opt/ai
 # so its plugin manager has nothing to import at start-up.
 COPY --chown=airflow:0 pyproject.toml /tmp/adclick/pyproject.toml
 COPY --chown=airflow:0 plugins/ /tmp/adclick/plugins/
-RUN pip install --no-cache-dir --no-deps /tmp/adclick && rm -rf /tmp/adclick
+# pip exits 0 even when what it installed conflicts with what was there: `pip check` fails
+# the build on any unmet or conflicting requirement instead.
+RUN pip install --no-cache-dir --no-deps /tmp/adclick && rm -rf /tmp/adclick && pip check
 
 COPY --chown=airflow:0 config/ /opt/airflow/config/
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/

@@ -24,6 +24,9 @@ import re
 import statistics
 from datetime import datetime
 
+from airflow_rest import map_index_of
+from embedded.progress import task_label
+
 SEGMENTS = ("gap", "queued", "pickup", "startup", "parse", "body", "finish", "exit_tail")
 # On the critical path of a chain (``parse`` is part of ``startup``; ``exit_tail`` overlaps
 # the next task's gap).
@@ -48,19 +51,13 @@ def supervisor_done_times(executor_log: str) -> dict[str, datetime]:
     return {m["id"]: _ts(m["ts"]) for m in WORKLOAD_FINISHED.finditer(executor_log)}
 
 
-def log_marks(client, dag_id: str, run_id: str, task_id: str, try_number: int) -> dict:
+def log_marks(
+    client, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
+) -> dict:
     """The task log's own timestamps: execute begins and ends, and the DAG parse time."""
-    from airflow_rest.client import _task_path
-
-    body = client.request(
-        "GET",
-        f"{_task_path(dag_id, run_id, task_id)}/logs/{try_number}",
-        params={"full_content": "true"},
-        headers={"Accept": "application/json"},
-    )
     marks: dict = {}
     in_pre_execute = False
-    for item in body.get("content") or []:
+    for item in client.task_log_events(dag_id, run_id, task_id, try_number, map_index):
         if not isinstance(item, dict) or "timestamp" not in item:
             continue
         event, when = str(item.get("event", "")), _ts(item["timestamp"])
@@ -89,11 +86,11 @@ def run_timeline(
     for ti in tis:
         scheduled, queued = _ts(ti.get("scheduled_when")), _ts(ti.get("queued_when"))
         started, ended = _ts(ti.get("start_date")), _ts(ti.get("end_date"))
-        marks = log_marks(client, dag_id, run_id, ti["task_id"], ti["try_number"])
+        marks = log_marks(client, dag_id, run_id, ti["task_id"], ti["try_number"], map_index_of(ti))
         done = (supervisor_done or {}).get(ti["id"])
         tasks.append(
             {
-                "task_id": ti["task_id"],
+                "task_id": task_label(ti),
                 "gap": _seconds(scheduled, previous_end),
                 "queued": _seconds(queued, scheduled),
                 "pickup": _seconds(started, queued),

@@ -37,7 +37,7 @@ from adclick_airflow.watchdog import WaitForFlaskDown
     max_active_runs=1,
     doc_md=__doc__,
     tags=["adclick", "monitoring"],
-    default_args={"owner": "ml-team", "retries": 0},
+    default_args={"owner": "ml-team", "retries": 0, "queue": settings.MAIN_HOST_QUEUE},
 )
 def ad_click_flask_watchdog():
     down = WaitForFlaskDown(

@@ -48,6 +48,8 @@ from adclick_airflow.maintenance import (
         "retry_delay": timedelta(minutes=5),
         "execution_timeout": timedelta(minutes=30),
         "on_failure_callback": notify.task_failed,
+        # The log folder and the database URL it cleans are the main host's.
+        "queue": settings.MAIN_HOST_QUEUE,
     },
 )
 def ad_click_maintenance():

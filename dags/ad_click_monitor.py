@@ -36,7 +36,13 @@ from adclick_airflow.flask_tasks import check_flask_health, relaunch_flask, veri
     doc_md=__doc__,
     tags=["adclick", "monitoring"],
     params={"source_run_id": None},
-    default_args={"owner": "ml-team", "retries": 0, "execution_timeout": timedelta(minutes=2)},
+    # Every task reads or reaches what only the main host has (settings.MAIN_HOST_QUEUE).
+    default_args={
+        "owner": "ml-team",
+        "retries": 0,
+        "execution_timeout": timedelta(minutes=2),
+        "queue": settings.MAIN_HOST_QUEUE,
+    },
 )
 def ad_click_monitor():
     @task

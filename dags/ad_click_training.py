@@ -7,6 +7,11 @@ five numeric columns of `data/advertising.csv`, and registers it under `model/`.
 `load_data -> data_preprocessing -> separate_data_outputs -> build_model -> load_model ->
 send_email`, then `trigger_monitor` starts the **ad_click_monitor** DAG.
 
+* `build_model` is mapped over the `candidates` param, a grid of hyperparameters (default: one
+  candidate, the classifier's defaults): one task instance per candidate, on any worker.
+  `load_model` registers the candidate with the best hold-out accuracy (of equal ones, the
+  lowest map index) and records every candidate's metrics.
+
 * Each task finds the run's working directory (under `ADCLICK_ARTIFACT_DIR`) from its run id,
   never from XCom, which an admin can edit. Data travels between tasks as Parquet/joblib files
   there; each task's XCom is its own small result (row counts, metrics, the model version).
@@ -32,7 +37,7 @@ import pendulum
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, chain, dag, task
 
-from adclick import defaults
+from adclick import candidates, defaults
 from adclick_airflow import notify, settings
 
 PARAMS = {
@@ -51,6 +56,14 @@ PARAMS = {
     ),
     "test_size": Param(defaults.TEST_SIZE, type="number", exclusiveMinimum=0, exclusiveMaximum=1),
     "random_state": Param(defaults.RANDOM_STATE, type="integer"),
+    "candidates": Param(
+        candidates.DEFAULT_GRID,
+        **candidates.json_schema(),
+        description=(
+            "Grid of candidate models, one build_model task each: a list of objects setting "
+            f"any of {', '.join(candidates.HYPERPARAMETERS)}; the best on the hold-out wins."
+        ),
+    ),
 }
 # Reading and checking the largest file allowed takes well under a minute; nothing a user puts
 # in the data root may hold the DAG's only run slot for long.
@@ -96,6 +109,7 @@ def ad_click_training():
 
         with fail_fast():
             data_path = trigger_conf.dataset_path(params, dag_run.conf or {}, PARAMS)
+            candidates.check_candidates(params["candidates"])
             workdir = create_run_workdir(settings.TRAINING_DAG_ID, run_id)
             return steps.ingest_csv(data_path, workdir, root=settings.data_dir())
 
@@ -107,28 +121,40 @@ def ad_click_training():
         return steps.select_features(run_workdir(run_id))
 
     @task(task_id="separate_data_outputs")
-    def split_holdout(params: dict | None = None, run_id: str | None = None) -> dict:
-        """Split into a stratified training set and a hold-out set."""
+    def split_holdout(params: dict | None = None, run_id: str | None = None) -> list[dict]:
+        """Split into a stratified training set and a hold-out set; return the candidates to
+        fit on them, one `build_model` task each."""
         from adclick import steps
         from adclick_airflow.tasks import fail_fast
 
         with fail_fast():
-            return steps.split_holdout(
+            steps.split_holdout(
                 run_workdir(run_id),
                 test_size=float(params["test_size"]),
                 random_state=int(params["random_state"]),
             )
+            return candidates.check_candidates(params["candidates"])
 
     @task(task_id="build_model")
-    def fit_and_score(params: dict | None = None, run_id: str | None = None) -> dict:
-        """Fit the scaling + logistic-regression pipeline and score it on the hold-out."""
+    def fit_and_score(
+        candidate: dict, params: dict | None = None, run_id: str | None = None, ti=None
+    ) -> dict:
+        """Fit one candidate's scaling + logistic-regression pipeline, score it on the hold-out."""
         from adclick import steps
+        from adclick_airflow.tasks import fail_fast
 
-        return steps.fit_and_score(run_workdir(run_id), random_state=int(params["random_state"]))
+        with fail_fast():
+            return steps.fit_and_score(
+                run_workdir(run_id),
+                random_state=int(params["random_state"]),
+                candidate=candidate,
+                index=ti.map_index,
+            )
 
     @task(task_id=settings.RESULT_TASK_ID)
     def register_model(params: dict | None = None, run_id: str | None = None) -> dict:
-        """Reload the saved model, check it, register a new version and promote it if it passes.
+        """Pick the best candidate, reload its saved model, check it, register a new version and
+        promote it if it passes.
 
         A model below `min_accuracy` is kept as a rejected version and fails the run.
         """
@@ -144,6 +170,7 @@ def ad_click_training():
                 run_id=run_id,
                 metadata={"dag_id": settings.TRAINING_DAG_ID},
                 artifact_root=settings.artifact_dir(),
+                candidates=len(candidates.check_candidates(params["candidates"])),
             )
         return {**result, "workdir": str(workdir)}
 
@@ -165,8 +192,11 @@ def ad_click_training():
         doc_md="Start the monitor DAG so the Flask service shows this run and is up.",
     )
 
+    grid = split_holdout()
+    # A mapped task does not take its docstring as its doc by itself.
+    fitted = fit_and_score.override(doc_md=fit_and_score.function.__doc__).expand(candidate=grid)
     registered = register_model()
-    chain(ingest_dataset(), select_features(), split_holdout(), fit_and_score(), registered)
+    chain(ingest_dataset(), select_features(), grid, fitted, registered)
     mail_report(registered) >> trigger_monitor
 
 

@@ -11,13 +11,25 @@ import sys
 import time
 from typing import TextIO
 
-from airflow_rest import TERMINAL_STATES, AirflowClient, AirflowError, AirflowUnreachable
+from airflow_rest import (
+    TERMINAL_STATES,
+    AirflowClient,
+    AirflowError,
+    AirflowUnreachable,
+    map_index_of,
+)
 
 DONE_STATES = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
 
 
 def _order(task: dict) -> tuple:
-    return (task.get("start_date") or "~", str(task.get("task_id")))
+    return (task.get("start_date") or "~", str(task.get("task_id")), map_index_of(task))
+
+
+def task_label(task: dict) -> str:
+    """``build_model[2]`` for one instance of a mapped task, the task id for any other."""
+    index = map_index_of(task)
+    return f"{task.get('task_id')}[{index}]" if index >= 0 else str(task.get("task_id"))
 
 
 def progress_line(tasks: list[dict], elapsed: float) -> str:
@@ -25,7 +37,7 @@ def progress_line(tasks: list[dict], elapsed: float) -> str:
     ordered = sorted(tasks, key=_order)
     done = sum(t.get("state") in DONE_STATES for t in ordered)
     active = [t for t in ordered if t.get("state") and t.get("state") not in DONE_STATES]
-    now = f"{active[-1]['task_id']} {active[-1]['state']}" if active else "waiting to start"
+    now = f"{task_label(active[-1])} {active[-1]['state']}" if active else "waiting to start"
     return f"[{done}/{len(ordered)}] {now}, {elapsed:.0f} s"
 
 
@@ -41,7 +53,7 @@ def wait_with_progress(
     out = out or sys.stdout
     tty = out.isatty()
     started = time.monotonic()
-    seen: dict[str, str | None] = {}
+    seen: dict[str, str | None] = {}  # by task_label
     while True:
         elapsed = time.monotonic() - started
         try:
@@ -56,10 +68,10 @@ def wait_with_progress(
             out.write(f"\r\x1b[2K{progress_line(tasks, elapsed)}")
         else:
             for task in sorted(tasks, key=_order):
-                task_id, state = str(task.get("task_id")), task.get("state")
-                if state is not None and seen.get(task_id) != state:
-                    out.write(f"  {task_id}: {state}{_took(task)}\n")
-                seen[task_id] = state
+                label, state = task_label(task), task.get("state")
+                if state is not None and seen.get(label) != state:
+                    out.write(f"  {label}: {state}{_took(task)}\n")
+                seen[label] = state
         out.flush()
         if run["state"] in TERMINAL_STATES:
             if tty:
@@ -83,8 +95,10 @@ def failure_of(client: AirflowClient, dag_id: str, run_id: str) -> dict | None:
     task = min(failed, key=_order)
     message = None
     try:
-        error = client.task_error(dag_id, run_id, task["task_id"], task["try_number"])
+        error = client.task_error(
+            dag_id, run_id, task["task_id"], task["try_number"], map_index_of(task)
+        )
         message = error["message"] if error else None
     except AirflowError as exc:
         message = f"(its log could not be read: {exc})"
-    return {"task_id": task["task_id"], "message": message or "(its log records no error)"}
+    return {"task_id": task_label(task), "message": message or "(its log records no error)"}

@@ -3,6 +3,8 @@ one's error must say."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from embedded.stack import REPO_ROOT
 
 SAMPLE_CSV = REPO_ROOT / "data" / "advertising.csv"
@@ -39,3 +41,14 @@ EXPECTED = {
     "unclosed_quote.csv": ["line 11:", "never closed"],
     "too_few_rows.csv": ["only 20 data rows", "at least 50"],
 }
+
+
+def split_sample(workdir: Path) -> Path:
+    """The sample taken through the pipeline's first three steps in ``workdir``: what a fit
+    starts from."""
+    from adclick import steps
+
+    steps.ingest_csv(SAMPLE_CSV, workdir)
+    steps.select_features(workdir)
+    steps.split_holdout(workdir)
+    return workdir

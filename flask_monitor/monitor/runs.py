@@ -14,8 +14,7 @@ from collections import OrderedDict
 from urllib.parse import quote
 
 from adclick_contract import RESULT_TASK_ID
-
-from airflow_rest import TERMINAL_STATES, AirflowClient, AirflowError
+from airflow_rest import TERMINAL_STATES, AirflowClient, AirflowError, map_index_of
 
 RUN_FIELDS = (
     "state",
@@ -83,10 +82,12 @@ class RunDetails:
     def run_url(self, run_id: str) -> str:
         return f"{self.ui_url}/dags/{_segment(self.dag_id)}/runs/{_segment(run_id)}"
 
-    def task_url(self, run_id: str, task_id: str, try_number: object) -> str:
-        """The task's page in the Airflow UI, which opens on its log (as ``ti.log_url``)."""
+    def task_url(self, run_id: str, task_id: str, try_number: object, map_index: int = -1) -> str:
+        """The task's page in the Airflow UI (one instance's, for a mapped task), which opens
+        on its log (as ``ti.log_url``)."""
         tries = f"?try_number={try_number}" if isinstance(try_number, int) and try_number else ""
-        return f"{self.run_url(run_id)}/tasks/{_segment(task_id)}{tries}"
+        mapped = f"/mapped/{map_index}" if map_index >= 0 else ""
+        return f"{self.run_url(run_id)}/tasks/{_segment(task_id)}{mapped}{tries}"
 
     # -- tasks, model, failure -------------------------------------------------------------
     def _parts(self, run: dict) -> dict:
@@ -135,10 +136,11 @@ class RunDetails:
         if failed is None:
             return None
         task_id, try_number = str(failed["task_id"]), failed["try_number"]
+        map_index = map_index_of(failed)
         error, log_problem = None, None
         if isinstance(try_number, int) and try_number > 0:
             try:
-                error = self.client.task_error(self.dag_id, run_id, task_id, try_number)
+                error = self.client.task_error(self.dag_id, run_id, task_id, try_number, map_index)
             except AirflowError as exc:  # the reason is extra: the page still shows the run
                 log_problem = f"its log could not be read: {exc}"
         return {
@@ -147,14 +149,13 @@ class RunDetails:
             "error_type": error["type"] if error else None,
             "message": error["message"] if error else None,
             "log_problem": log_problem,
-            "log_url": self.task_url(run_id, task_id, try_number),
+            "log_url": self.task_url(run_id, task_id, try_number, map_index),
         }
 
 
 def _task_order(task: dict) -> tuple:
     """Started tasks by start time, then the rest by id (Airflow's own order is arbitrary)."""
-    map_index = task["map_index"] if isinstance(task["map_index"], int) else -1
-    return (task["start_date"] or "~", str(task["task_id"]), map_index)
+    return (task["start_date"] or "~", str(task["task_id"]), map_index_of(task))
 
 
 def _segment(value: str) -> str:

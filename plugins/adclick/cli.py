@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adclick import defaults
+from adclick import candidates, defaults
 from adclick.errors import AdclickError, ConfigError, DataValidationError, QualityGateError
 from adclick.schema import DEFAULT_MIN_ROWS
 
@@ -46,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--random-state", type=int, default=defaults.RANDOM_STATE)
     train.add_argument("--run-id", default=None, help="recorded in the model's metadata")
     train.add_argument("--min-rows", type=_bounded(int, 1, None, True), default=DEFAULT_MIN_ROWS)
+    train.add_argument(
+        "--grid",
+        type=_grid,
+        default=candidates.DEFAULT_GRID,
+        help='candidate hyperparameters as JSON, e.g. \'[{"C": 0.1}, {"C": 10}]\'; '
+        "the best on the hold-out is registered",
+    )
     train.set_defaults(handler=_train)
 
     generate = commands.add_parser("generate", help="write the synthetic sample dataset")
@@ -74,6 +81,16 @@ def _bounded(
     return parse
 
 
+def _grid(text: str) -> list[dict[str, Any]]:
+    """An argparse type: a grid of candidates as JSON, checked before any work."""
+    try:
+        return candidates.check_candidates(json.loads(text))
+    except ValueError as exc:  # JSON errors are ValueErrors
+        raise argparse.ArgumentTypeError(f"not a JSON list: {exc}") from None
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _train(args: argparse.Namespace) -> int:
     from adclick import source, steps  # scikit-learn and pandas load only for this command
 
@@ -94,6 +111,7 @@ def _train(args: argparse.Namespace) -> int:
                 run_id=run_id,
                 min_rows=args.min_rows,
                 max_bytes=max_bytes,
+                candidates=args.grid,
             )
         except DataValidationError as exc:
             return _fail(exc, EXIT_BAD_DATA)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -13,17 +14,22 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from adclick import defaults
+from adclick.candidates import HYPERPARAMETERS
 from adclick.schema import CLASSES, FEATURES, TARGET
 
 
-def build_pipeline(random_state: int = defaults.RANDOM_STATE) -> Pipeline:
-    """StandardScaler then LogisticRegression: the features are scaled once, inside the model."""
-    return Pipeline(
-        [
-            ("scale", StandardScaler()),
-            ("classify", LogisticRegression(max_iter=1000, random_state=random_state)),
-        ]
-    )
+def build_pipeline(
+    random_state: int = defaults.RANDOM_STATE, hyperparameters: Mapping[str, Any] | None = None
+) -> Pipeline:
+    """StandardScaler then LogisticRegression: the features are scaled once, inside the model.
+
+    ``hyperparameters`` are a checked candidate (:mod:`adclick.candidates`); without them it
+    is the default model (only the values a candidate sets are passed, so the default
+    pickles identically).
+    """
+    classifier = LogisticRegression(max_iter=HYPERPARAMETERS["max_iter"], random_state=random_state)
+    classifier.set_params(**dict(hyperparameters or {}))
+    return Pipeline([("scale", StandardScaler()), ("classify", classifier)])
 
 
 def split(
@@ -41,8 +47,13 @@ def split(
     return train, test
 
 
-def fit(train: pd.DataFrame, random_state: int = defaults.RANDOM_STATE) -> Pipeline:
-    return build_pipeline(random_state).fit(train[list(FEATURES)], train[TARGET])
+def fit(
+    train: pd.DataFrame,
+    random_state: int = defaults.RANDOM_STATE,
+    hyperparameters: Mapping[str, Any] | None = None,
+) -> Pipeline:
+    pipeline = build_pipeline(random_state, hyperparameters)
+    return pipeline.fit(train[list(FEATURES)], train[TARGET])
 
 
 def evaluate(model: Pipeline, test: pd.DataFrame) -> dict[str, Any]:

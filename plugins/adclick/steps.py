@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 
+from adclick import candidates as grid_rules
 from adclick import defaults, model
 from adclick.dataset import read_dataset
 from adclick.errors import ArtifactError, DataValidationError, QualityGateError
@@ -35,6 +36,7 @@ from adclick.workdir import (
     SPLIT_RECORD,
     TEST,
     TRAIN,
+    candidate_dir,
     read_record,
     write_record,
 )
@@ -110,13 +112,44 @@ def split_holdout(
     )
 
 
-def fit_and_score(workdir: Path, random_state: int = defaults.RANDOM_STATE) -> dict:
-    """Fit the pipeline on ``train.parquet``, save ``model.joblib``, return hold-out metrics."""
+def fit_and_score(
+    workdir: Path,
+    random_state: int = defaults.RANDOM_STATE,
+    candidate: Mapping[str, Any] | None = None,
+    index: int = 0,
+) -> dict:
+    """Fit candidate ``index`` of the grid (its hyperparameters, see :mod:`adclick.candidates`)
+    on ``train.parquet``, save its model in its own directory, score it on the hold-out.
+
+    Returns ``{"index", "params", "metrics"}``; ``params`` are every hyperparameter the fit used.
+    """
     workdir = Path(workdir)
-    fitted = model.fit(pd.read_parquet(workdir / TRAIN), random_state=random_state)
-    joblib.dump(fitted, workdir / MODEL)
+    hyperparameters = grid_rules.check_candidate(dict(candidate or {}), f"candidates[{index}]")
+    fitted = model.fit(pd.read_parquet(workdir / TRAIN), random_state, hyperparameters)
+    own = candidate_dir(workdir, index)
+    own.mkdir(parents=True, exist_ok=True)
+    joblib.dump(fitted, own / MODEL)
     metrics = model.evaluate(fitted, pd.read_parquet(workdir / TEST))
-    return write_record(workdir, METRICS_RECORD, metrics)
+    params = grid_rules.effective_hyperparameters(hyperparameters)
+    return write_record(own, METRICS_RECORD, {"index": index, "params": params, "metrics": metrics})
+
+
+def fitted_candidates(workdir: Path, count: int) -> list[dict]:
+    """The records of candidates ``0 .. count-1``; every one must have been fitted."""
+    records = []
+    for index in range(count):
+        record = read_record(candidate_dir(workdir, index), METRICS_RECORD)
+        if record.get("index") != index or not isinstance(record.get("metrics"), dict):
+            raise ArtifactError(
+                f"candidate {index} of {count} left no result in {candidate_dir(workdir, index)}"
+            )
+        records.append(record)
+    return records
+
+
+def best_candidate(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The highest hold-out accuracy; of equal ones the lowest index, so a rerun picks the same."""
+    return min(records, key=lambda r: (-r["metrics"]["accuracy"], r["index"]))
 
 
 def passes_gate(metrics: Mapping[str, Any], min_accuracy: float) -> bool:
@@ -132,18 +165,24 @@ def register_model(
     metadata: Mapping[str, Any] | None = None,
     *,
     artifact_root: Path | None = None,
+    candidates: int = 1,
 ) -> dict:
-    """Re-score the saved model, register it as a new version, promote it if it passes the gate.
+    """Pick the best of the ``candidates`` fitted (:func:`best_candidate`), re-score its saved
+    model, register it as a new version, promote it if it passes the gate.
 
     The model file is read once: the bytes scored are the bytes stored, and scoring the
     reloaded file proves the stored artifact works, not just the object in memory. It is only
     unpickled when it resolves inside ``artifact_root`` (default: ``workdir``). Below
     ``min_accuracy`` the version is kept (for inspection) but not promoted, and
     :class:`QualityGateError` is raised. Returns ``{"version", "model_path", "promoted",
-    "metrics", "rows", "data_hash"}``.
+    "metrics", "rows", "data_hash", "candidate", "candidates"}``: ``candidates`` lists every
+    candidate's ``{"index", "params", "metrics"}``, ``candidate`` is the index chosen.
     """
     workdir = Path(workdir)
-    model_bytes = _trusted_model_file(workdir, artifact_root or workdir).read_bytes()
+    records = fitted_candidates(workdir, candidates)
+    chosen = best_candidate(records)["index"]
+    model_file = candidate_dir(workdir, chosen) / MODEL
+    model_bytes = _trusted_model_file(model_file, artifact_root or workdir).read_bytes()
     fitted = joblib.load(io.BytesIO(model_bytes))
     metrics = model.evaluate(fitted, pd.read_parquet(workdir / TEST))
     passed = passes_gate(metrics, min_accuracy)
@@ -163,11 +202,19 @@ def register_model(
         "target": TARGET,
         "libraries": library_versions(),
         "quality_gate": {"min_accuracy": min_accuracy, "passed": passed},
+        "candidate": chosen,
+        "candidates": records,
     }
     registered = ModelRegistry(model_dir).register(
         model_bytes, metrics, full_metadata, promote=passed
     )
-    result = {**registered, "rows": dataset.get("rows"), "data_hash": dataset.get("data_hash")}
+    result = {
+        **registered,
+        "rows": dataset.get("rows"),
+        "data_hash": dataset.get("data_hash"),
+        "candidate": chosen,
+        "candidates": records,
+    }
     if not passed:
         raise QualityGateError(
             f"model {result['version']}: accuracy {metrics['accuracy']:.4f} is below "
@@ -178,9 +225,8 @@ def register_model(
     return write_record(workdir, REGISTERED_RECORD, result)
 
 
-def _trusted_model_file(workdir: Path, root: Path) -> Path:
-    """The run's model file, refused unless it really lies inside ``root``: unpickling runs code."""
-    named = workdir / MODEL
+def _trusted_model_file(named: Path, root: Path) -> Path:
+    """A run's model file, refused unless it really lies inside ``root``: unpickling runs code."""
     resolved = named.resolve()
     trusted = Path(root).resolve()
     if not resolved.is_relative_to(trusted):
@@ -201,16 +247,20 @@ def run(
     run_id: str,
     min_rows: int = DEFAULT_MIN_ROWS,
     max_bytes: int | None = None,
+    candidates: Sequence[Mapping[str, Any]] = tuple(grid_rules.DEFAULT_GRID),
 ) -> dict:
-    """All steps in order, in this process: what the DAG does, without Airflow.
+    """All steps in order, in this process: what the DAG does, without Airflow (the
+    ``candidates`` one after the other, where the DAG fits them as parallel tasks).
 
     Returns a summary with ``accuracy``, ``version``, ``promoted``, ``model_path`` and
     ``metrics``. A :class:`QualityGateError` carries the same summary in ``result``.
     """
+    grid = grid_rules.check_candidates(list(candidates))
     loaded = ingest_csv(data_path, workdir, min_rows=min_rows, max_bytes=max_bytes)
     select_features(workdir)
     split = split_holdout(workdir, test_size=test_size, random_state=random_state)
-    fit_and_score(workdir, random_state=random_state)
+    for index, candidate in enumerate(grid):
+        fit_and_score(workdir, random_state=random_state, candidate=candidate, index=index)
     context = {
         "run_id": run_id,
         "source": loaded["source"],
@@ -221,7 +271,7 @@ def run(
         "min_accuracy": min_accuracy,
     }
     try:
-        result = register_model(workdir, model_dir, min_accuracy, run_id)
+        result = register_model(workdir, model_dir, min_accuracy, run_id, candidates=len(grid))
     except QualityGateError as exc:
         exc.result = _summary(exc.result, context)
         raise

@@ -13,13 +13,19 @@ RAW = "raw.parquet"
 CLEAN = "clean.parquet"
 TRAIN = "train.parquet"
 TEST = "test.parquet"
-MODEL = "model.joblib"
+MODEL = "model.joblib"  # in each candidate's directory, beside its METRICS_RECORD
+CANDIDATES_DIR = "candidates"  # candidates/<index>/: one per fitted candidate of the grid
 
 DATASET_RECORD = "load_data.json"  # source, rows, data_hash of the CSV
 FEATURES_RECORD = "data_preprocessing.json"
 SPLIT_RECORD = "separate_data_outputs.json"  # row counts, test_size, random_state
-METRICS_RECORD = "build_model.json"
+METRICS_RECORD = "build_model.json"  # index, params, metrics of one candidate
 REGISTERED_RECORD = "load_model.json"  # version, model_path, promoted, metrics
+
+
+def candidate_dir(workdir: Path, index: int) -> Path:
+    """Where candidate ``index`` of the grid (its map index in the DAG) keeps its files."""
+    return Path(workdir) / CANDIDATES_DIR / str(int(index))
 
 
 def write_record(workdir: Path, name: str, result: dict) -> dict:

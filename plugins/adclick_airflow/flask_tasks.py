@@ -1,6 +1,8 @@
 """The tasks that keep the Flask monitor up, shared by the monitor DAG and the watchdog DAG.
 
-Each finishes in seconds: nothing here holds a worker slot while the service runs.
+Each finishes in seconds: nothing here holds a worker slot while the service runs. They
+reach the service on the main host's own network (its socket proxy, for a relaunch), so
+they run on the main host's queue wherever they are used.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from airflow.sdk import task
 
 from adclick_airflow import notify
 from adclick_airflow.monitoring import flask_health_url
+from adclick_airflow.settings import MAIN_HOST_QUEUE
 
 HEALTH_TIMEOUT_S = 2.0
 RELAUNCH_TIMEOUT_S = 30.0
 
 
-@task.branch
+@task.branch(queue=MAIN_HOST_QUEUE)
 def check_flask_health() -> list[str]:
     """Ping the Flask service's `/health`; go on to `relaunch_flask` only if it is down."""
     from flask_launcher import check_health
@@ -30,7 +33,7 @@ def check_flask_health() -> list[str]:
 
 
 # A failed relaunch (after its retries) or verification mails once per outage.
-@task(on_failure_callback=notify.flask_down)
+@task(queue=MAIN_HOST_QUEUE, on_failure_callback=notify.flask_down)
 def relaunch_flask() -> str:
     """(Re)start the Flask service through the configured launcher (`FLASK_LAUNCHER`:
     `process` or `docker`); idempotent, never two instances. A service that runs but does
@@ -43,7 +46,7 @@ def relaunch_flask() -> str:
     return outcome
 
 
-@task(on_failure_callback=notify.flask_down)
+@task(queue=MAIN_HOST_QUEUE, on_failure_callback=notify.flask_down)
 def verify_flask_health() -> dict:
     """Fail loudly unless `/health` answers 200 within the relaunch timeout; once it does
     after a reported outage, mail that the service is back."""

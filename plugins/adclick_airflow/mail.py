@@ -74,6 +74,39 @@ def metrics_table(metrics: dict[str, Any] | None) -> str:
     return _table(pairs) + confusion_grid(metrics.get("confusion_matrix"))
 
 
+def candidates_table(candidates: Any, chosen: Any) -> str:
+    """Every candidate of the run's grid: its hyperparameters and hold-out scores, the one
+    chosen (registered) marked; nothing for a run that fitted a single candidate."""
+    if not isinstance(candidates, list) or len(candidates) < 2:
+        return ""
+    keys = list(METRIC_LABELS)
+    head = "".join(
+        f"<th style='{CELL}'>{escape(t)}</th>"
+        for t in ["#", "Hyperparameters", *(METRIC_LABELS[k] for k in keys)]
+    )
+    rows = ""
+    for item in candidates:
+        if not isinstance(item, dict):
+            continue
+        metrics = item.get("metrics") if isinstance(item.get("metrics"), dict) else {}
+        params = item.get("params") if isinstance(item.get("params"), dict) else {}
+        mark = " (chosen)" if item.get("index") == chosen else ""
+        scores = "".join(f"<td style='{CELL}'>{_score(metrics.get(k))}</td>" for k in keys)
+        settings = ", ".join(f"{k}={v}" for k, v in params.items())
+        rows += (
+            f"<tr><td style='{CELL}'>{escape(str(item.get('index')))}{mark}</td>"
+            f"<td style='{CELL}'>{escape(settings)}</td>{scores}</tr>"
+        )
+    return (
+        "<h3>Candidates (hold-out scores)</h3>"
+        f"<table cellspacing='0' style='border-collapse:collapse'><tr>{head}</tr>{rows}</table>"
+    )
+
+
+def _score(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else "-"
+
+
 def confusion_grid(matrix: Any) -> str:
     """``[[tn, fp], [fn, tp]]`` as a labelled 2x2 table: counts and the share of each actual
     class; nothing when it is not a 2x2 matrix of counts."""
@@ -136,7 +169,13 @@ def run_report(dag_id: str, run_id: str, result: dict[str, Any], links: Links) -
     )
     return subject, _page(
         f"Ad-click model report: {run_id}",
-        [_links(links), details, "<h3>Hold-out metrics</h3>", metrics_table(metrics)],
+        [
+            _links(links),
+            details,
+            "<h3>Hold-out metrics</h3>",
+            metrics_table(metrics),
+            candidates_table(result.get("candidates"), result.get("candidate")),
+        ],
     )
 
 
@@ -151,7 +190,13 @@ def run_succeeded(
     )
     return subject, _page(
         f"Run {run_id} succeeded",
-        [_links(links), details, "<h3>Metrics</h3>", metrics_table(metrics)],
+        [
+            _links(links),
+            details,
+            "<h3>Metrics</h3>",
+            metrics_table(metrics),
+            candidates_table((result or {}).get("candidates"), (result or {}).get("candidate")),
+        ],
         colour="#1a7f37",
     )
 

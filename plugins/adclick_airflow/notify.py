@@ -59,10 +59,13 @@ def task_failed(context: dict[str, Any]) -> None:
     error = context.get("exception")
     message = str(error) if error is not None else "unknown error"
     _record_failure(ti.dag_id, ti.run_id, {"task_id": ti.task_id, "message": message})
+    map_index = getattr(ti, "map_index", -1)
     subject, html = mail.task_failed(
         ti.dag_id,
         ti.run_id,
-        ti.task_id,
+        f"{ti.task_id}[{map_index}]"
+        if isinstance(map_index, int) and map_index >= 0
+        else ti.task_id,
         ti.try_number,
         f"{type(error).__name__}: {error}" if error is not None else message,
         links(ti.dag_id, ti.run_id, ti.log_url),

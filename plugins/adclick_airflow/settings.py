@@ -25,6 +25,13 @@ MONITOR_DAG_ID = os.environ.get("ADCLICK_MONITOR_DAG_ID", "ad_click_monitor")
 WATCHDOG_DAG_ID = "ad_click_flask_watchdog"
 MAINTENANCE_DAG_ID = "ad_click_maintenance"
 
+# The Celery queue only the main host's workers serve (docker/airflow/celery-worker
+# --main-host): tasks that need what only that host has, i.e. the socket proxy that relaunches
+# Flask, the network the Flask monitor is on, the read-only account's password, the log
+# folder and the metadata database the maintenance DAG cleans. Every other task goes to
+# Airflow's default queue, which every worker serves, on any host.
+MAIN_HOST_QUEUE = "main_host"
+
 
 def schedule(variable: str, default: str) -> str | None:
     """A DAG's schedule, overridable per deployment; ``none`` turns scheduling off."""

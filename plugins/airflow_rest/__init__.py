@@ -1,7 +1,13 @@
 """Airflow REST API v2 client and a coalescing TTL cache (plain Python, no Airflow import)."""
 
 from airflow_rest.cache import CacheWaitTimeout, CoalescingCache, Lookup
-from airflow_rest.client import DEFAULT_TIMEOUT_S, TERMINAL_STATES, AirflowClient
+from airflow_rest.client import (
+    DEFAULT_TIMEOUT_S,
+    TERMINAL_STATES,
+    AirflowClient,
+    combined_state,
+    map_index_of,
+)
 from airflow_rest.errors import (
     AirflowAuthError,
     AirflowConflict,
@@ -22,4 +28,6 @@ __all__ = [
     "CacheWaitTimeout",
     "CoalescingCache",
     "Lookup",
+    "combined_state",
+    "map_index_of",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +27,23 @@ from airflow_rest.errors import (
 from airflow_rest.token import renew_at
 
 TERMINAL_STATES = frozenset({"success", "failed"})
+# Which state of a mapped task's instances stands for the task: the first of these present
+# (one failure fails it, one instance still at work keeps it going, all done is success).
+MAPPED_STATE_ORDER = (
+    "failed",
+    "upstream_failed",
+    "up_for_retry",
+    "restarting",
+    "running",
+    "deferred",
+    "queued",
+    "scheduled",
+    "up_for_reschedule",
+    None,
+    "skipped",
+    "success",
+    "removed",
+)
 DEFAULT_TIMEOUT_S = 3.0  # per call; the monitor's MONITOR_AIRFLOW_TIMEOUT default
 # Answers worth one more try: the api-server rolled back (e.g. SQLite's "database is locked"
 # under concurrent writers) or a proxy in front of it hiccuped. Only requests that are safe to
@@ -222,25 +240,31 @@ class AirflowClient:
         return body["task_instances"]
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
-        """``{task_id: state}`` of the run (unmapped tasks, as this project's DAGs have)."""
-        return {t["task_id"]: t["state"] for t in self.task_instances(dag_id, run_id)}
+        """``{task_id: state}`` of the run; a mapped task's instances (one per ``map_index``)
+        stand together as one state (see :func:`combined_state`)."""
+        states: dict[str, list[str | None]] = {}
+        for t in self.task_instances(dag_id, run_id):
+            states.setdefault(t["task_id"], []).append(t["state"])
+        return {task_id: combined_state(found) for task_id, found in states.items()}
 
     def task_log_events(
-        self, dag_id: str, run_id: str, task_id: str, try_number: int
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
     ) -> list[dict | str]:
-        """The whole log of one try of a task as Airflow stores it: structured events
-        (``event``, ``level``, ``timestamp``, ``error_detail``, ...) and plain lines."""
+        """The whole log of one try of a task (of one instance of a mapped task) as Airflow
+        stores it: structured events (``event``, ``level``, ``timestamp``, ``error_detail``,
+        ...) and plain lines."""
         path = f"{_task_path(dag_id, run_id, task_id)}/logs/{try_number}"
-        body = self.request(
-            "GET", path, params={"full_content": "true"}, headers={"Accept": "application/json"}
-        )
+        params = {"full_content": "true", **_map_index(map_index)}
+        body = self.request("GET", path, params=params, headers={"Accept": "application/json"})
         content = body.get("content") if isinstance(body, dict) else None
         return content if isinstance(content, list) else []
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
+    ) -> str:
         """The whole log of one try of a task, as text (one line per log event)."""
         lines = []
-        for item in self.task_log_events(dag_id, run_id, task_id, try_number):
+        for item in self.task_log_events(dag_id, run_id, task_id, try_number, map_index):
             if isinstance(item, dict):
                 extra = {k: v for k, v in item.items() if k not in ("event", "timestamp", "level")}
                 lines.append(" ".join(filter(None, [str(item.get("event", "")), _compact(extra)])))
@@ -249,17 +273,25 @@ class AirflowClient:
         return "\n".join(lines)
 
     def task_error(
-        self, dag_id: str, run_id: str, task_id: str, try_number: int
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
     ) -> dict[str, str] | None:
         """``{"type", "message"}`` of the exception that ended this try, as the task raised
         it (the last error its log records), or None when the log records none."""
-        return last_error(self.task_log_events(dag_id, run_id, task_id, try_number))
+        return last_error(self.task_log_events(dag_id, run_id, task_id, try_number, map_index))
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
-        """The XCom value as the task returned it, or None when it pushed nothing (yet)."""
+    def xcom(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        key: str = "return_value",
+        map_index: int = -1,
+    ) -> Any:
+        """The XCom value as the task (that instance of a mapped task) returned it, or None
+        when it pushed nothing (yet)."""
         path = f"{_task_path(dag_id, run_id, task_id)}/xcomEntries/{quote(key, safe='')}"
-        try:
-            entry = self.request("GET", path)  # native JSON, not the stringified form
+        try:  # native JSON, not the stringified form
+            entry = self.request("GET", path, params=_map_index(map_index) or None)
         except AirflowNotFound:
             return None
         value = entry.get("value") if isinstance(entry, dict) else None
@@ -307,6 +339,27 @@ def _dag_path(dag_id: str) -> str:
 
 def _run_path(dag_id: str, run_id: str) -> str:
     return f"{_dag_path(dag_id)}/dagRuns/{quote(run_id, safe='')}"
+
+
+def combined_state(states: list[str | None]) -> str | None:
+    """The state a mapped task's instances show together (:data:`MAPPED_STATE_ORDER`); an
+    unmapped task's own state. Airflow has more states than the order names: any other is
+    taken as it is."""
+    unknown = [s for s in states if s not in MAPPED_STATE_ORDER]
+    if unknown:
+        return unknown[0]
+    return min(states, key=MAPPED_STATE_ORDER.index) if states else None
+
+
+def map_index_of(task_instance: Mapping[str, Any]) -> int:
+    """Which instance of a mapped task a task instance is; -1 for an unmapped task."""
+    value = task_instance.get("map_index")
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
+def _map_index(map_index: int) -> dict[str, int]:
+    """The query naming one instance of a mapped task; none for an unmapped one (-1)."""
+    return {"map_index": map_index} if map_index >= 0 else {}
 
 
 def _task_path(dag_id: str, run_id: str, task_id: str) -> str:

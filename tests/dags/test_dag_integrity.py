@@ -51,10 +51,17 @@ def test_training_dag_settings(dagbag: DagBag) -> None:
     assert dag.max_active_runs == 1
     assert dag.schedule == "@daily"
     assert dag.doc_md and dag.tags
-    assert set(dag.params) == {"data_path", "min_accuracy", "test_size", "random_state"}
+    assert set(dag.params) == {
+        "data_path",
+        "min_accuracy",
+        "test_size",
+        "random_state",
+        "candidates",
+    }
+    assert dag.params["candidates"] == [{}], "by default one candidate: the classifier's defaults"
     for task in dag.tasks:
         assert task.retries >= 1, task.task_id
-        assert task.on_failure_callback == [notify.task_failed], task.task_id
+        assert task.on_failure_callback in ([notify.task_failed], notify.task_failed), task.task_id
         assert task.doc_md or task.doc or task.task_id == "trigger_monitor"
     # Whatever sits in the data root, the DAG's only run slot is not held for long.
     assert dag.get_task("load_data").execution_timeout <= timedelta(minutes=5)
@@ -64,9 +71,15 @@ def test_training_tasks_receive_only_what_they_use(dagbag: DagBag) -> None:
     """The run's working directory comes from the run id, never through XCom (which an admin
     can edit); only the report receives an upstream result, the registered model."""
     dag = dagbag.dags["ad_click_training"]
-    for task_id in TRAINING_CHAIN[:5]:
+    for task_id in (*TRAINING_CHAIN[:3], "load_model"):
         task = dag.get_task(task_id)
         assert not task.op_args and not task.op_kwargs, task_id
+    fit = dag.get_task("build_model")
+    expanded = fit.op_kwargs_expand_input.value
+    assert fit.is_mapped and set(expanded) == {"candidate"}, "one task per candidate, nothing else"
+    grid = expanded["candidate"]
+    assert grid.operator.task_id == "separate_data_outputs" and grid.key == "return_value"
+    assert not fit.partial_kwargs["op_args"] and not fit.partial_kwargs["op_kwargs"]
     report = dag.get_task("send_email")
     (registered,) = report.op_args
     assert registered.operator.task_id == "load_model" and registered.key == "return_value"
@@ -123,5 +136,21 @@ def test_maintenance_runs_daily_and_each_task_has_a_time_limit(dagbag: DagBag) -
     }
     for task in dag.tasks:
         assert task.execution_timeout is not None, task.task_id
-        assert task.on_failure_callback == [notify.task_failed], task.task_id
+        assert task.on_failure_callback in ([notify.task_failed], notify.task_failed), task.task_id
         assert task.doc_md or task.doc, task.task_id
+
+
+def test_only_what_needs_the_main_host_is_routed_to_its_queue(dagbag: DagBag) -> None:
+    """Relaunching Flask, pinging it, reading the monitor's password and cleaning the main
+    host's folders need that host; training runs on any worker's default queue."""
+    from airflow.configuration import conf
+
+    from adclick_airflow.settings import MAIN_HOST_QUEUE
+
+    default = conf.get("operators", "default_queue")
+    assert default != MAIN_HOST_QUEUE
+    for dag_id in ("ad_click_monitor", "ad_click_flask_watchdog", "ad_click_maintenance"):
+        for task in dagbag.dags[dag_id].tasks:
+            assert task.queue == MAIN_HOST_QUEUE, f"{dag_id}.{task.task_id}: {task.queue}"
+    for task in dagbag.dags["ad_click_training"].tasks:
+        assert task.queue == default, f"ad_click_training.{task.task_id}: {task.queue}"

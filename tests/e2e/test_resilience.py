@@ -84,7 +84,7 @@ def test_a_task_killed_in_the_celery_worker_is_retried(
     write_csv(stack.data_dir / "advertising_400k.csv", rows=400_000, seed=7)
     worker = stack.container_id("airflow-worker")
     run_id = admin.trigger(TRAINING, {"data_path": "advertising_400k.csv"})["dag_run_id"]
-    path = f"/api/v2/dags/{TRAINING}/dagRuns/{run_id}/taskInstances/build_model"
+    path = f"/api/v2/dags/{TRAINING}/dagRuns/{run_id}/taskInstances/build_model/0"
 
     def killed() -> bool:
         ti = admin.request("GET", path)

@@ -24,7 +24,8 @@ from adclick import registry as registry_module
 from adclick import steps
 from adclick.errors import RegistryError
 from adclick.registry import ModelRegistry
-from testkit.datasets import SAMPLE_CSV as SAMPLE
+from adclick.workdir import candidate_dir
+from testkit.datasets import split_sample
 from testkit.files import read_only, small_filesystem, snapshot
 
 METRICS = {"accuracy": 0.95, "test_rows": 300}
@@ -33,12 +34,9 @@ METRICS = {"accuracy": 0.95, "test_rows": 300}
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real fitted model file, made by the pipeline's own steps."""
-    workdir = tmp_path_factory.mktemp("work")
-    steps.ingest_csv(SAMPLE, workdir)
-    steps.select_features(workdir)
-    steps.split_holdout(workdir)
+    workdir = split_sample(tmp_path_factory.mktemp("work"))
     steps.fit_and_score(workdir)
-    return workdir / steps.MODEL
+    return candidate_dir(workdir, 0) / steps.MODEL
 
 
 @pytest.fixture
@@ -193,6 +191,7 @@ REGISTER_IN_ANOTHER_PROCESS = """
 import sys
 from pathlib import Path
 from adclick.registry import ModelRegistry
+from adclick.workdir import candidate_dir
 print("ready", flush=True)
 registered = ModelRegistry(sys.argv[1]).register(
     Path(sys.argv[2]), {"accuracy": 0.95}, {"run_id": "other process"}, promote=True

@@ -15,6 +15,7 @@ from adclick import model, steps
 from adclick.errors import ArtifactError, DataValidationError, QualityGateError
 from adclick.registry import ModelRegistry
 from adclick.schema import FEATURES, REQUIRED, TARGET
+from adclick.workdir import candidate_dir
 from testkit.datasets import BROKEN
 from testkit.datasets import SAMPLE_CSV as SAMPLE
 from testkit.files import snapshot
@@ -36,8 +37,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     results["data_preprocessing"] = steps.select_features(workdir)
     results["separate_data_outputs"] = steps.split_holdout(workdir)
     results["build_model"] = steps.fit_and_score(workdir)
+    results["metrics"] = results["build_model"]["metrics"]
+    results["model_file"] = candidate_dir(workdir, 0) / steps.MODEL
     for name, result in results.items():
-        if name != "workdir":
+        if name not in ("workdir", "model_file"):
             assert json_roundtrip(result) == result, name
     return results
 
@@ -64,16 +67,16 @@ def test_split_is_stratified_30_percent(trained: dict) -> None:
 
 
 def test_model_is_one_pipeline_that_scales_exactly_once(trained: dict) -> None:
-    model = joblib.load(trained["workdir"] / steps.MODEL)
+    model = joblib.load(trained["model_file"])
     scalers = [s for _, s in model.steps if isinstance(s, StandardScaler)]
     assert len(scalers) == 1 and list(model.feature_names_in_) == list(FEATURES)
     test = pd.read_parquet(trained["workdir"] / steps.TEST)
     raw_accuracy = (model.predict(test[list(FEATURES)]) == test[TARGET]).mean()
-    assert raw_accuracy == pytest.approx(trained["build_model"]["accuracy"])
+    assert raw_accuracy == pytest.approx(trained["metrics"]["accuracy"])
 
 
 def test_metrics_are_complete_and_consistent(trained: dict) -> None:
-    metrics = trained["build_model"]
+    metrics = trained["metrics"]
     assert set(metrics) == METRIC_KEYS
     (tn, fp), (fn, tp) = metrics["confusion_matrix"]
     assert tn + fp + fn + tp == metrics["test_rows"] == 300
@@ -85,10 +88,10 @@ def test_metrics_agree_with_scikit_learns_own_functions(trained: dict) -> None:
     from sklearn import metrics as sk
 
     test = pd.read_parquet(trained["workdir"] / steps.TEST)
-    fitted = joblib.load(trained["workdir"] / steps.MODEL)
+    fitted = joblib.load(trained["model_file"])
     truth, predicted = test[TARGET], fitted.predict(test[list(FEATURES)])
     scores = fitted.predict_proba(test[list(FEATURES)])[:, 1]
-    ours = trained["build_model"]
+    ours = trained["metrics"]
     assert ours["accuracy"] == pytest.approx(sk.accuracy_score(truth, predicted))
     assert ours["precision"] == pytest.approx(sk.precision_score(truth, predicted))
     assert ours["recall"] == pytest.approx(sk.recall_score(truth, predicted))
@@ -113,7 +116,7 @@ def test_load_model_registers_and_promotes(trained: dict, tmp_path: Path) -> Non
         trained["workdir"], tmp_path / "model", 0.9, "run-1", {"dag_id": "ad_click_training"}
     )
     assert json_roundtrip(result) == result
-    assert result["promoted"] is True and result["metrics"] == trained["build_model"]
+    assert result["promoted"] is True and result["metrics"] == trained["metrics"]
     current = ModelRegistry(tmp_path / "model").current()
     assert current["version"] == result["version"] and current["path"] == result["model_path"]
     metadata = current["metadata"]
@@ -175,7 +178,7 @@ def test_test_size_and_random_state_are_honoured(trained: dict, tmp_path: Path) 
 
 def test_a_model_exactly_at_min_accuracy_passes_the_gate(trained: dict, tmp_path: Path) -> None:
     """The gate is "accuracy >= min_accuracy": equal is good enough."""
-    accuracy = trained["build_model"]["accuracy"]
+    accuracy = trained["metrics"]["accuracy"]
     result = steps.register_model(trained["workdir"], tmp_path / "model", accuracy, "equal")
     assert result["promoted"] is True
     assert ModelRegistry(tmp_path / "model").current()["version"] == result["version"]
@@ -200,12 +203,13 @@ def test_no_model_from_outside_the_artifacts_root_is_unpickled(
     root = tmp_path / "artifacts"
     workdir = root / "run"
     workdir.mkdir(parents=True)
-    for name in (steps.TEST, "load_data.json"):
+    for name in (steps.TEST, "load_data.json", f"candidates/0/{steps.METRICS_RECORD}"):
+        (workdir / name).parent.mkdir(parents=True, exist_ok=True)
         (workdir / name).write_bytes((trained["workdir"] / name).read_bytes())
     planted = tmp_path / "elsewhere.joblib"
-    planted.write_bytes((trained["workdir"] / steps.MODEL).read_bytes())
+    planted.write_bytes(trained["model_file"].read_bytes())
     if escape == "model_link":
-        (workdir / steps.MODEL).symlink_to(planted)
+        (candidate_dir(workdir, 0) / steps.MODEL).symlink_to(planted)
     else:
         workdir = trained["workdir"]  # a real model, but not under this root
     with pytest.raises(ArtifactError, match="outside the artifacts root"):

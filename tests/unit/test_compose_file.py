@@ -67,7 +67,20 @@ def test_every_upstream_image_is_a_variable_with_the_real_default(
         assert documented.get(variable) == default, f"{name}: .env documents {variable} otherwise"
     assert set(seen) == set(documented), "every documented image variable is used, and only those"
     airflow_tag = seen["AIRFLOW_BASE_IMAGE"].rpartition(":")[2]
-    assert airflow_tag.startswith(locked_version("apache-airflow") + "-"), airflow_tag
+    # The slim image: Airflow core alone, so what the lock installs is all there is.
+    assert airflow_tag.startswith(f"slim-{locked_version('apache-airflow')}-"), airflow_tag
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert f"ARG AIRFLOW_BASE_IMAGE={seen['AIRFLOW_BASE_IMAGE']}\n" in dockerfile
+
+
+def test_the_airflow_image_build_fails_on_a_dependency_conflict() -> None:
+    """pip exits 0 when an install leaves conflicts behind; `pip check` after it does not."""
+    for path in ("Dockerfile", "tests/docker/airflow/Dockerfile"):
+        runs = re.findall(r"^RUN (?:.*\\\n)*.*$", (REPO_ROOT / path).read_text(), re.MULTILINE)
+        installs = [run for run in runs if "pip install" in run]
+        assert installs, path
+        for run in installs:
+            assert run.rfind("&& pip check") > run.rfind("pip install"), f"{path}: {run}"
 
 
 def test_ports_are_published_on_loopback_by_default(services: dict[str, dict]) -> None:
@@ -150,3 +163,44 @@ def test_no_service_mounts_the_project_packages_as_airflow_plugins(services) -> 
         for volume in service.get("volumes", []):
             target = volume.split(":")[1] if isinstance(volume, str) else volume.get("target")
             assert target != "/opt/airflow/plugins", f"{name} mounts {volume}"
+
+
+def test_the_worker_only_file_shares_nothing_with_the_main_host_but_the_network() -> None:
+    """docker-compose.worker.yaml: one Celery worker from the same image, on the default
+    queue only, no volume or bind mount, secrets from files, no usable default for any of
+    the main host's addresses or the storage roots."""
+    text = (REPO_ROOT / "docker-compose.worker.yaml").read_text()
+    compose = yaml.safe_load(text)
+    (name,) = compose["services"]
+    worker = compose["services"][name]
+    main = yaml.safe_load((REPO_ROOT / "docker-compose.yaml").read_text())["services"]
+    assert worker["image"] == main["airflow-worker"]["image"]
+    assert worker["command"] == ["python", "/opt/adclick/bin/celery-worker"]
+    assert main["airflow-worker"]["command"] == [*worker["command"], "--main-host"]
+    assert "volumes" not in worker and "volumes" not in compose
+    assert worker["cap_drop"] == ["ALL"] and "no-new-privileges:true" in worker["security_opt"]
+    env = worker["environment"]
+    for key in ("ADCLICK_DATA_DIR", "ADCLICK_MODEL_DIR", "ADCLICK_ARTIFACT_DIR"):
+        assert env[key].startswith(f"${{{key}:?"), key
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith(
+        "${ADCLICK_MAIN_EXECUTION_API:?"
+    )
+    for key, value in env.items():
+        assert not re.search(r"FERNET_KEY$|JWT_SECRET$|SECRET_KEY$|PASSWORD", key), key
+        if key.endswith("_CMD"):
+            assert value.startswith("sh /opt/adclick/bin/secret "), key
+    targets = {s["target"] for s in worker["secrets"]}
+    assert targets == {
+        f"/opt/airflow/secrets/{n}"
+        for n in (
+            "AIRFLOW_FERNET_KEY",
+            "AIRFLOW_JWT_SECRET",
+            "AIRFLOW_API_SECRET_KEY",
+            "POSTGRES_PASSWORD",
+            "REDIS_PASSWORD",
+            "aws-credentials",
+        )
+    }
+    assert all(
+        s["file"].startswith("${ADCLICK_WORKER_SECRETS_DIR") for s in compose["secrets"].values()
+    )

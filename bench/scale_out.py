@@ -1,0 +1,110 @@
+"""Scale-out: a grid of candidates fitted by one Celery worker against two, on the Compose stack.
+
+    scripts/e2e-docker .venv/bin/python bench/scale_out.py [--rows 1000000] [--candidates 8]
+
+Each worker runs with concurrency 1, so the figure shows tasks spreading over workers rather
+than more processes on one. The same dataset and grid are trained with one worker, then two
+(``--runs`` times each, alternating), in the same run of this script. The figure is the
+``build_model`` stage (first candidate started to last candidate done), where the grid's work
+is; the whole run's duration is reported beside it. Target: two workers >= 1.6x faster.
+Results in bench/results/scale_out.{md,json}. Leaves the stack with one worker of the
+configured concurrency.
+"""
+
+from __future__ import annotations
+
+import statistics
+from datetime import datetime
+
+from harness import Report, Target, arguments, publish, spread, table, wait_until_monitor_idle
+
+from adclick.sample import write_csv
+from adclick_airflow.settings import TRAINING_DAG_ID
+from testkit.compose import ComposeStack
+from testkit.scaleout import grid, host_of, hostname, instances, scale_workers
+
+TARGET_SPEEDUP = 1.6
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> dict:
+    """One training run with ``workers`` workers of concurrency 1."""
+    hosts = {hostname(c) for c in scale_workers(stack, workers, concurrency=1)}
+    client = stack.api("admin", timeout=60)
+    wait_until_monitor_idle(client, timeout=600)  # the last run's monitor tasks share the slots
+    run_id = client.trigger(TRAINING_DAG_ID, conf)["dag_run_id"]
+    run = client.wait_for_run(TRAINING_DAG_ID, run_id, timeout=timeout, poll=2)
+    if run["state"] != "success":
+        raise SystemExit(f"{run_id}: {run['state']}: {client.task_states(TRAINING_DAG_ID, run_id)}")
+    fits = instances(client, TRAINING_DAG_ID, run_id, "build_model")
+    started = min(_ts(t["start_date"]) for t in fits)
+    ended = max(_ts(t["end_date"]) for t in fits)
+    return {
+        "workers": workers,
+        "run_id": run_id,
+        "grid_s": round((ended - started).total_seconds(), 2),
+        "run_s": round((_ts(run["end_date"]) - _ts(run["start_date"])).total_seconds(), 2),
+        "hosts_used": len({host_of(t) for t in fits} & hosts),
+        "fit_s": spread(t["duration"] for t in fits),
+    }
+
+
+def main() -> None:
+    parser = arguments(__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--candidates", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=1, help="runs per worker count")
+    parser.add_argument("--timeout", type=float, default=3600)
+    args = parser.parse_args()
+    stack = ComposeStack.from_env()
+    if stack.data_dir is None:
+        raise SystemExit("E2E_DATA_DIR is not set: run this through scripts/e2e-docker")
+    name = f"advertising_{args.rows}.csv"
+    write_csv(stack.data_dir / name, rows=args.rows, seed=11)
+    conf = {"data_path": name, "candidates": grid(args.candidates)}
+    samples: list[dict] = []
+    try:
+        for _ in range(args.runs):
+            for workers in (1, 2):
+                samples.append(measure(stack, workers, conf, args.timeout))
+                print(samples[-1], flush=True)
+    finally:
+        scale_workers(stack, 1)
+    by = {n: [s for s in samples if s["workers"] == n] for n in (1, 2)}
+    grid_s = {n: statistics.median(s["grid_s"] for s in by[n]) for n in by}
+    run_s = {n: statistics.median(s["run_s"] for s in by[n]) for n in by}
+    speedup = grid_s[1] / grid_s[2]
+    rows = [
+        (s["workers"], s["grid_s"], s["run_s"], s["hosts_used"], s["fit_s"].get("median"))
+        for s in samples
+    ]
+    publish(
+        Report(
+            name="scale_out",
+            title="Scale-out: a candidate grid on one worker vs two",
+            method=(
+                f"{args.rows:,} rows, {args.candidates} candidates, each worker with "
+                f"concurrency 1, {args.runs} run(s) per worker count, alternating, in one "
+                "session on the Compose stack. `grid` is first candidate started to last done."
+            ),
+            targets=[
+                Target(
+                    f"build_model stage, 2 workers >= {TARGET_SPEEDUP}x faster than 1",
+                    f"{grid_s[1]:.1f} s vs {grid_s[2]:.1f} s: {speedup:.2f}x "
+                    f"(whole run {run_s[1]:.1f} s vs {run_s[2]:.1f} s: "
+                    f"{run_s[1] / run_s[2]:.2f}x)",
+                    speedup >= TARGET_SPEEDUP,
+                )
+            ],
+            sections=[table(("workers", "grid s", "run s", "hosts used", "median fit s"), rows)],
+            data={"rows": args.rows, "candidates": args.candidates, "samples": samples},
+        ),
+        args.results,
+    )
+
+
+if __name__ == "__main__":
+    main()

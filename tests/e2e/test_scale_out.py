@@ -1,0 +1,136 @@
+"""Scale-out on the real engine: the main host's workers scaled to two share a grid run; a
+worker from docker-compose.worker.yaml, joined over the network alone with no shared volume,
+never takes a task of the main host's queue; with an object store in the stack it takes
+training tasks too, and a run survives it being killed mid-task."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from adclick_airflow.settings import MAIN_HOST_QUEUE, MONITOR_DAG_ID, TRAINING_DAG_ID
+from airflow_rest import AirflowClient
+from testkit.compose import ComposeStack, docker
+from testkit.scaleout import (
+    grid,
+    has_object_store,
+    host_of,
+    hostname,
+    hostnames_of_tries,
+    instances,
+    remote_worker,
+    scale_workers,
+    worker_containers,
+)
+from testkit.waiting import wait_until
+
+pytestmark = pytest.mark.docker
+GRID_SIZE = 8
+
+
+@pytest.fixture(scope="module")
+def admin(stack: ComposeStack) -> AirflowClient:
+    return stack.api("admin", timeout=30)
+
+
+@pytest.fixture(scope="module")
+def remote(stack: ComposeStack) -> Iterator[str]:
+    with remote_worker(stack) as container:
+        yield container
+
+
+def test_scaled_workers_come_up_healthy_and_share_a_grid_run(
+    stack: ComposeStack, admin: AirflowClient
+) -> None:
+    try:
+        workers = scale_workers(stack, 2)
+        assert len(workers) == 2
+        hosts = {hostname(w) for w in workers}
+        run_id = admin.trigger(TRAINING_DAG_ID, {"candidates": grid(GRID_SIZE)})["dag_run_id"]
+        run = admin.wait_for_run(TRAINING_DAG_ID, run_id, timeout=300)
+        assert run["state"] == "success", admin.task_states(TRAINING_DAG_ID, run_id)
+        fits = instances(admin, TRAINING_DAG_ID, run_id, "build_model")
+        assert sorted(t["map_index"] for t in fits) == list(range(GRID_SIZE))
+        assert {host_of(t) for t in fits} == hosts, "both workers took candidates"
+        result = admin.xcom(TRAINING_DAG_ID, run_id, "load_model")
+        assert [c["index"] for c in result["candidates"]] == list(range(GRID_SIZE))
+        best = max(c["metrics"]["accuracy"] for c in result["candidates"])
+        assert result["metrics"]["accuracy"] == best
+        assert result["candidates"][result["candidate"]]["metrics"]["accuracy"] == best
+    finally:
+        scale_workers(stack, 1)
+
+
+def test_the_main_host_queue_is_served_only_by_the_main_host(
+    stack: ComposeStack, admin: AirflowClient, remote: str
+) -> None:
+    """With the main host's worker paused, the monitor DAG's tasks wait in its queue while the
+    worker elsewhere is up and idle; once it is back, they all run there."""
+    (main,) = worker_containers(stack.project)
+    docker("pause", main)
+    try:
+        run_id = admin.trigger(MONITOR_DAG_ID)["dag_run_id"]
+
+        def first_task() -> dict | None:
+            tis = admin.task_instances(MONITOR_DAG_ID, run_id)
+            return next((t for t in tis if t["state"] == "queued"), None)
+
+        queued = wait_until(first_task, 120, "a monitor task to be queued", poll=1)
+        assert queued["queue"] == MAIN_HOST_QUEUE
+        # Long enough for an idle worker to take it: it polls the broker continuously.
+        time.sleep(10)
+        states = {
+            t["task_id"]: (t["state"], host_of(t))
+            for t in admin.task_instances(MONITOR_DAG_ID, run_id)
+        }
+        assert states[queued["task_id"]] == ("queued", ""), states
+    finally:
+        docker("unpause", main)
+    run = admin.wait_for_run(MONITOR_DAG_ID, run_id, timeout=180)
+    assert run["state"] == "success", admin.task_states(MONITOR_DAG_ID, run_id)
+    ran = [t for t in admin.task_instances(MONITOR_DAG_ID, run_id) if host_of(t)]
+    assert ran and {host_of(t) for t in ran} == {hostname(main)}
+    assert {t["queue"] for t in ran} == {MAIN_HOST_QUEUE}
+    assert hostname(remote) != hostname(main)
+
+
+@pytest.fixture(scope="module")
+def object_store(stack: ComposeStack) -> None:
+    if not has_object_store(stack):
+        pytest.skip("the stack keeps run files on local volumes: no object store to share")
+
+
+@pytest.mark.usefixtures("object_store")
+def test_a_grid_run_spreads_to_the_remote_worker_and_survives_its_death(
+    stack: ComposeStack, admin: AirflowClient, remote: str
+) -> None:
+    (main,) = worker_containers(stack.project)
+    hosts = {hostname(main), hostname(remote)}
+    conf = {"candidates": grid(GRID_SIZE)}
+    shared = admin.trigger(TRAINING_DAG_ID, conf)["dag_run_id"]
+    run = admin.wait_for_run(TRAINING_DAG_ID, shared, timeout=300)
+    assert run["state"] == "success", admin.task_states(TRAINING_DAG_ID, shared)
+    assert hostnames_of_tries(admin, TRAINING_DAG_ID, shared, "build_model") == hosts
+    assert admin.xcom(TRAINING_DAG_ID, shared, "load_model")["promoted"] is True
+
+    run_id = admin.trigger(TRAINING_DAG_ID, conf)["dag_run_id"]
+
+    def fitting_on_remote() -> dict | None:
+        fits = instances(admin, TRAINING_DAG_ID, run_id, "build_model")
+        remote_host = hostname(remote)
+        return next(
+            (t for t in fits if t["state"] == "running" and host_of(t) == remote_host), None
+        )
+
+    killed = wait_until(fitting_on_remote, 300, "a candidate running on the remote worker")
+    docker("kill", remote)
+    run = admin.wait_for_run(TRAINING_DAG_ID, run_id, timeout=600)
+    assert run["state"] == "success", admin.task_states(TRAINING_DAG_ID, run_id)
+    result = admin.xcom(TRAINING_DAG_ID, run_id, "load_model")
+    assert result["promoted"] is True and len(result["candidates"]) == GRID_SIZE
+    log = admin.task_log(
+        TRAINING_DAG_ID, run_id, "build_model", killed["try_number"], killed["map_index"]
+    )
+    assert log.strip(), "the killed try's log is still readable"

@@ -1,0 +1,191 @@
+"""A grid of candidate models: checked at once, each fitted in its own directory, the best one
+registered with every candidate's scores; the default grid is exactly the single model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import jsonschema
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from adclick import candidates, steps
+from adclick.errors import ArtifactError, ConfigError
+from adclick.registry import ModelRegistry
+from adclick.schema import FEATURES, TARGET
+from adclick.workdir import candidate_dir
+from adclick_airflow import mail
+from airflow_rest import combined_state
+from embedded.progress import progress_line, task_label
+from testkit.datasets import SAMPLE_CSV, split_sample
+
+GRID = [{"C": 0.001}, {}, {"C": 1.0, "max_iter": 1000}, {"l1_ratio": 1, "solver": "liblinear"}]
+
+
+@pytest.fixture(scope="module")
+def split_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return split_sample(tmp_path_factory.mktemp("grid"))
+
+
+@pytest.fixture(scope="module")
+def fitted(split_workdir: Path) -> list[dict]:
+    return [steps.fit_and_score(split_workdir, candidate=c, index=i) for i, c in enumerate(GRID)]
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ([{"C": 1}, {"gamma": 2}], r"candidates\[1\]: unknown key 'gamma' \(value 2\); known: C"),
+        ([{"C": 0}], r"candidates\[0\]: C=0 is not allowed: a number > 0"),
+        ([{"C": "1"}], r"candidates\[0\]: C='1' is not allowed"),
+        ([{"C": float("inf")}], r"C=inf is not allowed"),
+        ([{"max_iter": True}], r"max_iter=True is not allowed: a whole number"),
+        ([{"class_weight": "heavy"}], r"class_weight='heavy' is not allowed: null or 'balanced'"),
+        ([{"solver": "adam"}], r"solver='adam' is not allowed: one of lbfgs"),
+        ([{"l1_ratio": 0.5}], r"l1_ratio=0\.5 needs solver 'saga'"),
+        ([{}, "C=1"], r"candidates\[1\] must be an object"),
+        ([], r"candidates must be a non-empty list"),
+        ({"C": 1}, r"candidates must be a non-empty list"),
+        ([{}] * 65, r"65 given, at most 64"),
+    ],
+)
+def test_a_bad_grid_is_refused_naming_the_candidate_key_and_value(grid, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        candidates.check_candidates(grid)
+
+
+def test_the_json_schema_knows_exactly_the_checked_keys() -> None:
+    schema = candidates.json_schema()
+    assert set(schema["items"]["properties"]) == set(candidates.HYPERPARAMETERS)
+    jsonschema.validate(GRID, schema)
+    jsonschema.validate(candidates.DEFAULT_GRID, schema)
+    with pytest.raises(jsonschema.ValidationError, match="gamma"):
+        jsonschema.validate([{"gamma": 1}], schema)
+
+
+def test_the_default_grid_fits_todays_model_byte_for_byte(
+    split_workdir: Path, tmp_path: Path
+) -> None:
+    """One candidate, the classifier's defaults: the same pipeline, pickled identically."""
+    import pandas as pd
+
+    (only,) = candidates.DEFAULT_GRID
+    result = steps.fit_and_score(split_workdir, candidate=only, index=0)
+    train = pd.read_parquet(split_workdir / steps.TRAIN)
+    before = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("classify", LogisticRegression(max_iter=1000, random_state=42)),
+        ]
+    ).fit(train[list(FEATURES)], train[TARGET])
+    joblib.dump(before, tmp_path / "before.joblib")
+    assert (candidate_dir(split_workdir, 0) / steps.MODEL).read_bytes() == (
+        tmp_path / "before.joblib"
+    ).read_bytes()
+    assert result["params"] == candidates.HYPERPARAMETERS
+
+
+def test_each_candidate_has_its_own_model_and_record(
+    split_workdir: Path, fitted: list[dict]
+) -> None:
+    for index, result in enumerate(fitted):
+        own = candidate_dir(split_workdir, index)
+        assert json.loads((own / steps.METRICS_RECORD).read_text()) == result
+        assert result["params"]["C"] == joblib.load(own / steps.MODEL).named_steps["classify"].C
+        assert result["index"] == index and result["params"]["C"] == GRID[index].get("C", 1.0)
+    assert fitted[0]["metrics"]["accuracy"] < fitted[1]["metrics"]["accuracy"]
+    assert fitted[1]["metrics"] == fitted[2]["metrics"], "the same model twice: a tie"
+
+
+def test_the_best_candidate_is_registered_ties_going_to_the_lowest_index(
+    split_workdir: Path, fitted: list[dict], tmp_path: Path
+) -> None:
+    best = max(r["metrics"]["accuracy"] for r in fitted)
+    expected = min(r["index"] for r in fitted if r["metrics"]["accuracy"] == best)
+    result = steps.register_model(
+        split_workdir, tmp_path / "model", 0.5, "run-grid", candidates=len(GRID)
+    )
+    assert result["candidate"] == expected and expected in (1, 3)
+    assert result["candidates"] == fitted
+    assert result["metrics"] == fitted[expected]["metrics"]
+    stored = ModelRegistry(tmp_path / "model").current()
+    model_bytes = (candidate_dir(split_workdir, expected) / steps.MODEL).read_bytes()
+    assert Path(stored["path"]).read_bytes() == model_bytes
+    assert stored["metadata"]["candidates"] == fitted
+    assert stored["metadata"]["candidate"] == expected
+
+
+def test_best_candidate_breaks_ties_by_index_whatever_the_order() -> None:
+    records = [
+        {"index": 2, "metrics": {"accuracy": 0.9}},
+        {"index": 1, "metrics": {"accuracy": 0.95}},
+        {"index": 0, "metrics": {"accuracy": 0.95}},
+    ]
+    assert steps.best_candidate(records)["index"] == 0
+
+
+def test_a_candidate_that_left_no_result_stops_the_registration(
+    split_workdir: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ArtifactError, match=r"candidate 4 of 5 left no result"):
+        steps.register_model(split_workdir, tmp_path / "model", 0.5, "run-x", candidates=5)
+    assert not (tmp_path / "model").exists()
+
+
+def test_the_run_mail_lists_every_candidate_and_marks_the_chosen(fitted: list[dict]) -> None:
+    links = mail.Links("http://monitor/runs/r", "http://airflow/r")
+    result = {"metrics": fitted[1]["metrics"], "candidate": 1, "candidates": fitted}
+    _, html = mail.run_report("ad_click_training", "r", result, links)
+    assert "Candidates (hold-out scores)" in html and html.count("C=") == len(GRID)
+    assert "1 (chosen)" in html and "0 (chosen)" not in html
+    assert f"{fitted[0]['metrics']['accuracy']:.4f}" in html
+    assert mail.candidates_table(fitted[:1], 0) == "", "a single candidate needs no table"
+
+
+@pytest.mark.parametrize(
+    ("states", "together"),
+    [
+        (["success"], "success"),
+        (["success", "success", "success"], "success"),
+        (["success", "running", None], "running"),
+        (["success", "failed", "running"], "failed"),
+        (["success", "up_for_retry"], "up_for_retry"),
+        (["success", "skipped"], "skipped"),
+        (["success", "removed"], "success"),
+        ([None, None], None),
+    ],
+)
+def test_a_mapped_tasks_instances_show_one_state(states: list, together: str | None) -> None:
+    assert combined_state(states) == together
+
+
+def test_progress_names_each_instance_of_a_mapped_task() -> None:
+    tasks = [
+        {"task_id": "separate_data_outputs", "map_index": -1, "state": "success"},
+        {"task_id": "build_model", "map_index": 0, "state": "success", "start_date": "1"},
+        {"task_id": "build_model", "map_index": 1, "state": "running", "start_date": "2"},
+    ]
+    assert task_label(tasks[0]) == "separate_data_outputs"
+    assert progress_line(tasks, 3) == "[2/3] build_model[1] running, 3 s"
+
+
+def test_the_command_line_takes_a_grid(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from adclick import cli
+
+    grid = '[{"C": 0.001}, {}]'
+    args = ["train", "--data", SAMPLE_CSV, "--model-dir", tmp_path / "m", "--grid", grid]
+    assert cli.main([str(a) for a in args]) == cli.EXIT_OK
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["candidate"] == 1 and [c["params"]["C"] for c in summary["candidates"]] == [
+        0.001,
+        1.0,
+    ]
+    with pytest.raises(SystemExit) as caught:
+        cli.main([str(a) for a in args[:-1]] + ['[{"C": -1}]'])
+    assert caught.value.code == cli.EXIT_BAD_DATA
+    assert "--grid: candidates[0]: C=-1 is not allowed" in capsys.readouterr().err
+    assert len(ModelRegistry(tmp_path / "m").versions()) == 1, "the bad grid trained nothing"
