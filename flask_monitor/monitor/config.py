@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from adclick_contract import AIRFLOW_URL, MONITOR_USERNAME, RESULT_TASK_ID, TRAINING_DAG_ID
 from flask import Config
 
+from adclick_contract import AIRFLOW_URL, MONITOR_USERNAME, RESULT_TASK_ID, TRAINING_DAG_ID
 from airflow_rest import DEFAULT_TIMEOUT_S
 from airflow_rest.credentials import password_from
 

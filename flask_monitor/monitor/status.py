@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from adclick_contract import RESULT_TASK_ID
-
 from airflow_rest import (
     AirflowAuthError,
     AirflowClient,

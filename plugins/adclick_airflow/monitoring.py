@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 
-from adclick_contract import AIRFLOW_URL, FLASK_MONITOR_URL, MONITOR_USERNAME
-
 from adclick_airflow import settings
+from adclick_contract import AIRFLOW_URL, FLASK_MONITOR_URL, MONITOR_USERNAME
 
 RUN_FIELDS = ("dag_run_id", "state", "run_after", "start_date", "end_date", "run_type")
 

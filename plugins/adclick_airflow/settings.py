@@ -16,9 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-from adclick_contract import FLASK_MONITOR_URL, RESULT_TASK_ID, TRAINING_DAG_ID
-
 from adclick import retention
+from adclick_contract import FLASK_MONITOR_URL, RESULT_TASK_ID, TRAINING_DAG_ID
 
 __all__ = ["RESULT_TASK_ID", "TRAINING_DAG_ID"]  # re-exported: the DAG files read ids here
 MONITOR_DAG_ID = os.environ.get("ADCLICK_MONITOR_DAG_ID", "ad_click_monitor")

@@ -35,7 +35,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from adclick_contract import FLASK_MONITOR_BIND
-
 from flask_launcher.health import STOP_TIMEOUT_S, answering
 
 APP_SPEC = "monitor:create_app()"
