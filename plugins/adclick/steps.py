@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import platform
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import joblib
@@ -19,11 +18,12 @@ import numpy as np
 import pandas as pd
 import sklearn
 
-from adclick import defaults, model
+from adclick import defaults, model, storage
 from adclick.dataset import read_dataset
 from adclick.errors import ArtifactError, DataValidationError, QualityGateError
 from adclick.registry import ModelRegistry
 from adclick.schema import DEFAULT_MIN_ROWS, FEATURES, REQUIRED, TARGET
+from adclick.storage import StoragePath
 from adclick.workdir import (
     CLEAN,
     DATASET_RECORD,
@@ -41,11 +41,11 @@ from adclick.workdir import (
 
 
 def ingest_csv(
-    data_path: Path,
-    workdir: Path,
+    data_path: StoragePath,
+    workdir: StoragePath,
     *,
     min_rows: int = DEFAULT_MIN_ROWS,
-    root: Path | None = None,
+    root: StoragePath | None = None,
     max_bytes: int | None = None,
 ) -> dict:
     """Validate the CSV and keep its required columns as ``raw.parquet``.
@@ -54,8 +54,8 @@ def ingest_csv(
     ``{"path", "rows", "data_hash", "source"}``; ``data_hash`` is the CSV's SHA-256.
     """
     dataset = read_dataset(data_path, min_rows=min_rows, root=root, max_bytes=max_bytes)
-    out = Path(workdir) / RAW
-    dataset.frame.to_parquet(out, index=False)
+    out = storage.location(workdir) / RAW
+    write_frame(dataset.frame, out)
     return write_record(
         workdir,
         DATASET_RECORD,
@@ -68,12 +68,13 @@ def ingest_csv(
     )
 
 
-def select_features(workdir: Path) -> dict:
+def select_features(workdir: StoragePath) -> dict:
     """Features as float64 and the target as int8, in a fixed column order: ``clean.parquet``."""
-    frame = pd.read_parquet(Path(workdir) / RAW, columns=list(REQUIRED))
+    workdir = storage.location(workdir)
+    frame = read_frame(workdir / RAW, columns=list(REQUIRED))
     clean = frame.astype({**dict.fromkeys(FEATURES, "float64"), TARGET: "int8"})
-    out = Path(workdir) / CLEAN
-    clean.to_parquet(out, index=False)
+    out = workdir / CLEAN
+    write_frame(clean, out)
     return write_record(
         workdir,
         FEATURES_RECORD,
@@ -82,20 +83,20 @@ def select_features(workdir: Path) -> dict:
 
 
 def split_holdout(
-    workdir: Path,
+    workdir: StoragePath,
     test_size: float = defaults.TEST_SIZE,
     random_state: int = defaults.RANDOM_STATE,
 ) -> dict:
     """Stratified split into ``train.parquet`` and the hold-out ``test.parquet``."""
-    workdir = Path(workdir)
-    frame = pd.read_parquet(workdir / CLEAN)
+    workdir = storage.location(workdir)
+    frame = read_frame(workdir / CLEAN)
     try:
         train, test = model.split(frame, test_size=test_size, random_state=random_state)
     except ValueError as exc:  # e.g. a class too small to appear on both sides
         source = read_record(workdir, DATASET_RECORD).get("source", workdir / CLEAN)
         raise DataValidationError(source, f"cannot split train/hold-out: {exc}") from None
-    train.to_parquet(workdir / TRAIN, index=False)
-    test.to_parquet(workdir / TEST, index=False)
+    write_frame(train, workdir / TRAIN)
+    write_frame(test, workdir / TEST)
     return write_record(
         workdir,
         SPLIT_RECORD,
@@ -110,12 +111,13 @@ def split_holdout(
     )
 
 
-def fit_and_score(workdir: Path, random_state: int = defaults.RANDOM_STATE) -> dict:
+def fit_and_score(workdir: StoragePath, random_state: int = defaults.RANDOM_STATE) -> dict:
     """Fit the pipeline on ``train.parquet``, save ``model.joblib``, return hold-out metrics."""
-    workdir = Path(workdir)
-    fitted = model.fit(pd.read_parquet(workdir / TRAIN), random_state=random_state)
-    joblib.dump(fitted, workdir / MODEL)
-    metrics = model.evaluate(fitted, pd.read_parquet(workdir / TEST))
+    workdir = storage.location(workdir)
+    fitted = model.fit(read_frame(workdir / TRAIN), random_state=random_state)
+    with (workdir / MODEL).open("wb") as out:
+        joblib.dump(fitted, out)
+    metrics = model.evaluate(fitted, read_frame(workdir / TEST))
     return write_record(workdir, METRICS_RECORD, metrics)
 
 
@@ -125,13 +127,13 @@ def passes_gate(metrics: Mapping[str, Any], min_accuracy: float) -> bool:
 
 
 def register_model(
-    workdir: Path,
-    model_dir: Path,
+    workdir: StoragePath,
+    model_dir: StoragePath,
     min_accuracy: float,
     run_id: str,
     metadata: Mapping[str, Any] | None = None,
     *,
-    artifact_root: Path | None = None,
+    artifact_root: StoragePath | None = None,
 ) -> dict:
     """Re-score the saved model, register it as a new version, promote it if it passes the gate.
 
@@ -142,10 +144,10 @@ def register_model(
     :class:`QualityGateError` is raised. Returns ``{"version", "model_path", "promoted",
     "metrics", "rows", "data_hash"}``.
     """
-    workdir = Path(workdir)
+    workdir = storage.location(workdir)
     model_bytes = _trusted_model_file(workdir, artifact_root or workdir).read_bytes()
     fitted = joblib.load(io.BytesIO(model_bytes))
-    metrics = model.evaluate(fitted, pd.read_parquet(workdir / TEST))
+    metrics = model.evaluate(fitted, read_frame(workdir / TEST))
     passed = passes_gate(metrics, min_accuracy)
     dataset = read_record(workdir, DATASET_RECORD)
     split = read_record(workdir, SPLIT_RECORD)
@@ -178,11 +180,16 @@ def register_model(
     return write_record(workdir, REGISTERED_RECORD, result)
 
 
-def _trusted_model_file(workdir: Path, root: Path) -> Path:
+def _trusted_model_file(workdir: StoragePath, root: StoragePath) -> StoragePath:
     """The run's model file, refused unless it really lies inside ``root``: unpickling runs code."""
     named = workdir / MODEL
+    root = storage.location(root)
+    if not storage.is_local(named):
+        if not storage.within(named, root):
+            raise ArtifactError(f"{named} is outside the artifacts root {root}; not loading it")
+        return named
     resolved = named.resolve()
-    trusted = Path(root).resolve()
+    trusted = root.resolve()
     if not resolved.is_relative_to(trusted):
         raise ArtifactError(
             f"{named} resolves to {resolved}, outside the artifacts root {trusted}; not loading it"
@@ -191,9 +198,9 @@ def _trusted_model_file(workdir: Path, root: Path) -> Path:
 
 
 def run(
-    data_path: Path,
-    model_dir: Path,
-    workdir: Path,
+    data_path: StoragePath,
+    model_dir: StoragePath,
+    workdir: StoragePath,
     *,
     min_accuracy: float = defaults.MIN_ACCURACY,
     test_size: float = defaults.TEST_SIZE,
@@ -226,6 +233,17 @@ def run(
         exc.result = _summary(exc.result, context)
         raise
     return _summary(result, context)
+
+
+# Through an open file, so one call serves a local directory and an object store alike.
+def write_frame(frame: pd.DataFrame, path: StoragePath) -> None:
+    with path.open("wb") as out:
+        frame.to_parquet(out, index=False)
+
+
+def read_frame(path: StoragePath, columns: list[str] | None = None) -> pd.DataFrame:
+    with path.open("rb") as handle:
+        return pd.read_parquet(handle, columns=columns)
 
 
 def _summary(result: Mapping[str, Any], context: Mapping[str, Any]) -> dict:
