@@ -16,11 +16,12 @@ import subprocess
 import sys
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from upath import UPath
 
-from adclick import source, steps, storage
+from adclick import retention, source, steps, storage
 from adclick.errors import ArtifactError, DataValidationError, RegistryError
 from adclick.registry import CURRENT_FILE, METADATA_FILE, MODEL_FILE, ModelRegistry
 from adclick_airflow.trigger_conf import ConfError, resolve_dataset
@@ -239,3 +240,24 @@ def test_cli_trains_from_and_into_the_bucket(s3_env: ObjectStore, prefix: UPath)
     pointer = json.loads((model_dir / CURRENT_FILE).read_text())
     assert pointer["version"] == summary["version"]
     assert summary["model_path"] == f"{model_dir}/versions/{summary['version']}/{MODEL_FILE}"
+
+
+def test_retention_sweeps_run_prefixes_and_old_versions_but_never_current(prefix: UPath) -> None:
+    later = datetime.now(UTC) + timedelta(days=60)  # objects cannot be back-dated: move now
+    artifacts = prefix / "artifacts"
+    (artifacts / "dag" / "run-1" / "raw.parquet").write_bytes(b"old run")
+    (artifacts / "outage.json").write_bytes(b"{}")
+    assert retention.remove_run_dirs(artifacts, datetime.now(UTC), timedelta(days=14)).items == []
+    swept = retention.remove_run_dirs(artifacts, later, timedelta(days=14))
+    assert swept.items == ["dag/run-1"] and swept.freed_bytes == len(b"old run")
+    assert _objects(artifacts) == {"outage.json"}
+
+    registry = ModelRegistry(prefix / "model")
+    live = registry.register(b"live", METRICS, {}, promote=True)["version"]
+    old = registry.register(b"old", METRICS, {}, promote=False)["version"]
+    newest = registry.register(b"newest", METRICS, {}, promote=False)["version"]
+    (registry.versions_dir / "cut-short" / MODEL_FILE).write_bytes(b"half")
+    swept = retention.remove_model_versions(registry.model_dir, later, timedelta(days=30), 1)
+    assert set(swept.items) == {"versions/cut-short", f"versions/{old}"}
+    assert registry.versions() == sorted([live, newest])
+    assert registry.current()["version"] == live
