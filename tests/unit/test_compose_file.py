@@ -100,6 +100,7 @@ def mounts(service: dict) -> set[str]:
         ("postgres-secret", {"secrets-init", "postgres"}),
         ("redis-secret", {"secrets-init", "redis"}),
         ("monitor-secret", {"secrets-init", "flask-monitor"}),
+        ("objectstore-secret", {"secrets-init", "objectstore"}),
     ],
 )
 def test_each_secret_volume_is_mounted_only_where_it_is_read(
@@ -150,3 +151,33 @@ def test_no_service_mounts_the_project_packages_as_airflow_plugins(services) -> 
         for volume in service.get("volumes", []):
             target = volume.split(":")[1] if isinstance(volume, str) else volume.get("target")
             assert target != "/opt/airflow/plugins", f"{name} mounts {volume}"
+
+
+def test_only_the_components_that_use_objects_reach_the_object_store(
+    services: dict[str, dict],
+) -> None:
+    members = {
+        name for name, service in services.items() if "objectstore" in service.get("networks", [])
+    }
+    assert members == {
+        "objectstore",
+        "airflow-apiserver",  # serves task logs from the bucket
+        "airflow-dag-processor",  # DAG callbacks read the run's records
+        "airflow-triggerer",  # uploads the logs of deferred tasks
+        "airflow-worker",
+    }
+    assert services["objectstore"]["networks"] == ["objectstore"]
+
+
+def test_no_airflow_container_shares_a_volume_for_data_models_or_artifacts(
+    services: dict[str, dict],
+) -> None:
+    """They are in the object store: a worker elsewhere needs the network only."""
+    for name, service in services.items():
+        if name.startswith("airflow-"):
+            targets = {volume.split(":")[1] for volume in service.get("volumes", [])}
+            for root in ("/opt/airflow/data", "/opt/airflow/model", "/opt/airflow/artifacts"):
+                assert root not in targets, f"{name} mounts {root}"
+            env = service.get("environment") or {}
+            for variable in ("ADCLICK_DATA_DIR", "ADCLICK_MODEL_DIR", "ADCLICK_ARTIFACT_DIR"):
+                assert env[variable].startswith("s3://"), f"{name}: {variable}={env[variable]}"
