@@ -57,7 +57,7 @@ class ObjectStore:
     pid: int = 0
     buckets: list[str] = field(default_factory=list)
 
-    def env(self, name: str = "admin") -> dict[str, str]:
+    def env(self, name: str = "writer") -> dict[str, str]:
         """The standard AWS variables that reach this store as identity ``name``."""
         who = self.identities[name]
         return {
@@ -108,12 +108,19 @@ def weed_args(directory: Path, config: Path, ports: dict[str, int]) -> list[str]
 
 @contextmanager
 def running_weed(directory: Path, buckets: tuple[str, ...] = (BUCKET,)) -> Iterator[ObjectStore]:
-    """Start ``weed``, create ``buckets`` as the admin, yield the store; stop it afterwards."""
+    """Start ``weed``, create ``buckets`` as the admin, yield the store; stop it afterwards.
+    Identities: ``admin``, ``writer`` (read, write, list on the buckets), ``reader``."""
     names = ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3")
     ports = {name: free_port() for name in (*names, "s3_grpc")}
+
+    def on_buckets(*actions: str) -> list[str]:
+        return [f"{action}:{bucket}" for bucket in buckets for action in actions]
+
+    # admin only makes the buckets; "writer" has what the Compose stack's identity has.
     people = {
-        "admin": identity("admin", "Admin", "Read", "Write", "List", "Tagging"),
-        "reader": identity("reader", *(f"{a}:{b}" for b in buckets for a in ("Read", "List"))),
+        "admin": identity("admin", "Admin"),
+        "writer": identity("writer", *on_buckets("Read", "Write", "List", "Tagging")),
+        "reader": identity("reader", *on_buckets("Read", "List")),
     }
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "s3.json"

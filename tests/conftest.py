@@ -87,15 +87,16 @@ def fault_server() -> Iterator[Callable[[str], FaultServer]]:
 
 @pytest.fixture(scope="session")
 def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
-    """One real SeaweedFS S3 server for the session (bucket ``adclick``, an ``admin`` and a
-    read-only ``reader`` identity), stopped at the end."""
+    """One real SeaweedFS S3 server for the session (bucket ``adclick``; identities in
+    :func:`testkit.objectstore.running_weed`), stopped at the end."""
     with running_weed(tmp_path_factory.mktemp("weed")) as store:
         yield store
 
 
 @pytest.fixture
 def s3_env(object_store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> ObjectStore:
-    """This process reaches the object store as its admin, through the standard variables."""
+    """This process reaches the object store as ``writer`` (what the Compose stack's Airflow
+    identity may do, no more), through the standard variables."""
     for name, value in object_store.env().items():
         monkeypatch.setenv(name, value)
     return object_store
