@@ -158,8 +158,16 @@ class ModelRegistry:
         metrics: Mapping[str, Any],
         metadata: Mapping[str, Any],
     ) -> None:
-        if not self.local:
-            self._put_version(final, model_bytes, metrics, metadata)
+        if not self.local:  # no rename: the objects in order, the completeness marker last
+            try:
+                (final / MODEL_FILE).write_bytes(model_bytes)
+                (final / METRICS_FILE).write_bytes(_json_bytes(metrics))
+                (final / METADATA_FILE).write_bytes(_json_bytes(metadata))
+            except self._errors as exc:
+                self._remove_objects(final)
+                raise RegistryError(
+                    self.model_dir, f"write model version {final.name}", exc
+                ) from exc
             return
         staging = self.versions_dir / f"{_TEMP_PREFIX}{uuid.uuid4().hex}"
         renamed = False
@@ -177,21 +185,6 @@ class ModelRegistry:
             # A rename that is not known to be durable may not survive a crash: undo it, so
             # the version is either registered and durable or not there at all.
             _remove_version(final if renamed else staging, self.versions_dir)
-            raise RegistryError(self.model_dir, f"write model version {final.name}", exc) from exc
-
-    def _put_version(
-        self,
-        final: storage.StoragePath,
-        model_bytes: bytes,
-        metrics: Mapping[str, Any],
-        metadata: Mapping[str, Any],
-    ) -> None:
-        try:
-            (final / MODEL_FILE).write_bytes(model_bytes)
-            (final / METRICS_FILE).write_bytes(_json_bytes(metrics))
-            (final / METADATA_FILE).write_bytes(_json_bytes(metadata))  # last: now it is whole
-        except self._errors as exc:
-            self._remove_objects(final)
             raise RegistryError(self.model_dir, f"write model version {final.name}", exc) from exc
 
     def _remove_unpromoted(self, final: storage.StoragePath) -> None:
