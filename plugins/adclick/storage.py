@@ -58,7 +58,9 @@ def is_local(path: StoragePath) -> bool:
 
 def _is_object_path(value: object) -> bool:
     # UPath and Airflow's ObjectStoragePath (a proxy, not a UPath subclass) both carry these
-    return not isinstance(value, str | Path) and hasattr(value, "fs") and hasattr(value, "path")
+    # (looked up on the class: reading ``fs`` on the object would build a filesystem)
+    kind = type(value)
+    return not isinstance(value, str | Path) and hasattr(kind, "fs") and hasattr(kind, "path")
 
 
 def within(path: StoragePath, root: StoragePath) -> bool:
