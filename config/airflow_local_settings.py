@@ -10,7 +10,11 @@ edit to them takes effect without restarting anything.
 
 from __future__ import annotations
 
+import os
 import sys
+
+# Storage roots that are object-store URLs (adclick.storage): their client is preloaded too.
+_ROOT_VARIABLES = ("ADCLICK_DATA_DIR", "ADCLICK_MODEL_DIR", "ADCLICK_ARTIFACT_DIR")
 
 
 def _forks_task_processes(argv: list[str]) -> bool:
@@ -29,3 +33,8 @@ if _forks_task_processes(sys.argv[1:]):
     import sklearn.model_selection
     import sklearn.pipeline
     import sklearn.preprocessing  # noqa: F401
+
+    if any("://" in os.environ.get(name, "") for name in _ROOT_VARIABLES):
+        # botocore, aiohttp and s3fs: about 2 s of imports each task would pay again
+        import s3fs  # noqa: F401
+        import upath.implementations.cloud  # noqa: F401

@@ -12,6 +12,8 @@ from pathlib import Path
 from airflow_rest import AirflowClient
 from testkit.envfile import compose_stack_secrets
 
+# The stack's bucket (docker-compose.yaml's OBJECTSTORE_BUCKET default).
+BUCKET = os.environ.get("OBJECTSTORE_BUCKET", "adclick")
 REQUIRED = ("E2E_AIRFLOW_URL", "E2E_FLASK_URL", "E2E_MAIL_URL", "E2E_DOCKER_PROXY_URL")
 
 
@@ -59,6 +61,20 @@ class ComposeStack:
             else ("monitor", "AIRFLOW_MONITOR_PASSWORD")
         )
         return AirflowClient(self.airflow_url, user, self.secrets[key], timeout=timeout)
+
+    def objects(self, key: str | None = None, secret: str | None = None, anon: bool = False):
+        """An s3fs filesystem on the stack's object store (its published S3 port), with the
+        stack's own keys unless others are given."""
+        import s3fs
+
+        return s3fs.S3FileSystem(
+            anon=anon,
+            key=None if anon else key or self.secrets["S3_ACCESS_KEY_ID"],
+            secret=None if anon else secret or self.secrets["S3_SECRET_ACCESS_KEY"],
+            endpoint_url=os.environ["E2E_S3_URL"],
+            skip_instance_cache=True,
+            use_listings_cache=False,
+        )
 
     def container_id(self, service: str) -> str:
         """The container of a Compose service, found by its labels on the host engine."""

@@ -14,6 +14,8 @@ SECRET_KEYS = (
     "AIRFLOW_ADMIN_PASSWORD",
     "AIRFLOW_MONITOR_PASSWORD",
     "POSTGRES_PASSWORD",
+    "S3_ACCESS_KEY_ID",
+    "S3_SECRET_ACCESS_KEY",
 )
 
 # Run in the api-server, the one container that can read every one of them.

@@ -13,6 +13,7 @@ from embedded.stack import REPO_ROOT, EmbeddedStack
 from testkit.datasets import SAMPLE_CSV
 from testkit.faults import FaultServer
 from testkit.mailbox import Mailbox
+from testkit.objectstore import ObjectStore, running_weed
 from testkit.ports import free_ports
 
 JWT_LIFETIME_S = 8
@@ -82,3 +83,20 @@ def fault_server() -> Iterator[Callable[[str], FaultServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
+    """One real SeaweedFS S3 server for the session (bucket ``adclick``; identities in
+    :func:`testkit.objectstore.running_weed`), stopped at the end."""
+    with running_weed(tmp_path_factory.mktemp("weed")) as store:
+        yield store
+
+
+@pytest.fixture
+def s3_env(object_store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> ObjectStore:
+    """This process reaches the object store as ``writer`` (what the Compose stack's Airflow
+    identity may do, no more), through the standard variables."""
+    for name, value in object_store.env().items():
+        monkeypatch.setenv(name, value)
+    return object_store

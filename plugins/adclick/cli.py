@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adclick import candidates, defaults
+from adclick import candidates, defaults, storage
 from adclick.errors import AdclickError, ConfigError, DataValidationError, QualityGateError
 from adclick.schema import DEFAULT_MIN_ROWS
 
@@ -37,8 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="validate the CSV, train, register the model")
-    train.add_argument("--data", type=Path, required=True, help="CSV file to train on")
-    train.add_argument("--model-dir", type=Path, required=True, help="model registry directory")
+    train.add_argument(
+        "--data", type=_location, required=True, help="CSV file to train on (path or s3:// URL)"
+    )
+    train.add_argument(
+        "--model-dir", type=_location, required=True, help="model registry (path or s3:// URL)"
+    )
     train.add_argument(
         "--min-accuracy", type=_bounded(float, 0, 1, True), default=defaults.MIN_ACCURACY
     )
@@ -61,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=None, help="default: the sample's seed")
     generate.set_defaults(handler=_generate)
     return parser
+
+
+def _location(text: str) -> storage.StoragePath:
+    try:
+        return storage.location(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _bounded(

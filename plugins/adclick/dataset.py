@@ -49,7 +49,7 @@ def read_dataset(
     required columns, in schema order.
     """
     limit = source.max_bytes_from_env() if max_bytes is None else max_bytes
-    with source.open_dataset(Path(path), root=root, max_bytes=limit) as opened:
+    with source.open_dataset(path, root=root, max_bytes=limit) as opened:
         checked = csvfile.inspect(opened)
         frame = _read_frame(checked)
         if frame.empty:

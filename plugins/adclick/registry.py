@@ -10,6 +10,12 @@ A version directory appears complete or not at all: it is written under a tempor
 Paths in ``current.json`` are relative, so the directory can be mounted elsewhere (Docker).
 Registrations hold an exclusive ``flock`` on ``.lock`` (the command line and a DAG task may
 register at the same moment): versions are named and ``current`` moves in one order.
+
+In an object store (``model_dir`` an ``s3://`` URL, see :mod:`adclick.storage`) there is no
+rename and no lock. A version is written completely under its own prefix, ``metadata.json``
+last: only a prefix holding it is a version. ``current.json`` is then one object replaced by
+one PUT, which a store applies whole or not at all, so two registrations racing end with
+``current`` naming one complete version (the one whose PUT landed last).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from adclick import storage
 from adclick.errors import RegistryError
 
 MODEL_FILE = "model.joblib"
@@ -40,8 +47,10 @@ _TEMP_PREFIX = ".tmp-"
 class ModelRegistry:
     """The model directory: add versions, promote one to current, read current back."""
 
-    def __init__(self, model_dir: Path | str) -> None:
-        self.model_dir = Path(model_dir)
+    def __init__(self, model_dir: storage.StoragePath | str) -> None:
+        self.model_dir = storage.location(model_dir)
+        self.local = storage.is_local(self.model_dir)
+        self._errors = storage.errors(self.model_dir)
         self.versions_dir = self.model_dir / VERSIONS_DIR
         self.current_file = self.model_dir / CURRENT_FILE
 
@@ -54,7 +63,7 @@ class ModelRegistry:
             pointer = json.loads(self.current_file.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
+        except (*self._errors, ValueError) as exc:
             raise RegistryError(self.model_dir, f"read {CURRENT_FILE}", exc) from exc
         return {**self.version_info(pointer["version"]), "promoted_at": pointer.get("promoted_at")}
 
@@ -63,17 +72,20 @@ class ModelRegistry:
         try:
             metrics = json.loads((directory / METRICS_FILE).read_text(encoding="utf-8"))
             metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (*self._errors, ValueError) as exc:
             raise RegistryError(self.model_dir, f"read version {version}", exc) from exc
         return {
             "version": version,
-            "path": str((directory / MODEL_FILE).resolve()),
+            "path": self._model_path(directory),
             "metrics": metrics,
             "metadata": metadata,
         }
 
     def versions(self) -> list[str]:
         """All complete versions, oldest first (names start with their UTC creation time)."""
+        if not self.local:
+            found = self.versions_dir.glob(f"*/{METADATA_FILE}")
+            return sorted(p.parent.name for p in found if not p.parent.name.startswith("."))
         if not self.versions_dir.is_dir():
             return []
         return sorted(
@@ -83,7 +95,11 @@ class ModelRegistry:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Exclusive use of the registry across processes, for anything that adds, removes or
-        promotes a version."""
+        promotes a version. An object store has no lock: its guarantees come from the order
+        of writes (see the module's docstring)."""
+        if not self.local:
+            yield
+            return
         try:
             self.model_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.model_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -122,22 +138,37 @@ class ModelRegistry:
                 try:
                     self._point_current_to(version)
                 except RegistryError:
-                    _remove_version(final, self.versions_dir)
+                    self._remove_unpromoted(final)
                     raise
         return {
             "version": version,
-            "model_path": str((final / MODEL_FILE).resolve()),
+            "model_path": self._model_path(final),
             "promoted": promote,
             "metrics": dict(metrics),
         }
 
+    def _model_path(self, directory: storage.StoragePath) -> str:
+        model = directory / MODEL_FILE
+        return str(model.resolve() if self.local else model)
+
     def _write_version(
         self,
-        final: Path,
+        final: storage.StoragePath,
         model_bytes: bytes,
         metrics: Mapping[str, Any],
         metadata: Mapping[str, Any],
     ) -> None:
+        if not self.local:  # no rename: the objects in order, the completeness marker last
+            try:
+                (final / MODEL_FILE).write_bytes(model_bytes)
+                (final / METRICS_FILE).write_bytes(_json_bytes(metrics))
+                (final / METADATA_FILE).write_bytes(_json_bytes(metadata))
+            except self._errors as exc:
+                self._remove_objects(final)
+                raise RegistryError(
+                    self.model_dir, f"write model version {final.name}", exc
+                ) from exc
+            return
         staging = self.versions_dir / f"{_TEMP_PREFIX}{uuid.uuid4().hex}"
         renamed = False
         try:
@@ -156,12 +187,34 @@ class ModelRegistry:
             _remove_version(final if renamed else staging, self.versions_dir)
             raise RegistryError(self.model_dir, f"write model version {final.name}", exc) from exc
 
+    def _remove_unpromoted(self, final: storage.StoragePath) -> None:
+        """Undo a version whose promotion failed; on a store, keep it if the PUT did land
+        (its answer may be what was lost): ``current`` must never name a missing version."""
+        if self.local:
+            _remove_version(final, self.versions_dir)
+            return
+        with contextlib.suppress(*self._errors, ValueError, KeyError):
+            pointer = json.loads(self.current_file.read_text(encoding="utf-8"))
+            if pointer["version"] == final.name:
+                return
+        self._remove_objects(final)
+
+    def _remove_objects(self, prefix: storage.StoragePath) -> None:
+        with contextlib.suppress(*self._errors):
+            storage.remove_objects(prefix, first=METADATA_FILE)
+
     def _point_current_to(self, version: str) -> None:
         pointer = {
             "version": version,
             "model": f"{VERSIONS_DIR}/{version}/{MODEL_FILE}",
             "promoted_at": datetime.now(UTC).isoformat(),
         }
+        if not self.local:
+            try:  # one PUT: the store replaces the object whole, or not at all
+                self.current_file.write_bytes(_json_bytes(pointer))
+            except self._errors as exc:
+                raise RegistryError(self.model_dir, f"update {CURRENT_FILE}", exc) from exc
+            return
         temp = self.model_dir / f"{_TEMP_PREFIX}{uuid.uuid4().hex}-{CURRENT_FILE}"
         try:
             _write_durably(temp, _json_bytes(pointer))

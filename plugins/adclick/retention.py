@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from adclick import storage
 from adclick.errors import AdclickError
-from adclick.registry import ModelRegistry
+from adclick.registry import METADATA_FILE, ModelRegistry
 
 DEFAULT_RUN_DIR_DAYS = 14
 DEFAULT_LOG_DAYS = 30
@@ -91,12 +92,48 @@ def expired_run_dirs(artifact_root: Path, now: datetime, window: timedelta) -> l
     return expired
 
 
-def remove_run_dirs(artifact_root: Path, now: datetime, window: timedelta) -> Removed:
-    root = Path(artifact_root)
+def remove_run_dirs(
+    artifact_root: storage.StoragePath, now: datetime, window: timedelta
+) -> Removed:
+    root = storage.location(artifact_root)
+    if not storage.is_local(root):
+        return _remove_run_prefixes(root, cutoff(now, window).timestamp())
     removed = Removed(str(root))
     for run_dir in expired_run_dirs(root, now, window):
         _remove_tree(run_dir, root, removed)
     return removed
+
+
+def _remove_run_prefixes(root: storage.StoragePath, limit: float) -> Removed:
+    """Run directories in an object store: ``<dag>/<run>/`` prefixes whose newest object is
+    older than ``limit``, judged from one listing of the root."""
+    removed = Removed(str(root))
+    runs: dict[str, list[storage.ObjectInfo]] = {}
+    for info in storage.objects(root):
+        dag, _, rest = info.name.partition("/")
+        run, _, name = rest.partition("/")
+        if name:  # objects right under the root or a DAG's prefix are not run directories
+            runs.setdefault(f"{dag}/{run}", []).append(info)
+    for name, found in sorted(runs.items()):
+        if max(info.modified for info in found) < limit:
+            _remove_prefix(root, name, found, removed)
+    return removed
+
+
+def _remove_prefix(
+    root: storage.StoragePath,
+    name: str,
+    found: list[storage.ObjectInfo],
+    removed: Removed,
+    first: str | None = None,
+) -> None:
+    try:
+        storage.remove_objects(root / name, first=first)
+    except storage.errors(root) as exc:
+        removed.errors.append(f"{name}: {exc}")
+        return
+    removed.items.append(name)
+    removed.freed_bytes += sum(info.size for info in found)
 
 
 # -- model versions ---------------------------------------------------------------------------
@@ -126,6 +163,8 @@ def remove_model_versions(
     """Remove expired versions, and leftovers of interrupted writes or deletions (hidden
     directories in ``versions/``) older than ``window``."""
     registry = ModelRegistry(model_dir)
+    if not registry.local:
+        return _remove_model_prefixes(registry, now, window, keep_last)
     if not registry.model_dir.is_dir():
         return Removed(str(registry.model_dir))
     with registry.locked():  # a registration in progress is not judged half-way
@@ -152,6 +191,29 @@ def _remove_model_versions(
     for leftover in _subdirs(registry.versions_dir, hidden=True):
         if leftover.name.startswith(".") and _newest_mtime(leftover) < limit:
             _remove_tree(leftover, registry.model_dir, removed)
+    return removed
+
+
+def _remove_model_prefixes(
+    registry: ModelRegistry, now: datetime, window: timedelta, keep_last: int
+) -> Removed:
+    """Versions in an object store: each one's ``metadata.json`` goes first, so a deletion
+    cut short leaves a prefix that is no longer a version; such prefixes, and those of
+    writes cut short, go once older than ``window``."""
+    removed = Removed(str(registry.model_dir))
+    expired = set(expired_model_versions(registry, now, window, keep_last))
+    complete = set(registry.versions())
+    limit = cutoff(now, window).timestamp()
+    prefixes: dict[str, list[storage.ObjectInfo]] = {}
+    for info in storage.objects(registry.versions_dir):
+        version, _, name = info.name.partition("/")
+        if name:
+            prefixes.setdefault(version, []).append(info)
+    for version, found in sorted(prefixes.items()):
+        unfinished = version not in complete and max(i.modified for i in found) < limit
+        if version in expired or unfinished:
+            name = f"versions/{version}"
+            _remove_prefix(registry.model_dir, name, found, removed, first=METADATA_FILE)
     return removed
 
 

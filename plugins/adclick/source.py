@@ -11,12 +11,14 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from adclick import storage
 from adclick.errors import ConfigError, DataValidationError
 
 MAX_MB_VARIABLE = "ADCLICK_MAX_DATASET_MB"
@@ -96,7 +98,11 @@ def open_dataset(path: Path, *, root: Path | None = None, max_bytes: int) -> Ite
     the path was checked cannot lead outside. Every refusal is a :class:`DataValidationError`
     naming ``path``.
     """
-    path = Path(path)
+    path = storage.location(path)
+    if not storage.is_local(path):
+        with _fetch_object(path, root, max_bytes) as opened:
+            yield opened
+        return
     fd = _open(path, root)
     try:
         info = os.fstat(fd)
@@ -112,6 +118,51 @@ def open_dataset(path: Path, *, root: Path | None = None, max_bytes: int) -> Ite
         yield opened
     finally:
         os.close(fd)
+
+
+@contextmanager
+def _fetch_object(
+    path: storage.StoragePath, root: storage.StoragePath | None, max_bytes: int
+) -> Iterator[OpenedFile]:
+    """An object, checked by its HEAD (a file, not a prefix; its size) before a byte is read,
+    then copied into an unnamed local file: the checks after read that copy, so what was
+    checked is what is trained on."""
+    if root is not None and not storage.within(path, storage.location(root)):
+        raise DataValidationError(path, f"is outside the data root {root}")
+    head = _head(path)
+    size = int(head.get("size") or 0)
+    with tempfile.TemporaryFile(prefix="adclick-dataset-") as copy:
+        opened = OpenedFile(
+            path, copy.fileno(), size, max_bytes, _identity(os.fstat(copy.fileno()))
+        )
+        if size > max_bytes:
+            raise opened.too_large(size)
+        try:
+            with path.open("rb") as remote:
+                while chunk := remote.read(1 << 22):
+                    copy.write(chunk)
+                    if copy.tell() > max_bytes:
+                        raise opened.too_large(copy.tell())
+        except storage.errors(path) as exc:
+            raise DataValidationError(path, f"cannot read the object: {exc}") from None
+        copy.flush()
+        if copy.tell() != size or _head(path).get("ETag") != head.get("ETag"):
+            raise DataValidationError(
+                path, "the object changed while it was being read; train once it is complete"
+            )
+        yield OpenedFile(path, copy.fileno(), size, max_bytes, _identity(os.fstat(copy.fileno())))
+
+
+def _head(path: storage.StoragePath) -> dict:
+    try:
+        head = path.fs.info(path.path, refresh=True)
+    except FileNotFoundError:
+        raise DataValidationError(path, "no such object") from None
+    except storage.errors(path) as exc:
+        raise DataValidationError(path, f"cannot read the object: {exc}") from None
+    if head.get("type") == "directory":
+        raise DataValidationError(path, "is a prefix (a directory), not a CSV object")
+    return head
 
 
 def _identity(info: os.stat_result) -> tuple[int, int, int]:

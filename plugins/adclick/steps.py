@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import platform
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import joblib
@@ -20,11 +19,12 @@ import pandas as pd
 import sklearn
 
 from adclick import candidates as grid_rules
-from adclick import defaults, model
+from adclick import defaults, model, storage
 from adclick.dataset import read_dataset
 from adclick.errors import ArtifactError, DataValidationError, QualityGateError
 from adclick.registry import ModelRegistry
 from adclick.schema import DEFAULT_MIN_ROWS, FEATURES, REQUIRED, TARGET
+from adclick.storage import StoragePath
 from adclick.workdir import (
     CLEAN,
     DATASET_RECORD,
@@ -43,11 +43,11 @@ from adclick.workdir import (
 
 
 def ingest_csv(
-    data_path: Path,
-    workdir: Path,
+    data_path: StoragePath,
+    workdir: StoragePath,
     *,
     min_rows: int = DEFAULT_MIN_ROWS,
-    root: Path | None = None,
+    root: StoragePath | None = None,
     max_bytes: int | None = None,
 ) -> dict:
     """Validate the CSV and keep its required columns as ``raw.parquet``.
@@ -56,8 +56,8 @@ def ingest_csv(
     ``{"path", "rows", "data_hash", "source"}``; ``data_hash`` is the CSV's SHA-256.
     """
     dataset = read_dataset(data_path, min_rows=min_rows, root=root, max_bytes=max_bytes)
-    out = Path(workdir) / RAW
-    dataset.frame.to_parquet(out, index=False)
+    out = storage.location(workdir) / RAW
+    write_frame(dataset.frame, out)
     return write_record(
         workdir,
         DATASET_RECORD,
@@ -70,12 +70,13 @@ def ingest_csv(
     )
 
 
-def select_features(workdir: Path) -> dict:
+def select_features(workdir: StoragePath) -> dict:
     """Features as float64 and the target as int8, in a fixed column order: ``clean.parquet``."""
-    frame = pd.read_parquet(Path(workdir) / RAW, columns=list(REQUIRED))
+    workdir = storage.location(workdir)
+    frame = read_frame(workdir / RAW, columns=list(REQUIRED))
     clean = frame.astype({**dict.fromkeys(FEATURES, "float64"), TARGET: "int8"})
-    out = Path(workdir) / CLEAN
-    clean.to_parquet(out, index=False)
+    out = workdir / CLEAN
+    write_frame(clean, out)
     return write_record(
         workdir,
         FEATURES_RECORD,
@@ -84,20 +85,20 @@ def select_features(workdir: Path) -> dict:
 
 
 def split_holdout(
-    workdir: Path,
+    workdir: StoragePath,
     test_size: float = defaults.TEST_SIZE,
     random_state: int = defaults.RANDOM_STATE,
 ) -> dict:
     """Stratified split into ``train.parquet`` and the hold-out ``test.parquet``."""
-    workdir = Path(workdir)
-    frame = pd.read_parquet(workdir / CLEAN)
+    workdir = storage.location(workdir)
+    frame = read_frame(workdir / CLEAN)
     try:
         train, test = model.split(frame, test_size=test_size, random_state=random_state)
     except ValueError as exc:  # e.g. a class too small to appear on both sides
         source = read_record(workdir, DATASET_RECORD).get("source", workdir / CLEAN)
         raise DataValidationError(source, f"cannot split train/hold-out: {exc}") from None
-    train.to_parquet(workdir / TRAIN, index=False)
-    test.to_parquet(workdir / TEST, index=False)
+    write_frame(train, workdir / TRAIN)
+    write_frame(test, workdir / TEST)
     return write_record(
         workdir,
         SPLIT_RECORD,
@@ -113,7 +114,7 @@ def split_holdout(
 
 
 def fit_and_score(
-    workdir: Path,
+    workdir: StoragePath,
     random_state: int = defaults.RANDOM_STATE,
     candidate: Mapping[str, Any] | None = None,
     index: int = 0,
@@ -123,18 +124,19 @@ def fit_and_score(
 
     Returns ``{"index", "params", "metrics"}``; ``params`` are every hyperparameter the fit used.
     """
-    workdir = Path(workdir)
+    workdir = storage.location(workdir)
     hyperparameters = grid_rules.check_candidate(dict(candidate or {}), f"candidates[{index}]")
-    fitted = model.fit(pd.read_parquet(workdir / TRAIN), random_state, hyperparameters)
+    fitted = model.fit(read_frame(workdir / TRAIN), random_state, hyperparameters)
     own = candidate_dir(workdir, index)
     own.mkdir(parents=True, exist_ok=True)
-    joblib.dump(fitted, own / MODEL)
-    metrics = model.evaluate(fitted, pd.read_parquet(workdir / TEST))
+    with (own / MODEL).open("wb") as out:
+        joblib.dump(fitted, out)
+    metrics = model.evaluate(fitted, read_frame(workdir / TEST))
     params = grid_rules.effective_hyperparameters(hyperparameters)
     return write_record(own, METRICS_RECORD, {"index": index, "params": params, "metrics": metrics})
 
 
-def fitted_candidates(workdir: Path, count: int) -> list[dict]:
+def fitted_candidates(workdir: StoragePath, count: int) -> list[dict]:
     """The records of candidates ``0 .. count-1``; every one must have been fitted."""
     records = []
     for index in range(count):
@@ -158,13 +160,13 @@ def passes_gate(metrics: Mapping[str, Any], min_accuracy: float) -> bool:
 
 
 def register_model(
-    workdir: Path,
-    model_dir: Path,
+    workdir: StoragePath,
+    model_dir: StoragePath,
     min_accuracy: float,
     run_id: str,
     metadata: Mapping[str, Any] | None = None,
     *,
-    artifact_root: Path | None = None,
+    artifact_root: StoragePath | None = None,
     candidates: int = 1,
 ) -> dict:
     """Pick the best of the ``candidates`` fitted (:func:`best_candidate`), re-score its saved
@@ -178,13 +180,13 @@ def register_model(
     "metrics", "rows", "data_hash", "candidate", "candidates"}``: ``candidates`` lists every
     candidate's ``{"index", "params", "metrics"}``, ``candidate`` is the index chosen.
     """
-    workdir = Path(workdir)
+    workdir = storage.location(workdir)
     records = fitted_candidates(workdir, candidates)
     chosen = best_candidate(records)["index"]
     model_file = candidate_dir(workdir, chosen) / MODEL
     model_bytes = _trusted_model_file(model_file, artifact_root or workdir).read_bytes()
     fitted = joblib.load(io.BytesIO(model_bytes))
-    metrics = model.evaluate(fitted, pd.read_parquet(workdir / TEST))
+    metrics = model.evaluate(fitted, read_frame(workdir / TEST))
     passed = passes_gate(metrics, min_accuracy)
     dataset = read_record(workdir, DATASET_RECORD)
     split = read_record(workdir, SPLIT_RECORD)
@@ -225,10 +227,15 @@ def register_model(
     return write_record(workdir, REGISTERED_RECORD, result)
 
 
-def _trusted_model_file(named: Path, root: Path) -> Path:
+def _trusted_model_file(named: StoragePath, root: StoragePath) -> StoragePath:
     """A run's model file, refused unless it really lies inside ``root``: unpickling runs code."""
+    root = storage.location(root)
+    if not storage.is_local(named):
+        if not storage.within(named, root):
+            raise ArtifactError(f"{named} is outside the artifacts root {root}; not loading it")
+        return named
     resolved = named.resolve()
-    trusted = Path(root).resolve()
+    trusted = root.resolve()
     if not resolved.is_relative_to(trusted):
         raise ArtifactError(
             f"{named} resolves to {resolved}, outside the artifacts root {trusted}; not loading it"
@@ -237,9 +244,9 @@ def _trusted_model_file(named: Path, root: Path) -> Path:
 
 
 def run(
-    data_path: Path,
-    model_dir: Path,
-    workdir: Path,
+    data_path: StoragePath,
+    model_dir: StoragePath,
+    workdir: StoragePath,
     *,
     min_accuracy: float = defaults.MIN_ACCURACY,
     test_size: float = defaults.TEST_SIZE,
@@ -276,6 +283,17 @@ def run(
         exc.result = _summary(exc.result, context)
         raise
     return _summary(result, context)
+
+
+# Through an open file, so one call serves a local directory and an object store alike.
+def write_frame(frame: pd.DataFrame, path: StoragePath) -> None:
+    with path.open("wb") as out:
+        frame.to_parquet(out, index=False)
+
+
+def read_frame(path: StoragePath, columns: list[str] | None = None) -> pd.DataFrame:
+    with path.open("rb") as handle:
+        return pd.read_parquet(handle, columns=columns)
 
 
 def _summary(result: Mapping[str, Any], context: Mapping[str, Any]) -> dict:

@@ -7,7 +7,8 @@ later step (or a DAG callback, or the mails) reads a record from here and nowher
 from __future__ import annotations
 
 import json
-from pathlib import Path
+
+from adclick.storage import StoragePath, location
 
 RAW = "raw.parquet"
 CLEAN = "clean.parquet"
@@ -23,20 +24,20 @@ METRICS_RECORD = "build_model.json"  # index, params, metrics of one candidate
 REGISTERED_RECORD = "load_model.json"  # version, model_path, promoted, metrics
 
 
-def candidate_dir(workdir: Path, index: int) -> Path:
+def candidate_dir(workdir: StoragePath, index: int) -> StoragePath:
     """Where candidate ``index`` of the grid (its map index in the DAG) keeps its files."""
-    return Path(workdir) / CANDIDATES_DIR / str(int(index))
+    return location(workdir) / CANDIDATES_DIR / str(int(index))
 
 
-def write_record(workdir: Path, name: str, result: dict) -> dict:
+def write_record(workdir: StoragePath, name: str, result: dict) -> dict:
     """Leave ``result`` as ``workdir/name`` and return it."""
-    (Path(workdir) / name).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    (location(workdir) / name).write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result
 
 
-def read_record(workdir: Path, name: str) -> dict:
+def read_record(workdir: StoragePath, name: str) -> dict:
     """A record an earlier step left; empty when that step did not run here."""
     try:
-        return json.loads((Path(workdir) / name).read_text(encoding="utf-8"))
+        return json.loads((location(workdir) / name).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}

@@ -1,7 +1,8 @@
 """Where things live and who gets mail, read from the environment at run time.
 
 Defaults put data, models and artifacts next to the ``dags/`` folder, which is the repository
-in the embedded stack and ``/opt/airflow`` in the Compose stack.
+in the embedded stack and ``/opt/airflow`` in the Compose stack. Each of the three roots may
+instead be an ``s3://bucket/prefix`` URL (see :mod:`adclick.storage`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-from adclick import retention
+from adclick import retention, storage
 from adclick_contract import FLASK_MONITOR_URL, RESULT_TASK_ID, TRAINING_DAG_ID
 
 __all__ = ["RESULT_TASK_ID", "TRAINING_DAG_ID"]  # re-exported: the DAG files read ids here
@@ -38,29 +39,38 @@ def schedule(variable: str, default: str) -> str | None:
     return None if value.lower() in ("", "none") else value
 
 
-def _dir(variable: str, default: str) -> Path:
+def _dir(variable: str, default: str) -> storage.StoragePath:
     if value := os.environ.get(variable):
-        return Path(value).resolve()
+        root = storage.location(value)
+        return root.resolve() if storage.is_local(root) else root
     from airflow.configuration import conf
 
     return Path(conf.get("core", "dags_folder")).resolve().parent / default
 
 
-def data_dir() -> Path:
+def data_dir() -> storage.StoragePath:
     return _dir("ADCLICK_DATA_DIR", "data")
 
 
-def model_dir() -> Path:
+def model_dir() -> storage.StoragePath:
     return _dir("ADCLICK_MODEL_DIR", "model")
 
 
-def artifact_dir() -> Path:
+def artifact_dir() -> storage.StoragePath:
     return _dir("ADCLICK_ARTIFACT_DIR", "artifacts")
 
 
 def flask_outage_file() -> Path:
-    """Where an outage of the Flask monitor is recorded (a place every worker shares)."""
-    return artifact_dir() / "flask-monitor-outage.json"
+    """Where an outage of the Flask monitor is recorded: a file created with ``O_EXCL``, so
+    in the artifacts root when that is a directory every worker shares. An object store has
+    no exclusive create: then it stays under the Airflow home of the host whose worker runs
+    the relaunch tasks (the one that reaches the Flask service)."""
+    root = artifact_dir()
+    if not storage.is_local(root):
+        from airflow.configuration import AIRFLOW_HOME
+
+        root = Path(AIRFLOW_HOME)
+    return root / "flask-monitor-outage.json"
 
 
 def alert_recipients() -> list[str]:

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from adclick import storage
+from adclick.errors import AdclickError
 from adclick_airflow import settings
 
 
@@ -35,7 +37,7 @@ def check_conf_keys(conf: dict, allowed: set[str]) -> None:
         )
 
 
-def resolve_dataset(value: str, root: Path | None = None) -> Path:
+def resolve_dataset(value: str, root: storage.StoragePath | None = None) -> storage.StoragePath:
     """Map the ``data_path`` param to a file inside the data root, refusing anything outside it.
 
     Relative values are taken from the data root; absolute ones must already be inside it.
@@ -43,9 +45,12 @@ def resolve_dataset(value: str, root: Path | None = None) -> Path:
     then opened beneath the root without following links (:func:`adclick.source.open_dataset`),
     so a link swapped in after this check cannot either.
     """
-    root = (root or settings.data_dir()).resolve()
+    root = root or settings.data_dir()
     if not isinstance(value, str) or not value.strip():
         raise ConfError("data_path must be a non-empty string")
+    if not storage.is_local(root):
+        return _object_in(root, value)
+    root = root.resolve()
     candidate = Path(value)
     try:
         resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
@@ -56,3 +61,17 @@ def resolve_dataset(value: str, root: Path | None = None) -> Path:
     if not resolved.is_relative_to(root):
         raise ConfError(f"data_path {value!r} is outside the data root {root}")
     return resolved
+
+
+def _object_in(root: storage.StoragePath, value: str) -> storage.StoragePath:
+    """The object ``value`` names (a key relative to the data root's prefix, or a URL), refused
+    unless it lies under that prefix: same bucket, and no ``.``, ``..`` or empty segment."""
+    if "\0" in value:
+        raise ConfError(f"data_path {value!r} is not a usable object name")
+    try:
+        candidate = storage.location(value) if "://" in value else root / value
+    except AdclickError as exc:
+        raise ConfError(f"data_path {value!r}: {exc}") from None
+    if not storage.within(candidate, root):
+        raise ConfError(f"data_path {value!r} is outside the data root {root}")
+    return candidate

@@ -1,9 +1,11 @@
-"""The maintenance DAG in the Compose stack: on the Celery worker, through the shared volumes
-and Postgres, it removes an old run directory, an old task log and an old run's metadata
-rows, and leaves recent ones alone.
+"""The maintenance DAG in the Compose stack: on the Celery worker, through the log volume,
+the object store and Postgres, it removes an old task log and an old run's metadata rows,
+leaves recent ones alone, and sweeps the run directories and model versions in the bucket.
 
 Old items are aged inside the stack the way time ages them: file times moved back with
-``touch -d``, a run's recorded times moved back in Postgres.
+``touch -d``, a run's recorded times moved back in Postgres. Objects cannot be back-dated:
+ageing of run directories and versions in a bucket is tested against a real store with a
+moved clock (tests/integration/test_object_storage.py).
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ import pytest
 
 from adclick_airflow.settings import MAINTENANCE_DAG_ID
 from airflow_rest import AirflowClient, AirflowNotFound
-from testkit.compose import ComposeStack, docker
+from testkit.compose import BUCKET, ComposeStack, docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 MAINTENANCE = MAINTENANCE_DAG_ID
 TASKS = {"remove_old_run_dirs", "remove_old_model_versions", "remove_old_task_logs"}
-OLD_RUN_DIR = "/opt/airflow/artifacts/ad_click_training/manual__aged_by_the_test"
 OLD_LOG = "/opt/airflow/logs/dag_id=ad_click_training/run_id=manual__aged_by_the_test/x.log"
 RECENT_LOG = "/opt/airflow/logs/dag_id=ad_click_training/run_id=manual__recent_by_the_test/x.log"
 
@@ -43,10 +44,8 @@ def test_maintenance_removes_old_items_in_the_compose_stack(stack: ComposeStack)
     age_400_days = 'touch -h -d "@$(( $(date +%s) - 400 * 86400 ))"'
     in_worker(
         stack,
-        f"mkdir -p {OLD_RUN_DIR} $(dirname {OLD_LOG}) $(dirname {RECENT_LOG}) && "
-        f"echo data > {OLD_RUN_DIR}/raw.parquet && echo old > {OLD_LOG} && "
-        f"echo recent > {RECENT_LOG} && "
-        f"{age_400_days} {OLD_RUN_DIR}/raw.parquet {OLD_RUN_DIR} {OLD_LOG}",
+        f"mkdir -p $(dirname {OLD_LOG}) $(dirname {RECENT_LOG}) && "
+        f"echo old > {OLD_LOG} && echo recent > {RECENT_LOG} && {age_400_days} {OLD_LOG}",
     )
     docker(
         "exec",
@@ -65,9 +64,11 @@ def test_maintenance_removes_old_items_in_the_compose_stack(stack: ComposeStack)
     second = maintenance_run(admin)
 
     reports = {task: admin.xcom(MAINTENANCE, second["dag_run_id"], task) for task in TASKS}
-    assert "ad_click_training/manual__aged_by_the_test" in reports["remove_old_run_dirs"]["items"]
+    for task in ("remove_old_run_dirs", "remove_old_model_versions"):
+        assert reports[task]["root"].startswith(f"s3://{BUCKET}/"), reports[task]
+        assert reports[task]["errors"] == [], reports[task]
     assert any("aged_by_the_test" in item for item in reports["remove_old_task_logs"]["items"])
-    left = in_worker(stack, f"ls -d {OLD_RUN_DIR} {OLD_LOG} {RECENT_LOG} 2>/dev/null; true")
+    left = in_worker(stack, f"ls -d {OLD_LOG} {RECENT_LOG} 2>/dev/null; true")
     assert left.split() == [RECENT_LOG]
     with pytest.raises(AirflowNotFound):  # the aged run's metadata rows are purged
         admin.get_run(MAINTENANCE, first["dag_run_id"])

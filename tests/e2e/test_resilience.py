@@ -4,6 +4,7 @@ process killed inside the Celery worker. Faults injected with the docker CLI on 
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 import requests
@@ -11,7 +12,7 @@ import requests
 from adclick.sample import write_csv
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowClient
-from testkit.compose import ComposeStack, docker
+from testkit.compose import BUCKET, ComposeStack, docker
 from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -77,11 +78,11 @@ KILL_TASK = textwrap.dedent(
 
 
 def test_a_task_killed_in_the_celery_worker_is_retried(
-    stack: ComposeStack, admin: AirflowClient
+    stack: ComposeStack, admin: AirflowClient, tmp_path: Path
 ) -> None:
-    if stack.data_dir is None:
-        pytest.skip("E2E_DATA_DIR is not set: run through scripts/e2e-docker")
-    write_csv(stack.data_dir / "advertising_400k.csv", rows=400_000, seed=7)
+    csv = tmp_path / "advertising_400k.csv"
+    write_csv(csv, rows=400_000, seed=7)
+    stack.objects().put(str(csv), f"{BUCKET}/data/{csv.name}")  # the stack's data root
     worker = stack.container_id("airflow-worker")
     run_id = admin.trigger(TRAINING, {"data_path": "advertising_400k.csv"})["dag_run_id"]
     path = f"/api/v2/dags/{TRAINING}/dagRuns/{run_id}/taskInstances/build_model/0"

@@ -113,6 +113,7 @@ def mounts(service: dict) -> set[str]:
         ("postgres-secret", {"secrets-init", "postgres"}),
         ("redis-secret", {"secrets-init", "redis"}),
         ("monitor-secret", {"secrets-init", "flask-monitor"}),
+        ("objectstore-secret", {"secrets-init", "objectstore"}),
     ],
 )
 def test_each_secret_volume_is_mounted_only_where_it_is_read(
@@ -204,3 +205,33 @@ def test_the_worker_only_file_shares_nothing_with_the_main_host_but_the_network(
     assert all(
         s["file"].startswith("${ADCLICK_WORKER_SECRETS_DIR") for s in compose["secrets"].values()
     )
+
+
+def test_only_the_components_that_use_objects_reach_the_object_store(
+    services: dict[str, dict],
+) -> None:
+    members = {
+        name for name, service in services.items() if "objectstore" in service.get("networks", [])
+    }
+    assert members == {
+        "objectstore",
+        "airflow-apiserver",  # serves task logs from the bucket
+        "airflow-dag-processor",  # DAG callbacks read the run's records
+        "airflow-triggerer",  # uploads the logs of deferred tasks
+        "airflow-worker",
+    }
+    assert services["objectstore"]["networks"] == ["objectstore"]
+
+
+def test_no_airflow_container_shares_a_volume_for_data_models_or_artifacts(
+    services: dict[str, dict],
+) -> None:
+    """They are in the object store: a worker elsewhere needs the network only."""
+    for name, service in services.items():
+        if name.startswith("airflow-"):
+            targets = {volume.split(":")[1] for volume in service.get("volumes", [])}
+            for root in ("/opt/airflow/data", "/opt/airflow/model", "/opt/airflow/artifacts"):
+                assert root not in targets, f"{name} mounts {root}"
+            env = service.get("environment") or {}
+            for variable in ("ADCLICK_DATA_DIR", "ADCLICK_MODEL_DIR", "ADCLICK_ARTIFACT_DIR"):
+                assert env[variable].startswith("s3://"), f"{name}: {variable}={env[variable]}"

@@ -17,7 +17,7 @@ from embedded.stack import REPO_ROOT
 from testkit.envfile import SECRET_KEYS
 
 SCRIPT = REPO_ROOT / "docker" / "airflow" / "secrets-init"
-VOLUMES = ("airflow", "auth", "postgres", "redis", "monitor")
+VOLUMES = ("airflow", "auth", "postgres", "redis", "monitor", "objectstore")
 AIRFLOW_UID = 43210
 # What an env file may set, and two passwords only the stack itself uses.
 GENERATED = {*SECRET_KEYS, "REDIS_PASSWORD", "FLOWER_PASSWORD"}
