@@ -24,23 +24,10 @@ WORKER_SECRETS = (
     "AIRFLOW_API_SECRET_KEY",
     "POSTGRES_PASSWORD",
     "REDIS_PASSWORD",
+    "S3_ACCESS_KEY_ID",
+    "S3_SECRET_ACCESS_KEY",
 )
 STORAGE_ROOTS = ("ADCLICK_DATA_DIR", "ADCLICK_MODEL_DIR", "ADCLICK_ARTIFACT_DIR")
-# Prints the credentials the main host's workers reach the object store with, however they
-# were given (environment, files, a command): the remote worker gets the same in a file.
-AWS_CREDENTIALS = """
-try:
-    import botocore.session
-except ImportError:  # no object-store client in the image: no credentials to pass on
-    c = None
-else:
-    c = botocore.session.get_session().get_credentials()
-print("[default]")
-if c is not None:
-    c = c.get_frozen_credentials()
-    print(f"aws_access_key_id = {c.access_key}")
-    print(f"aws_secret_access_key = {c.secret_key}")
-"""
 
 
 def grid(size: int) -> list[dict]:
@@ -140,20 +127,21 @@ def remote_worker(stack: ComposeStack, concurrency: int = 1) -> Iterator[str]:
             _secret_file(
                 Path(secrets, name), docker("exec", main, "sh", "/opt/adclick/bin/secret", name)
             )
-        credentials = docker("exec", main, "python", "-c", AWS_CREDENTIALS)
-        _secret_file(Path(secrets, "aws-credentials"), credentials + "\n")
         env = {
             **os.environ,
             "ADCLICK_WORKER_SECRETS_DIR": secrets,
             "AIRFLOW_IMAGE": stack.images[0],
             "E2E_MAIN_NETWORK": f"{stack.project}_backend",
+            "E2E_OBJECTSTORE_NETWORK": f"{stack.project}_objectstore",
             "WORKER_CONCURRENCY": str(concurrency),
             "ADCLICK_MAIN_POSTGRES": "postgres:5432",
             "ADCLICK_MAIN_REDIS": "redis:6379",
             "ADCLICK_MAIN_EXECUTION_API": "http://airflow-apiserver:8080/execution/",
             "ADCLICK_MAIN_SMTP_HOST": "mailpit",
-            "AWS_ENDPOINT_URL": main_worker_setting(main, "AWS_ENDPOINT_URL")
-            or "http://no-object-store.invalid",
+            "AWS_ENDPOINT_URL": main_worker_setting(main, "AWS_ENDPOINT_URL"),
+            "ADCLICK_REMOTE_LOG_FOLDER": main_worker_setting(
+                main, "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"
+            ),
         }
         for root in STORAGE_ROOTS:
             env[root] = main_worker_setting(main, root)

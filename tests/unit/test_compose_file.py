@@ -186,6 +186,11 @@ def test_the_worker_only_file_shares_nothing_with_the_main_host_but_the_network(
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith(
         "${ADCLICK_MAIN_EXECUTION_API:?"
     )
+    # Its task logs outlive it in the bucket, as the main host's do.
+    assert env["AIRFLOW__LOGGING__REMOTE_LOGGING"] == "True"
+    assert env["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"].startswith(
+        "${ADCLICK_REMOTE_LOG_FOLDER:?"
+    )
     for key, value in env.items():
         assert not re.search(r"FERNET_KEY$|JWT_SECRET$|SECRET_KEY$|PASSWORD", key), key
         if key.endswith("_CMD"):
@@ -199,7 +204,8 @@ def test_the_worker_only_file_shares_nothing_with_the_main_host_but_the_network(
             "AIRFLOW_API_SECRET_KEY",
             "POSTGRES_PASSWORD",
             "REDIS_PASSWORD",
-            "aws-credentials",
+            "S3_ACCESS_KEY_ID",
+            "S3_SECRET_ACCESS_KEY",
         )
     }
     assert all(
