@@ -31,7 +31,7 @@ def test_a_training_run_registers_in_the_bucket_and_its_log_is_served_from_it(
     fs = stack.objects()
     assert fs.exists(f"{BUCKET}/data/advertising.csv"), "the init step seeds the data"
     before = pointer(fs)
-    admin = stack.api("admin")
+    admin = stack.api("admin", timeout=60)  # a stack just started answers slowly at first
     run_id = admin.trigger(TRAINING)["dag_run_id"]
     run = admin.wait_for_run(TRAINING, run_id, timeout=600)
     assert run["state"] == "success", admin.task_states(TRAINING, run_id)
