@@ -1,6 +1,9 @@
 """Command line: train exactly as the DAG does, or generate the sample dataset.
 
-Exit codes: 0 success, 1 other known error (e.g. model directory not writable), 2 bad data
+``train`` records the run and the model in MLflow when ``MLFLOW_TRACKING_URI`` is set (any URI
+MLflow accepts); without it nothing loads MLflow.
+
+Exit codes: 0 success, 1 other known error (model directory not writable, MLflow down), 2 bad data
 (including a path that is not a regular file, or one over the size limit) or bad arguments,
 3 the model failed the quality gate (its summary is still printed).
 Results go to stdout as JSON; problems go to stderr as one message, never a traceback.
@@ -76,11 +79,16 @@ def _bounded(
 
 def _train(args: argparse.Namespace) -> int:
     from adclick import source, steps  # scikit-learn and pandas load only for this command
+    from adclick.tracking import tracker_from_env  # MLflow loads only with a tracking URI
 
     try:
         max_bytes = source.max_bytes_from_env()
     except ConfigError as exc:
         return _fail(exc, EXIT_BAD_DATA)
+    try:
+        tracker = tracker_from_env()
+    except ConfigError as exc:
+        return _fail(exc, EXIT_ERROR)
     run_id = args.run_id or f"cli__{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     with tempfile.TemporaryDirectory(prefix="adclick-train-") as workdir:
         try:
@@ -94,6 +102,7 @@ def _train(args: argparse.Namespace) -> int:
                 run_id=run_id,
                 min_rows=args.min_rows,
                 max_bytes=max_bytes,
+                tracker=tracker,
             )
         except DataValidationError as exc:
             return _fail(exc, EXIT_BAD_DATA)

@@ -12,7 +12,7 @@ import io
 import platform
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
@@ -38,6 +38,9 @@ from adclick.workdir import (
     read_record,
     write_record,
 )
+
+if TYPE_CHECKING:
+    from adclick.tracking import RunContext, Tracker
 
 
 def ingest_csv(
@@ -132,20 +135,28 @@ def register_model(
     metadata: Mapping[str, Any] | None = None,
     *,
     artifact_root: Path | None = None,
+    tracker: Tracker | None = None,
+    context: RunContext | None = None,
 ) -> dict:
     """Re-score the saved model, register it as a new version, promote it if it passes the gate.
+
+    With a ``tracker``, the run is first recorded in MLflow and the model registered there
+    (see :mod:`adclick.tracking`); the model directory is written only once that succeeded,
+    and the ``champion`` alias moves together with ``current.json``. A failed MLflow call
+    (:class:`TrackingError`) leaves the model directory as it was.
 
     The model file is read once: the bytes scored are the bytes stored, and scoring the
     reloaded file proves the stored artifact works, not just the object in memory. It is only
     unpickled when it resolves inside ``artifact_root`` (default: ``workdir``). Below
     ``min_accuracy`` the version is kept (for inspection) but not promoted, and
     :class:`QualityGateError` is raised. Returns ``{"version", "model_path", "promoted",
-    "metrics", "rows", "data_hash"}``.
+    "metrics", "rows", "data_hash"}``, and ``mlflow`` (see :class:`TrackedModel`) when tracked.
     """
     workdir = Path(workdir)
     model_bytes = _trusted_model_file(workdir, artifact_root or workdir).read_bytes()
     fitted = joblib.load(io.BytesIO(model_bytes))
-    metrics = model.evaluate(fitted, pd.read_parquet(workdir / TEST))
+    holdout = pd.read_parquet(workdir / TEST)
+    metrics = model.evaluate(fitted, holdout)
     passed = passes_gate(metrics, min_accuracy)
     dataset = read_record(workdir, DATASET_RECORD)
     split = read_record(workdir, SPLIT_RECORD)
@@ -164,10 +175,23 @@ def register_model(
         "libraries": library_versions(),
         "quality_gate": {"min_accuracy": min_accuracy, "passed": passed},
     }
+    tracked = None
+    if tracker is not None:
+        from adclick.tracking import RunContext
+
+        context = context or RunContext(run_id)
+        tracked = _track(tracker, context, workdir, fitted, holdout, metrics, min_accuracy)
+        full_metadata["mlflow"] = tracked.as_dict()
     registered = ModelRegistry(model_dir).register(
-        model_bytes, metrics, full_metadata, promote=passed
+        model_bytes,
+        metrics,
+        full_metadata,
+        promote=passed,
+        promotion=(lambda: tracker.champion(tracked)) if tracked else None,
     )
     result = {**registered, "rows": dataset.get("rows"), "data_hash": dataset.get("data_hash")}
+    if tracked is not None:
+        result["mlflow"] = tracked.as_dict()
     if not passed:
         raise QualityGateError(
             f"model {result['version']}: accuracy {metrics['accuracy']:.4f} is below "
@@ -176,6 +200,49 @@ def register_model(
             result,
         )
     return write_record(workdir, REGISTERED_RECORD, result)
+
+
+def _track(
+    tracker: Tracker,
+    context: RunContext,
+    workdir: Path,
+    fitted: Any,
+    holdout: pd.DataFrame,
+    metrics: Mapping[str, Any],
+    min_accuracy: float,
+) -> Any:
+    """Record the run in MLflow and register the model there (the alias does not move yet)."""
+    from adclick import tracking
+
+    dataset = read_record(workdir, DATASET_RECORD)
+    split = read_record(workdir, SPLIT_RECORD)
+    scored = read_record(workdir, METRICS_RECORD)
+    hyperparameters = tracking.model_params(fitted)
+    candidates = scored.get("candidates") or [
+        {"index": 0, "params": hyperparameters, "metrics": scored or metrics}
+    ]
+    return tracker.record(
+        context=context,
+        fitted=fitted,
+        holdout=holdout,
+        metrics=metrics,
+        params={
+            **hyperparameters,
+            "test_size": split.get("test_size"),
+            "random_state": split.get("random_state"),
+            "min_accuracy": min_accuracy,
+            "train_rows": split.get("train_rows"),
+            "test_rows": split.get("test_rows"),
+            "data_path": dataset.get("source"),
+        },
+        dataset=tracking.dataset_ref(
+            dataset.get("source") or workdir / CLEAN,
+            dataset.get("data_hash") or "",
+            pd.read_parquet(workdir / CLEAN),
+        ),
+        candidates=candidates,
+        passed=passes_gate(metrics, min_accuracy),
+    )
 
 
 def _trusted_model_file(workdir: Path, root: Path) -> Path:
@@ -201,8 +268,11 @@ def run(
     run_id: str,
     min_rows: int = DEFAULT_MIN_ROWS,
     max_bytes: int | None = None,
+    tracker: Tracker | None = None,
 ) -> dict:
     """All steps in order, in this process: what the DAG does, without Airflow.
+
+    With a ``tracker`` the run and the model are recorded in MLflow, as the DAG does.
 
     Returns a summary with ``accuracy``, ``version``, ``promoted``, ``model_path`` and
     ``metrics``. A :class:`QualityGateError` carries the same summary in ``result``.
@@ -221,7 +291,7 @@ def run(
         "min_accuracy": min_accuracy,
     }
     try:
-        result = register_model(workdir, model_dir, min_accuracy, run_id)
+        result = register_model(workdir, model_dir, min_accuracy, run_id, tracker=tracker)
     except QualityGateError as exc:
         exc.result = _summary(exc.result, context)
         raise
