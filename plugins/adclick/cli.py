@@ -12,6 +12,7 @@ Results go to stdout as JSON; problems go to stderr as one message, never a trac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -90,7 +91,12 @@ def _train(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(exc, EXIT_ERROR)
     run_id = args.run_id or f"cli__{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    with tempfile.TemporaryDirectory(prefix="adclick-train-") as workdir:
+    # stdout carries the JSON summary alone: whatever a library prints goes to stderr.
+    stdout = sys.stdout
+    with (
+        tempfile.TemporaryDirectory(prefix="adclick-train-") as workdir,
+        contextlib.redirect_stdout(sys.stderr),
+    ):
         try:
             summary = steps.run(
                 args.data,
@@ -107,7 +113,7 @@ def _train(args: argparse.Namespace) -> int:
         except DataValidationError as exc:
             return _fail(exc, EXIT_BAD_DATA)
         except QualityGateError as exc:
-            _print_json(exc.result)
+            _print_json(exc.result, stdout)
             return _fail(exc, EXIT_QUALITY_GATE)
         except AdclickError as exc:
             return _fail(exc, EXIT_ERROR)
@@ -127,8 +133,8 @@ def _generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_json(data: dict[str, Any]) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True))
+def _print_json(data: dict[str, Any], out: Any = None) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True), file=out or sys.stdout)
 
 
 def _fail(problem: object, code: int) -> int:

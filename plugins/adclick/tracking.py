@@ -46,6 +46,9 @@ CLIENT_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    # The links are in the result (and the command line's stdout is its JSON summary).
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_PRINT_MODEL_URLS_ON_CREATION": "false",
 }
 
 # Tags naming the training run an MLflow run belongs to.
