@@ -10,6 +10,7 @@ edit to them takes effect without restarting anything.
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -29,3 +30,10 @@ if _forks_task_processes(sys.argv[1:]):
     import sklearn.model_selection
     import sklearn.pipeline
     import sklearn.preprocessing  # noqa: F401
+
+    # The MLflow client load_model records runs with (a second or more to import), when
+    # tracking is on.
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        import mlflow.data.pandas_dataset
+        import mlflow.models
+        import mlflow.sklearn  # noqa: F401

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from embedded.mlflow_server import DEFAULT_PORT as MLFLOW_PORT
 from embedded.mlflow_server import MlflowServer
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class Ports:
     flask: int = 5000
     smtp: int = 1025
     mail_http: int = 8025
-    mlflow: int = 5001
+    mlflow: int = MLFLOW_PORT
     # The log servers the scheduler and the triggerer start: Airflow's fixed defaults would
     # collide between two stacks on one machine, and the loser's would exit silently.
     worker_logs: int = 8793
