@@ -199,7 +199,8 @@ class Tracker:
                 run_name=None if existing else context.run_id,
                 tags=None if existing else tags,
             )
-        with run, self._calling("log the run"), _quiet():
+        # Outermost, so a failure to end the run (the server gone) is reported the same way.
+        with self._calling("log the run"), run, _quiet():
             run_id = run.info.run_id
             if existing:
                 mlflow.set_tags(tags)
