@@ -38,3 +38,9 @@ if _forks_task_processes(sys.argv[1:]):
         # botocore, aiohttp and s3fs: about 2 s of imports each task would pay again
         import s3fs  # noqa: F401
         import upath.implementations.cloud  # noqa: F401
+    # The MLflow client load_model records runs with (a second or more to import), when
+    # tracking is on.
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        import mlflow.data.pandas_dataset
+        import mlflow.models
+        import mlflow.sklearn  # noqa: F401

@@ -18,6 +18,9 @@ send_email`, then `trigger_monitor` starts the **ad_click_monitor** DAG.
   Only `send_email` receives an upstream result: the registered model it reports.
 * A new model becomes `current` only when its hold-out accuracy reaches `min_accuracy`;
   a failed or rejected run leaves the current model untouched.
+* With `MLFLOW_TRACKING_URI` set, each run is an MLflow run and each model a version of the
+  registered model `adclick`; its alias `champion` is the current model. `model/` keeps an
+  export of the champion for consumers without MLflow.
 * Bad data fails `load_data` at once (no retries) with the file, column and rows at fault;
   so does a `data_path` that is not a regular file (a FIFO, a device, a directory, a symlink
   loop) or is larger than `ADCLICK_MAX_DATASET_MB`. `load_data` has a short timeout of its own.
@@ -152,17 +155,21 @@ def ad_click_training():
             )
 
     @task(task_id=settings.RESULT_TASK_ID)
-    def register_model(params: dict | None = None, run_id: str | None = None) -> dict:
+    def register_model(params: dict | None = None, run_id: str | None = None, ti=None) -> dict:
         """Pick the best candidate, reload its saved model, check it, register a new version and
         promote it if it passes.
 
-        A model below `min_accuracy` is kept as a rejected version and fails the run.
+        With `MLFLOW_TRACKING_URI` set, the run and the model are recorded in MLflow first and
+        the `champion` alias moves together with `model/current.json`. MLflow down or refusing
+        fails the task (retried) and leaves `model/` as it was. A model below `min_accuracy`
+        is kept as a rejected version and fails the run.
         """
         from adclick import steps
-        from adclick_airflow.tasks import fail_fast
+        from adclick_airflow.tasks import fail_fast, training_tracker
 
         workdir = run_workdir(run_id)
         with fail_fast():
+            tracker, context = training_tracker(run_id, ti.try_number)
             result = steps.register_model(
                 workdir,
                 settings.model_dir(),
@@ -171,6 +178,8 @@ def ad_click_training():
                 metadata={"dag_id": settings.TRAINING_DAG_ID},
                 artifact_root=settings.artifact_dir(),
                 candidates=len(candidates.check_candidates(params["candidates"])),
+                tracker=tracker,
+                context=context,
             )
         return {**result, "workdir": str(workdir)}
 

@@ -1,6 +1,7 @@
 """Run the whole stack on this machine without Docker, train once, and stay up until Ctrl-C.
 
 python -m embedded [--api-port 8080] [--flask-port 5000] [--smtp-port 1025] [--mail-port 8025]
+                   [--mlflow-port 5001]
                    [--home DIR] [--model-dir DIR] [--start-timeout 120] [--exit-after-run]
 
 Ctrl-C, SIGTERM or SIGHUP (the terminal closed) stop every process within seconds, whatever
@@ -19,6 +20,7 @@ from pathlib import Path
 from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR_DAG
 from adclick_airflow.settings import RESULT_TASK_ID
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING_DAG
+from embedded.mlflow_server import DEFAULT_PORT as MLFLOW_PORT
 from embedded.progress import failure_of, wait_with_progress
 from embedded.stack import REPO_ROOT, STOP_SIGNALS, EmbeddedStack, Ports
 
@@ -39,6 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--flask-port", type=int, default=5000)
     parser.add_argument("--smtp-port", type=int, default=1025)
     parser.add_argument("--mail-port", type=int, default=8025)
+    parser.add_argument("--mlflow-port", type=int, default=MLFLOW_PORT)
     parser.add_argument(
         "--exit-after-run", action="store_true", help="stop everything after the summary"
     )
@@ -87,12 +90,14 @@ def summary(stack: EmbeddedStack, outcome: dict) -> str:
         f"Model          version {result.get('version', '-')} "
         f"({'promoted to current' if result.get('promoted') else 'not promoted'})",
         f"Model file     {result.get('model_path', '-')}",
+        *mlflow_lines(result.get("mlflow")),
         f"Monitor run    {monitor['dag_run_id']}: {monitor['state']}" if monitor else None,
         f"Mail           {stack.mail_url} (also saved as .eml files in {stack.mail_dir})",
         "",
         f"Airflow UI     {stack.api_url}  login {stack.admin.username} / {stack.admin.password}",
         f"Read-only      {stack.viewer.username} / {stack.viewer.password} (used by the monitor)",
         f"Flask monitor  {stack.flask_url}/api  ({stack.flask_url}/health, /api/status, /metrics)",
+        f"MLflow UI      {stack.mlflow_url}  (runs, models, the champion alias)",
         f"Logs           {stack.log_dir}",
         "=" * 72,
     ]
@@ -135,6 +140,18 @@ def run(stack: EmbeddedStack, args: argparse.Namespace) -> int:
         time.sleep(3600)
 
 
+def mlflow_lines(tracked: dict | None) -> list[str]:
+    """The run's MLflow run and the model version it registered."""
+    if not tracked:
+        return []
+    champion = " (champion)" if tracked.get("passed") else ""
+    return [
+        f"MLflow run     {tracked.get('run_url') or tracked.get('run_id')}",
+        f"MLflow model   {tracked.get('model_name')} version {tracked.get('model_version')}"
+        f"{champion}",
+    ]
+
+
 def failure_lines(failure: dict | None) -> list[str]:
     """The failing task and its error, right under the run's state."""
     if failure is None:
@@ -149,7 +166,9 @@ def failure_lines(failure: dict | None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    ports = Ports(args.api_port, args.flask_port, args.smtp_port, args.mail_port)
+    ports = Ports(
+        args.api_port, args.flask_port, args.smtp_port, args.mail_port, mlflow=args.mlflow_port
+    )
     stack = EmbeddedStack(home=args.home, ports=ports, model_dir=args.model_dir)
     stop_on_signals()
     try:

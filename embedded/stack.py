@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adclick_contract import MONITOR_USERNAME
+from embedded.mlflow_server import DEFAULT_PORT as MLFLOW_PORT
+from embedded.mlflow_server import MlflowServer
 
 if TYPE_CHECKING:
     from airflow_rest import AirflowClient
@@ -53,6 +55,7 @@ class Ports:
     flask: int = 5000
     smtp: int = 1025
     mail_http: int = 8025
+    mlflow: int = MLFLOW_PORT
     # The log servers the scheduler and the triggerer start: Airflow's fixed defaults would
     # collide between two stacks on one machine, and the loser's would exit silently.
     worker_logs: int = 8793
@@ -111,9 +114,14 @@ class EmbeddedStack:
     artifact_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     log_level: str = "INFO"
+    # A tracking server someone else runs (and stops); by default the stack starts its own.
+    mlflow_server: MlflowServer | None = None
 
     def __post_init__(self) -> None:
         self.home = self.home.resolve()
+        self._owns_mlflow = self.mlflow_server is None
+        if self.mlflow_server is None:
+            self.mlflow_server = MlflowServer(self.home / "mlflow", self.ports.mlflow)
         self.artifact_dir = (self.artifact_dir or self.home / "artifacts").resolve()
         self.secrets = load_or_create_secrets(self.home)
         self.admin = Account(ADMIN_USER, self.secrets["admin_password"])
@@ -134,6 +142,10 @@ class EmbeddedStack:
     @property
     def mail_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.mail_http}"
+
+    @property
+    def mlflow_url(self) -> str:
+        return self.mlflow_server.url
 
     @property
     def mail_dir(self) -> Path:
@@ -163,7 +175,7 @@ class EmbeddedStack:
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("AIRFLOW", "ADCLICK_", "MONITOR_", "FLASK_MONITOR_"))
+            if not k.startswith(("AIRFLOW", "ADCLICK_", "MONITOR_", "FLASK_MONITOR_", "MLFLOW_"))
         }
         env.update(
             {
@@ -196,6 +208,7 @@ class EmbeddedStack:
                 "MONITOR_AIRFLOW_URL": self.api_url,
                 "MONITOR_AIRFLOW_USERNAME": self.viewer.username,
                 "MONITOR_AIRFLOW_PASSWORD": self.viewer.password,
+                "MLFLOW_TRACKING_URI": self.mlflow_url,
                 "FLASK_LAUNCHER": "process",
                 "FLASK_MONITOR_BIND": f"127.0.0.1:{self.ports.flask}",
                 "FLASK_MONITOR_PIDFILE": str(self.home / "flask-monitor.pid"),
@@ -252,7 +265,7 @@ class EmbeddedStack:
     def start(self, timeout: float = 120.0) -> None:
         """Start every process; return once the API, the scheduler and the mail catcher answer."""
         self.prepare()
-        for name in ("mailcatcher", *AIRFLOW_COMPONENTS):
+        for name in self._components():
             self.spawn(name)
         try:
             self.wait_ready(timeout)
@@ -260,7 +273,12 @@ class EmbeddedStack:
             self.stop()
             raise
 
+    def _components(self) -> tuple[str, ...]:
+        return ("mailcatcher", *(["mlflow"] if self._owns_mlflow else []), *AIRFLOW_COMPONENTS)
+
     def _command(self, name: str) -> list[str]:
+        if name == "mlflow":
+            return self.mlflow_server.command()
         if name != "mailcatcher":
             return [sys.executable, "-m", "embedded.airflow_command", name]
         return [
@@ -283,7 +301,7 @@ class EmbeddedStack:
         with _signals_deferred():  # a Ctrl-C right after the fork must not lose the child
             self._procs[name] = subprocess.Popen(
                 argv,
-                env=self.env,
+                env=self.mlflow_server.env() if name == "mlflow" else self.env,
                 cwd=REPO_ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -304,9 +322,12 @@ class EmbeddedStack:
             try:
                 health = self.client().health()
                 urllib.request.urlopen(f"{self.mail_url}/livez", timeout=2).read()
-                if health.get("scheduler", {}).get("status") == "healthy":
+                if not self.mlflow_server.healthy():
+                    last_error = f"MLflow server at {self.mlflow_url} not healthy yet"
+                elif health.get("scheduler", {}).get("status") == "healthy":
                     return
-                last_error = f"scheduler not healthy yet: {health.get('scheduler')}"
+                else:
+                    last_error = f"scheduler not healthy yet: {health.get('scheduler')}"
             except Exception as exc:
                 last_error = str(exc)
             time.sleep(0.5)

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from adclick_airflow.settings import MONITOR_DAG_ID, TRAINING_DAG_ID
+from embedded.mlflow_server import MlflowServer
 from embedded.stack import REPO_ROOT, EmbeddedStack
 from testkit.datasets import SAMPLE_CSV
 from testkit.faults import FaultServer
 from testkit.mailbox import Mailbox
 from testkit.objectstore import ObjectStore, running_weed
-from testkit.ports import free_ports
+from testkit.ports import free_port, free_ports
 
 JWT_LIFETIME_S = 8
 # A shared 2-core machine under load can take minutes to boot four Airflow processes.
@@ -22,11 +23,29 @@ STACK_START_TIMEOUT_S = 360
 REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "advertising.csv"
 
 
+# The MLflow server's first start creates its SQLite schema: slow on a busy machine.
+MLFLOW_START_TIMEOUT_S = 240
+
+
 @pytest.fixture(scope="session")
-def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """One real MLflow tracking server (the embedded stack's kind: SQLite, served artifacts)
+    for the whole session, on a free port; the embedded stack records into it too."""
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow"), free_port())
+    server.start(MLFLOW_START_TIMEOUT_S)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def embedded_stack(
+    tmp_path_factory: pytest.TempPathFactory, mlflow_server: MlflowServer
+) -> Iterator[EmbeddedStack]:
     """One real embedded stack (api-server, scheduler, dag-processor, triggerer, SQLite,
-    LocalExecutor, mail catcher) for the whole session, on free ports, with its own data,
-    model and artifact directories."""
+    LocalExecutor, mail catcher, and the session's MLflow server) for the whole session, on
+    free ports, with its own data, model and artifact directories."""
     root = tmp_path_factory.mktemp("stack")
     data_dir = root / "data"
     data_dir.mkdir()
@@ -36,6 +55,7 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
         ports=free_ports(),
         model_dir=root / "model",
         data_dir=data_dir,
+        mlflow_server=mlflow_server,
         # Only the runs a test triggers: a scheduled run landing mid-test would race it.
         extra_env={
             "ADCLICK_TRAINING_SCHEDULE": "none",

@@ -30,6 +30,8 @@ RUN_FIELDS = (
 )
 TASK_FIELDS = ("task_id", "map_index", "state", "try_number", "start_date", "end_date", "duration")
 FAILED_TASK_STATES = ("failed",)
+MLFLOW_FIELDS = ("run_id", "experiment_id", "model_name", "model_version", "run_url", "version_url")
+MLFLOW_LINKS = ("run_url", "version_url")
 
 
 class RunDetails:
@@ -127,7 +129,11 @@ class RunDetails:
         metrics = result.get("metrics")
         return {
             "metrics": metrics if isinstance(metrics, dict) else None,
-            "model": {"version": result.get("version"), "promoted": result.get("promoted")},
+            "model": {
+                "version": result.get("version"),
+                "promoted": result.get("promoted"),
+                "mlflow": _mlflow(result.get("mlflow")),
+            },
         }
 
     def _failure(self, run_id: str, tasks: list[dict]) -> dict | None:
@@ -151,6 +157,22 @@ class RunDetails:
             "log_problem": log_problem,
             "log_url": self.task_url(run_id, task_id, try_number, map_index),
         }
+
+
+def _mlflow(tracked: object) -> dict | None:
+    """The MLflow run and model version the run recorded (None when it was not tracked).
+
+    XCom can be edited by an admin: only plain strings are kept, and links only when they are
+    http(s), so a page never renders a ``javascript:`` link from it.
+    """
+    if not isinstance(tracked, dict):
+        return None
+    kept = {k: tracked.get(k) for k in MLFLOW_FIELDS if isinstance(tracked.get(k), str)}
+    for key in MLFLOW_LINKS:
+        if not str(kept.get(key, "")).startswith(("http://", "https://")):
+            kept[key] = None
+    kept["champion"] = tracked.get("passed") is True
+    return kept
 
 
 def _task_order(task: dict) -> tuple:

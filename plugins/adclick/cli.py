@@ -1,6 +1,9 @@
 """Command line: train exactly as the DAG does, or generate the sample dataset.
 
-Exit codes: 0 success, 1 other known error (e.g. model directory not writable), 2 bad data
+``train`` records the run and the model in MLflow when ``MLFLOW_TRACKING_URI`` is set (any URI
+MLflow accepts); without it nothing loads MLflow.
+
+Exit codes: 0 success, 1 other known error (model directory not writable, MLflow down), 2 bad data
 (including a path that is not a regular file, or one over the size limit) or bad arguments,
 3 the model failed the quality gate (its summary is still printed).
 Results go to stdout as JSON; problems go to stderr as one message, never a traceback.
@@ -9,6 +12,7 @@ Results go to stdout as JSON; problems go to stderr as one message, never a trac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -104,13 +108,23 @@ def _grid(text: str) -> list[dict[str, Any]]:
 
 def _train(args: argparse.Namespace) -> int:
     from adclick import source, steps  # scikit-learn and pandas load only for this command
+    from adclick.tracking import tracker_from_env  # MLflow loads only with a tracking URI
 
     try:
         max_bytes = source.max_bytes_from_env()
     except ConfigError as exc:
         return _fail(exc, EXIT_BAD_DATA)
+    try:
+        tracker = tracker_from_env()
+    except ConfigError as exc:
+        return _fail(exc, EXIT_ERROR)
     run_id = args.run_id or f"cli__{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    with tempfile.TemporaryDirectory(prefix="adclick-train-") as workdir:
+    # stdout carries the JSON summary alone: whatever a library prints goes to stderr.
+    stdout = sys.stdout
+    with (
+        tempfile.TemporaryDirectory(prefix="adclick-train-") as workdir,
+        contextlib.redirect_stdout(sys.stderr),
+    ):
         try:
             summary = steps.run(
                 args.data,
@@ -123,11 +137,12 @@ def _train(args: argparse.Namespace) -> int:
                 min_rows=args.min_rows,
                 max_bytes=max_bytes,
                 candidates=args.grid,
+                tracker=tracker,
             )
         except DataValidationError as exc:
             return _fail(exc, EXIT_BAD_DATA)
         except QualityGateError as exc:
-            _print_json(exc.result)
+            _print_json(exc.result, stdout)
             return _fail(exc, EXIT_QUALITY_GATE)
         except AdclickError as exc:
             return _fail(exc, EXIT_ERROR)
@@ -147,8 +162,8 @@ def _generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_json(data: dict[str, Any]) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True))
+def _print_json(data: dict[str, Any], out: Any = None) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True), file=out or sys.stdout)
 
 
 def _fail(problem: object, code: int) -> int:

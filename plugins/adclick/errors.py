@@ -84,3 +84,18 @@ class ConfigError(AdclickError):
 class ArtifactError(AdclickError):
     """A run's working directory holds something that must not be loaded (e.g. a model file
     that resolves outside the artifacts root)."""
+
+
+class TrackingError(AdclickError):
+    """The MLflow tracking server (or store) is down, refused a call, or cannot be used.
+
+    Raised before anything in the model directory changed, so the current model is as it was.
+    """
+
+    MAX_REASON = 300
+
+    def __init__(self, uri: str, action: str, cause: BaseException) -> None:
+        self.uri = uri
+        lines = str(cause).strip().splitlines() or [type(cause).__name__]
+        reason = lines[0] if len(lines[0]) <= self.MAX_REASON else lines[0][: self.MAX_REASON] + "…"
+        super().__init__(f"MLflow at {uri}: cannot {action}: {reason}")

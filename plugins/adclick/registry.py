@@ -27,7 +27,8 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -118,9 +119,15 @@ class ModelRegistry:
         metadata: Mapping[str, Any],
         *,
         promote: bool,
+        promotion: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> dict[str, Any]:
         """Store ``model`` (its bytes, or a file) as a new version; make it current when
         ``promote``.
+
+        ``promotion`` (e.g. moving a registry alias elsewhere) is entered once the version is
+        stored and before ``current.json`` moves, and exited after: if entering it fails, the
+        new version is removed again; if moving ``current.json`` fails, it sees the error
+        (and can undo what it did). Both sides move together or neither does.
 
         On any OS error (read-only directory, disk full) nothing is left behind: no temporary
         or new version directory, and ``current.json`` is unchanged. The model is stored byte
@@ -135,10 +142,14 @@ class ModelRegistry:
             final = self.versions_dir / version
             self._write_version(final, model_bytes, metrics, metadata)
             if promote:
+                moved = False
                 try:
-                    self._point_current_to(version)
-                except RegistryError:
-                    self._remove_unpromoted(final)
+                    with promotion() if promotion else contextlib.nullcontext():
+                        self._point_current_to(version)
+                        moved = True
+                except BaseException:
+                    if not moved:  # once current names it, the version must stay
+                        self._remove_unpromoted(final)
                     raise
         return {
             "version": version,

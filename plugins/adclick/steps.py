@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import platform
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
@@ -40,6 +40,9 @@ from adclick.workdir import (
     read_record,
     write_record,
 )
+
+if TYPE_CHECKING:
+    from adclick.tracking import RunContext, Tracker
 
 
 def ingest_csv(
@@ -168,9 +171,16 @@ def register_model(
     *,
     artifact_root: StoragePath | None = None,
     candidates: int = 1,
+    tracker: Tracker | None = None,
+    context: RunContext | None = None,
 ) -> dict:
     """Pick the best of the ``candidates`` fitted (:func:`best_candidate`), re-score its saved
     model, register it as a new version, promote it if it passes the gate.
+
+    With a ``tracker``, the run is first recorded in MLflow and the model registered there
+    (see :mod:`adclick.tracking`); the model directory is written only once that succeeded,
+    and the ``champion`` alias moves together with ``current.json``. A failed MLflow call
+    (:class:`TrackingError`) leaves the model directory as it was.
 
     The model file is read once: the bytes scored are the bytes stored, and scoring the
     reloaded file proves the stored artifact works, not just the object in memory. It is only
@@ -178,7 +188,8 @@ def register_model(
     ``min_accuracy`` the version is kept (for inspection) but not promoted, and
     :class:`QualityGateError` is raised. Returns ``{"version", "model_path", "promoted",
     "metrics", "rows", "data_hash", "candidate", "candidates"}``: ``candidates`` lists every
-    candidate's ``{"index", "params", "metrics"}``, ``candidate`` is the index chosen.
+    candidate's ``{"index", "params", "metrics"}``, ``candidate`` is the index chosen; and
+    ``mlflow`` (see :class:`TrackedModel`) when tracked.
     """
     workdir = storage.location(workdir)
     records = fitted_candidates(workdir, candidates)
@@ -186,7 +197,8 @@ def register_model(
     model_file = candidate_dir(workdir, chosen) / MODEL
     model_bytes = _trusted_model_file(model_file, artifact_root or workdir).read_bytes()
     fitted = joblib.load(io.BytesIO(model_bytes))
-    metrics = model.evaluate(fitted, read_frame(workdir / TEST))
+    holdout = read_frame(workdir / TEST)
+    metrics = model.evaluate(fitted, holdout)
     passed = passes_gate(metrics, min_accuracy)
     dataset = read_record(workdir, DATASET_RECORD)
     split = read_record(workdir, SPLIT_RECORD)
@@ -207,8 +219,19 @@ def register_model(
         "candidate": chosen,
         "candidates": records,
     }
+    tracked = None
+    if tracker is not None:
+        from adclick.tracking import RunContext
+
+        context = context or RunContext(run_id)
+        tracked = _track(tracker, context, workdir, fitted, holdout, metrics, min_accuracy, records)
+        full_metadata["mlflow"] = tracked.as_dict()
     registered = ModelRegistry(model_dir).register(
-        model_bytes, metrics, full_metadata, promote=passed
+        model_bytes,
+        metrics,
+        full_metadata,
+        promote=passed,
+        promotion=(lambda: tracker.champion(tracked)) if tracked else None,
     )
     result = {
         **registered,
@@ -217,6 +240,8 @@ def register_model(
         "candidate": chosen,
         "candidates": records,
     }
+    if tracked is not None:
+        result["mlflow"] = tracked.as_dict()
     if not passed:
         raise QualityGateError(
             f"model {result['version']}: accuracy {metrics['accuracy']:.4f} is below "
@@ -225,6 +250,46 @@ def register_model(
             result,
         )
     return write_record(workdir, REGISTERED_RECORD, result)
+
+
+def _track(
+    tracker: Tracker,
+    context: RunContext,
+    workdir: StoragePath,
+    fitted: Any,
+    holdout: pd.DataFrame,
+    metrics: Mapping[str, Any],
+    min_accuracy: float,
+    candidates: Sequence[Mapping[str, Any]],
+) -> Any:
+    """Record the run in MLflow and register the model there (the alias does not move yet)."""
+    from adclick import tracking
+
+    dataset = read_record(workdir, DATASET_RECORD)
+    split = read_record(workdir, SPLIT_RECORD)
+    hyperparameters = tracking.model_params(fitted)
+    return tracker.record(
+        context=context,
+        fitted=fitted,
+        holdout=holdout,
+        metrics=metrics,
+        params={
+            **hyperparameters,
+            "test_size": split.get("test_size"),
+            "random_state": split.get("random_state"),
+            "min_accuracy": min_accuracy,
+            "train_rows": split.get("train_rows"),
+            "test_rows": split.get("test_rows"),
+            "data_path": dataset.get("source"),
+        },
+        dataset=tracking.dataset_ref(
+            dataset.get("source") or workdir / CLEAN,
+            dataset.get("data_hash") or "",
+            read_frame(workdir / CLEAN),
+        ),
+        candidates=candidates,
+        passed=passes_gate(metrics, min_accuracy),
+    )
 
 
 def _trusted_model_file(named: StoragePath, root: StoragePath) -> StoragePath:
@@ -255,9 +320,12 @@ def run(
     min_rows: int = DEFAULT_MIN_ROWS,
     max_bytes: int | None = None,
     candidates: Sequence[Mapping[str, Any]] = tuple(grid_rules.DEFAULT_GRID),
+    tracker: Tracker | None = None,
 ) -> dict:
     """All steps in order, in this process: what the DAG does, without Airflow (the
     ``candidates`` one after the other, where the DAG fits them as parallel tasks).
+
+    With a ``tracker`` the run and the model are recorded in MLflow, as the DAG does.
 
     Returns a summary with ``accuracy``, ``version``, ``promoted``, ``model_path`` and
     ``metrics``. A :class:`QualityGateError` carries the same summary in ``result``.
@@ -278,7 +346,9 @@ def run(
         "min_accuracy": min_accuracy,
     }
     try:
-        result = register_model(workdir, model_dir, min_accuracy, run_id, candidates=len(grid))
+        result = register_model(
+            workdir, model_dir, min_accuracy, run_id, candidates=len(grid), tracker=tracker
+        )
     except QualityGateError as exc:
         exc.result = _summary(exc.result, context)
         raise

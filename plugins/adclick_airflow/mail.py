@@ -56,6 +56,22 @@ def _links(links: Links) -> str:
     return f"<p>{' · '.join(items)}</p>"
 
 
+def mlflow_links(result: dict[str, Any] | None) -> str:
+    """Links to the model's MLflow run and registered version; nothing when not tracked."""
+    tracked = (result or {}).get("mlflow") or {}
+    if not tracked:
+        return ""
+    version = f"model {tracked.get('model_name')} version {tracked.get('model_version')}"
+    if tracked.get("passed"):
+        version += " (champion)"
+    run = f"MLflow run {tracked.get('run_id')}"
+    items = [
+        _link(tracked["run_url"], run) if tracked.get("run_url") else escape(run),
+        _link(tracked["version_url"], version) if tracked.get("version_url") else escape(version),
+    ]
+    return f"<p>{' · '.join(items)}</p>"
+
+
 def _page(title: str, sections: list[str], colour: str = "#1d2733") -> str:
     return (
         "<!doctype html><html><body style='font-family:sans-serif;color:#1d2733'>"
@@ -171,6 +187,7 @@ def run_report(dag_id: str, run_id: str, result: dict[str, Any], links: Links) -
         f"Ad-click model report: {run_id}",
         [
             _links(links),
+            mlflow_links(result),
             details,
             "<h3>Hold-out metrics</h3>",
             metrics_table(metrics),
@@ -192,6 +209,7 @@ def run_succeeded(
         f"Run {run_id} succeeded",
         [
             _links(links),
+            mlflow_links(result),
             details,
             "<h3>Metrics</h3>",
             metrics_table(metrics),

@@ -1,10 +1,15 @@
-"""Helpers the training tasks share: fail-fast errors and the run's working directory."""
+"""Helpers the training tasks share: fail-fast errors, the run's working directory, and the
+MLflow tracker."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adclick.tracking import RunContext, Tracker
 
 from adclick_airflow import settings
 
@@ -30,3 +35,24 @@ def create_run_workdir(dag_id: str, run_id: str) -> Path:
     workdir = settings.run_workdir(dag_id, run_id)
     workdir.mkdir(parents=True, exist_ok=True)
     return workdir
+
+
+def training_tracker(run_id: str, try_number: int) -> tuple[Tracker | None, RunContext | None]:
+    """The MLflow tracker (None when ``MLFLOW_TRACKING_URI`` is unset) and what identifies
+    this training run to it, with a link back to the run in Airflow."""
+    from adclick.tracking import RunContext, TrackingConfig
+
+    config = TrackingConfig.from_env()
+    if config is None:
+        return None, None
+    from adclick.tracking import Tracker
+    from adclick_airflow.notify import links
+
+    dag_id = settings.TRAINING_DAG_ID
+    context = RunContext(
+        run_id=run_id,
+        dag_id=dag_id,
+        try_number=int(try_number or 1),
+        run_url=links(dag_id, run_id).airflow,
+    )
+    return Tracker(config), context

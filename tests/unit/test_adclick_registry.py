@@ -220,3 +220,64 @@ def test_registration_waits_while_another_process_holds_the_registry(
         os.close(holder)
     version = other.communicate(timeout=60)[0].strip()
     assert other.returncode == 0 and registry.current()["version"] == version
+
+
+class Promotion:
+    """Stands for the registry alias that moves with ``current.json`` (MLflow's champion):
+    records what it saw, and fails where a test asks it to."""
+
+    def __init__(self, fail_on_enter: bool = False) -> None:
+        self.fail_on_enter = fail_on_enter
+        self.entered = False
+        self.undone: BaseException | None = None
+
+    @contextlib.contextmanager
+    def __call__(self):
+        if self.fail_on_enter:
+            raise ConnectionError("alias service refused")
+        self.entered = True
+        try:
+            yield
+        except BaseException as exc:
+            self.undone = exc
+            raise
+
+
+def test_a_promotion_that_fails_leaves_the_registry_byte_identical(
+    registry: ModelRegistry, model_file: Path
+) -> None:
+    before = snapshot(registry.model_dir)
+    entries = sorted(p.name for p in registry.model_dir.rglob("*"))
+    with pytest.raises(ConnectionError):
+        registry.register(model_file, METRICS, {}, promote=True, promotion=Promotion(True))
+    assert snapshot(registry.model_dir) == before
+    assert sorted(p.name for p in registry.model_dir.rglob("*")) == entries, "leftovers"
+
+
+def test_a_pointer_that_cannot_move_undoes_the_promotion(
+    registry: ModelRegistry, model_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = snapshot(registry.model_dir)
+    promotion = Promotion()
+    monkeypatch.setattr(os, "replace", fail_with(errno.ENOSPC))
+    with pytest.raises(RegistryError):
+        registry.register(model_file, METRICS, {}, promote=True, promotion=promotion)
+    monkeypatch.undo()
+    assert promotion.entered and isinstance(promotion.undone, RegistryError)
+    assert snapshot(registry.model_dir) == before
+
+
+def test_a_promotion_is_entered_before_the_pointer_moves(
+    registry: ModelRegistry, model_file: Path
+) -> None:
+    seen = []
+
+    @contextlib.contextmanager
+    def promotion():
+        seen.append(registry.current()["metadata"]["run_id"])  # still the old one
+        yield
+
+    result = registry.register(
+        model_file, METRICS, {"run_id": "new"}, promote=True, promotion=promotion
+    )
+    assert seen == ["first"] and registry.current()["version"] == result["version"]

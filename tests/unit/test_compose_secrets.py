@@ -17,7 +17,7 @@ from embedded.stack import REPO_ROOT
 from testkit.envfile import SECRET_KEYS
 
 SCRIPT = REPO_ROOT / "docker" / "airflow" / "secrets-init"
-VOLUMES = ("airflow", "auth", "postgres", "redis", "monitor", "objectstore")
+VOLUMES = ("airflow", "auth", "postgres", "redis", "monitor", "objectstore", "mlflow")
 AIRFLOW_UID = 43210
 # What an env file may set, and two passwords only the stack itself uses.
 GENERATED = {*SECRET_KEYS, "REDIS_PASSWORD", "FLOWER_PASSWORD"}
@@ -69,6 +69,10 @@ def test_a_first_start_generates_every_secret_and_says_where_the_admin_password_
     assert [p.name for p in (root / "postgres").iterdir()] == ["POSTGRES_PASSWORD"]
     assert [p.name for p in (root / "redis").iterdir()] == ["redis.conf"]
     assert [p.name for p in (root / "monitor").iterdir()] == ["AIRFLOW_MONITOR_PASSWORD"]
+    # MLflow's database password: its own volume, generated, not among Airflow's.
+    assert [p.name for p in (root / "mlflow").iterdir()] == ["MLFLOW_DB_PASSWORD"]
+    assert len((root / "mlflow" / "MLFLOW_DB_PASSWORD").read_text()) >= 24
+    assert "MLFLOW_DB_PASSWORD" not in {p.name for p in (root / "airflow").iterdir()}
     # The admin password goes to the passwords file alone, not to every Airflow container.
     assert "AIRFLOW_ADMIN_PASSWORD" not in {p.name for p in (root / "airflow").iterdir()}
     passwords = json.loads((root / "auth" / "simple_auth_manager_passwords.json").read_text())

@@ -39,3 +39,20 @@ def test_with_a_monitor_run_it_is_named(stack: EmbeddedStack) -> None:
 
     model_file = next(i for i, line in enumerate(lines) if line.startswith("Model file"))
     assert lines[model_file + 1] == "Monitor run    manual__2: success"
+
+
+def test_the_mlflow_ui_run_and_model_version_are_named(stack: EmbeddedStack) -> None:
+    tracked = {
+        "run_id": "abc",
+        "run_url": "http://127.0.0.1:5001/#/experiments/1/runs/abc",
+        "model_name": "adclick",
+        "model_version": "7",
+        "passed": True,
+    }
+    result = {**RESULT, "mlflow": tracked}
+    lines = body(summary(stack, {"run": RUN, "result": result, "monitor": None}))
+
+    assert f"MLflow run     {tracked['run_url']}" in lines
+    assert "MLflow model   adclick version 7 (champion)" in lines
+    assert f"MLflow UI      {stack.mlflow_url}  (runs, models, the champion alias)" in lines
+    assert stack.env["MLFLOW_TRACKING_URI"] == stack.mlflow_url == "http://127.0.0.1:5001"

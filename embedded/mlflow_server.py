@@ -1,0 +1,128 @@
+"""The embedded stack's MLflow tracking server: SQLite backend and artifacts under one directory.
+
+It runs from a venv of its own (``.venv-mlflow``, made by ``scripts/bootstrap`` from
+``requirements/mlflow.lock``): the full ``mlflow`` package pins versions Airflow's lock has
+moved past. Tasks only need the client. Artifacts are served through the server
+(``--serve-artifacts``), so a task needs the server's URL and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MLFLOW_VENV = REPO_ROOT / ".venv-mlflow"
+DEFAULT_PORT = 5001  # 5000 is the Flask monitor's
+HOST = "127.0.0.1"
+STOP_GRACE_S = 5.0
+# The server's job runner (a process and seven queue consumers, for MLflow's GenAI features)
+# does nothing for this project but take memory and start-up time.
+SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+@dataclass
+class MlflowServer:
+    """One ``mlflow server`` process: ``command()`` for a supervisor, or start/stop by itself."""
+
+    home: Path
+    port: int = DEFAULT_PORT
+    venv: Path = MLFLOW_VENV
+
+    def __post_init__(self) -> None:
+        self.home = Path(self.home).resolve()
+        self._proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "mlflow-server.log"
+
+    def command(self) -> list[str]:
+        executable = self.venv / "bin" / "mlflow"
+        if not executable.exists():
+            raise RuntimeError(f"{executable} is missing: run scripts/bootstrap to create it")
+        self.home.mkdir(parents=True, exist_ok=True)
+        return [
+            str(executable),
+            "server",
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--backend-store-uri",
+            f"sqlite:///{self.home / 'mlflow.db'}",
+            "--serve-artifacts",
+            "--artifacts-destination",
+            str(self.home / "artifacts"),
+            # One worker is plenty for one stack's tasks and its users, and the cheapest.
+            "--workers",
+            "1",
+        ]
+
+    def env(self) -> dict[str, str]:
+        """The server's environment: none of the caller's MLflow client settings."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+        env.update(SERVER_ENV)
+        return env
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def wait_ready(self, timeout: float, alive: Callable[[], bool] = lambda: True) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.healthy():
+                return
+            if not alive():
+                raise RuntimeError(f"the MLflow server exited; see {self.log_file}")
+            time.sleep(0.5)
+        raise TimeoutError(f"MLflow server at {self.url} not healthy after {timeout:.0f} s")
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start the server in its own session and wait until ``/health`` answers."""
+        argv = self.command()
+        with self.log_file.open("ab") as log:
+            self._proc = subprocess.Popen(
+                argv,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        try:
+            self.wait_ready(timeout, alive=lambda: self._proc.poll() is None)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """SIGTERM to the server's session (it forks workers), SIGKILL after a grace period."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        for signum, wait in ((signal.SIGTERM, STOP_GRACE_S), (signal.SIGKILL, None)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signum)
+            try:
+                proc.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        with contextlib.suppress(ProcessLookupError):  # workers left behind by the master
+            os.killpg(proc.pid, signal.SIGKILL)

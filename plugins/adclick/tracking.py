@@ -1,0 +1,442 @@
+"""Experiment tracking and the model registry in MLflow.
+
+One MLflow run per training run (found again by its tags when a task is retried, so a retry
+resumes it instead of adding a second run), one child run per hyperparameter candidate, and
+every trained model registered as a version of one registered model. The alias ``champion``
+is the registry's answer to "which model is live"; :meth:`Tracker.champion` moves it and puts
+it back when what follows (exporting the model to the model directory) fails.
+
+Only the MLflow client (``mlflow-skinny``) is needed. Nothing here is imported unless a
+tracking URI is configured: without one, training never loads MLflow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from adclick.errors import ConfigError, TrackingError
+from adclick.schema import CLASSES, FEATURES, TARGET
+
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable
+EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"  # MLflow's own variable
+MODEL_NAME_ENV = "ADCLICK_MLFLOW_MODEL_NAME"
+UI_URL_ENV = "ADCLICK_MLFLOW_UI_URL"
+DEFAULT_EXPERIMENT = "adclick"
+DEFAULT_MODEL_NAME = "adclick"
+CHAMPION_ALIAS = "champion"
+MODEL_ARTIFACT = "model"
+EVALUATION_DIR = "evaluation"
+INPUT_EXAMPLE_ROWS = 5
+# MLflow stores a dataset digest in at most 36 characters; the full SHA-256 is a run tag.
+DIGEST_CHARS = 32
+
+# MLflow's client retries a failed call 7 times over about two minutes, each waiting up to
+# 120 s: a task would hold its slot for many minutes before failing. The task's own retries
+# (and the next run) cover an outage; each call here fails within seconds. Set any of these
+# in the environment to choose otherwise.
+CLIENT_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    # The links are in the result (and the command line's stdout is its JSON summary).
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_PRINT_MODEL_URLS_ON_CREATION": "false",
+}
+
+# Tags naming the training run an MLflow run belongs to.
+TAG_DAG_ID = "airflow.dag_id"
+TAG_RUN_ID = "airflow.run_id"
+TAG_TRY = "airflow.try_number"
+TAG_URL = "airflow.run_url"
+TAG_DATA_HASH = "data_hash"
+TAG_CANDIDATE = "candidate_index"
+TAG_GATE = "quality_gate"
+GATE_PASSED = "passed"
+GATE_REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Where and under which names runs and models are recorded."""
+
+    tracking_uri: str
+    experiment: str = DEFAULT_EXPERIMENT
+    model_name: str = DEFAULT_MODEL_NAME
+    ui_url: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TrackingConfig | None:
+        """The configuration from ``MLFLOW_TRACKING_URI`` and friends; None when it is unset."""
+        environ = os.environ if environ is None else environ
+        uri = environ.get(TRACKING_URI_ENV, "").strip()
+        if not uri:
+            return None
+        model_name = environ.get(MODEL_NAME_ENV, "").strip() or DEFAULT_MODEL_NAME
+        if "/" in model_name or ":" in model_name:
+            raise ConfigError(f"{MODEL_NAME_ENV}={model_name!r}: a model name has no '/' or ':'")
+        ui_url = environ.get(UI_URL_ENV, "").strip() or None
+        if ui_url is None and uri.startswith(("http://", "https://")):
+            ui_url = uri
+        return cls(
+            tracking_uri=uri,
+            experiment=environ.get(EXPERIMENT_ENV, "").strip() or DEFAULT_EXPERIMENT,
+            model_name=model_name,
+            ui_url=ui_url.rstrip("/") if ui_url else None,
+        )
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """The training run being recorded: what identifies it and where people can see it."""
+
+    run_id: str
+    dag_id: str | None = None
+    try_number: int = 1
+    run_url: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """The data a model was trained on, as recorded with the run."""
+
+    name: str
+    source: str
+    sha256: str
+    frame: pd.DataFrame = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TrackedModel:
+    """What MLflow holds for one trained model (JSON-able through :meth:`as_dict`)."""
+
+    tracking_uri: str
+    experiment_id: str
+    run_id: str
+    model_name: str
+    model_version: str
+    passed: bool
+    run_url: str | None = None
+    version_url: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Tracker:
+    """Records training runs in one MLflow tracking server (or any URI MLflow accepts)."""
+
+    def __init__(self, config: TrackingConfig) -> None:
+        import mlflow
+        from mlflow import MlflowClient
+
+        for name, value in CLIENT_DEFAULTS.items():
+            os.environ.setdefault(name, value)
+        self.config = config
+        self._mlflow = mlflow
+        # The fluent API (start_run, log_model) reads the process-wide URI; a task process and
+        # the command line each talk to one server only.
+        mlflow.set_tracking_uri(config.tracking_uri)
+        mlflow.set_registry_uri(config.tracking_uri)
+        self.client = MlflowClient(config.tracking_uri, config.tracking_uri)
+
+    @contextlib.contextmanager
+    def _calling(self, action: str) -> Iterator[None]:
+        """Turn any failure of MLflow (down, refusing, a bad URI) into a :class:`TrackingError`
+        that names the server and what was being done."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            yield
+        except (MlflowException, OSError, ValueError) as exc:
+            raise TrackingError(self.config.tracking_uri, action, exc) from exc
+        except Exception as exc:  # requests' errors and the like, from inside the client
+            if type(exc).__module__.split(".")[0] in {"requests", "urllib3", "sqlalchemy"}:
+                raise TrackingError(self.config.tracking_uri, action, exc) from exc
+            raise
+
+    def record(
+        self,
+        *,
+        context: RunContext,
+        fitted: Any,
+        holdout: pd.DataFrame,
+        metrics: Mapping[str, Any],
+        params: Mapping[str, Any],
+        dataset: DatasetRef,
+        candidates: Sequence[Mapping[str, Any]],
+        passed: bool,
+    ) -> TrackedModel:
+        """Log the run (params, metrics, dataset, evaluation charts, child runs, the model) and
+        register the model as a new version tagged with the gate's verdict.
+
+        The alias does not move here; see :meth:`champion`. Raises :class:`TrackingError`.
+        """
+        mlflow = self._mlflow
+        with self._calling("find the experiment"):
+            experiment_id = self._experiment_id()
+        with self._calling("find this training run"):
+            existing = self._find_run(experiment_id, context)
+        tags = {
+            TAG_RUN_ID: context.run_id,
+            TAG_TRY: str(context.try_number),
+            TAG_DATA_HASH: dataset.sha256,
+            **({TAG_DAG_ID: context.dag_id} if context.dag_id else {}),
+            **({TAG_URL: context.run_url} if context.run_url else {}),
+            TAG_GATE: GATE_PASSED if passed else GATE_REJECTED,
+        }
+        with self._calling("start the run"):
+            run = mlflow.start_run(
+                run_id=existing,
+                experiment_id=None if existing else experiment_id,
+                run_name=None if existing else context.run_id,
+                tags=None if existing else tags,
+            )
+        # Outermost, so a failure to end the run (the server gone) is reported the same way.
+        with self._calling("log the run"), run, _quiet():
+            run_id = run.info.run_id
+            if existing:
+                mlflow.set_tags(tags)
+            mlflow.log_params(_loggable(params))
+            mlflow.log_metrics(_scalar_metrics(metrics))
+            mlflow.log_input(
+                mlflow.data.from_pandas(
+                    dataset.frame,
+                    source=dataset.source,
+                    targets=TARGET,
+                    name=dataset.name,
+                    digest=dataset.sha256[:DIGEST_CHARS],
+                ),
+                context="training",
+            )
+            mlflow.log_dict(_confusion_matrix(metrics), f"{EVALUATION_DIR}/confusion_matrix.json")
+            mlflow.log_dict(_roc_curve(fitted, holdout), f"{EVALUATION_DIR}/roc_curve.json")
+            self._log_candidates(experiment_id, run_id, candidates)
+            version = self._registered_version(run_id) or self._log_and_register(
+                fitted, holdout, run_id
+            )
+            gate = GATE_PASSED if passed else GATE_REJECTED
+            self.client.set_model_version_tag(self.config.model_name, version, TAG_GATE, gate)
+        return TrackedModel(
+            tracking_uri=self.config.tracking_uri,
+            experiment_id=experiment_id,
+            run_id=run_id,
+            model_name=self.config.model_name,
+            model_version=version,
+            passed=passed,
+            run_url=self._ui(f"#/experiments/{experiment_id}/runs/{run_id}"),
+            version_url=self._ui(f"#/models/{self.config.model_name}/versions/{version}"),
+        )
+
+    @contextlib.contextmanager
+    def champion(self, tracked: TrackedModel) -> Iterator[None]:
+        """Point ``champion`` at ``tracked``'s version for the duration of the block, and back
+        at the previous champion (or nowhere) if the block raises.
+
+        Used around the export to the model directory, so the alias and ``model/`` move
+        together or not at all.
+        """
+        name = self.config.model_name
+        with self._calling("read the champion alias"):
+            previous = self._champion_version()
+        with self._calling(f"move the {CHAMPION_ALIAS} alias to version {tracked.model_version}"):
+            self.client.set_registered_model_alias(name, CHAMPION_ALIAS, tracked.model_version)
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):
+                if previous is None:
+                    self.client.delete_registered_model_alias(name, CHAMPION_ALIAS)
+                else:
+                    self.client.set_registered_model_alias(name, CHAMPION_ALIAS, previous)
+            raise
+
+    def _experiment_id(self) -> str:
+        experiment = self.client.get_experiment_by_name(self.config.experiment)
+        if experiment is not None:
+            return experiment.experiment_id
+        return self.client.create_experiment(self.config.experiment)
+
+    def _find_run(self, experiment_id: str, context: RunContext) -> str | None:
+        """The MLflow run an earlier try of this training run started, if any."""
+        clauses = [f"tags.`{TAG_RUN_ID}` = '{_quoted(context.run_id)}'"]
+        if context.dag_id:
+            clauses.append(f"tags.`{TAG_DAG_ID}` = '{_quoted(context.dag_id)}'")
+        runs = self.client.search_runs(
+            [experiment_id],
+            " and ".join(clauses) + f" and tags.`{TAG_CANDIDATE}` IS NULL",
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    def _log_candidates(
+        self, experiment_id: str, parent_id: str, candidates: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """One child run per candidate, each written once even when the task is retried."""
+        done = {
+            run.data.tags.get(TAG_CANDIDATE)
+            for run in self.client.search_runs(
+                [experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'"
+            )
+        }
+        for position, candidate in enumerate(candidates):
+            index = str(candidate.get("index", position))
+            if index in done:
+                continue
+            child = self.client.create_run(
+                experiment_id,
+                tags={"mlflow.parentRunId": parent_id, TAG_CANDIDATE: index},
+                run_name=f"candidate-{index}",
+            )
+            self.client.log_batch(
+                child.info.run_id,
+                metrics=_metric_entities(candidate.get("metrics", {})),
+                params=_param_entities(candidate.get("params", {})),
+            )
+            self.client.set_terminated(child.info.run_id)
+
+    def _registered_version(self, run_id: str) -> str | None:
+        """The version an earlier try of this run registered already, if any."""
+        versions = self.client.search_model_versions(
+            f"name = '{_quoted(self.config.model_name)}' and run_id = '{run_id}'"
+        )
+        return str(max(int(v.version) for v in versions)) if versions else None
+
+    def _log_and_register(self, fitted: Any, holdout: pd.DataFrame, run_id: str) -> str:
+        import mlflow.sklearn
+        from mlflow.models import infer_signature
+
+        example = holdout[list(FEATURES)].head(INPUT_EXAMPLE_ROWS)
+        info = mlflow.sklearn.log_model(
+            fitted,
+            name=MODEL_ARTIFACT,
+            signature=infer_signature(example, fitted.predict(example)),
+            input_example=example,
+            # Named, not inferred: inference imports the model in a subprocess (seconds).
+            pip_requirements=_pip_requirements(),
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
+        )
+        # Creates the registered model on first use; the version links to the run and the
+        # logged model.
+        version = self._mlflow.register_model(info.model_uri, self.config.model_name)
+        return str(version.version)
+
+    def _champion_version(self) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(
+                self.client.get_model_version_by_alias(
+                    self.config.model_name, CHAMPION_ALIAS
+                ).version
+            )
+        except MlflowException as exc:
+            if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+                return None
+            raise
+
+    def _ui(self, fragment: str) -> str | None:
+        return f"{self.config.ui_url}/{fragment}" if self.config.ui_url else None
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """MLflow warns about things this model does on purpose (integer class labels in the
+    signature, a dataset source given as a local path); keep task logs to what matters."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.")
+        yield
+
+
+def tracker_from_env(environ: Mapping[str, str] | None = None) -> Tracker | None:
+    """A :class:`Tracker` for ``MLFLOW_TRACKING_URI``, or None (tracking off) when unset."""
+    config = TrackingConfig.from_env(environ)
+    return Tracker(config) if config else None
+
+
+def model_params(fitted: Any) -> dict[str, Any]:
+    """The classifier's hyperparameters that have plain values (what a candidate varies)."""
+    estimator = fitted.steps[-1][1] if hasattr(fitted, "steps") else fitted
+    return {
+        k: v
+        for k, v in estimator.get_params(deep=False).items()
+        if v is None or isinstance(v, str | int | float | bool)
+    }
+
+
+def dataset_ref(source: str | Path, sha256: str, frame: pd.DataFrame) -> DatasetRef:
+    return DatasetRef(name=Path(source).name, source=str(source), sha256=sha256, frame=frame)
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _loggable(params: Mapping[str, Any]) -> dict[str, str]:
+    return {k: "None" if v is None else str(v) for k, v in params.items()}
+
+
+def _scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    scalars = {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    matrix = metrics.get("confusion_matrix")
+    if matrix:
+        (tn, fp), (fn, tp) = matrix
+        scalars.update(true_negatives=tn, false_positives=fp, false_negatives=fn, true_positives=tp)
+    return scalars
+
+
+def _metric_entities(metrics: Mapping[str, Any]) -> list:
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    return [Metric(k, v, now, 0) for k, v in _scalar_metrics(metrics).items()]
+
+
+def _param_entities(params: Mapping[str, Any]) -> list:
+    from mlflow.entities import Param
+
+    return [Param(k, v) for k, v in _loggable(params).items()]
+
+
+def _confusion_matrix(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """Rows are the true class, columns the predicted one, in the order of ``labels``."""
+    return {"labels": list(CLASSES), "matrix": metrics["confusion_matrix"]}
+
+
+def _roc_curve(fitted: Any, holdout: pd.DataFrame) -> dict[str, Any]:
+    from sklearn.metrics import roc_curve
+
+    truth = holdout[TARGET].to_numpy()
+    scores = fitted.predict_proba(holdout[list(FEATURES)])[
+        :, list(fitted.classes_).index(CLASSES[1])
+    ]
+    if len(set(truth.tolist())) < 2:
+        return {"fpr": [], "tpr": [], "thresholds": [], "note": "one class only in the hold-out"}
+    fpr, tpr, thresholds = roc_curve(truth, scores, pos_label=CLASSES[1])
+    return {
+        "fpr": fpr.round(6).tolist(),
+        "tpr": tpr.round(6).tolist(),
+        # The first threshold is +inf by construction; JSON has no infinity.
+        "thresholds": [None, *thresholds[1:].round(6).tolist()],
+    }
+
+
+def _pip_requirements() -> list[str]:
+    import importlib.metadata as metadata
+
+    return [
+        f"{name}=={metadata.version(name)}" for name in ("scikit-learn", "pandas", "numpy", "scipy")
+    ]

@@ -1,0 +1,73 @@
+"""The Compose stack's MLflow server: a training run through the REST API shows up in it with
+its params, metrics, dataset and model version, and `champion` moves only on a passing gate."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import requests
+
+from adclick.tracking import CHAMPION_ALIAS, DEFAULT_MODEL_NAME, TAG_GATE, TAG_RUN_ID
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
+from testkit.compose import ComposeStack
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def mlflow_url() -> str:
+    url = os.environ.get("E2E_MLFLOW_URL")
+    if not url:
+        pytest.skip("E2E_MLFLOW_URL is not set: run scripts/e2e-docker")
+    return url
+
+
+@pytest.fixture(scope="module")
+def client(mlflow_url: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(mlflow_url, mlflow_url)
+
+
+def train(stack: ComposeStack, conf: dict | None = None) -> tuple[dict, dict]:
+    admin = stack.api("admin")
+    run_id = admin.trigger(TRAINING, conf or {})["dag_run_id"]
+    run = admin.wait_for_run(TRAINING, run_id, timeout=600)
+    return run, admin.xcom(TRAINING, run_id, "load_model") or {}
+
+
+def test_ui_answers_on_the_published_port(mlflow_url: str) -> None:
+    assert requests.get(f"{mlflow_url}/health", timeout=10).text.strip() == "OK"
+    assert requests.get(mlflow_url, timeout=10).status_code == 200
+
+
+def test_training_run_is_tracked_and_its_model_is_champion(stack: ComposeStack, client) -> None:
+    run, result = train(stack)
+    assert run["state"] == "success", run
+    tracked = result["mlflow"]
+    mlflow_run = client.get_run(tracked["run_id"])
+    assert mlflow_run.data.tags[TAG_RUN_ID] == run["dag_run_id"]
+    assert mlflow_run.data.params["test_size"] == "0.3"
+    assert mlflow_run.data.metrics["accuracy"] == pytest.approx(result["metrics"]["accuracy"])
+    [dataset] = mlflow_run.inputs.dataset_inputs
+    assert dataset.dataset.name == "advertising.csv"
+    champion = client.get_model_version_by_alias(DEFAULT_MODEL_NAME, CHAMPION_ALIAS)
+    assert champion.version == tracked["model_version"]
+    assert champion.run_id == tracked["run_id"]
+    # The artifacts went through the server into its store.
+    names = {a.path for a in client.list_artifacts(tracked["run_id"], "evaluation")}
+    assert names == {"evaluation/confusion_matrix.json", "evaluation/roc_curve.json"}
+
+
+def test_a_rejected_model_is_registered_but_not_champion(stack: ComposeStack, client) -> None:
+    before = client.get_model_version_by_alias(DEFAULT_MODEL_NAME, CHAMPION_ALIAS).version
+    run, _ = train(stack, {"min_accuracy": 1.0})
+    assert run["state"] == "failed"
+    [mlflow_run] = client.search_runs(
+        [client.get_experiment_by_name("adclick").experiment_id],
+        f"tags.`{TAG_RUN_ID}` = '{run['dag_run_id']}'",
+    )
+    [version] = client.search_model_versions(f"run_id = '{mlflow_run.info.run_id}'")
+    assert version.tags[TAG_GATE] == "rejected"
+    assert client.get_model_version_by_alias(DEFAULT_MODEL_NAME, CHAMPION_ALIAS).version == before
