@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from embedded.stack import REPO_ROOT
+from testkit.scaleout import WORKER_SECRETS
 
 ONE_SHOT = {"secrets-init", "airflow-init"}
 
@@ -196,18 +197,7 @@ def test_the_worker_only_file_shares_nothing_with_the_main_host_but_the_network(
         if key.endswith("_CMD"):
             assert value.startswith("sh /opt/adclick/bin/secret "), key
     targets = {s["target"] for s in worker["secrets"]}
-    assert targets == {
-        f"/opt/airflow/secrets/{n}"
-        for n in (
-            "AIRFLOW_FERNET_KEY",
-            "AIRFLOW_JWT_SECRET",
-            "AIRFLOW_API_SECRET_KEY",
-            "POSTGRES_PASSWORD",
-            "REDIS_PASSWORD",
-            "S3_ACCESS_KEY_ID",
-            "S3_SECRET_ACCESS_KEY",
-        )
-    }
+    assert targets == {f"/opt/airflow/secrets/{n}" for n in WORKER_SECRETS}
     assert all(
         s["file"].startswith("${ADCLICK_WORKER_SECRETS_DIR") for s in compose["secrets"].values()
     )
