@@ -4,13 +4,14 @@ its params, metrics, dataset and model version, and `champion` moves only on a p
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 import requests
 
 from adclick.tracking import CHAMPION_ALIAS, DEFAULT_MODEL_NAME, TAG_GATE, TAG_RUN_ID
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
-from testkit.compose import ComposeStack
+from testkit.compose import BUCKET, ComposeStack
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -28,6 +29,18 @@ def client(mlflow_url: str):
     from mlflow import MlflowClient
 
     return MlflowClient(mlflow_url, mlflow_url)
+
+
+def mlflow_secret(stack: ComposeStack, name: str) -> str:
+    """One of the MLflow server's secrets, read where it is: in its own container."""
+    done = subprocess.run(
+        [*stack.compose, "exec", "-T", "mlflow", "cat", f"/run/secrets/mlflow/{name}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
 
 
 def train(stack: ComposeStack, conf: dict | None = None) -> tuple[dict, dict]:
@@ -58,6 +71,13 @@ def test_training_run_is_tracked_and_its_model_is_champion(stack: ComposeStack, 
     # The artifacts went through the server into its store.
     names = {a.path for a in client.list_artifacts(tracked["run_id"], "evaluation")}
     assert names == {"evaluation/confusion_matrix.json", "evaluation/roc_curve.json"}
+    # That store is the object store's MLflow bucket, which the stack's own keys cannot open.
+    keys = [mlflow_secret(stack, f"MLFLOW_S3_{n}") for n in ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY")]
+    stored = stack.objects(*keys).find(f"{BUCKET}-mlflow/artifacts/")
+    wanted = f"{tracked['run_id']}/artifacts/evaluation/roc_curve.json"
+    assert any(key.endswith(wanted) for key in stored), stored[:20]
+    with pytest.raises(PermissionError):
+        stack.objects().ls(f"{BUCKET}-mlflow/")
 
 
 def test_a_rejected_model_is_registered_but_not_champion(stack: ComposeStack, client) -> None:

@@ -215,6 +215,7 @@ def test_only_the_components_that_use_objects_reach_the_object_store(
         "airflow-dag-processor",  # DAG callbacks read the run's records
         "airflow-triggerer",  # uploads the logs of deferred tasks
         "airflow-worker",
+        "mlflow",  # its artifacts, in a bucket of its own
     }
     assert services["objectstore"]["networks"] == ["objectstore"]
 

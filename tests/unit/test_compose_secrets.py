@@ -69,10 +69,22 @@ def test_a_first_start_generates_every_secret_and_says_where_the_admin_password_
     assert [p.name for p in (root / "postgres").iterdir()] == ["POSTGRES_PASSWORD"]
     assert [p.name for p in (root / "redis").iterdir()] == ["redis.conf"]
     assert [p.name for p in (root / "monitor").iterdir()] == ["AIRFLOW_MONITOR_PASSWORD"]
-    # MLflow's database password: its own volume, generated, not among Airflow's.
-    assert [p.name for p in (root / "mlflow").iterdir()] == ["MLFLOW_DB_PASSWORD"]
-    assert len((root / "mlflow" / "MLFLOW_DB_PASSWORD").read_text()) >= 24
-    assert "MLFLOW_DB_PASSWORD" not in {p.name for p in (root / "airflow").iterdir()}
+    # MLflow's database password and its S3 keys: its own volume, generated, not among
+    # Airflow's; its identity opens its own bucket alone.
+    mlflow = root / "mlflow"
+    assert sorted(p.name for p in mlflow.iterdir()) == [
+        "MLFLOW_DB_PASSWORD",
+        "MLFLOW_S3_ACCESS_KEY_ID",
+        "MLFLOW_S3_SECRET_ACCESS_KEY",
+        "aws-credentials",
+    ]
+    assert len((mlflow / "MLFLOW_DB_PASSWORD").read_text()) >= 24
+    assert not {p.name for p in mlflow.iterdir()} & {p.name for p in (root / "airflow").iterdir()}
+    key_id = (mlflow / "MLFLOW_S3_ACCESS_KEY_ID").read_text()
+    assert f"aws_access_key_id = {key_id}\n" in (mlflow / "aws-credentials").read_text()
+    identities = json.loads((root / "objectstore" / "s3.json").read_text())["identities"]
+    (own,) = [i for i in identities if i["credentials"][0]["accessKey"] == key_id]
+    assert own["actions"] == ["Read:adclick-mlflow", "Write:adclick-mlflow", "List:adclick-mlflow"]
     # The admin password goes to the passwords file alone, not to every Airflow container.
     assert "AIRFLOW_ADMIN_PASSWORD" not in {p.name for p in (root / "airflow").iterdir()}
     passwords = json.loads((root / "auth" / "simple_auth_manager_passwords.json").read_text())
