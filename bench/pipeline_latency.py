@@ -15,7 +15,6 @@ through its E2E_* variables.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -28,10 +27,14 @@ from datetime import datetime
 import task_timeline
 from harness import (
     BENCH_DAGS,
+    Report,
+    Target,
+    arguments,
     compose_stack_client,
     embedded_stack,
+    publish,
+    table,
     wait_until_monitor_idle,
-    write_results,
 )
 
 from adclick_airflow.settings import TRAINING_DAG_ID as ML_DAG
@@ -92,7 +95,7 @@ def measure(client, runs: int) -> dict[str, list[dict]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--stack", choices=("embedded", "celery"), default="embedded")
     args = parser.parse_args(argv)
@@ -115,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     report = summarize(samples, args.stack)
     report["timeline"] = timelines
     report["heartbeats"] = heartbeat_cost(api_log)
-    write_report(report)
-    print(json.dumps(report["summary"], indent=2))
+    publish(latency_report(report), args.results)
     return 0
 
 
@@ -189,36 +191,47 @@ TITLES = {
 }
 
 
-def write_report(report: dict) -> None:
+def latency_report(report: dict) -> Report:
     s = report["summary"]
     name, title = TITLES[s["stack"]]
-    rows = "\n".join(
-        f"| {dag_id} | {i + 1} | {r['wall_s']:.2f} | {r['server_s']:.2f} |"
-        for dag_id, runs in report["samples"].items()
-        for i, r in enumerate(runs)
-    )
-    p90_target = s["p90_over_median_target"]
     timeline = report["timeline"]
     extra = timeline["ml_minus_control"]
     beats = report["heartbeats"]
-    write_results(
-        name,
-        report,
-        f"# Pipeline latency ({title})\n\n"
-        f"Trigger -> success of {s['runs_per_dag']} runs of each DAG after one warm-up run each, "
-        f"alternating; 1-minute load average at the end {s['load_average_1m_after']} "
-        "(2 cores, shared).\n\n"
-        "| | median (s) | p90 (s) | target |\n| --- | --- | --- | --- |\n"
-        f"| ad_click_training | {s['ml_median_s']:.2f} | {s['ml_p90_s']:.2f} | median <= "
-        f"{s['ml_median_target_s']:.1f} s"
-        + (f", p90 <= {p90_target}x median" if p90_target else "")
-        + " |\n"
-        f"| ad_click_control (baseline) | {s['control_median_s']:.2f} | "
-        f"{s['control_p90_s']:.2f} | |\n"
-        f"| ratio ML / control | {s['ml_over_control']:.3f} | | <= {s['ratio_target']} |\n"
-        f"| p90 / median (training) | {s['ml_p90_over_median']:.2f} | | "
-        + (f"<= {p90_target} |" if p90_target else "|")
-        + "\n\n## Where the time goes\n\n"
+    p90_target = s["p90_over_median_target"]
+    targets = [
+        Target(
+            f"training median <= {s['ml_median_target_s']:.1f} s",
+            f"{s['ml_median_s']:.2f} s",
+            s["meets_median"],
+        ),
+        Target(
+            f"training <= {s['ratio_target']}x the control (medians)",
+            f"{s['ml_median_s']:.2f} s vs {s['control_median_s']:.2f} s = "
+            f"{s['ml_over_control']:.3f}x",
+            s["meets_ratio"],
+        ),
+    ]
+    if p90_target:
+        targets.append(
+            Target(
+                f"training p90 <= {p90_target}x its median",
+                f"{s['ml_p90_s']:.2f} s = {s['ml_p90_over_median']:.2f}x",
+                s["meets_p90"],
+            )
+        )
+    figures = table(
+        ("", "median (s)", "p90 (s)"),
+        [
+            (ML_DAG, f"{s['ml_median_s']:.2f}", f"{s['ml_p90_s']:.2f}"),
+            (
+                f"{CONTROL_DAG} (baseline)",
+                f"{s['control_median_s']:.2f}",
+                f"{s['control_p90_s']:.2f}",
+            ),
+        ],
+    )
+    where = (
+        "## Where the time goes\n\n"
         + task_timeline.__doc__.split("\n\n", 1)[1].strip()
         + "\n\n"
         + task_timeline.markdown(ML_DAG, timeline[ML_DAG])
@@ -226,12 +239,29 @@ def write_report(report: dict) -> None:
         + task_timeline.markdown(CONTROL_DAG, timeline[CONTROL_DAG])
         + "\nTraining minus control, summed over the chain (s): "
         + ", ".join(f"{k} {v:+.2f}" for k, v in extra.items())
-        + f".\n\nTask heartbeats seen by the api-server: {beats['count']}, "
-        f"median {beats['median_ms']} ms each (one request and one row update per running "
-        "task per `[workers] min_heartbeat_interval`).\n\n"
-        "## Runs\n\n"
-        "| DAG | run | trigger->success seen by client (s) | queued->end in Airflow (s) |\n"
-        f"| --- | --- | --- | --- |\n{rows}\n",
+        + f".\n\nTask heartbeats seen by the api-server: {beats['count']}, median "
+        f"{beats['median_ms']} ms each (one request and one row update per running task per "
+        "`[workers] min_heartbeat_interval`)."
+    )
+    runs = table(
+        ("DAG", "run", "trigger->success seen by client (s)", "queued->end in Airflow (s)"),
+        (
+            (dag_id, i + 1, f"{r['wall_s']:.2f}", f"{r['server_s']:.2f}")
+            for dag_id, samples in report["samples"].items()
+            for i, r in enumerate(samples)
+        ),
+    )
+    return Report(
+        name=name,
+        title=f"Pipeline latency ({title})",
+        method=(
+            f"Trigger -> success of {s['runs_per_dag']} runs of each DAG after one warm-up run "
+            "each, alternating, against a control DAG of the same shape and XCom traffic that "
+            "does no work."
+        ),
+        targets=targets,
+        sections=[figures, where, "## Runs\n\n" + runs],
+        data=report,
     )
 
 
