@@ -188,8 +188,8 @@ def test_the_steps_run_with_data_artifacts_and_registry_in_the_bucket(prefix: UP
         prefix / "data" / "advertising.csv", prefix / "model", prefix / "work", run_id="s3-run"
     )
     assert summary["promoted"] and summary["data_hash"] == local.sha256
-    assert {"raw.parquet", "test.parquet", "model.joblib", "load_model.json"} <= _objects(
-        prefix / "work"
+    assert {"raw.parquet", "test.parquet", "candidates/0/model.joblib", "load_model.json"} <= (
+        _objects(prefix / "work")
     )
     with pytest.raises(ArtifactError, match="outside the artifacts root"):
         steps.register_model(
