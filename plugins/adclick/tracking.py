@@ -130,6 +130,9 @@ class TrackedModel:
         return asdict(self)
 
 
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
 class Tracker:
     """Records training runs in one MLflow tracking server (or any URI MLflow accepts)."""
 
@@ -143,8 +146,16 @@ class Tracker:
         self._mlflow = mlflow
         # The fluent API (start_run, log_model) reads the process-wide URI; a task process and
         # the command line each talk to one server only.
+        # set_tracking_uri also exports MLFLOW_*_URI to the process environment, where every
+        # later subprocess would inherit it: keep the environment as it was.
+        exported = {name: os.environ.get(name) for name in _URI_VARIABLES}
         mlflow.set_tracking_uri(config.tracking_uri)
         mlflow.set_registry_uri(config.tracking_uri)
+        for name, value in exported.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         self.client = MlflowClient(config.tracking_uri, config.tracking_uri)
 
     @contextlib.contextmanager

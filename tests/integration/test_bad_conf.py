@@ -58,7 +58,7 @@ def test_unknown_keys_are_refused_by_name(embedded_stack: EmbeddedStack) -> None
     log = failed_at_load_data(embedded_stack, {"min_acuracy": 0.95, "data_path": "advertising.csv"})
 
     assert "unknown trigger conf key(s) min_acuracy" in log
-    assert "allowed: data_path, min_accuracy, random_state, test_size" in log
+    assert "allowed: candidates, data_path, min_accuracy, random_state, test_size" in log
 
 
 @pytest.fixture
