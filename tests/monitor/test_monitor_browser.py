@@ -30,7 +30,9 @@ from testkit.waiting import wait_until
 pytestmark = pytest.mark.integration
 
 SHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
-FRESH = {"MONITOR_CACHE_TTL": "0"}  # every page load sees Airflow as it is now
+# Every page load sees Airflow as it is now; a busy machine can keep the api-server from
+# answering within the shipped 3 s, and these tests are about pages, not timeouts.
+FRESH = {"MONITOR_CACHE_TTL": "0", "MONITOR_AIRFLOW_TIMEOUT": "30"}
 
 
 @pytest.fixture(scope="module")
