@@ -140,7 +140,8 @@ def test_a_grid_run_spreads_to_the_remote_worker_and_survives_its_death(
     # The worker is gone, and with it its log server: the log comes from the bucket.
     path = (
         f"/api/v2/dags/{TRAINING_DAG_ID}/dagRuns/{quote(shared, safe='')}/taskInstances/"
-        f"build_model/{done_remotely['map_index']}/logs/{done_remotely['try_number']}"
+        f"build_model/logs/{done_remotely['try_number']}"
     )
-    served = json.dumps(admin.request("GET", path))
+    params = {"map_index": done_remotely["map_index"], "full_content": "true"}
+    served = json.dumps(admin.request("GET", path, params=params))
     assert "s3://" in served and "/logs/" in served, served[:2000]
