@@ -29,6 +29,7 @@ from harness import (
 )
 from pipeline_latency import timed_run
 
+from adclick_airflow.settings import RESULT_TASK_ID
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 
 RATIO_TARGET = 1.15
@@ -38,7 +39,7 @@ IDLE_S = 20.0
 
 def load_model_seconds(client, run_id: str) -> float | None:
     for task in client.task_instances(TRAINING, run_id):
-        if task["task_id"] == "load_model":
+        if task["task_id"] == RESULT_TASK_ID:
             return task.get("duration")
     return None
 
@@ -56,7 +57,7 @@ def measure_mode(name: str, env: dict[str, str], runs: int) -> dict:
             sample["load_model_s"] = load_model_seconds(client, sample["run_id"])
             samples.append(sample)
             wait_until_monitor_idle(client)
-        result = client.xcom(TRAINING, samples[-1]["run_id"], "load_model") or {}
+        result = client.xcom(TRAINING, samples[-1]["run_id"], RESULT_TASK_ID) or {}
         print(f"[{name}] runs {[s['wall_s'] for s in samples]} s; idling", flush=True)
         time.sleep(IDLE_S)
         roots = {component: [proc.pid] for component, proc in stack._procs.items()}

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+# The repository root: the embedded stack runs from a checkout (embedded.stack re-exports it).
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MLFLOW_VENV = REPO_ROOT / ".venv-mlflow"
 DEFAULT_PORT = 5001  # 5000 is the Flask monitor's

@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING
 
 from adclick_contract import MONITOR_USERNAME
 from embedded.mlflow_server import DEFAULT_PORT as MLFLOW_PORT
-from embedded.mlflow_server import MlflowServer
+from embedded.mlflow_server import REPO_ROOT, MlflowServer
 
 if TYPE_CHECKING:
     from airflow_rest import AirflowClient
     from flask_launcher.process import ProcessLauncher
 
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 # What a component gets to stop after SIGTERM; then every process of the stack is SIGKILLed.
+__all__ = ["REPO_ROOT", "EmbeddedStack", "Ports"]  # REPO_ROOT: where callers find it
+
 STOP_GRACE_S = 5.0
 KILL_WAIT_S = 5.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from airflow_rest import AirflowClient
+from embedded.stack import REPO_ROOT
 from testkit.compose import ComposeStack, docker
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKER_FILE = REPO_ROOT / "docker-compose.worker.yaml"
 WORKER_E2E_FILE = REPO_ROOT / "tests" / "e2e" / "compose.worker.e2e.yaml"
 # What a worker needs of the main host's secrets (docker/airflow/secret names them).
