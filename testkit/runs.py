@@ -85,3 +85,19 @@ def delete_all_runs(admin: AirflowClient, dag_id: str, timeout: float = RUN_TIME
         return not runs
 
     wait_until(none_left, timeout, f"{dag_id}'s runs to finish and be deleted", poll=0.5)
+
+
+def unsuccessful(client: AirflowClient, dag_id: str, run_id: str) -> str:
+    """Every task instance of the run that did not succeed, one per line: task[map index],
+    state, try, host and the error its log records; for assertion messages."""
+    lines = []
+    for t in client.task_instances(dag_id, run_id):
+        if t["state"] == "success":
+            continue
+        index = t.get("map_index", -1)
+        name = t["task_id"] + (f"[{index}]" if index >= 0 else "")
+        error = None
+        if t["state"] == "failed":
+            error = client.task_error(dag_id, run_id, t["task_id"], t["try_number"], index)
+        lines.append(f"{name}: {t['state']} try {t['try_number']} on {t.get('hostname')!r} {error}")
+    return "\n".join(lines) or "every task instance succeeded"

@@ -133,11 +133,15 @@ def remote_worker(stack: ComposeStack, concurrency: int = 1) -> Iterator[str]:
             "AIRFLOW_IMAGE": stack.images[0],
             "E2E_MAIN_NETWORK": f"{stack.project}_backend",
             "E2E_OBJECTSTORE_NETWORK": f"{stack.project}_objectstore",
+            "E2E_MAIL_NETWORK": f"{stack.project}_mail",
+            "E2E_TRACKING_NETWORK": f"{stack.project}_tracking",
             "WORKER_CONCURRENCY": str(concurrency),
             "ADCLICK_MAIN_POSTGRES": "postgres:5432",
             "ADCLICK_MAIN_REDIS": "redis:6379",
             "ADCLICK_MAIN_EXECUTION_API": "http://airflow-apiserver:8080/execution/",
             "ADCLICK_MAIN_SMTP_HOST": "mailpit",
+            "ADCLICK_MAIN_MLFLOW": main_worker_setting(main, "MLFLOW_TRACKING_URI"),
+            "ADCLICK_MLFLOW_UI_URL": main_worker_setting(main, "ADCLICK_MLFLOW_UI_URL"),
             "AWS_ENDPOINT_URL": main_worker_setting(main, "AWS_ENDPOINT_URL"),
             "ADCLICK_REMOTE_LOG_FOLDER": main_worker_setting(
                 main, "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"

@@ -1,7 +1,7 @@
 """Scale-out on the real engine: the main host's workers scaled to two share a grid run; a
 worker from docker-compose.worker.yaml, joined over the network alone with no shared volume,
-never takes a task of the main host's queue; with an object store in the stack it takes
-training tasks too, and a run survives it being killed mid-task."""
+does whole training runs (mail and MLflow included) but never a task of the main host's
+queue, and a grid run survives it being killed mid-task."""
 
 from __future__ import annotations
 
@@ -12,9 +12,15 @@ from urllib.parse import quote
 
 import pytest
 
-from adclick_airflow.settings import MAIN_HOST_QUEUE, MONITOR_DAG_ID, TRAINING_DAG_ID
+from adclick_airflow.settings import (
+    MAIN_HOST_QUEUE,
+    MONITOR_DAG_ID,
+    RESULT_TASK_ID,
+    TRAINING_DAG_ID,
+)
 from airflow_rest import AirflowClient
 from testkit.compose import ComposeStack, docker
+from testkit.runs import unsuccessful
 from testkit.scaleout import (
     grid,
     has_object_store,
@@ -52,11 +58,11 @@ def test_scaled_workers_come_up_healthy_and_share_a_grid_run(
         hosts = {hostname(w) for w in workers}
         run_id = admin.trigger(TRAINING_DAG_ID, {"candidates": grid(GRID_SIZE)})["dag_run_id"]
         run = admin.wait_for_run(TRAINING_DAG_ID, run_id, timeout=300)
-        assert run["state"] == "success", admin.task_states(TRAINING_DAG_ID, run_id)
+        assert run["state"] == "success", unsuccessful(admin, TRAINING_DAG_ID, run_id)
         fits = instances(admin, TRAINING_DAG_ID, run_id, "build_model")
         assert sorted(t["map_index"] for t in fits) == list(range(GRID_SIZE))
         assert {host_of(t) for t in fits} == hosts, "both workers took candidates"
-        result = admin.xcom(TRAINING_DAG_ID, run_id, "load_model")
+        result = admin.xcom(TRAINING_DAG_ID, run_id, RESULT_TASK_ID)
         assert [c["index"] for c in result["candidates"]] == list(range(GRID_SIZE))
         best = max(c["metrics"]["accuracy"] for c in result["candidates"])
         assert result["metrics"]["accuracy"] == best
@@ -65,43 +71,56 @@ def test_scaled_workers_come_up_healthy_and_share_a_grid_run(
         scale_workers(stack, 1)
 
 
-def test_the_main_host_queue_is_served_only_by_the_main_host(
+@pytest.fixture(scope="module")
+def object_store(stack: ComposeStack) -> None:
+    if not has_object_store(stack):
+        pytest.skip("the stack keeps run files on local volumes: no object store to share")
+
+
+@pytest.mark.usefixtures("object_store")
+def test_the_remote_worker_alone_runs_training_and_leaves_the_main_host_queue_alone(
     stack: ComposeStack, admin: AirflowClient, remote: str
 ) -> None:
-    """With the main host's worker paused, the monitor DAG's tasks wait in its queue while the
-    worker elsewhere is up and idle; once it is back, they all run there."""
+    """With the main host's worker paused, the worker elsewhere does a whole training run,
+    the report mail and the MLflow registration included; the monitor run it starts waits
+    in the main host's queue while that worker is up and idle, and runs there once the main
+    host's worker is back."""
     (main,) = worker_containers(stack.project)
     docker("pause", main)
     try:
-        run_id = admin.trigger(MONITOR_DAG_ID)["dag_run_id"]
+        run_id = admin.trigger(TRAINING_DAG_ID)["dag_run_id"]
+        run = admin.wait_for_run(TRAINING_DAG_ID, run_id, timeout=300)
+        assert run["state"] == "success", unsuccessful(admin, TRAINING_DAG_ID, run_id)
+        ran = {host_of(t) for t in admin.task_instances(TRAINING_DAG_ID, run_id)}
+        assert ran == {hostname(remote)}
+        result = admin.xcom(TRAINING_DAG_ID, run_id, RESULT_TASK_ID)
+        assert result["promoted"] is True and result["mlflow"]["model_version"], result
 
-        def first_task() -> dict | None:
-            tis = admin.task_instances(MONITOR_DAG_ID, run_id)
-            return next((t for t in tis if t["state"] == "queued"), None)
+        def monitor_task_queued() -> tuple[str, dict] | None:
+            for monitor in admin.runs(MONITOR_DAG_ID, limit=5):
+                if (monitor.get("conf") or {}).get("source_run_id") != run_id:
+                    continue
+                tis = admin.task_instances(MONITOR_DAG_ID, monitor["dag_run_id"])
+                queued = next((t for t in tis if t["state"] == "queued"), None)
+                return (monitor["dag_run_id"], queued) if queued else None
+            return None
 
-        queued = wait_until(first_task, 120, "a monitor task to be queued", poll=1)
+        monitor_id, queued = wait_until(monitor_task_queued, 120, "a monitor task queued", poll=1)
         assert queued["queue"] == MAIN_HOST_QUEUE
         # Long enough for an idle worker to take it: it polls the broker continuously.
         time.sleep(10)
         states = {
             t["task_id"]: (t["state"], host_of(t))
-            for t in admin.task_instances(MONITOR_DAG_ID, run_id)
+            for t in admin.task_instances(MONITOR_DAG_ID, monitor_id)
         }
         assert states[queued["task_id"]] == ("queued", ""), states
     finally:
         docker("unpause", main)
-    run = admin.wait_for_run(MONITOR_DAG_ID, run_id, timeout=180)
-    assert run["state"] == "success", admin.task_states(MONITOR_DAG_ID, run_id)
-    ran = [t for t in admin.task_instances(MONITOR_DAG_ID, run_id) if host_of(t)]
+    run = admin.wait_for_run(MONITOR_DAG_ID, monitor_id, timeout=180)
+    assert run["state"] == "success", unsuccessful(admin, MONITOR_DAG_ID, monitor_id)
+    ran = [t for t in admin.task_instances(MONITOR_DAG_ID, monitor_id) if host_of(t)]
     assert ran and {host_of(t) for t in ran} == {hostname(main)}
     assert {t["queue"] for t in ran} == {MAIN_HOST_QUEUE}
-    assert hostname(remote) != hostname(main)
-
-
-@pytest.fixture(scope="module")
-def object_store(stack: ComposeStack) -> None:
-    if not has_object_store(stack):
-        pytest.skip("the stack keeps run files on local volumes: no object store to share")
 
 
 @pytest.mark.usefixtures("object_store")
@@ -113,9 +132,9 @@ def test_a_grid_run_spreads_to_the_remote_worker_and_survives_its_death(
     conf = {"candidates": grid(GRID_SIZE)}
     shared = admin.trigger(TRAINING_DAG_ID, conf)["dag_run_id"]
     run = admin.wait_for_run(TRAINING_DAG_ID, shared, timeout=300)
-    assert run["state"] == "success", admin.task_states(TRAINING_DAG_ID, shared)
+    assert run["state"] == "success", unsuccessful(admin, TRAINING_DAG_ID, shared)
     assert hostnames_of_tries(admin, TRAINING_DAG_ID, shared, "build_model") == hosts
-    assert admin.xcom(TRAINING_DAG_ID, shared, "load_model")["promoted"] is True
+    assert admin.xcom(TRAINING_DAG_ID, shared, RESULT_TASK_ID)["promoted"] is True
     done_remotely = next(
         t
         for t in instances(admin, TRAINING_DAG_ID, shared, "build_model")
@@ -134,8 +153,8 @@ def test_a_grid_run_spreads_to_the_remote_worker_and_survives_its_death(
     wait_until(fitting_on_remote, 300, "a candidate running on the remote worker")
     docker("kill", remote)
     run = admin.wait_for_run(TRAINING_DAG_ID, run_id, timeout=600)
-    assert run["state"] == "success", admin.task_states(TRAINING_DAG_ID, run_id)
-    result = admin.xcom(TRAINING_DAG_ID, run_id, "load_model")
+    assert run["state"] == "success", unsuccessful(admin, TRAINING_DAG_ID, run_id)
+    result = admin.xcom(TRAINING_DAG_ID, run_id, RESULT_TASK_ID)
     assert result["promoted"] is True and len(result["candidates"]) == GRID_SIZE
     # The worker is gone, and with it its log server: the log comes from the bucket.
     path = (

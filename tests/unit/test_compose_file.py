@@ -187,6 +187,8 @@ def test_the_worker_only_file_shares_nothing_with_the_main_host_but_the_network(
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith(
         "${ADCLICK_MAIN_EXECUTION_API:?"
     )
+    # It registers models where the main host's workers do.
+    assert env["MLFLOW_TRACKING_URI"].startswith("${ADCLICK_MAIN_MLFLOW:?")
     # Its task logs outlive it in the bucket, as the main host's do.
     assert env["AIRFLOW__LOGGING__REMOTE_LOGGING"] == "True"
     assert env["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"].startswith(
