@@ -12,6 +12,7 @@ import requests
 
 from adclick.tracking import CHAMPION_ALIAS, DEFAULT_MODEL_NAME, TAG_DAG_ID, TAG_TRY, TAG_URL
 from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
+from adclick_airflow.settings import RESULT_TASK_ID
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowClient
 from embedded.mlflow_server import MlflowServer
@@ -40,7 +41,7 @@ def patient_client(stack: EmbeddedStack) -> AirflowClient:
 
 def run_training(stack: EmbeddedStack) -> tuple[dict, dict | None]:
     run = finished_run(stack)
-    return run, patient_client(stack).xcom(TRAINING, run["dag_run_id"], "load_model")
+    return run, patient_client(stack).xcom(TRAINING, run["dag_run_id"], RESULT_TASK_ID)
 
 
 def champion(mlflow_client) -> str | None:
@@ -129,7 +130,7 @@ def test_mlflow_down_fails_load_model_and_the_next_run_registers(
     [load_model] = [
         t
         for t in client.task_instances(TRAINING, run["dag_run_id"])
-        if t["task_id"] == "load_model"
+        if t["task_id"] == RESULT_TASK_ID
     ]
     assert load_model["state"] == "failed" and load_model["try_number"] == 3  # after its retries
     assert snapshot(embedded_stack.model_dir) == before
@@ -138,7 +139,7 @@ def test_mlflow_down_fails_load_model_and_the_next_run_registers(
         lambda m: (
             "FAILED" in m["Subject"]
             and run["dag_run_id"] in m["HTML"]
-            and "load_model" in m["Subject"]
+            and RESULT_TASK_ID in m["Subject"]
         )
     )
     assert f"MLflow at {mlflow_server.url}" in mail["HTML"]

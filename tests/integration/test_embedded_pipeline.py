@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
+from adclick_airflow.settings import RESULT_TASK_ID
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from embedded.stack import EmbeddedStack
 from testkit.files import snapshot
@@ -31,7 +32,7 @@ def good_run(embedded_stack: EmbeddedStack) -> dict:
 
 def test_training_succeeds_and_mails_metrics(embedded_stack: EmbeddedStack, good_run: dict) -> None:
     run_id = good_run["dag_run_id"]
-    result = embedded_stack.client("viewer").xcom(TRAINING, run_id, "load_model")
+    result = embedded_stack.client("viewer").xcom(TRAINING, run_id, RESULT_TASK_ID)
     assert result["promoted"] is True and result["metrics"]["accuracy"] >= 0.9
     assert Path(result["model_path"]).is_file()
 
@@ -75,7 +76,7 @@ def test_broken_dataset_fails_at_load_data_and_keeps_the_model(
     assert run["state"] == "failed"
     tasks = embedded_stack.client().task_states(TRAINING, run["dag_run_id"])
     assert tasks["load_data"] == "failed"
-    assert tasks["load_model"] != "success"
+    assert tasks[RESULT_TASK_ID] != "success"
     mail = embedded_stack.mail.wait_for(
         lambda m: "FAILED at load_data" in m["Subject"] and run["dag_run_id"] in m["HTML"]
     )
@@ -94,6 +95,6 @@ def test_two_triggers_at_once_run_one_after_the_other(embedded_stack: EmbeddedSt
     assert first["state"] == second["state"] == "success"
     earlier, later = sorted((first, second), key=lambda run: run["start_date"])
     assert later["start_date"] >= earlier["end_date"], "max_active_runs=1 must serialize runs"
-    results = [client.xcom(TRAINING, run["dag_run_id"], "load_model") for run in (first, second)]
+    results = [client.xcom(TRAINING, run["dag_run_id"], RESULT_TASK_ID) for run in (first, second)]
     assert results[0]["workdir"] != results[1]["workdir"]
     assert results[0]["version"] != results[1]["version"]

@@ -15,6 +15,7 @@ import requests
 
 from adclick.registry import ModelRegistry
 from adclick.sample import write_csv
+from adclick_airflow.settings import RESULT_TASK_ID
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from embedded.stack import EmbeddedStack
 from testkit.faults import kill_component, restart_component
@@ -153,8 +154,8 @@ def test_smtp_down_still_promotes_the_model_and_fails_the_mail_visibly(
         restart_component(embedded_stack, "mailcatcher")
 
     tis = task_instances(embedded_stack, run_id)
-    assert tis["load_model"]["state"] == "success"
-    result = admin.xcom(TRAINING, run_id, "load_model")
+    assert tis[RESULT_TASK_ID]["state"] == "success"
+    result = admin.xcom(TRAINING, run_id, RESULT_TASK_ID)
     assert ModelRegistry(embedded_stack.model_dir).current()["version"] == result["version"]
     # The failed notification shows in the run, and it was tried twice, not in a storm.
     assert run["state"] == "failed"
@@ -186,7 +187,7 @@ def test_a_read_only_model_dir_fails_clearly_and_keeps_the_model(
 
     assert run["state"] == "failed"
     tis = task_instances(embedded_stack, run_id)
-    assert tis["load_model"]["state"] == "failed"
-    log = admin.task_log(TRAINING, run_id, "load_model", tis["load_model"]["try_number"])
+    assert tis[RESULT_TASK_ID]["state"] == "failed"
+    log = admin.task_log(TRAINING, run_id, RESULT_TASK_ID, tis[RESULT_TASK_ID]["try_number"])
     assert str(read_only_model_dir) in log and "Read-only file system" in log, log[-2000:]
     assert snapshot(read_only_model_dir) == before

@@ -41,7 +41,7 @@ def train(stack: EmbeddedStack) -> dict:
     run = client.trigger(TRAINING, {})
     run = client.wait_for_run(TRAINING, run["dag_run_id"], timeout=300)
     assert run["state"] == "success", run
-    return {**run, "result": client.xcom(TRAINING, run["dag_run_id"], "load_model")}
+    return {**run, "result": client.xcom(TRAINING, run["dag_run_id"], settings.RESULT_TASK_ID)}
 
 
 def run_logs(stack: EmbeddedStack, run_id: str) -> Path:
@@ -127,7 +127,7 @@ def test_maintenance_removes_old_items_and_keeps_recent_runs_and_the_current_mod
         "recent run dir": snapshot(recent_dir),
         "recent logs": snapshot(run_logs(embedded_stack, recent["dag_run_id"])),
     } == kept
-    assert client.task_states(TRAINING, recent["dag_run_id"])["load_model"] == "success"
+    assert client.task_states(TRAINING, recent["dag_run_id"])[settings.RESULT_TASK_ID] == "success"
     with served_monitor(embedded_stack, tmp_path, MONITOR_AIRFLOW_TIMEOUT="30") as monitor:
         page = requests.get(f"{monitor}/api", timeout=120)
         status = requests.get(f"{monitor}/api/status", timeout=120).json()

@@ -17,6 +17,7 @@ import pytest
 from adclick import retention
 from adclick.errors import AdclickError
 from adclick.registry import METADATA_FILE, ModelRegistry
+from adclick_contract import TRAINING_DAG_ID
 from testkit.files import snapshot
 
 # Files made by a test are "now" on the real clock; older ones are aged relative to it.
@@ -46,8 +47,8 @@ def make_run_dir(root: Path, dag_id: str, run: str, days_old: float) -> Path:
 
 # -- run working directories ------------------------------------------------------------------
 def test_only_run_dirs_untouched_for_longer_than_the_window_go(tmp_path: Path) -> None:
-    old = make_run_dir(tmp_path, "ad_click_training", "manual__old", 20)
-    recent = make_run_dir(tmp_path, "ad_click_training", "manual__recent", 3)
+    old = make_run_dir(tmp_path, TRAINING_DAG_ID, "manual__old", 20)
+    recent = make_run_dir(tmp_path, TRAINING_DAG_ID, "manual__recent", 3)
     other_dag_old = make_run_dir(tmp_path, "other_dag", "scheduled__old", 15)
 
     removed = retention.remove_run_dirs(tmp_path, NOW, 14 * DAY)
@@ -59,7 +60,7 @@ def test_only_run_dirs_untouched_for_longer_than_the_window_go(tmp_path: Path) -
 
 
 def test_a_run_dir_with_one_recent_file_is_still_in_use(tmp_path: Path) -> None:
-    run_dir = make_run_dir(tmp_path, "ad_click_training", "manual__retried", 30)
+    run_dir = make_run_dir(tmp_path, TRAINING_DAG_ID, "manual__retried", 30)
     (run_dir / "model.joblib").write_bytes(b"written by a retry today")
     age(run_dir / "model.joblib", 0.1)
 

@@ -9,6 +9,7 @@ import pytest
 
 from adclick_airflow import settings
 from adclick_airflow.settings import path_component, run_workdir
+from adclick_contract import TRAINING_DAG_ID
 
 
 @pytest.fixture
@@ -22,10 +23,10 @@ TRICKY = ["..", ".", "a:b", "a+b", "a_b", "a%3Ab", "a/b", "../../etc", ".hidden"
 
 
 def test_tricky_run_ids_get_distinct_directories_inside_the_root(artifacts: Path) -> None:
-    dirs = [run_workdir("ad_click_training", run_id) for run_id in TRICKY]
+    dirs = [run_workdir(TRAINING_DAG_ID, run_id) for run_id in TRICKY]
     assert len(set(dirs)) == len(TRICKY)
     for directory in dirs:
-        assert directory.parent == artifacts / "ad_click_training"
+        assert directory.parent == artifacts / TRAINING_DAG_ID
         assert directory.name not in (".", "..") and not directory.name.startswith(".")
         assert "/" not in directory.name
 
