@@ -3,6 +3,7 @@ REST API."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ class Services:
     metrics: Metrics
     # page name -> (the snapshot it shows, its HTML): see views.rendered_once
     pages: dict[str, tuple[object, str]] = field(default_factory=dict)
+    drawing: threading.Lock = field(default_factory=threading.Lock)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

@@ -106,14 +106,16 @@ def history():
 def rendered_once(page: str, snapshot: object, render: Callable[[], str]) -> str:
     """``render()``, once per snapshot: the cache hands every request of a TTL window the
     same snapshot object, so the page (charts and all) is drawn once per window, not once per
-    request. Holding the snapshot keeps its identity from being reused."""
-    pages = _services().pages
-    shown = pages.get(page)
-    if shown is not None and shown[0] is snapshot:
-        return shown[1]
-    html = render()
-    pages[page] = (snapshot, html)
-    return html
+    request. Holding the snapshot keeps its identity from being reused. The requests that
+    waited for a new snapshot together wait for its one drawing too."""
+    services = _services()
+    with services.drawing:
+        shown = services.pages.get(page)
+        if shown is not None and shown[0] is snapshot:
+            return shown[1]
+        html = render()
+        services.pages[page] = (snapshot, html)
+        return html
 
 
 @bp.get("/runs/<path:run_id>")

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import pytest
+from flask import template_rendered
 
 from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
 from testkit.runs import (
@@ -228,11 +229,16 @@ def test_history_lists_the_runs_and_each_has_a_page(embedded_stack, client) -> N
 def test_history_costs_one_round_per_window_whatever_the_traffic(make_app) -> None:
     app = make_app(CACHE_TTL=60.0)
     pages = [app.test_client() for _ in range(8)]
+    drawn = []
 
-    with ThreadPoolExecutor(8) as pool:
+    def count(sender, template, context, **extra) -> None:
+        drawn.append(template.name)
+
+    with template_rendered.connected_to(count, app), ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda i: pages[i % 8].get("/history"), range(80)))
 
     assert [a.status_code for a in answers] == [200] * 80
     assert len({a.get_data() for a in answers}) == 1  # one snapshot, one page
+    assert drawn == ["history.html"]  # drawn once for the window, charts and all
     text = pages[0].get("/metrics").get_data(as_text=True)
     assert 'monitor_airflow_calls_total{call="history",outcome="ok"} 1.0' in text
