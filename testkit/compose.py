@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,3 +99,17 @@ def docker(*args: str) -> str:
     result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}"
     return result.stdout.strip()
+
+
+def pause(container: str, attempts: int = 5) -> None:
+    """``docker pause``, tried again when the engine fails to freeze the container's cgroup
+    ("unable to freeze"), which happens now and then while its processes are forking."""
+    for attempt in range(1, attempts + 1):
+        result = subprocess.run(
+            ["docker", "pause", container], capture_output=True, text=True, timeout=120
+        )
+        if result.returncode == 0:
+            return
+        if "unable to freeze" not in result.stderr or attempt == attempts:
+            raise AssertionError(f"docker pause {container}: {result.stderr}")
+        time.sleep(1)

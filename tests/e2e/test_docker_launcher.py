@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from flask_launcher.docker import DockerLauncher, DockerLauncherError
-from testkit.compose import ComposeStack, docker
+from testkit.compose import ComposeStack, docker, pause
 from testkit.waiting import wait_until
 from testkit.watchdog import WATCHDOG, running_runs, switch_off_watchdog, watchdog_waiting
 
@@ -264,7 +264,7 @@ def flask_monitor(stack: ComposeStack) -> Iterator[str]:
 
 
 def test_unpauses_a_paused_flask_monitor(stack: ComposeStack, flask_monitor: str) -> None:
-    docker("pause", flask_monitor)
+    pause(flask_monitor)
     assert flask_health(stack) is None
     before = started_at(flask_monitor)
 

@@ -19,7 +19,7 @@ from adclick_airflow.settings import (
     TRAINING_DAG_ID,
 )
 from airflow_rest import AirflowClient
-from testkit.compose import ComposeStack, docker
+from testkit.compose import ComposeStack, docker, pause
 from testkit.runs import unsuccessful
 from testkit.scaleout import (
     grid,
@@ -86,7 +86,7 @@ def test_the_remote_worker_alone_runs_training_and_leaves_the_main_host_queue_al
     in the main host's queue while that worker is up and idle, and runs there once the main
     host's worker is back."""
     (main,) = worker_containers(stack.project)
-    docker("pause", main)
+    pause(main)
     try:
         run_id = admin.trigger(TRAINING_DAG_ID)["dag_run_id"]
         run = admin.wait_for_run(TRAINING_DAG_ID, run_id, timeout=300)
