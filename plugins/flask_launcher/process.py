@@ -126,7 +126,7 @@ class ProcessLauncher:
         with self._exclusive():
             pid = self.running_pid()
             if pid is not None:
-                if answering(self.health_url, _age(pid)):
+                if answering(self.health_url, process_age(pid)):
                     return ALREADY_RUNNING
                 self._terminate(pid)
             stale = pid is not None or self.pidfile.exists()
@@ -280,7 +280,7 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def _age(pid: int) -> float:
+def process_age(pid: int) -> float:
     """Seconds since process ``pid`` started."""
     uptime = float(Path("/proc/uptime").read_text().split()[0])
     return max(0.0, uptime - start_ticks(pid) / os.sysconf("SC_CLK_TCK"))
