@@ -19,7 +19,7 @@ from adclick_airflow.settings import (
     TRAINING_DAG_ID,
 )
 from airflow_rest import AirflowClient
-from testkit.compose import ComposeStack, docker, pause
+from testkit.compose import ComposeStack, docker
 from testkit.runs import unsuccessful
 from testkit.scaleout import (
     grid,
@@ -81,12 +81,15 @@ def object_store(stack: ComposeStack) -> None:
 def test_the_remote_worker_alone_runs_training_and_leaves_the_main_host_queue_alone(
     stack: ComposeStack, admin: AirflowClient, remote: str
 ) -> None:
-    """With the main host's worker paused, the worker elsewhere does a whole training run,
+    """With the main host's worker stopped, the worker elsewhere does a whole training run,
     the report mail and the MLflow registration included; the monitor run it starts waits
     in the main host's queue while that worker is up and idle, and runs there once the main
-    host's worker is back."""
+    host's worker is back.
+
+    Stopped, not paused: a paused worker still holds the broker request it was blocked in,
+    and the first task queued would be handed to it, frozen."""
     (main,) = worker_containers(stack.project)
-    pause(main)
+    docker("stop", main)
     try:
         run_id = admin.trigger(TRAINING_DAG_ID)["dag_run_id"]
         run = admin.wait_for_run(TRAINING_DAG_ID, run_id, timeout=300)
@@ -115,8 +118,8 @@ def test_the_remote_worker_alone_runs_training_and_leaves_the_main_host_queue_al
         }
         assert states[queued["task_id"]] == ("queued", ""), states
     finally:
-        docker("unpause", main)
-    run = admin.wait_for_run(MONITOR_DAG_ID, monitor_id, timeout=180)
+        docker("start", main)
+    run = admin.wait_for_run(MONITOR_DAG_ID, monitor_id, timeout=300)
     assert run["state"] == "success", unsuccessful(admin, MONITOR_DAG_ID, monitor_id)
     ran = [t for t in admin.task_instances(MONITOR_DAG_ID, monitor_id) if host_of(t)]
     assert ran and {host_of(t) for t in ran} == {hostname(main)}
