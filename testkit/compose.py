@@ -96,7 +96,7 @@ class ComposeStack:
 def docker(*args: str) -> str:
     """The docker CLI against the engine the stage started (DOCKER_HOST), for fault injection
     and for test fixtures the socket proxy rightly refuses to create."""
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+    result = _docker(*args)
     assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}"
     return result.stdout.strip()
 
@@ -104,12 +104,15 @@ def docker(*args: str) -> str:
 def pause(container: str, attempts: int = 5) -> None:
     """``docker pause``, tried again when the engine fails to freeze the container's cgroup
     ("unable to freeze"), which happens now and then while its processes are forking."""
-    for attempt in range(1, attempts + 1):
-        result = subprocess.run(
-            ["docker", "pause", container], capture_output=True, text=True, timeout=120
-        )
+    for _ in range(attempts - 1):
+        result = _docker("pause", container)
         if result.returncode == 0:
             return
-        if "unable to freeze" not in result.stderr or attempt == attempts:
-            raise AssertionError(f"docker pause {container}: {result.stderr}")
+        if "unable to freeze" not in result.stderr:
+            break
         time.sleep(1)
+    docker("pause", container)
+
+
+def _docker(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)

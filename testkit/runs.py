@@ -96,8 +96,8 @@ def unsuccessful(client: AirflowClient, dag_id: str, run_id: str) -> str:
             continue
         index = t.get("map_index", -1)
         name = t["task_id"] + (f"[{index}]" if index >= 0 else "")
-        error = None
+        line = f"{name}: {t['state']} try {t['try_number']} on {t.get('hostname')!r}"
         if t["state"] == "failed":
-            error = client.task_error(dag_id, run_id, t["task_id"], t["try_number"], index)
-        lines.append(f"{name}: {t['state']} try {t['try_number']} on {t.get('hostname')!r} {error}")
+            line += f" {client.task_error(dag_id, run_id, t['task_id'], t['try_number'], index)}"
+        lines.append(line)
     return "\n".join(lines) or "every task instance succeeded"
