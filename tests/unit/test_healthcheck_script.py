@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,18 +46,7 @@ def test_a_missing_setting_is_named(healthcheck, monkeypatch) -> None:
 
 
 def test_an_unreachable_broker_is_unhealthy(tmp_path) -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {"AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{port}/0", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "celery-worker", "nowhere"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode != 0
+    assert unreachable_broker_check(tmp_path).returncode != 0
 
 
 def test_an_unknown_check_shows_the_usage() -> None:
@@ -64,3 +55,36 @@ def test_an_unknown_check_shows_the_usage() -> None:
     )
     assert result.returncode == 2
     assert "healthcheck job TriggererJob HOSTNAME" in result.stderr
+
+
+def unreachable_broker_check(tmp_path: Path) -> subprocess.CompletedProcess:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{port}/0",
+        "PATH": "/usr/bin:/bin",
+        "TMPDIR": str(tmp_path),
+    }
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "celery-worker", "nowhere"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_probe_that_passed_recently_is_not_repeated(healthcheck, tmp_path) -> None:
+    stamp = tmp_path / healthcheck.stamp_of(["celery-worker", "nowhere"]).name
+    stamp.touch()
+    assert unreachable_broker_check(tmp_path).returncode == 0
+
+
+def test_an_old_pass_is_probed_again_and_a_failure_forgets_it(healthcheck, tmp_path) -> None:
+    stamp = tmp_path / healthcheck.stamp_of(["celery-worker", "nowhere"]).name
+    stamp.touch()
+    old = time.time() - healthcheck.RECHECK_AFTER_S - 1
+    os.utime(stamp, (old, old))
+    assert unreachable_broker_check(tmp_path).returncode == 1
+    assert not stamp.exists()
