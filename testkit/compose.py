@@ -35,7 +35,6 @@ class ComposeStack:
     secrets: dict[str, str]
     scratch_image: str
     compose: list[str]
-    data_dir: Path | None
     images: list[str]
 
     @classmethod
@@ -50,7 +49,6 @@ class ComposeStack:
             secrets=compose_stack_secrets(compose),
             scratch_image=os.environ.get("E2E_SCRATCH_IMAGE", "python:3.12-slim"),
             compose=compose,
-            data_dir=Path(os.environ["E2E_DATA_DIR"]) if os.environ.get("E2E_DATA_DIR") else None,
             images=os.environ.get("E2E_IMAGES", "").split(),
         )
 
@@ -76,6 +74,12 @@ class ComposeStack:
             skip_instance_cache=True,
             use_listings_cache=False,
         )
+
+    def upload_data(self, csv: Path) -> str:
+        """Put ``csv`` in the stack's data root (its bucket's ``data/``); returns the name a
+        run's ``data_path`` gives it by."""
+        self.objects().put(str(csv), f"{BUCKET}/data/{csv.name}")
+        return csv.name
 
     def container_id(self, service: str) -> str:
         """The container of a Compose service, found by its labels on the host engine."""

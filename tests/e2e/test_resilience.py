@@ -12,7 +12,7 @@ import requests
 from adclick.sample import write_csv
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowClient, AirflowNotFound
-from testkit.compose import BUCKET, ComposeStack, docker
+from testkit.compose import ComposeStack, docker
 from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -82,9 +82,9 @@ def test_a_task_killed_in_the_celery_worker_is_retried(
 ) -> None:
     csv = tmp_path / "advertising_400k.csv"
     write_csv(csv, rows=400_000, seed=7)
-    stack.objects().put(str(csv), f"{BUCKET}/data/{csv.name}")  # the stack's data root
+    name = stack.upload_data(csv)
     worker = stack.container_id("airflow-worker")
-    run_id = admin.trigger(TRAINING, {"data_path": "advertising_400k.csv"})["dag_run_id"]
+    run_id = admin.trigger(TRAINING, {"data_path": name})["dag_run_id"]
     path = f"/api/v2/dags/{TRAINING}/dagRuns/{run_id}/taskInstances/build_model/0"
 
     def killed() -> bool:
