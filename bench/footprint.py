@@ -27,23 +27,39 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+from argparse import Namespace
 from pathlib import Path
 
-from harness import NO_SCHEDULES, Report, Target, arguments, embedded_stack, publish, table
+from harness import (
+    MEMORY_KINDS,
+    NO_SCHEDULES,
+    Report,
+    Target,
+    arguments,
+    component_roots,
+    embedded_stack,
+    members_of,
+    memory_mb,
+    memory_of,
+    process_table,
+    publish,
+    stack_memory,
+    table,
+    timed_run,
+    wait_until_monitor_idle,
+)
 
-from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
-from airflow_rest import TERMINAL_STATES
 from testkit.compose import docker
+from testkit.flask_service import health
 from testkit.waiting import wait_until
 
-TARGET_MB = 1536.0  # 1.5 GiB; MB in this file are MiB (smaps counts KiB)
-KINDS = ("pss", "rss", "uss")
+TARGET_MB = 1536.0  # 1.5 GiB; MB here are MiB
 VARIANTS: dict[str, dict[str, str]] = {
     "shipped": {},
     "no-preload": {"PYTHONPATH": ""},  # config/ off the path: no airflow_local_settings.py
@@ -55,83 +71,15 @@ VARIANTS: dict[str, dict[str, str]] = {
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1",
     },
 }
-
-
-# -- /proc ------------------------------------------------------------------------------------
-def process_table() -> dict[int, dict]:
-    """pid -> ppid, session, name and command line of every process visible now."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        table[int(entry.name)] = {
-            "ppid": int(fields[1]),
-            "session": int(fields[3]),
-            "name": stat[stat.index("(") + 1 : stat.rindex(")")],
-            "cmd": cmdline.replace(b"\0", b" ").decode(errors="replace").strip()[:160],
-        }
-    return table
-
-
-def memory_mb(pid: int) -> dict[str, float] | None:
-    """PSS, RSS and USS (private pages) of one process; None if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    except OSError:
-        return None
-    kb = {}
-    for line in text.splitlines()[1:]:
-        key, _, rest = line.partition(":")
-        if rest.split() and rest.split()[0].isdigit():
-            kb[key] = int(rest.split()[0])
-    private = kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)
-    return {"pss": kb.get("Pss", 0) / 1024, "rss": kb.get("Rss", 0) / 1024, "uss": private / 1024}
-
-
-def assign(roots: dict[str, list[int]], table: dict[int, dict]) -> dict[str, list[int]]:
-    """Each component's processes: those in a root's session, then the descendants of those
-    (a child that called setsid); every process counted once."""
-    session_owner = {root: name for name, pids in roots.items() for root in pids}
-    owner = {
-        pid: session_owner.get(info["session"], session_owner.get(pid))
-        for pid, info in table.items()
-        if info["session"] in session_owner or pid in session_owner
-    }
-    for pid in table:
-        if pid in owner:
-            continue
-        parent, seen = table[pid]["ppid"], set()
-        while parent in table and parent not in seen and parent not in owner:
-            seen.add(parent)
-            parent = table[parent]["ppid"]
-        if parent in owner:
-            owner[pid] = owner[parent]
-    return {name: sorted(p for p, o in owner.items() if o == name) for name in roots}
-
-
-def measure(members: dict[str, list[int]], table: dict[int, dict]) -> dict:
-    """PSS/RSS/USS per component with its processes, and the totals."""
-    components = {}
-    for name, pids in members.items():
-        found = [(pid, m) for pid in pids if (m := memory_mb(pid)) is not None]
-        components[name] = {
-            "processes": len(found),
-            **{f"{k}_mb": round(sum(m[k] for _, m in found), 1) for k in KINDS},
-            "detail": [
-                {"pid": pid, "cmd": table[pid]["cmd"], "pss_mb": round(m["pss"], 1)}
-                for pid, m in found
-            ],
-        }
-    totals = {
-        f"total_{k}_mb": round(sum(c[f"{k}_mb"] for c in components.values()), 1) for k in KINDS
-    }
-    return {"components": components, **totals}
+BASELINES = {"python": "pass", "import airflow": "import airflow"}  # name -> code it runs
+DOCKER_PREFIX_MB = {"": 2**-20, "k": 2**-10, "K": 2**-10, "M": 1, "G": 1024}  # kB and KiB alike
+COLUMNS = {  # a container's figure -> its column
+    "pss_mb": "PSS (MB)",
+    "uss_mb": "USS (MB)",
+    "processes": "processes",
+    "docker_stats_mb": "docker stats (MB)",
+    "cgroup_charge_mb": "cgroup charge (MB)",
+}
 
 
 def bare_process(code: str) -> dict[str, float]:
@@ -144,7 +92,7 @@ def bare_process(code: str) -> dict[str, float]:
         try:
             proc.stdout.readline()
             time.sleep(1.0)
-            mem = memory_mb(proc.pid) or dict.fromkeys(KINDS, 0.0)
+            mem = memory_mb(proc.pid) or dict.fromkeys(MEMORY_KINDS, 0.0)
         finally:
             proc.kill()
             proc.wait()
@@ -153,38 +101,23 @@ def bare_process(code: str) -> dict[str, float]:
 
 
 # -- embedded mode ----------------------------------------------------------------------------
-def measure_variant(name: str, env: dict[str, str], args) -> dict:
+def measure_variant(name: str, env: dict[str, str], args: Namespace) -> dict:
+    """One variant's stack booted, its runs done, then idle: the sample with the median total
+    PSS, every sample's total, the boot and run times."""
     print(f"[{name}] booting the embedded stack", flush=True)
     booted = time.perf_counter()
     with embedded_stack(extra_env=env) as stack:
         ready_s = round(time.perf_counter() - booted, 1)
         client = stack.client()
-        runs_s = []
-        for _ in range(args.runs):
-            started = time.perf_counter()
-            run = client.wait_for_run(TRAINING, client.trigger(TRAINING)["dag_run_id"], 300, 0.1)
-            if run["state"] != "success":
-                raise RuntimeError(f"training run {run['dag_run_id']} ended {run['state']}")
-            runs_s.append(round(time.perf_counter() - started, 2))
-
-        def monitor_done_and_flask_up() -> bool:
-            if (client.latest_run(MONITOR) or {}).get("state") not in TERMINAL_STATES:
-                return False
-            try:
-                return bool(urllib.request.urlopen(f"{stack.flask_url}/health", timeout=2).read())
-            except OSError:
-                return False
-
-        wait_until(monitor_done_and_flask_up, 120, "the monitor run and the Flask monitor", 0.5)
+        runs_s = [round(timed_run(client, TRAINING)["wall_s"], 2) for _ in range(args.runs)]
+        wait_until_monitor_idle(client)
+        wait_until(lambda: health(stack) == 200, 120, "the Flask monitor", poll=0.5)
         print(f"[{name}] training runs {runs_s} s; idling {args.idle:.0f} s", flush=True)
         time.sleep(args.idle)
-        roots = {component: [proc.pid] for component, proc in stack._procs.items()}
-        roots["flask-monitor"] = [pid] if (pid := stack.flask_pid()) else []
-        samples = []
+        roots, samples = component_roots(stack), []
         for i in range(args.samples):
             time.sleep(args.interval if i else 0)
-            table_now = process_table()
-            samples.append(measure(assign(roots, table_now), table_now))
+            samples.append(stack_memory(roots))
     # Idle is not flat (re-parsing children, the scheduler's GC un-sharing pages): report the
     # sample with the median total, and the largest total.
     totals = [s["total_pss_mb"] for s in samples]
@@ -200,44 +133,34 @@ def measure_variant(name: str, env: dict[str, str], args) -> dict:
     }
 
 
-def embedded_report(args) -> Report:
-    baselines = {"python": bare_process("pass"), "import airflow": bare_process("import airflow")}
-    variants = {name: measure_variant(name, VARIANTS[name], args) for name in args.variants}
+def variants_report(baselines: dict, variants: dict[str, dict], args: Namespace) -> Report:
+    """The Report of the embedded variants (``measure_variant``) beside the bare baselines."""
     names = list(variants)
     shipped = variants.get("shipped")
     base = (shipped or variants[names[0]])["total_pss_mb"]
     airflow_mb = baselines["import airflow"]["pss_mb"]
+    components = dict.fromkeys(c for v in variants.values() for c in v["components"])
 
-    def row(label: str, cell) -> tuple:
-        return (label, *(cell(variants[n]) for n in names))
+    def component(c: str):
+        return lambda v: f"{v['components'][c]['pss_mb']:.0f} ({v['components'][c]['processes']})"
 
-    components = list(dict.fromkeys(c for v in variants.values() for c in v["components"]))
-    rows = [
-        row(
-            c,
-            lambda v, c=c: (
-                f"{v['components'][c]['pss_mb']:.0f} ({v['components'][c]['processes']})"
-            ),
-        )
-        for c in components
-    ]
-    rows += [
-        row("**total PSS** (median sample)", lambda v: f"**{v['total_pss_mb']:.0f}**"),
-        row("**total PSS, largest sample**", lambda v: f"**{v['max_total_pss_mb']:.0f}**"),
-        row("total PSS vs shipped", lambda v: f"{v['total_pss_mb'] - base:+.0f}"),
-        row("total RSS (shared pages once per process)", lambda v: f"{v['total_rss_mb']:.0f}"),
-        row("total USS (private pages only)", lambda v: f"{v['total_uss_mb']:.0f}"),
-        row("PSS samples", lambda v: ", ".join(f"{t:.0f}" for t in v["sample_totals_pss_mb"])),
-        row(
-            "training run trigger->success (s), first / next",
-            lambda v: " / ".join(map(str, v["training_runs_s"])),
+    cells = {  # row label -> the cell of one variant
+        **{c: component(c) for c in components},
+        "**total PSS** (median sample)": lambda v: f"**{v['total_pss_mb']:.0f}**",
+        "**total PSS, largest sample**": lambda v: f"**{v['max_total_pss_mb']:.0f}**",
+        "total PSS vs shipped": lambda v: f"{v['total_pss_mb'] - base:+.0f}",
+        "total RSS (shared pages once per process)": lambda v: f"{v['total_rss_mb']:.0f}",
+        "total USS (private pages only)": lambda v: f"{v['total_uss_mb']:.0f}",
+        "PSS samples": lambda v: ", ".join(f"{t:.0f}" for t in v["sample_totals_pss_mb"]),
+        "training run trigger->success (s), first / next": (
+            lambda v: " / ".join(map(str, v["training_runs_s"]))
         ),
-        row("boot until DAGs parsed (s)", lambda v: f"{v['ready_s']:.0f}"),
-        row(
-            "total PSS in bare `import airflow` processes",
-            lambda v: f"{v['total_pss_mb'] / airflow_mb:.1f}",
+        "boot until DAGs parsed (s)": lambda v: f"{v['ready_s']:.0f}",
+        "total PSS in bare `import airflow` processes": (
+            lambda v: f"{v['total_pss_mb'] / airflow_mb:.1f}"
         ),
-    ]
+    }
+    rows = [(label, *(cell(variants[n]) for n in names)) for label, cell in cells.items()]
     sections = [
         "PSS in MB (processes):\n\n" + table(("component", *names), rows),
         f"Baselines, same run, no stack up: a bare interpreter "
@@ -247,30 +170,25 @@ def embedded_report(args) -> Report:
     targets = []
     if shipped:
         worst = shipped["max_total_pss_mb"]
-        targets.append(
-            Target(
-                "shipped total PSS, largest sample, <= 1536 MiB",
-                f"{worst:.0f} MiB",
-                worst <= TARGET_MB,
-            )
-        )
-        others = [n for n in names if n != "shipped"]
+        goal = "shipped total PSS, largest sample, <= 1536 MiB"
+        targets.append(Target(goal, f"{worst:.0f} MiB", worst <= TARGET_MB))
         sections.append(
             "\n".join(
-                f"- `{n}` vs `shipped`: {variants[n]['max_total_pss_mb'] - worst:+.0f} MB PSS "
-                f"(largest samples); training run after the first "
-                f"{variants[n]['training_runs_s'][-1]} s vs {shipped['training_runs_s'][-1]} s."
-                for n in others
+                f"- `{n}` vs `shipped`: {v['max_total_pss_mb'] - worst:+.0f} MB PSS (largest "
+                f"samples); training run after the first {v['training_runs_s'][-1]} s vs "
+                f"{shipped['training_runs_s'][-1]} s."
+                for n, v in variants.items()
+                if n != "shipped"
             )
         )
-        detail = [
+        processes = [
             (c, p["pid"], f"{p['pss_mb']:.0f}", f"`{p['cmd'][:70]}`")
             for c, v in shipped["components"].items()
             for p in v["detail"]
         ]
         sections.append(
             "Every process of the `shipped` stack:\n\n"
-            + table(("component", "pid", "PSS (MB)", "process"), detail)
+            + table(("component", "pid", "PSS (MB)", "process"), processes)
         )
     return Report(
         name="footprint",
@@ -292,18 +210,15 @@ def container_cgroup(pid: int) -> tuple[list[int], float] | None:
         lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
     except OSError:
         return None
-    candidates = []
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if path.strip("/") and controllers == "":
-            candidates += [
-                (Path(r) / path.lstrip("/"), "memory.current")
-                for r in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified")
-            ]
-        elif path.strip("/") and "memory" in controllers.split(","):
-            candidates.append(
-                (Path("/sys/fs/cgroup/memory") / path.lstrip("/"), "memory.usage_in_bytes")
-            )
+    candidates = []  # (cgroup directory, its charge file)
+    for _, controllers, path in (line.split(":", 2) for line in lines):
+        if not (path := path.strip("/")):
+            continue
+        if controllers == "":
+            for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+                candidates.append((Path(root, path), "memory.current"))
+        elif "memory" in controllers.split(","):
+            candidates.append((Path("/sys/fs/cgroup/memory", path), "memory.usage_in_bytes"))
     for directory, usage in candidates:
         try:
             pids = [int(p) for p in (directory / "cgroup.procs").read_text().split()]
@@ -317,69 +232,54 @@ def container_cgroup(pid: int) -> tuple[list[int], float] | None:
 
 def size_mb(text: str) -> float:
     """``docker stats`` sizes ("12.5MiB", "1.2GB") in MiB."""
-    units = {
-        "KiB": 1 / 1024,
-        "MiB": 1,
-        "GiB": 1024,
-        "kB": 1 / 1024,
-        "MB": 1,
-        "GB": 1024,
-        "B": 2**-20,
-    }
-    unit = next(u for u in sorted(units, key=len, reverse=True) if text.strip().endswith(u))
-    return float(text.strip()[: -len(unit)]) * units[unit]
+    number, prefix = re.fullmatch(r"([\d.]+)\s*([kKMG]?)i?B", text.strip()).groups()
+    return float(number) * DOCKER_PREFIX_MB[prefix]
 
 
-def compose_report(project: str) -> Report:
+def measure_containers(project: str) -> dict[str, dict]:
+    """Per service of a running Compose project: ``measure`` of its cgroup's processes, the
+    cgroup's charge and ``docker stats``."""
     ids = docker("ps", "-q", "--filter", f"label=com.docker.compose.project={project}").split()
     if not ids:
         raise SystemExit(f"no running containers in compose project {project!r}")
-    stats = {}
-    for line in docker("stats", "--no-stream", "--format", "{{json .}}", *ids).splitlines():
-        entry = json.loads(line)
-        stats[entry["ID"][:12]] = size_mb(entry["MemUsage"].split("/")[0])
+    stats_lines = docker("stats", "--no-stream", "--format", "{{json .}}", *ids).splitlines()
+    stats = {
+        entry["ID"][:12]: size_mb(entry["MemUsage"].split("/")[0])
+        for entry in map(json.loads, stats_lines)
+    }
     processes, containers = process_table(), {}
     for c in json.loads(docker("inspect", *ids)):
         service = c["Config"]["Labels"].get("com.docker.compose.service", c["Name"].lstrip("/"))
         init_pid = c["State"]["Pid"]
         pids, charged = container_cgroup(init_pid) or (
-            assign({service: [init_pid]}, processes)[service],
+            members_of({service: [init_pid]}, processes)[service],
             None,
         )
-        measured = measure({service: [p for p in pids if p in processes]}, processes)["components"][
-            service
-        ]
+        found = memory_of({service: [p for p in pids if p in processes]}, processes)
         containers[service] = {
-            **measured,
+            **found["components"][service],
             "cgroup_charge_mb": charged,
             "docker_stats_mb": round(stats.get(c["Id"][:12], 0.0), 1),
         }
+    return containers
+
+
+def containers_report(project: str, containers: dict[str, dict], airflow: dict) -> Report:
+    """The Report of ``measure_containers``, beside a bare ``import airflow`` process."""
     totals = {
         k: round(sum(v[k] or 0 for v in containers.values()), 1)
-        for k in ("pss_mb", "uss_mb", "docker_stats_mb", "cgroup_charge_mb")
+        for k in COLUMNS
+        if k != "processes"
     }
-    airflow = bare_process("import airflow")
-    rows = [
-        (
-            name,
-            f"{v['pss_mb']:.0f}",
-            f"{v['uss_mb']:.0f}",
-            v["processes"],
-            f"{v['docker_stats_mb']:.0f}",
-            "-" if v["cgroup_charge_mb"] is None else f"{v['cgroup_charge_mb']:.0f}",
-        )
-        for name, v in sorted(containers.items(), key=lambda kv: -kv[1]["pss_mb"])
-    ]
-    rows.append(
-        (
-            "**total**",
-            f"**{totals['pss_mb']:.0f}**",
-            f"{totals['uss_mb']:.0f}",
-            "",
-            f"{totals['docker_stats_mb']:.0f}",
-            f"{totals['cgroup_charge_mb']:.0f}",
-        )
-    )
+
+    def mb(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f}"
+
+    by_pss = sorted(containers.items(), key=lambda kv: -kv[1]["pss_mb"])
+    rows = [(name, *(mb(v[k]) for k in COLUMNS)) for name, v in by_pss]
+    total = {k: mb(v) for k, v in totals.items()} | {"processes": ""}
+    total["pss_mb"] = f"**{total['pss_mb']}**"
+    rows.append(("**total**", *(total[k] for k in COLUMNS)))
     return Report(
         name="footprint_celery",
         title=f"Footprint: Celery stack (Docker Compose project `{project}`)",
@@ -388,19 +288,7 @@ def compose_report(project: str) -> Report:
         "charge (with page cache). Reported beside the embedded stack's target, with no target "
         "of its own; baseline, same run: a host process after `import airflow`, "
         f"{airflow['pss_mb']:.0f} MB PSS.",
-        sections=[
-            table(
-                (
-                    "container",
-                    "PSS (MB)",
-                    "USS (MB)",
-                    "processes",
-                    "docker stats (MB)",
-                    "cgroup charge (MB)",
-                ),
-                rows,
-            )
-        ],
+        sections=[table(("container", *COLUMNS.values()), rows)],
         data={
             "compose_project": project,
             "totals": totals,
@@ -419,7 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=5.0)
     parser.add_argument("--compose-project", help="measure this running Compose project instead")
     args = parser.parse_args(argv)
-    report = compose_report(args.compose_project) if args.compose_project else embedded_report(args)
+    if project := args.compose_project:
+        containers = measure_containers(project)
+        report = containers_report(project, containers, bare_process("import airflow"))
+    else:
+        baselines = {name: bare_process(code) for name, code in BASELINES.items()}
+        variants = {name: measure_variant(name, VARIANTS[name], args) for name in args.variants}
+        report = variants_report(baselines, variants, args)
     publish(report, args.results)
     return 0
 

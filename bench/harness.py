@@ -1,4 +1,5 @@
-"""What every benchmark shares: a throw-away embedded stack, statistics, and the report.
+"""What benchmarks share: a throw-away embedded stack, timed runs, the memory of processes,
+statistics, and the report.
 
 A benchmark measures its subject and, in the same run, a baseline to hold it against (absolute
 times on a shared machine drift from one run to the next), then publishes one ``Report``:
@@ -13,9 +14,11 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +40,10 @@ RESULTS = REPO_ROOT / "bench" / "results"
 BENCH_DAGS = REPO_ROOT / "bench" / "dags"
 # Benchmarks trigger every run themselves: a scheduled run landing mid-measurement would skew it.
 NO_SCHEDULES = {"ADCLICK_TRAINING_SCHEDULE": "none", "ADCLICK_MONITOR_SCHEDULE": "none"}
+# A loaded shared machine can keep the api-server from answering for many seconds; the
+# benchmarks measure run times, not the API's.
+SLOW_CALL_S = 60.0
+RUN_TIMEOUT_S = 600.0
 
 
 # -- the system under test ------------------------------------------------------------------
@@ -80,6 +87,44 @@ def compose_stack_client(timeout: float = 10.0) -> AirflowClient:
     return ComposeStack.from_env().api("admin", timeout=timeout)
 
 
+def patient_client(stack: EmbeddedStack) -> AirflowClient:
+    """The stack's admin client, waiting up to ``SLOW_CALL_S`` for each answer."""
+    from airflow_rest import AirflowClient
+
+    account = stack.admin
+    return AirflowClient(stack.api_url, account.username, account.password, timeout=SLOW_CALL_S)
+
+
+def timed_run(client: AirflowClient, dag_id: str) -> dict:
+    """Trigger ``dag_id``; the wall time from the trigger request to the first poll (20 ms
+    apart) that sees the run succeed, and the run's own queued -> end (``server_s``).
+
+    A poll the api-server does not answer in time is repeated: on a loaded machine it can
+    stall for a while, and the run's own timestamps are unaffected."""
+    from airflow_rest import TERMINAL_STATES, AirflowUnreachable
+
+    started = time.perf_counter()
+    run_id = client.trigger(dag_id, {})["dag_run_id"]
+
+    def finished() -> dict | None:
+        try:
+            run = client.get_run(dag_id, run_id)
+        except AirflowUnreachable:
+            return None
+        return run if run["state"] in TERMINAL_STATES else None
+
+    run = wait_until(finished, RUN_TIMEOUT_S, f"{dag_id} run {run_id} to finish", poll=0.02)
+    wall = time.perf_counter() - started
+    if run["state"] != "success":
+        raise RuntimeError(f"{dag_id} run {run_id} ended {run['state']}")
+    server = datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["queued_at"])
+    return {
+        "run_id": run_id,
+        "wall_s": round(wall, 3),
+        "server_s": round(server.total_seconds(), 3),
+    }
+
+
 def wait_until_monitor_idle(client: AirflowClient, timeout: float = 120.0) -> None:
     """A training run ends by triggering the monitor DAG; its tasks would compete for the
     executor's slots with whatever is measured next, so wait for its runs to finish."""
@@ -91,6 +136,95 @@ def wait_until_monitor_idle(client: AirflowClient, timeout: float = 120.0) -> No
         f"{MONITOR_DAG} runs to finish",
         poll=0.2,
     )
+
+
+# -- memory (MB here are MiB: smaps counts KiB) ----------------------------------------------
+MEMORY_KINDS = ("pss", "rss", "uss")
+
+
+def process_table() -> dict[int, dict]:
+    """pid -> ppid, session and command line of every process visible now."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        table[int(entry.name)] = {
+            "ppid": int(fields[1]),
+            "session": int(fields[3]),
+            "cmd": cmdline.replace(b"\0", b" ").decode(errors="replace").strip()[:160],
+        }
+    return table
+
+
+def memory_mb(pid: int) -> dict[str, float] | None:
+    """PSS, RSS and USS (private pages) of one process; None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    kb = {key: int(value) for key, value in re.findall(r"^(\w+):\s+(\d+)", text, re.MULTILINE)}
+    private = kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)
+    return {"pss": kb.get("Pss", 0) / 1024, "rss": kb.get("Rss", 0) / 1024, "uss": private / 1024}
+
+
+def members_of(roots: dict[str, list[int]], table: dict[int, dict]) -> dict[str, list[int]]:
+    """Each component's processes: those in a root's session, then the descendants of those
+    (a child that called setsid); every process counted once."""
+    session_owner = {root: name for name, pids in roots.items() for root in pids}
+    owner = {
+        pid: session_owner.get(info["session"], session_owner.get(pid))
+        for pid, info in table.items()
+        if info["session"] in session_owner or pid in session_owner
+    }
+    for pid in table:
+        if pid in owner:
+            continue
+        parent, seen = table[pid]["ppid"], set()
+        while parent in table and parent not in seen and parent not in owner:
+            seen.add(parent)
+            parent = table[parent]["ppid"]
+        if parent in owner:
+            owner[pid] = owner[parent]
+    return {name: sorted(p for p, o in owner.items() if o == name) for name in roots}
+
+
+def memory_of(members: dict[str, list[int]], table: dict[int, dict]) -> dict:
+    """PSS/RSS/USS per component with its processes, and the totals."""
+    components = {}
+    for name, pids in members.items():
+        found = [(pid, m) for pid in pids if (m := memory_mb(pid)) is not None]
+        components[name] = {
+            "processes": len(found),
+            **{f"{k}_mb": round(sum(m[k] for _, m in found), 1) for k in MEMORY_KINDS},
+            "detail": [
+                {"pid": pid, "cmd": table[pid]["cmd"], "pss_mb": round(m["pss"], 1)}
+                for pid, m in found
+            ],
+        }
+    totals = {
+        f"total_{k}_mb": round(sum(c[f"{k}_mb"] for c in components.values()), 1)
+        for k in MEMORY_KINDS
+    }
+    return {"components": components, **totals}
+
+
+def component_roots(stack: EmbeddedStack) -> dict[str, list[int]]:
+    """The process each component of ``stack`` was started as; Flask: its gunicorn master."""
+    roots = {component: [proc.pid] for component, proc in stack._procs.items()}
+    roots["flask-monitor"] = [pid] if (pid := stack.flask_pid()) else []
+    return roots
+
+
+def stack_memory(roots: dict[str, list[int]]) -> dict:
+    """``memory_of`` the components led by ``roots`` (``component_roots``), now."""
+    table = process_table()
+    return memory_of(members_of(roots, table), table)
 
 
 # -- figures ----------------------------------------------------------------------------------

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import time
 
-from footprint import assign, measure, process_table
 from harness import (
     Report,
     Target,
     arguments,
+    component_roots,
     embedded_stack,
     publish,
     spread,
+    stack_memory,
     table,
+    timed_run,
     wait_until_monitor_idle,
 )
-from pipeline_latency import timed_run
 
 from adclick_airflow.settings import RESULT_TASK_ID
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
@@ -60,10 +61,7 @@ def measure_mode(name: str, env: dict[str, str], runs: int) -> dict:
         result = client.xcom(TRAINING, samples[-1]["run_id"], RESULT_TASK_ID) or {}
         print(f"[{name}] runs {[s['wall_s'] for s in samples]} s; idling", flush=True)
         time.sleep(IDLE_S)
-        roots = {component: [proc.pid] for component, proc in stack._procs.items()}
-        roots["flask-monitor"] = [pid] if (pid := stack.flask_pid()) else []
-        table_now = process_table()
-        footprint = measure(assign(roots, table_now), table_now)
+        footprint = stack_memory(component_roots(stack))
     return {
         "env": env,
         "samples": samples,

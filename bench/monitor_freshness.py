@@ -17,40 +17,33 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import requests
-from harness import (
-    Report,
-    Target,
-    arguments,
-    embedded_stack,
-    publish,
-    pyplot,
-    spread,
-    table,
-    wait_until_monitor_idle,
-)
-from monitor_load import ensure_wrk, pin_wrk
+from harness import Report, Target, arguments, embedded_stack, publish, pyplot, spread, table
+from harness import wait_until_monitor_idle as monitor_idle
+from monitor_load import TTL_S, ensure_wrk, pin_wrk, served_monitor
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowClient
-from monitor.config import DEFAULTS as MONITOR_DEFAULTS
-from testkit.flask_service import served_monitor
+from embedded.stack import EmbeddedStack
 from testkit.runs import finished_run
 from testkit.waiting import wait_until
 
 MARGIN_S = 0.5
 VIEWS = {"cached": {}, "baseline": {"MONITOR_CACHE_TTL": "0"}}
 RUN_RANK = {"queued": 1, "running": 2, "success": 3, "failed": 3}
-TASK_RANK = {None: 0, "none": 0, "scheduled": 1, "queued": 2, "running": 3}
-FINISHED_TASK_RANK, OTHER_TASK_RANK = 4, 3  # other: up_for_retry, deferred, ...
-FINISHED_TASK = {"success", "failed", "skipped", "upstream_failed", "removed"}
+# How far along a task is; states not named here (up_for_retry, deferred, ...) rank as running.
+TASK_RANK = {None: 0, "none": 0, "scheduled": 1, "queued": 2, "running": 3} | dict.fromkeys(
+    ("success", "failed", "skipped", "upstream_failed", "removed"), 4
+)
+Shown = tuple[str | None, str | None, dict[str, str | None]]  # run id, its state, task states
 
 
 @dataclass
@@ -68,7 +61,7 @@ class Seen:
 class Poller:
     """Polls ``read`` in a thread until stopped; keeps each answer that differs from the last."""
 
-    read: Callable[[], tuple[str | None, str | None, dict]]
+    read: Callable[[], Shown]
     interval: float
     seen: list[Seen] = field(default_factory=list)
     polls: int = 0
@@ -103,41 +96,34 @@ class Poller:
             self._stop.wait(self.interval)
 
 
-def direct_reader(client: AirflowClient) -> Callable[[], tuple]:
-    def read() -> tuple:
-        run = client.latest_run(TRAINING)  # read first: its start bounds both reads
-        if run is None:
-            return None, None, {}
-        return run["dag_run_id"], run["state"], client.task_states(TRAINING, run["dag_run_id"])
-
-    return read
+def read_airflow(client: AirflowClient) -> Shown:
+    """The latest run and its task states, the monitor's own two reads."""
+    run = client.latest_run(TRAINING)  # read first: its start bounds both reads
+    if run is None:
+        return None, None, {}
+    return run["dag_run_id"], run["state"], client.task_states(TRAINING, run["dag_run_id"])
 
 
-def monitor_reader(url: str) -> Callable[[], tuple]:
-    session = requests.Session()
-
-    def read() -> tuple:
-        response = session.get(f"{url}/api/status", timeout=30)
-        response.raise_for_status()
-        body = response.json()
-        tasks = {t["task_id"]: t["state"] for t in body.get("tasks") or []}
-        return body.get("run_id"), body.get("state"), tasks
-
-    return read
+def read_monitor(session: requests.Session, url: str) -> Shown:
+    response = session.get(f"{url}/api/status", timeout=30)
+    response.raise_for_status()
+    body = response.json()
+    tasks = {t["task_id"]: t["state"] for t in body.get("tasks") or []}
+    return body.get("run_id"), body.get("state"), tasks
 
 
-def one_run(stack, urls: dict[str, str], wrk: str | None) -> dict:
+def one_run(stack: EmbeddedStack, urls: dict[str, str], wrk: str | None) -> dict:
     """One training run watched by every poller (wrk loading the cached monitor, if given)."""
     admin = stack.client()
     load = None
     if wrk is not None:
         command = [wrk, "-t2", "-c32", "-d600s", "--timeout", "10s", f"{urls['cached']}/api/status"]
         load = subprocess.Popen(command, stdout=subprocess.DEVNULL, preexec_fn=pin_wrk)
-    pollers = {"direct": Poller(direct_reader(stack.client("viewer")), interval=0.0)}
-    pollers |= {
-        view: Poller(monitor_reader(url), 0.01 if view == "cached" else 0.0)
-        for view, url in urls.items()
-    }
+    pollers = {"direct": Poller(partial(read_airflow, stack.client("viewer")), interval=0.0)}
+    for view, url in urls.items():
+        pollers[view] = Poller(
+            partial(read_monitor, requests.Session(), url), 0.01 if view == "cached" else 0.0
+        )
     try:
         time.sleep(1.0)  # every poller has seen the previous run
         run_id = admin.trigger(TRAINING, {})["dag_run_id"]
@@ -154,7 +140,7 @@ def one_run(stack, urls: dict[str, str], wrk: str | None) -> dict:
             load.terminate()
             load.wait(30)
     admin.wait_for_run(TRAINING, run_id, timeout=60)
-    wait_until_monitor_idle(admin)
+    monitor_idle(admin)
     return {
         "run_id": run_id,
         "polls": {name: p.polls for name, p in pollers.items()},
@@ -187,7 +173,9 @@ def transitions(run_id: str, seen: dict[str, list[Seen]]) -> list[dict]:
     ]
 
 
-def lag(kind: str, state, task, at: float, answers: list[Seen], run_id: str) -> float | None:
+def lag(
+    kind: str, state: str | None, task: str | None, at: float, answers: list[Seen], run_id: str
+) -> float | None:
     """Seconds until a monitor answer showed ``state`` or a later one; None if none did."""
     for obs in answers:
         if obs.run_id != run_id:
@@ -202,12 +190,12 @@ def lag(kind: str, state, task, at: float, answers: list[Seen], run_id: str) -> 
 
 
 def rank(state: str | None) -> int:
-    return FINISHED_TASK_RANK if state in FINISHED_TASK else TASK_RANK.get(state, OTHER_TASK_RANK)
+    return TASK_RANK.get(state, TASK_RANK["running"])
 
 
 def report(runs: list[dict], under_load: bool) -> Report:
-    ttl = float(MONITOR_DEFAULTS["CACHE_TTL"])
-    limit = ttl + MARGIN_S
+    """The lags of every run and task transition, by kind, against TTL + ``MARGIN_S``."""
+    limit = TTL_S + MARGIN_S
     every = [t for r in runs for t in r["transitions"]]
     groups = {"run, all": [t for t in every if t["kind"] == "run"]}
     for state in sorted({t["what"] for t in groups["run, all"]}, key=RUN_RANK.get):
@@ -215,19 +203,16 @@ def report(runs: list[dict], under_load: bool) -> Report:
     groups["task, all"] = [t for t in every if t["kind"] == "task"]
     stats = {g: {v: spread(t[f"{v}_lag_s"] for t in ts) for v in VIEWS} for g, ts in groups.items()}
     run = stats["run, all"]["cached"]
-    met = run["n"] > 0 and run["missed"] == 0 and run["max"] <= limit
 
-    def pair(figures: dict, key: str) -> str:
-        return " / ".join(f"{figures[v].get(key, float('nan')):.2f}" for v in VIEWS)
+    def pair(figures: dict, key: str, cell: str = ".2f") -> str:
+        return " / ".join(f"{figures[v].get(key, float('nan')):{cell}}" for v in VIEWS)
 
     rows = [
         (
             g,
             f["cached"]["n"],
-            pair(f, "median"),
-            pair(f, "p90"),
-            pair(f, "max"),
-            f"{f['cached']['missed']} / {f['baseline']['missed']}",
+            *(pair(f, key) for key in ("median", "p90", "max")),
+            pair(f, "missed", ""),
         )
         for g, f in stats.items()
     ]
@@ -238,48 +223,29 @@ def report(runs: list[dict], under_load: bool) -> Report:
         if t["kind"] == "run"
     ]
     load = "wrk -t2 -c32 on the cached monitor's /api/status" if under_load else None
+    header = "transitions|n|median s (cached / baseline)|p90 s|max s|never shown"
+    per_run_header = "run|transition|at (s after first poll)|cached lag (s)|baseline lag (s)"
     return Report(
         name="monitor_freshness_under_load" if under_load else "monitor_freshness",
         title="Flask monitor freshness (gunicorn, real embedded Airflow behind)"
         + (f", under load ({load})" if load else ""),
-        method=__doc__.split("\n\n", 2)[2].strip() + f"\n\n{len(runs)} runs; TTL {ttl:g} s.",
+        method=__doc__.split("\n\n", 2)[2].strip() + f"\n\n{len(runs)} runs; TTL {TTL_S:g} s.",
         targets=[
             Target(
                 f"run state change shown within TTL + {MARGIN_S} s = {limit:g} s",
                 f"max {run.get('max')} s, median {run.get('median')} s over "
                 f"{run['n'] + run['missed']} transitions",
-                met,
+                run["n"] > 0 and run["missed"] == 0 and run["max"] <= limit,
             )
         ],
-        sections=[
-            table(
-                (
-                    "transitions",
-                    "n",
-                    "median s (cached / baseline)",
-                    "p90 s",
-                    "max s",
-                    "never shown",
-                ),
-                rows,
-            ),
-            table(
-                (
-                    "run",
-                    "transition",
-                    "at (s after first poll)",
-                    "cached lag (s)",
-                    "baseline lag (s)",
-                ),
-                per_run,
-            ),
-        ],
-        data={"ttl_s": ttl, "target_s": limit, "under_load": load, "stats": stats, "runs": runs},
-        plot=lambda path: plot(groups, ttl, limit, path),
+        sections=[table(header.split("|"), rows), table(per_run_header.split("|"), per_run)],
+        data={"ttl_s": TTL_S, "target_s": limit, "under_load": load, "stats": stats, "runs": runs},
+        plot=lambda path: plot(groups, limit, path),
     )
 
 
-def plot(groups: dict[str, list[dict]], ttl: float, limit: float, path: Path) -> None:
+def plot(groups: dict[str, list[dict]], limit: float, path: Path) -> None:
+    """Every run and task lag of each monitor, against the TTL and the target."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 4.2))
     ticks = []
@@ -290,7 +256,7 @@ def plot(groups: dict[str, list[dict]], ttl: float, limit: float, path: Path) ->
             jitter = [x + 0.25 * ((k * 7919) % 11 / 10 - 0.5) for k in range(len(lags))]
             ax.scatter(jitter, lags, s=14, alpha=0.7, color=color)
             ticks.append((x, f"{kind.split(',')[0]}\n{view}"))
-    ax.axhline(ttl, color="tab:orange", linewidth=0.8, linestyle="--", label=f"TTL {ttl:g} s")
+    ax.axhline(TTL_S, color="tab:orange", linewidth=0.8, linestyle="--", label=f"TTL {TTL_S:g} s")
     ax.axhline(limit, color="tab:red", linewidth=0.8, label=f"target {limit:g} s")
     ax.set_xticks([t[0] for t in ticks], [t[1] for t in ticks])
     ax.set(ylabel="lag behind Airflow's API (s)", title="When /api/status shows a state change")
@@ -307,19 +273,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     wrk = ensure_wrk() if args.under_load else None
     runs = []
-    with embedded_stack() as stack, tempfile.TemporaryDirectory() as tmp:
+    with embedded_stack() as stack, ExitStack() as monitors:
         finished_run(stack)  # warm-up: cold imports; the monitors have a run to show
-        workdirs = {view: Path(tmp) / view for view in VIEWS}
-        for workdir in workdirs.values():
-            workdir.mkdir()
-        with (
-            served_monitor(stack, workdirs["cached"], **VIEWS["cached"]) as cached,
-            served_monitor(stack, workdirs["baseline"], **VIEWS["baseline"]) as baseline,
-        ):
-            for i in range(args.runs):
-                runs.append(one_run(stack, {"cached": cached, "baseline": baseline}, wrk))
-                shown = [t for t in runs[-1]["transitions"] if t["kind"] == "run"]
-                print(f"run {i + 1}: {shown}", flush=True)
+        urls = {
+            v: monitors.enter_context(served_monitor(stack, v, env)) for v, env in VIEWS.items()
+        }
+        for i in range(args.runs):
+            runs.append(one_run(stack, urls, wrk))
+            shown = [t for t in runs[-1]["transitions"] if t["kind"] == "run"]
+            print(f"run {i + 1}: {shown}", flush=True)
     publish(report(runs, args.under_load), args.results)
     return 0
 

@@ -2,32 +2,26 @@
 
     .venv/bin/python bench/monitor_load.py [--duration 10] [--connections 32] [--rounds 2]
 
-Boots the embedded stack, finishes one training run (so /api/status has a run with tasks and
-metrics), then serves the monitor three times the way it is deployed (gunicorn started by
-``flask_launcher.process.ProcessLauncher``): with the shipped defaults (*cached*); with
-``MONITOR_CACHE_TTL=0`` (*baseline*, the target's reference: no cache, though requests that
-arrive while a round is in flight still share it); and with ``MONITOR_CACHE_TTL=0`` on 8
-single-thread workers (*per_request*: exactly one Airflow round per request, as a monitor
-that shares nothing makes). wrk (``-t 2``, 32 connections, pinned to one CPU) loads
-``/health`` and ``/api/status`` on each in turn. Reports requests/s, latency percentiles,
-errors and the Airflow rounds counted by the monitor's own ``/metrics``, with the ratios, in
-bench/results/monitor_load.{md,json,png}.
+After one finished training run on the embedded stack, wrk (``-t 2``, 32 connections, pinned
+to one CPU; installed from Debian when missing) loads ``/health`` and ``/api/status`` of three
+instances of the monitor in turn, each served as deployed (gunicorn started by the process
+launcher): *cached*, the shipped defaults, against *baseline*, ``MONITOR_CACHE_TTL=0`` (no
+cache, though requests arriving while a round is in flight still share it), and
+*per_request*, TTL 0 on 8 single-thread workers (one Airflow round per request, as a monitor
+sharing nothing makes). bench/results/monitor_load.{md,json,png}: requests/s, latency
+percentiles, errors and the Airflow rounds the monitor's own ``/metrics`` counts, with ratios.
 
-Then the history page: a few more runs (one of them failed), and a fourth instance with the
-shipped defaults that reaches Airflow through a counting proxy, so every REST call it makes is
-seen: wrk loads ``/api/status`` and ``/history`` on it, and bench/results/monitor_history.{md,json}
-give each route's p99 and the REST calls per TTL window at that load (``--history-only``
-measures only this).
+Then (``--history-only``: only this) a few more runs, one failed, and wrk on ``/api/status``
+and ``/history`` of a fourth instance with the shipped defaults that reaches Airflow through a
+proxy counting every REST call: bench/results/monitor_history.{md,json}.
 
 Targets: cached ``/api/status`` >= 10x the baseline's requests/s; p99 <= 50 ms; <= 1 round of
 Airflow calls per TTL window; ``/history`` p99 <= 50 ms and a bounded number of REST calls per
-window (one dagRuns call once the runs are known). wrk is installed from Debian when missing
-(root).
+window (one dagRuns call once the runs are known).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -36,23 +30,16 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import requests
-from harness import (
-    MONITOR_DAG,
-    Report,
-    Target,
-    arguments,
-    embedded_stack,
-    publish,
-    pyplot,
-    table,
-    wait_until_monitor_idle,
-)
+from harness import Report, Target, arguments, embedded_stack, publish, pyplot, table
+from harness import wait_until_monitor_idle as monitor_idle
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from embedded.stack import EmbeddedStack
@@ -60,22 +47,26 @@ from monitor.config import DEFAULTS as MONITOR_DEFAULTS
 from testkit.debian import ensure_debian_tool
 from testkit.flask_service import served_monitor as serve
 from testkit.local_http import LocalHTTPServer
+from testkit.runs import failing_conf, finished_run
 
 ROUTES = ("/health", "/api/status")
 HISTORY_ROUTES = ("/api/status", "/history")
+TTL_S = float(MONITOR_DEFAULTS["CACHE_TTL"])
+WARM_UP_S = 2  # before the measured runs: token, templates, connections, finished runs read
 UNCACHED = {"MONITOR_CACHE_TTL": "0"}
-# What each instance changes from the shipped defaults, and how the report names it.
+# What each instance changes from the shipped defaults, and what that makes it.
 VARIANTS = {
-    "cached": {},
-    "baseline": UNCACHED,
-    "per_request": {**UNCACHED, "FLASK_MONITOR_WORKERS": "8", "FLASK_MONITOR_THREADS": "1"},
-}
-DESCRIPTIONS = {
-    "cached": "the shipped defaults (1 gthread worker x 8 threads, TTL 2 s)",
-    "baseline": "the shipped defaults + MONITOR_CACHE_TTL=0: no cache, but requests arriving "
-    "while a round is in flight still share it",
-    "per_request": "MONITOR_CACHE_TTL=0 with 8 workers x 1 thread: the same 8-way concurrency, "
-    "and nothing to share, so exactly one Airflow round per request",
+    "cached": {"env": {}, "is": "the shipped defaults (1 gthread worker x 8 threads, TTL 2 s)"},
+    "baseline": {
+        "env": UNCACHED,
+        "is": "the shipped defaults + MONITOR_CACHE_TTL=0: no cache, but requests arriving "
+        "while a round is in flight still share it",
+    },
+    "per_request": {
+        "env": {**UNCACHED, "FLASK_MONITOR_WORKERS": "8", "FLASK_MONITOR_THREADS": "1"},
+        "is": "MONITOR_CACHE_TTL=0 with 8 workers x 1 thread: the same 8-way concurrency, "
+        "and nothing to share, so exactly one Airflow round per request",
+    },
 }
 THROUGHPUT_RATIO_TARGET = 10.0
 P99_TARGET_MS = 50.0
@@ -97,6 +88,14 @@ done = function(summary, latency, requests)
     latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max))
 end
 """
+# The load table's rows for each route: label, figure, its cell for the cached and for the
+# uncached instances, and the cells of the cached one's ratios to those (None: no ratios).
+TABLE_ROWS = (
+    ("req/s", "requests_per_s", "{:.0f}", "{:.0f}", ("**{:.1f}x**", "{:.1f}x")),
+    *((f"{p} ms", f"{p}_ms", "{:.1f}", "{:.1f}", ("{:.3f}",) * 2) for p in ("p50", "p90", "p99")),
+    ("Airflow rounds / request", "upstream_rounds_per_request", "{:.4f}", "{:.3f}", None),
+    ("errors (non-2xx, socket)", "errors", "{}", "{}", None),
+)
 
 
 # -- the load generator ---------------------------------------------------------------------
@@ -119,198 +118,72 @@ def pin_wrk() -> None:  # subprocess preexec_fn
     os.sched_setaffinity(0, wrk_cpus())
 
 
-def run_wrk(wrk: str, url: str, duration: float, connections: int, threads: int) -> dict:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_REPORT)
-    try:
-        command = [
-            wrk,
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{duration:g}s",
-            "--timeout",
-            "10s",
-            "-s",
-            script.name,
-            url,
-        ]
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=duration + 60, preexec_fn=pin_wrk
-        )
-    finally:
-        os.unlink(script.name)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("WRK_JSON ")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
-    raw = json.loads(lines[-1].removeprefix("WRK_JSON "))
-    seconds = raw["duration_us"] / 1e6
-    return {
-        "requests": raw["requests"],
-        "duration_s": round(seconds, 3),
-        "requests_per_s": round(raw["requests"] / seconds, 1),
-        "errors": raw["errors"],
-        "latency_ms": {k: round(v / 1000, 2) for k, v in raw["latency_us"].items()},
-    }
-
-
-# -- the monitor, served as deployed ---------------------------------------------------------
 @dataclass
-class Monitor:
-    name: str
-    url: str
-    settings: dict[str, str]
-    log: Path
+class Wrk:
+    binary: str
+    threads: int
+    connections: int
+    duration: float
 
-    @property
-    def workers(self) -> int:
-        return int(self.settings.get("FLASK_MONITOR_WORKERS", "1"))
+    def run(self, url: str, duration: float | None = None) -> dict:
+        """One pinned run on ``url`` (the configured duration unless given): its figures."""
+        duration = duration or self.duration
+        command = [self.binary, f"-t{self.threads}", f"-c{self.connections}", f"-d{duration:g}s"]
+        with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+            script.write(WRK_REPORT)
+            script.flush()
+            done = subprocess.run(
+                [*command, "--timeout", "10s", "-s", script.name, url],
+                capture_output=True,
+                text=True,
+                timeout=duration + 60,
+                preexec_fn=pin_wrk,
+            )
+        lines = [line for line in done.stdout.splitlines() if line.startswith("WRK_JSON ")]
+        if done.returncode != 0 or not lines:
+            raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
+        raw = json.loads(lines[-1].removeprefix("WRK_JSON "))
+        seconds = raw["duration_us"] / 1e6
+        return {
+            "requests": raw["requests"],
+            "duration_s": round(seconds, 3),
+            "requests_per_s": round(raw["requests"] / seconds, 1),
+            "errors": raw["errors"],
+            "latency_ms": {k: round(v / 1000, 2) for k, v in raw["latency_us"].items()},
+        }
 
-    def metrics(self) -> dict[str, float]:
-        """``/metrics`` as ``{'name{labels}': value}`` (one gunicorn worker by default)."""
-        text = requests.get(f"{self.url}/metrics", timeout=10).text
-        samples = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                key, _, value = line.rpartition(" ")
-                samples[key] = float(value)
-        return samples
 
-    def status(self) -> dict:
-        return requests.get(f"{self.url}/api/status", timeout=30).json()
+def in_turn(rounds: int, runs: dict[tuple[str, str], Callable[[], dict]]) -> dict:
+    """``{key: [sample per round]}``: each of ``runs`` after the other, a second apart,
+    ``rounds`` times, so that a drift in the machine's load spreads over all of them."""
+    samples: dict[tuple[str, str], list[dict]] = {key: [] for key in runs}
+    for _ in range(rounds):
+        for key, run in runs.items():
+            time.sleep(1)
+            samples[key].append(sample := run())
+            latency = sample["latency_ms"]
+            print(
+                f"{key[0]:11} {key[1]:11} {sample['requests_per_s']:8.1f} req/s  "
+                f"p50 {latency['p50']:7.2f} ms  p99 {latency['p99']:7.2f} ms",
+                flush=True,
+            )
+    return samples
 
 
+# -- three instances: Airflow rounds counted by the monitor itself ---------------------------
 @contextmanager
-def served_monitor(stack: EmbeddedStack, name: str, settings: dict[str, str]) -> Iterator[Monitor]:
-    """gunicorn via the process launcher, reading ``stack`` with the viewer account; every
-    other MONITOR_*/FLASK_MONITOR_* setting is the shipped default unless ``settings`` say."""
-    workdir = stack.home / f"bench-monitor-{name}"
-    with serve(stack, workdir, **settings) as url:
-        yield Monitor(name, url, settings, workdir / "monitor.log")
+def served_monitor(stack: EmbeddedStack, name: str, env: dict[str, str]) -> Iterator[str]:
+    """testkit's ``served_monitor`` (deployed as shipped, but for ``env``) in a workdir
+    named after the instance: yields its URL."""
+    with serve(stack, stack.home / f"bench-monitor-{name}", **env) as url:
+        yield url
 
 
-def finished_training_run(stack: EmbeddedStack) -> dict:
-    """One successful training run, and the monitor DAG run it triggers finished too (it
-    would otherwise run its tasks in the middle of a measurement)."""
-    admin = stack.client()
-    admin.set_paused(TRAINING, False)
-    run = admin.trigger(TRAINING, {})
-    run = admin.wait_for_run(TRAINING, run["dag_run_id"], timeout=300, poll=0.2)
-    if run["state"] != "success":
-        raise RuntimeError(f"training run {run['dag_run_id']} ended {run['state']}")
-    wait_until_monitor_idle(admin)
-    return run
-
-
-# -- the history page: REST calls seen by a counting proxy ----------------------------------
-class CountingProxy:
-    """Forwards every request to Airflow and counts them: what the monitor really costs it."""
-
-    def __init__(self, upstream: str) -> None:
-        from http.server import BaseHTTPRequestHandler
-
-        self.calls = 0
-        lock = threading.Lock()
-        session = requests.Session()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
-            def _forward(self) -> None:
-                with lock:
-                    owner.calls += 1
-                length = int(self.headers.get("Content-Length") or 0)
-                answer = session.request(
-                    self.command,
-                    f"{upstream}{self.path}",
-                    data=self.rfile.read(length) if length else None,
-                    headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
-                    timeout=30,
-                    allow_redirects=False,
-                )
-                self.send_response(answer.status_code)
-                for key in ("Content-Type", "Location"):
-                    if key in answer.headers:
-                        self.send_header(key, answer.headers[key])
-                self.send_header("Content-Length", str(len(answer.content)))
-                self.end_headers()
-                self.wfile.write(answer.content)
-
-            do_GET = do_POST = do_PATCH = _forward
-
-        self._server = LocalHTTPServer(Handler)
-        self.url = self._server.url
-
-    def stop(self) -> None:
-        self._server.stop()
-
-
-def more_runs(stack: EmbeddedStack, successes: int) -> list[dict]:
-    """History to show: one failed run (a data file that is not there), then successes."""
-    admin = stack.client()
-    finished = []
-    for conf in [{"data_path": "no-such-file.csv"}] + [{}] * successes:
-        run = admin.trigger(TRAINING, conf)
-        finished.append(admin.wait_for_run(TRAINING, run["dag_run_id"], timeout=300, poll=0.2))
-    wait_until_monitor_idle(admin)
-    return finished
-
-
-def measure_history(wrk: str, stack: EmbeddedStack, args: argparse.Namespace) -> dict:
-    """/api/status and /history on the shipped defaults, every REST call counted."""
-    proxy = CountingProxy(stack.api_url)
-    try:
-        with served_monitor(stack, "history", {"MONITOR_AIRFLOW_URL": proxy.url}) as monitor:
-            shown = requests.get(f"{monitor.url}/history", timeout=60).text.count('class="run ')
-            expected = min(len(stack.client().runs(TRAINING, limit=100)), 20)
-            if shown != expected:
-                raise RuntimeError(f"/history shows {shown} runs, Airflow has {expected}")
-            for route in HISTORY_ROUTES:  # warm-up: token, finished runs read once
-                run_wrk(wrk, f"{monitor.url}{route}", 2, args.connections, args.threads)
-            ttl = float(MONITOR_DEFAULTS["CACHE_TTL"])
-            results: dict[str, list[dict]] = {route: [] for route in HISTORY_ROUTES}
-            for _ in range(args.rounds):
-                for route in HISTORY_ROUTES:
-                    time.sleep(1)
-                    before = proxy.calls
-                    result = run_wrk(
-                        wrk, f"{monitor.url}{route}", args.duration, args.connections, args.threads
-                    )
-                    calls = proxy.calls - before
-                    windows = result["duration_s"] / ttl
-                    results[route].append(
-                        {
-                            **result,
-                            "rest_calls": calls,
-                            "ttl_windows": round(windows, 2),
-                            "rest_calls_per_ttl_window": round(calls / windows, 3),
-                        }
-                    )
-                    print(
-                        f"history    {route:11} {result['requests_per_s']:8.1f} req/s  "
-                        f"p99 {result['latency_ms']['p99']:7.2f} ms  "
-                        f"REST calls/window {calls / windows:.2f}",
-                        flush=True,
-                    )
-    finally:
-        proxy.stop()
-    return {
-        "runs_shown": shown,
-        "samples": results,
-        "routes": {
-            route: {
-                "requests_per_s": round(statistics.median(r["requests_per_s"] for r in runs), 1),
-                "p99_ms": round(statistics.median(r["latency_ms"]["p99"] for r in runs), 2),
-                "p99_ms_worst": max(r["latency_ms"]["p99"] for r in runs),
-                "rest_calls_per_ttl_window": max(r["rest_calls_per_ttl_window"] for r in runs),
-                "errors": sum(sum(r["errors"].values()) for r in runs),
-            }
-            for route, runs in results.items()
-        },
-    }
+def metrics(url: str) -> dict[str, float]:
+    """``/metrics`` as ``{'name{labels}': value}`` (one gunicorn worker's, if there are more)."""
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    samples = (line.rpartition(" ") for line in text.splitlines() if line and line[0] != "#")
+    return {key: float(value) for key, _, value in samples}
 
 
 def counter_delta(before: dict, after: dict, prefix: str) -> dict[str, float]:
@@ -325,28 +198,27 @@ def sum_matching(delta: dict[str, float], *needles: str) -> float:
     return sum(v for k, v in delta.items() if all(n in k for n in needles))
 
 
-def measure(wrk: str, monitor: Monitor, route: str, args: argparse.Namespace) -> dict:
-    before = monitor.metrics()
-    result = run_wrk(wrk, f"{monitor.url}{route}", args.duration, args.connections, args.threads)
-    after = monitor.metrics()
+def measure(wrk: Wrk, url: str, env: dict[str, str], route: str) -> dict:
+    """One wrk run on ``route``, with the Airflow rounds the monitor's /metrics counted."""
+    before = metrics(url)
+    result = wrk.run(f"{url}{route}")
+    after = metrics(url)
     call = 'call="snapshot"' if route == "/api/status" else 'call="health"'
     served = f'endpoint="{route}"'
     calls = "monitor_airflow_calls_total"
-    ttl = float(monitor.settings.get("MONITOR_CACHE_TTL", MONITOR_DEFAULTS["CACHE_TTL"]))
-    sample = {**result, "ttl_s": ttl, "workers": monitor.workers}
-    if monitor.workers > 1:
+    ttl = float(env.get("MONITOR_CACHE_TTL", TTL_S))
+    workers = int(env.get("FLASK_MONITOR_WORKERS", "1"))
+    sample = {**result, "ttl_s": ttl, "workers": workers}
+    if workers > 1:
         # Each scrape reaches one worker, and only one worker's own totals agree with each
         # other: the ratio of each worker that served the route, over a few scrapes.
         ratios = []
-        for _ in range(4 * monitor.workers):
-            totals = monitor.metrics()
-            requests_served = sum_matching(totals, "monitor_http_requests_total", served)
-            if requests_served:
+        for _ in range(4 * workers):
+            totals = metrics(url)
+            if requests_served := sum_matching(totals, "monitor_http_requests_total", served):
                 ratios.append(sum_matching(totals, calls, call) / requests_served)
-        sample["upstream_rounds_per_request"] = (
-            round(statistics.median(ratios), 4) if ratios else float("nan")
-        )
-        return sample
+        ratio = round(statistics.median(ratios), 4) if ratios else float("nan")
+        return {**sample, "upstream_rounds_per_request": ratio}
     rounds = sum_matching(counter_delta(before, after, calls), call)
     requests_served = sum_matching(counter_delta(before, after, "monitor_http"), served)
     windows = result["duration_s"] / ttl if ttl > 0 else None
@@ -368,6 +240,295 @@ def measure(wrk: str, monitor: Monitor, route: str, args: argparse.Namespace) ->
     }
 
 
+def measure_variants(wrk: Wrk, stack: EmbeddedStack, run: dict, rounds: int) -> dict:
+    """``{route: {variant: [sample per round]}}`` for /health and /api/status."""
+    with ExitStack() as started:
+        urls = {
+            name: started.enter_context(served_monitor(stack, name, variant["env"]))
+            for name, variant in VARIANTS.items()
+        }
+        for name, url in urls.items():  # each shows the finished run, its tasks and metrics
+            status = requests.get(f"{url}/api/status", timeout=30).json()
+            if status.get("run_id") != run["dag_run_id"] or not status.get("metrics"):
+                raise RuntimeError(f"{name} monitor shows {status}, not the finished run")
+            if len(status.get("tasks") or []) < 2:
+                raise RuntimeError(f"{name} monitor shows no tasks: {status}")
+        for url in urls.values():
+            for route in ROUTES:
+                wrk.run(f"{url}{route}", WARM_UP_S)
+        runs = {
+            (name, route): partial(measure, wrk, url, VARIANTS[name]["env"], route)
+            for route in ROUTES
+            for name, url in urls.items()
+        }
+        samples = in_turn(rounds, runs)
+    return {route: {name: samples[name, route] for name in VARIANTS} for route in ROUTES}
+
+
+# -- the history page: REST calls seen by a counting proxy ----------------------------------
+class CountingProxy(LocalHTTPServer):
+    """Forwards every request to Airflow and counts them: what the monitor really costs it."""
+
+    def __init__(self, upstream: str) -> None:
+        self.calls = 0
+        lock, session, proxy = threading.Lock(), requests.Session(), self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _forward(self) -> None:
+                with lock:
+                    proxy.calls += 1
+                length = int(self.headers.get("Content-Length") or 0)
+                answer = session.request(
+                    self.command,
+                    f"{upstream}{self.path}",
+                    data=self.rfile.read(length) if length else None,
+                    headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+                    timeout=30,
+                    allow_redirects=False,
+                )
+                self.send_response(answer.status_code)
+                for key in ("Content-Type", "Location"):
+                    if key in answer.headers:
+                        self.send_header(key, answer.headers[key])
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PATCH = _forward
+
+        super().__init__(Handler)
+
+
+def measure_history(wrk: Wrk, stack: EmbeddedStack, rounds: int) -> dict:
+    """/api/status and /history on the shipped defaults, every REST call counted."""
+    proxy = CountingProxy(stack.api_url)
+
+    def counted(url: str) -> dict:
+        before = proxy.calls
+        result = wrk.run(url)
+        calls, windows = proxy.calls - before, result["duration_s"] / TTL_S
+        return {
+            **result,
+            "rest_calls": calls,
+            "ttl_windows": round(windows, 2),
+            "rest_calls_per_ttl_window": round(calls / windows, 3),
+        }
+
+    try:
+        with served_monitor(stack, "history", {"MONITOR_AIRFLOW_URL": proxy.url}) as url:
+            shown = requests.get(f"{url}/history", timeout=60).text.count('class="run ')
+            expected = min(len(stack.client().runs(TRAINING, limit=100)), 20)
+            if shown != expected:
+                raise RuntimeError(f"/history shows {shown} runs, Airflow has {expected}")
+            for route in HISTORY_ROUTES:
+                wrk.run(f"{url}{route}", WARM_UP_S)
+            runs = {("history", r): partial(counted, f"{url}{r}") for r in HISTORY_ROUTES}
+            samples = in_turn(rounds, runs)
+    finally:
+        proxy.stop()
+    return {"runs_shown": shown, "samples": {r: samples["history", r] for r in HISTORY_ROUTES}}
+
+
+# -- figures and reports -----------------------------------------------------------------------
+def median(values: Iterable[float], digits: int = 2) -> float:
+    return round(statistics.median(values), digits)
+
+
+def over_rounds(runs: list[dict], rps_digits: int) -> dict:
+    """What each route reports over its rounds: median req/s and p99, worst p99, errors."""
+    p99 = [r["latency_ms"]["p99"] for r in runs]
+    return {
+        "requests_per_s": median((r["requests_per_s"] for r in runs), rps_digits),
+        "p99_ms": median(p99),
+        "p99_ms_worst": max(p99),
+        "errors": sum(sum(r["errors"].values()) for r in runs),
+    }
+
+
+def route_figures(by_variant: dict[str, list[dict]]) -> dict:
+    """Each variant's figures over the rounds, and the cached one's ratios to the others."""
+    figures = {}
+    for variant, runs in by_variant.items():
+        per_window = [r.get("upstream_rounds_per_ttl_window") for r in runs]
+        figures[variant] = {
+            **over_rounds(runs, rps_digits=2),
+            "p50_ms": median(r["latency_ms"]["p50"] for r in runs),
+            "p90_ms": median(r["latency_ms"]["p90"] for r in runs),
+            "max_ms": max(r["latency_ms"]["max"] for r in runs),
+            "upstream_rounds_per_request": median(
+                (r["upstream_rounds_per_request"] for r in runs), 4
+            ),
+            "upstream_rounds_per_ttl_window": None if None in per_window else max(per_window),
+        }
+
+    def ratio(against: str, key: str, digits: int) -> float:
+        return round(figures["cached"][key] / figures[against][key], digits)
+
+    figures["ratio"] = {
+        against: {
+            "requests_per_s": ratio(against, "requests_per_s", 1),
+            "p50": ratio(against, "p50_ms", 3),
+            "p99": ratio(against, "p99_ms", 3),
+        }
+        for against in ("baseline", "per_request")
+    }
+    return figures
+
+
+def load_table(routes: dict) -> str:
+    """``TABLE_ROWS`` for each route: the cached, baseline and per-request figures and ratios."""
+    rows = []
+    for route, f in routes.items():
+        for i, (label, key, cached_cell, cell, ratio_cells) in enumerate(TABLE_ROWS):
+            c, b, p = (f[variant][key] for variant in VARIANTS)
+            to_b, to_p = "", ""
+            if ratio_cells:
+                to_b, to_p = ratio_cells[0].format(c / b), ratio_cells[1].format(c / p)
+            first = "" if i else f"`{route}`"
+            rows.append(
+                (first, label, cached_cell.format(c), cell.format(b), to_b, cell.format(p), to_p)
+            )
+    header = "route|figure|cached|baseline (TTL=0)|cached / baseline|per-request baseline|"
+    return table((header + "cached / per-request").split("|"), rows)
+
+
+def load_report(settings: dict, samples: dict[str, dict[str, list[dict]]]) -> Report:
+    """monitor_load: each variant's figures per route, the ratios and the three targets."""
+    routes = {route: route_figures(by_variant) for route, by_variant in samples.items()}
+    status, cached = routes["/api/status"], [routes[r]["cached"] for r in ROUTES]
+    status_runs = samples["/api/status"]["cached"]
+    refresh = [r["refresh_ms_estimate"] for r in status_runs if r["refresh_ms_estimate"]]
+    summary = {
+        "upstream_rounds_per_ttl_window": max(f["upstream_rounds_per_ttl_window"] for f in cached),
+        "refresh_ms_estimate_median": statistics.median(refresh) if refresh else None,
+        "errors_cached": sum(f["errors"] for f in cached),
+    }
+    ratio = status["ratio"]["baseline"]["requests_per_s"]
+    return Report(
+        name="monitor_load",
+        title="Flask monitor throughput (gunicorn, real embedded Airflow behind)",
+        method=(
+            f"wrk `{settings['wrk']}` pinned to CPU {settings['wrk_cpus']}, "
+            f"{settings['rounds']} alternating round(s) per instance and route (medians shown), "
+            "after a 2 s warm-up each. All three instances are gunicorn started by the process "
+            "launcher, reading the same Airflow with the viewer account, after one finished "
+            f"training run. Load average before: {settings['load_average_1m_before']}."
+        ),
+        targets=[
+            Target(
+                "`/api/status` req/s >= 10x the TTL=0 baseline",
+                f"{status['cached']['requests_per_s']:.0f} vs "
+                f"{status['baseline']['requests_per_s']:.0f} = {ratio:.1f}x (vs one round per "
+                f"request: {status['ratio']['per_request']['requests_per_s']:.1f}x)",
+                ratio >= THROUGHPUT_RATIO_TARGET,
+            ),
+            Target(
+                "p99 <= 50 ms (cached)",
+                f"`/api/status` {status['cached']['p99_ms']:.1f} ms, "
+                f"`/health` {routes['/health']['cached']['p99_ms']:.1f} ms",
+                all(f["p99_ms"] <= P99_TARGET_MS for f in cached),
+            ),
+            Target(
+                "<= 1 Airflow round per TTL window",
+                f"{summary['upstream_rounds_per_ttl_window']:.2f}",
+                summary["upstream_rounds_per_ttl_window"] <= CALLS_PER_WINDOW_TARGET,
+            ),
+        ],
+        sections=[
+            "\n".join(f"- *{name}*: {v['is']}." for name, v in settings["variants"].items()),
+            load_table(routes),
+            "Airflow rounds are the monitor's own `monitor_airflow_calls_total` (one round = "
+            "latest run + task instances + model XCom for `/api/status`, one health probe for "
+            "`/health`) over its `monitor_http_requests_total`, read from `/metrics` before and "
+            "after each run (per-request baseline: one worker's totals). Cached `/api/status` "
+            f"runs: {[int(r['upstream_rounds']) for r in status_runs]} rounds in "
+            f"{[r['ttl_windows'] for r in status_runs]} TTL windows; "
+            f"{[int(r['stale_answers']) for r in status_runs]} answers given stale while a "
+            'refresh was in flight (`monitor_status_cache_total{result="stale"}`), i.e. a '
+            f"refresh took about {summary['refresh_ms_estimate_median'] or 0:.0f} ms under "
+            "this load and only the request making it waited.",
+            "The history page is measured in the same run: `monitor_history.md`.",
+        ],
+        data={"settings": settings, "samples": samples, "routes": routes, "summary": summary},
+        plot=lambda path: plot_load(routes, path),
+    )
+
+
+def history_report(settings: dict, runs_shown: int, samples: dict[str, list[dict]]) -> Report:
+    """monitor_history: each route's median req/s and p99 and its REST calls per TTL window."""
+    routes = {
+        route: {
+            **over_rounds(runs, rps_digits=1),
+            "rest_calls_per_ttl_window": max(r["rest_calls_per_ttl_window"] for r in runs),
+        }
+        for route, runs in samples.items()
+    }
+    page, status = routes["/history"], routes["/api/status"]
+    rows = []
+    for route, f in routes.items():
+        rps, p99, calls = f["requests_per_s"], f["p99_ms"], f["rest_calls_per_ttl_window"]
+        rows.append((f"`{route}`", f"{rps:.0f}", f"{p99:.1f}", f"{calls:.2f}", f["errors"]))
+    return Report(
+        name="monitor_history",
+        title="Flask monitor: the history page under load",
+        method=(
+            f"A monitor with the shipped defaults shows the last {runs_shown} runs (one failed) "
+            "and reaches Airflow through a proxy that counts every REST call (login, dagRuns, "
+            f"task instances, XCom, logs). wrk `{settings['wrk']}`, {settings['rounds']} "
+            "round(s), one route at a time, after a 2 s warm-up each; TTL "
+            f"{settings['cache_ttl_s']:g} s. Load average before: "
+            f"{settings['load_average_1m_before']}."
+        ),
+        targets=[
+            Target(
+                f"`/history` p99 <= {P99_TARGET_MS:g} ms",
+                f"{page['p99_ms']:.1f} ms (`/api/status` beside it: {status['p99_ms']:.1f} ms)",
+                page["p99_ms"] <= P99_TARGET_MS,
+            ),
+            Target(
+                f"`/history` REST calls per TTL window <= {HISTORY_CALLS_PER_WINDOW_TARGET}",
+                f"{page['rest_calls_per_ttl_window']:.2f} (`/api/status`: "
+                f"{status['rest_calls_per_ttl_window']:.2f})",
+                page["rest_calls_per_ttl_window"] <= HISTORY_CALLS_PER_WINDOW_TARGET,
+            ),
+        ],
+        sections=[table(("route", "req/s", "p99 ms", "REST calls / TTL window", "errors"), rows)],
+        data={"settings": settings, "runs_shown": runs_shown, "samples": samples, "routes": routes},
+    )
+
+
+def plot_load(routes: dict, path: Path) -> None:
+    """Requests/s per route and variant, and their latency percentiles against the target."""
+    plt = pyplot()
+    fig, (ax_rps, ax_lat) = plt.subplots(1, 2, figsize=(12, 4.4))
+    width, percentiles = 0.27, ("p50", "p90", "p99")
+    colors = {"cached": "tab:blue", "baseline": "tab:gray", "per_request": "tab:brown"}
+    for i, variant in enumerate(VARIANTS):
+        xs = [j + (i - 1) * width for j in range(len(ROUTES))]
+        values = [routes[r][variant]["requests_per_s"] for r in ROUTES]
+        bars = ax_rps.bar(xs, values, width, label=variant, color=colors[variant])
+        ax_rps.bar_label(bars, fmt="%.0f", fontsize=8)
+    for route, style in zip(ROUTES, ("--", "-"), strict=True):
+        for variant in VARIANTS:
+            latencies = [routes[route][variant][f"{p}_ms"] for p in percentiles]
+            label, color = f"{variant} {route}", colors[variant]
+            ax_lat.plot(percentiles, latencies, style, marker="o", color=color, label=label)
+    ax_rps.set_xticks(range(len(ROUTES)), ROUTES)
+    ax_rps.set(yscale="log", ylabel="requests/s (log)", title="Throughput, 32 connections")
+    ax_rps.legend(fontsize=8)
+    ax_lat.axhline(P99_TARGET_MS, color="tab:red", linewidth=0.8, label="50 ms target")
+    ax_lat.set(yscale="log", ylabel="latency ms (log)", title="Latency percentiles")
+    ax_lat.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
@@ -379,339 +540,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--history-only", action="store_true", help="measure the history page only")
     args = parser.parse_args(argv)
-    wrk = ensure_wrk()
-    load_before = round(os.getloadavg()[0], 2)
-    with embedded_stack() as stack:
-        stack.wait_for_dags((TRAINING, MONITOR_DAG))
-        run = finished_training_run(stack)
-        if not args.history_only:
-            samples = measure_variants(wrk, stack, run, args)
-            report = summarize(samples, args, run, load_before)
-            publish(load_report(report), args.results)
-        more_runs(stack, args.history_runs)
-        history = measure_history(wrk, stack, args)
-    history["settings"] = {
+    wrk = Wrk(ensure_wrk(), args.threads, args.connections, args.duration)
+    settings = {
         "wrk": f"-t{args.threads} -c{args.connections} -d{args.duration:g}s",
         "rounds": args.rounds,
-        "cache_ttl_s": float(MONITOR_DEFAULTS["CACHE_TTL"]),
-        "load_average_1m_before": load_before,
+        "cache_ttl_s": TTL_S,
+        "load_average_1m_before": round(os.getloadavg()[0], 2),
     }
-    history["summary"] = history_summary(history)
-    publish(history_report(history), args.results)
+    with embedded_stack() as stack:
+        # A finished run for /api/status to show, and the monitor DAG run it triggers over
+        # too: its tasks would otherwise run in the middle of a measurement.
+        run = finished_run(stack)
+        if run["state"] != "success":
+            raise RuntimeError(f"training run {run['dag_run_id']} ended {run['state']}")
+        monitor_idle(stack.client())
+        if not args.history_only:
+            samples = measure_variants(wrk, stack, run, args.rounds)
+            cpus = {"wrk_cpus": sorted(wrk_cpus()), "variants": VARIANTS}
+            load = {**settings, **cpus, "training_run": run["dag_run_id"]}
+            publish(load_report(load, samples), args.results)
+        for conf in [failing_conf(), *[{}] * args.history_runs]:  # history: one failed run
+            finished_run(stack, conf)
+        monitor_idle(stack.client())
+        history = measure_history(wrk, stack, args.rounds)
+    publish(history_report(settings, **history), args.results)
     return 0
-
-
-def measure_variants(
-    wrk: str, stack: EmbeddedStack, run: dict, args: argparse.Namespace
-) -> dict[str, dict[str, list[dict]]]:
-    """wrk on /health and /api/status of the cached, baseline and per-request instances."""
-    samples: dict[str, dict[str, list[dict]]] = {r: {v: [] for v in VARIANTS} for r in ROUTES}
-    with ExitStack() as started:
-        monitors = {
-            name: started.enter_context(served_monitor(stack, name, settings))
-            for name, settings in VARIANTS.items()
-        }
-        check_status(monitors, run)
-        for monitor in monitors.values():  # warm-up: token, templates, connections
-            for route in ROUTES:
-                run_wrk(wrk, f"{monitor.url}{route}", 2, args.connections, args.threads)
-        for _ in range(args.rounds):
-            for route in ROUTES:
-                for variant, monitor in monitors.items():
-                    time.sleep(1)
-                    sample = measure(wrk, monitor, route, args)
-                    samples[route][variant].append(sample)
-                    print(
-                        f"{variant:11} {route:11} {sample['requests_per_s']:8.1f} req/s  "
-                        f"p50 {sample['latency_ms']['p50']:7.2f} ms  "
-                        f"p99 {sample['latency_ms']['p99']:7.2f} ms  "
-                        f"Airflow rounds/request {sample['upstream_rounds_per_request']}",
-                        flush=True,
-                    )
-    return samples
-
-
-def check_status(monitors: dict[str, Monitor], run: dict) -> None:
-    """Every instance shows the finished run with its tasks and model metrics."""
-    for monitor in monitors.values():
-        status = monitor.status()
-        if status.get("run_id") != run["dag_run_id"] or not status.get("metrics"):
-            raise RuntimeError(f"{monitor.name} monitor shows {status}, not the finished run")
-        if len(status.get("tasks") or []) < 2:
-            raise RuntimeError(f"{monitor.name} monitor shows no tasks: {status}")
-
-
-def figures_of(runs: list[dict]) -> dict:
-    """Medians over the rounds (worst p99 and max kept too)."""
-    per_window = [r.get("upstream_rounds_per_ttl_window") for r in runs]
-
-    def median(values) -> float:
-        return round(statistics.median(values), 2)
-
-    return {
-        "requests_per_s": median(r["requests_per_s"] for r in runs),
-        "p50_ms": median(r["latency_ms"]["p50"] for r in runs),
-        "p90_ms": median(r["latency_ms"]["p90"] for r in runs),
-        "p99_ms": median(r["latency_ms"]["p99"] for r in runs),
-        "p99_ms_worst": max(r["latency_ms"]["p99"] for r in runs),
-        "max_ms": max(r["latency_ms"]["max"] for r in runs),
-        "errors": sum(sum(r["errors"].values()) for r in runs),
-        "upstream_rounds_per_request": round(
-            statistics.median(r["upstream_rounds_per_request"] for r in runs), 4
-        ),
-        "upstream_rounds_per_ttl_window": None if None in per_window else max(per_window),
-    }
-
-
-def summarize(samples: dict, args: argparse.Namespace, run: dict, load_before: float) -> dict:
-    routes = {}
-    for route, by_variant in samples.items():
-        figures = {variant: figures_of(runs) for variant, runs in by_variant.items()}
-        cached = figures["cached"]
-        figures["ratio"] = {
-            against: {
-                "requests_per_s": round(
-                    cached["requests_per_s"] / figures[against]["requests_per_s"], 1
-                ),
-                "p50": round(cached["p50_ms"] / figures[against]["p50_ms"], 3),
-                "p99": round(cached["p99_ms"] / figures[against]["p99_ms"], 3),
-            }
-            for against in ("baseline", "per_request")
-        }
-        routes[route] = figures
-    status = routes["/api/status"]
-    calls_per_window = max(routes[r]["cached"]["upstream_rounds_per_ttl_window"] for r in ROUTES)
-    status_runs = samples["/api/status"]["cached"]
-    refresh = [r["refresh_ms_estimate"] for r in status_runs if r["refresh_ms_estimate"]]
-    ratio = status["ratio"]["baseline"]["requests_per_s"]
-    return {
-        "settings": {
-            "wrk": f"-t{args.threads} -c{args.connections} -d{args.duration:g}s",
-            "wrk_cpus": sorted(wrk_cpus()),
-            "rounds": args.rounds,
-            "variants": {
-                name: {"env": VARIANTS[name], "is": DESCRIPTIONS[name]} for name in VARIANTS
-            },
-            "cache_ttl_s": float(MONITOR_DEFAULTS["CACHE_TTL"]),
-            "training_run": run["dag_run_id"],
-            "load_average_1m_before": load_before,
-        },
-        "samples": samples,
-        "routes": routes,
-        "summary": {
-            "status_rps_cached": status["cached"]["requests_per_s"],
-            "status_rps_baseline": status["baseline"]["requests_per_s"],
-            "status_rps_ratio": ratio,
-            "status_rps_per_request": status["per_request"]["requests_per_s"],
-            "status_rps_ratio_per_request": status["ratio"]["per_request"]["requests_per_s"],
-            "status_p50_ms_cached": status["cached"]["p50_ms"],
-            "status_p99_ms_cached": status["cached"]["p99_ms"],
-            "health_p99_ms_cached": routes["/health"]["cached"]["p99_ms"],
-            "upstream_rounds_per_ttl_window": calls_per_window,
-            "status_upstream_rounds": [int(r["upstream_rounds"]) for r in status_runs],
-            "status_ttl_windows": [r["ttl_windows"] for r in status_runs],
-            "status_stale_answers": [int(r["stale_answers"]) for r in status_runs],
-            "refresh_ms_estimate_median": statistics.median(refresh) if refresh else None,
-            "meets_throughput": ratio >= THROUGHPUT_RATIO_TARGET,
-            "meets_p99": all(routes[r]["cached"]["p99_ms"] <= P99_TARGET_MS for r in ROUTES),
-            "meets_upstream": calls_per_window <= CALLS_PER_WINDOW_TARGET,
-            "errors_cached": sum(routes[r]["cached"]["errors"] for r in ROUTES),
-        },
-    }
-
-
-def history_summary(history: dict) -> dict:
-    routes = history["routes"]
-    return {
-        "history_runs_shown": history["runs_shown"],
-        "history_p99_ms": routes["/history"]["p99_ms"],
-        "history_rps": routes["/history"]["requests_per_s"],
-        "history_rest_calls_per_ttl_window": routes["/history"]["rest_calls_per_ttl_window"],
-        "status_rest_calls_per_ttl_window": routes["/api/status"]["rest_calls_per_ttl_window"],
-        "status_p99_ms_beside_history": routes["/api/status"]["p99_ms"],
-        "meets_history_p99": routes["/history"]["p99_ms"] <= P99_TARGET_MS,
-        "meets_history_calls": routes["/history"]["rest_calls_per_ttl_window"]
-        <= HISTORY_CALLS_PER_WINDOW_TARGET,
-    }
-
-
-def load_report(report: dict) -> Report:
-    s, routes, cfg = report["summary"], report["routes"], report["settings"]
-    rows = []
-    for route, f in routes.items():
-        c, b, p, r = f["cached"], f["baseline"], f["per_request"], f["ratio"]
-        rows.append(
-            (
-                f"`{route}`",
-                "req/s",
-                f"{c['requests_per_s']:.0f}",
-                f"{b['requests_per_s']:.0f}",
-                f"**{r['baseline']['requests_per_s']:.1f}x**",
-                f"{p['requests_per_s']:.0f}",
-                f"{r['per_request']['requests_per_s']:.1f}x",
-            )
-        )
-        for key, label in (("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms")):
-            rows.append(
-                (
-                    "",
-                    label,
-                    f"{c[key]:.1f}",
-                    f"{b[key]:.1f}",
-                    f"{c[key] / b[key]:.3f}",
-                    f"{p[key]:.1f}",
-                    f"{c[key] / p[key]:.3f}",
-                )
-            )
-        rounds = "upstream_rounds_per_request"
-        rows.append(
-            (
-                "",
-                "Airflow rounds / request",
-                f"{c[rounds]:.4f}",
-                f"{b[rounds]:.3f}",
-                "",
-                f"{p[rounds]:.3f}",
-                "",
-            )
-        )
-        rows.append(("", "errors (non-2xx, socket)", c["errors"], b["errors"], "", p["errors"], ""))
-    variants = "\n".join(f"- *{name}*: {v['is']}." for name, v in cfg["variants"].items())
-    header = (
-        "route",
-        "figure",
-        "cached",
-        "baseline (TTL=0)",
-        "cached / baseline",
-        "per-request baseline",
-        "cached / per-request",
-    )
-    return Report(
-        name="monitor_load",
-        title="Flask monitor throughput (gunicorn, real embedded Airflow behind)",
-        method=(
-            f"wrk `{cfg['wrk']}` pinned to CPU {cfg['wrk_cpus']}, {cfg['rounds']} alternating "
-            "round(s) per instance and route (medians shown), after a 2 s warm-up each. All "
-            "three instances are gunicorn started by the process launcher, reading the same "
-            "Airflow with the viewer account, after one finished training run. "
-            f"Load average before: {cfg['load_average_1m_before']}."
-        ),
-        targets=[
-            Target(
-                "`/api/status` req/s >= 10x the TTL=0 baseline",
-                f"{s['status_rps_cached']:.0f} vs {s['status_rps_baseline']:.0f} = "
-                f"{s['status_rps_ratio']:.1f}x (vs one round per request: "
-                f"{s['status_rps_ratio_per_request']:.1f}x)",
-                s["meets_throughput"],
-            ),
-            Target(
-                "p99 <= 50 ms (cached)",
-                f"`/api/status` {s['status_p99_ms_cached']:.1f} ms, "
-                f"`/health` {s['health_p99_ms_cached']:.1f} ms",
-                s["meets_p99"],
-            ),
-            Target(
-                "<= 1 Airflow round per TTL window",
-                f"{s['upstream_rounds_per_ttl_window']:.2f}",
-                s["meets_upstream"],
-            ),
-        ],
-        sections=[
-            variants,
-            table(header, rows),
-            "Airflow rounds are the monitor's own `monitor_airflow_calls_total` (one round = "
-            "latest run + task instances + model XCom for `/api/status`, one health probe for "
-            "`/health`) over its `monitor_http_requests_total`, read from `/metrics` before and "
-            "after each run (per-request baseline: one worker's totals). Cached `/api/status` "
-            f"runs: {s['status_upstream_rounds']} rounds in {s['status_ttl_windows']} TTL "
-            f"windows; {s['status_stale_answers']} answers given stale while a refresh was in "
-            'flight (`monitor_status_cache_total{result="stale"}`), i.e. a refresh took about '
-            f"{s['refresh_ms_estimate_median'] or 0:.0f} ms under this load and only the "
-            "request making it waited.",
-            "The history page is measured in the same run: `monitor_history.md`.",
-        ],
-        data={k: report[k] for k in ("settings", "samples", "routes", "summary")},
-        plot=lambda path: plot_results(report, path),
-    )
-
-
-def history_report(history: dict) -> Report:
-    s, routes, cfg = history["summary"], history["routes"], history["settings"]
-    rows = (
-        (
-            f"`{route}`",
-            f"{f['requests_per_s']:.0f}",
-            f"{f['p99_ms']:.1f}",
-            f"{f['rest_calls_per_ttl_window']:.2f}",
-            f["errors"],
-        )
-        for route, f in routes.items()
-    )
-    return Report(
-        name="monitor_history",
-        title="Flask monitor: the history page under load",
-        method=(
-            f"A monitor with the shipped defaults shows the last {s['history_runs_shown']} runs "
-            "(one failed) and reaches Airflow through a proxy that counts every REST call "
-            f"(login, dagRuns, task instances, XCom, logs). wrk `{cfg['wrk']}`, {cfg['rounds']} "
-            "round(s), one route at a time, after a 2 s warm-up each; TTL "
-            f"{cfg['cache_ttl_s']:g} s. Load average before: {cfg['load_average_1m_before']}."
-        ),
-        targets=[
-            Target(
-                f"`/history` p99 <= {P99_TARGET_MS:g} ms",
-                f"{s['history_p99_ms']:.1f} ms (`/api/status` beside it: "
-                f"{s['status_p99_ms_beside_history']:.1f} ms)",
-                s["meets_history_p99"],
-            ),
-            Target(
-                f"`/history` REST calls per TTL window <= {HISTORY_CALLS_PER_WINDOW_TARGET}",
-                f"{s['history_rest_calls_per_ttl_window']:.2f} (`/api/status`: "
-                f"{s['status_rest_calls_per_ttl_window']:.2f})",
-                s["meets_history_calls"],
-            ),
-        ],
-        sections=[table(("route", "req/s", "p99 ms", "REST calls / TTL window", "errors"), rows)],
-        data=history,
-    )
-
-
-def plot_results(report: dict, path: Path) -> None:
-    plt = pyplot()
-    routes = report["routes"]
-    names = list(VARIANTS)
-    fig, (ax_rps, ax_lat) = plt.subplots(1, 2, figsize=(12, 4.4))
-    width = 0.27
-    colors = {"cached": "tab:blue", "baseline": "tab:gray", "per_request": "tab:brown"}
-    for i, variant in enumerate(names):
-        xs = [j + (i - 1) * width for j in range(len(ROUTES))]
-        values = [routes[r][variant]["requests_per_s"] for r in ROUTES]
-        bars = ax_rps.bar(xs, values, width, label=variant, color=colors[variant])
-        ax_rps.bar_label(bars, fmt="%.0f", fontsize=8)
-    ax_rps.set_xticks(range(len(ROUTES)), ROUTES)
-    ax_rps.set_yscale("log")
-    ax_rps.set_ylabel("requests/s (log)")
-    ax_rps.set_title("Throughput, 32 connections")
-    ax_rps.legend(fontsize=8)
-    percentiles = ("p50_ms", "p90_ms", "p99_ms")
-    for route, style in zip(ROUTES, ("--", "-"), strict=True):
-        for variant in names:
-            ax_lat.plot(
-                [p.removesuffix("_ms") for p in percentiles],
-                [routes[route][variant][p] for p in percentiles],
-                style,
-                marker="o",
-                color=colors[variant],
-                label=f"{variant} {route}",
-            )
-    ax_lat.axhline(P99_TARGET_MS, color="tab:red", linewidth=0.8, label="50 ms target")
-    ax_lat.set_yscale("log")
-    ax_lat.set_ylabel("latency ms (log)")
-    ax_lat.set_title("Latency percentiles")
-    ax_lat.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

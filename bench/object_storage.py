@@ -15,9 +15,18 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from harness import Report, Target, arguments, embedded_stack, publish, spread, table
+from harness import (
+    Report,
+    Target,
+    arguments,
+    embedded_stack,
+    patient_client,
+    publish,
+    spread,
+    table,
+    timed_run,
+)
 from harness import wait_until_monitor_idle as monitor_idle
-from pipeline_latency import SLOW_CALL_S, timed_run
 
 from adclick_airflow.settings import TRAINING_DAG_ID
 from testkit.datasets import SAMPLE_CSV
@@ -37,20 +46,13 @@ def object_roots(store) -> dict[str, str]:
 
 
 def measure(runs: int) -> dict[str, list[dict]]:
-    from airflow_rest import AirflowClient
-
     with (
         tempfile.TemporaryDirectory(prefix="adclick-bench-s3-") as tmp,
         running_weed(Path(tmp)) as store,
     ):
         store.filesystem("writer").put(str(SAMPLE_CSV), f"{BUCKET}/bench/data/advertising.csv")
         with embedded_stack() as local, embedded_stack(extra_env=object_roots(store)) as remote:
-            clients = {
-                name: AirflowClient(
-                    s.api_url, s.admin.username, s.admin.password, timeout=SLOW_CALL_S
-                )
-                for name, s in (("local", local), ("object store", remote))
-            }
+            clients = {"local": patient_client(local), "object store": patient_client(remote)}
             samples: dict[str, list[dict]] = {name: [] for name in clients}
             for client in clients.values():  # warm-up: cold imports, first parse
                 client.set_paused(TRAINING_DAG_ID, False)

@@ -2,21 +2,13 @@
 
     .venv/bin/python bench/relaunch_mttr.py [--kills 7]
 
-Boots the embedded stack with the shipped settings, in which `ad_click_flask_watchdog`
-(continuous, waiting in the triggerer) keeps the service up. Two faults, each sent to the
-whole gunicorn process group (master and workers):
-
-* crash: SIGKILL, as a crash or the OOM killer would do;
-* hang: SIGSTOP, so the processes live on, holding the port, and answer nothing, as in a
-  deadlock. The watchdog must see the silence and the launcher replace the service
-  (SIGTERM, SIGKILL after its grace period, a new master). Sent once the service is past
-  its boot window (``BOOT_TIMEOUT_S`` after its start), within which the launcher gives a
-  silent service until that time to answer: it may still be booting.
-
-Baseline in the same run: the watchdog is switched off and the five-minute `ad_click_monitor`
-DAG is triggered right at each kill, i.e. that DAG's best case (a scheduled check would first
-wait for its next tick: 150 s on average on top). Target: watchdog median <= 10 s over >= 5
-kills, for the crash and for the hang. Results in bench/results/relaunch_mttr.{md,json}.
+On the embedded stack with the shipped settings, where `ad_click_flask_watchdog` (continuous,
+waiting in the triggerer) keeps the service up, faults go to the whole gunicorn process group:
+SIGKILL (a crash, or the OOM killer) and SIGSTOP (a hang: alive, holding the port, answering
+nothing; sent once the service is past its boot window, ``BOOT_TIMEOUT_S``). Baseline in the
+same run: the watchdog switched off and the five-minute `ad_click_monitor` DAG triggered right
+at each kill, its best case (on its schedule it would first wait for its next tick: 150 s on
+average on top). Target: watchdog median <= 10 s over >= 5 kills, for the crash and the hang.
 """
 
 from __future__ import annotations
@@ -42,7 +34,7 @@ CRON_MEAN_WAIT_S = 150.0
 
 
 def fault_and_time(
-    stack: EmbeddedStack, signum: int, recover: Callable[[], None] = lambda: None
+    stack: EmbeddedStack, signum: int, recover: Callable[[], object] = lambda: None
 ) -> float:
     """``signum`` to the service's process group; seconds until /health answers 200 again."""
     os.killpg(stack.flask_pid(), signum)
@@ -53,36 +45,33 @@ def fault_and_time(
 
 
 def measure_watchdog(stack: EmbeddedStack, kills: int, signum: int) -> list[float]:
-    client = stack.client()
+    """``kills`` recoveries by the watchdog, after one that warms up the relaunch path."""
+    client, name = stack.client(), signal.Signals(signum).name
     samples = []
-    name = signal.Signals(signum).name
-    for i in range(kills + 1):  # the first one warms up the relaunch path
+    for i in range(kills + 1):
         wait_until(lambda: health(stack) == 200 and watchdog_waiting(client), 120, "watchdog ready")
         if signum == signal.SIGSTOP:
-            # A service that does not answer within BOOT_TIMEOUT_S of its start may still be
-            # booting, and is given that long; a hang is of a service that has been serving.
+            # Silent within BOOT_TIMEOUT_S of its start, a service may still be booting and is
+            # given that long; a hang is of a service that has been serving.
             wait_until(
                 lambda: process_age(stack.flask_pid()) >= BOOT_TIMEOUT_S,
                 BOOT_TIMEOUT_S + 10,
                 "the service to be past its boot window",
             )
-        seconds = fault_and_time(stack, signum)
-        print(f"watchdog {name} {i}: {seconds:.2f} s{' (warm-up)' if i == 0 else ''}", flush=True)
-        if i:
-            samples.append(seconds)
-    return samples
+        samples.append(fault_and_time(stack, signum))
+        print(f"watchdog {name} {i}: {samples[-1]:.2f} s{'' if i else ' (warm-up)'}", flush=True)
+    return samples[1:]
 
 
 def measure_monitor_dag(stack: EmbeddedStack, kills: int) -> list[float]:
+    """``kills`` crashes, each recovered by a monitor DAG run triggered at the kill."""
     client = stack.client()
     samples = []
     for i in range(kills):
         wait_until(lambda: health(stack) == 200, 60, "Flask up")
-        seconds = fault_and_time(stack, signal.SIGKILL, recover=lambda: client.trigger(MONITOR, {}))
-        run = client.latest_run(MONITOR)
-        client.wait_for_run(MONITOR, run["dag_run_id"], timeout=120)
-        print(f"monitor DAG kill {i}: {seconds:.2f} s", flush=True)
-        samples.append(seconds)
+        samples.append(fault_and_time(stack, signal.SIGKILL, lambda: client.trigger(MONITOR, {})))
+        client.wait_for_run(MONITOR, client.latest_run(MONITOR)["dag_run_id"], timeout=120)
+        print(f"monitor DAG kill {i}: {samples[-1]:.2f} s", flush=True)
     return samples
 
 
@@ -98,12 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         hung = measure_watchdog(stack, args.kills, signal.SIGSTOP)
         switch_off_watchdog(stack.client())
         baseline = measure_monitor_dag(stack, args.kills)
-    report = summarize(watchdog, hung, baseline)
-    publish(report, args.results)
-    return 0 if all(t.met for t in report.targets) else 1
+    result = report(watchdog, hung, baseline)
+    publish(result, args.results)
+    return 0 if all(t.met for t in result.targets) else 1
 
 
-def summarize(watchdog: list[float], hung: list[float], baseline: list[float]) -> Report:
+def report(watchdog: list[float], hung: list[float], baseline: list[float]) -> Report:
+    """The Report of the three series of recovery times (s)."""
     crash, hang, base = spread(watchdog), spread(hung), spread(baseline)
     rows = [
         ("watchdog DAG, crash (SIGKILL)", crash["median"], crash["max"]),
@@ -117,7 +107,8 @@ def summarize(watchdog: list[float], hung: list[float], baseline: list[float]) -
         ("ratio watchdog / baseline", round(crash["median"] / base["median"], 3), ""),
         ("ratio hung / crash", round(hang["median"] / crash["median"], 3), ""),
     ]
-    faults = zip(watchdog, hung, baseline, strict=False)
+    series = zip(watchdog, hung, baseline, strict=False)
+    faults = [(i, *times) for i, times in enumerate(series, start=1)]
     return Report(
         name="relaunch_mttr",
         title="Relaunch MTTR (embedded stack)",
@@ -129,22 +120,15 @@ def summarize(watchdog: list[float], hung: list[float], baseline: list[float]) -
         ),
         targets=[
             Target(
-                f"crash: watchdog median <= {TARGET_S:.0f} s",
-                f"{crash['median']:.2f} s",
-                crash["median"] <= TARGET_S,
-            ),
-            Target(
-                f"hang: watchdog median <= {TARGET_S:.0f} s",
-                f"{hang['median']:.2f} s",
-                hang["median"] <= TARGET_S,
-            ),
+                f"{fault}: watchdog median <= {TARGET_S:.0f} s",
+                f"{figures['median']:.2f} s",
+                figures["median"] <= TARGET_S,
+            )
+            for fault, figures in (("crash", crash), ("hang", hang))
         ],
         sections=[
             table(("mechanism", "median (s)", "max (s)"), rows),
-            table(
-                ("fault", "crash (s)", "hung (s)", "baseline (s)"),
-                ((i + 1, *sample) for i, sample in enumerate(faults)),
-            ),
+            table(("fault", "crash (s)", "hung (s)", "baseline (s)"), faults),
         ],
         data={
             "samples": {

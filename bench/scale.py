@@ -22,32 +22,34 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from harness import Report, Target, arguments, publish, pyplot, table
 
+from adclick.workdir import MODEL, candidate_dir
+
 STEPS = ("load_data", "data_preprocessing", "separate_data_outputs", "build_model", "load_model")
 BASELINES = ("import", "read_csv", "bare_fit")
-ARTIFACTS = ("raw.parquet", "clean.parquet", "train.parquet", "test.parquet", "model.joblib")
+ARTIFACTS = ("raw.parquet", "clean.parquet", "train.parquet", "test.parquet", MODEL)
 TARGET_TOTAL_S = 60.0
 TARGET_RSS_MB = 2048.0
 LINEAR_EXPONENT_MAX = 1.1
+RATIOS = {  # key in the summary -> row in the report
+    "load_data_over_read_csv": "load_data / read_csv",
+    "build_model_over_bare_fit": "build_model / bare_fit",
+    "steps_over_read_csv_plus_fit": "five steps / (read_csv + bare_fit)",
+}
 
 
-def child(name: str, workdir: Path, csv: Path, result: Path) -> None:
-    """In the fresh process: run one step or baseline, write its timings to ``result``."""
-    import resource
-
-    def peak_mb() -> float:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-    started = time.perf_counter()
+def prepared(name: str, workdir: Path, csv: Path) -> Callable[[], object]:
+    """Import what step or baseline ``name`` needs (bare_fit: also load its arrays, which
+    is not part of the fit); return the call to time."""
     if name == "read_csv":
         import pandas as pd
 
-        imported, rss_imported = time.perf_counter(), peak_mb()
-        pd.read_csv(csv)
-    elif name == "bare_fit":
+        return lambda: pd.read_csv(csv)
+    if name == "bare_fit":
         import pandas as pd
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
@@ -56,28 +58,36 @@ def child(name: str, workdir: Path, csv: Path, result: Path) -> None:
 
         train = pd.read_parquet(workdir / "train.parquet")
         x, y = train[list(FEATURES)].to_numpy(), train[TARGET].to_numpy()
-        del train  # loading the arrays is not part of the fit
-        imported, rss_imported = time.perf_counter(), peak_mb()
-        LogisticRegression(max_iter=1000).fit(StandardScaler().fit_transform(x), y)
-    else:
-        from adclick import steps
+        return lambda: LogisticRegression(max_iter=1000).fit(StandardScaler().fit_transform(x), y)
+    from adclick import steps
 
-        imported, rss_imported = time.perf_counter(), peak_mb()
-        if name == "load_data":
-            steps.ingest_csv(csv, workdir)
-        elif name == "data_preprocessing":
-            steps.select_features(workdir)
-        elif name == "separate_data_outputs":
-            steps.split_holdout(workdir)
-        elif name == "build_model":
-            steps.fit_and_score(workdir)
-        elif name == "load_model":
-            steps.register_model(workdir, workdir / "model", min_accuracy=0.5, run_id="bench")
-        elif name != "import":
-            getattr(steps, name)(workdir)
+    return {
+        "import": lambda: None,
+        "load_data": lambda: steps.ingest_csv(csv, workdir),
+        "data_preprocessing": lambda: steps.select_features(workdir),
+        "separate_data_outputs": lambda: steps.split_holdout(workdir),
+        "build_model": lambda: steps.fit_and_score(workdir),
+        "load_model": lambda: steps.register_model(
+            workdir, workdir / "model", min_accuracy=0.5, run_id="bench"
+        ),
+    }[name]
+
+
+def artifact(workdir: Path, name: str) -> Path:
+    """Where a run leaves ``name``: the model in its (only) candidate's directory."""
+    return candidate_dir(workdir, 0) / name if name == MODEL else workdir / name
+
+
+def child(name: str, workdir: Path, csv: Path, result: Path) -> None:
+    """In the fresh process: run one step or baseline, write its timings to ``result``."""
+    import resource
+
+    call = prepared(name, workdir, csv)
+    imported = time.perf_counter()
+    rss_imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    call()
     work = time.perf_counter() - imported if name != "import" else 0.0
-    timings = {"import_s": imported - started, "work_s": work, "rss_after_import_mb": rss_imported}
-    result.write_text(json.dumps(timings))
+    result.write_text(json.dumps({"work_s": work, "rss_after_import_mb": rss_imported}))
 
 
 def run_child(name: str, workdir: Path, csv: Path) -> dict:
@@ -115,7 +125,7 @@ def measure(sizes: list[int], repeats: int) -> tuple[dict, dict]:
             workdir.mkdir()
             for name in ("import", "read_csv", *STEPS, "bare_fit"):  # bare_fit reads train
                 samples[rows].setdefault(name, []).append(run_child(name, workdir, csvs[rows]))
-            files[rows] = {a: (workdir / a).stat().st_size / 2**20 for a in ARTIFACTS}
+            files[rows] = {a: artifact(workdir, a).stat().st_size / 2**20 for a in ARTIFACTS}
             files[rows]["csv"] = csvs[rows].stat().st_size / 2**20
             work = sum(samples[rows][s][-1]["work_s"] for s in STEPS)
             print(f"pass {rep + 1}/{repeats} {rows:>9} rows: steps {work:.2f} s", flush=True)
@@ -124,93 +134,82 @@ def measure(sizes: list[int], repeats: int) -> tuple[dict, dict]:
 
 def summarize(samples: dict, files: dict) -> dict:
     """Medians per step (peak RSS: the maximum), totals, ratios and growth exponents."""
+
+    def figures(runs: list[dict]) -> dict:
+        return {
+            "wall_s": round(statistics.median(s["wall_s"] for s in runs), 4),
+            "work_s": round(statistics.median(s["work_s"] for s in runs), 4),
+            "peak_rss_mb": round(max(s["peak_rss_mb"] for s in runs), 1),
+            "rss_growth_mb": round(
+                max(s["peak_rss_mb"] - s["rss_after_import_mb"] for s in runs), 1
+            ),
+        }
+
     per_size = {}
     for rows, by_name in samples.items():
-
-        def median(name: str, key: str, by_name: dict = by_name) -> float:
-            return round(statistics.median(s[key] for s in by_name[name]), 4)
-
-        steps = {
-            name: {
-                "wall_s": median(name, "wall_s"),
-                "work_s": median(name, "work_s"),
-                "peak_rss_mb": round(max(s["peak_rss_mb"] for s in by_name[name]), 1),
-                "rss_growth_mb": round(
-                    max(s["peak_rss_mb"] - s["rss_after_import_mb"] for s in by_name[name]), 1
-                ),
-            }
-            for name in (*BASELINES, *STEPS)
-        }
-        work = sum(steps[s]["work_s"] for s in STEPS)
-        baseline = steps["read_csv"]["work_s"] + steps["bare_fit"]["work_s"]
+        steps = {name: figures(by_name[name]) for name in (*BASELINES, *STEPS)}
+        work = {name: step["work_s"] for name, step in steps.items()}
+        total = sum(work[s] for s in STEPS)
+        ratios = (
+            work["load_data"] / work["read_csv"],
+            work["build_model"] / work["bare_fit"],
+            total / (work["read_csv"] + work["bare_fit"]),
+        )
         per_size[rows] = {
             "steps": steps,
-            "total_work_s": round(work, 3),
+            "total_work_s": round(total, 3),
             "total_wall_s": round(sum(steps[s]["wall_s"] for s in STEPS), 3),
             "max_peak_rss_mb": max(steps[s]["peak_rss_mb"] for s in STEPS),
-            "load_data_over_read_csv": round(
-                steps["load_data"]["work_s"] / steps["read_csv"]["work_s"], 2
-            ),
-            "build_model_over_bare_fit": round(
-                steps["build_model"]["work_s"] / steps["bare_fit"]["work_s"], 2
-            ),
-            "steps_over_read_csv_plus_fit": round(work / baseline, 2),
+            **{key: round(r, 2) for key, r in zip(RATIOS, ratios, strict=True)},
             "files_mb": {k: round(v, 2) for k, v in files[rows].items()},
         }
-    growth = {}
-    for small, large in itertools.pairwise(sorted(per_size)):
-        a, b = per_size[small], per_size[large]
-        times = {
-            n: (a["steps"][n]["work_s"], b["steps"][n]["work_s"]) for n in (*STEPS, *BASELINES[1:])
+
+    def work_s(rows: int, name: str) -> float:
+        at = per_size[rows]
+        return at["total_work_s"] if name == "total" else at["steps"][name]["work_s"]
+
+    growth = {
+        f"{small}->{large}": {
+            name: round(
+                math.log(work_s(large, name) / work_s(small, name)) / math.log(large / small), 2
+            )
+            for name in (*STEPS, "read_csv", "bare_fit", "total")
         }
-        times["total"] = (a["total_work_s"], b["total_work_s"])
-        growth[f"{small}->{large}"] = {
-            n: round(math.log(t2 / t1) / math.log(large / small), 2)
-            for n, (t1, t2) in times.items()
-        }
+        for small, large in itertools.pairwise(sorted(per_size))
+    }
     return {"sizes": per_size, "growth_exponents": growth}
 
 
 def report(summary: dict, repeats: int) -> Report:
+    """The Report of ``summarize``'s figures; at the largest size, against the targets."""
     at, growth = summary["sizes"], summary["growth_exponents"]
     sizes = sorted(at)
     top = at[sizes[-1]]
     last = growth[list(growth)[-1]] if growth else {}
     worst = max(STEPS, key=last.get) if last else None
 
-    def cell(rows: int, name: str) -> str:
-        m = at[rows]["steps"][name]
-        return f"{m['work_s']:.3f} s / {m['wall_s']:.2f} s / {m['peak_rss_mb']:.0f} MB"
+    def cells(name: str) -> list[str]:
+        cell = "{work_s:.3f} s / {wall_s:.2f} s / {peak_rss_mb:.0f} MB"
+        return [cell.format(**at[n]["steps"][name]) for n in sizes]
 
     header = ("step", *(f"{n:,} rows" for n in sizes))
-    steps = [(name, *(cell(n, name) for n in sizes)) for name in STEPS]
-    steps.append(
-        (
-            "**all five steps**",
-            *(
-                f"{at[n]['total_work_s']:.2f} s / {at[n]['total_wall_s']:.2f} s / "
-                f"{at[n]['max_peak_rss_mb']:.0f} MB"
-                for n in sizes
-            ),
-        )
-    )
-    steps += [(f"*{name}* (baseline)", *(cell(n, name) for n in sizes)) for name in BASELINES]
+    all_steps = "{total_work_s:.2f} s / {total_wall_s:.2f} s / {max_peak_rss_mb:.0f} MB"
+    steps = [
+        *((name, *cells(name)) for name in STEPS),
+        ("**all five steps**", *(all_steps.format(**at[n]) for n in sizes)),
+        *((f"*{name}* (baseline)", *cells(name)) for name in BASELINES),
+    ]
     ratios = [
-        (label, *(at[n][key] for n in sizes))
-        for label, key in (
-            ("load_data / read_csv", "load_data_over_read_csv"),
-            ("build_model / bare_fit", "build_model_over_bare_fit"),
-            ("five steps / (read_csv + bare_fit)", "steps_over_read_csv_plus_fit"),
-        )
+        *((label, *(at[n][key] for n in sizes)) for key, label in RATIOS.items()),
+        *(
+            (
+                f"peak RSS beyond imports, {name} (MB)",
+                *(at[n]["steps"][name]["rss_growth_mb"] for n in sizes),
+            )
+            for name in (*STEPS, "read_csv", "bare_fit")
+        ),
+        ("CSV (MB)", *(at[n]["files_mb"]["csv"] for n in sizes)),
     ]
-    ratios += [
-        (
-            f"peak RSS beyond imports, {name} (MB)",
-            *(at[n]["steps"][name]["rss_growth_mb"] for n in sizes),
-        )
-        for name in (*STEPS, "read_csv", "bare_fit")
-    ]
-    ratios.append(("CSV (MB)", *(at[n]["files_mb"]["csv"] for n in sizes)))
     exponents = [
         (name, *(g[name] for g in growth.values()))
         for name in (*STEPS, "total", "read_csv", "bare_fit")
@@ -254,30 +253,24 @@ def report(summary: dict, repeats: int) -> Report:
 
 
 def plot(summary: dict, path: Path) -> None:
+    """Step time and peak RSS against rows, log-log, with the targets."""
     plt = pyplot()
     at = summary["sizes"]
     sizes = sorted(at)
+
+    def series(key: str, name: str | None = None) -> list[float]:
+        return [at[n][key] if name is None else at[n]["steps"][name][key] for n in sizes]
+
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
-    for name in (*STEPS, *BASELINES[1:]):
+    for name in (*STEPS, "read_csv", "bare_fit"):
         style = "--" if name in BASELINES else "-"
-        for axis, key in ((left, "work_s"), (right, "peak_rss_mb")):
-            axis.plot(
-                sizes, [at[n]["steps"][name][key] for n in sizes], style, marker="o", label=name
-            )
-    left.plot(
-        sizes, [at[n]["total_work_s"] for n in sizes], "k-", marker="s", label="all five steps"
-    )
-    left.plot(
-        sizes, [at[sizes[0]]["total_work_s"] * n / sizes[0] for n in sizes], "k:", label="linear"
-    )
+        left.plot(sizes, series("work_s", name), style, marker="o", label=name)
+        right.plot(sizes, series("peak_rss_mb", name), style, marker="o", label=name)
+    left.plot(sizes, series("total_work_s"), "k-", marker="s", label="all five steps")
+    linear = [at[sizes[0]]["total_work_s"] * n / sizes[0] for n in sizes]
+    left.plot(sizes, linear, "k:", label="linear")
     left.axhline(TARGET_TOTAL_S, color="red", linestyle=":", label="target")
-    right.plot(
-        sizes,
-        [at[n]["steps"]["import"]["peak_rss_mb"] for n in sizes],
-        "k:",
-        marker="s",
-        label="import only",
-    )
+    right.plot(sizes, series("peak_rss_mb", "import"), "k:", marker="s", label="import only")
     right.axhline(TARGET_RSS_MB, color="red", linestyle=":", label="target")
     for axis, title in ((left, "step time (s)"), (right, "peak RSS of the step's process (MB)")):
         axis.set(xscale="log", yscale="log", xlabel="rows", title=title)
