@@ -79,7 +79,10 @@ COLUMNS = {  # a container's figure -> its column
     "processes": "processes",
     "docker_stats_mb": "docker stats (MB)",
     "cgroup_charge_mb": "cgroup charge (MB)",
+    "idle_cpu_pct": "CPU at idle (% of a core)",
 }
+# How long a running stack's CPU time is counted, with no run going.
+CPU_WINDOW_S = 30.0
 
 
 def bare_process(code: str) -> dict[str, float]:
@@ -230,6 +233,38 @@ def container_cgroup(pid: int) -> tuple[list[int], float] | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time charged so far to the cgroup ``pid`` is in (v1 ``cpuacct``, or v2)."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for _, controllers, path in (line.split(":", 2) for line in lines):
+        path = path.strip("/")
+        try:
+            if path and "cpuacct" in controllers.split(","):
+                return int(Path("/sys/fs/cgroup/cpuacct", path, "cpuacct.usage").read_text()) / 1e9
+            if path and controllers == "":
+                stat = Path("/sys/fs/cgroup", path, "cpu.stat").read_text()
+                return int(re.search(r"^usage_usec (\d+)", stat, re.MULTILINE)[1]) / 1e6
+        except (OSError, TypeError, ValueError):
+            continue
+    return None
+
+
+def idle_cpu_pct(pids: dict[str, int], window: float = CPU_WINDOW_S) -> dict[str, float | None]:
+    """Per container (its init pid), the CPU its cgroup used over ``window`` s, in % of a core."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    time.sleep(window)
+    after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    return {
+        name: None
+        if None in (before[name], after[name])
+        else round(100 * (after[name] - before[name]) / window, 1)
+        for name in pids
+    }
+
+
 def size_mb(text: str) -> float:
     """``docker stats`` sizes ("12.5MiB", "1.2GB") in MiB."""
     number, prefix = re.fullmatch(r"([\d.]+)\s*([kKMG]?)i?B", text.strip()).groups()
@@ -247,9 +282,13 @@ def measure_containers(project: str) -> dict[str, dict]:
         entry["ID"][:12]: size_mb(entry["MemUsage"].split("/")[0])
         for entry in map(json.loads, stats_lines)
     }
+    inspected = {
+        c["Config"]["Labels"].get("com.docker.compose.service", c["Name"].lstrip("/")): c
+        for c in json.loads(docker("inspect", *ids))
+    }
+    cpu = idle_cpu_pct({service: c["State"]["Pid"] for service, c in inspected.items()})
     processes, containers = process_table(), {}
-    for c in json.loads(docker("inspect", *ids)):
-        service = c["Config"]["Labels"].get("com.docker.compose.service", c["Name"].lstrip("/"))
+    for service, c in inspected.items():
         init_pid = c["State"]["Pid"]
         pids, charged = container_cgroup(init_pid) or (
             members_of({service: [init_pid]}, processes)[service],
@@ -260,6 +299,7 @@ def measure_containers(project: str) -> dict[str, dict]:
             **found["components"][service],
             "cgroup_charge_mb": charged,
             "docker_stats_mb": round(stats.get(c["Id"][:12], 0.0), 1),
+            "idle_cpu_pct": cpu[service],
         }
     return containers
 
@@ -285,8 +325,9 @@ def containers_report(project: str, containers: dict[str, dict], airflow: dict) 
         title=f"Footprint: Celery stack (Docker Compose project `{project}`)",
         method="A running stack, measured as found: PSS summed over the processes of each "
         "container's cgroup (host /proc); beside it `docker stats` usage and the cgroup's whole "
-        "charge (with page cache). Reported beside the embedded stack's target, with no target "
-        "of its own; baseline, same run: a host process after `import airflow`, "
+        f"charge (with page cache), and the CPU time its cgroup used over {CPU_WINDOW_S:g} s "
+        "just before, with no run going. Reported beside the embedded stack's target, with no "
+        "target of its own; baseline, same run: a host process after `import airflow`, "
         f"{airflow['pss_mb']:.0f} MB PSS.",
         sections=[table(("container", *COLUMNS.values()), rows)],
         data={
