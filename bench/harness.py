@@ -89,10 +89,7 @@ def compose_stack_client(timeout: float = 10.0) -> AirflowClient:
 
 def patient_client(stack: EmbeddedStack) -> AirflowClient:
     """The stack's admin client, waiting up to ``SLOW_CALL_S`` for each answer."""
-    from airflow_rest import AirflowClient
-
-    account = stack.admin
-    return AirflowClient(stack.api_url, account.username, account.password, timeout=SLOW_CALL_S)
+    return stack.client(timeout=SLOW_CALL_S)
 
 
 def timed_run(client: AirflowClient, dag_id: str) -> dict:

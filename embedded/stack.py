@@ -224,11 +224,12 @@ class EmbeddedStack:
         env.update(self.extra_env)
         return env
 
-    def client(self, role: str = "admin") -> AirflowClient:
+    def client(self, role: str = "admin", timeout: float = 10.0) -> AirflowClient:
+        """A REST client as ``admin`` or the read-only viewer; ``timeout`` s per call."""
         from airflow_rest import AirflowClient
 
         account = self.admin if role == "admin" else self.viewer
-        return AirflowClient(self.api_url, account.username, account.password, timeout=10.0)
+        return AirflowClient(self.api_url, account.username, account.password, timeout=timeout)
 
     # -- lifecycle ------------------------------------------------------------------------
     def prepare(self) -> None:

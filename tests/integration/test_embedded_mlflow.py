@@ -36,7 +36,7 @@ def mlflow_client(mlflow_server: MlflowServer):
 
 def patient_client(stack: EmbeddedStack) -> AirflowClient:
     """A machine busy with other work can keep the api-server silent for long."""
-    return AirflowClient(stack.api_url, stack.admin.username, stack.admin.password, timeout=60)
+    return stack.client(timeout=60)
 
 
 def run_training(stack: EmbeddedStack) -> tuple[dict, dict | None]:

@@ -8,7 +8,6 @@ import socket
 import pytest
 
 from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
-from airflow_rest import AirflowClient
 from embedded.stack import EmbeddedStack
 from flask_launcher.process import ProcessLauncher
 from testkit.flask_service import health, masters_serving
@@ -23,7 +22,7 @@ BACK = "Flask monitor back"
 
 def run_monitor(stack: EmbeddedStack) -> tuple[dict, dict]:
     # A patient client: a machine busy with other work can keep the api-server silent for long.
-    client = AirflowClient(stack.api_url, stack.admin.username, stack.admin.password, timeout=60)
+    client = stack.client(timeout=60)
     run = client.trigger(MONITOR, {})
     run = client.wait_for_run(MONITOR, run["dag_run_id"], timeout=180)
     return run, client.task_states(MONITOR, run["dag_run_id"])

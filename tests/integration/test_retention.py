@@ -33,7 +33,7 @@ AGE = timedelta(days=400)  # beyond every default window
 
 def admin(stack: EmbeddedStack) -> AirflowClient:
     """An admin client with patience: the test waits through a slow api-server."""
-    return AirflowClient(stack.api_url, stack.admin.username, stack.admin.password, timeout=60.0)
+    return stack.client(timeout=60.0)
 
 
 def train(stack: EmbeddedStack) -> dict:
