@@ -21,6 +21,8 @@ from pathlib import Path
 # The repository root: the embedded stack runs from a checkout (embedded.stack re-exports it).
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MLFLOW_VENV = REPO_ROOT / ".venv-mlflow"
+# `mlflow server` that execs its web server rather than waiting for it (the image runs it too).
+SERVE_SCRIPT = REPO_ROOT / "docker" / "mlflow" / "serve.py"
 DEFAULT_PORT = 5001  # 5000 is the Flask monitor's
 HOST = "127.0.0.1"
 STOP_GRACE_S = 5.0
@@ -50,13 +52,13 @@ class MlflowServer:
         return self.home / "mlflow-server.log"
 
     def command(self) -> list[str]:
-        executable = self.venv / "bin" / "mlflow"
-        if not executable.exists():
-            raise RuntimeError(f"{executable} is missing: run scripts/bootstrap to create it")
+        executable = self.venv / "bin" / "python"
+        if not (self.venv / "bin" / "mlflow").exists():
+            raise RuntimeError(f"{self.venv} has no MLflow: run scripts/bootstrap to create it")
         self.home.mkdir(parents=True, exist_ok=True)
         return [
             str(executable),
-            "server",
+            str(SERVE_SCRIPT),
             "--host",
             HOST,
             "--port",

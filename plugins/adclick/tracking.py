@@ -216,7 +216,6 @@ class Tracker:
             if existing:
                 mlflow.set_tags(tags)
             mlflow.log_params(_loggable(params))
-            mlflow.log_metrics(_scalar_metrics(metrics))
             mlflow.log_input(
                 mlflow.data.from_pandas(
                     dataset.frame,
@@ -230,9 +229,12 @@ class Tracker:
             mlflow.log_dict(_confusion_matrix(metrics), f"{EVALUATION_DIR}/confusion_matrix.json")
             mlflow.log_dict(_roc_curve(fitted, holdout), f"{EVALUATION_DIR}/roc_curve.json")
             self._log_candidates(experiment_id, run_id, candidates)
-            version = self._registered_version(run_id) or self._log_and_register(
+            version, model_id = self._registered_version(run_id) or self._log_and_register(
                 fitted, holdout, run_id
             )
+            # After the model, naming it: logged before, log_model would link them itself by
+            # reading back each metric's history (one request per metric).
+            mlflow.log_metrics(_scalar_metrics(metrics), model_id=model_id)
             gate = GATE_PASSED if passed else GATE_REJECTED
             self.client.set_model_version_tag(self.config.model_name, version, TAG_GATE, gate)
         return TrackedModel(
@@ -313,14 +315,21 @@ class Tracker:
             )
             self.client.set_terminated(child.info.run_id)
 
-    def _registered_version(self, run_id: str) -> str | None:
-        """The version an earlier try of this run registered already, if any."""
+    def _registered_version(self, run_id: str) -> tuple[str, str | None] | None:
+        """The version (and its logged model) an earlier try of this run registered, if any."""
         versions = self.client.search_model_versions(
             f"name = '{_quoted(self.config.model_name)}' and run_id = '{run_id}'"
         )
-        return str(max(int(v.version) for v in versions)) if versions else None
+        if not versions:
+            return None
+        latest = max(versions, key=lambda v: int(v.version))
+        # The registry names the logged model only in the version's source, models:/<id>.
+        scheme, _, model_id = (latest.source or "").partition(":/")
+        return str(latest.version), model_id if scheme == "models" and model_id else None
 
-    def _log_and_register(self, fitted: Any, holdout: pd.DataFrame, run_id: str) -> str:
+    def _log_and_register(
+        self, fitted: Any, holdout: pd.DataFrame, run_id: str
+    ) -> tuple[str, str | None]:
         import mlflow.sklearn
         from mlflow.models import infer_signature
 
@@ -337,7 +346,7 @@ class Tracker:
         # Creates the registered model on first use; the version links to the run and the
         # logged model.
         version = self._mlflow.register_model(info.model_uri, self.config.model_name)
-        return str(version.version)
+        return str(version.version), info.model_id
 
     def _champion_version(self) -> str | None:
         from mlflow.exceptions import MlflowException

@@ -97,6 +97,10 @@ def test_the_model_is_an_sklearn_model_with_signature_and_example(tracked: dict,
     )
     assert version.run_id == tracked["mlflow"]["run_id"]
     assert version.tags[TAG_GATE] == "passed"
+    [output] = tracker.client.get_run(version.run_id).outputs.model_outputs
+    logged = {m.key: m.value for m in tracker.client.get_logged_model(output.model_id).metrics}
+    assert logged["accuracy"] == pytest.approx(tracked["metrics"]["accuracy"])
+    assert logged["true_positives"] == tracked["metrics"]["confusion_matrix"][1][1]
     import mlflow
 
     path = Path(mlflow.artifacts.download_artifacts(f"models:/{version.name}/{version.version}"))
@@ -202,3 +206,16 @@ def test_without_a_tracking_uri_tracking_is_off(tmp_path: Path, monkeypatch, cap
     assert "mlflow" not in json.loads(capsys.readouterr().out)
     metadata = ModelRegistry(tmp_path / "m").current()["metadata"]
     assert "mlflow" not in metadata
+
+
+def test_the_server_is_one_process(mlflow_server: MlflowServer) -> None:
+    """``mlflow server`` would stay resident beside the web server it starts (~200 MB)."""
+    import psutil
+
+    serving = [
+        p.info["cmdline"]
+        for p in psutil.process_iter(["cmdline"])
+        if p.info["cmdline"] and str(mlflow_server.port) in p.info["cmdline"]
+    ]
+    assert len(serving) == 1, serving
+    assert serving[0][1:3] == ["-m", "uvicorn"], serving
