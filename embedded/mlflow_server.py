@@ -28,7 +28,8 @@ HOST = "127.0.0.1"
 STOP_GRACE_S = 5.0
 # The server's job runner (a process and seven queue consumers, for MLflow's GenAI features)
 # does nothing for this project but take memory and start-up time.
-SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+JOB_EXECUTION = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"  # MLflow's own variable
+SERVER_ENV = {JOB_EXECUTION: "false"}
 
 
 @dataclass

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 import pytest
 
-from embedded.mlflow_server import MLFLOW_VENV, SERVE_SCRIPT
+from embedded.mlflow_server import JOB_EXECUTION, MlflowServer
 
 
 @pytest.mark.parametrize("value", [None, "true"])
-def test_job_execution_must_be_off(value: str | None) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+def test_job_execution_must_be_off(tmp_path, value: str | None) -> None:
+    server = MlflowServer(tmp_path, port=1)
+    env = {k: v for k, v in server.env().items() if k != JOB_EXECUTION}
     if value is not None:
-        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = value
-    done = subprocess.run(
-        [str(MLFLOW_VENV / "bin" / "python"), str(SERVE_SCRIPT), "--port", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+        env[JOB_EXECUTION] = value
+    done = subprocess.run(server.command(), env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
-    assert "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false is required" in done.stderr
+    assert f"{JOB_EXECUTION}=false is required" in done.stderr
