@@ -42,6 +42,7 @@ from harness import (
     Target,
     arguments,
     component_roots,
+    cpu_seconds,
     embedded_stack,
     members_of,
     memory_mb,
@@ -230,25 +231,6 @@ def container_cgroup(pid: int) -> tuple[list[int], float] | None:
             continue
         if pid in pids:
             return pids, charged
-    return None
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """CPU time charged so far to the cgroup ``pid`` is in (v1 ``cpuacct``, or v2)."""
-    try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for _, controllers, path in (line.split(":", 2) for line in lines):
-        path = path.strip("/")
-        try:
-            if path and "cpuacct" in controllers.split(","):
-                return int(Path("/sys/fs/cgroup/cpuacct", path, "cpuacct.usage").read_text()) / 1e9
-            if path and controllers == "":
-                stat = Path("/sys/fs/cgroup", path, "cpu.stat").read_text()
-                return int(re.search(r"^usage_usec (\d+)", stat, re.MULTILINE)[1]) / 1e6
-        except (OSError, TypeError, ValueError):
-            continue
     return None
 
 

@@ -122,6 +122,29 @@ def timed_run(client: AirflowClient, dag_id: str) -> dict:
     }
 
 
+def settled_run(client: AirflowClient, dag_id: str) -> dict:
+    """``timed_run``, then ``wait_until_monitor_idle``: the next measurement starts on a
+    quiet stack."""
+    sample = timed_run(client, dag_id)
+    wait_until_monitor_idle(client)
+    return sample
+
+
+def alternating(
+    trials: dict[str, Callable[[], dict]], rounds: int, warm_up: bool = True
+) -> dict[str, list[dict]]:
+    """``{name: [sample per round]}``: each trial after the other, ``rounds`` times, so that
+    a drift in the machine's load spreads over all of them; after one uncounted round that
+    pays for cold imports and first parses, unless ``warm_up`` is false."""
+    samples: dict[str, list[dict]] = {name: [] for name in trials}
+    for counted in [False] * warm_up + [True] * rounds:
+        for name, trial in trials.items():
+            sample = trial()
+            if counted:
+                samples[name].append(sample)
+    return samples
+
+
 def wait_until_monitor_idle(client: AirflowClient, timeout: float = 120.0) -> None:
     """A training run ends by triggering the monitor DAG; its tasks would compete for the
     executor's slots with whatever is measured next, so wait for its runs to finish."""
@@ -135,7 +158,7 @@ def wait_until_monitor_idle(client: AirflowClient, timeout: float = 120.0) -> No
     )
 
 
-# -- memory (MB here are MiB: smaps counts KiB) ----------------------------------------------
+# -- memory (MB here are MiB: smaps counts KiB) and CPU ---------------------------------------
 MEMORY_KINDS = ("pss", "rss", "uss")
 
 
@@ -222,6 +245,25 @@ def stack_memory(roots: dict[str, list[int]]) -> dict:
     """``memory_of`` the components led by ``roots`` (``component_roots``), now."""
     table = process_table()
     return memory_of(members_of(roots, table), table)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time charged so far to the cgroup ``pid`` is in (v1 ``cpuacct``, or v2)."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for _, controllers, path in (line.split(":", 2) for line in lines):
+        path = path.strip("/")
+        try:
+            if path and "cpuacct" in controllers.split(","):
+                return int(Path("/sys/fs/cgroup/cpuacct", path, "cpuacct.usage").read_text()) / 1e9
+            if path and controllers == "":
+                stat = Path("/sys/fs/cgroup", path, "cpu.stat").read_text()
+                return int(re.search(r"^usage_usec (\d+)", stat, re.MULTILINE)[1]) / 1e6
+        except (OSError, TypeError, ValueError):
+            continue
+    return None
 
 
 # -- figures ----------------------------------------------------------------------------------

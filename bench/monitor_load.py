@@ -38,7 +38,16 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import requests
-from harness import Report, Target, arguments, embedded_stack, publish, pyplot, table
+from harness import (
+    Report,
+    Target,
+    alternating,
+    arguments,
+    embedded_stack,
+    publish,
+    pyplot,
+    table,
+)
 from harness import wait_until_monitor_idle as monitor_idle
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
@@ -154,20 +163,21 @@ class Wrk:
 
 
 def in_turn(rounds: int, runs: dict[tuple[str, str], Callable[[], dict]]) -> dict:
-    """``{key: [sample per round]}``: each of ``runs`` after the other, a second apart,
-    ``rounds`` times, so that a drift in the machine's load spreads over all of them."""
-    samples: dict[tuple[str, str], list[dict]] = {key: [] for key in runs}
-    for _ in range(rounds):
-        for key, run in runs.items():
-            time.sleep(1)
-            samples[key].append(sample := run())
-            latency = sample["latency_ms"]
-            print(
-                f"{key[0]:11} {key[1]:11} {sample['requests_per_s']:8.1f} req/s  "
-                f"p50 {latency['p50']:7.2f} ms  p99 {latency['p99']:7.2f} ms",
-                flush=True,
-            )
-    return samples
+    """harness' ``alternating`` of wrk runs, a second apart, each printed."""
+
+    def announced(key: tuple[str, str], run: Callable[[], dict]) -> dict:
+        time.sleep(1)
+        sample = run()
+        latency = sample["latency_ms"]
+        print(
+            f"{key[0]:11} {key[1]:11} {sample['requests_per_s']:8.1f} req/s  "
+            f"p50 {latency['p50']:7.2f} ms  p99 {latency['p99']:7.2f} ms",
+            flush=True,
+        )
+        return sample
+
+    trials = {key: partial(announced, key, run) for key, run in runs.items()}
+    return alternating(trials, rounds, warm_up=False)
 
 
 # -- three instances: Airflow rounds counted by the monitor itself ---------------------------

@@ -13,20 +13,21 @@ against the target.
 from __future__ import annotations
 
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from harness import (
     Report,
     Target,
+    alternating,
     arguments,
     embedded_stack,
     patient_client,
     publish,
+    settled_run,
     spread,
     table,
-    timed_run,
 )
-from harness import wait_until_monitor_idle as monitor_idle
 
 from adclick_airflow.settings import TRAINING_DAG_ID
 from testkit.datasets import SAMPLE_CSV
@@ -53,15 +54,10 @@ def measure(runs: int) -> dict[str, list[dict]]:
         store.filesystem("writer").put(str(SAMPLE_CSV), f"{BUCKET}/bench/data/advertising.csv")
         with embedded_stack() as local, embedded_stack(extra_env=object_roots(store)) as remote:
             clients = {"local": patient_client(local), "object store": patient_client(remote)}
-            samples: dict[str, list[dict]] = {name: [] for name in clients}
-            for client in clients.values():  # warm-up: cold imports, first parse
+            for client in clients.values():
                 client.set_paused(TRAINING_DAG_ID, False)
-                timed_run(client, TRAINING_DAG_ID)
-                monitor_idle(client)
-            for _ in range(runs):
-                for name, client in clients.items():
-                    samples[name].append(timed_run(client, TRAINING_DAG_ID))
-                    monitor_idle(client)
+            trials = {name: partial(settled_run, c, TRAINING_DAG_ID) for name, c in clients.items()}
+            samples = alternating(trials, runs)
     return samples
 
 

@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from functools import partial
 
 import task_timeline
 from harness import (
@@ -27,15 +28,15 @@ from harness import (
     SLOW_CALL_S,
     Report,
     Target,
+    alternating,
     arguments,
     compose_stack_client,
     embedded_stack,
     patient_client,
     publish,
+    settled_run,
     spread,
     table,
-    timed_run,
-    wait_until_monitor_idle,
 )
 
 from adclick_airflow.settings import TRAINING_DAG_ID as ML_DAG
@@ -63,13 +64,7 @@ def measure(client: AirflowClient, runs: int, logs: Callable[[], tuple[str, str]
     wait_until(lambda: all(map(client.dag_exists, dags)), 180, parsed, poll=0.5)
     for dag_id in dags:
         client.set_paused(dag_id, False)
-    samples: dict[str, list[dict]] = {dag_id: [] for dag_id in dags}
-    for i in range(runs + 1):  # the first round warms up: cold imports, first parse
-        for dag_id in dags:
-            sample = timed_run(client, dag_id)
-            wait_until_monitor_idle(client)
-            if i:
-                samples[dag_id].append(sample)
+    samples = alternating({dag_id: partial(settled_run, client, dag_id) for dag_id in dags}, runs)
     executor_log, api_log = logs()
     timeline = timelines_of(client, samples, executor_log)
     return {"samples": samples, "timeline": timeline, "heartbeats": heartbeat_cost(api_log)}

@@ -1,10 +1,10 @@
 """Experiment tracking and the model registry in MLflow.
 
 One MLflow run per training run (found again by its tags when a task is retried, so a retry
-resumes it instead of adding a second run), one child run per hyperparameter candidate, and
-every trained model registered as a version of one registered model. The alias ``champion``
-is the registry's answer to "which model is live"; :meth:`Tracker.champion` moves it and puts
-it back when what follows (exporting the model to the model directory) fails.
+resumes it instead of adding a second run), one child run per hyperparameter candidate of a
+grid, and every trained model registered as a version of one registered model. The alias
+``champion`` is the registry's answer to "which model is live"; :meth:`Tracker.champion` moves
+it and puts it back when what follows (exporting the model to the model directory) fails.
 
 Only the MLflow client (``mlflow-skinny``) is needed. Nothing here is imported unless a
 tracking URI is configured: without one, training never loads MLflow.
@@ -228,10 +228,12 @@ class Tracker:
             )
             mlflow.log_dict(_confusion_matrix(metrics), f"{EVALUATION_DIR}/confusion_matrix.json")
             mlflow.log_dict(_roc_curve(fitted, holdout), f"{EVALUATION_DIR}/roc_curve.json")
-            self._log_candidates(experiment_id, run_id, candidates)
-            version, model_id = self._registered_version(run_id) or self._log_and_register(
-                fitted, holdout, run_id
-            )
+            # A run this try started has no children and no version yet: only a resumed one
+            # is searched for what an earlier try wrote.
+            resumed = existing is not None
+            self._log_candidates(experiment_id, run_id, candidates, resumed)
+            earlier = self._registered_version(run_id) if resumed else None
+            version, model_id = earlier or self._log_and_register(fitted, holdout, run_id)
             # After the model, naming it: logged before, log_model would link them itself by
             # reading back each metric's history (one request per metric).
             mlflow.log_metrics(_scalar_metrics(metrics), model_id=model_id)
@@ -290,15 +292,22 @@ class Tracker:
         return runs[0].info.run_id if runs else None
 
     def _log_candidates(
-        self, experiment_id: str, parent_id: str, candidates: Sequence[Mapping[str, Any]]
+        self,
+        experiment_id: str,
+        parent_id: str,
+        candidates: Sequence[Mapping[str, Any]],
+        resumed: bool,
     ) -> None:
-        """One child run per candidate, each written once even when the task is retried."""
-        done = {
-            run.data.tags.get(TAG_CANDIDATE)
-            for run in self.client.search_runs(
-                [experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'"
-            )
-        }
+        """One child run per candidate of a grid, each written once even when the task is
+        retried. A single candidate is the run itself: its params and metrics are the run's."""
+        if len(candidates) < 2:
+            return
+        searched = (
+            self.client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'")
+            if resumed
+            else []
+        )
+        done = {run.data.tags.get(TAG_CANDIDATE) for run in searched}
         for position, candidate in enumerate(candidates):
             index = str(candidate.get("index", position))
             if index in done:

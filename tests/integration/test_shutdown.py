@@ -118,6 +118,7 @@ def run_embedded(tmp_path: Path) -> Iterator:
                 *("--start-timeout", "600"),
                 *("--api-port", str(ports.api), "--flask-port", str(ports.flask)),
                 *("--smtp-port", str(ports.smtp), "--mail-port", str(ports.mail_http)),
+                *("--mlflow-port", str(ports.mlflow)),
             ],
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
@@ -150,7 +151,8 @@ def stop_and_check(run: Run, signum: int) -> None:
     assert run.process.returncode == 128 + signum, run.text()
     time.sleep(0.5)  # a straggler would have had time to start something
     assert run.recorder.survivors() == {}, run.text()
-    for port in (run.ports.api, run.ports.flask, run.ports.smtp, run.ports.mail_http):
+    ports = run.ports
+    for port in (ports.api, ports.flask, ports.smtp, ports.mail_http, ports.mlflow):
         assert not listening_holders(port), port
     assert run.text().rstrip().endswith("Stopped."), run.text()
 

@@ -81,14 +81,32 @@ def test_a_run_records_params_metrics_dataset_and_evaluation(tracked: dict, trac
     assert roc["fpr"][0] == 0 and roc["tpr"][-1] == 1 and len(roc["fpr"]) == len(roc["tpr"])
 
 
-def test_each_candidate_is_a_child_run(tracked: dict, tracker: Tracker) -> None:
-    parent = tracked["mlflow"]["run_id"]
-    [child] = tracker.client.search_runs(
-        [tracked["mlflow"]["experiment_id"]], f"tags.`mlflow.parentRunId` = '{parent}'"
+def test_each_candidate_of_a_grid_is_a_child_run(tmp_path: Path, tracker: Tracker) -> None:
+    grid = [{"C": 0.5}, {"C": 2.0}]
+    # Rejected (the gate at 1.0), so the champion the other tests check stays where it is.
+    with pytest.raises(QualityGateError) as caught:
+        train(tmp_path, tracker, "manual__grid", candidates=grid, min_accuracy=1.0)
+    result = caught.value.result
+    children = tracker.client.search_runs(
+        [result["mlflow"]["experiment_id"]],
+        f"tags.`mlflow.parentRunId` = '{result['mlflow']['run_id']}'",
     )
-    assert child.data.tags[TAG_CANDIDATE] == "0"
-    assert child.data.params["C"] == "1.0"
-    assert child.data.metrics["accuracy"] == pytest.approx(tracked["accuracy"])
+    by_index = {child.data.tags[TAG_CANDIDATE]: child for child in children}
+    assert sorted(by_index) == ["0", "1"]
+    for candidate in result["candidates"]:
+        child = by_index[str(candidate["index"])]
+        assert child.data.params["C"] == str(candidate["params"]["C"])
+        assert child.data.metrics["accuracy"] == pytest.approx(candidate["metrics"]["accuracy"])
+
+
+def test_a_single_candidate_is_the_run_itself(tracked: dict, tracker: Tracker) -> None:
+    parent = tracker.client.get_run(tracked["mlflow"]["run_id"])
+    children = tracker.client.search_runs(
+        [tracked["mlflow"]["experiment_id"]], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
+    )
+    assert children == []
+    assert parent.data.params["C"] == "1.0"
+    assert parent.data.metrics["accuracy"] == pytest.approx(tracked["accuracy"])
 
 
 def test_the_model_is_an_sklearn_model_with_signature_and_example(tracked: dict, tracker):
@@ -146,20 +164,28 @@ def test_a_rejected_model_is_registered_and_tagged_but_the_alias_stays(
 
 
 def test_a_retried_task_resumes_its_run_and_version(tmp_path: Path, tracker: Tracker) -> None:
-    """A second try of the same training run adds no MLflow run and no model version."""
+    """A second try of the same training run adds no MLflow run, child run or model version."""
     workdir = tmp_path / "work"
     workdir.mkdir()
-    first = train(tmp_path, tracker, "manual__retried")
+    grid = [{"C": 0.5}, {"C": 2.0}]
+    first = train(tmp_path, tracker, "manual__retried", candidates=grid)
     context = RunContext("manual__retried", try_number=2)
     again = steps.register_model(
-        workdir, tmp_path / "model", 0.9, "manual__retried", tracker=tracker, context=context
+        workdir,
+        tmp_path / "model",
+        0.9,
+        "manual__retried",
+        candidates=len(grid),
+        tracker=tracker,
+        context=context,
     )
     assert again["mlflow"]["run_id"] == first["mlflow"]["run_id"]
     assert again["mlflow"]["model_version"] == first["mlflow"]["model_version"]
-    runs = tracker.client.search_runs(
-        [first["mlflow"]["experiment_id"]], f"tags.`{TAG_RUN_ID}` = 'manual__retried'"
-    )
+    experiment = [first["mlflow"]["experiment_id"]]
+    runs = tracker.client.search_runs(experiment, f"tags.`{TAG_RUN_ID}` = 'manual__retried'")
     assert len(runs) == 1 and runs[0].data.tags[TAG_TRY] == "2"
+    parent = f"tags.`mlflow.parentRunId` = '{runs[0].info.run_id}'"
+    assert len(tracker.client.search_runs(experiment, parent)) == len(grid)
     assert TAG_DAG_ID not in runs[0].data.tags  # the command line has no DAG
 
 
