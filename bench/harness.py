@@ -325,14 +325,10 @@ def machine() -> dict[str, object]:
     }
 
 
-def write_results(name: str, report: dict, markdown: str, results: Path = RESULTS) -> None:
-    """``<results>/<name>.json`` (everything, plus the machine) and ``<name>.md``."""
-    results.mkdir(parents=True, exist_ok=True)
-    (results / f"{name}.json").write_text(json.dumps({"machine": machine(), **report}, indent=2))
-    (results / f"{name}.md").write_text(markdown.rstrip() + "\n")
-
-
 def publish(report: Report, results: Path = RESULTS) -> None:
+    """``<results>/<name>.md`` (title, method, targets, sections, plot), ``<name>.json``
+    (targets and data, plus the machine) and ``<name>.png`` when there is a plot."""
+    results.mkdir(parents=True, exist_ok=True)
     parts = [f"# {report.title}", report.method]
     if report.targets:
         rows = [(t.goal, t.measured, "yes" if t.met else "**no**") for t in report.targets]
@@ -342,11 +338,11 @@ def publish(report: Report, results: Path = RESULTS) -> None:
         f"Load average at the end: {os.getloadavg()[0]:.2f} (machine in {report.name}.json)."
     )
     if report.plot is not None:
-        results.mkdir(parents=True, exist_ok=True)
         report.plot(results / f"{report.name}.png")
         parts.append(f"![{report.title}]({report.name}.png)")
-    targets = [vars(t) for t in report.targets]
-    write_results(report.name, {"targets": targets, **report.data}, "\n\n".join(parts), results)
+    figures = {"machine": machine(), "targets": [vars(t) for t in report.targets], **report.data}
+    (results / f"{report.name}.json").write_text(json.dumps(figures, indent=2))
+    (results / f"{report.name}.md").write_text("\n\n".join(parts).rstrip() + "\n")
     print(
         "\n".join(
             f"{'met' if t.met else 'NOT met'}: {t.goal}: {t.measured}" for t in report.targets

@@ -30,7 +30,6 @@ the setting in ``config/airflow.cfg`` can go (see ``bench/results/supervisor_exi
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -133,16 +132,16 @@ def summarize(seconds: list[float], interval: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--child", choices=("linger", "exit"))
-    args = parser.parse_args(argv)
-    if args.child:
-        child(args.child, args.runs)
+    if argv is None and sys.argv[1:2] == ["--child"]:
+        case, runs = sys.argv[2], int(sys.argv[4])
+        child(case, runs)
         return 0
     sys.path.insert(0, str(Path(__file__).parent))
-    from harness import write_results
+    from harness import Report, arguments, publish, table
 
+    parser = arguments(__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args(argv)
     results = {
         case: {
             str(interval): summarize(
@@ -152,32 +151,43 @@ def main(argv: list[str] | None = None) -> int:
         }
         for case in ("linger", "exit")
     }
-    rows = "\n".join(
-        f"| `{case}` | {interval} | {r['median_s']:.3f} | {r['max_s']:.3f} | "
-        f"{r['late_runs']} of {r['runs']} |"
+    rows = [
+        (
+            f"`{case}`",
+            interval,
+            f"{r['median_s']:.3f}",
+            f"{r['max_s']:.3f}",
+            f"{r['late_runs']} of {r['runs']}",
+        )
         for case, by_interval in results.items()
         for interval, r in by_interval.items()
+    ]
+    publish(
+        Report(
+            name="supervisor_exit_tail",
+            title="Task supervisor: exit noticed up to `min_heartbeat_interval` late",
+            method=(
+                "Fork -> `ActivitySubprocess.wait()` returning. `linger`: the task process closes "
+                f"its sockets {LINGER_S} s before it exits (should take {LINGER_S} s); `exit`: it "
+                "returns at once (should take a few ms). *Late* = at least 0.9x the interval "
+                "(`[workers] min_heartbeat_interval`)."
+            ),
+            sections=[
+                table(
+                    ("case", "min_heartbeat_interval (s)", "median (s)", "max (s)", "late"), rows
+                ),
+                "Cause: `_monitor_subprocess` waits in `select()` on the task's sockets only; once "
+                "all have reached EOF, nothing wakes it when the process becomes reapable, so it "
+                "sleeps the rest of `min_heartbeat_interval`. A fix in Airflow would wait on the "
+                "process itself too (a pidfd in the selector, or `waitpid` with the remaining "
+                "timeout once no socket is open). Until then `config/airflow.cfg` sets `[workers] "
+                f"min_heartbeat_interval = 1`; when `linger` takes {LINGER_S} s under the default "
+                "5, drop that setting.",
+            ],
+            data={"linger_s": LINGER_S, "results": results},
+        ),
+        args.results,
     )
-    write_results(
-        "supervisor_exit_tail",
-        {"linger_s": LINGER_S, "results": results},
-        "# Task supervisor: exit noticed up to `min_heartbeat_interval` late\n\n"
-        f"Fork -> `ActivitySubprocess.wait()` returning. `linger`: the task process closes its "
-        f"sockets {LINGER_S} s before it exits (should take {LINGER_S} s); `exit`: it returns "
-        "at once (should take a few ms). *Late* = at least 0.9x the interval.\n\n"
-        "| case | min_heartbeat_interval (s) | median (s) | max (s) | late |\n"
-        f"| --- | --- | --- | --- | --- |\n{rows}\n\n"
-        "Cause: `_monitor_subprocess` waits in `select()` on the task's sockets only; once all "
-        "have reached EOF, nothing wakes it when the process becomes reapable, so it sleeps "
-        "the rest of `min_heartbeat_interval`. A fix in Airflow would wait on the process "
-        "itself too (a pidfd in the selector, or `waitpid` with the remaining timeout once no "
-        "socket is open). Until then `config/airflow.cfg` sets `[workers] "
-        "min_heartbeat_interval = 1`; when `linger` takes "
-        f"{LINGER_S} s under the default 5, drop that setting.\n",
-    )
-    for case, by_interval in results.items():
-        for interval, r in by_interval.items():
-            print(case, interval, {k: v for k, v in r.items() if k != "samples_s"})
     return 0
 
 
