@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from adclick.defaults import MLFLOW_NO_TELEMETRY
+
 # The repository root: the embedded stack runs from a checkout (embedded.stack re-exports it).
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MLFLOW_VENV = REPO_ROOT / ".venv-mlflow"
@@ -29,7 +31,7 @@ STOP_GRACE_S = 5.0
 # The server's job runner (a process and seven queue consumers, for MLflow's GenAI features)
 # does nothing for this project but take memory and start-up time.
 JOB_EXECUTION = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"  # MLflow's own variable
-SERVER_ENV = {JOB_EXECUTION: "false"}
+SERVER_ENV = {JOB_EXECUTION: "false", **MLFLOW_NO_TELEMETRY}
 
 
 @dataclass

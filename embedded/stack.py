@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from adclick.defaults import MLFLOW_NO_TELEMETRY
 from adclick_contract import MONITOR_USERNAME
 from embedded.mlflow_server import DEFAULT_PORT as MLFLOW_PORT
 from embedded.mlflow_server import REPO_ROOT, MlflowServer
@@ -209,6 +210,7 @@ class EmbeddedStack:
                 "MONITOR_AIRFLOW_USERNAME": self.viewer.username,
                 "MONITOR_AIRFLOW_PASSWORD": self.viewer.password,
                 "MLFLOW_TRACKING_URI": self.mlflow_url,
+                **MLFLOW_NO_TELEMETRY,  # the scheduler imports MLflow to preload it
                 "FLASK_LAUNCHER": "process",
                 "FLASK_MONITOR_BIND": f"127.0.0.1:{self.ports.flask}",
                 "FLASK_MONITOR_PIDFILE": str(self.home / "flask-monitor.pid"),

@@ -9,3 +9,9 @@ from __future__ import annotations
 MIN_ACCURACY = 0.9  # quality gate: the hold-out accuracy a model needs to become current
 TEST_SIZE = 0.3  # share of rows held out for scoring
 RANDOM_STATE = 42  # seed of the split and of the classifier
+
+# MLflow reports usage to its makers' servers unless told not to, from every process that
+# imports it (the server, and each task and worker that records runs). Nothing here asks for
+# that, and a stack's components have no business calling out: off, in the environment of
+# each process before MLflow is imported (adclick.tracking, the embedded stack, compose).
+MLFLOW_NO_TELEMETRY = {"MLFLOW_DISABLE_TELEMETRY": "true"}

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from adclick import defaults
 from adclick.errors import ConfigError, TrackingError
 from adclick.schema import CLASSES, FEATURES, TARGET
 
@@ -49,6 +50,7 @@ CLIENT_DEFAULTS = {
     # The links are in the result (and the command line's stdout is its JSON summary).
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
     "MLFLOW_PRINT_MODEL_URLS_ON_CREATION": "false",
+    **defaults.MLFLOW_NO_TELEMETRY,
 }
 
 # Tags naming the training run an MLflow run belongs to.
@@ -137,11 +139,12 @@ class Tracker:
     """Records training runs in one MLflow tracking server (or any URI MLflow accepts)."""
 
     def __init__(self, config: TrackingConfig) -> None:
+        # Before the import: MLflow starts its usage reporting as it is imported.
+        for name, value in CLIENT_DEFAULTS.items():
+            os.environ.setdefault(name, value)
         import mlflow
         from mlflow import MlflowClient
 
-        for name, value in CLIENT_DEFAULTS.items():
-            os.environ.setdefault(name, value)
         self.config = config
         self._mlflow = mlflow
         # The fluent API (start_run, log_model) reads the process-wide URI; a task process and

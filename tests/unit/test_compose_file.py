@@ -8,6 +8,7 @@ import re
 import pytest
 import yaml
 
+from adclick.defaults import MLFLOW_NO_TELEMETRY
 from embedded.stack import REPO_ROOT
 from testkit.scaleout import WORKER_SECRETS
 
@@ -234,3 +235,18 @@ def test_no_airflow_container_shares_a_volume_for_data_models_or_artifacts(
             env = service.get("environment") or {}
             for variable in ("ADCLICK_DATA_DIR", "ADCLICK_MODEL_DIR", "ADCLICK_ARTIFACT_DIR"):
                 assert env[variable].startswith("s3://"), f"{name}: {variable}={env[variable]}"
+
+
+def test_no_process_that_loads_mlflow_reports_usage_to_its_makers(services) -> None:
+    """The MLflow server and every Airflow container (each worker preloads MLflow, and
+    load_model records runs) switch off MLflow's usage reporting, on both compose files."""
+    worker_file = yaml.safe_load((REPO_ROOT / "docker-compose.worker.yaml").read_text())
+    loading = {
+        name: service.get("environment", {})
+        for name, service in [*services.items(), *worker_file["services"].items()]
+        if name == "mlflow" or "MLFLOW_TRACKING_URI" in service.get("environment", {})
+    }
+    assert {"mlflow", "airflow-worker", "airflow-scheduler"} <= set(loading)
+    for name, env in loading.items():
+        for key, value in MLFLOW_NO_TELEMETRY.items():
+            assert env.get(key) == value, name
