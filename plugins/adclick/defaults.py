@@ -1,4 +1,5 @@
-"""Training defaults: the DAG's params, the command line and the steps all start from these.
+"""Training defaults: the DAG's params, the command line and the steps all start from these;
+and the MLflow setting every process of ours that loads MLflow runs with.
 
 Kept apart from :mod:`adclick.model` so reading them (a DAG file does at parse time) costs no
 scikit-learn import.
