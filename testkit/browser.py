@@ -8,9 +8,12 @@ fresh CI machine). The pages under test run no script; the DOM is read through t
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -49,6 +52,9 @@ class Browser:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Debian's command is a shell script that runs the browser as its child, which
+            # starts helpers of its own: all in one session, so close() can end them all.
+            start_new_session=True,
         )
         port = self._debugging_port()
         page = next(
@@ -143,13 +149,20 @@ class Browser:
         try:
             self._ws.close()
         finally:
-            self._process.terminate()
-            try:
+            self._signal_session(signal.SIGTERM)  # the script would not pass it on
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            shutil.rmtree(self._profile, ignore_errors=True)
+            self._signal_session(signal.SIGKILL)  # any helper still flushing its cache
+            self._process.wait()
+            wait_until(self._profile_removed, 10, f"{self._profile} to be removed")
+
+    def _signal_session(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):  # nothing of it left
+            os.killpg(self._process.pid, signum)
+
+    def _profile_removed(self) -> bool:
+        shutil.rmtree(self._profile, ignore_errors=True)
+        return not self._profile.exists()
 
 
 def _own_status(event: dict, url: str) -> bool:
