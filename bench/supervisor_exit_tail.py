@@ -112,7 +112,7 @@ def measure(case: str, interval: int, runs: int) -> list[float]:
     env = {**os.environ, "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": str(interval)}
     env.setdefault("AIRFLOW_HOME", str(Path(os.environ.get("TMPDIR", "/tmp")) / "exit-tail"))
     out = subprocess.run(
-        [sys.executable, __file__, "--child", case, "--runs", str(runs)],
+        [sys.executable, __file__, "--child", case, str(runs)],
         env=env,
         check=True,
         capture_output=True,
@@ -132,9 +132,9 @@ def summarize(seconds: list[float], interval: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None and sys.argv[1:2] == ["--child"]:
-        case, runs = sys.argv[2], int(sys.argv[4])
-        child(case, runs)
+    if argv is None and sys.argv[1:2] == ["--child"]:  # as bench/scale.py's children
+        case, runs = sys.argv[2:4]
+        child(case, int(runs))
         return 0
     sys.path.insert(0, str(Path(__file__).parent))
     from harness import Report, arguments, publish, table
