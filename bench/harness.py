@@ -30,6 +30,7 @@ from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR_DAG
 from adclick_airflow.settings import TRAINING_DAG_ID
 from embedded.stack import REPO_ROOT, EmbeddedStack
 from testkit.datasets import SAMPLE_CSV
+from testkit.flask_service import flask_pid
 from testkit.ports import free_ports
 from testkit.waiting import wait_until
 
@@ -237,7 +238,7 @@ def memory_of(members: dict[str, list[int]], table: dict[int, dict]) -> dict:
 def component_roots(stack: EmbeddedStack) -> dict[str, list[int]]:
     """The process each component of ``stack`` was started as; Flask: its gunicorn master."""
     roots = {component: [proc.pid] for component, proc in stack._procs.items()}
-    roots["flask-monitor"] = [pid] if (pid := stack.flask_pid()) else []
+    roots["flask-monitor"] = [pid] if (pid := flask_pid(stack)) else []
     return roots
 
 

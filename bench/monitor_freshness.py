@@ -34,6 +34,7 @@ from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowClient
 from embedded.stack import EmbeddedStack
 from testkit.runs import finished_run
+from testkit.tasks import task_states
 from testkit.waiting import wait_until
 
 MARGIN_S = 0.5
@@ -101,7 +102,7 @@ def read_airflow(client: AirflowClient) -> Shown:
     run = client.latest_run(TRAINING)  # read first: its start bounds both reads
     if run is None:
         return None, None, {}
-    return run["dag_run_id"], run["state"], client.task_states(TRAINING, run["dag_run_id"])
+    return run["dag_run_id"], run["state"], task_states(client, TRAINING, run["dag_run_id"])
 
 
 def read_monitor(session: requests.Session, url: str) -> Shown:

@@ -25,7 +25,7 @@ from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
 from embedded.stack import EmbeddedStack
 from flask_launcher.health import BOOT_TIMEOUT_S
 from flask_launcher.process import process_age
-from testkit.flask_service import health
+from testkit.flask_service import flask_pid, health
 from testkit.waiting import wait_until
 from testkit.watchdog import WATCHDOG, switch_off_watchdog, watchdog_waiting
 
@@ -37,7 +37,7 @@ def fault_and_time(
     stack: EmbeddedStack, signum: int, recover: Callable[[], object] = lambda: None
 ) -> float:
     """``signum`` to the service's process group; seconds until /health answers 200 again."""
-    os.killpg(stack.flask_pid(), signum)
+    os.killpg(flask_pid(stack), signum)
     faulted = time.perf_counter()
     recover()
     wait_until(lambda: health(stack) == 200, 120, "/health to answer again", poll=0.02)
@@ -54,7 +54,7 @@ def measure_watchdog(stack: EmbeddedStack, kills: int, signum: int) -> list[floa
             # Silent within BOOT_TIMEOUT_S of its start, a service may still be booting and is
             # given that long; a hang is of a service that has been serving.
             wait_until(
-                lambda: process_age(stack.flask_pid()) >= BOOT_TIMEOUT_S,
+                lambda: process_age(flask_pid(stack)) >= BOOT_TIMEOUT_S,
                 BOOT_TIMEOUT_S + 10,
                 "the service to be past its boot window",
             )

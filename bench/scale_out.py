@@ -23,6 +23,7 @@ from harness import Report, Target, arguments, publish, spread, table, wait_unti
 from adclick.sample import write_csv
 from adclick_airflow.settings import TRAINING_DAG_ID
 from testkit.compose import ComposeStack
+from testkit.runs import unsuccessful
 from testkit.scaleout import grid, host_of, hostname, instances, scale_workers
 
 TARGET_SPEEDUP = 1.6
@@ -40,7 +41,9 @@ def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> di
     run_id = client.trigger(TRAINING_DAG_ID, conf)["dag_run_id"]
     run = client.wait_for_run(TRAINING_DAG_ID, run_id, timeout=timeout, poll=2)
     if run["state"] != "success":
-        raise SystemExit(f"{run_id}: {run['state']}: {client.task_states(TRAINING_DAG_ID, run_id)}")
+        raise SystemExit(
+            f"{run_id}: {run['state']}:\n{unsuccessful(client, TRAINING_DAG_ID, run_id)}"
+        )
     fits = instances(client, TRAINING_DAG_ID, run_id, "build_model")
     started = min(_ts(t["start_date"]) for t in fits)
     ended = max(_ts(t["end_date"]) for t in fits)

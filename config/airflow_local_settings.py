@@ -64,3 +64,18 @@ if _forks_task_processes(sys.argv[1:]):
         warm_up = getattr(requirements_utils, "_init_packages_to_modules_map", None)
         if warm_up is not None:
             warm_up()
+        # What a run's start and log_model import on first use (about 0.15 s per load_model:
+        # GitPython for the run's source tags, the model's serving environment, the tracing
+        # exporter). MLflow's internal modules, so one that is gone is skipped.
+        import contextlib
+        import importlib
+
+        for _module in (
+            "git",
+            "mlflow.tracking.request_header.registry",
+            "mlflow.pyfunc.scoring_server",
+            "mlflow.pyfunc.utils.environment",
+            "mlflow.tracing.processor.otel",
+        ):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(_module)

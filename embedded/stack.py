@@ -399,13 +399,6 @@ class EmbeddedStack:
 
         return ProcessLauncher.from_env(self.env)
 
-    def flask_pid(self) -> int | None:
-        """The Flask monitor's gunicorn master, from the pidfile the process launcher keeps."""
-        try:
-            return int(Path(self.env["FLASK_MONITOR_PIDFILE"]).read_text().strip())
-        except (OSError, ValueError):
-            return None
-
     def __enter__(self) -> EmbeddedStack:
         self.start()
         return self

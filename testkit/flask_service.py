@@ -73,3 +73,11 @@ def served_monitor(stack: EmbeddedStack, workdir: Path, **settings: str) -> Iter
         yield url
     finally:
         launcher.stop()
+
+
+def flask_pid(stack: EmbeddedStack) -> int | None:
+    """The Flask monitor's gunicorn master, from the pidfile the process launcher keeps."""
+    try:
+        return int(Path(stack.env["FLASK_MONITOR_PIDFILE"]).read_text().strip())
+    except (OSError, ValueError):
+        return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from adclick_airflow.settings import WATCHDOG_DAG_ID as WATCHDOG
 from airflow_rest import AirflowClient
+from testkit.tasks import task_states
 
 
 def running_runs(client: AirflowClient) -> list[dict]:
@@ -14,7 +15,7 @@ def running_runs(client: AirflowClient) -> list[dict]:
 def watchdog_waiting(client: AirflowClient) -> bool:
     """A watchdog run is waiting in the triggerer for the Flask monitor to go down."""
     return any(
-        client.task_states(WATCHDOG, run["dag_run_id"]).get("wait_for_flask_down") == "deferred"
+        task_states(client, WATCHDOG, run["dag_run_id"]).get("wait_for_flask_down") == "deferred"
         for run in running_runs(client)
     )
 

@@ -229,19 +229,27 @@ class Tracker:
                 ),
                 context="training",
             )
-            mlflow.log_dict(_confusion_matrix(metrics), f"{EVALUATION_DIR}/confusion_matrix.json")
-            mlflow.log_dict(_roc_curve(fitted, holdout), f"{EVALUATION_DIR}/roc_curve.json")
+            _log_evaluation(
+                mlflow,
+                {
+                    "confusion_matrix.json": _confusion_matrix(metrics),
+                    "roc_curve.json": _roc_curve(fitted, holdout),
+                },
+            )
             # A run this try started has no children and no version yet: only a resumed one
             # is searched for what an earlier try wrote.
             resumed = existing is not None
             self._log_candidates(experiment_id, run_id, candidates, resumed)
+            gate = GATE_PASSED if passed else GATE_REJECTED
             earlier = self._registered_version(run_id) if resumed else None
-            version, model_id = earlier or self._log_and_register(fitted, holdout, run_id)
+            if earlier:
+                version, model_id = earlier
+                self.client.set_model_version_tag(self.config.model_name, version, TAG_GATE, gate)
+            else:
+                version, model_id = self._log_and_register(fitted, holdout, {TAG_GATE: gate})
             # After the model, naming it: logged before, log_model would link them itself by
             # reading back each metric's history (one request per metric).
             mlflow.log_metrics(_scalar_metrics(metrics), model_id=model_id)
-            gate = GATE_PASSED if passed else GATE_REJECTED
-            self.client.set_model_version_tag(self.config.model_name, version, TAG_GATE, gate)
         return TrackedModel(
             tracking_uri=self.config.tracking_uri,
             experiment_id=experiment_id,
@@ -340,7 +348,7 @@ class Tracker:
         return str(latest.version), model_id if scheme == "models" and model_id else None
 
     def _log_and_register(
-        self, fitted: Any, holdout: pd.DataFrame, run_id: str
+        self, fitted: Any, holdout: pd.DataFrame, tags: Mapping[str, str]
     ) -> tuple[str, str | None]:
         import mlflow.sklearn
         from mlflow.models import infer_signature
@@ -356,8 +364,8 @@ class Tracker:
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
         )
         # Creates the registered model on first use; the version links to the run and the
-        # logged model.
-        version = self._mlflow.register_model(info.model_uri, self.config.model_name)
+        # logged model, and carries its tags from the start.
+        version = self._mlflow.register_model(info.model_uri, self.config.model_name, tags=tags)
         return str(version.version), info.model_id
 
     def _champion_version(self) -> str | None:
@@ -385,6 +393,18 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.")
         yield
+
+
+def _log_evaluation(mlflow: Any, documents: Mapping[str, Any]) -> None:
+    """The evaluation documents as JSON files under ``evaluation/`` of the active run, in one
+    upload (``log_dict`` would look the run up again for each)."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="adclick-evaluation-") as folder:
+        for name, document in documents.items():
+            (Path(folder) / name).write_text(json.dumps(document, indent=2))
+        mlflow.log_artifacts(folder, EVALUATION_DIR)
 
 
 def tracker_from_env(environ: Mapping[str, str] | None = None) -> Tracker | None:

@@ -5,7 +5,6 @@ from airflow_rest.client import (
     DEFAULT_TIMEOUT_S,
     TERMINAL_STATES,
     AirflowClient,
-    combined_state,
     map_index_of,
 )
 from airflow_rest.errors import (
@@ -28,6 +27,5 @@ __all__ = [
     "CacheWaitTimeout",
     "CoalescingCache",
     "Lookup",
-    "combined_state",
     "map_index_of",
 ]

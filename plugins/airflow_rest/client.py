@@ -27,23 +27,7 @@ from airflow_rest.errors import (
 from airflow_rest.token import renew_at
 
 TERMINAL_STATES = frozenset({"success", "failed"})
-# Which state of a mapped task's instances stands for the task: the first of these present
-# (one failure fails it, one instance still at work keeps it going, all done is success).
-MAPPED_STATE_ORDER = (
-    "failed",
-    "upstream_failed",
-    "up_for_retry",
-    "restarting",
-    "running",
-    "deferred",
-    "queued",
-    "scheduled",
-    "up_for_reschedule",
-    None,
-    "skipped",
-    "success",
-    "removed",
-)
+
 DEFAULT_TIMEOUT_S = 3.0  # per call; the monitor's MONITOR_AIRFLOW_TIMEOUT default
 # Answers worth one more try: the api-server rolled back (e.g. SQLite's "database is locked"
 # under concurrent writers) or a proxy in front of it hiccuped. Only requests that are safe to
@@ -239,14 +223,6 @@ class AirflowClient:
         body = self.request("GET", f"{_run_path(dag_id, run_id)}/taskInstances")
         return body["task_instances"]
 
-    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
-        """``{task_id: state}`` of the run; a mapped task's instances (one per ``map_index``)
-        stand together as one state (see :func:`combined_state`)."""
-        states: dict[str, list[str | None]] = {}
-        for t in self.task_instances(dag_id, run_id):
-            states.setdefault(t["task_id"], []).append(t["state"])
-        return {task_id: combined_state(found) for task_id, found in states.items()}
-
     def task_log_events(
         self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
     ) -> list[dict | str]:
@@ -258,19 +234,6 @@ class AirflowClient:
         body = self.request("GET", path, params=params, headers={"Accept": "application/json"})
         content = body.get("content") if isinstance(body, dict) else None
         return content if isinstance(content, list) else []
-
-    def task_log(
-        self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
-    ) -> str:
-        """The whole log of one try of a task, as text (one line per log event)."""
-        lines = []
-        for item in self.task_log_events(dag_id, run_id, task_id, try_number, map_index):
-            if isinstance(item, dict):
-                extra = {k: v for k, v in item.items() if k not in ("event", "timestamp", "level")}
-                lines.append(" ".join(filter(None, [str(item.get("event", "")), _compact(extra)])))
-            else:
-                lines.append(str(item))
-        return "\n".join(lines)
 
     def task_error(
         self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
@@ -341,16 +304,6 @@ def _run_path(dag_id: str, run_id: str) -> str:
     return f"{_dag_path(dag_id)}/dagRuns/{quote(run_id, safe='')}"
 
 
-def combined_state(states: list[str | None]) -> str | None:
-    """The state a mapped task's instances show together (:data:`MAPPED_STATE_ORDER`); an
-    unmapped task's own state. Airflow has more states than the order names: any other is
-    taken as it is."""
-    unknown = [s for s in states if s not in MAPPED_STATE_ORDER]
-    if unknown:
-        return unknown[0]
-    return min(states, key=MAPPED_STATE_ORDER.index) if states else None
-
-
 def map_index_of(task_instance: Mapping[str, Any]) -> int:
     """Which instance of a mapped task a task instance is; -1 for an unmapped task."""
     value = task_instance.get("map_index")
@@ -378,10 +331,6 @@ def last_error(events: list[dict | str]) -> dict[str, str] | None:
                 "message": str(raised.get("exc_value") or ""),
             }
     return None
-
-
-def _compact(fields: dict[str, Any]) -> str:
-    return json.dumps(fields, default=str) if fields else ""
 
 
 def _token_refused(response: requests.Response) -> bool:

@@ -13,6 +13,7 @@ from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowAuthError, AirflowClient
 from testkit.compose import ComposeStack, docker
 from testkit.mailbox import Mailbox
+from testkit.tasks import task_states
 from testkit.waiting import wait_until
 from testkit.watchdog import WATCHDOG, running_runs, switch_off_watchdog, watchdog_waiting
 
@@ -57,7 +58,7 @@ def test_viewer_account_is_read_only(stack: ComposeStack) -> None:
 
 def test_training_pipeline_succeeds(stack: ComposeStack, admin: AirflowClient, training_run: dict):
     run_id = training_run["dag_run_id"]
-    states = admin.task_states(TRAINING, run_id)
+    states = task_states(admin, TRAINING, run_id)
     assert training_run["state"] == "success", states
     assert set(states.values()) == {"success"}, states
     result = admin.xcom(TRAINING, run_id, "load_model")
@@ -80,7 +81,7 @@ def test_monitor_dag_ran_after_training(admin: AirflowClient, training_run: dict
     mine = [r for r in runs if (r.get("conf") or {}).get("source_run_id") == source]
     assert mine, f"no {MONITOR} run with source_run_id={source}: {runs}"
     run = admin.wait_for_run(MONITOR, mine[0]["dag_run_id"], timeout=180)
-    states = admin.task_states(MONITOR, run["dag_run_id"])
+    states = task_states(admin, MONITOR, run["dag_run_id"])
     assert run["state"] == "success", states
     assert states["check_dag_status"] == "success", states
     assert states["check_flask_health"] == "success", states
@@ -116,7 +117,7 @@ def test_watchdog_brings_back_a_killed_flask_container(
 
     wait_until(lambda: flask_health(stack) == 200, 90, "the watchdog to restart Flask")
     run = admin.wait_for_run(WATCHDOG, waiting["dag_run_id"], timeout=120)
-    assert run["state"] == "success", admin.task_states(WATCHDOG, run["dag_run_id"])
+    assert run["state"] == "success", task_states(admin, WATCHDOG, run["dag_run_id"])
     assert admin.xcom(WATCHDOG, run["dag_run_id"], "relaunch_flask") == "started"
     assert docker("inspect", "--format", "{{.State.Status}}", container) == "running"
     wait_until(lambda: watchdog_waiting(admin), 120, "the next watchdog run to wait again")
@@ -131,7 +132,7 @@ def test_monitor_dag_brings_back_a_killed_flask_container(
 
     run_id = admin.trigger(MONITOR)["dag_run_id"]
     run = admin.wait_for_run(MONITOR, run_id, timeout=180)
-    states = admin.task_states(MONITOR, run_id)
+    states = task_states(admin, MONITOR, run_id)
     assert run["state"] == "success", states
     assert states["relaunch_flask"] == "success", states
     assert states["verify_flask_health"] == "success", states

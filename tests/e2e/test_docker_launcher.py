@@ -18,6 +18,7 @@ import requests
 
 from flask_launcher.docker import DockerLauncher, DockerLauncherError
 from testkit.compose import ComposeStack, docker, pause
+from testkit.tasks import task_states
 from testkit.waiting import wait_until
 from testkit.watchdog import WATCHDOG, running_runs, switch_off_watchdog, watchdog_waiting
 
@@ -305,7 +306,7 @@ def test_the_watchdog_replaces_a_wedged_flask_monitor(
         wait_until(lambda: flask_health(stack) == 200, 90, "the watchdog to replace Flask")
         print(f"wedged Flask monitor answering again after {time.monotonic() - wedged:.1f} s")
         run = admin.wait_for_run(WATCHDOG, waiting["dag_run_id"], timeout=120)
-        assert run["state"] == "success", admin.task_states(WATCHDOG, run["dag_run_id"])
+        assert run["state"] == "success", task_states(admin, WATCHDOG, run["dag_run_id"])
         assert admin.xcom(WATCHDOG, run["dag_run_id"], "relaunch_flask") == "restarted"
     finally:
         switch_off_watchdog(admin)

@@ -15,6 +15,7 @@ import pytest
 from adclick_airflow.settings import MAINTENANCE_DAG_ID
 from airflow_rest import AirflowClient, AirflowNotFound
 from testkit.compose import BUCKET, ComposeStack, docker
+from testkit.tasks import task_states
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
@@ -31,7 +32,7 @@ def in_worker(stack: ComposeStack, script: str) -> str:
 def maintenance_run(admin: AirflowClient) -> dict:
     run = admin.trigger(MAINTENANCE, {})
     run = admin.wait_for_run(MAINTENANCE, run["dag_run_id"], timeout=420)
-    states = admin.task_states(MAINTENANCE, run["dag_run_id"])
+    states = task_states(admin, MAINTENANCE, run["dag_run_id"])
     assert run["state"] == "success", states
     assert set(states.values()) == {"success"}, "nothing skipped: the metadata clean ran too"
     return run

@@ -14,6 +14,7 @@ import pytest
 from adclick.registry import CURRENT_FILE, MODEL_FILE
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from testkit.compose import BUCKET, ComposeStack, docker
+from testkit.tasks import task_states
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -34,7 +35,7 @@ def test_a_training_run_registers_in_the_bucket_and_its_log_is_served_from_it(
     admin = stack.api("admin", timeout=60)  # a stack just started answers slowly at first
     run_id = admin.trigger(TRAINING)["dag_run_id"]
     run = admin.wait_for_run(TRAINING, run_id, timeout=600)
-    assert run["state"] == "success", admin.task_states(TRAINING, run_id)
+    assert run["state"] == "success", task_states(admin, TRAINING, run_id)
 
     result = admin.xcom(TRAINING, run_id, "load_model")
     version = result["version"]

@@ -13,6 +13,7 @@ from adclick.sample import write_csv
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowClient, AirflowNotFound
 from testkit.compose import ComposeStack, docker
+from testkit.tasks import task_states
 from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -53,7 +54,7 @@ def test_the_stack_recovers_from_a_restart_of(
 
     run = train(admin)
 
-    assert run["state"] == "success", admin.task_states(TRAINING, run["dag_run_id"])
+    assert run["state"] == "success", task_states(admin, TRAINING, run["dag_run_id"])
     wait_until(
         lambda: requests.get(f"{stack.flask_url}/api/status", timeout=10).status_code == 200,
         120,
@@ -99,5 +100,5 @@ def test_a_task_killed_in_the_celery_worker_is_retried(
     wait_until(killed, 300, "build_model to run in the worker, to kill it")
 
     run = admin.wait_for_run(TRAINING, run_id, timeout=600)
-    assert run["state"] == "success", admin.task_states(TRAINING, run_id)
+    assert run["state"] == "success", task_states(admin, TRAINING, run_id)
     assert admin.request("GET", path)["try_number"] == 2

@@ -14,6 +14,7 @@ from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowError
 from embedded.stack import EmbeddedStack
 from testkit.special_files import KINDS, special_file
+from testkit.tasks import task_log
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +28,7 @@ def failed_at_load_data(stack: EmbeddedStack, conf: dict) -> str:
     assert run["state"] == "failed", tasks
     assert tasks["load_data"]["state"] == "failed"
     assert tasks["load_data"]["try_number"] == 1, "bad conf must not be retried"
-    return admin.task_log(TRAINING, run["dag_run_id"], "load_data", 1)
+    return task_log(admin, TRAINING, run["dag_run_id"], "load_data", 1)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from adclick_airflow.settings import RESULT_TASK_ID
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from embedded.stack import EmbeddedStack
 from testkit.files import snapshot
+from testkit.tasks import task_states
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +75,7 @@ def test_broken_dataset_fails_at_load_data_and_keeps_the_model(
     run = run_training(embedded_stack, {"data_path": broken.name})
 
     assert run["state"] == "failed"
-    tasks = embedded_stack.client().task_states(TRAINING, run["dag_run_id"])
+    tasks = task_states(embedded_stack.client(), TRAINING, run["dag_run_id"])
     assert tasks["load_data"] == "failed"
     assert tasks[RESULT_TASK_ID] != "success"
     mail = embedded_stack.mail.wait_for(

@@ -22,6 +22,7 @@ from testkit.faults import kill_component, restart_component
 from testkit.files import read_only, snapshot
 from testkit.flask_service import served_monitor
 from testkit.processes import task_process
+from testkit.tasks import task_log
 from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -161,7 +162,7 @@ def test_smtp_down_still_promotes_the_model_and_fails_the_mail_visibly(
     assert run["state"] == "failed"
     assert tis["send_email"]["state"] == "failed"
     assert tis["send_email"]["try_number"] == 2
-    log = admin.task_log(TRAINING, run_id, "send_email", 2)
+    log = task_log(admin, TRAINING, run_id, "send_email", 2)
     assert "Connection refused" in log or "connection refused" in log.lower(), log[-2000:]
 
 
@@ -188,6 +189,6 @@ def test_a_read_only_model_dir_fails_clearly_and_keeps_the_model(
     assert run["state"] == "failed"
     tis = task_instances(embedded_stack, run_id)
     assert tis[RESULT_TASK_ID]["state"] == "failed"
-    log = admin.task_log(TRAINING, run_id, RESULT_TASK_ID, tis[RESULT_TASK_ID]["try_number"])
+    log = task_log(admin, TRAINING, run_id, RESULT_TASK_ID, tis[RESULT_TASK_ID]["try_number"])
     assert str(read_only_model_dir) in log and "Read-only file system" in log, log[-2000:]
     assert snapshot(read_only_model_dir) == before

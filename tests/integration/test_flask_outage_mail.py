@@ -10,8 +10,9 @@ import pytest
 from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
 from embedded.stack import EmbeddedStack
 from flask_launcher.process import ProcessLauncher
-from testkit.flask_service import health, masters_serving
+from testkit.flask_service import flask_pid, health, masters_serving
 from testkit.mailbox import Mailbox
+from testkit.tasks import task_states
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,7 @@ def run_monitor(stack: EmbeddedStack) -> tuple[dict, dict]:
     client = stack.client(timeout=60)
     run = client.trigger(MONITOR, {})
     run = client.wait_for_run(MONITOR, run["dag_run_id"], timeout=180)
-    return run, client.task_states(MONITOR, run["dag_run_id"])
+    return run, task_states(client, MONITOR, run["dag_run_id"])
 
 
 def subjects(mailbox: Mailbox, text: str) -> list[str]:
@@ -55,7 +56,7 @@ def test_an_outage_mails_once_and_its_end_once(
 
     assert run["state"] == "success", tasks
     assert health(embedded_stack) == 200
-    assert masters_serving(embedded_stack.ports.flask) == [embedded_stack.flask_pid()]
+    assert masters_serving(embedded_stack.ports.flask) == [flask_pid(embedded_stack)]
     mailbox.wait_for(lambda m: BACK in m["Subject"])
     run, tasks = run_monitor(embedded_stack)  # healthy now: nothing more to say
     assert tasks["relaunch_flask"] == "skipped"

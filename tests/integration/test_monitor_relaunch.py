@@ -9,7 +9,8 @@ import pytest
 
 from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
 from embedded.stack import EmbeddedStack
-from testkit.flask_service import health, masters_serving
+from testkit.flask_service import flask_pid, health, masters_serving
+from testkit.tasks import task_states
 from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,7 @@ def test_killed_flask_is_relaunched_once(embedded_stack: EmbeddedStack) -> None:
     first = run_monitor(embedded_stack)  # launches it if nothing did yet
     assert first["state"] == "success", first
     assert health(embedded_stack) == 200
-    master = embedded_stack.flask_pid()
+    master = flask_pid(embedded_stack)
 
     os.kill(master, signal.SIGKILL)
     # Workers notice their master is gone and exit.
@@ -35,20 +36,20 @@ def test_killed_flask_is_relaunched_once(embedded_stack: EmbeddedStack) -> None:
     run = run_monitor(embedded_stack)
 
     assert run["state"] == "success", run
-    tasks = embedded_stack.client().task_states(MONITOR, run["dag_run_id"])
+    tasks = task_states(embedded_stack.client(), MONITOR, run["dag_run_id"])
     assert tasks["relaunch_flask"] == "success" and tasks["verify_flask_health"] == "success"
     assert health(embedded_stack) == 200
-    assert embedded_stack.flask_pid() != master
-    assert masters_serving(embedded_stack.ports.flask) == [embedded_stack.flask_pid()]
+    assert flask_pid(embedded_stack) != master
+    assert masters_serving(embedded_stack.ports.flask) == [flask_pid(embedded_stack)]
 
 
 def test_healthy_flask_is_left_alone(embedded_stack: EmbeddedStack) -> None:
     if health(embedded_stack) != 200:
         assert run_monitor(embedded_stack)["state"] == "success"
-    master = embedded_stack.flask_pid()
+    master = flask_pid(embedded_stack)
 
     run = run_monitor(embedded_stack)
 
-    tasks = embedded_stack.client().task_states(MONITOR, run["dag_run_id"])
+    tasks = task_states(embedded_stack.client(), MONITOR, run["dag_run_id"])
     assert tasks["relaunch_flask"] == "skipped"
-    assert embedded_stack.flask_pid() == master
+    assert flask_pid(embedded_stack) == master

@@ -23,6 +23,7 @@ from airflow_rest import AirflowClient, AirflowNotFound
 from embedded.stack import EmbeddedStack
 from testkit.files import snapshot
 from testkit.flask_service import served_monitor
+from testkit.tasks import task_states
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -101,7 +102,7 @@ def test_maintenance_removes_old_items_and_keeps_recent_runs_and_the_current_mod
     run = client.trigger(MAINTENANCE, {})
     run = client.wait_for_run(MAINTENANCE, run["dag_run_id"], timeout=300)
 
-    states = client.task_states(MAINTENANCE, run["dag_run_id"])
+    states = task_states(client, MAINTENANCE, run["dag_run_id"])
     assert run["state"] == "success", states
     assert set(states.values()) == {"success"}, states
     reports = {
@@ -127,7 +128,7 @@ def test_maintenance_removes_old_items_and_keeps_recent_runs_and_the_current_mod
         "recent run dir": snapshot(recent_dir),
         "recent logs": snapshot(run_logs(embedded_stack, recent["dag_run_id"])),
     } == kept
-    assert client.task_states(TRAINING, recent["dag_run_id"])[settings.RESULT_TASK_ID] == "success"
+    assert task_states(client, TRAINING, recent["dag_run_id"])[settings.RESULT_TASK_ID] == "success"
     with served_monitor(embedded_stack, tmp_path, MONITOR_AIRFLOW_TIMEOUT="30") as monitor:
         page = requests.get(f"{monitor}/api", timeout=120)
         status = requests.get(f"{monitor}/api/status", timeout=120).json()

@@ -19,9 +19,9 @@ from adclick.registry import ModelRegistry
 from adclick.schema import FEATURES, TARGET
 from adclick.workdir import candidate_dir
 from adclick_airflow import mail
-from airflow_rest import combined_state
 from embedded.progress import progress_line, task_label
 from testkit.datasets import SAMPLE_CSV, split_sample
+from testkit.tasks import combined_state
 
 GRID = [{"C": 0.001}, {}, {"C": 1.0, "max_iter": 1000}, {"l1_ratio": 1, "solver": "liblinear"}]
 
