@@ -186,6 +186,17 @@ def test_a_model_exactly_at_min_accuracy_passes_the_gate(trained: dict, tmp_path
         steps.register_model(trained["workdir"], tmp_path / "model", accuracy + 1e-9, "above")
 
 
+@pytest.mark.parametrize(
+    ("metrics", "passes"),
+    [
+        ({"accuracy": 0.89, "precision": 0.99, "recall": 0.99, "f1": 0.99}, False),
+        ({"accuracy": 0.91, "precision": 0.10, "recall": 0.10, "f1": 0.10}, True),
+    ],
+)
+def test_the_gate_judges_hold_out_accuracy_alone(metrics: dict, passes: bool) -> None:
+    assert steps.passes_gate(metrics, 0.9) is passes
+
+
 def test_the_registered_result_names_the_data_it_was_trained_on(
     trained: dict, tmp_path: Path
 ) -> None:
