@@ -6,23 +6,38 @@ Each worker runs with concurrency 1, so the figure shows tasks spreading over wo
 than more processes on one. The same dataset and grid are trained with one worker, then two
 (``--runs`` times each, alternating, after one uncounted warm-up run), in the same run of
 this script. The figure is the ``build_model`` stage (first candidate started to last
-candidate done), where the grid's work is; the whole run's duration is reported beside it.
+candidate done), where the grid's work is; the whole run's duration is reported beside it,
+and the CPU every container used during the stage (its cgroup, sampled every 0.25 s): what
+the workers had, and what the rest of the stack took from the same cores.
 Target: two workers >= 1.6x faster. Results in bench/results/scale_out.{md,json}. Leaves the
 stack with one worker of the configured concurrency.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
 import tempfile
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
-from harness import Report, Target, arguments, publish, spread, table, wait_until_monitor_idle
+from harness import (
+    Report,
+    Target,
+    arguments,
+    cpu_seconds,
+    publish,
+    spread,
+    table,
+    wait_until_monitor_idle,
+)
 
 from adclick.sample import write_csv
 from adclick_airflow.settings import TRAINING_DAG_ID
-from testkit.compose import ComposeStack
+from testkit.compose import ComposeStack, docker
 from testkit.runs import unsuccessful
 from testkit.scaleout import grid, host_of, hostname, instances, scale_workers
 
@@ -33,13 +48,47 @@ def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+class CpuSampler(threading.Thread):
+    """Every container's cgroup CPU seconds, every ``interval`` s, with wall-clock times."""
+
+    def __init__(self, project: str, interval: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        ids = docker("ps", "-q", "--filter", f"label=com.docker.compose.project={project}")
+        inspected = json.loads(docker("inspect", *ids.split()))
+        self.pids = {c["Name"].lstrip("/"): c["State"]["Pid"] for c in inspected}
+        self.interval, self.samples, self.done = interval, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.samples.append((time.time(), {n: cpu_seconds(p) for n, p in self.pids.items()}))
+            self.done.wait(self.interval)
+
+    def between(self, start: datetime, end: datetime) -> dict[str, float]:
+        """CPU seconds per container from the sample before ``start`` to the one after ``end``."""
+        first = max((s for s in self.samples if s[0] <= start.timestamp()), key=lambda s: s[0])
+        last = min((s for s in self.samples if s[0] >= end.timestamp()), key=lambda s: s[0])
+        return {
+            name: round(last[1][name] - first[1][name], 2)
+            for name in self.pids
+            if last[1][name] is not None and first[1][name] is not None
+        }
+
+
 def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> dict:
     """One training run with ``workers`` workers of concurrency 1."""
-    hosts = {hostname(c) for c in scale_workers(stack, workers, concurrency=1)}
+    containers = scale_workers(stack, workers, concurrency=1)
+    hosts = {hostname(c) for c in containers}
     client = stack.api("admin", timeout=60)
     wait_until_monitor_idle(client, timeout=600)  # the last run's monitor tasks share the slots
+    sampler = CpuSampler(stack.project)
+    sampler.start()
     run_id = client.trigger(TRAINING_DAG_ID, conf)["dag_run_id"]
-    run = client.wait_for_run(TRAINING_DAG_ID, run_id, timeout=timeout, poll=2)
+    try:
+        run = client.wait_for_run(TRAINING_DAG_ID, run_id, timeout=timeout, poll=2)
+        time.sleep(2 * sampler.interval)  # a sample after the stage's end
+    finally:
+        sampler.done.set()
+        sampler.join()
     if run["state"] != "success":
         raise SystemExit(
             f"{run_id}: {run['state']}:\n{unsuccessful(client, TRAINING_DAG_ID, run_id)}"
@@ -47,6 +96,8 @@ def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> di
     fits = instances(client, TRAINING_DAG_ID, run_id, "build_model")
     started = min(_ts(t["start_date"]) for t in fits)
     ended = max(_ts(t["end_date"]) for t in fits)
+    cpu = sampler.between(started, ended)
+    worker_cpu = sum(v for name, v in cpu.items() if "airflow-worker" in name)
     return {
         "workers": workers,
         "run_id": run_id,
@@ -54,6 +105,11 @@ def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> di
         "run_s": round((_ts(run["end_date"]) - _ts(run["start_date"])).total_seconds(), 2),
         "hosts_used": len({host_of(t) for t in fits} & hosts),
         "fit_s": spread(t["duration"] for t in fits),
+        "grid_cpu_s": {
+            "workers": round(worker_cpu, 2),
+            "rest": round(sum(cpu.values()) - worker_cpu, 2),
+        },
+        "grid_cpu_by_container_s": cpu,
     }
 
 
@@ -85,9 +141,19 @@ def main() -> None:
     run_s = {n: statistics.median(s["run_s"] for s in by[n]) for n in by}
     speedup = grid_s[1] / grid_s[2]
     rows = [
-        (s["workers"], s["grid_s"], s["run_s"], s["hosts_used"], s["fit_s"].get("median"))
+        (
+            s["workers"],
+            s["grid_s"],
+            s["run_s"],
+            s["hosts_used"],
+            s["fit_s"].get("median"),
+            f"{s['grid_cpu_s']['workers'] / s['grid_s']:.2f}",
+            f"{s['grid_cpu_s']['rest'] / s['grid_s']:.2f}",
+        )
         for s in samples
     ]
+    header = ("workers", "grid s", "run s", "hosts used", "median fit s")
+    header += ("workers' CPU (cores)", "rest of the stack's CPU (cores)")
     publish(
         Report(
             name="scale_out",
@@ -107,7 +173,13 @@ def main() -> None:
                     speedup >= TARGET_SPEEDUP,
                 )
             ],
-            sections=[table(("workers", "grid s", "run s", "hosts used", "median fit s"), rows)],
+            sections=[
+                table(header, rows),
+                "CPU in cores: the containers' cgroup CPU time over the `build_model` stage, "
+                "divided by its length (the machine has "
+                f"{os.cpu_count()}). What the rest of the stack takes during the stage is what "
+                "a second worker on the same cores cannot have.",
+            ],
             data={"rows": args.rows, "candidates": args.candidates, "samples": samples},
         ),
         args.results,

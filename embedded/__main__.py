@@ -20,7 +20,6 @@ from pathlib import Path
 from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR_DAG
 from adclick_airflow.settings import RESULT_TASK_ID
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING_DAG
-from embedded.mlflow_server import DEFAULT_PORT as MLFLOW_PORT
 from embedded.progress import failure_of, wait_with_progress
 from embedded.stack import REPO_ROOT, STOP_SIGNALS, EmbeddedStack, Ports
 
@@ -37,11 +36,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=120.0,
         help="seconds the components get to come up (a busy machine may need more)",
     )
-    parser.add_argument("--api-port", type=int, default=8080)
-    parser.add_argument("--flask-port", type=int, default=5000)
-    parser.add_argument("--smtp-port", type=int, default=1025)
-    parser.add_argument("--mail-port", type=int, default=8025)
-    parser.add_argument("--mlflow-port", type=int, default=MLFLOW_PORT)
+    ports = Ports()
+    parser.add_argument("--api-port", type=int, default=ports.api)
+    parser.add_argument("--flask-port", type=int, default=ports.flask)
+    parser.add_argument("--smtp-port", type=int, default=ports.smtp)
+    parser.add_argument("--mail-port", type=int, default=ports.mail_http)
+    parser.add_argument("--mlflow-port", type=int, default=ports.mlflow)
     parser.add_argument(
         "--exit-after-run", action="store_true", help="stop everything after the summary"
     )

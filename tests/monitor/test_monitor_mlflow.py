@@ -7,7 +7,7 @@ from flask import Flask
 
 from monitor.runs import _mlflow
 from monitor.views import run_page
-from tests.monitor.test_monitor_escaping import hostile_run
+from testkit.snapshots import hostile_run
 
 TRACKED = {
     "run_id": "abc123",
