@@ -195,23 +195,20 @@ def memory_mb(pid: int) -> dict[str, float] | None:
 
 
 def members_of(roots: dict[str, list[int]], table: dict[int, dict]) -> dict[str, list[int]]:
-    """Each component's processes: those in a root's session, then the descendants of those
-    (a child that called setsid); every process counted once."""
-    session_owner = {root: name for name, pids in roots.items() for root in pids}
-    owner = {
-        pid: session_owner.get(info["session"], session_owner.get(pid))
-        for pid, info in table.items()
-        if info["session"] in session_owner or pid in session_owner
-    }
+    """Each component's processes: a root and its descendants, the nearest root ancestor
+    winning (a service one component started for another, such as the Flask monitor a task
+    launched, is its own); then what is left of a root's session. Every process counted once."""
+    root_owner = {root: name for name, pids in roots.items() for root in pids}
+    owner: dict[int, str] = {}
     for pid in table:
-        if pid in owner:
-            continue
-        parent, seen = table[pid]["ppid"], set()
-        while parent in table and parent not in seen and parent not in owner:
-            seen.add(parent)
-            parent = table[parent]["ppid"]
-        if parent in owner:
-            owner[pid] = owner[parent]
+        ancestor, seen = pid, set()
+        while ancestor in table and ancestor not in seen and ancestor not in root_owner:
+            seen.add(ancestor)
+            ancestor = table[ancestor]["ppid"]
+        if ancestor in root_owner:
+            owner[pid] = root_owner[ancestor]
+        elif table[pid]["session"] in root_owner:
+            owner[pid] = root_owner[table[pid]["session"]]
     return {name: sorted(p for p, o in owner.items() if o == name) for name in roots}
 
 
