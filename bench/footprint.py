@@ -7,8 +7,9 @@ Measures each variant of the embedded stack after it parsed its DAGs, ran the tr
 to success ``--runs`` times (the first pays cold imports), finished the monitor run that
 triggers and got the Flask monitor up, then idled ``--idle`` s: the PSS
 (``/proc/<pid>/smaps_rollup``, each shared page split among the processes mapping it, so the
-sum counts it once) of every process of every component (its session and descendants; Flask:
-the gunicorn session the monitor DAG started), ``--samples`` times. Against, in the same run:
+sum counts it once) of every process of every component (its process and descendants, the
+nearest component winning, then the rest of its session; Flask: the gunicorn master the
+monitor DAG started, and its workers), ``--samples`` times. Against, in the same run:
 a bare interpreter and a process that only ran ``import airflow``, and the baseline variants:
 
 * ``shipped``: the shipped settings, ML libraries preloaded into the scheduler
