@@ -24,6 +24,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import task_timeline
 from harness import (
     Report,
     Target,
@@ -42,10 +43,29 @@ from testkit.runs import unsuccessful
 from testkit.scaleout import grid, host_of, hostname, instances, scale_workers
 
 TARGET_SPEEDUP = 1.6
+# Where a candidate task's time goes (bench/task_timeline.py), beside the stage's CPU.
+FIT_SEGMENTS = ("queued", "pickup", "startup", "body", "finish")
+
+
+def _median_of(values) -> float | str:
+    measured = [v for v in values if v is not None]
+    return round(statistics.median(measured), 3) if measured else "-"
 
 
 def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+MACHINE, IOWAIT = "(machine busy)", "(machine iowait)"
+
+
+def machine_seconds() -> dict[str, float]:
+    """The whole machine's busy and I/O-wait CPU seconds so far (/proc/stat): what no
+    container is charged for (the engine, interrupts, the kernel's network work) shows here."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, iowait, irq, softirq, steal = fields[:8]
+    return {MACHINE: (user + nice + system + irq + softirq + steal) / tick, IOWAIT: iowait / tick}
 
 
 class CpuSampler(threading.Thread):
@@ -60,7 +80,8 @@ class CpuSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.done.is_set():
-            self.samples.append((time.time(), {n: cpu_seconds(p) for n, p in self.pids.items()}))
+            cpu = {n: cpu_seconds(p) for n, p in self.pids.items()} | machine_seconds()
+            self.samples.append((time.time(), cpu))
             self.done.wait(self.interval)
 
     def between(self, start: datetime, end: datetime) -> dict[str, float]:
@@ -69,7 +90,7 @@ class CpuSampler(threading.Thread):
         last = min((s for s in self.samples if s[0] >= end.timestamp()), key=lambda s: s[0])
         return {
             name: round(last[1][name] - first[1][name], 2)
-            for name in self.pids
+            for name in [*self.pids, MACHINE, IOWAIT]
             if last[1][name] is not None and first[1][name] is not None
         }
 
@@ -97,6 +118,14 @@ def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> di
     started = min(_ts(t["start_date"]) for t in fits)
     ended = max(_ts(t["end_date"]) for t in fits)
     cpu = sampler.between(started, ended)
+    machine = {"busy": cpu.pop(MACHINE), "iowait": cpu.pop(IOWAIT)}
+    timeline = task_timeline.run_timeline(client, TRAINING_DAG_ID, run_id)
+    fit_segments = {
+        segment: spread(
+            t[segment] for t in timeline["tasks"] if t["task_id"].startswith("build_model")
+        )
+        for segment in FIT_SEGMENTS
+    }
     worker_cpu = sum(v for name, v in cpu.items() if "airflow-worker" in name)
     return {
         "workers": workers,
@@ -110,6 +139,8 @@ def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> di
             "rest": round(sum(cpu.values()) - worker_cpu, 2),
         },
         "grid_cpu_by_container_s": cpu,
+        "grid_machine_cpu_s": machine,
+        "fit_segments_s": fit_segments,
     }
 
 
@@ -149,11 +180,24 @@ def main() -> None:
             s["fit_s"].get("median"),
             f"{s['grid_cpu_s']['workers'] / s['grid_s']:.2f}",
             f"{s['grid_cpu_s']['rest'] / s['grid_s']:.2f}",
+            f"{s['grid_machine_cpu_s']['busy'] / s['grid_s']:.2f}",
+            f"{s['grid_machine_cpu_s']['iowait'] / s['grid_s']:.2f}",
         )
         for s in samples
     ]
+    segment_rows = [
+        (
+            n,
+            *(
+                _median_of(x["fit_segments_s"][seg].get("median") for x in by[n])
+                for seg in FIT_SEGMENTS
+            ),
+        )
+        for n in by
+    ]
     header = ("workers", "grid s", "run s", "hosts used", "median fit s")
     header += ("workers' CPU (cores)", "rest of the stack's CPU (cores)")
+    header += ("machine busy (cores)", "machine iowait (cores)")
     publish(
         Report(
             name="scale_out",
@@ -179,6 +223,9 @@ def main() -> None:
                 "divided by its length (the machine has "
                 f"{os.cpu_count()}). What the rest of the stack takes during the stage is what "
                 "a second worker on the same cores cannot have.",
+                "A candidate task's time by segment (bench/task_timeline.py; median over the "
+                "candidates of a run, then over the runs), s:\n\n"
+                + table(("workers", *FIT_SEGMENTS), segment_rows),
             ],
             data={"rows": args.rows, "candidates": args.candidates, "samples": samples},
         ),
