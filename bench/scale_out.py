@@ -47,11 +47,6 @@ TARGET_SPEEDUP = 1.6
 FIT_SEGMENTS = ("queued", "pickup", "startup", "body", "finish")
 
 
-def _median_of(values) -> float | str:
-    measured = [v for v in values if v is not None]
-    return round(statistics.median(measured), 3) if measured else "-"
-
-
 def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -189,7 +184,7 @@ def main() -> None:
         (
             n,
             *(
-                _median_of(x["fit_segments_s"][seg].get("median") for x in by[n])
+                spread(x["fit_segments_s"][seg].get("median") for x in by[n]).get("median", "-")
                 for seg in FIT_SEGMENTS
             ),
         )
