@@ -30,6 +30,7 @@ from harness import Report, Target, arguments, compose_stack_client, cpu_seconds
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING_DAG
 from embedded.stack import REPO_ROOT
+from testkit.compose import project_containers
 from testkit.waiting import wait_until
 
 TARGET_S = 30.0
@@ -94,17 +95,7 @@ class HealthWatch:
 def containers(project: str, since: float) -> dict[str, dict]:
     """Per service: when its container's process started, in seconds after ``since``
     (epoch), and the CPU seconds its cgroup has used so far (None once it has exited)."""
-    ids = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    inspected = json.loads(
-        subprocess.run(
-            ["docker", "inspect", *ids], capture_output=True, text=True, check=True
-        ).stdout
-    )
+    inspected = project_containers(project, stopped=True)
     return {
         c["Config"]["Labels"]["com.docker.compose.service"]: {
             "started_s": round(

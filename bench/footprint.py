@@ -57,7 +57,7 @@ from harness import (
 )
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
-from testkit.compose import docker
+from testkit.compose import docker, project_containers
 from testkit.flask_service import health
 from testkit.waiting import wait_until
 
@@ -257,9 +257,10 @@ def size_mb(text: str) -> float:
 def measure_containers(project: str) -> dict[str, dict]:
     """Per service of a running Compose project: ``measure`` of its cgroup's processes, the
     cgroup's charge and ``docker stats``."""
-    ids = docker("ps", "-q", "--filter", f"label=com.docker.compose.project={project}").split()
-    if not ids:
+    found = project_containers(project)
+    if not found:
         raise SystemExit(f"no running containers in compose project {project!r}")
+    ids = [c["Id"][:12] for c in found]
     stats_lines = docker("stats", "--no-stream", "--format", "{{json .}}", *ids).splitlines()
     stats = {
         entry["ID"][:12]: size_mb(entry["MemUsage"].split("/")[0])
@@ -267,7 +268,7 @@ def measure_containers(project: str) -> dict[str, dict]:
     }
     inspected = {
         c["Config"]["Labels"].get("com.docker.compose.service", c["Name"].lstrip("/")): c
-        for c in json.loads(docker("inspect", *ids))
+        for c in found
     }
     cpu = idle_cpu_pct({service: c["State"]["Pid"] for service, c in inspected.items()})
     processes, containers = process_table(), {}

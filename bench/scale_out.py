@@ -7,15 +7,16 @@ than more processes on one. The same dataset and grid are trained with one worke
 (``--runs`` times each, alternating, after one uncounted warm-up run), in the same run of
 this script. The figure is the ``build_model`` stage (first candidate started to last
 candidate done), where the grid's work is; the whole run's duration is reported beside it,
-and the CPU every container used during the stage (its cgroup, sampled every 0.25 s): what
-the workers had, and what the rest of the stack took from the same cores.
+and, over the stage, the CPU every container used (its cgroup) and the whole machine's busy
+and I/O-wait time (``/proc/stat``), sampled every 0.25 s: what the workers had, what the rest
+of the stack and the engine took from the same cores; and each candidate task's timeline
+(bench/task_timeline.py).
 Target: two workers >= 1.6x faster. Results in bench/results/scale_out.{md,json}. Leaves the
 stack with one worker of the configured concurrency.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import tempfile
@@ -38,7 +39,7 @@ from harness import (
 
 from adclick.sample import write_csv
 from adclick_airflow.settings import TRAINING_DAG_ID
-from testkit.compose import ComposeStack, docker
+from testkit.compose import ComposeStack, project_containers
 from testkit.runs import unsuccessful
 from testkit.scaleout import grid, host_of, hostname, instances, scale_workers
 
@@ -68,9 +69,7 @@ class CpuSampler(threading.Thread):
 
     def __init__(self, project: str, interval: float = 0.25) -> None:
         super().__init__(daemon=True)
-        ids = docker("ps", "-q", "--filter", f"label=com.docker.compose.project={project}")
-        inspected = json.loads(docker("inspect", *ids.split()))
-        self.pids = {c["Name"].lstrip("/"): c["State"]["Pid"] for c in inspected}
+        self.pids = {c["Name"].lstrip("/"): c["State"]["Pid"] for c in project_containers(project)}
         self.interval, self.samples, self.done = interval, [], threading.Event()
 
     def run(self) -> None:
@@ -117,7 +116,7 @@ def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> di
     timeline = task_timeline.run_timeline(client, TRAINING_DAG_ID, run_id)
     fit_segments = {
         segment: spread(
-            t[segment] for t in timeline["tasks"] if t["task_id"].startswith("build_model")
+            t[segment] for t in timeline["tasks"] if t["task_id"].startswith("build_model[")
         )
         for segment in FIT_SEGMENTS
     }

@@ -105,6 +105,14 @@ def docker(*args: str) -> str:
     return result.stdout.strip()
 
 
+def project_containers(project: str, stopped: bool = False) -> list[dict]:
+    """``docker inspect`` of every running container of a Compose project (with ``stopped``,
+    the exited ones too)."""
+    listed = ("ps", "-aq" if stopped else "-q")
+    ids = docker(*listed, "--filter", f"label=com.docker.compose.project={project}").split()
+    return json.loads(docker("inspect", *ids)) if ids else []
+
+
 def pause(container: str, attempts: int = 5) -> None:
     """``docker pause``, tried again when the engine fails to freeze the container's cgroup
     ("unable to freeze"), which happens now and then while its processes are forking."""
