@@ -14,6 +14,7 @@ import requests
 
 from embedded.stack import REPO_ROOT
 from testkit.compose import ComposeStack, docker
+from testkit.docs import documentation_pages
 from testkit.envfile import SECRET_KEYS, compose_stack_secrets
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
@@ -115,7 +116,8 @@ def test_the_stack_runs_on_secrets_of_its_own(stack: ComposeStack) -> None:
     """Started with the committed files only, every secret was generated: long, distinct,
     and written in no file of the repository."""
     committed = b"".join(
-        (REPO_ROOT / name).read_bytes() for name in (".env", "docker-compose.yaml", "README.md")
+        path.read_bytes()
+        for path in (REPO_ROOT / ".env", REPO_ROOT / "docker-compose.yaml", *documentation_pages())
     )
     values = [stack.secrets[key] for key in (*SECRET_KEYS, "REDIS_PASSWORD", "FLOWER_PASSWORD")]
     assert len(set(values)) == len(values)

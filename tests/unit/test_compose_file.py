@@ -1,5 +1,6 @@
-"""What the README promises about every Compose service, read from docker-compose.yaml itself
-(the e2e stage runs the stack; this keeps the promise visible without an engine)."""
+"""What docs/compose.md and SECURITY.md promise about every Compose service, read from
+docker-compose.yaml itself (the e2e stage runs the stack; this keeps the promise visible
+without an engine)."""
 
 from __future__ import annotations
 
