@@ -393,3 +393,23 @@ def test_the_compose_page_lists_every_service_and_only_those() -> None:
     listed = {name for row in rows for name in re.findall(r"`([\w-]+)`", row.split("|")[1])}
     main = set(compose_files()["docker-compose.yaml"]["services"])
     assert listed == main, f"docs/compose.md lists {sorted(listed ^ main)} otherwise"
+
+
+# Read from the environment but not settings of the stack: Python's and Airflow's own.
+NOT_SETTINGS = {"AIRFLOW_HOME", "PYTHONPATH"}
+ENVIRONMENT_READ = re.compile(
+    r"(?:environ(?:\.get)?\(|environ\[|getenv\(|env\.get\(|environ\.setdefault\()\s*"
+    r"\"([A-Z][A-Z0-9_]+)\""
+)
+
+
+def test_every_setting_the_code_reads_is_on_the_configuration_page() -> None:
+    """Each variable the product packages read, and each of the monitor's settings."""
+    page = (REPO_ROOT / "docs" / "configuration.md").read_text()
+    read = {f"{MONITOR_ENV_PREFIX}_{key}" for key in MONITOR_DEFAULTS}
+    packages = ("plugins/", "dags/", "flask_monitor/", "embedded/", "config/")
+    for name in repository_files():
+        if name.startswith(packages) and name.endswith(".py"):
+            read.update(ENVIRONMENT_READ.findall((REPO_ROOT / name).read_text()))
+    missing = sorted(name for name in read - NOT_SETTINGS if f"`{name}`" not in page)
+    assert not missing, f"docs/configuration.md does not document {missing}"
