@@ -172,6 +172,27 @@ def test_socket_proxy_shows_no_other_container(stack: ComposeStack, service: str
     assert raw_status(stack, "GET", f"/containers/{flask}/json") == 403
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/containers/{name}/start%0a",
+        "/containers/{name}%0a/start",
+        "/containers/{name}/start%00",
+        "/v./containers/{name}/start",
+        "/v.1.23/containers/{name}/start",
+        "/v1.240/containers/{name}/start",
+    ],
+)
+def test_socket_proxy_refuses_control_characters_and_odd_versions(
+    stack: ComposeStack, path: str
+) -> None:
+    """The monitor's own start, spelt so that a regular expression's "$" or a loose version
+    pattern would let it through."""
+    name = docker("inspect", "--format", "{{.Name}}", stack.container_id("flask-monitor"))
+    status = raw_status(stack, "POST", path.format(name=name.lstrip("/")))
+    assert status in (400, 403), f"POST {path}: {status}"
+
+
 def host_config(container: str) -> str:
     return docker("inspect", "--format", "{{json .HostConfig}}", container)
 
