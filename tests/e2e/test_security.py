@@ -225,3 +225,15 @@ def test_flower_asks_for_a_login(stack: ComposeStack) -> None:
             capture_output=True,
             timeout=120,
         )
+
+
+def test_the_flask_monitor_answers_only_its_own_host_names(stack: ComposeStack) -> None:
+    """DNS rebinding: a page on another site that points its name at the published port gets
+    400; the names the stack itself uses (the published port, the service name) are served."""
+    url = f"{stack.flask_url}/api/status"
+    for host in ("attacker.example", "attacker.example:5000"):
+        assert requests.get(url, headers={"Host": host}, timeout=10).status_code == 400
+    assert requests.get(f"{stack.flask_url}/health", timeout=10).status_code == 200
+    ping = "import urllib.request as u; u.urlopen('http://flask-monitor:5000/health', timeout=5)"
+    result = in_network_of(stack, "airflow-worker", ping)
+    assert result.returncode == 0, result.stdout + result.stderr
