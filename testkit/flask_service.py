@@ -53,14 +53,23 @@ def served_monitor(stack: EmbeddedStack, workdir: Path, **settings: str) -> Iter
     """Another Flask monitor, deployed as shipped (gunicorn started by the process launcher)
     on a free port, reading ``stack`` with the viewer account; ``settings`` are MONITOR_* /
     FLASK_MONITOR_* variables that differ from the shipped defaults. Yields its URL."""
+    account = {
+        "MONITOR_AIRFLOW_URL": stack.api_url,
+        "MONITOR_AIRFLOW_USERNAME": stack.viewer.username,
+        "MONITOR_AIRFLOW_PASSWORD": stack.viewer.password,
+    }
+    with launched_monitor(workdir, **(account | settings)) as url:  # settings may override
+        yield url
+
+
+@contextmanager
+def launched_monitor(workdir: Path, **settings: str) -> Iterator[str]:
+    """The Flask monitor as shipped (gunicorn started by the process launcher) on a free port,
+    with the MONITOR_* / FLASK_MONITOR_* variables ``settings`` and none of this process's.
+    Yields its URL once /health answers."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "FLASK_MONITOR_"))}
-    env.update(
-        MONITOR_AIRFLOW_URL=stack.api_url,
-        MONITOR_AIRFLOW_USERNAME=stack.viewer.username,
-        MONITOR_AIRFLOW_PASSWORD=stack.viewer.password,
-    )
-    env.update(settings)  # may point it elsewhere, e.g. at an Airflow that is down
+    env.update(settings)
     launcher = ProcessLauncher(
         workdir / "monitor.pid", workdir / "monitor.log", bind=f"127.0.0.1:{port}", env=env
     )
