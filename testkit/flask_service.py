@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -90,3 +92,16 @@ def flask_pid(stack: EmbeddedStack) -> int | None:
         return int(Path(stack.env["FLASK_MONITOR_PIDFILE"]).read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def one_byte_clients(url: str, count: int, stack: ExitStack) -> list[socket.socket]:
+    """``count`` connections that each sent the first byte of a request and nothing more."""
+    address = urlsplit(url)
+    clients = []
+    for _ in range(count):
+        client = stack.enter_context(
+            socket.create_connection((address.hostname, address.port), timeout=30)
+        )
+        client.sendall(b"G")
+        clients.append(client)
+    return clients

@@ -9,16 +9,14 @@ which /api/status reports at once; what is under test happens before any route r
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from testkit.flask_service import launched_monitor
+from testkit.flask_service import launched_monitor, one_byte_clients
 from testkit.ports import free_port
 
 pytestmark = [pytest.mark.timeout(180)]
@@ -35,19 +33,6 @@ def monitor(tmp_path: Path) -> Iterator[str]:
         MONITOR_AIRFLOW_PASSWORD="x",
     ) as url:
         yield url
-
-
-def one_byte_clients(url: str, count: int, stack: ExitStack) -> list[socket.socket]:
-    """``count`` connections that each sent the first byte of a request and nothing more."""
-    address = urlsplit(url)
-    clients = []
-    for _ in range(count):
-        client = stack.enter_context(
-            socket.create_connection((address.hostname, address.port), timeout=30)
-        )
-        client.sendall(b"G")
-        clients.append(client)
-    return clients
 
 
 def test_slow_clients_leave_health_and_status_answering(monitor: str) -> None:
