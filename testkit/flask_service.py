@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -15,6 +17,7 @@ from embedded.stack import EmbeddedStack
 from flask_launcher import wait_healthy
 from flask_launcher.process import ProcessLauncher, proc_stat
 from testkit.ports import free_port
+from testkit.waiting import wait_until
 
 
 def listening_holders(port: int) -> set[int]:
@@ -105,3 +108,54 @@ def one_byte_clients(url: str, count: int, stack: ExitStack) -> list[socket.sock
         client.sendall(b"G")
         clients.append(client)
     return clients
+
+
+# Another program on the monitor's port: answers every GET with the JSON it was given.
+IMPOSTOR = r"""
+import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+answer = json.dumps(json.loads(sys.argv[2])).encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+@contextmanager
+def impostor(port: int, answer: dict) -> Iterator[subprocess.Popen]:
+    """A real process of another user (``nobody``, where this runs as root) that binds
+    127.0.0.1:``port`` and answers ``answer`` to everything, until the block ends."""
+    user = "nobody" if os.geteuid() == 0 else None
+    process = subprocess.Popen(
+        ["/usr/bin/python3", "-c", IMPOSTOR, str(port), json.dumps(answer)],
+        user=user,
+        cwd="/",
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until(
+            lambda: process.pid in listening_holders(port) or process.poll() is not None,
+            20,
+            f"an impostor listening on {port}",
+            poll=0.05,
+        )
+        if process.poll() is not None:
+            raise RuntimeError(f"impostor exited: {process.stderr.read().decode()}")
+        yield process
+    finally:
+        process.kill()
+        process.wait(10)

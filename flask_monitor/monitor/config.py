@@ -37,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     # a page on another site cannot read it through DNS rebinding). The environment gives
     # them comma-separated; a leading dot allows a domain's subdomains.
     "TRUSTED_HOSTS": ["127.0.0.1", "localhost", FLASK_MONITOR_SERVICE],
+    # Set by the process launcher for each start (adclick_contract.instance): /health then
+    # proves to it that this is the service it started. Empty: no proof.
+    "INSTANCE_KEY": "",
 }
 SECONDS = ("AIRFLOW_TIMEOUT", "HEALTH_TIMEOUT", "CACHE_TTL")
 MAX_HISTORY_RUNS = 100  # one dagRuns call of Airflow's default page size

@@ -21,10 +21,12 @@ RELAUNCH_TIMEOUT_S = 30.0
 
 @task.branch(queue=MAIN_HOST_QUEUE)
 def check_flask_health() -> list[str]:
-    """Ping the Flask service's `/health`; go on to `relaunch_flask` only if it is down."""
-    from flask_launcher import check_health
+    """Ping the Flask service's `/health`; go on to `relaunch_flask` only if it is down (or
+    another program answers in its place)."""
+    from flask_launcher import check_health, launcher_from_env
 
-    health = check_health(flask_health_url(), timeout=HEALTH_TIMEOUT_S)
+    key = launcher_from_env(os.environ).instance_key()
+    health = check_health(flask_health_url(), timeout=HEALTH_TIMEOUT_S, key=key)
     print(f"Flask monitor health: {health}")
     if not health["healthy"]:
         return ["relaunch_flask"]
@@ -50,10 +52,11 @@ def relaunch_flask() -> str:
 def verify_flask_health() -> dict:
     """Fail loudly unless `/health` answers 200 within the relaunch timeout; once it does
     after a reported outage, mail that the service is back."""
-    from flask_launcher import wait_healthy
+    from flask_launcher import launcher_from_env, wait_healthy
 
     url = flask_health_url()
-    health = wait_healthy(url, timeout=RELAUNCH_TIMEOUT_S)
+    key = launcher_from_env(os.environ).instance_key()
+    health = wait_healthy(url, timeout=RELAUNCH_TIMEOUT_S, key=key)
     if not health["healthy"]:
         raise RuntimeError(
             f"Flask monitor at {url} still unhealthy {RELAUNCH_TIMEOUT_S:.0f} s after "

@@ -20,6 +20,10 @@ class Launcher(Protocol):
 
     def describe(self) -> str: ...
 
+    def instance_key(self) -> str | None:
+        """What the service it started proves on /health (None: nothing to prove)."""
+        ...
+
 
 def launcher_from_env(env: Mapping[str, str]) -> Launcher:
     """``FLASK_LAUNCHER=process`` (default, the embedded stack) or ``docker`` (Compose).

@@ -136,6 +136,11 @@ class DockerLauncher:
         what = "containers labelled" if self._is_selector else "container"
         return f"docker launcher: {what} {self.container} via {self.docker_host}"
 
+    def instance_key(self) -> None:
+        """None: the container's port lives in its own network namespace, where no other
+        program can take it while the service is down."""
+        return None
+
     def ensure_running(self) -> str:
         """Make the monitor's container run and answer:
         "already-running" | "unpaused" | "started" | "restarted"."""
