@@ -8,11 +8,13 @@ they run on the main host's queue wherever they are used.
 from __future__ import annotations
 
 import os
+import time
 
 from airflow.sdk import task
 
-from adclick_airflow import notify
+from adclick_airflow import notify, settings
 from adclick_airflow.monitoring import flask_health_url
+from adclick_airflow.relaunches import RelaunchHistory
 from adclick_airflow.settings import MAIN_HOST_QUEUE
 
 HEALTH_TIMEOUT_S = 2.0
@@ -39,12 +41,22 @@ def check_flask_health() -> list[str]:
 def relaunch_flask() -> str:
     """(Re)start the Flask service through the configured launcher (`FLASK_LAUNCHER`:
     `process` or `docker`); idempotent, never two instances. A service that runs but does
-    not answer is replaced."""
-    from flask_launcher import launcher_from_env
+    not answer is replaced. Relaunches back off (the wait doubles with each one in the
+    window), and more of them than the flapping threshold alert once per episode."""
+    from flask_launcher import ALREADY_RUNNING, launcher_from_env
 
+    history = RelaunchHistory(settings.flask_relaunch_file(), settings.relaunch_policy())
+    if wait := history.backoff():
+        print(f"Relaunched recently: waiting {wait:.1f} s before relaunching again")
+        time.sleep(wait)
     launcher = launcher_from_env(os.environ)
     outcome = launcher.ensure_running()
     print(f"{launcher.describe()}: {outcome}")
+    if outcome != ALREADY_RUNNING:
+        recorded = history.record()
+        if recorded.opened_episode:
+            policy = history.policy
+            notify.flask_flapping(recorded.in_window, policy.window_s, recorded.flapping_since)
     return outcome
 
 

@@ -11,6 +11,8 @@ from typing import Protocol
 from flask_launcher.health import check_health, check_health_async, wait_healthy
 
 LAUNCHERS = ("process", "docker")
+# What ensure_running answers when the service was up and nothing had to be done.
+ALREADY_RUNNING = "already-running"
 
 
 class Launcher(Protocol):
@@ -43,6 +45,7 @@ def launcher_from_env(env: Mapping[str, str]) -> Launcher:
 
 
 __all__ = [
+    "ALREADY_RUNNING",
     "Launcher",
     "check_health",
     "check_health_async",

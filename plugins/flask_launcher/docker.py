@@ -39,12 +39,12 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from adclick_contract import FLASK_MONITOR_SERVICE
+from flask_launcher import ALREADY_RUNNING
 from flask_launcher.health import STOP_TIMEOUT_S, answering
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 DEFAULT_SELECTOR = f"com.docker.compose.service={FLASK_MONITOR_SERVICE}"
 
-ALREADY_RUNNING = "already-running"
 STARTED = "started"
 UNPAUSED = "unpaused"
 RESTARTED = "restarted"

@@ -44,12 +44,12 @@ from pathlib import Path
 
 from adclick_contract import FLASK_MONITOR_BIND
 from adclick_contract.instance import INSTANCE_KEY_VARIABLE
+from flask_launcher import ALREADY_RUNNING
 from flask_launcher.health import STOP_TIMEOUT_S, answering
 
 APP_SPEC = "monitor:create_app()"
 PROC_NAME = b"flask-monitor"  # gunicorn.conf.py's proc_name, in the master's title
 PIDFILE_TIMEOUT_S = 10.0
-ALREADY_RUNNING = "already-running"
 STARTED = "started"
 RESTARTED = "restarted"
 PASSED_PREFIXES = ("MONITOR_", "FLASK_MONITOR_", "GUNICORN_", "LC_", "PYTHON")

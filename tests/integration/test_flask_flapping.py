@@ -1,0 +1,64 @@
+"""A Flask monitor that keeps dying is relaunched each time, later each time, and the team
+gets one "flapping" mail for the burst, not one per relaunch (or none at all)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from itertools import pairwise
+
+import pytest
+
+from adclick_airflow import settings
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
+from embedded.stack import EmbeddedStack
+from testkit.flask_service import flask_pid, health
+from testkit.mailbox import Mailbox
+from testkit.tasks import task_states
+from testkit.waiting import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+FLAPPING = "Flask monitor flapping"
+KILLS = 5  # the default threshold is more than 3 relaunches in 10 minutes
+
+
+def run_monitor(stack: EmbeddedStack) -> tuple[dict, dict]:
+    client = stack.client(timeout=60)
+    run = client.trigger(MONITOR, {})
+    run = client.wait_for_run(MONITOR, run["dag_run_id"], timeout=240)
+    return run, task_states(client, MONITOR, run["dag_run_id"])
+
+
+def test_a_flapping_monitor_alerts_once_and_backs_off(
+    embedded_stack: EmbeddedStack, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADCLICK_ARTIFACT_DIR", embedded_stack.env["ADCLICK_ARTIFACT_DIR"])
+    history = settings.flask_relaunch_file()
+    if health(embedded_stack) != 200:
+        assert run_monitor(embedded_stack)[0]["state"] == "success"
+    history.unlink(missing_ok=True)  # what earlier tests relaunched is not this burst
+    mailbox.clear()
+
+    for kill in range(KILLS):
+        master = flask_pid(embedded_stack)
+        assert master is not None
+        os.killpg(master, signal.SIGKILL)
+        wait_until(lambda: health(embedded_stack) is None, 20, "the killed service silent")
+        run, tasks = run_monitor(embedded_stack)
+        assert run["state"] == "success", (kill, tasks)
+        assert tasks["relaunch_flask"] == "success", (kill, tasks)
+
+    recorded = json.loads(history.read_text())
+    relaunched = recorded["relaunches"]
+    assert len(relaunched) == KILLS and recorded["flapping_since"] is not None
+    # Each relaunch waited at least the doubled backoff after the one before it.
+    gaps = [later - earlier for earlier, later in pairwise(relaunched)]
+    policy = settings.relaunch_policy()
+    assert all(gap >= policy.first_backoff_s * 2**i for i, gap in enumerate(gaps)), gaps
+    flapping = mailbox.wait_for(lambda m: FLAPPING in m["Subject"])
+    assert str(embedded_stack.ports.flask) in flapping["Subject"]
+    assert [m["Subject"] for m in mailbox.messages() if FLAPPING in m["Subject"]] == [
+        flapping["Subject"]
+    ]
