@@ -153,6 +153,7 @@ class ProcessLauncher:
                 self._terminate(pid)
             stale = pid is not None or self.pidfile.exists()
             self.pidfile.unlink(missing_ok=True)  # else gunicorn refuses a reused pid in it
+            self._wait_for_leftovers()
             if port_taken(self.address):
                 raise PortTaken(
                     f"port {self.bind} is held by another program, not the Flask monitor this "
@@ -185,6 +186,17 @@ class ProcessLauncher:
         deadline = time.monotonic() + PIDFILE_TIMEOUT_S
         while group_members(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
+
+    def _wait_for_leftovers(self) -> None:
+        """The workers of a master that was killed outright notice only a moment later, and
+        hold its socket until then: wait for the last master's group to be gone."""
+        try:
+            pgid = int(self.startfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        deadline = time.monotonic() + PIDFILE_TIMEOUT_S
+        while group_members(pgid) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _is_ours(self, pid: int) -> bool:
         """``pid`` is the live master this launcher started last (same pid, same start time),

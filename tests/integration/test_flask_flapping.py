@@ -34,29 +34,33 @@ def run_monitor(stack: EmbeddedStack) -> tuple[dict, dict]:
 def test_a_flapping_monitor_alerts_once_and_backs_off(
     embedded_stack: EmbeddedStack, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ADCLICK_ARTIFACT_DIR", embedded_stack.env["ADCLICK_ARTIFACT_DIR"])
+    for name in ("ADCLICK_ARTIFACT_DIR", "ADCLICK_FLASK_RELAUNCH_MAX_BACKOFF_S"):
+        monkeypatch.setenv(name, embedded_stack.env[name])  # the settings the tasks read
     history = settings.flask_relaunch_file()
+    policy = settings.relaunch_policy()
     if health(embedded_stack) != 200:
         assert run_monitor(embedded_stack)[0]["state"] == "success"
     history.unlink(missing_ok=True)  # what earlier tests relaunched is not this burst
     mailbox.clear()
+    try:
+        for kill in range(KILLS):
+            master = flask_pid(embedded_stack)
+            assert master is not None
+            os.killpg(master, signal.SIGKILL)
+            wait_until(lambda: health(embedded_stack) is None, 20, "the killed service silent")
+            run, tasks = run_monitor(embedded_stack)
+            assert run["state"] == "success", (kill, tasks)
+            assert tasks["relaunch_flask"] == "success", (kill, tasks)
+        recorded = json.loads(history.read_text())
+    finally:
+        history.unlink(missing_ok=True)  # the tests after this one start a quiet window
 
-    for kill in range(KILLS):
-        master = flask_pid(embedded_stack)
-        assert master is not None
-        os.killpg(master, signal.SIGKILL)
-        wait_until(lambda: health(embedded_stack) is None, 20, "the killed service silent")
-        run, tasks = run_monitor(embedded_stack)
-        assert run["state"] == "success", (kill, tasks)
-        assert tasks["relaunch_flask"] == "success", (kill, tasks)
-
-    recorded = json.loads(history.read_text())
     relaunched = recorded["relaunches"]
     assert len(relaunched) == KILLS and recorded["flapping_since"] is not None
     # Each relaunch waited at least the doubled backoff after the one before it.
     gaps = [later - earlier for earlier, later in pairwise(relaunched)]
-    policy = settings.relaunch_policy()
-    assert all(gap >= policy.first_backoff_s * 2**i for i, gap in enumerate(gaps)), gaps
+    waits = [min(policy.first_backoff_s * 2**i, policy.max_backoff_s) for i in range(len(gaps))]
+    assert all(gap >= wait for gap, wait in zip(gaps, waits, strict=True)), (gaps, waits)
     flapping = mailbox.wait_for(lambda m: FLAPPING in m["Subject"])
     assert str(embedded_stack.ports.flask) in flapping["Subject"]
     assert [m["Subject"] for m in mailbox.messages() if FLAPPING in m["Subject"]] == [
