@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from adclick_contract.instance import proves
 from flask_launcher import check_health, launcher_from_env, wait_healthy
 from flask_launcher.health import FOREIGN
 from flask_launcher.process import PortTaken, ProcessLauncher, group_members
+from monitor import create_app
 from testkit.flask_service import impostor, listening_holders, masters_serving
 from testkit.ports import free_port
 from testkit.waiting import wait_until
@@ -84,3 +86,15 @@ def test_an_impostor_on_the_port_is_down_and_named(launcher: ProcessLauncher) ->
     assert launcher.ensure_running() in ("started", "restarted")
     assert wait_healthy(launcher.health_url, timeout=30, key=launcher.instance_key())["healthy"]
     assert launcher.instance_key() != key  # a fresh key for each start
+
+
+def test_health_proves_the_key_only_to_a_fitting_challenge() -> None:
+    config = {"AIRFLOW_URL": f"http://127.0.0.1:{free_port()}", "AIRFLOW_PASSWORD": "x"}
+    keyed = create_app({**config, "INSTANCE_KEY": "k"}).test_client()
+
+    answer = keyed.get("/health?challenge=c1").get_json()
+
+    assert proves("k", "c1", answer["proof"]) and not proves("k", "c2", answer["proof"])
+    assert "proof" not in keyed.get("/health").get_json()
+    assert "proof" not in keyed.get(f"/health?challenge={'c' * 129}").get_json()
+    assert "proof" not in create_app(config).test_client().get("/health?challenge=c1").get_json()
