@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -13,6 +17,7 @@ from embedded.stack import EmbeddedStack
 from flask_launcher import wait_healthy
 from flask_launcher.process import ProcessLauncher, proc_stat
 from testkit.ports import free_port
+from testkit.waiting import wait_until
 
 
 def listening_holders(port: int) -> set[int]:
@@ -53,14 +58,23 @@ def served_monitor(stack: EmbeddedStack, workdir: Path, **settings: str) -> Iter
     """Another Flask monitor, deployed as shipped (gunicorn started by the process launcher)
     on a free port, reading ``stack`` with the viewer account; ``settings`` are MONITOR_* /
     FLASK_MONITOR_* variables that differ from the shipped defaults. Yields its URL."""
+    account = {
+        "MONITOR_AIRFLOW_URL": stack.api_url,
+        "MONITOR_AIRFLOW_USERNAME": stack.viewer.username,
+        "MONITOR_AIRFLOW_PASSWORD": stack.viewer.password,
+    }
+    with launched_monitor(workdir, **(account | settings)) as url:  # settings may override
+        yield url
+
+
+@contextmanager
+def launched_monitor(workdir: Path, **settings: str) -> Iterator[str]:
+    """The Flask monitor as shipped (gunicorn started by the process launcher) on a free port,
+    with the MONITOR_* / FLASK_MONITOR_* variables ``settings`` and none of this process's.
+    Yields its URL once /health answers."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "FLASK_MONITOR_"))}
-    env.update(
-        MONITOR_AIRFLOW_URL=stack.api_url,
-        MONITOR_AIRFLOW_USERNAME=stack.viewer.username,
-        MONITOR_AIRFLOW_PASSWORD=stack.viewer.password,
-    )
-    env.update(settings)  # may point it elsewhere, e.g. at an Airflow that is down
+    env.update(settings)
     launcher = ProcessLauncher(
         workdir / "monitor.pid", workdir / "monitor.log", bind=f"127.0.0.1:{port}", env=env
     )
@@ -81,3 +95,67 @@ def flask_pid(stack: EmbeddedStack) -> int | None:
         return int(Path(stack.env["FLASK_MONITOR_PIDFILE"]).read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def one_byte_clients(url: str, count: int, stack: ExitStack) -> list[socket.socket]:
+    """``count`` connections that each sent the first byte of a request and nothing more."""
+    address = urlsplit(url)
+    clients = []
+    for _ in range(count):
+        client = stack.enter_context(
+            socket.create_connection((address.hostname, address.port), timeout=30)
+        )
+        client.sendall(b"G")
+        clients.append(client)
+    return clients
+
+
+# Another program on the monitor's port: answers every GET with the JSON it was given.
+IMPOSTOR = r"""
+import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+answer = json.dumps(json.loads(sys.argv[2])).encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+@contextmanager
+def impostor(port: int, answer: dict) -> Iterator[subprocess.Popen]:
+    """A real process of another user (``nobody``, where this runs as root) that binds
+    127.0.0.1:``port`` and answers ``answer`` to everything, until the block ends."""
+    user = "nobody" if os.geteuid() == 0 else None
+    process = subprocess.Popen(
+        ["/usr/bin/python3", "-c", IMPOSTOR, str(port), json.dumps(answer)],
+        user=user,
+        cwd="/",
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until(
+            lambda: process.pid in listening_holders(port) or process.poll() is not None,
+            20,
+            f"an impostor listening on {port}",
+            poll=0.05,
+        )
+        if process.poll() is not None:
+            raise RuntimeError(f"impostor exited: {process.stderr.read().decode()}")
+        yield process
+    finally:
+        process.kill()
+        process.wait(10)

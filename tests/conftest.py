@@ -62,6 +62,9 @@ def embedded_stack(
             "ADCLICK_MONITOR_SCHEDULE": "none",
             "ADCLICK_WATCHDOG_SCHEDULE": "none",
             "ADCLICK_MAINTENANCE_SCHEDULE": "none",
+            # Many tests kill the Flask monitor within minutes: relaunches back off, but for
+            # seconds, not the minute a real flapping service waits.
+            "ADCLICK_FLASK_RELAUNCH_MAX_BACKOFF_S": "8",
             # The session trains a handful of models: keep fewer, so retention has work to do.
             "ADCLICK_KEEP_MODEL_VERSIONS": "1",
             # Short-lived API tokens, so the clients' re-login is exercised for real.

@@ -11,7 +11,13 @@ from typing import Any
 
 from flask import Config
 
-from adclick_contract import AIRFLOW_URL, MONITOR_USERNAME, RESULT_TASK_ID, TRAINING_DAG_ID
+from adclick_contract import (
+    AIRFLOW_URL,
+    FLASK_MONITOR_SERVICE,
+    MONITOR_USERNAME,
+    RESULT_TASK_ID,
+    TRAINING_DAG_ID,
+)
 from airflow_rest import DEFAULT_TIMEOUT_S
 from airflow_rest.credentials import password_from
 
@@ -27,6 +33,13 @@ DEFAULTS: dict[str, Any] = {
     "RESULT_TASK_ID": RESULT_TASK_ID,
     "CACHE_TTL": 2.0,  # seconds an answer from Airflow is shared by every request
     "HISTORY_RUNS": 20,  # runs on the history page and its charts
+    # Host names the service answers (Flask's own setting; any other Host header gets 400, so
+    # a page on another site cannot read it through DNS rebinding). The environment gives
+    # them comma-separated; a leading dot allows a domain's subdomains.
+    "TRUSTED_HOSTS": ["127.0.0.1", "localhost", FLASK_MONITOR_SERVICE],
+    # Set by the process launcher for each start (adclick_contract.instance): /health then
+    # proves to it that this is the service it started. Empty: no proof.
+    "INSTANCE_KEY": "",
 }
 SECONDS = ("AIRFLOW_TIMEOUT", "HEALTH_TIMEOUT", "CACHE_TTL")
 MAX_HISTORY_RUNS = 100  # one dagRuns call of Airflow's default page size
@@ -44,6 +57,7 @@ def load_config(config: Config, test_config: dict[str, Any] | None) -> None:
     for key in SECONDS:
         config[key] = _seconds(key, config[key], allow_zero=key == "CACHE_TTL")
     config["HISTORY_RUNS"] = _count("HISTORY_RUNS", config["HISTORY_RUNS"], MAX_HISTORY_RUNS)
+    config["TRUSTED_HOSTS"] = _names("TRUSTED_HOSTS", config["TRUSTED_HOSTS"])
     config["AIRFLOW_URL"] = str(config["AIRFLOW_URL"]).rstrip("/")
     config["AIRFLOW_UI_URL"] = str(config["AIRFLOW_UI_URL"] or config["AIRFLOW_URL"]).rstrip("/")
 
@@ -57,6 +71,14 @@ def _seconds(key: str, value: Any, allow_zero: bool) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{ENV_PREFIX}_{key} must be a number of seconds {bound}, not {value!r}")
     return seconds
+
+
+def _names(key: str, value: Any) -> list[str]:
+    names = value.split(",") if isinstance(value, str) else list(value or ())
+    names = [str(name).strip() for name in names if str(name).strip()]
+    if not names:
+        raise ValueError(f"{ENV_PREFIX}_{key} must name at least one host")
+    return names
 
 
 def _count(key: str, value: Any, most: int) -> int:

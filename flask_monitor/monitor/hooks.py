@@ -4,7 +4,7 @@ that never show a stack trace or anything else from inside the service."""
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -37,6 +37,12 @@ def finish(response: Response) -> Response:
 def http_error(error: HTTPException) -> Response:
     """404, 405 and friends: Werkzeug's fixed wording, our page, the original headers."""
     response = error.get_response()
+    if isinstance(error, SecurityError):
+        # A Host header outside TRUSTED_HOSTS: plain text, since the page's links would be
+        # built for that host (and Flask builds none for it).
+        response.data = b"400 Bad Request: this service does not answer that host name\n"
+        response.content_type = "text/plain; charset=utf-8"
+        return response
     response.data = render_template("error.html", code=error.code, name=error.name)
     response.content_type = "text/html; charset=utf-8"
     return response

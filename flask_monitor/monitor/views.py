@@ -11,8 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
+from adclick_contract.instance import CHALLENGE_PARAMETER, MAX_CHALLENGE_LENGTH, proof
 from monitor.history import charts
 from monitor.status import StatusUnavailable
 
@@ -137,5 +147,11 @@ def run(run_id: str):
 
 @bp.get("/health")
 def health() -> Response:
-    """200 whenever this service serves requests; says whether Airflow answers right now."""
-    return jsonify({"status": "ok", "airflow": _services().status.airflow_health()})
+    """200 whenever this service serves requests; says whether Airflow answers right now,
+    and, asked with a challenge, proves it is the instance its launcher started."""
+    answer = {"status": "ok", "airflow": _services().status.airflow_health()}
+    key = current_app.config["INSTANCE_KEY"]
+    challenge = request.args.get(CHALLENGE_PARAMETER, "")
+    if key and 0 < len(challenge) <= MAX_CHALLENGE_LENGTH:
+        answer["proof"] = proof(key, challenge)
+    return jsonify(answer)

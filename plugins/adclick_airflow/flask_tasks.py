@@ -8,11 +8,13 @@ they run on the main host's queue wherever they are used.
 from __future__ import annotations
 
 import os
+import time
 
 from airflow.sdk import task
 
-from adclick_airflow import notify
+from adclick_airflow import notify, settings
 from adclick_airflow.monitoring import flask_health_url
+from adclick_airflow.relaunches import RelaunchHistory
 from adclick_airflow.settings import MAIN_HOST_QUEUE
 
 HEALTH_TIMEOUT_S = 2.0
@@ -21,10 +23,12 @@ RELAUNCH_TIMEOUT_S = 30.0
 
 @task.branch(queue=MAIN_HOST_QUEUE)
 def check_flask_health() -> list[str]:
-    """Ping the Flask service's `/health`; go on to `relaunch_flask` only if it is down."""
-    from flask_launcher import check_health
+    """Ping the Flask service's `/health`; go on to `relaunch_flask` only if it is down (or
+    another program answers in its place)."""
+    from flask_launcher import check_health, launcher_from_env
 
-    health = check_health(flask_health_url(), timeout=HEALTH_TIMEOUT_S)
+    key = launcher_from_env(os.environ).instance_key()
+    health = check_health(flask_health_url(), timeout=HEALTH_TIMEOUT_S, key=key)
     print(f"Flask monitor health: {health}")
     if not health["healthy"]:
         return ["relaunch_flask"]
@@ -37,12 +41,22 @@ def check_flask_health() -> list[str]:
 def relaunch_flask() -> str:
     """(Re)start the Flask service through the configured launcher (`FLASK_LAUNCHER`:
     `process` or `docker`); idempotent, never two instances. A service that runs but does
-    not answer is replaced."""
-    from flask_launcher import launcher_from_env
+    not answer is replaced. Relaunches back off (the wait doubles with each one in the
+    window), and more of them than the flapping threshold alert once per episode."""
+    from flask_launcher import ALREADY_RUNNING, launcher_from_env
 
+    history = RelaunchHistory(settings.flask_relaunch_file(), settings.relaunch_policy())
+    if wait := history.backoff():
+        print(f"Relaunched recently: waiting {wait:.1f} s before relaunching again")
+        time.sleep(wait)
     launcher = launcher_from_env(os.environ)
     outcome = launcher.ensure_running()
     print(f"{launcher.describe()}: {outcome}")
+    if outcome != ALREADY_RUNNING:
+        recorded = history.record()
+        if recorded.opened_episode:
+            policy = history.policy
+            notify.flask_flapping(recorded.in_window, policy.window_s, recorded.flapping_since)
     return outcome
 
 
@@ -50,10 +64,11 @@ def relaunch_flask() -> str:
 def verify_flask_health() -> dict:
     """Fail loudly unless `/health` answers 200 within the relaunch timeout; once it does
     after a reported outage, mail that the service is back."""
-    from flask_launcher import wait_healthy
+    from flask_launcher import launcher_from_env, wait_healthy
 
     url = flask_health_url()
-    health = wait_healthy(url, timeout=RELAUNCH_TIMEOUT_S)
+    key = launcher_from_env(os.environ).instance_key()
+    health = wait_healthy(url, timeout=RELAUNCH_TIMEOUT_S, key=key)
     if not health["healthy"]:
         raise RuntimeError(
             f"Flask monitor at {url} still unhealthy {RELAUNCH_TIMEOUT_S:.0f} s after "

@@ -269,3 +269,23 @@ def flask_back(url: str, since: str, until: str) -> tuple[str, str]:
     return subject, _page(
         "The Flask monitor answers again", [f"<table cellpadding='4'>{details}</table>"]
     )
+
+
+def flask_flapping(url: str, relaunches: int, window_s: float, since: str) -> tuple[str, str]:
+    """Sent once per flapping episode: the service keeps dying and being relaunched."""
+    subject = f"[adclick] Flask monitor flapping: {url} relaunched {relaunches} times"
+    details = _rows(
+        [
+            ("Health URL", url),
+            ("Relaunches", f"{relaunches} within {window_s / 60:g} minutes"),
+            ("Flapping since", since),
+        ]
+    )
+    return subject, _page(
+        "The Flask monitor keeps going down",
+        [
+            f"<table cellpadding='4'>{details}</table>",
+            "<p>Each relaunch now waits longer than the one before. No further mail is sent "
+            "until the relaunches slow down and the service flaps again.</p>",
+        ],
+    )

@@ -138,6 +138,12 @@ def flask_down(context: dict[str, Any]) -> None:
         outage.end(path)
 
 
+def flask_flapping(relaunches: int, window_s: float, since: float) -> None:
+    """A relaunch opened a flapping episode: say so once (see :mod:`relaunches`)."""
+    when = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
+    _send_quietly(*mail.flask_flapping(flask_health_url(), relaunches, window_s, when))
+
+
 def flask_back() -> None:
     """The service answers: if an outage was reported, close it and say so, once."""
     record = outage.end(settings.flask_outage_file())

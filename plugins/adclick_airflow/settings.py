@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from adclick import retention, storage
+from adclick_airflow import relaunches
 from adclick_contract import FLASK_MONITOR_URL, RESULT_TASK_ID, TRAINING_DAG_ID
 
 __all__ = ["RESULT_TASK_ID", "TRAINING_DAG_ID"]  # re-exported: the DAG files read ids here
@@ -71,6 +72,30 @@ def flask_outage_file() -> Path:
 
         root = Path(AIRFLOW_HOME)
     return root / "flask-monitor-outage.json"
+
+
+def flask_relaunch_file() -> Path:
+    """The Flask monitor's recent relaunches (backoff, flapping), beside its outage record."""
+    return flask_outage_file().with_name("flask-monitor-relaunches.json")
+
+
+def relaunch_policy() -> relaunches.RelaunchPolicy:
+    """When relaunches of the Flask monitor back off and count as flapping (defaults in
+    ``relaunches``): more than ADCLICK_FLASK_FLAPPING_RELAUNCHES relaunches within
+    ADCLICK_FLASK_FLAPPING_WINDOW_S seconds alert once; the wait before a relaunch starts at
+    ADCLICK_FLASK_RELAUNCH_BACKOFF_S and doubles up to ADCLICK_FLASK_RELAUNCH_MAX_BACKOFF_S."""
+    return relaunches.RelaunchPolicy(
+        flapping_relaunches=_count(
+            "ADCLICK_FLASK_FLAPPING_RELAUNCHES", relaunches.DEFAULT_FLAPPING_RELAUNCHES
+        ),
+        window_s=_number("ADCLICK_FLASK_FLAPPING_WINDOW_S", relaunches.DEFAULT_WINDOW_S),
+        first_backoff_s=_number(
+            "ADCLICK_FLASK_RELAUNCH_BACKOFF_S", relaunches.DEFAULT_FIRST_BACKOFF_S
+        ),
+        max_backoff_s=_number(
+            "ADCLICK_FLASK_RELAUNCH_MAX_BACKOFF_S", relaunches.DEFAULT_MAX_BACKOFF_S
+        ),
+    )
 
 
 def alert_recipients() -> list[str]:

@@ -10,6 +10,7 @@ HTTP request per interval in the triggerer and nothing else.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -56,14 +57,17 @@ class FlaskDownTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         import httpx
 
-        from flask_launcher import check_health_async
+        from flask_launcher import check_health_async, launcher_from_env
 
         url = self.url or flask_health_url()
+        launcher = launcher_from_env(os.environ)
         self.log.info("Watching %s every %g s", url, self.interval)
         misses = 0
         async with httpx.AsyncClient() as client:  # one for every ping: cheap pings
             while True:
-                health = await check_health_async(url, self.timeout, client)
+                # Read each time: a relaunch elsewhere starts the service with a new key.
+                key = launcher.instance_key()
+                health = await check_health_async(url, self.timeout, client, key)
                 misses = 0 if health["healthy"] else misses + 1
                 if misses:
                     self.log.warning("%s unhealthy (%d/%d): %s", url, misses, self.failures, health)

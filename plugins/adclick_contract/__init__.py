@@ -14,3 +14,5 @@ MONITOR_USERNAME = "monitor"
 AIRFLOW_URL = "http://127.0.0.1:8080"
 FLASK_MONITOR_BIND = "127.0.0.1:5000"
 FLASK_MONITOR_URL = f"http://{FLASK_MONITOR_BIND}"
+# The Flask monitor's service in docker-compose.yaml: its host name on the stack's network.
+FLASK_MONITOR_SERVICE = "flask-monitor"

@@ -11,6 +11,8 @@ from typing import Protocol
 from flask_launcher.health import check_health, check_health_async, wait_healthy
 
 LAUNCHERS = ("process", "docker")
+# What ensure_running answers when the service was up and nothing had to be done.
+ALREADY_RUNNING = "already-running"
 
 
 class Launcher(Protocol):
@@ -19,6 +21,10 @@ class Launcher(Protocol):
         ...
 
     def describe(self) -> str: ...
+
+    def instance_key(self) -> str | None:
+        """What the service it started proves on /health (None: nothing to prove)."""
+        ...
 
 
 def launcher_from_env(env: Mapping[str, str]) -> Launcher:
@@ -39,6 +45,7 @@ def launcher_from_env(env: Mapping[str, str]) -> Launcher:
 
 
 __all__ = [
+    "ALREADY_RUNNING",
     "Launcher",
     "check_health",
     "check_health_async",

@@ -38,12 +38,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from adclick_contract import FLASK_MONITOR_SERVICE
+from flask_launcher import ALREADY_RUNNING
 from flask_launcher.health import STOP_TIMEOUT_S, answering
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
-DEFAULT_SELECTOR = "com.docker.compose.service=flask-monitor"
+DEFAULT_SELECTOR = f"com.docker.compose.service={FLASK_MONITOR_SERVICE}"
 
-ALREADY_RUNNING = "already-running"
 STARTED = "started"
 UNPAUSED = "unpaused"
 RESTARTED = "restarted"
@@ -134,6 +135,11 @@ class DockerLauncher:
     def describe(self) -> str:
         what = "containers labelled" if self._is_selector else "container"
         return f"docker launcher: {what} {self.container} via {self.docker_host}"
+
+    def instance_key(self) -> None:
+        """None: the container's port lives in its own network namespace, where no other
+        program can take it while the service is down."""
+        return None
 
     def ensure_running(self) -> str:
         """Make the monitor's container run and answer:

@@ -11,6 +11,11 @@ A pid read from the pidfile is only ever signalled once /proc says it is still t
 master this launcher started: the launcher records the start time of each master it starts
 (``<pidfile>.start``), and a recycled pid has another.
 
+Each start gets a fresh instance key (``<pidfile>.key``, readable by this user only; see
+:mod:`adclick_contract.instance`): only the service started with it passes a health check that
+asks for it. A port that another program took while the service was down is reported
+(:class:`PortTaken`, naming the address) instead of being taken for the service.
+
 Environment (``ProcessLauncher.from_env``):
     FLASK_MONITOR_PIDFILE       default $AIRFLOW_HOME/flask-monitor.pid (AIRFLOW_HOME: ~/airflow)
     FLASK_MONITOR_LOGFILE       gunicorn's stdout/stderr; default next to the pidfile
@@ -23,10 +28,13 @@ bundles) from that environment, and nothing else: Airflow's secrets stay in Airf
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import importlib.util
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,12 +43,13 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from adclick_contract import FLASK_MONITOR_BIND
+from adclick_contract.instance import INSTANCE_KEY_VARIABLE
+from flask_launcher import ALREADY_RUNNING
 from flask_launcher.health import STOP_TIMEOUT_S, answering
 
 APP_SPEC = "monitor:create_app()"
 PROC_NAME = b"flask-monitor"  # gunicorn.conf.py's proc_name, in the master's title
 PIDFILE_TIMEOUT_S = 10.0
-ALREADY_RUNNING = "already-running"
 STARTED = "started"
 RESTARTED = "restarted"
 PASSED_PREFIXES = ("MONITOR_", "FLASK_MONITOR_", "GUNICORN_", "LC_", "PYTHON")
@@ -71,6 +80,10 @@ class LaunchError(RuntimeError):
     """gunicorn did not start; the message ends with the tail of its log."""
 
 
+class PortTaken(LaunchError):
+    """Another program listens on the service's address: nothing is started there."""
+
+
 class ProcessLauncher:
     """Keeps one gunicorn master serving ``monitor:create_app()`` on ``bind``."""
 
@@ -87,11 +100,13 @@ class ProcessLauncher:
         self.logfile = Path(logfile).resolve()
         self.lockfile = self.pidfile.with_name(self.pidfile.name + ".lock")
         self.startfile = self.pidfile.with_name(self.pidfile.name + ".start")
+        self.keyfile = self.pidfile.with_name(self.pidfile.name + ".key")
         self.bind = bind
         self.python = python
         self.env = dict(os.environ if env is None else env)
         self.stop_timeout = stop_timeout
         host, _, port = bind.rpartition(":")
+        self.address = (host.strip("[]") or "0.0.0.0", int(port))
         if host in ("", "0.0.0.0", "[::]"):
             host = "127.0.0.1"
         self.health_url = f"http://{host}:{port}/health"
@@ -112,6 +127,13 @@ class ProcessLauncher:
     def describe(self) -> str:
         return f"gunicorn on {self.bind} (pidfile {self.pidfile}, log {self.logfile})"
 
+    def instance_key(self) -> str | None:
+        """The key the running service was started with (None before any start here)."""
+        try:
+            return self.keyfile.read_text().strip() or None
+        except OSError:
+            return None
+
     def running_pid(self) -> int | None:
         """The master's pid if the pidfile names a live gunicorn master of this service."""
         try:
@@ -126,11 +148,17 @@ class ProcessLauncher:
         with self._exclusive():
             pid = self.running_pid()
             if pid is not None:
-                if answering(self.health_url, process_age(pid)):
+                if answering(self.health_url, process_age(pid), self.instance_key()):
                     return ALREADY_RUNNING
                 self._terminate(pid)
             stale = pid is not None or self.pidfile.exists()
             self.pidfile.unlink(missing_ok=True)  # else gunicorn refuses a reused pid in it
+            self._wait_for_leftovers()
+            if port_taken(self.address):
+                raise PortTaken(
+                    f"port {self.bind} is held by another program, not the Flask monitor this "
+                    "launcher started: nothing was started there"
+                )
             self._start()
             return RESTARTED if stale else STARTED
 
@@ -159,6 +187,17 @@ class ProcessLauncher:
         while group_members(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
 
+    def _wait_for_leftovers(self) -> None:
+        """The workers of a master that was killed outright notice only a moment later, and
+        hold its socket until then: wait for the last master's group to be gone."""
+        try:
+            pgid = int(self.startfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        deadline = time.monotonic() + PIDFILE_TIMEOUT_S
+        while group_members(pgid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def _is_ours(self, pid: int) -> bool:
         """``pid`` is the live master this launcher started last (same pid, same start time),
         still a gunicorn master: not a zombie, not a worker, not a recycled pid."""
@@ -180,6 +219,7 @@ class ProcessLauncher:
         app_dir = monitor_app_dir()
         env["FLASK_MONITOR_PIDFILE"] = str(self.pidfile)
         env["FLASK_MONITOR_BIND"] = self.bind
+        env[INSTANCE_KEY_VARIABLE] = self._new_instance_key()
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
         command = [self.python, "-m", "gunicorn", "-c", str(app_dir / "gunicorn.conf.py"), APP_SPEC]
         with self.logfile.open("ab") as log:
@@ -197,6 +237,15 @@ class ProcessLauncher:
             )
         self.startfile.write_text(f"{process.pid} {start_ticks(process.pid)}\n")
         self._wait_for_pidfile(process)
+
+    def _new_instance_key(self) -> str:
+        """A fresh key, kept where only this user reads it."""
+        key = secrets.token_hex(32)
+        self.keyfile.unlink(missing_ok=True)
+        fd = os.open(self.keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(key)
+        return key
 
     def _wait_for_pidfile(self, process: subprocess.Popen) -> None:
         """gunicorn writes its pidfile before binding: seconds at most, unless it crashed."""
@@ -221,6 +270,21 @@ class ProcessLauncher:
         except OSError:
             return f"(no log at {self.logfile})"
         return "\n".join(text.splitlines()[-lines:])
+
+
+def port_taken(address: tuple[str, int]) -> bool:
+    """Does another socket listen on ``address``? Bound as gunicorn binds (SO_REUSEADDR), so
+    a connection of a stopped service that lingers in TIME_WAIT does not count."""
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            raise
+    return False
 
 
 def monitor_app_dir() -> Path:

@@ -16,8 +16,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
 from flask_launcher.docker import DockerLauncher, DockerLauncherError
 from testkit.compose import ComposeStack, docker, pause
+from testkit.mailbox import Mailbox
 from testkit.tasks import task_states
 from testkit.waiting import wait_until
 from testkit.watchdog import WATCHDOG, running_runs, switch_off_watchdog, watchdog_waiting
@@ -172,6 +174,27 @@ def test_socket_proxy_shows_no_other_container(stack: ComposeStack, service: str
     assert raw_status(stack, "GET", f"/containers/{flask}/json") == 403
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/containers/{name}/start%0a",
+        "/containers/{name}%0a/start",
+        "/containers/{name}/start%00",
+        "/v./containers/{name}/start",
+        "/v.1.23/containers/{name}/start",
+        "/v1.240/containers/{name}/start",
+    ],
+)
+def test_socket_proxy_refuses_control_characters_and_odd_versions(
+    stack: ComposeStack, path: str
+) -> None:
+    """The monitor's own start, spelt so that a regular expression's "$" or a loose version
+    pattern would let it through."""
+    name = docker("inspect", "--format", "{{.Name}}", stack.container_id("flask-monitor"))
+    status = raw_status(stack, "POST", path.format(name=name.lstrip("/")))
+    assert status in (400, 403), f"POST {path}: {status}"
+
+
 def host_config(container: str) -> str:
     return docker("inspect", "--format", "{{json .HostConfig}}", container)
 
@@ -310,3 +333,28 @@ def test_the_watchdog_replaces_a_wedged_flask_monitor(
         assert admin.xcom(WATCHDOG, run["dag_run_id"], "relaunch_flask") == "restarted"
     finally:
         switch_off_watchdog(admin)
+
+
+FORGET_RELAUNCHES = (
+    "from adclick_airflow import settings; settings.flask_relaunch_file().unlink(missing_ok=True)"
+)
+
+
+@pytest.mark.timeout(600)
+def test_a_flapping_flask_monitor_mails_once(
+    stack: ComposeStack, flask_monitor: str, mail: Mailbox
+) -> None:
+    """Five stops in a row, each brought back by the monitor DAG through the proxy: later each
+    time, and one "flapping" mail for the burst (more than 3 relaunches in 10 minutes)."""
+    admin = stack.api(timeout=60)
+    docker("exec", stack.container_id("airflow-worker"), "python", "-c", FORGET_RELAUNCHES)
+    mail.clear()
+    for stop in range(5):
+        docker("stop", "-t", "1", flask_monitor)  # unless-stopped: it stays down
+        run = admin.trigger(MONITOR, {})
+        run = admin.wait_for_run(MONITOR, run["dag_run_id"], timeout=240)
+        tasks = task_states(admin, MONITOR, run["dag_run_id"])
+        assert run["state"] == "success" and tasks["relaunch_flask"] == "success", (stop, tasks)
+    flapping = mail.wait_for(lambda m: "Flask monitor flapping" in m["Subject"])
+    subjects = [m["Subject"] for m in mail.messages()]
+    assert subjects.count(flapping["Subject"]) == 1, subjects

@@ -8,6 +8,7 @@ import io
 import os
 import subprocess
 import tarfile
+from contextlib import ExitStack
 
 import pytest
 import requests
@@ -16,6 +17,7 @@ from embedded.stack import REPO_ROOT
 from testkit.compose import ComposeStack, docker
 from testkit.docs import documentation_pages
 from testkit.envfile import SECRET_KEYS, compose_stack_secrets
+from testkit.flask_service import one_byte_clients
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
@@ -227,3 +229,25 @@ def test_flower_asks_for_a_login(stack: ComposeStack) -> None:
             capture_output=True,
             timeout=120,
         )
+
+
+def test_the_flask_monitor_answers_only_its_own_host_names(stack: ComposeStack) -> None:
+    """DNS rebinding: a page on another site that points its name at the published port gets
+    400; the names the stack itself uses (the published port, the service name) are served."""
+    url = f"{stack.flask_url}/api/status"
+    for host in ("attacker.example", "attacker.example:5000"):
+        assert requests.get(url, headers={"Host": host}, timeout=10).status_code == 400
+    assert requests.get(f"{stack.flask_url}/health", timeout=10).status_code == 200
+    ping = "import urllib.request as u; u.urlopen('http://flask-monitor:5000/health', timeout=5)"
+    result = in_network_of(stack, "airflow-worker", ping)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_slow_clients_leave_the_flask_monitor_answering(stack: ComposeStack) -> None:
+    """100 connections that send one byte and then nothing, through the published port: the
+    image's gunicorn still answers /health and /api/status within a second."""
+    with ExitStack() as held:
+        one_byte_clients(stack.flask_url, 100, held)
+        health = requests.get(f"{stack.flask_url}/health", timeout=1.0)
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        assert requests.get(f"{stack.flask_url}/api/status", timeout=1.0).status_code < 500

@@ -1,4 +1,4 @@
-"""The monitor as it is deployed: gunicorn (gthread) started by the process launcher, read over
+"""The monitor as it is deployed: gunicorn (gevent) started by the process launcher, read over
 real HTTP while the embedded Airflow serves it."""
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ from airflow.triggers.base import TaskSuccessEvent
 from werkzeug.serving import make_server
 
 from adclick_airflow.watchdog import TRIGGER_PATH, FlaskDownTrigger
+from flask_launcher.health import FOREIGN
 from monitor import create_app
 from testkit.faults import FaultServer
+from testkit.flask_service import impostor
 from testkit.ports import free_port
 
 
@@ -86,3 +88,22 @@ def test_a_port_answering_something_else_counts_as_down() -> None:
         other.stop()
 
     assert event.xcoms["return_value"]["status"] == 200
+
+
+def test_it_fires_when_another_program_answers_in_the_service_s_place(
+    tmp_path, monkeypatch
+) -> None:
+    """The process launcher started the service with a key; the program now on its port
+    answers like the monitor but cannot prove the key: down."""
+    port = free_port()
+    pidfile = tmp_path / "flask-monitor.pid"
+    pidfile.with_name(pidfile.name + ".key").write_text("the launch's key")
+    monkeypatch.setenv("FLASK_LAUNCHER", "process")
+    monkeypatch.setenv("FLASK_MONITOR_PIDFILE", str(pidfile))
+    url = f"http://127.0.0.1:{port}/health"
+    trigger = FlaskDownTrigger(url=url, interval=0.05, failures=2)
+
+    with impostor(port, {"status": "ok", "airflow": {"reachable": True}}):
+        event = asyncio.run(first_event(trigger, timeout=10))
+
+    assert event.xcoms["return_value"] == {"url": url, "error": FOREIGN, "status": 200}
