@@ -26,7 +26,17 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from harness import Report, Target, arguments, compose_stack_client, cpu_seconds, publish, table
+from harness import (
+    Report,
+    Target,
+    arguments,
+    cell,
+    compose_stack_client,
+    cpu_seconds,
+    publish,
+    rebuild,
+    table,
+)
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING_DAG
 from embedded.stack import REPO_ROOT
@@ -143,32 +153,34 @@ def start_once(command: list[str], project: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = arguments(__doc__.splitlines()[0]).parse_args(argv)
+    if args.rebuild:
+        return rebuild({"compose_startup": report}, args.results)
     command = compose_command()
     project = command[command.index("-p") + 1]
     variants = {BASELINE: with_files(command, [REFERENCE_CHECKS]), SHIPPED: command}
-    publish(
-        report({name: start_once(cmd, project) for name, cmd in variants.items()}), args.results
-    )
+    runs = {name: start_once(cmd, project) for name, cmd in variants.items()}
+    publish(report({"cpus": os.cpu_count(), "runs": runs}), args.results)
     return 0
 
 
-def report(runs: dict[str, dict]) -> Report:
+def report(f: dict) -> Report:
+    runs = f["runs"]
     shipped, baseline = runs[SHIPPED], runs[BASELINE]
     ratio = shipped["up_wait_s"] / baseline["up_wait_s"]
     services = sorted(shipped["services"], key=lambda s: shipped["services"][s]["ready_s"] or 1e9)
 
     def timeline(run: dict, service: str) -> str:
         found = run["services"].get(service, {})
-        return f"{_fmt(found.get('started_s'))} -> {_fmt(found.get('ready_s'))}"
+        return f"{cell(found.get('started_s'), 1)} -> {cell(found.get('ready_s'), 1)}"
 
     rows = [
-        (s, *(timeline(run, s) for run in runs.values()), _fmt(shipped["services"][s]["cpu_s"]))
+        (s, *(timeline(run, s) for run in runs.values()), cell(shipped["services"][s]["cpu_s"], 1))
         for s in services
     ]
     boot_cpu = {
         name: sum(v["cpu_s"] or 0 for v in run["services"].values()) for name, run in runs.items()
     }
-    cores = os.cpu_count() or 1
+    cores = f["cpus"]
     return Report(
         name="compose_startup",
         title="Compose start-up (built images, fresh volumes)",
@@ -199,12 +211,8 @@ def report(runs: dict[str, dict]) -> Report:
             + ", ".join(f"{cpu / cores:.1f} s" for cpu in boot_cpu.values())
             + " of the start-up.",
         ],
-        data={"target_s": TARGET_S, "runs": runs},
+        figures=f,
     )
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
 
 
 if __name__ == "__main__":

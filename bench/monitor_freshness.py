@@ -23,10 +23,9 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
 import requests
-from harness import Report, Target, arguments, embedded_stack, publish, pyplot, spread, table
+from harness import Report, Target, arguments, cell, embedded_stack, publish, rebuild, spread, table
 from harness import wait_until_monitor_idle as monitor_idle
 from monitor_load import TTL_S, ensure_wrk, pin_wrk, served_monitor
 
@@ -38,6 +37,7 @@ from testkit.tasks import task_states
 from testkit.waiting import wait_until
 
 MARGIN_S = 0.5
+UNDER_LOAD = "wrk -t2 -c32 on the cached monitor's /api/status"
 VIEWS = {"cached": {}, "baseline": {"MONITOR_CACHE_TTL": "0"}}
 RUN_RANK = {"queued": 1, "running": 2, "success": 3, "failed": 3}
 # How far along a task is; states not named here (up_for_retry, deferred, ...) rank as running.
@@ -194,43 +194,37 @@ def rank(state: str | None) -> int:
     return TASK_RANK.get(state, TASK_RANK["running"])
 
 
-def report(runs: list[dict], under_load: bool) -> Report:
-    """The lags of every run and task transition, by kind, against TTL + ``MARGIN_S``."""
-    limit = TTL_S + MARGIN_S
+def summarize(runs: list[dict], under_load: bool) -> dict:
+    """The lags of every run and task transition, by kind, of each monitor."""
     every = [t for r in runs for t in r["transitions"]]
     groups = {"run, all": [t for t in every if t["kind"] == "run"]}
     for state in sorted({t["what"] for t in groups["run, all"]}, key=RUN_RANK.get):
         groups[f"run -> {state}"] = [t for t in groups["run, all"] if t["what"] == state]
     groups["task, all"] = [t for t in every if t["kind"] == "task"]
     stats = {g: {v: spread(t[f"{v}_lag_s"] for t in ts) for v in VIEWS} for g, ts in groups.items()}
+    return {"runs": len(runs), "ttl_s": TTL_S, "under_load": under_load, "stats": stats}
+
+
+def report(f: dict) -> Report:
+    """The lags against TTL + ``MARGIN_S``."""
+    limit, stats = f["ttl_s"] + MARGIN_S, f["stats"]
     run = stats["run, all"]["cached"]
 
-    def pair(figures: dict, key: str, cell: str = ".2f") -> str:
-        return " / ".join(f"{figures[v].get(key, float('nan')):{cell}}" for v in VIEWS)
+    def pair(figures: dict, key: str) -> str:
+        return " / ".join(
+            str(figures[v][key]) if key == "missed" else cell(figures[v].get(key)) for v in VIEWS
+        )
 
     rows = [
-        (
-            g,
-            f["cached"]["n"],
-            *(pair(f, key) for key in ("median", "p90", "max")),
-            pair(f, "missed", ""),
-        )
-        for g, f in stats.items()
+        (g, x["cached"]["n"], *(pair(x, k) for k in ("median", "p90", "max")), pair(x, "missed"))
+        for g, x in stats.items()
     ]
-    per_run = [
-        (i + 1, t["what"], f"{t['at_s']:.2f}", t["cached_lag_s"], t["baseline_lag_s"])
-        for i, r in enumerate(runs)
-        for t in r["transitions"]
-        if t["kind"] == "run"
-    ]
-    load = "wrk -t2 -c32 on the cached monitor's /api/status" if under_load else None
     header = "transitions|n|median s (cached / baseline)|p90 s|max s|never shown"
-    per_run_header = "run|transition|at (s after first poll)|cached lag (s)|baseline lag (s)"
     return Report(
-        name="monitor_freshness_under_load" if under_load else "monitor_freshness",
+        name="monitor_freshness_under_load" if f["under_load"] else "monitor_freshness",
         title="Flask monitor freshness (gunicorn, real embedded Airflow behind)"
-        + (f", under load ({load})" if load else ""),
-        method=__doc__.split("\n\n", 2)[2].strip() + f"\n\n{len(runs)} runs; TTL {TTL_S:g} s.",
+        + (f", under load ({UNDER_LOAD})" if f["under_load"] else ""),
+        method=__doc__.split("\n\n", 2)[2].strip() + f"\n\n{f['runs']} runs; TTL {f['ttl_s']:g} s.",
         targets=[
             Target(
                 f"run state change shown within TTL + {MARGIN_S} s = {limit:g} s",
@@ -239,32 +233,9 @@ def report(runs: list[dict], under_load: bool) -> Report:
                 run["n"] > 0 and run["missed"] == 0 and run["max"] <= limit,
             )
         ],
-        sections=[table(header.split("|"), rows), table(per_run_header.split("|"), per_run)],
-        data={"ttl_s": TTL_S, "target_s": limit, "under_load": load, "stats": stats, "runs": runs},
-        plot=lambda path: plot(groups, limit, path),
+        sections=[table(header.split("|"), rows)],
+        figures=f,
     )
-
-
-def plot(groups: dict[str, list[dict]], limit: float, path: Path) -> None:
-    """Every run and task lag of each monitor, against the TTL and the target."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(9, 4.2))
-    ticks = []
-    for i, kind in enumerate(("run, all", "task, all")):
-        for j, (view, color) in enumerate(zip(VIEWS, ("tab:blue", "tab:gray"), strict=True)):
-            lags = [t[f"{view}_lag_s"] for t in groups[kind] if t[f"{view}_lag_s"] is not None]
-            x = i * 3 + j
-            jitter = [x + 0.25 * ((k * 7919) % 11 / 10 - 0.5) for k in range(len(lags))]
-            ax.scatter(jitter, lags, s=14, alpha=0.7, color=color)
-            ticks.append((x, f"{kind.split(',')[0]}\n{view}"))
-    ax.axhline(TTL_S, color="tab:orange", linewidth=0.8, linestyle="--", label=f"TTL {TTL_S:g} s")
-    ax.axhline(limit, color="tab:red", linewidth=0.8, label=f"target {limit:g} s")
-    ax.set_xticks([t[0] for t in ticks], [t[1] for t in ticks])
-    ax.set(ylabel="lag behind Airflow's API (s)", title="When /api/status shows a state change")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--under-load", action="store_true", help="wrk -c32 on the cached monitor")
     args = parser.parse_args(argv)
+    if args.rebuild:
+        names = ("monitor_freshness", "monitor_freshness_under_load")
+        return rebuild(dict.fromkeys(names, report), args.results)
     wrk = ensure_wrk() if args.under_load else None
     runs = []
     with embedded_stack() as stack, ExitStack() as monitors:
@@ -283,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(one_run(stack, urls, wrk))
             shown = [t for t in runs[-1]["transitions"] if t["kind"] == "run"]
             print(f"run {i + 1}: {shown}", flush=True)
-    publish(report(runs, args.under_load), args.results)
+    result = report(summarize(runs, args.under_load))
+    result.samples = runs
+    publish(result, args.results)
     return 0
 
 

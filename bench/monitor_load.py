@@ -2,22 +2,13 @@
 
     .venv/bin/python bench/monitor_load.py [--duration 10] [--connections 32] [--rounds 2]
 
-After one finished training run on the embedded stack, wrk (``-t 2``, 32 connections, pinned
-to one CPU; installed from Debian when missing) loads ``/health`` and ``/api/status`` of three
-instances of the monitor in turn, each served as deployed (gunicorn started by the process
-launcher): *cached*, the shipped defaults, against *baseline*, ``MONITOR_CACHE_TTL=0`` (no
-cache, though requests arriving while a round is in flight still share it), and
-*per_request*, TTL 0 on 8 single-thread workers (one Airflow round per request, as a monitor
-sharing nothing makes). bench/results/monitor_load.{md,json,png}: requests/s, latency
-percentiles, errors and the Airflow rounds the monitor's own ``/metrics`` counts, with ratios.
-
-Then (``--history-only``: only this) a few more runs, one failed, and wrk on ``/api/status``
-and ``/history`` of a fourth instance with the shipped defaults that reaches Airflow through a
-proxy counting every REST call: bench/results/monitor_history.{md,json}.
-
-Targets: cached ``/api/status`` >= 10x the baseline's requests/s; p99 <= 50 ms; <= 1 round of
-Airflow calls per TTL window; ``/history`` p99 <= 50 ms and a bounded number of REST calls per
-window (one dagRuns call once the runs are known).
+After one finished training run on the embedded stack, wrk (pinned to one CPU; installed from
+Debian when missing) loads ``/health`` and ``/api/status`` of three instances of the monitor
+in turn, each served as deployed (gunicorn started by the process launcher), counting the
+Airflow rounds with the monitor's own ``/metrics`` (result: monitor_load). Then
+(``--history-only``: only this) a few more runs, one failed, and wrk on ``/api/status`` and
+``/history`` of a fourth instance with the shipped defaults that reaches Airflow through a
+proxy counting every REST call (result: monitor_history).
 """
 
 from __future__ import annotations
@@ -30,24 +21,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 
 import requests
-from harness import (
-    Report,
-    Target,
-    alternating,
-    arguments,
-    embedded_stack,
-    publish,
-    pyplot,
-    table,
-)
+from harness import Report, Target, alternating, arguments, embedded_stack, publish, rebuild, table
 from harness import wait_until_monitor_idle as monitor_idle
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
@@ -63,19 +44,18 @@ HISTORY_ROUTES = ("/api/status", "/history")
 TTL_S = float(MONITOR_DEFAULTS["CACHE_TTL"])
 WARM_UP_S = 2  # before the measured runs: token, templates, connections, finished runs read
 UNCACHED = {"MONITOR_CACHE_TTL": "0"}
-# What each instance changes from the shipped defaults, and what that makes it.
-VARIANTS = {
-    "cached": {"env": {}, "is": "the shipped defaults (1 gthread worker x 8 threads, TTL 2 s)"},
-    "baseline": {
-        "env": UNCACHED,
-        "is": "the shipped defaults + MONITOR_CACHE_TTL=0: no cache, but requests arriving "
-        "while a round is in flight still share it",
-    },
-    "per_request": {
-        "env": {**UNCACHED, "FLASK_MONITOR_WORKERS": "8", "FLASK_MONITOR_THREADS": "1"},
-        "is": "MONITOR_CACHE_TTL=0 with 8 workers x 1 thread: the same 8-way concurrency, "
-        "and nothing to share, so exactly one Airflow round per request",
-    },
+VARIANTS = {  # what each instance changes from the shipped defaults, and what that makes it
+    "cached": ({}, "the shipped defaults (1 gthread worker x 8 threads, TTL 2 s)"),
+    "baseline": (
+        UNCACHED,
+        "MONITOR_CACHE_TTL=0: no cache, but requests arriving while a round is in flight "
+        "still share it",
+    ),
+    "per_request": (
+        {**UNCACHED, "FLASK_MONITOR_WORKERS": "8", "FLASK_MONITOR_THREADS": "1"},
+        "MONITOR_CACHE_TTL=0 with 8 workers x 1 thread: the same 8-way concurrency and "
+        "nothing to share, so one Airflow round per request",
+    ),
 }
 THROUGHPUT_RATIO_TARGET = 10.0
 P99_TARGET_MS = 50.0
@@ -87,24 +67,12 @@ WRK_REPORT = """
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    'WRK_JSON {"requests": %d, "duration_us": %d, "bytes": %d, '
-    .. '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, '
-    .. '"latency_us": {"min": %d, "mean": %.1f, "stdev": %.1f, "p50": %d, "p75": %d, '
-    .. '"p90": %d, "p99": %d, "p99_9": %d, "max": %d}}\\n',
-    summary.requests, summary.duration, summary.bytes,
-    e.connect, e.read, e.write, e.status, e.timeout,
-    latency.min, latency.mean, latency.stdev, latency:percentile(50), latency:percentile(75),
-    latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max))
+    'WRK_JSON {"requests": %d, "duration_us": %d, "errors": %d, '
+    .. '"p50": %d, "p90": %d, "p99": %d, "max": %d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
 end
 """
-# The load table's rows for each route: label, figure, its cell for the cached and for the
-# uncached instances, and the cells of the cached one's ratios to those (None: no ratios).
-TABLE_ROWS = (
-    ("req/s", "requests_per_s", "{:.0f}", "{:.0f}", ("**{:.1f}x**", "{:.1f}x")),
-    *((f"{p} ms", f"{p}_ms", "{:.1f}", "{:.1f}", ("{:.3f}",) * 2) for p in ("p50", "p90", "p99")),
-    ("Airflow rounds / request", "upstream_rounds_per_request", "{:.4f}", "{:.3f}", None),
-    ("errors (non-2xx, socket)", "errors", "{}", "{}", None),
-)
 
 
 # -- the load generator ---------------------------------------------------------------------
@@ -116,15 +84,11 @@ def ensure_wrk() -> str:
         raise SystemExit(str(exc)) from None
 
 
-def wrk_cpus() -> set[int]:
-    """The CPU wrk is pinned to: the last one this process may use, so the load generator
-    takes at most one core from the service it measures (and none on a 1-CPU machine)."""
-    allowed = sorted(os.sched_getaffinity(0))
-    return {allowed[-1]} if len(allowed) > 1 else set(allowed)
-
-
 def pin_wrk() -> None:  # subprocess preexec_fn
-    os.sched_setaffinity(0, wrk_cpus())
+    """wrk on the last CPU this process may use: the load generator takes at most one core
+    from the service it measures (and none on a 1-CPU machine)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {allowed[-1]})
 
 
 @dataclass
@@ -153,34 +117,12 @@ class Wrk:
             raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
         raw = json.loads(lines[-1].removeprefix("WRK_JSON "))
         seconds = raw["duration_us"] / 1e6
-        return {
-            "requests": raw["requests"],
-            "duration_s": round(seconds, 3),
-            "requests_per_s": round(raw["requests"] / seconds, 1),
-            "errors": raw["errors"],
-            "latency_ms": {k: round(v / 1000, 2) for k, v in raw["latency_us"].items()},
-        }
+        latency = {f"{k}_ms": raw[k] / 1000 for k in ("p50", "p90", "p99", "max")}
+        rps = raw["requests"] / seconds
+        print(f"{url}: {rps:.0f} req/s, p99 {latency['p99_ms']:.1f} ms", flush=True)
+        return {"duration_s": seconds, "requests_per_s": rps, "errors": raw["errors"], **latency}
 
 
-def in_turn(rounds: int, runs: dict[tuple[str, str], Callable[[], dict]]) -> dict:
-    """harness' ``alternating`` of wrk runs, a second apart, each printed."""
-
-    def announced(key: tuple[str, str], run: Callable[[], dict]) -> dict:
-        time.sleep(1)
-        sample = run()
-        latency = sample["latency_ms"]
-        print(
-            f"{key[0]:11} {key[1]:11} {sample['requests_per_s']:8.1f} req/s  "
-            f"p50 {latency['p50']:7.2f} ms  p99 {latency['p99']:7.2f} ms",
-            flush=True,
-        )
-        return sample
-
-    trials = {key: partial(announced, key, run) for key, run in runs.items()}
-    return alternating(trials, rounds, warm_up=False)
-
-
-# -- three instances: Airflow rounds counted by the monitor itself ---------------------------
 @contextmanager
 def served_monitor(stack: EmbeddedStack, name: str, env: dict[str, str]) -> Iterator[str]:
     """testkit's ``served_monitor`` (deployed as shipped, but for ``env``) in a workdir
@@ -189,64 +131,56 @@ def served_monitor(stack: EmbeddedStack, name: str, env: dict[str, str]) -> Iter
         yield url
 
 
-def metrics(url: str) -> dict[str, float]:
-    """``/metrics`` as ``{'name{labels}': value}`` (one gunicorn worker's, if there are more)."""
+def in_turn(wrk: Wrk, rounds: int, runs: dict[tuple[str, str], partial]) -> dict:
+    """harness' ``alternating`` of wrk runs, a second apart, after a warm-up of each URL."""
+    for run in runs.values():
+        wrk.run(run.args[-1], WARM_UP_S)
+    trials = {key: lambda run=run: time.sleep(1) or run() for key, run in runs.items()}
+    return alternating(trials, rounds, warm_up=False)
+
+
+# -- three instances: Airflow rounds counted by the monitor itself ---------------------------
+def metrics(url: str) -> list[tuple[str, float]]:
+    """``/metrics`` samples: (name and labels, value); with more workers, one worker's."""
     text = requests.get(f"{url}/metrics", timeout=10).text
     samples = (line.rpartition(" ") for line in text.splitlines() if line and line[0] != "#")
-    return {key: float(value) for key, _, value in samples}
+    return [(key, float(value)) for key, _, value in samples]
 
 
-def counter_delta(before: dict, after: dict, prefix: str) -> dict[str, float]:
-    return {
-        key: after[key] - before.get(key, 0.0)
-        for key in after
-        if key.startswith(prefix) and after[key] - before.get(key, 0.0)
-    }
+def total(samples: list[tuple[str, float]], *needles: str) -> float:
+    return sum(v for key, v in samples if all(n in key for n in needles))
 
 
-def sum_matching(delta: dict[str, float], *needles: str) -> float:
-    return sum(v for k, v in delta.items() if all(n in k for n in needles))
-
-
-def measure(wrk: Wrk, url: str, env: dict[str, str], route: str) -> dict:
+def measure(wrk: Wrk, url: str, variant: str, route: str) -> dict:
     """One wrk run on ``route``, with the Airflow rounds the monitor's /metrics counted."""
+    call = 'call="snapshot"' if route == "/api/status" else 'call="health"'
+    counted = (
+        ("monitor_airflow_calls_total", call),
+        ("monitor_http_requests_total", f'endpoint="{route}"'),
+        ("monitor_status_cache_total", 'result="stale"'),
+    )
     before = metrics(url)
     result = wrk.run(f"{url}{route}")
     after = metrics(url)
-    call = 'call="snapshot"' if route == "/api/status" else 'call="health"'
-    served = f'endpoint="{route}"'
-    calls = "monitor_airflow_calls_total"
-    ttl = float(env.get("MONITOR_CACHE_TTL", TTL_S))
-    workers = int(env.get("FLASK_MONITOR_WORKERS", "1"))
-    sample = {**result, "ttl_s": ttl, "workers": workers}
-    if workers > 1:
-        # Each scrape reaches one worker, and only one worker's own totals agree with each
-        # other: the ratio of each worker that served the route, over a few scrapes.
-        ratios = []
-        for _ in range(4 * workers):
-            totals = metrics(url)
-            if requests_served := sum_matching(totals, "monitor_http_requests_total", served):
-                ratios.append(sum_matching(totals, calls, call) / requests_served)
-        ratio = round(statistics.median(ratios), 4) if ratios else float("nan")
-        return {**sample, "upstream_rounds_per_request": ratio}
-    rounds = sum_matching(counter_delta(before, after, calls), call)
-    requests_served = sum_matching(counter_delta(before, after, "monitor_http"), served)
-    windows = result["duration_s"] / ttl if ttl > 0 else None
-    cache = counter_delta(before, after, "monitor_status_cache_total")
-    stale = sum_matching(cache, 'result="stale"')
+    if variant == "per_request":
+        # Each scrape reaches one of the workers, and only one worker's totals agree with
+        # each other: the median of a few scrapes' own ratios.
+        scrapes = [metrics(url) for _ in range(32)]
+        ratios = [
+            total(m, *counted[0]) / total(m, *counted[1]) for m in scrapes if total(m, *counted[1])
+        ]
+        return {**result, "upstream_rounds_per_request": statistics.median(ratios)}
+    rounds, served, stale = (total(after, *c) - total(before, *c) for c in counted)
+    cached = variant == "cached"
     return {
-        **sample,
-        "upstream_rounds": rounds,
-        "upstream_rounds_per_request": round(rounds / max(requests_served, 1), 4),
-        "ttl_windows": round(windows, 2) if windows else None,
-        "upstream_rounds_per_ttl_window": round(rounds / windows, 3) if windows else None,
-        "cache_delta": cache,
-        # Answers given stale while a window's refresh was in flight: at a steady request
-        # rate, their number per round says how long a refresh took under this load.
-        "stale_answers": stale,
-        "refresh_ms_estimate": (
-            round(1000 * stale / rounds / result["requests_per_s"], 1) if stale and rounds else None
-        ),
+        **result,
+        "upstream_rounds_per_request": rounds / max(served, 1),
+        "upstream_rounds_per_ttl_window": rounds * TTL_S / result["duration_s"] if cached else None,
+        # Answers given stale while a refresh was in flight: at a steady request rate, their
+        # number per round says how long a refresh took under this load.
+        "refresh_ms": 1000 * stale / rounds / result["requests_per_s"]
+        if cached and rounds
+        else None,
     }
 
 
@@ -254,25 +188,21 @@ def measure_variants(wrk: Wrk, stack: EmbeddedStack, run: dict, rounds: int) -> 
     """``{route: {variant: [sample per round]}}`` for /health and /api/status."""
     with ExitStack() as started:
         urls = {
-            name: started.enter_context(served_monitor(stack, name, variant["env"]))
-            for name, variant in VARIANTS.items()
+            name: started.enter_context(served_monitor(stack, name, env))
+            for name, (env, _) in VARIANTS.items()
         }
         for name, url in urls.items():  # each shows the finished run, its tasks and metrics
             status = requests.get(f"{url}/api/status", timeout=30).json()
-            if status.get("run_id") != run["dag_run_id"] or not status.get("metrics"):
+            shown = status.get("run_id") == run["dag_run_id"] and status.get("metrics")
+            if not shown or len(status.get("tasks") or []) < 2:
                 raise RuntimeError(f"{name} monitor shows {status}, not the finished run")
-            if len(status.get("tasks") or []) < 2:
-                raise RuntimeError(f"{name} monitor shows no tasks: {status}")
-        for url in urls.values():
-            for route in ROUTES:
-                wrk.run(f"{url}{route}", WARM_UP_S)
         runs = {
-            (name, route): partial(measure, wrk, url, VARIANTS[name]["env"], route)
+            (v, route): partial(measure, wrk, url, v, route)
             for route in ROUTES
-            for name, url in urls.items()
+            for v, url in urls.items()
         }
-        samples = in_turn(rounds, runs)
-    return {route: {name: samples[name, route] for name in VARIANTS} for route in ROUTES}
+        samples = in_turn(wrk, rounds, runs)
+    return {route: {v: samples[v, route] for v in VARIANTS} for route in ROUTES}
 
 
 # -- the history page: REST calls seen by a counting proxy ----------------------------------
@@ -314,19 +244,17 @@ class CountingProxy(LocalHTTPServer):
         super().__init__(Handler)
 
 
-def measure_history(wrk: Wrk, stack: EmbeddedStack, rounds: int) -> dict:
-    """/api/status and /history on the shipped defaults, every REST call counted."""
+def measure_history(wrk: Wrk, stack: EmbeddedStack, rounds: int) -> tuple[int, dict]:
+    """Runs shown, and ``{route: [sample per round]}`` of /api/status and /history on the
+    shipped defaults, every REST call counted."""
     proxy = CountingProxy(stack.api_url)
 
     def counted(url: str) -> dict:
         before = proxy.calls
         result = wrk.run(url)
-        calls, windows = proxy.calls - before, result["duration_s"] / TTL_S
         return {
             **result,
-            "rest_calls": calls,
-            "ttl_windows": round(windows, 2),
-            "rest_calls_per_ttl_window": round(calls / windows, 3),
+            "rest_calls_per_ttl_window": (proxy.calls - before) * TTL_S / result["duration_s"],
         }
 
     try:
@@ -335,165 +263,127 @@ def measure_history(wrk: Wrk, stack: EmbeddedStack, rounds: int) -> dict:
             expected = min(len(stack.client().runs(TRAINING, limit=100)), 20)
             if shown != expected:
                 raise RuntimeError(f"/history shows {shown} runs, Airflow has {expected}")
-            for route in HISTORY_ROUTES:
-                wrk.run(f"{url}{route}", WARM_UP_S)
             runs = {("history", r): partial(counted, f"{url}{r}") for r in HISTORY_ROUTES}
-            samples = in_turn(rounds, runs)
+            samples = in_turn(wrk, rounds, runs)
     finally:
         proxy.stop()
-    return {"runs_shown": shown, "samples": {r: samples["history", r] for r in HISTORY_ROUTES}}
+    return shown, {r: samples["history", r] for r in HISTORY_ROUTES}
 
 
 # -- figures and reports -----------------------------------------------------------------------
-def median(values: Iterable[float], digits: int = 2) -> float:
-    return round(statistics.median(values), digits)
-
-
-def over_rounds(runs: list[dict], rps_digits: int) -> dict:
-    """What each route reports over its rounds: median req/s and p99, worst p99, errors."""
-    p99 = [r["latency_ms"]["p99"] for r in runs]
-    return {
-        "requests_per_s": median((r["requests_per_s"] for r in runs), rps_digits),
-        "p99_ms": median(p99),
-        "p99_ms_worst": max(p99),
-        "errors": sum(sum(r["errors"].values()) for r in runs),
+def over_rounds(runs: list[dict]) -> dict:
+    """Medians over the rounds (worst p99 and total errors beside them)."""
+    keys = [k for k in runs[0] if k != "errors" and k != "duration_s"]
+    medians = {
+        k: round(statistics.median(values), 4)
+        for k in keys
+        if (values := [r[k] for r in runs if r[k] is not None])
     }
+    worst = max(r["p99_ms"] for r in runs)
+    return {**medians, "p99_ms_worst": worst, "errors": sum(r["errors"] for r in runs)}
 
 
-def route_figures(by_variant: dict[str, list[dict]]) -> dict:
-    """Each variant's figures over the rounds, and the cached one's ratios to the others."""
-    figures = {}
-    for variant, runs in by_variant.items():
-        per_window = [r.get("upstream_rounds_per_ttl_window") for r in runs]
-        figures[variant] = {
-            **over_rounds(runs, rps_digits=2),
-            "p50_ms": median(r["latency_ms"]["p50"] for r in runs),
-            "p90_ms": median(r["latency_ms"]["p90"] for r in runs),
-            "max_ms": max(r["latency_ms"]["max"] for r in runs),
-            "upstream_rounds_per_request": median(
-                (r["upstream_rounds_per_request"] for r in runs), 4
-            ),
-            "upstream_rounds_per_ttl_window": None if None in per_window else max(per_window),
-        }
-
-    def ratio(against: str, key: str, digits: int) -> float:
-        return round(figures["cached"][key] / figures[against][key], digits)
-
-    figures["ratio"] = {
-        against: {
-            "requests_per_s": ratio(against, "requests_per_s", 1),
-            "p50": ratio(against, "p50_ms", 3),
-            "p99": ratio(against, "p99_ms", 3),
-        }
-        for against in ("baseline", "per_request")
-    }
-    return figures
-
-
-def load_table(routes: dict) -> str:
-    """``TABLE_ROWS`` for each route: the cached, baseline and per-request figures and ratios."""
-    rows = []
-    for route, f in routes.items():
-        for i, (label, key, cached_cell, cell, ratio_cells) in enumerate(TABLE_ROWS):
-            c, b, p = (f[variant][key] for variant in VARIANTS)
-            to_b, to_p = "", ""
-            if ratio_cells:
-                to_b, to_p = ratio_cells[0].format(c / b), ratio_cells[1].format(c / p)
-            first = "" if i else f"`{route}`"
-            rows.append(
-                (first, label, cached_cell.format(c), cell.format(b), to_b, cell.format(p), to_p)
-            )
-    header = "route|figure|cached|baseline (TTL=0)|cached / baseline|per-request baseline|"
-    return table((header + "cached / per-request").split("|"), rows)
-
-
-def load_report(settings: dict, samples: dict[str, dict[str, list[dict]]]) -> Report:
-    """monitor_load: each variant's figures per route, the ratios and the three targets."""
-    routes = {route: route_figures(by_variant) for route, by_variant in samples.items()}
-    status, cached = routes["/api/status"], [routes[r]["cached"] for r in ROUTES]
-    status_runs = samples["/api/status"]["cached"]
-    refresh = [r["refresh_ms_estimate"] for r in status_runs if r["refresh_ms_estimate"]]
-    summary = {
-        "upstream_rounds_per_ttl_window": max(f["upstream_rounds_per_ttl_window"] for f in cached),
-        "refresh_ms_estimate_median": statistics.median(refresh) if refresh else None,
-        "errors_cached": sum(f["errors"] for f in cached),
-    }
-    ratio = status["ratio"]["baseline"]["requests_per_s"]
-    return Report(
-        name="monitor_load",
-        title="Flask monitor throughput (gunicorn, real embedded Airflow behind)",
-        method=(
-            f"wrk `{settings['wrk']}` pinned to CPU {settings['wrk_cpus']}, "
-            f"{settings['rounds']} alternating round(s) per instance and route (medians shown), "
-            "after a 2 s warm-up each. All three instances are gunicorn started by the process "
-            "launcher, reading the same Airflow with the viewer account, after one finished "
-            f"training run. Load average before: {settings['load_average_1m_before']}."
-        ),
-        targets=[
-            Target(
-                "`/api/status` req/s >= 10x the TTL=0 baseline",
-                f"{status['cached']['requests_per_s']:.0f} vs "
-                f"{status['baseline']['requests_per_s']:.0f} = {ratio:.1f}x (vs one round per "
-                f"request: {status['ratio']['per_request']['requests_per_s']:.1f}x)",
-                ratio >= THROUGHPUT_RATIO_TARGET,
-            ),
-            Target(
-                "p99 <= 50 ms (cached)",
-                f"`/api/status` {status['cached']['p99_ms']:.1f} ms, "
-                f"`/health` {routes['/health']['cached']['p99_ms']:.1f} ms",
-                all(f["p99_ms"] <= P99_TARGET_MS for f in cached),
-            ),
-            Target(
-                "<= 1 Airflow round per TTL window",
-                f"{summary['upstream_rounds_per_ttl_window']:.2f}",
-                summary["upstream_rounds_per_ttl_window"] <= CALLS_PER_WINDOW_TARGET,
-            ),
-        ],
-        sections=[
-            "\n".join(f"- *{name}*: {v['is']}." for name, v in settings["variants"].items()),
-            load_table(routes),
-            "Airflow rounds are the monitor's own `monitor_airflow_calls_total` (one round = "
-            "latest run + task instances + model XCom for `/api/status`, one health probe for "
-            "`/health`) over its `monitor_http_requests_total`, read from `/metrics` before and "
-            "after each run (per-request baseline: one worker's totals). Cached `/api/status` "
-            f"runs: {[int(r['upstream_rounds']) for r in status_runs]} rounds in "
-            f"{[r['ttl_windows'] for r in status_runs]} TTL windows; "
-            f"{[int(r['stale_answers']) for r in status_runs]} answers given stale while a "
-            'refresh was in flight (`monitor_status_cache_total{result="stale"}`), i.e. a '
-            f"refresh took about {summary['refresh_ms_estimate_median'] or 0:.0f} ms under "
-            "this load and only the request making it waited.",
-            "The history page is measured in the same run: `monitor_history.md`.",
-        ],
-        data={"settings": settings, "samples": samples, "routes": routes, "summary": summary},
-        plot=lambda path: plot_load(routes, path),
+def settings_line(settings: dict) -> str:
+    return (
+        f"wrk `{settings['wrk']}` pinned to one CPU, {settings['rounds']} alternating round(s) "
+        f"per instance and route (medians shown), after a {WARM_UP_S} s warm-up each; TTL "
+        f"{settings['cache_ttl_s']:g} s; load average before: {settings['load_average_1m_before']}."
     )
 
 
-def history_report(settings: dict, runs_shown: int, samples: dict[str, list[dict]]) -> Report:
-    """monitor_history: each route's median req/s and p99 and its REST calls per TTL window."""
-    routes = {
-        route: {
-            **over_rounds(runs, rps_digits=1),
-            "rest_calls_per_ttl_window": max(r["rest_calls_per_ttl_window"] for r in runs),
-        }
-        for route, runs in samples.items()
-    }
-    page, status = routes["/history"], routes["/api/status"]
+def load_report(f: dict) -> Report:
+    """monitor_load: each variant's figures per route, the cached one's ratios, the targets."""
+    routes = f["routes"]
+    status, cached = routes["/api/status"], [routes[r]["cached"] for r in ROUTES]
     rows = []
-    for route, f in routes.items():
-        rps, p99, calls = f["requests_per_s"], f["p99_ms"], f["rest_calls_per_ttl_window"]
-        rows.append((f"`{route}`", f"{rps:.0f}", f"{p99:.1f}", f"{calls:.2f}", f["errors"]))
+    for route, by in routes.items():
+        c, b, p = (by[v] for v in VARIANTS)
+        rows += [
+            (
+                f"`{route}`",
+                "req/s",
+                *(f"{x['requests_per_s']:.0f}" for x in (c, b, p)),
+                f"**{c['requests_per_s'] / b['requests_per_s']:.1f}x**",
+                f"{c['requests_per_s'] / p['requests_per_s']:.1f}x",
+            ),
+            *(
+                ("", f"{q} ms", *(f"{x[f'{q}_ms']:.1f}" for x in (c, b, p)), "", "")
+                for q in ("p50", "p90", "p99")
+            ),
+            (
+                "",
+                "Airflow rounds / request",
+                *(f"{x['upstream_rounds_per_request']:.4f}" for x in (c, b, p)),
+                "",
+                "",
+            ),
+            ("", "errors", *(x["errors"] for x in (c, b, p)), "", ""),
+        ]
+    ratio = status["cached"]["requests_per_s"] / status["baseline"]["requests_per_s"]
+    per_window = max(x["upstream_rounds_per_ttl_window"] for x in cached)
+    refresh = status["cached"].get("refresh_ms") or f.get("refresh_ms")
+    return Report(
+        name="monitor_load",
+        title="Flask monitor throughput (gunicorn, real embedded Airflow behind)",
+        method=settings_line(f["settings"]) + " All three instances are gunicorn started by the "
+        "process launcher, reading the same Airflow with the viewer account, after one finished "
+        "training run.",
+        targets=[
+            Target(
+                f"`/api/status` req/s >= {THROUGHPUT_RATIO_TARGET:g}x the TTL=0 baseline",
+                f"{status['cached']['requests_per_s']:.0f} vs "
+                f"{status['baseline']['requests_per_s']:.0f} = {ratio:.1f}x",
+                ratio >= THROUGHPUT_RATIO_TARGET,
+            ),
+            Target(
+                f"p99 <= {P99_TARGET_MS:g} ms (cached)",
+                ", ".join(
+                    f"`{r}` {x['p99_ms']:.1f} ms" for r, x in zip(ROUTES, cached, strict=True)
+                ),
+                all(x["p99_ms"] <= P99_TARGET_MS for x in cached),
+            ),
+            Target(
+                f"<= {CALLS_PER_WINDOW_TARGET:g} Airflow round per TTL window",
+                f"{per_window:.2f}",
+                per_window <= CALLS_PER_WINDOW_TARGET,
+            ),
+        ],
+        sections=[
+            "\n".join(f"- *{name}*: {what}." for name, (_, what) in VARIANTS.items()),
+            table(
+                ("route", "figure", *VARIANTS, "cached / baseline", "cached / per_request"), rows
+            ),
+            "Airflow rounds are the monitor's own `monitor_airflow_calls_total` over its "
+            "`monitor_http_requests_total`, from `/metrics` before and after each run. While a "
+            "refresh is in flight the cached instance answers stale "
+            f'(`monitor_status_cache_total{{result="stale"}}`): a refresh took about '
+            f"{refresh or 0:.0f} ms under this load, and only the request making it waited.",
+        ],
+        figures=f,
+    )
+
+
+def history_report(f: dict) -> Report:
+    """monitor_history: each route's req/s, p99 and REST calls per TTL window."""
+    routes = f["routes"]
+    page, status = routes["/history"], routes["/api/status"]
+    rows = [
+        (
+            f"`{r}`",
+            f"{x['requests_per_s']:.0f}",
+            f"{x['p99_ms']:.1f}",
+            f"{x['rest_calls_per_ttl_window']:.2f}",
+            x["errors"],
+        )
+        for r, x in routes.items()
+    ]
     return Report(
         name="monitor_history",
         title="Flask monitor: the history page under load",
-        method=(
-            f"A monitor with the shipped defaults shows the last {runs_shown} runs (one failed) "
-            "and reaches Airflow through a proxy that counts every REST call (login, dagRuns, "
-            f"task instances, XCom, logs). wrk `{settings['wrk']}`, {settings['rounds']} "
-            "round(s), one route at a time, after a 2 s warm-up each; TTL "
-            f"{settings['cache_ttl_s']:g} s. Load average before: "
-            f"{settings['load_average_1m_before']}."
-        ),
+        method=f"A monitor with the shipped defaults shows the last {f['runs_shown']} runs (one "
+        "failed) and reaches Airflow through a proxy that counts every REST call (login, "
+        "dagRuns, task instances, XCom, logs); one route at a time. "
+        + settings_line(f["settings"]),
         targets=[
             Target(
                 f"`/history` p99 <= {P99_TARGET_MS:g} ms",
@@ -508,35 +398,8 @@ def history_report(settings: dict, runs_shown: int, samples: dict[str, list[dict
             ),
         ],
         sections=[table(("route", "req/s", "p99 ms", "REST calls / TTL window", "errors"), rows)],
-        data={"settings": settings, "runs_shown": runs_shown, "samples": samples, "routes": routes},
+        figures=f,
     )
-
-
-def plot_load(routes: dict, path: Path) -> None:
-    """Requests/s per route and variant, and their latency percentiles against the target."""
-    plt = pyplot()
-    fig, (ax_rps, ax_lat) = plt.subplots(1, 2, figsize=(12, 4.4))
-    width, percentiles = 0.27, ("p50", "p90", "p99")
-    colors = {"cached": "tab:blue", "baseline": "tab:gray", "per_request": "tab:brown"}
-    for i, variant in enumerate(VARIANTS):
-        xs = [j + (i - 1) * width for j in range(len(ROUTES))]
-        values = [routes[r][variant]["requests_per_s"] for r in ROUTES]
-        bars = ax_rps.bar(xs, values, width, label=variant, color=colors[variant])
-        ax_rps.bar_label(bars, fmt="%.0f", fontsize=8)
-    for route, style in zip(ROUTES, ("--", "-"), strict=True):
-        for variant in VARIANTS:
-            latencies = [routes[route][variant][f"{p}_ms"] for p in percentiles]
-            label, color = f"{variant} {route}", colors[variant]
-            ax_lat.plot(percentiles, latencies, style, marker="o", color=color, label=label)
-    ax_rps.set_xticks(range(len(ROUTES)), ROUTES)
-    ax_rps.set(yscale="log", ylabel="requests/s (log)", title="Throughput, 32 connections")
-    ax_rps.legend(fontsize=8)
-    ax_lat.axhline(P99_TARGET_MS, color="tab:red", linewidth=0.8, label="50 ms target")
-    ax_lat.set(yscale="log", ylabel="latency ms (log)", title="Latency percentiles")
-    ax_lat.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -545,11 +408,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2-core machine)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating repeats of each run")
-    parser.add_argument(
-        "--history-runs", type=int, default=3, help="more successful runs for /history"
-    )
+    parser.add_argument("--history-runs", type=int, default=3, help="more runs for /history")
     parser.add_argument("--history-only", action="store_true", help="measure the history page only")
     args = parser.parse_args(argv)
+    if args.rebuild:
+        return rebuild(
+            {"monitor_load": load_report, "monitor_history": history_report}, args.results
+        )
     wrk = Wrk(ensure_wrk(), args.threads, args.connections, args.duration)
     settings = {
         "wrk": f"-t{args.threads} -c{args.connections} -d{args.duration:g}s",
@@ -566,14 +431,18 @@ def main(argv: list[str] | None = None) -> int:
         monitor_idle(stack.client())
         if not args.history_only:
             samples = measure_variants(wrk, stack, run, args.rounds)
-            cpus = {"wrk_cpus": sorted(wrk_cpus()), "variants": VARIANTS}
-            load = {**settings, **cpus, "training_run": run["dag_run_id"]}
-            publish(load_report(load, samples), args.results)
+            routes = {r: {v: over_rounds(s) for v, s in by.items()} for r, by in samples.items()}
+            report = load_report({"settings": settings, "routes": routes})
+            report.samples = samples
+            publish(report, args.results)
         for conf in [failing_conf(), *[{}] * args.history_runs]:  # history: one failed run
             finished_run(stack, conf)
         monitor_idle(stack.client())
-        history = measure_history(wrk, stack, args.rounds)
-    publish(history_report(settings, **history), args.results)
+        shown, samples = measure_history(wrk, stack, args.rounds)
+    routes = {r: over_rounds(s) for r, s in samples.items()}
+    report = history_report({"settings": settings, "runs_shown": shown, "routes": routes})
+    report.samples = samples
+    publish(report, args.results)
     return 0
 
 

@@ -1,15 +1,22 @@
-"""Pipeline latency: trigger -> success of the training DAG against a do-nothing control DAG.
+"""Pipeline latency: training runs' trigger -> success against a baseline in the same run.
 
-    .venv/bin/python bench/pipeline_latency.py [--runs 11]     # embedded stack
-    bench/celery-stack                                          # Celery (Compose) stack
+    .venv/bin/python bench/pipeline_latency.py [--against control|tracking-off|local] [--runs 11]
+    bench/celery-stack                   # --against control on the Compose stack
 
-After one warm-up run of each, alternates training and control runs through REST API v2, each
-after the monitor run the previous training run started has finished: medians, p90 and their
-ratio against the targets below, and both DAGs' per-task timelines (bench/task_timeline.py:
-where the training DAG spends more than the control), in
-bench/results/pipeline_latency[_celery].{md,json}. The embedded stack is booted here with the
-shipped settings; the Celery stack is the one scripts/e2e-docker brings up (with
-bench/compose.bench.yaml adding the control DAG), found through its E2E_* variables.
+``--against`` picks the baseline and the result:
+
+* ``control`` (pipeline_latency, or pipeline_latency_celery with ``--stack celery``): a
+  control DAG of the training DAG's shape and XCom traffic that does no work
+  (bench/dags/ad_click_control.py), on the same stack;
+* ``tracking-off`` (mlflow_tracking): a second embedded stack with MLflow tracking off
+  (``MLFLOW_TRACKING_URI`` empty), against one with it on as shipped;
+* ``local`` (object_storage): a second embedded stack with data, registry and run
+  directories in local folders, against one with all three in a SeaweedFS S3 server (the
+  dev lock's ``weed``, on 127.0.0.1).
+
+Runs alternate between subject and baseline after one warm-up run each, each after the monitor
+run the previous training run started has finished, so both see the same machine. Reported:
+medians and their ratio, and each side's per-task timeline (the harness' ``run_timeline``).
 """
 
 from __future__ import annotations
@@ -19,76 +26,112 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
-import task_timeline
 from harness import (
     BENCH_DAGS,
     SLOW_CALL_S,
+    TIMELINE_DOC,
     Report,
     Target,
     alternating,
     arguments,
     compose_stack_client,
+    difference,
     embedded_stack,
-    patient_client,
+    median_timeline,
     publish,
+    rebuild,
+    run_timeline,
     settled_run,
     spread,
+    supervisor_done_times,
     table,
+    timeline_table,
 )
 
-from adclick_airflow.settings import TRAINING_DAG_ID as ML_DAG
+from adclick_airflow.settings import RESULT_TASK_ID
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowClient
 from embedded.stack import EmbeddedStack
+from testkit.datasets import SAMPLE_CSV
+from testkit.objectstore import BUCKET, running_weed
 from testkit.waiting import wait_until
 
 CONTROL_DAG = "ad_click_control"
-RATIO_TARGET = 1.15
 # Per stack: the training DAG's median (s) and, for Celery, p90 as a multiple of the median.
 MEDIAN_TARGET_S = {"embedded": 3.0, "celery": 4.0}
 P90_OVER_MEDIAN_TARGET = {"celery": 1.3}
+STORAGE = ("DATA", "MODEL", "ARTIFACT")  # the roots --against local moves to the object store
 HEARTBEAT = re.compile(r"duration_us=(\d+).*path=/execution/task-instances/[\w-]+/heartbeat")
-REPORTS = {  # stack -> report name, title
-    "embedded": ("pipeline_latency", "embedded stack: SQLite + LocalExecutor"),
-    "celery": ("pipeline_latency_celery", "Compose stack: Postgres + Redis + CeleryExecutor"),
+
+
+@dataclass
+class Comparison:
+    subject: str
+    baseline: str
+    ratio_target: float
+    title: str
+    what: str
+
+
+COMPARISONS = {
+    "control": Comparison(
+        "training DAG",
+        "control DAG",
+        1.15,
+        "",
+        "Baseline: a control DAG of the training DAG's shape and XCom traffic that does no work "
+        "(bench/dags/ad_click_control.py), on the same stack.",
+    ),
+    "tracking-off": Comparison(
+        "tracking on",
+        "tracking off",
+        1.15,
+        "MLflow tracking: pipeline latency on vs off",
+        "Two embedded stacks: MLflow tracking on as shipped, and off (`MLFLOW_TRACKING_URI` "
+        "empty) as the baseline.",
+    ),
+    "local": Comparison(
+        "object store",
+        "local directories",
+        1.2,
+        "Pipeline latency: object store vs local directories",
+        "Two embedded stacks: data, registry and run directories in a SeaweedFS S3 server (the "
+        "dev lock's `weed`, on 127.0.0.1), and in local folders as the baseline.",
+    ),
+}
+STACK_TITLES = {
+    "embedded": "Pipeline latency (embedded stack: SQLite + LocalExecutor)",
+    "celery": "Pipeline latency (Compose stack: Postgres + Redis + CeleryExecutor)",
 }
 
 
-def measure(client: AirflowClient, runs: int, logs: Callable[[], tuple[str, str]]) -> dict:
-    """``timed_run`` samples of each DAG, alternating, after one warm-up run of each; then, from
-    ``logs()`` (the executor's and the api-server's), the timelines and the heartbeats."""
-    dags = (ML_DAG, CONTROL_DAG)
-    parsed = f"{ML_DAG} and {CONTROL_DAG} to be parsed"
-    wait_until(lambda: all(map(client.dag_exists, dags)), 180, parsed, poll=0.5)
-    for dag_id in dags:
-        client.set_paused(dag_id, False)
-    samples = alternating({dag_id: partial(settled_run, client, dag_id) for dag_id in dags}, runs)
-    executor_log, api_log = logs()
-    timeline = timelines_of(client, samples, executor_log)
-    return {"samples": samples, "timeline": timeline, "heartbeats": heartbeat_cost(api_log)}
+@dataclass
+class Side:
+    """What one side of a comparison runs, and where its executor's and api-server's logs are."""
+
+    client: AirflowClient
+    dag_id: str
+    logs: Callable[[], tuple[str, str]]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = arguments(__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=11)
-    parser.add_argument("--stack", choices=("embedded", "celery"), default="embedded")
-    args = parser.parse_args(argv)
-    if args.stack == "celery":
-        measured = measure(compose_stack_client(timeout=SLOW_CALL_S), args.runs, compose_logs)
-    else:
-        with embedded_stack(extra_dags=[BENCH_DAGS / "ad_click_control.py"]) as stack:
-            measured = measure(patient_client(stack), args.runs, lambda: embedded_logs(stack))
-    report = {**summarize(measured["samples"], args.stack), **measured}
-    publish(latency_report(report), args.results)
-    return 0
+def result_name(against: str, stack: str) -> str:
+    if against == "control":
+        return "pipeline_latency_celery" if stack == "celery" else "pipeline_latency"
+    return {"tracking-off": "mlflow_tracking", "local": "object_storage"}[against]
 
 
-def embedded_logs(stack: EmbeddedStack) -> tuple[str, str]:
-    """The whole logs of the embedded stack's scheduler (its LocalExecutor) and api-server."""
-    logs = (stack.log_dir / f"{c}.log" for c in ("scheduler", "api-server"))
-    return tuple(log.read_text(errors="replace") for log in logs)
+def embedded_side(stack: EmbeddedStack, dag_id: str = TRAINING) -> Side:
+    """``dag_id`` on an embedded stack: its scheduler (the LocalExecutor) and api-server logs."""
+    logs = [stack.log_dir / f"{c}.log" for c in ("scheduler", "api-server")]
+    read = lambda: [p.read_text(errors="replace") for p in logs]  # noqa: E731
+    return Side(stack.client(timeout=SLOW_CALL_S), dag_id, read)
 
 
 def compose_logs() -> tuple[str, str]:
@@ -100,111 +143,139 @@ def compose_logs() -> tuple[str, str]:
     )
 
 
-def timelines_of(client: AirflowClient, samples: dict[str, list[dict]], executor_log: str) -> dict:
-    """The median per-task timeline of each DAG, and where the ML DAG spends more."""
-    done = task_timeline.supervisor_done_times(executor_log)
-    medians = {
-        dag_id: task_timeline.median_timeline(
-            [task_timeline.run_timeline(client, dag_id, s["run_id"], done) for s in runs]
-        )
-        for dag_id, runs in samples.items()
-    }
-    return {**medians, "ml_minus_control": task_timeline.difference(*medians.values())}
+@contextmanager
+def sides(against: str, stack: str) -> Iterator[tuple[Side, Side]]:
+    """The subject and the baseline of ``against``, on stacks started here (Celery: found)."""
+    with ExitStack() as started:
+        if against == "control" and stack == "celery":
+            client = compose_stack_client()
+            yield Side(client, TRAINING, compose_logs), Side(client, CONTROL_DAG, compose_logs)
+        elif against == "control":
+            on = started.enter_context(embedded_stack([BENCH_DAGS / "ad_click_control.py"]))
+            yield embedded_side(on), embedded_side(on, CONTROL_DAG)
+        elif against == "tracking-off":
+            on = started.enter_context(embedded_stack())
+            off = started.enter_context(embedded_stack(extra_env={"MLFLOW_TRACKING_URI": ""}))
+            yield embedded_side(on), embedded_side(off)
+        else:
+            tmp = started.enter_context(tempfile.TemporaryDirectory(prefix="adclick-bench-s3-"))
+            store = started.enter_context(running_weed(Path(tmp)))
+            store.filesystem("writer").put(
+                str(SAMPLE_CSV), f"{BUCKET}/bench/data/{SAMPLE_CSV.name}"
+            )
+            roots = {f"ADCLICK_{r}_DIR": f"s3://{BUCKET}/bench/{r.lower()}" for r in STORAGE}
+            remote = started.enter_context(embedded_stack(extra_env={**roots, **store.env()}))
+            yield embedded_side(remote), embedded_side(started.enter_context(embedded_stack()))
 
 
-def heartbeat_cost(api_log: str) -> dict:
-    """What task heartbeats cost the api-server: each is one request and one row update."""
-    beats = spread((int(m[1]) / 1000 for m in HEARTBEAT.finditer(api_log)), digits=2)
-    return {"count": beats["n"], "median_ms": beats.get("median")}
+def measure(subject: Side, baseline: Side, runs: int) -> tuple[dict, dict]:
+    """Figures and samples: each side's trigger -> success, alternating after a warm-up
+    run each; then, from each side's logs, its median per-task timeline and the heartbeats."""
+    both = {"subject": subject, "baseline": baseline}
+    for side in both.values():
+        parsed = f"{side.dag_id} to be parsed"
+        wait_until(lambda s=side: s.client.dag_exists(s.dag_id), 180, parsed, poll=0.5)
+        side.client.set_paused(side.dag_id, False)
+    trials = {name: partial(settled_run, s.client, s.dag_id) for name, s in both.items()}
+    samples = alternating(trials, runs)
+    figures: dict = {name: spread(s["wall_s"] for s in samples[name]) for name in both}
+    figures["timeline"] = {}
+    for name, side in both.items():
+        executor_log, api_log = side.logs()
+        done = supervisor_done_times(executor_log)
+        timelines = [
+            run_timeline(side.client, side.dag_id, s["run_id"], done) for s in samples[name]
+        ]
+        figures["timeline"][name] = median_timeline(timelines)
+        if name == "subject":
+            beats = spread((int(m[1]) / 1000 for m in HEARTBEAT.finditer(api_log)), digits=2)
+            figures["heartbeats"] = {"count": beats["n"], "median_ms": beats.get("median")}
+    return figures, samples
 
 
-def summarize(samples: dict[str, list[dict]], stack: str) -> dict:
-    """The samples, and the medians, p90s and ratios the targets are judged on."""
-    ml, control = (spread(s["wall_s"] for s in samples[d]) for d in (ML_DAG, CONTROL_DAG))
-    ratio = ml["median"] / control["median"]
-    p90_target = P90_OVER_MEDIAN_TARGET.get(stack)
-    return {
-        "samples": samples,
-        "summary": {
-            "stack": stack,
-            "runs_per_dag": ml["n"],
-            "ml_median_s": ml["median"],
-            "ml_p90_s": ml["p90"],
-            "ml_p90_over_median": round(ml["p90"] / ml["median"], 3),
-            "control_median_s": control["median"],
-            "control_p90_s": control["p90"],
-            "ml_over_control": round(ratio, 3),
-            "ratio_target": RATIO_TARGET,
-            "ml_median_target_s": MEDIAN_TARGET_S[stack],
-            "p90_over_median_target": p90_target,
-            "meets_ratio": ratio <= RATIO_TARGET,
-            "meets_median": ml["median"] <= MEDIAN_TARGET_S[stack],
-            "meets_p90": None if p90_target is None else ml["p90"] <= p90_target * ml["median"],
-            "load_average_1m_after": round(os.getloadavg()[0], 2),
-        },
-    }
+def recorded_in_mlflow(side: Side, run_id: str) -> bool:
+    return "mlflow" in (side.client.xcom(side.dag_id, run_id, RESULT_TASK_ID) or {})
 
 
-def latency_report(report: dict) -> Report:
-    """The Report of ``summarize``'s figures with the timeline and heartbeats added."""
-    s, timeline, beats = report["summary"], report["timeline"], report["heartbeats"]
-    name, title = REPORTS[s["stack"]]
+def report(f: dict) -> Report:
+    """The Report of ``measure``'s figures of one comparison."""
+    against, stack = f["against"], f["stack"]
+    c, s, b = COMPARISONS[against], f["subject"], f["baseline"]
+    ratio = s["median"] / b["median"]
     targets = [
         Target(
-            f"training median <= {s['ml_median_target_s']:.1f} s",
-            f"{s['ml_median_s']:.2f} s",
-            s["meets_median"],
-        ),
-        Target(
-            f"training <= {s['ratio_target']}x the control (medians)",
-            f"{s['ml_median_s']:.2f} s vs {s['control_median_s']:.2f} s = "
-            f"{s['ml_over_control']:.3f}x",
-            s["meets_ratio"],
-        ),
-    ]
-    if p90_target := s["p90_over_median_target"]:
-        targets.append(
-            Target(
-                f"training p90 <= {p90_target}x its median",
-                f"{s['ml_p90_s']:.2f} s = {s['ml_p90_over_median']:.2f}x",
-                s["meets_p90"],
-            )
+            f"{c.subject} median <= {c.ratio_target}x {c.baseline}",
+            f"{s['median']:.2f} s vs {b['median']:.2f} s = {ratio:.3f}x",
+            ratio <= c.ratio_target,
         )
-    figures = [
-        (label, f"{s[f'{key}_median_s']:.2f}", f"{s[f'{key}_p90_s']:.2f}")
-        for label, key in ((ML_DAG, "ml"), (f"{CONTROL_DAG} (baseline)", "control"))
     ]
-    where = (
-        "## Where the time goes\n\n"
-        + task_timeline.__doc__.split("\n\n", 1)[1].strip()
-        + "\n\n"
-        + "\n".join(task_timeline.markdown(d, timeline[d]) for d in (ML_DAG, CONTROL_DAG))
-        + "\nTraining minus control, summed over the chain (s): "
-        + ", ".join(f"{k} {v:+.2f}" for k, v in timeline["ml_minus_control"].items())
-        + f".\n\nTask heartbeats seen by the api-server: {beats['count']}, median "
-        f"{beats['median_ms']} ms each (one request and one row update per running task per "
-        "`[workers] min_heartbeat_interval`)."
-    )
-    runs = table(
-        ("DAG", "run", "trigger->success seen by client (s)", "queued->end in Airflow (s)"),
-        (
-            (dag_id, i + 1, f"{r['wall_s']:.2f}", f"{r['server_s']:.2f}")
-            for dag_id, samples in report["samples"].items()
-            for i, r in enumerate(samples)
-        ),
-    )
+    if against == "control":
+        goal = MEDIAN_TARGET_S[stack]
+        met = s["median"] <= goal
+        targets.insert(0, Target(f"training median <= {goal:.1f} s", f"{s['median']:.2f} s", met))
+        if p90_target := P90_OVER_MEDIAN_TARGET.get(stack):
+            over = s["p90"] / s["median"]
+            measured = f"{s['p90']:.2f} s = {over:.2f}x"
+            targets.append(
+                Target(f"training p90 <= {p90_target}x its median", measured, over <= p90_target)
+            )
+    rows = [
+        (label, x["n"], *(f"{x[k]:.2f}" for k in ("median", "p90", "min", "max")))
+        for label, x in ((c.subject, s), (c.baseline, b))
+    ]
+    sections = [table(("", "runs", "median (s)", "p90 (s)", "min (s)", "max (s)"), rows)]
+    if timeline := f.get("timeline"):
+        sections.append(
+            "## Where the time goes\n\n"
+            + TIMELINE_DOC
+            + "".join(
+                f"\n\n{timeline_table(label, timeline[key])}"
+                for key, label in (("subject", c.subject), ("baseline", c.baseline))
+            )
+            + "\n\nSubject minus baseline, summed over the chain (s): "
+            + difference(timeline["subject"], timeline["baseline"])
+            + "."
+        )
+    if beats := f.get("heartbeats"):
+        sections.append(
+            f"Task heartbeats seen by the subject's api-server: {beats['count']}, median "
+            f"{beats['median_ms']} ms each (one request and one row update per running task per "
+            "`[workers] min_heartbeat_interval`)."
+        )
+    method = __doc__.strip().split("\n\n")[-1]
     return Report(
-        name=name,
-        title=f"Pipeline latency ({title})",
-        method=(
-            f"Trigger -> success of {s['runs_per_dag']} runs of each DAG after one warm-up run "
-            "each, alternating, against a control DAG of the same shape and XCom traffic that "
-            "does no work."
-        ),
+        name=result_name(against, stack),
+        title=c.title or STACK_TITLES[stack],
+        method=f"{c.what} {method}\n\n{s['n']} runs per side (`--against {against}`).",
         targets=targets,
-        sections=[table(("", "median (s)", "p90 (s)"), figures), where, "## Runs\n\n" + runs],
-        data=report,
+        sections=sections,
+        figures=f,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments(__doc__.splitlines()[0])
+    parser.add_argument("--against", choices=list(COMPARISONS), default="control")
+    parser.add_argument("--stack", choices=list(STACK_TITLES), default="embedded")
+    parser.add_argument("--runs", type=int, default=11)
+    args = parser.parse_args(argv)
+    if args.rebuild:
+        names = {result_name(a, s) for a in COMPARISONS for s in STACK_TITLES}
+        return rebuild(dict.fromkeys(names, report), args.results)
+    if args.stack == "celery" and args.against != "control":
+        parser.error("on the Celery stack only --against control")
+    with sides(args.against, args.stack) as (subject, baseline):
+        figures, samples = measure(subject, baseline, args.runs)
+        last = (
+            recorded_in_mlflow(s, samples[n][-1]["run_id"])
+            for n, s in (("subject", subject), ("baseline", baseline))
+        )
+        if args.against == "tracking-off" and list(last) != [True, False]:
+            raise RuntimeError("tracking on and off: the runs were not recorded in MLflow as set")
+    result = report({"against": args.against, "stack": args.stack, **figures})
+    result.samples = samples
+    publish(result, args.results)
+    return 0
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import Report, Target, arguments, publish, pyplot, table
+from harness import Report, Target, arguments, publish, rebuild, table
 
 from adclick.workdir import MODEL, candidate_dir
 
@@ -35,10 +35,10 @@ ARTIFACTS = ("raw.parquet", "clean.parquet", "train.parquet", "test.parquet", MO
 TARGET_TOTAL_S = 60.0
 TARGET_RSS_MB = 2048.0
 LINEAR_EXPONENT_MAX = 1.1
-RATIOS = {  # key in the summary -> row in the report
-    "load_data_over_read_csv": "load_data / read_csv",
-    "build_model_over_bare_fit": "build_model / bare_fit",
-    "steps_over_read_csv_plus_fit": "five steps / (read_csv + bare_fit)",
+RATIOS = {  # row in the report -> (subject, baseline) step times summed
+    "load_data / read_csv": (("load_data",), ("read_csv",)),
+    "build_model / bare_fit": (("build_model",), ("bare_fit",)),
+    "five steps / (read_csv + bare_fit)": (STEPS, ("read_csv", "bare_fit")),
 }
 
 
@@ -132,8 +132,8 @@ def measure(sizes: list[int], repeats: int) -> tuple[dict, dict]:
     return samples, files
 
 
-def summarize(samples: dict, files: dict) -> dict:
-    """Medians per step (peak RSS: the maximum), totals, ratios and growth exponents."""
+def summarize(samples: dict, files: dict, repeats: int) -> dict:
+    """Medians per size and step (peak RSS: the maximum), and the files between the steps."""
 
     def figures(runs: list[dict]) -> dict:
         return {
@@ -145,62 +145,61 @@ def summarize(samples: dict, files: dict) -> dict:
             ),
         }
 
-    per_size = {}
-    for rows, by_name in samples.items():
-        steps = {name: figures(by_name[name]) for name in (*BASELINES, *STEPS)}
-        work = {name: step["work_s"] for name, step in steps.items()}
-        total = sum(work[s] for s in STEPS)
-        ratios = (
-            work["load_data"] / work["read_csv"],
-            work["build_model"] / work["bare_fit"],
-            total / (work["read_csv"] + work["bare_fit"]),
-        )
-        per_size[rows] = {
-            "steps": steps,
-            "total_work_s": round(total, 3),
-            "total_wall_s": round(sum(steps[s]["wall_s"] for s in STEPS), 3),
-            "max_peak_rss_mb": max(steps[s]["peak_rss_mb"] for s in STEPS),
-            **{key: round(r, 2) for key, r in zip(RATIOS, ratios, strict=True)},
+    sizes = {
+        rows: {
+            "steps": {name: figures(runs) for name, runs in by_name.items()},
             "files_mb": {k: round(v, 2) for k, v in files[rows].items()},
         }
+        for rows, by_name in samples.items()
+    }
+    return {"repeats": repeats, "sizes": sizes}
 
-    def work_s(rows: int, name: str) -> float:
-        at = per_size[rows]
-        return at["total_work_s"] if name == "total" else at["steps"][name]["work_s"]
+
+def report(f: dict) -> Report:
+    """Steps against rows and the baselines; at the largest size, against the targets."""
+    at = {int(rows): figures for rows, figures in f["sizes"].items()}
+    sizes = sorted(at)
+
+    def work(rows: int, names: tuple[str, ...]) -> float:
+        return sum(at[rows]["steps"][n]["work_s"] for n in names)
+
+    def total(rows: int, key: str) -> float:
+        return sum(at[rows]["steps"][n][key] for n in STEPS)
 
     growth = {
-        f"{small}->{large}": {
-            name: round(
-                math.log(work_s(large, name) / work_s(small, name)) / math.log(large / small), 2
+        f"{small:,}->{large:,}": {
+            name: math.log(work(large, names) / work(small, names)) / math.log(large / small)
+            for name, names in (
+                *((n, (n,)) for n in (*STEPS, "read_csv", "bare_fit")),
+                ("total", STEPS),
             )
-            for name in (*STEPS, "read_csv", "bare_fit", "total")
         }
-        for small, large in itertools.pairwise(sorted(per_size))
+        for small, large in itertools.pairwise(sizes)
     }
-    return {"sizes": per_size, "growth_exponents": growth}
-
-
-def report(summary: dict, repeats: int) -> Report:
-    """The Report of ``summarize``'s figures; at the largest size, against the targets."""
-    at, growth = summary["sizes"], summary["growth_exponents"]
-    sizes = sorted(at)
-    top = at[sizes[-1]]
-    last = growth[list(growth)[-1]] if growth else {}
+    top, last = sizes[-1], growth[list(growth)[-1]] if growth else {}
     worst = max(STEPS, key=last.get) if last else None
+    peak = max(at[top]["steps"][n]["peak_rss_mb"] for n in STEPS)
 
     def cells(name: str) -> list[str]:
-        cell = "{work_s:.3f} s / {wall_s:.2f} s / {peak_rss_mb:.0f} MB"
-        return [cell.format(**at[n]["steps"][name]) for n in sizes]
+        return [
+            "{work_s:.3f} s / {wall_s:.2f} s / {peak_rss_mb:.0f} MB".format(**at[n]["steps"][name])
+            for n in sizes
+        ]
 
     header = ("step", *(f"{n:,} rows" for n in sizes))
-    all_steps = "{total_work_s:.2f} s / {total_wall_s:.2f} s / {max_peak_rss_mb:.0f} MB"
     steps = [
         *((name, *cells(name)) for name in STEPS),
-        ("**all five steps**", *(all_steps.format(**at[n]) for n in sizes)),
+        (
+            "**all five steps**",
+            *(f"**{work(n, STEPS):.2f} s / {total(n, 'wall_s'):.2f} s**" for n in sizes),
+        ),
         *((f"*{name}* (baseline)", *cells(name)) for name in BASELINES),
     ]
     ratios = [
-        *((label, *(at[n][key] for n in sizes)) for key, label in RATIOS.items()),
+        *(
+            (label, *(f"{work(n, a) / work(n, b):.2f}" for n in sizes))
+            for label, (a, b) in RATIOS.items()
+        ),
         *(
             (
                 f"peak RSS beyond imports, {name} (MB)",
@@ -208,28 +207,25 @@ def report(summary: dict, repeats: int) -> Report:
             )
             for name in (*STEPS, "read_csv", "bare_fit")
         ),
-        ("CSV (MB)", *(at[n]["files_mb"]["csv"] for n in sizes)),
     ]
-    exponents = [
-        (name, *(g[name] for g in growth.values()))
-        for name in (*STEPS, "total", "read_csv", "bare_fit")
-    ]
+    names = (*STEPS, "read_csv", "bare_fit", "total")
+    exponents = [(name, *(f"{g[name]:.2f}" for g in growth.values())) for name in names]
     return Report(
         name="scale",
         title="Scale: pipeline steps on generated data, one fresh process per step",
         method=__doc__.split("\n\n", 2)[2].strip()
-        + f"\n\nMedians of {repeats} passes; cells: step time / process wall time / peak RSS.",
+        + f"\n\nMedians of {f['repeats']} passes; cells: step time / process wall time / peak RSS.",
         targets=[
             Target(
-                f"{sizes[-1]:,} rows end to end <= {TARGET_TOTAL_S:.0f} s",
-                f"{top['total_work_s']:.2f} s in the steps, {top['total_wall_s']:.2f} s with the "
-                "5 process starts",
-                top["total_wall_s"] <= TARGET_TOTAL_S,
+                f"{top:,} rows end to end <= {TARGET_TOTAL_S:.0f} s",
+                f"{work(top, STEPS):.2f} s in the steps, "
+                f"{total(top, 'wall_s'):.2f} s with the 5 process starts",
+                total(top, "wall_s") <= TARGET_TOTAL_S,
             ),
             Target(
                 f"peak RSS <= {TARGET_RSS_MB:.0f} MB in any step",
-                f"{top['max_peak_rss_mb']:.0f} MB",
-                top["max_peak_rss_mb"] <= TARGET_RSS_MB,
+                f"{peak:.0f} MB",
+                peak <= TARGET_RSS_MB,
             ),
             Target(
                 f"time ~ rows^k, k <= {LINEAR_EXPONENT_MAX} for every step (last decade)",
@@ -243,42 +239,12 @@ def report(summary: dict, repeats: int) -> Report:
             + table(("ratio", *header[1:]), ratios),
             "Growth exponent k of step time between sizes (1.0 is linear; a fixed cost pulls it "
             "below 1):\n\n" + table(("step", *growth), exponents),
-            f"Files between steps at {sizes[-1]:,} rows (MB): "
-            + ", ".join(f"{k} {v}" for k, v in top["files_mb"].items())
+            f"Files between steps at {top:,} rows (MB): "
+            + ", ".join(f"{k} {v}" for k, v in at[top]["files_mb"].items())
             + ".",
         ],
-        data={"repeats": repeats, **summary},
-        plot=lambda path: plot(summary, path),
+        figures=f,
     )
-
-
-def plot(summary: dict, path: Path) -> None:
-    """Step time and peak RSS against rows, log-log, with the targets."""
-    plt = pyplot()
-    at = summary["sizes"]
-    sizes = sorted(at)
-
-    def series(key: str, name: str | None = None) -> list[float]:
-        return [at[n][key] if name is None else at[n]["steps"][name][key] for n in sizes]
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
-    for name in (*STEPS, "read_csv", "bare_fit"):
-        style = "--" if name in BASELINES else "-"
-        left.plot(sizes, series("work_s", name), style, marker="o", label=name)
-        right.plot(sizes, series("peak_rss_mb", name), style, marker="o", label=name)
-    left.plot(sizes, series("total_work_s"), "k-", marker="s", label="all five steps")
-    linear = [at[sizes[0]]["total_work_s"] * n / sizes[0] for n in sizes]
-    left.plot(sizes, linear, "k:", label="linear")
-    left.axhline(TARGET_TOTAL_S, color="red", linestyle=":", label="target")
-    right.plot(sizes, series("peak_rss_mb", "import"), "k:", marker="s", label="import only")
-    right.axhline(TARGET_RSS_MB, color="red", linestyle=":", label="target")
-    for axis, title in ((left, "step time (s)"), (right, "peak RSS of the step's process (MB)")):
-        axis.set(xscale="log", yscale="log", xlabel="rows", title=title)
-        axis.grid(True, which="both", alpha=0.3)
-        axis.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,8 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
+    if args.rebuild:
+        return rebuild({"scale": report}, args.results)
     samples, files = measure(sorted(args.rows), args.repeats)
-    publish(report(summarize(samples, files), args.repeats), args.results)
+    result = report(summarize(samples, files, args.repeats))
+    result.samples = samples
+    publish(result, args.results)
     return 0
 
 

@@ -10,7 +10,7 @@ candidate done), where the grid's work is; the whole run's duration is reported 
 and, over the stage, the CPU every container used (its cgroup) and the whole machine's busy
 and I/O-wait time (``/proc/stat``), sampled every 0.25 s: what the workers had, what the rest
 of the stack and the engine took from the same cores; and each candidate task's timeline
-(bench/task_timeline.py).
+(the harness' ``run_timeline``).
 Target: two workers >= 1.6x faster. Results in bench/results/scale_out.{md,json}. Leaves the
 stack with one worker of the configured concurrency.
 """
@@ -18,20 +18,22 @@ stack with one worker of the configured concurrency.
 from __future__ import annotations
 
 import os
-import statistics
+import sys
 import tempfile
 import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
-import task_timeline
 from harness import (
     Report,
     Target,
     arguments,
+    cell,
     cpu_seconds,
     publish,
+    rebuild,
+    run_timeline,
     spread,
     table,
     wait_until_monitor_idle,
@@ -44,7 +46,7 @@ from testkit.runs import unsuccessful
 from testkit.scaleout import grid, host_of, hostname, instances, scale_workers
 
 TARGET_SPEEDUP = 1.6
-# Where a candidate task's time goes (bench/task_timeline.py), beside the stage's CPU.
+# Where a candidate task's time goes (the harness' ``run_timeline``), beside the stage's CPU.
 FIT_SEGMENTS = ("queued", "pickup", "startup", "body", "finish")
 
 
@@ -113,7 +115,7 @@ def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> di
     ended = max(_ts(t["end_date"]) for t in fits)
     cpu = sampler.between(started, ended)
     machine = {"busy": cpu.pop(MACHINE), "iowait": cpu.pop(IOWAIT)}
-    timeline = task_timeline.run_timeline(client, TRAINING_DAG_ID, run_id)
+    timeline = run_timeline(client, TRAINING_DAG_ID, run_id)
     fit_segments = {
         segment: spread(
             t[segment] for t in timeline["tasks"] if t["task_id"].startswith("build_model[")
@@ -138,13 +140,95 @@ def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> di
     }
 
 
-def main() -> None:
+def summarize(samples: list[dict], rows: int, candidates: int) -> dict:
+    """Per worker count: medians over its runs."""
+
+    def median(values) -> float | None:
+        return spread(values).get("median")
+
+    by_count = {}
+    for n in sorted({s["workers"] for s in samples}):
+        runs = [s for s in samples if s["workers"] == n]
+        cores = {  # CPU over the stage divided by its length
+            "workers": [r["grid_cpu_s"]["workers"] / r["grid_s"] for r in runs],
+            "rest": [r["grid_cpu_s"]["rest"] / r["grid_s"] for r in runs],
+            "machine_busy": [r["grid_machine_cpu_s"]["busy"] / r["grid_s"] for r in runs],
+            "machine_iowait": [r["grid_machine_cpu_s"]["iowait"] / r["grid_s"] for r in runs],
+        }
+        by_count[str(n)] = {
+            "grid_s": spread(r["grid_s"] for r in runs),
+            "run_s": median(r["run_s"] for r in runs),
+            "hosts_used": max(r["hosts_used"] for r in runs),
+            "fit_s": median(r["fit_s"].get("median") for r in runs),
+            "cores": {k: median(v) for k, v in cores.items()},
+            "fit_segments_s": {
+                seg: median(r["fit_segments_s"][seg].get("median") for r in runs)
+                for seg in FIT_SEGMENTS
+            },
+        }
+    return {"rows": rows, "candidates": candidates, "workers": by_count}
+
+
+def report(f: dict) -> Report:
+    one, two = f["workers"]["1"], f["workers"]["2"]
+    speedup = one["grid_s"]["median"] / two["grid_s"]["median"]
+    rows = [
+        (
+            n,
+            x["grid_s"]["n"],
+            *(cell(x["grid_s"][k]) for k in ("median", "min", "max")),
+            cell(x["run_s"]),
+            x["hosts_used"],
+            cell(x["fit_s"]),
+            *(cell(x["cores"][k]) for k in x["cores"]),
+        )
+        for n, x in f["workers"].items()
+    ]
+    header = ("workers", "runs", "grid s", "min", "max", "run s", "hosts used", "median fit s")
+    header += ("workers' CPU", "rest of the stack's CPU", "machine busy", "machine iowait")
+    segments = [
+        (n, *(cell(x["fit_segments_s"][s]) for s in FIT_SEGMENTS)) for n, x in f["workers"].items()
+    ]
+    return Report(
+        name="scale_out",
+        title="Scale-out: a candidate grid on one worker vs two",
+        method=(
+            f"{f['rows']:,} rows, {f['candidates']} candidates, each worker with concurrency 1, "
+            "runs alternating between one worker and two after a warm-up run, in one session "
+            "on the Compose stack. `grid` is first candidate started to last done (medians)."
+        ),
+        targets=[
+            Target(
+                f"build_model stage, 2 workers >= {TARGET_SPEEDUP}x faster than 1",
+                f"{one['grid_s']['median']:.1f} s vs {two['grid_s']['median']:.1f} s: "
+                f"{speedup:.2f}x "
+                f"(whole run {one['run_s']:.1f} s vs {two['run_s']:.1f} s: "
+                f"{one['run_s'] / two['run_s']:.2f}x)",
+                speedup >= TARGET_SPEEDUP,
+            )
+        ],
+        sections=[
+            table(header, rows),
+            "CPU in cores: the containers' cgroup CPU time over the `build_model` stage, and "
+            "the machine's (`/proc/stat`), divided by its length. What the rest of the stack "
+            "takes during the stage is what a second worker on the same cores cannot have.",
+            "A candidate task's time by segment (the harness' `run_timeline`; median over the "
+            "candidates of a run, then over the runs), s:\n\n"
+            + table(("workers", *FIT_SEGMENTS), segments),
+        ],
+        figures=f,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = arguments(__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--candidates", type=int, default=8)
     parser.add_argument("--runs", type=int, default=2, help="runs per worker count")
     parser.add_argument("--timeout", type=float, default=3600)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.rebuild:
+        return rebuild({"scale_out": report}, args.results)
     stack = ComposeStack.from_env()
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / f"advertising_{args.rows}.csv"
@@ -161,71 +245,11 @@ def main() -> None:
                 print(samples[-1], flush=True)
     finally:
         scale_workers(stack, 1)
-    by = {n: [s for s in samples if s["workers"] == n] for n in (1, 2)}
-    grid_s = {n: statistics.median(s["grid_s"] for s in by[n]) for n in by}
-    run_s = {n: statistics.median(s["run_s"] for s in by[n]) for n in by}
-    speedup = grid_s[1] / grid_s[2]
-    rows = [
-        (
-            s["workers"],
-            s["grid_s"],
-            s["run_s"],
-            s["hosts_used"],
-            s["fit_s"].get("median"),
-            f"{s['grid_cpu_s']['workers'] / s['grid_s']:.2f}",
-            f"{s['grid_cpu_s']['rest'] / s['grid_s']:.2f}",
-            f"{s['grid_machine_cpu_s']['busy'] / s['grid_s']:.2f}",
-            f"{s['grid_machine_cpu_s']['iowait'] / s['grid_s']:.2f}",
-        )
-        for s in samples
-    ]
-    segment_rows = [
-        (
-            n,
-            *(
-                spread(x["fit_segments_s"][seg].get("median") for x in by[n]).get("median", "-")
-                for seg in FIT_SEGMENTS
-            ),
-        )
-        for n in by
-    ]
-    header = ("workers", "grid s", "run s", "hosts used", "median fit s")
-    header += ("workers' CPU (cores)", "rest of the stack's CPU (cores)")
-    header += ("machine busy (cores)", "machine iowait (cores)")
-    publish(
-        Report(
-            name="scale_out",
-            title="Scale-out: a candidate grid on one worker vs two",
-            method=(
-                f"{args.rows:,} rows, {args.candidates} candidates, each worker with "
-                f"concurrency 1, {args.runs} run(s) per worker count, alternating after a "
-                "warm-up run, in one session on the Compose stack. `grid` is first candidate "
-                "started to last done."
-            ),
-            targets=[
-                Target(
-                    f"build_model stage, 2 workers >= {TARGET_SPEEDUP}x faster than 1",
-                    f"{grid_s[1]:.1f} s vs {grid_s[2]:.1f} s: {speedup:.2f}x "
-                    f"(whole run {run_s[1]:.1f} s vs {run_s[2]:.1f} s: "
-                    f"{run_s[1] / run_s[2]:.2f}x)",
-                    speedup >= TARGET_SPEEDUP,
-                )
-            ],
-            sections=[
-                table(header, rows),
-                "CPU in cores: the containers' cgroup CPU time over the `build_model` stage, "
-                "divided by its length (the machine has "
-                f"{os.cpu_count()}). What the rest of the stack takes during the stage is what "
-                "a second worker on the same cores cannot have.",
-                "A candidate task's time by segment (bench/task_timeline.py; median over the "
-                "candidates of a run, then over the runs), s:\n\n"
-                + table(("workers", *FIT_SEGMENTS), segment_rows),
-            ],
-            data={"rows": args.rows, "candidates": args.candidates, "samples": samples},
-        ),
-        args.results,
-    )
+    result = report(summarize(samples, args.rows, args.candidates))
+    result.samples = samples
+    publish(result, args.results)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -127,30 +127,12 @@ def summarize(seconds: list[float], interval: int) -> dict:
         "max_s": round(max(seconds), 3),
         "late_runs": sum(s > 0.9 * interval for s in seconds),
         "runs": len(seconds),
-        "samples_s": [round(s, 3) for s in seconds],
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    if argv is None and sys.argv[1:2] == ["--child"]:  # as bench/scale.py's children
-        case, runs = sys.argv[2:4]
-        child(case, int(runs))
-        return 0
-    sys.path.insert(0, str(Path(__file__).parent))
-    from harness import Report, arguments, publish, table
+def report(f: dict):
+    from harness import Report, table
 
-    parser = arguments(__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
-    args = parser.parse_args(argv)
-    results = {
-        case: {
-            str(interval): summarize(
-                measure(case, interval, args.runs if case == "exit" else 3), interval
-            )
-            for interval in INTERVALS
-        }
-        for case in ("linger", "exit")
-    }
     rows = [
         (
             f"`{case}`",
@@ -159,35 +141,58 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['max_s']:.3f}",
             f"{r['late_runs']} of {r['runs']}",
         )
-        for case, by_interval in results.items()
+        for case, by_interval in f["results"].items()
         for interval, r in by_interval.items()
     ]
-    publish(
-        Report(
-            name="supervisor_exit_tail",
-            title="Task supervisor: exit noticed up to `min_heartbeat_interval` late",
-            method=(
-                "Fork -> `ActivitySubprocess.wait()` returning. `linger`: the task process closes "
-                f"its sockets {LINGER_S} s before it exits (should take {LINGER_S} s); `exit`: it "
-                "returns at once (should take a few ms). *Late* = at least 0.9x the interval "
-                "(`[workers] min_heartbeat_interval`)."
-            ),
-            sections=[
-                table(
-                    ("case", "min_heartbeat_interval (s)", "median (s)", "max (s)", "late"), rows
-                ),
-                "Cause: `_monitor_subprocess` waits in `select()` on the task's sockets only; once "
-                "all have reached EOF, nothing wakes it when the process becomes reapable, so it "
-                "sleeps the rest of `min_heartbeat_interval`. A fix in Airflow would wait on the "
-                "process itself too (a pidfd in the selector, or `waitpid` with the remaining "
-                "timeout once no socket is open). Until then `config/airflow.cfg` sets `[workers] "
-                f"min_heartbeat_interval = 1`; when `linger` takes {LINGER_S} s under the default "
-                "5, drop that setting.",
-            ],
-            data={"linger_s": LINGER_S, "results": results},
+    return Report(
+        name="supervisor_exit_tail",
+        title="Task supervisor: exit noticed up to `min_heartbeat_interval` late",
+        method=(
+            "Fork -> `ActivitySubprocess.wait()` returning. `linger`: the task process closes "
+            f"its sockets {LINGER_S} s before it exits (should take {LINGER_S} s); `exit`: it "
+            "returns at once (should take a few ms). *Late* = at least 0.9x the interval "
+            "(`[workers] min_heartbeat_interval`)."
         ),
-        args.results,
+        sections=[
+            table(("case", "min_heartbeat_interval (s)", "median (s)", "max (s)", "late"), rows),
+            "Cause: `_monitor_subprocess` waits in `select()` on the task's sockets only; once "
+            "all have reached EOF, nothing wakes it when the process becomes reapable, so it "
+            "sleeps the rest of `min_heartbeat_interval`. A fix in Airflow would wait on the "
+            "process itself too (a pidfd in the selector, or `waitpid` with the remaining "
+            "timeout once no socket is open). Until then `config/airflow.cfg` sets `[workers] "
+            f"min_heartbeat_interval = 1`; when `linger` takes {LINGER_S} s under the default "
+            "5, drop that setting.",
+        ],
+        figures=f,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:2] == ["--child"]:  # as bench/scale.py's children
+        case, runs = sys.argv[2:4]
+        child(case, int(runs))
+        return 0
+    sys.path.insert(0, str(Path(__file__).parent))
+    from harness import arguments, publish, rebuild
+
+    parser = arguments(__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args(argv)
+    if args.rebuild:
+        return rebuild({"supervisor_exit_tail": report}, args.results)
+    samples = {
+        case: {
+            str(interval): measure(case, interval, args.runs if case == "exit" else 3)
+            for interval in INTERVALS
+        }
+        for case in ("linger", "exit")
+    }
+    results = {
+        case: {i: summarize(s, int(i)) for i, s in by.items()} for case, by in samples.items()
+    }
+    result = report({"linger_s": LINGER_S, "results": results})
+    result.samples = samples
+    publish(result, args.results)
     return 0
 
 
