@@ -3,30 +3,23 @@
     .venv/bin/python bench/footprint.py [--variants shipped no-preload airflow-defaults]
     sudo .venv/bin/python bench/footprint.py --compose-project adclick   # a running Compose stack
 
-Measures each variant of the embedded stack after it parsed its DAGs, ran the training DAG
-to success ``--runs`` times (the first pays cold imports), finished the monitor run that
-triggers and got the Flask monitor up, then idled ``--idle`` s: the PSS
-(``/proc/<pid>/smaps_rollup``, each shared page split among the processes mapping it, so the
-sum counts it once) of every process of every component (its process and descendants, the
-nearest component winning, then the rest of its session; Flask: the gunicorn master the
-monitor DAG started, and its workers), ``--samples`` times. Against, in the same run:
-a bare interpreter and a process that only ran ``import airflow``, and the baseline variants:
+Each variant of the embedded stack is measured after it parsed its DAGs, ran the training DAG
+``--runs`` times, finished the monitor run that triggers and got the Flask monitor up, then
+idled ``--idle`` s: the PSS (``/proc/<pid>/smaps_rollup``: each shared page split among the
+processes mapping it, so the sum counts it once) of every process of every component (its
+process and descendants, the nearest component winning; Flask: its gunicorn master and
+workers), ``--samples`` times. Against, in the same run: a bare interpreter, a process that
+only ran ``import airflow``, and the baseline variants: ``no-preload`` (without
+config/airflow_local_settings.py, which preloads the ML libraries into the scheduler) and
+``airflow-defaults`` (Airflow's defaults for what the shipped config tunes, no preload).
 
-* ``shipped``: the shipped settings, ML libraries preloaded into the scheduler
-  (config/airflow_local_settings.py); the target is its largest sample <= 1.5 GiB;
-* ``no-preload``: the same without airflow_local_settings.py: the memory the preload costs,
-  against the task latency it saves;
-* ``airflow-defaults``: Airflow's defaults for what the shipped config tunes (parallelism 32,
-  2 parsing processes, 1 s scheduler sleep), no preload.
-
-``--compose-project`` measures a running Compose project instead (it starts nothing): per
-container, the PSS of the processes in its cgroup (host /proc: run as root), the cgroup's
-charge and ``docker stats``; results in footprint_celery.*.
+``--compose-project`` measures a running Compose project instead (it starts nothing; run as
+root to read the containers' /proc): per container, the PSS of its processes and the CPU its
+cgroup used over 30 s at idle (result: footprint_celery).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -37,30 +30,26 @@ from argparse import Namespace
 from pathlib import Path
 
 from harness import (
-    MEMORY_KINDS,
     NO_SCHEDULES,
     Report,
     Target,
     arguments,
     cpu_seconds,
     embedded_stack,
-    members_of,
-    memory_mb,
-    memory_of,
-    process_table,
     publish,
     rebuild,
-    stack_memory,
     table,
     timed_run,
     wait_until_monitor_idle,
 )
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
-from testkit.compose import docker, project_containers
-from testkit.flask_service import health
+from embedded.stack import EmbeddedStack
+from testkit.compose import project_containers
+from testkit.flask_service import flask_pid, health
 from testkit.waiting import wait_until
 
+MEMORY_KINDS = ("pss", "rss", "uss")  # MB here are MiB: smaps counts KiB
 TARGET_MB = 1536.0  # 1.5 GiB; MB here are MiB
 CELERY_TARGET_MB = 2560.0  # the Compose stack, with its object store, broker and database
 VARIANTS: dict[str, dict[str, str]] = {
@@ -80,12 +69,68 @@ COLUMNS = {  # a container's figure -> its column
     "pss_mb": "PSS (MB)",
     "uss_mb": "USS (MB)",
     "processes": "processes",
-    "docker_stats_mb": "docker stats (MB)",
-    "cgroup_charge_mb": "cgroup charge (MB)",
     "idle_cpu_pct": "CPU at idle (% of a core)",
 }
 # How long a running stack's CPU time is counted, with no run going.
 CPU_WINDOW_S = 30.0
+
+
+def process_tree() -> dict[int, tuple[int, int]]:
+    """pid -> (ppid, session) of every process visible now."""
+    tree = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else None
+        except OSError:
+            continue
+        if stat:
+            fields = stat[stat.rindex(")") + 2 :].split()
+            tree[int(entry.name)] = (int(fields[1]), int(fields[3]))
+    return tree
+
+
+def memory_mb(pid: int) -> dict[str, float] | None:
+    """PSS, RSS and USS (private pages) of one process, MiB; None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    kb = {key: int(value) for key, value in re.findall(r"^(\w+):\s+(\d+)", text, re.MULTILINE)}
+    private = kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)
+    return {"pss": kb.get("Pss", 0) / 1024, "rss": kb.get("Rss", 0) / 1024, "uss": private / 1024}
+
+
+def memory_of(roots: dict[str, list[int]]) -> dict:
+    """PSS/RSS/USS and processes of each component, and the totals. A component's processes:
+    its roots and their descendants, the nearest root winning (a service one component started
+    for another, such as the Flask monitor a task launched, is its own); then what is left of a
+    root's session. Every process is counted once."""
+    tree, owner = process_tree(), {root: name for name, pids in roots.items() for root in pids}
+    members: dict[str, list[dict]] = {name: [] for name in roots}
+    for pid, (_, session) in tree.items():
+        ancestor, seen = pid, set()
+        while ancestor in tree and ancestor not in seen and ancestor not in owner:
+            seen.add(ancestor)
+            ancestor = tree[ancestor][0]
+        name = owner.get(ancestor, owner.get(session))
+        if name and (memory := memory_mb(pid)):
+            members[name].append(memory)
+    components = {
+        name: {
+            "processes": len(found),
+            **{f"{k}_mb": round(sum(m[k] for m in found), 1) for k in MEMORY_KINDS},
+        }
+        for name, found in members.items()
+    }
+    totals = {k: round(sum(c[f"{k}_mb"] for c in components.values()), 1) for k in MEMORY_KINDS}
+    return {"components": components, **{f"total_{k}_mb": v for k, v in totals.items()}}
+
+
+def stack_memory(stack: EmbeddedStack) -> dict:
+    """``memory_of`` the stack's components now; Flask: its gunicorn master and workers."""
+    roots = {component: [proc.pid] for component, proc in stack._procs.items()}
+    roots["flask-monitor"] = [pid] if (pid := flask_pid(stack)) else []
+    return memory_of(roots)
 
 
 def bare_process(code: str) -> dict[str, float]:
@@ -182,7 +227,7 @@ def variants_report(f: dict) -> Report:
     return Report(
         name="footprint",
         title="Footprint: embedded stack (SQLite + LocalExecutor) at idle",
-        method=__doc__.split("\n\n", 2)[2].split("\n\n``--compose")[0].strip()
+        method=__doc__.split("\n\n")[2]
         + f"\n\nSchedules off: {', '.join(sorted(NO_SCHEDULES))}; {f['idle_s']:g} s idle, "
         f"{f['samples']} samples {f['interval_s']:g} s apart.",
         targets=targets,
@@ -192,83 +237,23 @@ def variants_report(f: dict) -> Report:
 
 
 # -- compose mode -----------------------------------------------------------------------------
-def container_cgroup(pid: int) -> tuple[list[int], float] | None:
-    """Processes and charged memory (MB) of the memory cgroup ``pid`` is in (v2, also the hybrid
-    ``unified`` mount, or v1); None for the root cgroup or when it cannot be read."""
-    try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    candidates = []  # (cgroup directory, its charge file)
-    for _, controllers, path in (line.split(":", 2) for line in lines):
-        if not (path := path.strip("/")):
-            continue
-        if controllers == "":
-            for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
-                candidates.append((Path(root, path), "memory.current"))
-        elif "memory" in controllers.split(","):
-            candidates.append((Path("/sys/fs/cgroup/memory", path), "memory.usage_in_bytes"))
-    for directory, usage in candidates:
-        try:
-            pids = [int(p) for p in (directory / "cgroup.procs").read_text().split()]
-            charged = int((directory / usage).read_text()) / 2**20
-        except (OSError, ValueError):
-            continue
-        if pid in pids:
-            return pids, charged
-    return None
-
-
-def idle_cpu_pct(pids: dict[str, int], window: float = CPU_WINDOW_S) -> dict[str, float | None]:
-    """Per container (its init pid), the CPU its cgroup used over ``window`` s, in % of a core."""
-    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    time.sleep(window)
-    after = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    return {
-        name: None
-        if None in (before[name], after[name])
-        else round(100 * (after[name] - before[name]) / window, 1)
-        for name in pids
-    }
-
-
-def size_mb(text: str) -> float:
-    """``docker stats`` sizes ("12.5MiB", "1.2GB") in MiB."""
-    number, prefix = re.fullmatch(r"([\d.]+)\s*([kKMG]?)i?B", text.strip()).groups()
-    return float(number) * DOCKER_PREFIX_MB[prefix]
-
-
 def measure_containers(project: str) -> dict[str, dict]:
-    """Per service of a running Compose project: ``measure`` of its cgroup's processes, the
-    cgroup's charge and ``docker stats``."""
+    """Per service of a running Compose project: the memory of its container's processes and
+    the CPU its cgroup used over ``CPU_WINDOW_S`` at idle, in % of a core."""
     found = project_containers(project)
     if not found:
         raise SystemExit(f"no running containers in compose project {project!r}")
-    ids = [c["Id"][:12] for c in found]
-    stats_lines = docker("stats", "--no-stream", "--format", "{{json .}}", *ids).splitlines()
-    stats = {
-        entry["ID"][:12]: size_mb(entry["MemUsage"].split("/")[0])
-        for entry in map(json.loads, stats_lines)
-    }
-    inspected = {
-        c["Config"]["Labels"].get("com.docker.compose.service", c["Name"].lstrip("/")): c
-        for c in found
-    }
-    cpu = idle_cpu_pct({service: c["State"]["Pid"] for service, c in inspected.items()})
-    processes, containers = process_table(), {}
-    for service, c in inspected.items():
-        init_pid = c["State"]["Pid"]
-        pids, charged = container_cgroup(init_pid) or (
-            members_of({service: [init_pid]}, processes)[service],
-            None,
-        )
-        found = memory_of({service: [p for p in pids if p in processes]}, processes)
-        own = found["components"][service]
+    pids = {c["Config"]["Labels"]["com.docker.compose.service"]: c["State"]["Pid"] for c in found}
+    before = {service: cpu_seconds(pid) for service, pid in pids.items()}
+    time.sleep(CPU_WINDOW_S)
+    memory = memory_of({service: [pid] for service, pid in pids.items()})
+    containers = {}
+    for service, pid in pids.items():
+        used = None if before[service] is None else cpu_seconds(pid) - before[service]
+        own = memory["components"][service]
         containers[service] = {
             **{k: own[k] for k in ("processes", "pss_mb", "uss_mb")},
-            "cgroup_charge_mb": charged,
-            "docker_stats_mb": round(stats.get(c["Id"][:12], 0.0), 1),
-            "idle_cpu_pct": cpu[service],
+            "idle_cpu_pct": None if used is None else round(100 * used / CPU_WINDOW_S, 1),
         }
     return containers
 
@@ -294,10 +279,9 @@ def containers_report(f: dict) -> Report:
         name="footprint_celery",
         title=f"Footprint: Celery stack (Docker Compose project `{f['compose_project']}`)",
         method="A running stack, measured as found: PSS summed over the processes of each "
-        "container's cgroup (host /proc); beside it `docker stats` usage and the cgroup's whole "
-        f"charge (with page cache), and the CPU time its cgroup used over {CPU_WINDOW_S:g} s "
-        "just before, with no run going. Baseline, same run: a host process after `import "
-        f"airflow`, {f['baseline_import_airflow']['pss_mb']:.0f} MB PSS.",
+        f"container, and the CPU time its cgroup used over {CPU_WINDOW_S:g} s with no run going. "
+        "Baseline, same run: a host process after `import airflow`, "
+        f"{f['baseline_import_airflow']['pss_mb']:.0f} MB PSS.",
         targets=[
             Target(
                 f"all containers' PSS <= {CELERY_TARGET_MB:.0f} MiB",
@@ -322,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rebuild:
         reports = {"footprint": variants_report, "footprint_celery": containers_report}
         return rebuild(reports, args.results)
+    samples = None
     if project := args.compose_project:
         containers = measure_containers(project)
         airflow = bare_process("import airflow")
@@ -339,8 +324,8 @@ def main(argv: list[str] | None = None) -> int:
                 "variants": {name: figures for name, (figures, _) in measured.items()},
             }
         )
-        report.samples = {name: samples for name, (_, samples) in measured.items()}
-    publish(report, args.results)
+        samples = {name: samples for name, (_, samples) in measured.items()}
+    publish(report, args.results, samples)
     return 0
 
 

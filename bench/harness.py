@@ -1,13 +1,8 @@
 """What benchmarks share: a throw-away embedded stack, timed runs, a run's per-task timeline,
 the memory of processes, statistics, and the report.
 
-A benchmark measures its subject and, in the same run, a baseline to hold it against (absolute
-times on a shared machine drift from one run to the next), then publishes one ``Report`` per
-result: ``bench/results/<name>.md`` (targets first, then the tables, then the hand-written
-``## Notes`` of the file it replaces), ``<name>.json`` (the figures, the targets and the
-machine) and ``<name>.samples.json`` (the raw samples, not committed). ``--results DIR``
-writes elsewhere (a trial run at a small size must not replace the published figures);
-``--rebuild`` redraws the Markdown from the published JSON without measuring.
+A benchmark measures its subject and, in the same run, a baseline (absolute times on a shared
+machine drift from one run to the next), then publishes a ``Report`` per result (``publish``).
 """
 
 from __future__ import annotations
@@ -33,7 +28,6 @@ from adclick_airflow.settings import TRAINING_DAG_ID
 from embedded.progress import task_label
 from embedded.stack import REPO_ROOT, EmbeddedStack
 from testkit.datasets import SAMPLE_CSV
-from testkit.flask_service import flask_pid
 from testkit.ports import free_ports
 from testkit.waiting import wait_until
 
@@ -94,10 +88,8 @@ def compose_stack_client(timeout: float = SLOW_CALL_S) -> AirflowClient:
 
 def timed_run(client: AirflowClient, dag_id: str) -> dict:
     """Trigger ``dag_id``; the wall time from the trigger request to the first poll (20 ms
-    apart) that sees the run succeed, and the run's own queued -> end (``server_s``).
-
-    A poll the api-server does not answer in time is repeated: on a loaded machine it can
-    stall for a while, and the run's own timestamps are unaffected."""
+    apart) that sees the run succeed (a poll the api-server leaves unanswered is repeated),
+    and the run's own queued -> end (``server_s``)."""
     from airflow_rest import TERMINAL_STATES, AirflowUnreachable
 
     started = time.perf_counter()
@@ -123,8 +115,7 @@ def timed_run(client: AirflowClient, dag_id: str) -> dict:
 
 
 def settled_run(client: AirflowClient, dag_id: str) -> dict:
-    """``timed_run``, then ``wait_until_monitor_idle``: the next measurement starts on a
-    quiet stack."""
+    """``timed_run``, then ``wait_until_monitor_idle``: the next one starts on a quiet stack."""
     sample = timed_run(client, dag_id)
     wait_until_monitor_idle(client)
     return sample
@@ -277,87 +268,7 @@ def difference(subject: dict, baseline: dict) -> str:
     )
 
 
-# -- memory (MB here are MiB: smaps counts KiB) and CPU ---------------------------------------
-MEMORY_KINDS = ("pss", "rss", "uss")
-
-
-def process_table() -> dict[int, dict]:
-    """pid -> ppid, session and command line of every process visible now."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        table[int(entry.name)] = {
-            "ppid": int(fields[1]),
-            "session": int(fields[3]),
-            "cmd": cmdline.replace(b"\0", b" ").decode(errors="replace").strip()[:160],
-        }
-    return table
-
-
-def memory_mb(pid: int) -> dict[str, float] | None:
-    """PSS, RSS and USS (private pages) of one process; None if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    except OSError:
-        return None
-    kb = {key: int(value) for key, value in re.findall(r"^(\w+):\s+(\d+)", text, re.MULTILINE)}
-    private = kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)
-    return {"pss": kb.get("Pss", 0) / 1024, "rss": kb.get("Rss", 0) / 1024, "uss": private / 1024}
-
-
-def members_of(roots: dict[str, list[int]], table: dict[int, dict]) -> dict[str, list[int]]:
-    """Each component's processes: a root and its descendants, the nearest root ancestor
-    winning (a service one component started for another, such as the Flask monitor a task
-    launched, is its own); then what is left of a root's session. Every process counted once."""
-    root_owner = {root: name for name, pids in roots.items() for root in pids}
-    owner: dict[int, str] = {}
-    for pid in table:
-        ancestor, seen = pid, set()
-        while ancestor in table and ancestor not in seen and ancestor not in root_owner:
-            seen.add(ancestor)
-            ancestor = table[ancestor]["ppid"]
-        if ancestor in root_owner:
-            owner[pid] = root_owner[ancestor]
-        elif table[pid]["session"] in root_owner:
-            owner[pid] = root_owner[table[pid]["session"]]
-    return {name: sorted(p for p, o in owner.items() if o == name) for name in roots}
-
-
-def memory_of(members: dict[str, list[int]], table: dict[int, dict]) -> dict:
-    """PSS/RSS/USS per component with its processes, and the totals."""
-    components = {}
-    for name, pids in members.items():
-        found = [(pid, m) for pid in pids if (m := memory_mb(pid)) is not None]
-        components[name] = {
-            "processes": len(found),
-            **{f"{k}_mb": round(sum(m[k] for _, m in found), 1) for k in MEMORY_KINDS},
-            "detail": [
-                {"pid": pid, "cmd": table[pid]["cmd"], "pss_mb": round(m["pss"], 1)}
-                for pid, m in found
-            ],
-        }
-    totals = {
-        f"total_{k}_mb": round(sum(c[f"{k}_mb"] for c in components.values()), 1)
-        for k in MEMORY_KINDS
-    }
-    return {"components": components, **totals}
-
-
-def stack_memory(stack: EmbeddedStack) -> dict:
-    """``memory_of`` the stack's components now; Flask: its gunicorn master and workers."""
-    roots = {component: [proc.pid] for component, proc in stack._procs.items()}
-    roots["flask-monitor"] = [pid] if (pid := flask_pid(stack)) else []
-    table = process_table()
-    return memory_of(members_of(roots, table), table)
-
-
+# -- CPU -------------------------------------------------------------------------------------
 def cpu_seconds(pid: int) -> float | None:
     """CPU time charged so far to the cgroup ``pid`` is in (v1 ``cpuacct``, or v2)."""
     try:
@@ -399,8 +310,9 @@ def cell(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """A Markdown table."""
+def table(header: str | Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A Markdown table; a ``header`` string is its header row ("a | b")."""
+    header = header.split(" | ") if isinstance(header, str) else header
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -417,8 +329,8 @@ class Target:
 @dataclass
 class Report:
     """One result. ``method`` says what was measured and against what; ``sections`` are
-    Markdown blocks; ``figures`` go to ``<name>.json`` (what the report is drawn from, so
-    small), ``samples`` to ``<name>.samples.json``."""
+    Markdown blocks; ``figures`` go to ``<name>.json``: what the report is drawn from, so
+    small."""
 
     name: str
     title: str
@@ -426,7 +338,6 @@ class Report:
     targets: list[Target] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)
     figures: dict = field(default_factory=dict)
-    samples: object = None
 
 
 def machine() -> dict[str, object]:
@@ -440,8 +351,10 @@ def machine() -> dict[str, object]:
     }
 
 
-def publish(report: Report, results: Path = RESULTS, measured_on: dict | None = None) -> None:
-    """``<results>/<name>.md``, ``<name>.json`` and, with samples, ``<name>.samples.json``;
+def publish(
+    report: Report, results: Path = RESULTS, samples: object = None, measured_on: dict | None = None
+) -> None:
+    """``<results>/<name>.md``, ``<name>.json`` and, with ``samples``, ``<name>.samples.json``;
     the Markdown keeps the ``## Notes`` of the file it replaces. ``measured_on``: the machine
     of a rebuilt result (default: this one, now)."""
     results.mkdir(parents=True, exist_ok=True)
@@ -461,8 +374,8 @@ def publish(report: Report, results: Path = RESULTS, measured_on: dict | None = 
         parts.append(NOTES + old.split(NOTES, 1)[1].rstrip())
     figures = {"machine": on, "targets": [vars(t) for t in report.targets], **report.figures}
     (results / f"{report.name}.json").write_text(json.dumps(figures, indent=1) + "\n")
-    if report.samples is not None:
-        (results / f"{report.name}.samples.json").write_text(json.dumps(report.samples))
+    if samples is not None:
+        (results / f"{report.name}.samples.json").write_text(json.dumps(samples))
     markdown.write_text("\n\n".join(parts).rstrip() + "\n")
     for t in report.targets:
         print(f"{'met' if t.met else 'NOT met'}: {t.goal}: {t.measured}")
@@ -488,5 +401,5 @@ def rebuild(reports: dict[str, Callable[[dict], Report]], results: Path = RESULT
             figures = json.loads(path.read_text())
             on = figures.pop("machine")
             figures.pop("targets")
-            publish(report(figures), results, on)
+            publish(report(figures), results, measured_on=on)
     return 0

@@ -91,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         baseline = measure_monitor_dag(stack, args.kills)
     samples = {"crash": watchdog, "hang": hung, "monitor_dag": baseline}
     result = report({name: spread(series) for name, series in samples.items()})
-    result.samples = samples
-    publish(result, args.results)
+    publish(result, args.results, samples)
     return 0 if all(t.met for t in result.targets) else 1
 
 

@@ -2,19 +2,17 @@
 
     .venv/bin/python bench/scale.py [--rows 10000 100000 1000000] [--repeats 3]
 
-Measures, for each step (``adclick.steps.<step>`` in its own process, as Airflow runs a task)
-over a fresh run directory: the process wall time, the step call alone (``work``) and the
-peak RSS (``os.wait4``). Against baselines measured in the same processes' way: ``import``
-(a process that only imports the steps: a task's fixed cost), ``read_csv`` (pandas reading
-the same CSV: what load_data must do) and ``bare_fit`` (scaler + logistic regression on the
-same training rows as arrays: what build_model must do). Targets: 1M rows in <= 60 s end to
-end, <= 2 GB peak RSS in any step, time ~ rows^k with k <= 1.1 for every step.
+Each step (``adclick.steps.<step>`` in its own process, as Airflow runs a task) over a fresh
+run directory: the process wall time, the step call alone (``work``) and the peak RSS
+(``os.wait4``). Baselines measured the same way: ``import`` (a process that only imports the
+steps: a task's fixed cost), ``read_csv`` (pandas reading the CSV: what load_data must do) and
+``bare_fit`` (scaler + logistic regression on the training rows as arrays: what build_model
+must do). Sizes are interleaved within each pass, so machine drift spreads over all of them.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import statistics
@@ -31,7 +29,7 @@ from adclick.workdir import MODEL, candidate_dir
 
 STEPS = ("load_data", "data_preprocessing", "separate_data_outputs", "build_model", "load_model")
 BASELINES = ("import", "read_csv", "bare_fit")
-ARTIFACTS = ("raw.parquet", "clean.parquet", "train.parquet", "test.parquet", MODEL)
+ARTIFACTS = ("raw.parquet", "clean.parquet", "train.parquet", "test.parquet")
 TARGET_TOTAL_S = 60.0
 TARGET_RSS_MB = 2048.0
 LINEAR_EXPONENT_MAX = 1.1
@@ -73,46 +71,31 @@ def prepared(name: str, workdir: Path, csv: Path) -> Callable[[], object]:
     }[name]
 
 
-def artifact(workdir: Path, name: str) -> Path:
-    """Where a run leaves ``name``: the model in its (only) candidate's directory."""
-    return candidate_dir(workdir, 0) / name if name == MODEL else workdir / name
-
-
-def child(name: str, workdir: Path, csv: Path, result: Path) -> None:
-    """In the fresh process: run one step or baseline, write its timings to ``result``."""
-    import resource
-
+def child(name: str, workdir: Path, csv: Path) -> None:
+    """In the fresh process: run one step or baseline; print the call's seconds last."""
     call = prepared(name, workdir, csv)
-    imported = time.perf_counter()
-    rss_imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    started = time.perf_counter()
     call()
-    work = time.perf_counter() - imported if name != "import" else 0.0
-    result.write_text(json.dumps({"work_s": work, "rss_after_import_mb": rss_imported}))
+    print(time.perf_counter() - started if name != "import" else 0.0)
 
 
 def run_child(name: str, workdir: Path, csv: Path) -> dict:
     """Wall time, step time and peak RSS of one fresh process running ``name``."""
-    result = workdir / f".{name}.json"
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--child", name, str(workdir), str(csv), str(result)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    output = proc.stdout.read()
+    command = [sys.executable, __file__, "--child", name, str(workdir), str(csv)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = proc.stdout.read().decode()
     proc.stdout.close()
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not all children's
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{name} on {csv.name} failed:\n{output.decode()}")
-    timings = json.loads(result.read_text())
-    result.unlink()
-    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, **timings}
+        raise RuntimeError(f"{name} on {csv.name} failed:\n{output}")
+    work = float(output.split()[-1])
+    return {"wall_s": wall, "work_s": work, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
 def measure(sizes: list[int], repeats: int) -> tuple[dict, dict]:
-    """Samples per size and step; sizes interleaved within each repetition, so machine drift
-    spreads over all of them. Also the CSV and artifact sizes."""
+    """Samples per size and step, and the size of the files between the steps."""
     samples: dict[int, dict[str, list[dict]]] = {n: {} for n in sizes}
     files: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="adclick-scale-") as tmp:
@@ -125,8 +108,11 @@ def measure(sizes: list[int], repeats: int) -> tuple[dict, dict]:
             workdir.mkdir()
             for name in ("import", "read_csv", *STEPS, "bare_fit"):  # bare_fit reads train
                 samples[rows].setdefault(name, []).append(run_child(name, workdir, csvs[rows]))
-            files[rows] = {a: artifact(workdir, a).stat().st_size / 2**20 for a in ARTIFACTS}
-            files[rows]["csv"] = csvs[rows].stat().st_size / 2**20
+            paths = [workdir / a for a in ARTIFACTS] + [
+                candidate_dir(workdir, 0) / MODEL,
+                csvs[rows],
+            ]
+            files[rows] = {path.name: round(path.stat().st_size / 2**20, 2) for path in paths}
             work = sum(samples[rows][s][-1]["work_s"] for s in STEPS)
             print(f"pass {rep + 1}/{repeats} {rows:>9} rows: steps {work:.2f} s", flush=True)
     return samples, files
@@ -134,24 +120,15 @@ def measure(sizes: list[int], repeats: int) -> tuple[dict, dict]:
 
 def summarize(samples: dict, files: dict, repeats: int) -> dict:
     """Medians per size and step (peak RSS: the maximum), and the files between the steps."""
-
-    def figures(runs: list[dict]) -> dict:
-        return {
-            "wall_s": round(statistics.median(s["wall_s"] for s in runs), 4),
-            "work_s": round(statistics.median(s["work_s"] for s in runs), 4),
-            "peak_rss_mb": round(max(s["peak_rss_mb"] for s in runs), 1),
-            "rss_growth_mb": round(
-                max(s["peak_rss_mb"] - s["rss_after_import_mb"] for s in runs), 1
-            ),
-        }
-
-    sizes = {
-        rows: {
-            "steps": {name: figures(runs) for name, runs in by_name.items()},
-            "files_mb": {k: round(v, 2) for k, v in files[rows].items()},
-        }
-        for rows, by_name in samples.items()
-    }
+    sizes = {}
+    for rows, by_name in samples.items():
+        sizes[rows] = {"files_mb": files[rows], "steps": {}}
+        for name, runs in by_name.items():
+            sizes[rows]["steps"][name] = {
+                "wall_s": round(statistics.median(s["wall_s"] for s in runs), 4),
+                "work_s": round(statistics.median(s["work_s"] for s in runs), 4),
+                "peak_rss_mb": round(max(s["peak_rss_mb"] for s in runs), 1),
+            }
     return {"repeats": repeats, "sizes": sizes}
 
 
@@ -196,17 +173,8 @@ def report(f: dict) -> Report:
         *((f"*{name}* (baseline)", *cells(name)) for name in BASELINES),
     ]
     ratios = [
-        *(
-            (label, *(f"{work(n, a) / work(n, b):.2f}" for n in sizes))
-            for label, (a, b) in RATIOS.items()
-        ),
-        *(
-            (
-                f"peak RSS beyond imports, {name} (MB)",
-                *(at[n]["steps"][name]["rss_growth_mb"] for n in sizes),
-            )
-            for name in (*STEPS, "read_csv", "bare_fit")
-        ),
+        (label, *(f"{work(n, a) / work(n, b):.2f}" for n in sizes))
+        for label, (a, b) in RATIOS.items()
     ]
     names = (*STEPS, "read_csv", "bare_fit", "total")
     exponents = [(name, *(f"{g[name]:.2f}" for g in growth.values())) for name in names]
@@ -249,8 +217,7 @@ def report(f: dict) -> Report:
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None and sys.argv[1:2] == ["--child"]:
-        name, workdir, csv, result = sys.argv[2:6]
-        child(name, Path(workdir), Path(csv), Path(result))
+        child(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))
         return 0
     parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -259,9 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rebuild:
         return rebuild({"scale": report}, args.results)
     samples, files = measure(sorted(args.rows), args.repeats)
-    result = report(summarize(samples, files, args.repeats))
-    result.samples = samples
-    publish(result, args.results)
+    publish(report(summarize(samples, files, args.repeats)), args.results, samples)
     return 0
 
 
