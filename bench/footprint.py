@@ -34,6 +34,7 @@ from harness import (
     Report,
     Target,
     arguments,
+    cell,
     cpu_seconds,
     embedded_stack,
     publish,
@@ -50,7 +51,7 @@ from testkit.flask_service import flask_pid, health
 from testkit.waiting import wait_until
 
 MEMORY_KINDS = ("pss", "rss", "uss")  # MB here are MiB: smaps counts KiB
-TARGET_MB = 1536.0  # 1.5 GiB; MB here are MiB
+TARGET_MB = 1536.0  # 1.5 GiB
 CELERY_TARGET_MB = 2560.0  # the Compose stack, with its object store, broker and database
 VARIANTS: dict[str, dict[str, str]] = {
     "shipped": {},
@@ -64,13 +65,8 @@ VARIANTS: dict[str, dict[str, str]] = {
     },
 }
 BASELINES = {"python": "pass", "import airflow": "import airflow"}  # name -> code it runs
-DOCKER_PREFIX_MB = {"": 2**-20, "k": 2**-10, "K": 2**-10, "M": 1, "G": 1024}  # kB and KiB alike
-COLUMNS = {  # a container's figure -> its column
-    "pss_mb": "PSS (MB)",
-    "uss_mb": "USS (MB)",
-    "processes": "processes",
-    "idle_cpu_pct": "CPU at idle (% of a core)",
-}
+COLUMNS = {"pss_mb": "PSS (MB)", "uss_mb": "USS (MB)", "processes": "processes"}
+COLUMNS["idle_cpu_pct"] = "CPU at idle (% of a core)"
 # How long a running stack's CPU time is counted, with no run going.
 CPU_WINDOW_S = 30.0
 
@@ -139,15 +135,13 @@ def bare_process(code: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="adclick-footprint-") as home:
         script = f"{code}\nimport time\nprint('ready', flush=True)\ntime.sleep(600)"
         env |= {"AIRFLOW_HOME": home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
-        try:
+        with subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, env=env
+        ) as proc:
             proc.stdout.readline()
             time.sleep(1.0)
             mem = memory_mb(proc.pid) or dict.fromkeys(MEMORY_KINDS, 0.0)
-        finally:
             proc.kill()
-            proc.wait()
-            proc.stdout.close()
     return {f"{k}_mb": round(v, 1) for k, v in mem.items()}
 
 
@@ -175,7 +169,8 @@ def measure_variant(name: str, env: dict[str, str], args: Namespace) -> tuple[di
     median = sorted(samples, key=lambda s: s["total_pss_mb"])[len(samples) // 2]
     print(f"[{name}] total PSS {median['total_pss_mb']:.0f} MB", flush=True)
     components = {
-        c: {k: v[k] for k in ("pss_mb", "processes")} for c, v in median["components"].items()
+        c: {"pss_mb": v["pss_mb"], "processes": v["processes"]}
+        for c, v in median["components"].items()
     }
     return {
         "ready_s": ready_s,
@@ -212,7 +207,7 @@ def variants_report(f: dict) -> Report:
         "boot until DAGs parsed (s)": lambda v: f"{v['ready_s']:.0f}",
         "total PSS in bare `import airflow` processes": lambda v: f"{v['pss'] / airflow_mb:.1f}",
     }
-    rows = [(label, *(cell(variants[n]) for n in names)) for label, cell in cells.items()]
+    rows = [(label, *(show(variants[n]) for n in names)) for label, show in cells.items()]
     sections = [
         "PSS in MB (processes):\n\n" + table(("component", *names), rows),
         f"Baselines, same run, no stack up: a bare interpreter "
@@ -260,21 +255,11 @@ def measure_containers(project: str) -> dict[str, dict]:
 
 def containers_report(f: dict) -> Report:
     """The Report of ``measure_containers``, beside a bare ``import airflow`` process."""
-    containers = f["containers"]
-    totals = {
-        k: round(sum(v[k] or 0 for v in containers.values()), 1)
-        for k in COLUMNS
-        if k != "processes"
-    }
-
-    def mb(value: float | None) -> str:
-        return "-" if value is None else f"{value:.0f}"
-
-    by_pss = sorted(containers.items(), key=lambda kv: -kv[1]["pss_mb"])
-    rows = [(name, *(mb(v[k]) for k in COLUMNS)) for name, v in by_pss]
-    total = {k: mb(v) for k, v in totals.items()} | {"processes": ""}
-    total["pss_mb"] = f"**{total['pss_mb']}**"
-    rows.append(("**total**", *(total[k] for k in COLUMNS)))
+    containers = sorted(f["containers"].items(), key=lambda kv: -kv[1]["pss_mb"])
+    totals = {k: sum(v[k] or 0 for _, v in containers) for k in COLUMNS}
+    rows = [(name, *(cell(v[k], 0) for k in COLUMNS)) for name, v in containers]
+    total = [f"**{totals['pss_mb']:.0f}**", cell(totals["uss_mb"], 0), ""]
+    rows.append(("**total**", *total, cell(totals["idle_cpu_pct"], 0)))
     return Report(
         name="footprint_celery",
         title=f"Footprint: Celery stack (Docker Compose project `{f['compose_project']}`)",

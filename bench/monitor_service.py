@@ -1,6 +1,6 @@
 """Flask monitor: throughput, the history page and freshness, on the embedded stack.
 
-    .venv/bin/python bench/monitor.py [--measure load history freshness] [--under-load]
+    .venv/bin/python bench/monitor_service.py [--measure load history freshness] [--under-load]
 
 Every monitor instance is served as deployed (gunicorn started by the process launcher, the
 shipped defaults but for what an instance changes), after a finished training run. ``load``
@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from http.server import BaseHTTPRequestHandler
 
@@ -58,15 +58,7 @@ from testkit.waiting import wait_until
 
 TTL_S = float(MONITOR_DEFAULTS["CACHE_TTL"])
 WARM_UP_S = 2  # before the measured runs: token, templates, connections, finished runs read
-UNCACHED = {"MONITOR_CACHE_TTL": "0"}
-VARIANTS = {  # what each instance changes from the shipped defaults, and what that makes it
-    "cached": ({}, "the shipped defaults (1 gthread worker x 8 threads, TTL 2 s)"),
-    "baseline": (UNCACHED, "TTL 0: no cache, but requests while a round is in flight share it"),
-    "per_request": (
-        {**UNCACHED, "FLASK_MONITOR_WORKERS": "8", "FLASK_MONITOR_THREADS": "1"},
-        "TTL 0 on 8 workers x 1 thread: the same concurrency, one Airflow round per request",
-    ),
-}
+VARIANTS = {"cached": {}, "baseline": {"MONITOR_CACHE_TTL": "0"}}  # instance -> its settings
 ROUTES, HISTORY_ROUTES = ("/health", "/api/status"), ("/api/status", "/history")
 THROUGHPUT_RATIO_TARGET, P99_TARGET_MS, ROUNDS_PER_WINDOW_TARGET = 10.0, 50.0, 1.0
 # /history once its runs are known: one dagRuns call per window (login renewals aside).
@@ -156,12 +148,6 @@ def measure_rounds(wrk: Wrk, url: str, variant: str, route: str) -> dict:
     before = metrics(url)
     result = wrk.run(f"{url}{route}")
     after = metrics(url)
-    if variant == "per_request":
-        # Each scrape reaches one of the workers, and only one worker's totals agree with
-        # each other: the median of a few scrapes' own ratios.
-        scrapes = [m for m in (metrics(url) for _ in range(32)) if total(m, *served)]
-        ratio = statistics.median(total(m, *rounds) / total(m, *served) for m in scrapes)
-        return {**result, "upstream_rounds_per_request": ratio}
     counted = [total(after, *c) - total(before, *c) for c in (rounds, served, stale)]
     if variant == "baseline":
         return {**result, "upstream_rounds_per_request": counted[0] / counted[1]}
@@ -225,7 +211,7 @@ def measure_load(wrk: Wrk, stack: EmbeddedStack, rounds: int) -> tuple[dict, dic
     with ExitStack() as started:
         urls = {
             name: started.enter_context(served_monitor(stack, stack.home / name, **env))
-            for name, (env, _) in VARIANTS.items()
+            for name, env in VARIANTS.items()
         }
         for name, url in urls.items():  # each shows the finished run and its tasks
             if len(requests.get(f"{url}/api/status", timeout=30).json().get("tasks") or []) < 2:
@@ -237,7 +223,7 @@ def measure_load(wrk: Wrk, stack: EmbeddedStack, rounds: int) -> tuple[dict, dic
         }
         samples = in_turn(wrk, rounds, runs)
     routes = {r: {v: over_rounds(samples[v, r]) for v in VARIANTS} for r in ROUTES}
-    return {"routes": routes}, samples
+    return {"routes": routes}, {f"{v} {r}": runs for (v, r), runs in samples.items()}
 
 
 def measure_history(wrk: Wrk, stack: EmbeddedStack, rounds: int) -> tuple[dict, dict]:
@@ -268,29 +254,20 @@ def measure_history(wrk: Wrk, stack: EmbeddedStack, rounds: int) -> tuple[dict, 
 
 
 # -- freshness: pollers of Airflow and of the monitors ------------------------------------------
-@dataclass
-class Poller:
-    """Polls ``read`` (run id, its state, task states) in a thread until stopped; keeps each
-    answer that differs from the last, with when it was asked and answered."""
+class Poller(threading.Thread):
+    """Polls ``read`` (run id, its state, task states) until ``done``; keeps each answer that
+    differs from the last, with when it was asked and answered."""
 
-    read: Callable[[], tuple]
-    interval: float
-    seen: list[tuple] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(30)
+    def __init__(self, read: Callable[[], tuple], interval: float) -> None:
+        super().__init__(daemon=True)
+        self.read, self.interval, self.seen, self.done = read, interval, [], threading.Event()
+        self.start()
 
     def finished(self, run_id: str) -> bool:
         return bool(self.seen) and self.seen[-1][2:4] in ((run_id, "success"), (run_id, "failed"))
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+    def run(self) -> None:
+        while not self.done.wait(self.interval):
             started = time.perf_counter()
             try:
                 shown = self.read()
@@ -331,7 +308,7 @@ def watched_run(stack: EmbeddedStack, urls: dict[str, str], load: Wrk | None) ->
         wait_until(everyone, 300, f"run {run_id} seen finished by every poller", poll=0.05)
     finally:
         for poller in pollers.values():
-            poller.stop()
+            poller.done.set()
         if wrk:
             wrk.terminate()
             wrk.wait(30)
@@ -361,13 +338,13 @@ def lag(kind: str, state: str, task: str | None, at: float, run_id: str, answers
             continue
         if kind == "run" and RUN_RANK.get(run_state, 0) >= RUN_RANK.get(state, 0):
             return round(ended - at, 3)
-        if kind == "task" and task in tasks and rank(tasks[task]) >= rank(state):
+        if (
+            kind == "task"
+            and task in tasks
+            and TASK_RANK.get(tasks[task], 3) >= TASK_RANK.get(state, 3)
+        ):
             return round(ended - at, 3)
     return None
-
-
-def rank(state: str | None) -> int:
-    return TASK_RANK.get(state, TASK_RANK["running"])
 
 
 def measure_freshness(stack: EmbeddedStack, runs: int, load: Wrk | None) -> tuple[dict, list]:
@@ -376,7 +353,7 @@ def measure_freshness(stack: EmbeddedStack, runs: int, load: Wrk | None) -> tupl
     with ExitStack() as started:
         urls = {
             view: started.enter_context(served_monitor(stack, stack.home / view, **env))
-            for view, (env, _) in list(VARIANTS.items())[:2]
+            for view, env in VARIANTS.items()
         }
         samples = [watched_run(stack, urls, load) for _ in range(runs)]
     every = [t for r in samples for t in r]
@@ -402,21 +379,28 @@ def load_report(f: dict) -> Report:
     routes, rows = f["routes"], []
     for route, by in routes.items():
         rps = [by[v]["requests_per_s"] for v in VARIANTS]
-        ratios = (f"**{rps[0] / rps[1]:.1f}x**", f"{rps[0] / rps[2]:.1f}x")
-        rows.append((f"`{route}`", "req/s", *(f"{x:.0f}" for x in rps), *ratios))
+        rows.append(
+            (f"`{route}`", "req/s", *(f"{x:.0f}" for x in rps), f"**{rps[0] / rps[1]:.1f}x**")
+        )
         for label, key, digits in (
             *((f"{q} ms", f"{q}_ms", 1) for q in ("p50", "p90", "p99")),
             ("Airflow rounds / request", "upstream_rounds_per_request", 4),
         ):
-            rows.append(("", label, *(cell(by[v][key], digits) for v in VARIANTS), "", ""))
-        rows.append(("", "errors", *(by[v]["errors"] for v in VARIANTS), "", ""))
+            rows.append(("", label, *(cell(by[v][key], digits) for v in VARIANTS), ""))
+        rows.append(("", "errors", *(by[v]["errors"] for v in VARIANTS), ""))
     status, cached = routes["/api/status"], [routes[r]["cached"] for r in ROUTES]
     ratio = status["cached"]["requests_per_s"] / status["baseline"]["requests_per_s"]
     per_window = max(x["upstream_rounds_per_ttl_window"] for x in cached)
     return Report(
         name="monitor_load",
         title="Flask monitor throughput (gunicorn, real embedded Airflow behind)",
-        method=method(f, "Three instances read the same Airflow with the viewer account:"),
+        method=method(
+            f,
+            "Two instances read the same Airflow with the viewer account: *cached*, the shipped "
+            "defaults (1 gthread worker x 8 threads), and *baseline*, the same with "
+            "`MONITOR_CACHE_TTL=0` (no cache; requests arriving while a round is in flight "
+            "still share it).",
+        ),
         targets=[
             Target(
                 f"`/api/status` req/s >= {THROUGHPUT_RATIO_TARGET:g}x the TTL=0 baseline",
@@ -436,8 +420,7 @@ def load_report(f: dict) -> Report:
             ),
         ],
         sections=[
-            "\n".join(f"- *{name}*: {what}." for name, (_, what) in VARIANTS.items()),
-            table(("route", "figure", *VARIANTS, "cached / baseline", "/ per_request"), rows),
+            table("route | figure | cached | baseline (TTL 0) | cached / baseline", rows),
             "Airflow rounds are the monitor's own `monitor_airflow_calls_total` over its "
             "`monitor_http_requests_total`, from `/metrics` before and after each run. While a "
             "refresh is in flight the cached instance answers stale "
