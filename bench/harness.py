@@ -33,6 +33,7 @@ from testkit.waiting import wait_until
 
 if TYPE_CHECKING:  # kept out of the import: scale.py's measured processes import this module
     from airflow_rest import AirflowClient
+    from testkit.compose import ComposeStack
 
 RESULTS = REPO_ROOT / "bench" / "results"
 BENCH_DAGS = REPO_ROOT / "bench" / "dags"
@@ -77,13 +78,21 @@ def embedded_stack(
             stack.stop()
 
 
-def compose_stack_client(timeout: float = SLOW_CALL_S) -> AirflowClient:
-    """Admin client of the Compose stack scripts/e2e-docker brought up (its E2E_* variables)."""
-    from testkit.compose import ComposeStack
+def compose_stack() -> ComposeStack:
+    """The Compose stack scripts/e2e-docker brought up (its E2E_* variables)."""
+    from testkit.compose import ComposeStack, missing_variables
 
-    if not os.environ.get("E2E_AIRFLOW_URL"):
-        raise SystemExit("no Compose stack: run this through bench/celery-stack")
-    return ComposeStack.from_env().api("admin", timeout=timeout)
+    if missing := missing_variables():
+        raise SystemExit(
+            f"no Compose stack ({', '.join(missing)} unset): run this through "
+            "bench/celery-stack or scripts/e2e-docker"
+        )
+    return ComposeStack.from_env()
+
+
+def compose_stack_client(timeout: float = SLOW_CALL_S) -> AirflowClient:
+    """Admin client of ``compose_stack``."""
+    return compose_stack().api("admin", timeout=timeout)
 
 
 def timed_run(client: AirflowClient, dag_id: str) -> dict:

@@ -26,6 +26,7 @@ from harness import (
     Target,
     arguments,
     cell,
+    compose_stack,
     cpu_seconds,
     publish,
     rebuild,
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rebuild:
         return rebuild({"scale_out": report}, args.results)
-    stack = ComposeStack.from_env()
+    stack = compose_stack()
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / f"advertising_{args.rows}.csv"
         write_csv(csv, rows=args.rows, seed=11)
