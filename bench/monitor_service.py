@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -143,21 +142,25 @@ def total(samples: list[tuple[str, float]], *needles: str) -> float:
 def measure_rounds(wrk: Wrk, url: str, variant: str, route: str) -> dict:
     """One wrk run on ``route``, with the Airflow rounds the monitor's /metrics counted."""
     call = 'call="snapshot"' if route == "/api/status" else 'call="health"'
-    rounds, served = ("monitor_airflow_calls_total", call), ("http_requests", f'"{route}"')
+    rounds = ("monitor_airflow_calls_total", call)
+    served = ("monitor_http_requests_total", f'endpoint="{route}"')
     stale = ("monitor_status_cache_total", 'result="stale"')
     before = metrics(url)
     result = wrk.run(f"{url}{route}")
     after = metrics(url)
     counted = [total(after, *c) - total(before, *c) for c in (rounds, served, stale)]
+    per_request = {"upstream_rounds_per_request": counted[0] / max(counted[1], 1)}
     if variant == "baseline":
-        return {**result, "upstream_rounds_per_request": counted[0] / counted[1]}
+        return {**result, **per_request}
     return {
         **result,
-        "upstream_rounds_per_request": counted[0] / counted[1],
+        **per_request,
         "upstream_rounds_per_ttl_window": counted[0] * TTL_S / result["duration_s"],
         # Answers given stale while a refresh was in flight: at a steady request rate, their
         # number per round says how long a refresh took under this load.
-        "refresh_ms": 1000 * counted[2] / counted[0] / result["requests_per_s"],
+        "refresh_ms": (
+            1000 * counted[2] / counted[0] / result["requests_per_s"] if all(counted) else None
+        ),
     }
 
 
@@ -201,7 +204,7 @@ class CountingProxy(LocalHTTPServer):
 
 def over_rounds(runs: list[dict]) -> dict:
     """Medians over the rounds, the worst p99 and the errors."""
-    medians = {k: round(statistics.median(r[k] for r in runs), 4) for k in runs[0]}
+    medians = {k: spread((r[k] for r in runs), 4).get("median") for k in runs[0]}
     worst = max(r["p99_ms"] for r in runs)
     return {**medians, "p99_ms_worst": worst, "errors": sum(r["errors"] for r in runs)}
 
@@ -425,7 +428,7 @@ def load_report(f: dict) -> Report:
             "`monitor_http_requests_total`, from `/metrics` before and after each run. While a "
             "refresh is in flight the cached instance answers stale "
             '(`monitor_status_cache_total{result="stale"}`): a refresh took about '
-            f"{status['cached']['refresh_ms']:.0f} ms under this load, and only the request "
+            f"{cell(status['cached']['refresh_ms'], 0)} ms under this load, and only the request "
             "making it waited.",
         ],
         figures=f,
