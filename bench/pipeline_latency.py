@@ -219,7 +219,7 @@ def report(f: dict) -> Report:
     return Report(
         name=result_name(f["against"], stack),
         title=title.format(stack=STACKS[stack]),
-        method=f"{what} {__doc__.split(chr(10) * 2)[2].strip()} {s['n']} runs per side.",
+        method=f"{what} {__doc__.split(chr(10) * 2)[2].strip()} Runs per side: {s['n']}.",
         targets=targets,
         sections=sections,
         figures=f,
