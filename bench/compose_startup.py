@@ -5,14 +5,10 @@ and on to the first successful training run.
 
 Takes the stack down (volumes too) and brings it up again from the built images, twice: with
 the shipped health checks, and with ``bench/compose.health-reference.yaml`` (the start-up of
-Airflow's reference Compose file: health checks through the Airflow CLI every 20 s, the rest
-every 5 s, the worker waiting for a healthy api-server, each Airflow container first waiting
-for the database through an Airflow CLI call) as the baseline measured in the same run. For each it
-records when every container started and was first seen healthy (or, for the one-shot
-``airflow-init``, exited 0), the time ``up --wait`` took (target <= 30 s), and the time to the
-first training run that succeeds, and the CPU time each container's cgroup had used when
-``up --wait`` returned: the boot's work, which the host's cores share. Results in
-bench/results/compose_startup.{md,json}.
+Airflow's reference Compose file) as the baseline. For each: when every container started and
+was first seen healthy (``airflow-init``: exited 0), the time ``up --wait`` took, the time to
+the first successful training run, and the CPU each container's cgroup had used when ``up
+--wait`` returned: the boot's work, which the host's cores share.
 """
 
 from __future__ import annotations
@@ -26,23 +22,26 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from harness import Report, Target, arguments, compose_stack_client, cpu_seconds, publish, table
+from harness import (
+    Report,
+    Target,
+    arguments,
+    cell,
+    compose_stack_client,
+    cpu_seconds,
+    publish,
+    rebuild,
+    table,
+)
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING_DAG
 from embedded.stack import REPO_ROOT
-from testkit.compose import project_containers
+from testkit.compose import docker, project_containers
 from testkit.waiting import wait_until
 
 TARGET_S = 30.0
 REFERENCE_CHECKS = REPO_ROOT / "bench" / "compose.health-reference.yaml"
 BASELINE, SHIPPED = "reference checks (baseline)", "shipped"
-
-
-def compose_command() -> list[str]:
-    command = os.environ.get("E2E_COMPOSE")
-    if not command:
-        raise SystemExit("no Compose stack: run this through bench/celery-stack")
-    return json.loads(command)
 
 
 def with_files(command: list[str], extra: list[Path]) -> list[str]:
@@ -52,40 +51,24 @@ def with_files(command: list[str], extra: list[Path]) -> list[str]:
     return command[:last_file] + added + command[last_file:]
 
 
-class HealthWatch:
+class HealthWatch(threading.Thread):
     """Polls the project's containers; remembers when each service was first ready."""
 
     def __init__(self, project: str) -> None:
-        self.project = project
+        super().__init__(daemon=True)
         self.ready_at: dict[str, float] = {}
-        self._started = time.monotonic()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.done, self._started = threading.Event(), time.monotonic()
+        service = '{{.Label "com.docker.compose.service"}}'
+        self._query = ("ps", "-a", "--filter", f"label=com.docker.compose.project={project}")
+        self._query += ("--format", service + "\t{{.Status}}")
 
-    def __enter__(self) -> HealthWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.25):
-            listing = subprocess.run(
-                [
-                    "docker",
-                    "ps",
-                    "-a",
-                    "--filter",
-                    f"label=com.docker.compose.project={self.project}",
-                    "--format",
-                    '{{.Label "com.docker.compose.service"}}\t{{.Status}}',
-                ],
-                capture_output=True,
-                text=True,
-            ).stdout
+    def run(self) -> None:
+        while not self.done.wait(0.25):
             now = time.monotonic() - self._started
+            try:
+                listing = docker(*self._query)
+            except AssertionError:  # the engine busy with the start-up: look again
+                continue
             for line in listing.splitlines():
                 service, _, status = line.partition("\t")
                 if "(healthy)" in status or status.startswith("Exited (0)"):
@@ -96,11 +79,10 @@ def containers(project: str, since: float) -> dict[str, dict]:
     """Per service: when its container's process started, in seconds after ``since``
     (epoch), and the CPU seconds its cgroup has used so far (None once it has exited)."""
     inspected = project_containers(project, stopped=True)
+    started = {c["Name"]: datetime.fromisoformat(c["State"]["StartedAt"]) for c in inspected}
     return {
         c["Config"]["Labels"]["com.docker.compose.service"]: {
-            "started_s": round(
-                datetime.fromisoformat(c["State"]["StartedAt"]).timestamp() - since, 2
-            ),
+            "started_s": round(started[c["Name"]].timestamp() - since, 2),
             "cpu_s": cpu_seconds(c["State"]["Pid"]) if c["State"]["Pid"] else None,
         }
         for c in inspected
@@ -122,15 +104,14 @@ def first_training_run(up_started: float) -> float:
 def start_once(command: list[str], project: str) -> dict:
     subprocess.run([*command, "down", "-v", "--timeout", "10"], check=True, capture_output=True)
     epoch, started = time.time(), time.monotonic()
-    with HealthWatch(project) as watch:
-        subprocess.run(
-            [*command, "up", "-d", "--wait", "--wait-timeout", "600", "--no-build"],
-            check=True,
-            capture_output=True,
-        )
-        up_s = round(time.monotonic() - started, 2)
-        booted = containers(project, epoch)
-        training_s = first_training_run(started)
+    watch = HealthWatch(project)
+    watch.start()
+    up = [*command, "up", "-d", "--wait", "--wait-timeout", "600", "--no-build"]
+    subprocess.run(up, check=True, capture_output=True)
+    up_s = round(time.monotonic() - started, 2)
+    booted = containers(project, epoch)
+    training_s = first_training_run(started)
+    watch.done.set()
     return {
         "up_wait_s": up_s,
         "first_training_success_s": training_s,
@@ -143,32 +124,34 @@ def start_once(command: list[str], project: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = arguments(__doc__.splitlines()[0]).parse_args(argv)
-    command = compose_command()
+    if args.rebuild:
+        return rebuild({"compose_startup": report}, args.results)
+    if not os.environ.get("E2E_COMPOSE"):
+        raise SystemExit("no Compose stack: run this through bench/celery-stack")
+    command = json.loads(os.environ["E2E_COMPOSE"])
     project = command[command.index("-p") + 1]
     variants = {BASELINE: with_files(command, [REFERENCE_CHECKS]), SHIPPED: command}
-    publish(
-        report({name: start_once(cmd, project) for name, cmd in variants.items()}), args.results
-    )
+    runs = {name: start_once(cmd, project) for name, cmd in variants.items()}
+    publish(report({"cpus": os.cpu_count(), "runs": runs}), args.results)
     return 0
 
 
-def report(runs: dict[str, dict]) -> Report:
+def report(f: dict) -> Report:
+    runs = f["runs"]
     shipped, baseline = runs[SHIPPED], runs[BASELINE]
     ratio = shipped["up_wait_s"] / baseline["up_wait_s"]
     services = sorted(shipped["services"], key=lambda s: shipped["services"][s]["ready_s"] or 1e9)
 
     def timeline(run: dict, service: str) -> str:
         found = run["services"].get(service, {})
-        return f"{_fmt(found.get('started_s'))} -> {_fmt(found.get('ready_s'))}"
+        return f"{cell(found.get('started_s'), 1)} -> {cell(found.get('ready_s'), 1)}"
 
     rows = [
-        (s, *(timeline(run, s) for run in runs.values()), _fmt(shipped["services"][s]["cpu_s"]))
+        (s, *(timeline(run, s) for run in runs.values()), cell(shipped["services"][s]["cpu_s"], 1))
         for s in services
     ]
-    boot_cpu = {
-        name: sum(v["cpu_s"] or 0 for v in run["services"].values()) for name, run in runs.items()
-    }
-    cores = os.cpu_count() or 1
+    boot_cpu = {n: sum(v["cpu_s"] or 0 for v in r["services"].values()) for n, r in runs.items()}
+    cores = f["cpus"]
     return Report(
         name="compose_startup",
         title="Compose start-up (built images, fresh volumes)",
@@ -183,10 +166,10 @@ def report(runs: dict[str, dict]) -> Report:
         ],
         sections=[
             table(
-                ("health checks", "`up -d --wait` (s)", "first training run succeeded (s)"),
+                "health checks | `up -d --wait` (s) | first training run succeeded (s)",
                 (
-                    (name, f"{r['up_wait_s']:.1f}", f"{r['first_training_success_s']:.1f}")
-                    for name, r in runs.items()
+                    (n, cell(r["up_wait_s"], 1), cell(r["first_training_success_s"], 1))
+                    for n, r in runs.items()
                 ),
             ),
             "Per service, seconds after `up` began: container started -> first seen healthy "
@@ -199,12 +182,8 @@ def report(runs: dict[str, dict]) -> Report:
             + ", ".join(f"{cpu / cores:.1f} s" for cpu in boot_cpu.values())
             + " of the start-up.",
         ],
-        data={"target_s": TARGET_S, "runs": runs},
+        figures=f,
     )
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
 
 
 if __name__ == "__main__":

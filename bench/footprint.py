@@ -3,30 +3,23 @@
     .venv/bin/python bench/footprint.py [--variants shipped no-preload airflow-defaults]
     sudo .venv/bin/python bench/footprint.py --compose-project adclick   # a running Compose stack
 
-Measures each variant of the embedded stack after it parsed its DAGs, ran the training DAG
-to success ``--runs`` times (the first pays cold imports), finished the monitor run that
-triggers and got the Flask monitor up, then idled ``--idle`` s: the PSS
-(``/proc/<pid>/smaps_rollup``, each shared page split among the processes mapping it, so the
-sum counts it once) of every process of every component (its process and descendants, the
-nearest component winning, then the rest of its session; Flask: the gunicorn master the
-monitor DAG started, and its workers), ``--samples`` times. Against, in the same run:
-a bare interpreter and a process that only ran ``import airflow``, and the baseline variants:
+Each variant of the embedded stack is measured after it parsed its DAGs, ran the training DAG
+``--runs`` times, finished the monitor run that triggers and got the Flask monitor up, then
+idled ``--idle`` s: the PSS (``/proc/<pid>/smaps_rollup``: each shared page split among the
+processes mapping it, so the sum counts it once) of every process of every component (its
+process and descendants, the nearest component winning; Flask: its gunicorn master and
+workers), ``--samples`` times. Against, in the same run: a bare interpreter, a process that
+only ran ``import airflow``, and the baseline variants: ``no-preload`` (without
+config/airflow_local_settings.py, which preloads the ML libraries into the scheduler) and
+``airflow-defaults`` (Airflow's defaults for what the shipped config tunes, no preload).
 
-* ``shipped``: the shipped settings, ML libraries preloaded into the scheduler
-  (config/airflow_local_settings.py); the target is its largest sample <= 1.5 GiB;
-* ``no-preload``: the same without airflow_local_settings.py: the memory the preload costs,
-  against the task latency it saves;
-* ``airflow-defaults``: Airflow's defaults for what the shipped config tunes (parallelism 32,
-  2 parsing processes, 1 s scheduler sleep), no preload.
-
-``--compose-project`` measures a running Compose project instead (it starts nothing): per
-container, the PSS of the processes in its cgroup (host /proc: run as root), the cgroup's
-charge and ``docker stats``; results in footprint_celery.*.
+``--compose-project`` measures a running Compose project instead (it starts nothing; run as
+root to read the containers' /proc): per container, the PSS of its processes and the CPU its
+cgroup used over 30 s at idle (result: footprint_celery).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -37,31 +30,29 @@ from argparse import Namespace
 from pathlib import Path
 
 from harness import (
-    MEMORY_KINDS,
     NO_SCHEDULES,
     Report,
     Target,
     arguments,
-    component_roots,
+    cell,
     cpu_seconds,
     embedded_stack,
-    members_of,
-    memory_mb,
-    memory_of,
-    process_table,
     publish,
-    stack_memory,
+    rebuild,
     table,
     timed_run,
     wait_until_monitor_idle,
 )
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
-from testkit.compose import docker, project_containers
-from testkit.flask_service import health
+from embedded.stack import EmbeddedStack
+from testkit.compose import project_containers
+from testkit.flask_service import flask_pid, health
 from testkit.waiting import wait_until
 
-TARGET_MB = 1536.0  # 1.5 GiB; MB here are MiB
+MEMORY_KINDS = ("pss", "rss", "uss")  # MB here are MiB: smaps counts KiB
+TARGET_MB = 1536.0  # 1.5 GiB
+CELERY_TARGET_MB = 2560.0  # the Compose stack, with its object store, broker and database
 VARIANTS: dict[str, dict[str, str]] = {
     "shipped": {},
     "no-preload": {"PYTHONPATH": ""},  # config/ off the path: no airflow_local_settings.py
@@ -74,17 +65,68 @@ VARIANTS: dict[str, dict[str, str]] = {
     },
 }
 BASELINES = {"python": "pass", "import airflow": "import airflow"}  # name -> code it runs
-DOCKER_PREFIX_MB = {"": 2**-20, "k": 2**-10, "K": 2**-10, "M": 1, "G": 1024}  # kB and KiB alike
-COLUMNS = {  # a container's figure -> its column
-    "pss_mb": "PSS (MB)",
-    "uss_mb": "USS (MB)",
-    "processes": "processes",
-    "docker_stats_mb": "docker stats (MB)",
-    "cgroup_charge_mb": "cgroup charge (MB)",
-    "idle_cpu_pct": "CPU at idle (% of a core)",
-}
+COLUMNS = {"pss_mb": "PSS (MB)", "uss_mb": "USS (MB)", "processes": "processes"}
+COLUMNS["idle_cpu_pct"] = "CPU at idle (% of a core)"
 # How long a running stack's CPU time is counted, with no run going.
 CPU_WINDOW_S = 30.0
+
+
+def process_tree() -> dict[int, tuple[int, int]]:
+    """pid -> (ppid, session) of every process visible now."""
+    tree = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else None
+        except OSError:
+            continue
+        if stat:
+            fields = stat[stat.rindex(")") + 2 :].split()
+            tree[int(entry.name)] = (int(fields[1]), int(fields[3]))
+    return tree
+
+
+def memory_mb(pid: int) -> dict[str, float] | None:
+    """PSS, RSS and USS (private pages) of one process, MiB; None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    kb = {key: int(value) for key, value in re.findall(r"^(\w+):\s+(\d+)", text, re.MULTILINE)}
+    private = kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)
+    return {"pss": kb.get("Pss", 0) / 1024, "rss": kb.get("Rss", 0) / 1024, "uss": private / 1024}
+
+
+def memory_of(roots: dict[str, list[int]]) -> dict:
+    """PSS/RSS/USS and processes of each component, and the totals. A component's processes:
+    its roots and their descendants, the nearest root winning (a service one component started
+    for another, such as the Flask monitor a task launched, is its own); then what is left of a
+    root's session. Every process is counted once."""
+    tree, owner = process_tree(), {root: name for name, pids in roots.items() for root in pids}
+    members: dict[str, list[dict]] = {name: [] for name in roots}
+    for pid, (_, session) in tree.items():
+        ancestor, seen = pid, set()
+        while ancestor in tree and ancestor not in seen and ancestor not in owner:
+            seen.add(ancestor)
+            ancestor = tree[ancestor][0]
+        name = owner.get(ancestor, owner.get(session))
+        if name and (memory := memory_mb(pid)):
+            members[name].append(memory)
+    components = {
+        name: {
+            "processes": len(found),
+            **{f"{k}_mb": round(sum(m[k] for m in found), 1) for k in MEMORY_KINDS},
+        }
+        for name, found in members.items()
+    }
+    totals = {k: round(sum(c[f"{k}_mb"] for c in components.values()), 1) for k in MEMORY_KINDS}
+    return {"components": components, **{f"total_{k}_mb": v for k, v in totals.items()}}
+
+
+def stack_memory(stack: EmbeddedStack) -> dict:
+    """``memory_of`` the stack's components now; Flask: its gunicorn master and workers."""
+    roots = {component: [proc.pid] for component, proc in stack._procs.items()}
+    roots["flask-monitor"] = [pid] if (pid := flask_pid(stack)) else []
+    return memory_of(roots)
 
 
 def bare_process(code: str) -> dict[str, float]:
@@ -93,20 +135,18 @@ def bare_process(code: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="adclick-footprint-") as home:
         script = f"{code}\nimport time\nprint('ready', flush=True)\ntime.sleep(600)"
         env |= {"AIRFLOW_HOME": home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
-        try:
+        with subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, env=env
+        ) as proc:
             proc.stdout.readline()
             time.sleep(1.0)
             mem = memory_mb(proc.pid) or dict.fromkeys(MEMORY_KINDS, 0.0)
-        finally:
             proc.kill()
-            proc.wait()
-            proc.stdout.close()
     return {f"{k}_mb": round(v, 1) for k, v in mem.items()}
 
 
 # -- embedded mode ----------------------------------------------------------------------------
-def measure_variant(name: str, env: dict[str, str], args: Namespace) -> dict:
+def measure_variant(name: str, env: dict[str, str], args: Namespace) -> tuple[dict, list]:
     """One variant's stack booted, its runs done, then idle: the sample with the median total
     PSS, every sample's total, the boot and run times."""
     print(f"[{name}] booting the embedded stack", flush=True)
@@ -119,53 +159,55 @@ def measure_variant(name: str, env: dict[str, str], args: Namespace) -> dict:
         wait_until(lambda: health(stack) == 200, 120, "the Flask monitor", poll=0.5)
         print(f"[{name}] training runs {runs_s} s; idling {args.idle:.0f} s", flush=True)
         time.sleep(args.idle)
-        roots, samples = component_roots(stack), []
+        samples = []
         for i in range(args.samples):
             time.sleep(args.interval if i else 0)
-            samples.append(stack_memory(roots))
+            samples.append(stack_memory(stack))
     # Idle is not flat (re-parsing children, the scheduler's GC un-sharing pages): report the
     # sample with the median total, and the largest total.
     totals = [s["total_pss_mb"] for s in samples]
     median = sorted(samples, key=lambda s: s["total_pss_mb"])[len(samples) // 2]
     print(f"[{name}] total PSS {median['total_pss_mb']:.0f} MB", flush=True)
+    components = {
+        c: {"pss_mb": v["pss_mb"], "processes": v["processes"]}
+        for c, v in median["components"].items()
+    }
     return {
-        "env": env,
         "ready_s": ready_s,
         "training_runs_s": runs_s,
-        **median,
+        **{k: median[f"total_{k}_mb"] for k in MEMORY_KINDS},
+        "components": components,
         "sample_totals_pss_mb": totals,
         "max_total_pss_mb": max(totals),
-    }
+    }, samples
 
 
-def variants_report(baselines: dict, variants: dict[str, dict], args: Namespace) -> Report:
-    """The Report of the embedded variants (``measure_variant``) beside the bare baselines."""
-    names = list(variants)
-    shipped = variants.get("shipped")
-    base = (shipped or variants[names[0]])["total_pss_mb"]
+def variants_report(f: dict) -> Report:
+    """The embedded variants (``measure_variant``) beside the bare baselines."""
+    variants, baselines = f["variants"], f["baselines"]
+    names, shipped = list(variants), variants.get("shipped")
+    base = (shipped or variants[names[0]])["pss"]
     airflow_mb = baselines["import airflow"]["pss_mb"]
     components = dict.fromkeys(c for v in variants.values() for c in v["components"])
 
     def component(c: str):
-        return lambda v: f"{v['components'][c]['pss_mb']:.0f} ({v['components'][c]['processes']})"
+        return lambda v: "{pss_mb:.0f} ({processes})".format(**v["components"][c])
 
     cells = {  # row label -> the cell of one variant
         **{c: component(c) for c in components},
-        "**total PSS** (median sample)": lambda v: f"**{v['total_pss_mb']:.0f}**",
+        "**total PSS** (median sample)": lambda v: f"**{v['pss']:.0f}**",
         "**total PSS, largest sample**": lambda v: f"**{v['max_total_pss_mb']:.0f}**",
-        "total PSS vs shipped": lambda v: f"{v['total_pss_mb'] - base:+.0f}",
-        "total RSS (shared pages once per process)": lambda v: f"{v['total_rss_mb']:.0f}",
-        "total USS (private pages only)": lambda v: f"{v['total_uss_mb']:.0f}",
+        "total PSS vs shipped": lambda v: f"{v['pss'] - base:+.0f}",
+        "total RSS (shared pages once per process)": lambda v: f"{v['rss']:.0f}",
+        "total USS (private pages only)": lambda v: f"{v['uss']:.0f}",
         "PSS samples": lambda v: ", ".join(f"{t:.0f}" for t in v["sample_totals_pss_mb"]),
         "training run trigger->success (s), first / next": (
             lambda v: " / ".join(map(str, v["training_runs_s"]))
         ),
         "boot until DAGs parsed (s)": lambda v: f"{v['ready_s']:.0f}",
-        "total PSS in bare `import airflow` processes": (
-            lambda v: f"{v['total_pss_mb'] / airflow_mb:.1f}"
-        ),
+        "total PSS in bare `import airflow` processes": lambda v: f"{v['pss'] / airflow_mb:.1f}",
     }
-    rows = [(label, *(cell(variants[n]) for n in names)) for label, cell in cells.items()]
+    rows = [(label, *(show(variants[n]) for n in names)) for label, show in cells.items()]
     sections = [
         "PSS in MB (processes):\n\n" + table(("component", *names), rows),
         f"Baselines, same run, no stack up: a bare interpreter "
@@ -175,151 +217,65 @@ def variants_report(baselines: dict, variants: dict[str, dict], args: Namespace)
     targets = []
     if shipped:
         worst = shipped["max_total_pss_mb"]
-        goal = "shipped total PSS, largest sample, <= 1536 MiB"
+        goal = f"shipped total PSS, largest sample, <= {TARGET_MB:.0f} MiB"
         targets.append(Target(goal, f"{worst:.0f} MiB", worst <= TARGET_MB))
-        sections.append(
-            "\n".join(
-                f"- `{n}` vs `shipped`: {v['max_total_pss_mb'] - worst:+.0f} MB PSS (largest "
-                f"samples); training run after the first {v['training_runs_s'][-1]} s vs "
-                f"{shipped['training_runs_s'][-1]} s."
-                for n, v in variants.items()
-                if n != "shipped"
-            )
-        )
-        processes = [
-            (c, p["pid"], f"{p['pss_mb']:.0f}", f"`{p['cmd'][:70]}`")
-            for c, v in shipped["components"].items()
-            for p in v["detail"]
-        ]
-        sections.append(
-            "Every process of the `shipped` stack:\n\n"
-            + table(("component", "pid", "PSS (MB)", "process"), processes)
-        )
     return Report(
         name="footprint",
         title="Footprint: embedded stack (SQLite + LocalExecutor) at idle",
-        method=__doc__.split("\n\n", 2)[2].split("\n\n``--compose")[0].strip()
-        + f"\n\nSchedules off: {', '.join(sorted(NO_SCHEDULES))}; {args.idle:g} s idle, "
-        f"{args.samples} samples {args.interval:g} s apart.",
+        method=__doc__.split("\n\n")[2]
+        + f"\n\nSchedules off: {', '.join(sorted(NO_SCHEDULES))}; {f['idle_s']:g} s idle, "
+        f"{f['samples']} samples {f['interval_s']:g} s apart.",
         targets=targets,
         sections=sections,
-        data={"baselines": baselines, "variants": variants},
+        figures=f,
     )
 
 
 # -- compose mode -----------------------------------------------------------------------------
-def container_cgroup(pid: int) -> tuple[list[int], float] | None:
-    """Processes and charged memory (MB) of the memory cgroup ``pid`` is in (v2, also the hybrid
-    ``unified`` mount, or v1); None for the root cgroup or when it cannot be read."""
-    try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    candidates = []  # (cgroup directory, its charge file)
-    for _, controllers, path in (line.split(":", 2) for line in lines):
-        if not (path := path.strip("/")):
-            continue
-        if controllers == "":
-            for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
-                candidates.append((Path(root, path), "memory.current"))
-        elif "memory" in controllers.split(","):
-            candidates.append((Path("/sys/fs/cgroup/memory", path), "memory.usage_in_bytes"))
-    for directory, usage in candidates:
-        try:
-            pids = [int(p) for p in (directory / "cgroup.procs").read_text().split()]
-            charged = int((directory / usage).read_text()) / 2**20
-        except (OSError, ValueError):
-            continue
-        if pid in pids:
-            return pids, charged
-    return None
-
-
-def idle_cpu_pct(pids: dict[str, int], window: float = CPU_WINDOW_S) -> dict[str, float | None]:
-    """Per container (its init pid), the CPU its cgroup used over ``window`` s, in % of a core."""
-    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    time.sleep(window)
-    after = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    return {
-        name: None
-        if None in (before[name], after[name])
-        else round(100 * (after[name] - before[name]) / window, 1)
-        for name in pids
-    }
-
-
-def size_mb(text: str) -> float:
-    """``docker stats`` sizes ("12.5MiB", "1.2GB") in MiB."""
-    number, prefix = re.fullmatch(r"([\d.]+)\s*([kKMG]?)i?B", text.strip()).groups()
-    return float(number) * DOCKER_PREFIX_MB[prefix]
-
-
 def measure_containers(project: str) -> dict[str, dict]:
-    """Per service of a running Compose project: ``measure`` of its cgroup's processes, the
-    cgroup's charge and ``docker stats``."""
+    """Per service of a running Compose project: the memory of its container's processes and
+    the CPU its cgroup used over ``CPU_WINDOW_S`` at idle, in % of a core."""
     found = project_containers(project)
     if not found:
         raise SystemExit(f"no running containers in compose project {project!r}")
-    ids = [c["Id"][:12] for c in found]
-    stats_lines = docker("stats", "--no-stream", "--format", "{{json .}}", *ids).splitlines()
-    stats = {
-        entry["ID"][:12]: size_mb(entry["MemUsage"].split("/")[0])
-        for entry in map(json.loads, stats_lines)
-    }
-    inspected = {
-        c["Config"]["Labels"].get("com.docker.compose.service", c["Name"].lstrip("/")): c
-        for c in found
-    }
-    cpu = idle_cpu_pct({service: c["State"]["Pid"] for service, c in inspected.items()})
-    processes, containers = process_table(), {}
-    for service, c in inspected.items():
-        init_pid = c["State"]["Pid"]
-        pids, charged = container_cgroup(init_pid) or (
-            members_of({service: [init_pid]}, processes)[service],
-            None,
-        )
-        found = memory_of({service: [p for p in pids if p in processes]}, processes)
+    pids = {c["Config"]["Labels"]["com.docker.compose.service"]: c["State"]["Pid"] for c in found}
+    before = {service: cpu_seconds(pid) for service, pid in pids.items()}
+    time.sleep(CPU_WINDOW_S)
+    memory = memory_of({service: [pid] for service, pid in pids.items()})
+    containers = {}
+    for service, pid in pids.items():
+        used = None if before[service] is None else cpu_seconds(pid) - before[service]
+        own = memory["components"][service]
         containers[service] = {
-            **found["components"][service],
-            "cgroup_charge_mb": charged,
-            "docker_stats_mb": round(stats.get(c["Id"][:12], 0.0), 1),
-            "idle_cpu_pct": cpu[service],
+            **{k: own[k] for k in ("processes", "pss_mb", "uss_mb")},
+            "idle_cpu_pct": None if used is None else round(100 * used / CPU_WINDOW_S, 1),
         }
     return containers
 
 
-def containers_report(project: str, containers: dict[str, dict], airflow: dict) -> Report:
+def containers_report(f: dict) -> Report:
     """The Report of ``measure_containers``, beside a bare ``import airflow`` process."""
-    totals = {
-        k: round(sum(v[k] or 0 for v in containers.values()), 1)
-        for k in COLUMNS
-        if k != "processes"
-    }
-
-    def mb(value: float | None) -> str:
-        return "-" if value is None else f"{value:.0f}"
-
-    by_pss = sorted(containers.items(), key=lambda kv: -kv[1]["pss_mb"])
-    rows = [(name, *(mb(v[k]) for k in COLUMNS)) for name, v in by_pss]
-    total = {k: mb(v) for k, v in totals.items()} | {"processes": ""}
-    total["pss_mb"] = f"**{total['pss_mb']}**"
-    rows.append(("**total**", *(total[k] for k in COLUMNS)))
+    containers = sorted(f["containers"].items(), key=lambda kv: -kv[1]["pss_mb"])
+    totals = {k: sum(v[k] or 0 for _, v in containers) for k in COLUMNS}
+    rows = [(name, *(cell(v[k], 0) for k in COLUMNS)) for name, v in containers]
+    total = [f"**{totals['pss_mb']:.0f}**", cell(totals["uss_mb"], 0), ""]
+    rows.append(("**total**", *total, cell(totals["idle_cpu_pct"], 0)))
     return Report(
         name="footprint_celery",
-        title=f"Footprint: Celery stack (Docker Compose project `{project}`)",
+        title=f"Footprint: Celery stack (Docker Compose project `{f['compose_project']}`)",
         method="A running stack, measured as found: PSS summed over the processes of each "
-        "container's cgroup (host /proc); beside it `docker stats` usage and the cgroup's whole "
-        f"charge (with page cache), and the CPU time its cgroup used over {CPU_WINDOW_S:g} s "
-        "just before, with no run going. Reported beside the embedded stack's target, with no "
-        "target of its own; baseline, same run: a host process after `import airflow`, "
-        f"{airflow['pss_mb']:.0f} MB PSS.",
+        f"container, and the CPU time its cgroup used over {CPU_WINDOW_S:g} s with no run going. "
+        "Baseline, same run: a host process after `import airflow`, "
+        f"{f['baseline_import_airflow']['pss_mb']:.0f} MB PSS.",
+        targets=[
+            Target(
+                f"all containers' PSS <= {CELERY_TARGET_MB:.0f} MiB",
+                f"{totals['pss_mb']:.0f} MiB",
+                totals["pss_mb"] <= CELERY_TARGET_MB,
+            )
+        ],
         sections=[table(("container", *COLUMNS.values()), rows)],
-        data={
-            "compose_project": project,
-            "totals": totals,
-            "baseline_import_airflow": airflow,
-            "containers": containers,
-        },
+        figures=f,
     )
 
 
@@ -332,14 +288,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=5.0)
     parser.add_argument("--compose-project", help="measure this running Compose project instead")
     args = parser.parse_args(argv)
+    if args.rebuild:
+        reports = {"footprint": variants_report, "footprint_celery": containers_report}
+        return rebuild(reports, args.results)
+    samples = None
     if project := args.compose_project:
         containers = measure_containers(project)
-        report = containers_report(project, containers, bare_process("import airflow"))
+        airflow = bare_process("import airflow")
+        figures = {"compose_project": project, "baseline_import_airflow": airflow}
+        report = containers_report({**figures, "containers": containers})
     else:
         baselines = {name: bare_process(code) for name, code in BASELINES.items()}
-        variants = {name: measure_variant(name, VARIANTS[name], args) for name in args.variants}
-        report = variants_report(baselines, variants, args)
-    publish(report, args.results)
+        measured = {name: measure_variant(name, VARIANTS[name], args) for name in args.variants}
+        report = variants_report(
+            {
+                "idle_s": args.idle,
+                "samples": args.samples,
+                "interval_s": args.interval,
+                "baselines": baselines,
+                "variants": {name: figures for name, (figures, _) in measured.items()},
+            }
+        )
+        samples = {name: samples for name, (_, samples) in measured.items()}
+    publish(report, args.results, samples)
     return 0
 
 

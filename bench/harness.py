@@ -1,11 +1,8 @@
-"""What benchmarks share: a throw-away embedded stack, timed runs, the memory of processes,
-statistics, and the report.
+"""What benchmarks share: a throw-away embedded stack, timed runs, a run's per-task timeline,
+the memory of processes, statistics, and the report.
 
-A benchmark measures its subject and, in the same run, a baseline to hold it against (absolute
-times on a shared machine drift from one run to the next), then publishes one ``Report``:
-``bench/results/<name>.md`` (targets first, then the tables), ``<name>.json`` (every figure
-plus the machine) and, when it draws one, ``<name>.png``. ``--results DIR`` writes elsewhere
-(a trial run at a small size must not replace the published figures).
+A benchmark measures its subject and, in the same run, a baseline (absolute times on a shared
+machine drift from one run to the next), then publishes a ``Report`` per result (``publish``).
 """
 
 from __future__ import annotations
@@ -28,17 +25,19 @@ from typing import TYPE_CHECKING
 
 from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR_DAG
 from adclick_airflow.settings import TRAINING_DAG_ID
+from embedded.progress import task_label
 from embedded.stack import REPO_ROOT, EmbeddedStack
 from testkit.datasets import SAMPLE_CSV
-from testkit.flask_service import flask_pid
 from testkit.ports import free_ports
 from testkit.waiting import wait_until
 
 if TYPE_CHECKING:  # kept out of the import: scale.py's measured processes import this module
     from airflow_rest import AirflowClient
+    from testkit.compose import ComposeStack
 
 RESULTS = REPO_ROOT / "bench" / "results"
 BENCH_DAGS = REPO_ROOT / "bench" / "dags"
+NOTES = "## Notes"
 # Benchmarks trigger every run themselves: a scheduled run landing mid-measurement would skew it.
 NO_SCHEDULES = {"ADCLICK_TRAINING_SCHEDULE": "none", "ADCLICK_MONITOR_SCHEDULE": "none"}
 # A loaded shared machine can keep the api-server from answering for many seconds; the
@@ -79,26 +78,27 @@ def embedded_stack(
             stack.stop()
 
 
-def compose_stack_client(timeout: float = 10.0) -> AirflowClient:
-    """Admin client of the Compose stack scripts/e2e-docker brought up (its E2E_* variables)."""
-    from testkit.compose import ComposeStack
+def compose_stack() -> ComposeStack:
+    """The Compose stack scripts/e2e-docker brought up (its E2E_* variables)."""
+    from testkit.compose import ComposeStack, missing_variables
 
-    if not os.environ.get("E2E_AIRFLOW_URL"):
-        raise SystemExit("no Compose stack: run this through bench/celery-stack")
-    return ComposeStack.from_env().api("admin", timeout=timeout)
+    if missing := missing_variables():
+        raise SystemExit(
+            f"no Compose stack ({', '.join(missing)} unset): run this through "
+            "bench/celery-stack or scripts/e2e-docker"
+        )
+    return ComposeStack.from_env()
 
 
-def patient_client(stack: EmbeddedStack) -> AirflowClient:
-    """The stack's admin client, waiting up to ``SLOW_CALL_S`` for each answer."""
-    return stack.client(timeout=SLOW_CALL_S)
+def compose_stack_client(timeout: float = SLOW_CALL_S) -> AirflowClient:
+    """Admin client of ``compose_stack``."""
+    return compose_stack().api("admin", timeout=timeout)
 
 
 def timed_run(client: AirflowClient, dag_id: str) -> dict:
     """Trigger ``dag_id``; the wall time from the trigger request to the first poll (20 ms
-    apart) that sees the run succeed, and the run's own queued -> end (``server_s``).
-
-    A poll the api-server does not answer in time is repeated: on a loaded machine it can
-    stall for a while, and the run's own timestamps are unaffected."""
+    apart) that sees the run succeed (a poll the api-server leaves unanswered is repeated),
+    and the run's own queued -> end (``server_s``)."""
     from airflow_rest import TERMINAL_STATES, AirflowUnreachable
 
     started = time.perf_counter()
@@ -115,7 +115,7 @@ def timed_run(client: AirflowClient, dag_id: str) -> dict:
     wall = time.perf_counter() - started
     if run["state"] != "success":
         raise RuntimeError(f"{dag_id} run {run_id} ended {run['state']}")
-    server = datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["queued_at"])
+    server = _ts(run["end_date"]) - _ts(run["queued_at"])
     return {
         "run_id": run_id,
         "wall_s": round(wall, 3),
@@ -124,8 +124,7 @@ def timed_run(client: AirflowClient, dag_id: str) -> dict:
 
 
 def settled_run(client: AirflowClient, dag_id: str) -> dict:
-    """``timed_run``, then ``wait_until_monitor_idle``: the next measurement starts on a
-    quiet stack."""
+    """``timed_run``, then ``wait_until_monitor_idle``: the next one starts on a quiet stack."""
     sample = timed_run(client, dag_id)
     wait_until_monitor_idle(client)
     return sample
@@ -159,92 +158,126 @@ def wait_until_monitor_idle(client: AirflowClient, timeout: float = 120.0) -> No
     )
 
 
-# -- memory (MB here are MiB: smaps counts KiB) and CPU ---------------------------------------
-MEMORY_KINDS = ("pss", "rss", "uss")
+# -- where a run's time goes, task by task ----------------------------------------------------
+TIMELINE_DOC = """For each task of a run (in the order they ran), in seconds: `gap`, the previous
+task's end (the run's start for the first) -> scheduled (the scheduler noticing that the
+upstream task is done); `queued`, scheduled -> queued (handed to the executor); `pickup`,
+queued -> started (a worker picking it up and forking the task process); `startup`, started ->
+`execute` begins (task runner start, DAG file parse, context; `parse` is the parse alone, as
+the task runner logs it); `body`, `execute` itself; `finish`, `execute` returned -> end
+(XCom push, reporting success); `exit_tail`, end -> the supervisor done with the task, from
+the executor's log (its slot is held meanwhile). `gap + queued + pickup + startup + body +
+finish` over the chain, plus the run's `close` (last task's end -> run end), is the run."""
+SEGMENTS = ("gap", "queued", "pickup", "startup", "parse", "body", "finish", "exit_tail")
+WORKLOAD_FINISHED = re.compile(
+    r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z?).*Workload finished.*?workload_id=(?P<id>[\w-]+)"
+)
 
 
-def process_table() -> dict[int, dict]:
-    """pid -> ppid, session and command line of every process visible now."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
+    return None if later is None or earlier is None else round((later - earlier).total_seconds(), 3)
+
+
+def supervisor_done_times(executor_log: str) -> dict[str, datetime]:
+    """``{ti_id: when the supervisor finished}`` from its "Workload finished" log lines."""
+    return {m["id"]: _ts(m["ts"]) for m in WORKLOAD_FINISHED.finditer(executor_log)}
+
+
+def log_marks(client: AirflowClient, dag_id: str, run_id: str, ti: dict) -> dict:
+    """The task log's own timestamps: execute begins and ends, and the DAG parse time."""
+    from airflow_rest import map_index_of
+
+    marks: dict = {}
+    in_pre_execute = False
+    events = client.task_log_events(
+        dag_id, run_id, ti["task_id"], ti["try_number"], map_index_of(ti)
+    )
+    for item in events:
+        if not isinstance(item, dict) or "timestamp" not in item:
             continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        table[int(entry.name)] = {
-            "ppid": int(fields[1]),
-            "session": int(fields[3]),
-            "cmd": cmdline.replace(b"\0", b" ").decode(errors="replace").strip()[:160],
-        }
-    return table
+        event, when = str(item.get("event", "")), _ts(item["timestamp"])
+        if event == "::group::Pre Execute":
+            in_pre_execute = True
+        elif event == "::endgroup::" and in_pre_execute:
+            marks["execute_start"], in_pre_execute = when, False
+        elif event == "::group::Post Execute":
+            marks.setdefault("execute_end", when)
+        elif event == "Worker startup parse complete":
+            marks["parse_s"] = round(float(item.get("dag_file_parse_ms", 0)) / 1000, 3)
+    return marks
 
 
-def memory_mb(pid: int) -> dict[str, float] | None:
-    """PSS, RSS and USS (private pages) of one process; None if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    except OSError:
-        return None
-    kb = {key: int(value) for key, value in re.findall(r"^(\w+):\s+(\d+)", text, re.MULTILINE)}
-    private = kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)
-    return {"pss": kb.get("Pss", 0) / 1024, "rss": kb.get("Rss", 0) / 1024, "uss": private / 1024}
+def run_timeline(
+    client: AirflowClient, dag_id: str, run_id: str, supervisor_done: dict | None = None
+) -> dict:
+    """Per-task ``SEGMENTS`` of one run and the run's ``close``."""
+    run = client.get_run(dag_id, run_id)
+    tis = sorted(
+        client.task_instances(dag_id, run_id),
+        key=lambda t: t.get("scheduled_when") or t.get("start_date") or "",
+    )
+    previous_end, tasks = _ts(run.get("start_date")), []
+    for ti in tis:
+        scheduled, queued = _ts(ti.get("scheduled_when")), _ts(ti.get("queued_when"))
+        started, ended = _ts(ti.get("start_date")), _ts(ti.get("end_date"))
+        marks = log_marks(client, dag_id, run_id, ti)
+        tasks.append(
+            {
+                "task_id": task_label(ti),
+                "gap": _seconds(scheduled, previous_end),
+                "queued": _seconds(queued, scheduled),
+                "pickup": _seconds(started, queued),
+                "startup": _seconds(marks.get("execute_start"), started),
+                "parse": marks.get("parse_s"),
+                "body": _seconds(marks.get("execute_end"), marks.get("execute_start")),
+                "finish": _seconds(ended, marks.get("execute_end")),
+                "exit_tail": _seconds((supervisor_done or {}).get(ti["id"]), ended),
+            }
+        )
+        previous_end = ended or previous_end
+    return {"tasks": tasks, "close": _seconds(_ts(run.get("end_date")), previous_end)}
 
 
-def members_of(roots: dict[str, list[int]], table: dict[int, dict]) -> dict[str, list[int]]:
-    """Each component's processes: a root and its descendants, the nearest root ancestor
-    winning (a service one component started for another, such as the Flask monitor a task
-    launched, is its own); then what is left of a root's session. Every process counted once."""
-    root_owner = {root: name for name, pids in roots.items() for root in pids}
-    owner: dict[int, str] = {}
-    for pid in table:
-        ancestor, seen = pid, set()
-        while ancestor in table and ancestor not in seen and ancestor not in root_owner:
-            seen.add(ancestor)
-            ancestor = table[ancestor]["ppid"]
-        if ancestor in root_owner:
-            owner[pid] = root_owner[ancestor]
-        elif table[pid]["session"] in root_owner:
-            owner[pid] = root_owner[table[pid]["session"]]
-    return {name: sorted(p for p, o in owner.items() if o == name) for name in roots}
-
-
-def memory_of(members: dict[str, list[int]], table: dict[int, dict]) -> dict:
-    """PSS/RSS/USS per component with its processes, and the totals."""
-    components = {}
-    for name, pids in members.items():
-        found = [(pid, m) for pid in pids if (m := memory_mb(pid)) is not None]
-        components[name] = {
-            "processes": len(found),
-            **{f"{k}_mb": round(sum(m[k] for _, m in found), 1) for k in MEMORY_KINDS},
-            "detail": [
-                {"pid": pid, "cmd": table[pid]["cmd"], "pss_mb": round(m["pss"], 1)}
-                for pid, m in found
-            ],
-        }
-    totals = {
-        f"total_{k}_mb": round(sum(c[f"{k}_mb"] for c in components.values()), 1)
-        for k in MEMORY_KINDS
+def median_timeline(timelines: list[dict]) -> dict:
+    """Median of every segment of every task over runs, and the chain's totals."""
+    per_task: dict[str, dict[str, list[float]]] = {}
+    for timeline in timelines:
+        for task in timeline["tasks"]:
+            row = per_task.setdefault(task["task_id"], {s: [] for s in SEGMENTS})
+            for segment in SEGMENTS:
+                if task[segment] is not None:
+                    row[segment].append(task[segment])
+    tasks = {
+        task_id: {s: round(statistics.median(v), 3) if v else None for s, v in row.items()}
+        for task_id, row in per_task.items()
     }
-    return {"components": components, **totals}
+    totals = {s: round(sum(t[s] or 0 for t in tasks.values()), 3) for s in SEGMENTS}
+    totals["close"] = spread(t["close"] for t in timelines).get("median", 0.0)
+    return {"tasks": tasks, "totals": totals}
 
 
-def component_roots(stack: EmbeddedStack) -> dict[str, list[int]]:
-    """The process each component of ``stack`` was started as; Flask: its gunicorn master."""
-    roots = {component: [proc.pid] for component, proc in stack._procs.items()}
-    roots["flask-monitor"] = [pid] if (pid := flask_pid(stack)) else []
-    return roots
+def timeline_table(dag_id: str, timeline: dict) -> str:
+    """A ``median_timeline`` as Markdown."""
+    rows = [(task, *(cell(v[s]) for s in SEGMENTS)) for task, v in timeline["tasks"].items()]
+    rows.append(("**sum**", *(f"**{cell(timeline['totals'][s])}**" for s in SEGMENTS)))
+    return (
+        f"`{dag_id}`, median per task (s); run close: {cell(timeline['totals']['close'])} s\n\n"
+        + table(("task", *SEGMENTS), rows)
+    )
 
 
-def stack_memory(roots: dict[str, list[int]]) -> dict:
-    """``memory_of`` the components led by ``roots`` (``component_roots``), now."""
-    table = process_table()
-    return memory_of(members_of(roots, table), table)
+def difference(subject: dict, baseline: dict) -> str:
+    """Per-segment chain totals of one ``median_timeline`` minus another's, as text."""
+    return ", ".join(
+        f"{k} {subject['totals'][k] - baseline['totals'][k]:+.2f}" for k in (*SEGMENTS, "close")
+    )
 
 
+# -- CPU -------------------------------------------------------------------------------------
 def cpu_seconds(pid: int) -> float | None:
     """CPU time charged so far to the cgroup ``pid`` is in (v1 ``cpuacct``, or v2)."""
     try:
@@ -282,10 +315,15 @@ def spread(values: Iterable[float | None], digits: int = 3) -> dict:
     }
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """A Markdown table."""
+def cell(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def table(header: str | Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A Markdown table; a ``header`` string is its header row ("a | b")."""
+    header = header.split(" | ") if isinstance(header, str) else header
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -299,17 +337,16 @@ class Target:
 
 @dataclass
 class Report:
-    """One benchmark's outcome. ``method`` says what was measured and against what;
-    ``sections`` are Markdown blocks (tables, notes); ``data`` goes to the JSON whole;
-    ``plot(path)``, if given, draws the figure."""
+    """One result. ``method`` says what was measured and against what; ``sections`` are
+    Markdown blocks; ``figures`` go to ``<name>.json``: what the report is drawn from, so
+    small."""
 
     name: str
     title: str
     method: str
     targets: list[Target] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)
-    data: dict = field(default_factory=dict)
-    plot: Callable[[Path], None] | None = None
+    figures: dict = field(default_factory=dict)
 
 
 def machine() -> dict[str, object]:
@@ -323,45 +360,55 @@ def machine() -> dict[str, object]:
     }
 
 
-def publish(report: Report, results: Path = RESULTS) -> None:
-    """``<results>/<name>.md`` (title, method, targets, sections, plot), ``<name>.json``
-    (targets and data, plus the machine) and ``<name>.png`` when there is a plot."""
+def publish(
+    report: Report, results: Path = RESULTS, samples: object = None, measured_on: dict | None = None
+) -> None:
+    """``<results>/<name>.md``, ``<name>.json`` and, with ``samples``, ``<name>.samples.json``;
+    the Markdown keeps the ``## Notes`` of the file it replaces. ``measured_on``: the machine
+    of a rebuilt result (default: this one, now)."""
     results.mkdir(parents=True, exist_ok=True)
+    on = measured_on or machine()
+    markdown = results / f"{report.name}.md"
     parts = [f"# {report.title}", report.method]
     if report.targets:
         rows = [(t.goal, t.measured, "yes" if t.met else "**no**") for t in report.targets]
         parts.append(table(("target", "measured", "met"), rows))
     parts += report.sections
     parts.append(
-        f"Load average at the end: {os.getloadavg()[0]:.2f} (machine in {report.name}.json)."
+        f"Measured {on['measured_at']} on {on['cpus']} CPUs, load average "
+        f"{on['load_average_1m']} at the end (`{report.name}.json`)."
     )
-    if report.plot is not None:
-        report.plot(results / f"{report.name}.png")
-        parts.append(f"![{report.title}]({report.name}.png)")
-    figures = {"machine": machine(), "targets": [vars(t) for t in report.targets], **report.data}
-    (results / f"{report.name}.json").write_text(json.dumps(figures, indent=2))
-    (results / f"{report.name}.md").write_text("\n\n".join(parts).rstrip() + "\n")
-    print(
-        "\n".join(
-            f"{'met' if t.met else 'NOT met'}: {t.goal}: {t.measured}" for t in report.targets
-        )
-    )
+    old = markdown.read_text() if markdown.exists() else ""
+    if NOTES in old:
+        parts.append(NOTES + old.split(NOTES, 1)[1].rstrip())
+    figures = {"machine": on, "targets": [vars(t) for t in report.targets], **report.figures}
+    (results / f"{report.name}.json").write_text(json.dumps(figures, indent=1) + "\n")
+    if samples is not None:
+        (results / f"{report.name}.samples.json").write_text(json.dumps(samples))
+    markdown.write_text("\n\n".join(parts).rstrip() + "\n")
+    for t in report.targets:
+        print(f"{'met' if t.met else 'NOT met'}: {t.goal}: {t.measured}")
 
 
 def arguments(description: str) -> argparse.ArgumentParser:
-    """A benchmark's command line, with ``--results``."""
+    """A benchmark's command line, with ``--results`` and ``--rebuild``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--results", type=Path, default=RESULTS, help="where to write (default bench/results)"
     )
+    parser.add_argument(
+        "--rebuild", action="store_true", help="redraw the Markdown from the published JSON"
+    )
     return parser
 
 
-def pyplot():
-    """matplotlib's pyplot without a display."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+def rebuild(reports: dict[str, Callable[[dict], Report]], results: Path = RESULTS) -> int:
+    """Publish again each of ``reports`` (name -> report of its figures) whose JSON exists."""
+    for name, report in reports.items():
+        path = results / f"{name}.json"
+        if path.exists():
+            figures = json.loads(path.read_text())
+            on = figures.pop("machine")
+            figures.pop("targets")
+            publish(report(figures), results, measured_on=on)
+    return 0

@@ -1,15 +1,11 @@
-"""Pipeline latency: trigger -> success of the training DAG against a do-nothing control DAG.
+"""Pipeline latency: training runs' trigger -> success against a baseline in the same run.
 
-    .venv/bin/python bench/pipeline_latency.py [--runs 11]     # embedded stack
-    bench/celery-stack                                          # Celery (Compose) stack
+    .venv/bin/python bench/pipeline_latency.py [--against control|tracking-off|local] [--runs 11]
+    bench/celery-stack                   # --against control --stack celery
 
-After one warm-up run of each, alternates training and control runs through REST API v2, each
-after the monitor run the previous training run started has finished: medians, p90 and their
-ratio against the targets below, and both DAGs' per-task timelines (bench/task_timeline.py:
-where the training DAG spends more than the control), in
-bench/results/pipeline_latency[_celery].{md,json}. The embedded stack is booted here with the
-shipped settings; the Celery stack is the one scripts/e2e-docker brings up (with
-bench/compose.bench.yaml adding the control DAG), found through its E2E_* variables.
+Runs alternate between subject and baseline after one warm-up run each, each after the monitor
+run the previous training run started has finished, so both see the same machine. Reported:
+medians and their ratio, and each side's per-task timeline (the harness' ``run_timeline``).
 """
 
 from __future__ import annotations
@@ -19,192 +15,237 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from functools import partial
+from pathlib import Path
 
-import task_timeline
 from harness import (
     BENCH_DAGS,
     SLOW_CALL_S,
+    TIMELINE_DOC,
     Report,
     Target,
     alternating,
     arguments,
     compose_stack_client,
+    difference,
     embedded_stack,
-    patient_client,
+    median_timeline,
     publish,
+    rebuild,
+    run_timeline,
     settled_run,
     spread,
+    supervisor_done_times,
     table,
+    timeline_table,
 )
 
-from adclick_airflow.settings import TRAINING_DAG_ID as ML_DAG
-from airflow_rest import AirflowClient
+from adclick_airflow.settings import RESULT_TASK_ID
+from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from embedded.stack import EmbeddedStack
+from testkit.datasets import SAMPLE_CSV
+from testkit.objectstore import BUCKET, running_weed
 from testkit.waiting import wait_until
 
 CONTROL_DAG = "ad_click_control"
-RATIO_TARGET = 1.15
 # Per stack: the training DAG's median (s) and, for Celery, p90 as a multiple of the median.
 MEDIAN_TARGET_S = {"embedded": 3.0, "celery": 4.0}
 P90_OVER_MEDIAN_TARGET = {"celery": 1.3}
 HEARTBEAT = re.compile(r"duration_us=(\d+).*path=/execution/task-instances/[\w-]+/heartbeat")
-REPORTS = {  # stack -> report name, title
-    "embedded": ("pipeline_latency", "embedded stack: SQLite + LocalExecutor"),
-    "celery": ("pipeline_latency_celery", "Compose stack: Postgres + Redis + CeleryExecutor"),
+COMPARISONS = {  # --against -> subject, baseline, ratio target, title, what the baseline is
+    "control": (
+        "training DAG",
+        "control DAG",
+        1.15,
+        "Pipeline latency ({stack})",
+        "Baseline: a control DAG of the training DAG's shape and XCom traffic that does no work "
+        "(bench/dags/ad_click_control.py), on the same stack.",
+    ),
+    "tracking-off": (
+        "tracking on",
+        "tracking off",
+        1.15,
+        "MLflow tracking: pipeline latency on vs off",
+        "Two embedded stacks: MLflow tracking on as shipped, and off (`MLFLOW_TRACKING_URI` "
+        "empty) as the baseline.",
+    ),
+    "local": (
+        "object store",
+        "local directories",
+        1.2,
+        "Pipeline latency: object store vs local directories",
+        "Two embedded stacks: data, registry and run directories in a SeaweedFS S3 server (the "
+        "dev lock's `weed`, on 127.0.0.1), and in local folders as the baseline.",
+    ),
 }
+STACKS = {
+    "embedded": "embedded stack: SQLite + LocalExecutor",
+    "celery": "Compose stack: Postgres + Redis + CeleryExecutor",
+}
+Side = tuple  # a client, the DAG it runs, and a call returning its executor's and API's logs
 
 
-def measure(client: AirflowClient, runs: int, logs: Callable[[], tuple[str, str]]) -> dict:
-    """``timed_run`` samples of each DAG, alternating, after one warm-up run of each; then, from
-    ``logs()`` (the executor's and the api-server's), the timelines and the heartbeats."""
-    dags = (ML_DAG, CONTROL_DAG)
-    parsed = f"{ML_DAG} and {CONTROL_DAG} to be parsed"
-    wait_until(lambda: all(map(client.dag_exists, dags)), 180, parsed, poll=0.5)
-    for dag_id in dags:
+def result_name(against: str, stack: str) -> str:
+    names = {"tracking-off": "mlflow_tracking", "local": "object_storage"}
+    return names.get(against, "pipeline_latency" + ("_celery" if stack == "celery" else ""))
+
+
+def embedded_side(stack: EmbeddedStack, dag_id: str = TRAINING) -> Side:
+    """``dag_id`` on an embedded stack: its scheduler (the LocalExecutor) and api-server logs."""
+    logs = [stack.log_dir / f"{c}.log" for c in ("scheduler", "api-server")]
+    return (
+        stack.client(timeout=SLOW_CALL_S),
+        dag_id,
+        lambda: [p.read_text("utf-8", "replace") for p in logs],
+    )
+
+
+def compose_logs() -> list[str]:
+    """The whole logs of the Compose stack's Celery worker and api-server."""
+    command = [*json.loads(os.environ["E2E_COMPOSE"]), "logs", "--no-color", "--no-log-prefix"]
+    run = partial(subprocess.run, capture_output=True, text=True, check=True)
+    return [run([*command, service]).stdout for service in ("airflow-worker", "airflow-apiserver")]
+
+
+@contextmanager
+def sides(against: str, stack: str) -> Iterator[tuple[Side, Side]]:
+    """The subject and the baseline of ``against``, on stacks started here (Celery: found)."""
+    with ExitStack() as started:
+        up = started.enter_context
+        if stack == "celery":
+            client = compose_stack_client()
+            yield (client, TRAINING, compose_logs), (client, CONTROL_DAG, compose_logs)
+        elif against == "control":
+            on = up(embedded_stack([BENCH_DAGS / "ad_click_control.py"]))
+            yield embedded_side(on), embedded_side(on, CONTROL_DAG)
+        elif against == "tracking-off":
+            on, off = (
+                up(embedded_stack()),
+                up(embedded_stack(extra_env={"MLFLOW_TRACKING_URI": ""})),
+            )
+            yield embedded_side(on), embedded_side(off)
+        else:
+            store = up(running_weed(Path(up(tempfile.TemporaryDirectory()))))
+            store.filesystem("writer").put(
+                str(SAMPLE_CSV), f"{BUCKET}/bench/data/{SAMPLE_CSV.name}"
+            )
+            roots = {
+                f"ADCLICK_{r}_DIR": f"s3://{BUCKET}/bench/{r.lower()}"
+                for r in ("DATA", "MODEL", "ARTIFACT")
+            }
+            remote = up(embedded_stack(extra_env={**roots, **store.env()}))
+            yield embedded_side(remote), embedded_side(up(embedded_stack()))
+
+
+def measure(both: dict[str, Side], runs: int) -> tuple[dict, dict]:
+    """Figures and samples: each side's trigger -> success, alternating after a warm-up
+    run each; then, from each side's logs, its median per-task timeline and the heartbeats."""
+    for client, dag_id, _ in both.values():
+        wait_until(partial(client.dag_exists, dag_id), 180, f"{dag_id} parsed", poll=0.5)
         client.set_paused(dag_id, False)
-    samples = alternating({dag_id: partial(settled_run, client, dag_id) for dag_id in dags}, runs)
-    executor_log, api_log = logs()
-    timeline = timelines_of(client, samples, executor_log)
-    return {"samples": samples, "timeline": timeline, "heartbeats": heartbeat_cost(api_log)}
+    trials = {
+        name: partial(settled_run, client, dag_id) for name, (client, dag_id, _) in both.items()
+    }
+    samples = alternating(trials, runs)
+    figures: dict = {name: spread(s["wall_s"] for s in samples[name]) for name in both}
+    figures["timeline"], figures["recorded_in_mlflow"] = {}, {}
+    for name, (client, dag_id, logs) in both.items():
+        executor_log, api_log = logs()
+        if name == "subject":
+            beats = spread((int(m[1]) / 1000 for m in HEARTBEAT.finditer(api_log)), digits=2)
+            figures["heartbeats"] = {"count": beats["n"], "median_ms": beats.get("median")}
+        done = supervisor_done_times(executor_log)
+        timelines = [run_timeline(client, dag_id, s["run_id"], done) for s in samples[name]]
+        figures["timeline"][name] = median_timeline(timelines)
+        result = client.xcom(dag_id, samples[name][-1]["run_id"], RESULT_TASK_ID) or {}
+        figures["recorded_in_mlflow"][name] = "mlflow" in result
+    return figures, samples
+
+
+def report(f: dict) -> Report:
+    """The Report of ``measure``'s figures of one comparison."""
+    subject, baseline, ratio_target, title, what = COMPARISONS[f["against"]]
+    s, b, stack = f["subject"], f["baseline"], f["stack"]
+    ratio = s["median"] / b["median"]
+    measured = f"{s['median']:.2f} s vs {b['median']:.2f} s = {ratio:.3f}x"
+    targets = [
+        Target(f"{subject} median <= {ratio_target}x {baseline}", measured, ratio <= ratio_target)
+    ]
+    if f["against"] == "control":
+        goal, p90_goal, over = (
+            MEDIAN_TARGET_S[stack],
+            P90_OVER_MEDIAN_TARGET.get(stack),
+            s["p90"] / s["median"],
+        )
+        targets.insert(
+            0,
+            Target(f"training median <= {goal:.1f} s", f"{s['median']:.2f} s", s["median"] <= goal),
+        )
+        if p90_goal:
+            targets.append(
+                Target(
+                    f"training p90 <= {p90_goal}x its median",
+                    f"{s['p90']:.2f} s = {over:.2f}x",
+                    over <= p90_goal,
+                )
+            )
+    rows = [
+        (label, x["n"], *(f"{x[k]:.2f}" for k in ("median", "p90", "min", "max")))
+        for label, x in ((subject, s), (baseline, b))
+    ]
+    sections = [table(("", "runs", "median (s)", "p90 (s)", "min (s)", "max (s)"), rows)]
+    if timeline := f.get("timeline"):
+        tables = (
+            timeline_table(label, timeline[key])
+            for key, label in (("subject", subject), ("baseline", baseline))
+        )
+        sections += [
+            "## Where the time goes",
+            TIMELINE_DOC,
+            *tables,
+            "Subject minus baseline, summed over the chain (s): "
+            + difference(timeline["subject"], timeline["baseline"])
+            + ".",
+        ]
+    if beats := f.get("heartbeats"):
+        sections.append(
+            f"Task heartbeats seen by the api-server: {beats['count']}, median "
+            f"{beats['median_ms']} ms each (one request and one row update per running task per "
+            "`[workers] min_heartbeat_interval`)."
+        )
+    return Report(
+        name=result_name(f["against"], stack),
+        title=title.format(stack=STACKS[stack]),
+        method=f"{what} {__doc__.split(chr(10) * 2)[2].strip()} Runs per side: {s['n']}.",
+        targets=targets,
+        sections=sections,
+        figures=f,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = arguments(__doc__.splitlines()[0])
+    parser.add_argument("--against", choices=list(COMPARISONS), default="control")
+    parser.add_argument("--stack", choices=list(STACKS), default="embedded", help="for control")
     parser.add_argument("--runs", type=int, default=11)
-    parser.add_argument("--stack", choices=("embedded", "celery"), default="embedded")
     args = parser.parse_args(argv)
-    if args.stack == "celery":
-        measured = measure(compose_stack_client(timeout=SLOW_CALL_S), args.runs, compose_logs)
-    else:
-        with embedded_stack(extra_dags=[BENCH_DAGS / "ad_click_control.py"]) as stack:
-            measured = measure(patient_client(stack), args.runs, lambda: embedded_logs(stack))
-    report = {**summarize(measured["samples"], args.stack), **measured}
-    publish(latency_report(report), args.results)
+    if args.rebuild:
+        names = {result_name(a, s) for a in COMPARISONS for s in STACKS}
+        return rebuild(dict.fromkeys(names, report), args.results)
+    if args.stack == "celery" and args.against != "control":
+        parser.error("on the Celery stack only --against control")
+    with sides(args.against, args.stack) as (subject, baseline):
+        figures, samples = measure({"subject": subject, "baseline": baseline}, args.runs)
+    recorded = list(figures["recorded_in_mlflow"].values())
+    if args.against == "tracking-off" and recorded != [True, False]:
+        raise RuntimeError(f"runs recorded in MLflow, tracking on and off: {recorded}")
+    publish(
+        report({"against": args.against, "stack": args.stack, **figures}), args.results, samples
+    )
     return 0
-
-
-def embedded_logs(stack: EmbeddedStack) -> tuple[str, str]:
-    """The whole logs of the embedded stack's scheduler (its LocalExecutor) and api-server."""
-    logs = (stack.log_dir / f"{c}.log" for c in ("scheduler", "api-server"))
-    return tuple(log.read_text(errors="replace") for log in logs)
-
-
-def compose_logs() -> tuple[str, str]:
-    """The whole logs of the Compose stack's Celery worker and api-server."""
-    command = [*json.loads(os.environ["E2E_COMPOSE"]), "logs", "--no-color", "--no-log-prefix"]
-    return tuple(
-        subprocess.run([*command, service], capture_output=True, text=True, check=True).stdout
-        for service in ("airflow-worker", "airflow-apiserver")
-    )
-
-
-def timelines_of(client: AirflowClient, samples: dict[str, list[dict]], executor_log: str) -> dict:
-    """The median per-task timeline of each DAG, and where the ML DAG spends more."""
-    done = task_timeline.supervisor_done_times(executor_log)
-    medians = {
-        dag_id: task_timeline.median_timeline(
-            [task_timeline.run_timeline(client, dag_id, s["run_id"], done) for s in runs]
-        )
-        for dag_id, runs in samples.items()
-    }
-    return {**medians, "ml_minus_control": task_timeline.difference(*medians.values())}
-
-
-def heartbeat_cost(api_log: str) -> dict:
-    """What task heartbeats cost the api-server: each is one request and one row update."""
-    beats = spread((int(m[1]) / 1000 for m in HEARTBEAT.finditer(api_log)), digits=2)
-    return {"count": beats["n"], "median_ms": beats.get("median")}
-
-
-def summarize(samples: dict[str, list[dict]], stack: str) -> dict:
-    """The samples, and the medians, p90s and ratios the targets are judged on."""
-    ml, control = (spread(s["wall_s"] for s in samples[d]) for d in (ML_DAG, CONTROL_DAG))
-    ratio = ml["median"] / control["median"]
-    p90_target = P90_OVER_MEDIAN_TARGET.get(stack)
-    return {
-        "samples": samples,
-        "summary": {
-            "stack": stack,
-            "runs_per_dag": ml["n"],
-            "ml_median_s": ml["median"],
-            "ml_p90_s": ml["p90"],
-            "ml_p90_over_median": round(ml["p90"] / ml["median"], 3),
-            "control_median_s": control["median"],
-            "control_p90_s": control["p90"],
-            "ml_over_control": round(ratio, 3),
-            "ratio_target": RATIO_TARGET,
-            "ml_median_target_s": MEDIAN_TARGET_S[stack],
-            "p90_over_median_target": p90_target,
-            "meets_ratio": ratio <= RATIO_TARGET,
-            "meets_median": ml["median"] <= MEDIAN_TARGET_S[stack],
-            "meets_p90": None if p90_target is None else ml["p90"] <= p90_target * ml["median"],
-            "load_average_1m_after": round(os.getloadavg()[0], 2),
-        },
-    }
-
-
-def latency_report(report: dict) -> Report:
-    """The Report of ``summarize``'s figures with the timeline and heartbeats added."""
-    s, timeline, beats = report["summary"], report["timeline"], report["heartbeats"]
-    name, title = REPORTS[s["stack"]]
-    targets = [
-        Target(
-            f"training median <= {s['ml_median_target_s']:.1f} s",
-            f"{s['ml_median_s']:.2f} s",
-            s["meets_median"],
-        ),
-        Target(
-            f"training <= {s['ratio_target']}x the control (medians)",
-            f"{s['ml_median_s']:.2f} s vs {s['control_median_s']:.2f} s = "
-            f"{s['ml_over_control']:.3f}x",
-            s["meets_ratio"],
-        ),
-    ]
-    if p90_target := s["p90_over_median_target"]:
-        targets.append(
-            Target(
-                f"training p90 <= {p90_target}x its median",
-                f"{s['ml_p90_s']:.2f} s = {s['ml_p90_over_median']:.2f}x",
-                s["meets_p90"],
-            )
-        )
-    figures = [
-        (label, f"{s[f'{key}_median_s']:.2f}", f"{s[f'{key}_p90_s']:.2f}")
-        for label, key in ((ML_DAG, "ml"), (f"{CONTROL_DAG} (baseline)", "control"))
-    ]
-    where = (
-        "## Where the time goes\n\n"
-        + task_timeline.__doc__.split("\n\n", 1)[1].strip()
-        + "\n\n"
-        + "\n".join(task_timeline.markdown(d, timeline[d]) for d in (ML_DAG, CONTROL_DAG))
-        + "\nTraining minus control, summed over the chain (s): "
-        + ", ".join(f"{k} {v:+.2f}" for k, v in timeline["ml_minus_control"].items())
-        + f".\n\nTask heartbeats seen by the api-server: {beats['count']}, median "
-        f"{beats['median_ms']} ms each (one request and one row update per running task per "
-        "`[workers] min_heartbeat_interval`)."
-    )
-    runs = table(
-        ("DAG", "run", "trigger->success seen by client (s)", "queued->end in Airflow (s)"),
-        (
-            (dag_id, i + 1, f"{r['wall_s']:.2f}", f"{r['server_s']:.2f}")
-            for dag_id, samples in report["samples"].items()
-            for i, r in enumerate(samples)
-        ),
-    )
-    return Report(
-        name=name,
-        title=f"Pipeline latency ({title})",
-        method=(
-            f"Trigger -> success of {s['runs_per_dag']} runs of each DAG after one warm-up run "
-            "each, alternating, against a control DAG of the same shape and XCom traffic that "
-            "does no work."
-        ),
-        targets=targets,
-        sections=[table(("", "median (s)", "p90 (s)"), figures), where, "## Runs\n\n" + runs],
-        data=report,
-    )
 
 
 if __name__ == "__main__":

@@ -3,35 +3,34 @@
     scripts/e2e-docker .venv/bin/python bench/scale_out.py [--rows 1000000] [--candidates 8]
 
 Each worker runs with concurrency 1, so the figure shows tasks spreading over workers rather
-than more processes on one. The same dataset and grid are trained with one worker, then two
-(``--runs`` times each, alternating, after one uncounted warm-up run), in the same run of
-this script. The figure is the ``build_model`` stage (first candidate started to last
-candidate done), where the grid's work is; the whole run's duration is reported beside it,
-and, over the stage, the CPU every container used (its cgroup) and the whole machine's busy
-and I/O-wait time (``/proc/stat``), sampled every 0.25 s: what the workers had, what the rest
-of the stack and the engine took from the same cores; and each candidate task's timeline
-(bench/task_timeline.py).
-Target: two workers >= 1.6x faster. Results in bench/results/scale_out.{md,json}. Leaves the
-stack with one worker of the configured concurrency.
+than more processes on one. The same dataset and grid are trained with one worker, then two,
+``--runs`` times each, alternating after one uncounted warm-up run. The figure is the
+``build_model`` stage (first candidate started to last done); beside it the whole run, and over
+the stage the CPU of every container (its cgroup) and of the whole machine (``/proc/stat``,
+sampled every 0.25 s), and each candidate task's timeline (the harness' ``run_timeline``).
+Leaves the stack with one worker of the configured concurrency.
 """
 
 from __future__ import annotations
 
 import os
-import statistics
+import sys
 import tempfile
 import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
-import task_timeline
 from harness import (
     Report,
     Target,
     arguments,
+    cell,
+    compose_stack,
     cpu_seconds,
     publish,
+    rebuild,
+    run_timeline,
     spread,
     table,
     wait_until_monitor_idle,
@@ -44,15 +43,12 @@ from testkit.runs import unsuccessful
 from testkit.scaleout import grid, host_of, hostname, instances, scale_workers
 
 TARGET_SPEEDUP = 1.6
-# Where a candidate task's time goes (bench/task_timeline.py), beside the stage's CPU.
+# Where a candidate task's time goes (the harness' ``run_timeline``), beside the stage's CPU.
 FIT_SEGMENTS = ("queued", "pickup", "startup", "body", "finish")
 
 
-def _ts(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 MACHINE, IOWAIT = "(machine busy)", "(machine iowait)"
+CORES = ("workers", "rest", "machine_busy", "machine_iowait")
 
 
 def machine_seconds() -> dict[str, float]:
@@ -90,9 +86,8 @@ class CpuSampler(threading.Thread):
 
 
 def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> dict:
-    """One training run with ``workers`` workers of concurrency 1."""
-    containers = scale_workers(stack, workers, concurrency=1)
-    hosts = {hostname(c) for c in containers}
+    """One training run with ``workers`` workers of concurrency 1: its figures."""
+    hosts = {hostname(c) for c in scale_workers(stack, workers, concurrency=1)}
     client = stack.api("admin", timeout=60)
     wait_until_monitor_idle(client, timeout=600)  # the last run's monitor tasks share the slots
     sampler = CpuSampler(stack.project)
@@ -105,47 +100,102 @@ def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> di
         sampler.done.set()
         sampler.join()
     if run["state"] != "success":
-        raise SystemExit(
-            f"{run_id}: {run['state']}:\n{unsuccessful(client, TRAINING_DAG_ID, run_id)}"
-        )
+        raise SystemExit(f"{run_id}: {unsuccessful(client, TRAINING_DAG_ID, run_id)}")
     fits = instances(client, TRAINING_DAG_ID, run_id, "build_model")
-    started = min(_ts(t["start_date"]) for t in fits)
-    ended = max(_ts(t["end_date"]) for t in fits)
+    started = min(datetime.fromisoformat(t["start_date"]) for t in fits)
+    ended = max(datetime.fromisoformat(t["end_date"]) for t in fits)
+    grid_s = (ended - started).total_seconds()
     cpu = sampler.between(started, ended)
-    machine = {"busy": cpu.pop(MACHINE), "iowait": cpu.pop(IOWAIT)}
-    timeline = task_timeline.run_timeline(client, TRAINING_DAG_ID, run_id)
-    fit_segments = {
-        segment: spread(
-            t[segment] for t in timeline["tasks"] if t["task_id"].startswith("build_model[")
-        )
-        for segment in FIT_SEGMENTS
-    }
+    busy, iowait = cpu.pop(MACHINE), cpu.pop(IOWAIT)
     worker_cpu = sum(v for name, v in cpu.items() if "airflow-worker" in name)
+    candidates = [
+        t
+        for t in run_timeline(client, TRAINING_DAG_ID, run_id)["tasks"]
+        if t["task_id"].startswith("build_model[")
+    ]
+    run_s = datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])
     return {
         "workers": workers,
-        "run_id": run_id,
-        "grid_s": round((ended - started).total_seconds(), 2),
-        "run_s": round((_ts(run["end_date"]) - _ts(run["start_date"])).total_seconds(), 2),
+        "grid_s": grid_s,
+        "run_s": run_s.total_seconds(),
         "hosts_used": len({host_of(t) for t in fits} & hosts),
-        "fit_s": spread(t["duration"] for t in fits),
-        "grid_cpu_s": {
-            "workers": round(worker_cpu, 2),
-            "rest": round(sum(cpu.values()) - worker_cpu, 2),
-        },
-        "grid_cpu_by_container_s": cpu,
-        "grid_machine_cpu_s": machine,
-        "fit_segments_s": fit_segments,
+        "fit_s": spread(t["duration"] for t in fits)["median"],
+        # CPU over the stage, in cores: what the workers had, what the rest of the stack and
+        # what no container is charged for (the engine, the kernel's network work) took.
+        "cores_workers": worker_cpu / grid_s,
+        "cores_rest": (sum(cpu.values()) - worker_cpu) / grid_s,
+        "cores_machine_busy": busy / grid_s,
+        "cores_machine_iowait": iowait / grid_s,
+        **{s: spread(t[s] for t in candidates).get("median") for s in FIT_SEGMENTS},
     }
 
 
-def main() -> None:
+def summarize(samples: list[dict], rows: int, candidates: int) -> dict:
+    """Per worker count: medians over its runs (``grid_s``: its spread)."""
+    by_count = {}
+    for n in sorted({s["workers"] for s in samples}):
+        runs = [s for s in samples if s["workers"] == n]
+        by_count[str(n)] = {k: spread(r[k] for r in runs).get("median") for k in runs[0]}
+        by_count[str(n)]["grid_s"] = spread(r["grid_s"] for r in runs)
+    return {"rows": rows, "candidates": candidates, "workers": by_count}
+
+
+def report(f: dict) -> Report:
+    one, two = f["workers"]["1"], f["workers"]["2"]
+    speedup = one["grid_s"]["median"] / two["grid_s"]["median"]
+    figures = ("run_s", "fit_s", *(f"cores_{k}" for k in CORES))
+    rows = [
+        (
+            n,
+            x["hosts_used"],
+            x["grid_s"]["n"],
+            *(cell(x["grid_s"][k]) for k in ("median", "min", "max")),
+            *(cell(x[k]) for k in figures),
+        )
+        for n, x in f["workers"].items()
+    ]
+    header = "workers | hosts used | runs | grid s | min | max | run s | median fit s | "
+    header += "workers' CPU | rest of the stack's CPU | machine busy | machine iowait"
+    segments = [(n, *(cell(x[s]) for s in FIT_SEGMENTS)) for n, x in f["workers"].items()]
+    whole = f"{one['run_s']:.1f} s vs {two['run_s']:.1f} s: {one['run_s'] / two['run_s']:.2f}x"
+    return Report(
+        name="scale_out",
+        title="Scale-out: a candidate grid on one worker vs two",
+        method=(
+            f"{f['rows']:,} rows, {f['candidates']} candidates, each worker with concurrency 1, "
+            "runs alternating between one worker and two after a warm-up run, in one session "
+            "on the Compose stack. `grid` is first candidate started to last done (medians)."
+        ),
+        targets=[
+            Target(
+                f"build_model stage, 2 workers >= {TARGET_SPEEDUP}x faster than 1",
+                f"{one['grid_s']['median']:.1f} s vs {two['grid_s']['median']:.1f} s: "
+                f"{speedup:.2f}x (whole run {whole})",
+                speedup >= TARGET_SPEEDUP,
+            )
+        ],
+        sections=[
+            table(header, rows),
+            "CPU in cores: the containers' cgroup CPU time over the `build_model` stage, and "
+            "the machine's (`/proc/stat`), divided by its length. What the rest of the stack "
+            "takes during the stage is what a second worker on the same cores cannot have.",
+            "A candidate task's time by segment (median over the candidates of a run, then "
+            "over the runs), s:\n\n" + table(("workers", *FIT_SEGMENTS), segments),
+        ],
+        figures=f,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = arguments(__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--candidates", type=int, default=8)
     parser.add_argument("--runs", type=int, default=2, help="runs per worker count")
     parser.add_argument("--timeout", type=float, default=3600)
-    args = parser.parse_args()
-    stack = ComposeStack.from_env()
+    args = parser.parse_args(argv)
+    if args.rebuild:
+        return rebuild({"scale_out": report}, args.results)
+    stack = compose_stack()
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / f"advertising_{args.rows}.csv"
         write_csv(csv, rows=args.rows, seed=11)
@@ -161,71 +211,9 @@ def main() -> None:
                 print(samples[-1], flush=True)
     finally:
         scale_workers(stack, 1)
-    by = {n: [s for s in samples if s["workers"] == n] for n in (1, 2)}
-    grid_s = {n: statistics.median(s["grid_s"] for s in by[n]) for n in by}
-    run_s = {n: statistics.median(s["run_s"] for s in by[n]) for n in by}
-    speedup = grid_s[1] / grid_s[2]
-    rows = [
-        (
-            s["workers"],
-            s["grid_s"],
-            s["run_s"],
-            s["hosts_used"],
-            s["fit_s"].get("median"),
-            f"{s['grid_cpu_s']['workers'] / s['grid_s']:.2f}",
-            f"{s['grid_cpu_s']['rest'] / s['grid_s']:.2f}",
-            f"{s['grid_machine_cpu_s']['busy'] / s['grid_s']:.2f}",
-            f"{s['grid_machine_cpu_s']['iowait'] / s['grid_s']:.2f}",
-        )
-        for s in samples
-    ]
-    segment_rows = [
-        (
-            n,
-            *(
-                spread(x["fit_segments_s"][seg].get("median") for x in by[n]).get("median", "-")
-                for seg in FIT_SEGMENTS
-            ),
-        )
-        for n in by
-    ]
-    header = ("workers", "grid s", "run s", "hosts used", "median fit s")
-    header += ("workers' CPU (cores)", "rest of the stack's CPU (cores)")
-    header += ("machine busy (cores)", "machine iowait (cores)")
-    publish(
-        Report(
-            name="scale_out",
-            title="Scale-out: a candidate grid on one worker vs two",
-            method=(
-                f"{args.rows:,} rows, {args.candidates} candidates, each worker with "
-                f"concurrency 1, {args.runs} run(s) per worker count, alternating after a "
-                "warm-up run, in one session on the Compose stack. `grid` is first candidate "
-                "started to last done."
-            ),
-            targets=[
-                Target(
-                    f"build_model stage, 2 workers >= {TARGET_SPEEDUP}x faster than 1",
-                    f"{grid_s[1]:.1f} s vs {grid_s[2]:.1f} s: {speedup:.2f}x "
-                    f"(whole run {run_s[1]:.1f} s vs {run_s[2]:.1f} s: "
-                    f"{run_s[1] / run_s[2]:.2f}x)",
-                    speedup >= TARGET_SPEEDUP,
-                )
-            ],
-            sections=[
-                table(header, rows),
-                "CPU in cores: the containers' cgroup CPU time over the `build_model` stage, "
-                "divided by its length (the machine has "
-                f"{os.cpu_count()}). What the rest of the stack takes during the stage is what "
-                "a second worker on the same cores cannot have.",
-                "A candidate task's time by segment (bench/task_timeline.py; median over the "
-                "candidates of a run, then over the runs), s:\n\n"
-                + table(("workers", *FIT_SEGMENTS), segment_rows),
-            ],
-            data={"rows": args.rows, "candidates": args.candidates, "samples": samples},
-        ),
-        args.results,
-    )
+    publish(report(summarize(samples, args.rows, args.candidates)), args.results, samples)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,29 +3,12 @@
 
     .venv/bin/python bench/supervisor_exit_tail.py [--runs 20]
 
-Every Airflow task runs in a process forked by a supervisor
-(``airflow.sdk.execution_time.supervisor.ActivitySubprocess``, in a LocalExecutor worker or a
-Celery worker's pool process). Its monitoring loop waits in ``select()`` on the task's four
-sockets, with a timeout of ``min_heartbeat_interval`` (5 s by default). When the last socket
-reaches EOF it asks once, without blocking, whether the process has exited; if the process is
-not reapable yet at that instant, the selector has nothing left to watch, and the next look
-comes only when that timeout runs out. A task process closes its sockets while it exits, so
-the window is short, but on a busy machine the supervisor, woken by the EOF, often wins the
-race: the task has finished, its state is already ``success``, yet its executor slot (a
-Celery pool process, a LocalExecutor worker, a `[core] parallelism` slot) stays taken for up
-to 5 s more.
-
-Two cases are timed here with the installed Airflow, from the fork to ``wait()`` returning,
-each under ``min_heartbeat_interval`` 5 (Airflow's default) and 1 (``config/airflow.cfg``):
-
-* ``linger``: the task process closes its sockets 0.3 s before it exits (the race, made
-  deterministic). Expected: 0.3 s; measured: about the interval.
-* ``exit``: the task process simply returns, as every task does. Under load, some runs pay
-  the interval.
-
-The supervisor's API client is a stand-in that only counts calls: nothing here needs an
-api-server. When a fixed Airflow is installed, ``linger`` takes 0.3 s under both settings and
-the setting in ``config/airflow.cfg`` can go (see ``bench/results/supervisor_exit_tail.md``).
+The supervisor (``ActivitySubprocess``, in a LocalExecutor or Celery worker) waits in
+``select()`` on the task's sockets with that interval as timeout; once all reached EOF it asks
+once, without blocking, whether the process exited, and if it is not reapable yet, looks again
+only when the timeout runs out: the task's slot stays taken meanwhile. Timed here with the
+installed Airflow, fork to ``wait()`` returning, under the interval 5 (Airflow's default) and 1
+(``config/airflow.cfg``); the supervisor's API client is a stand-in, so no api-server is needed.
 """
 
 from __future__ import annotations
@@ -43,25 +26,19 @@ LINGER_S = 0.3
 INTERVALS = (5, 1)
 
 
-class CountingClient:
+class StandInClient:
     """What ActivitySubprocess calls on its API client: start, heartbeat, finish."""
 
     def __init__(self) -> None:
-        self.calls: dict[str, int] = {}
         self.task_instances = self
 
-    def _count(self, name: str) -> None:
-        self.calls[name] = self.calls.get(name, 0) + 1
-
-    def start(self, *args, **kwargs):
-        self._count("start")
+    def start(self, *args, **kwargs) -> SimpleNamespace:
         return SimpleNamespace(should_retry=False, start_date=None)
 
     def heartbeat(self, *args, **kwargs) -> None:
-        self._count("heartbeat")
+        pass
 
-    def finish(self, *args, **kwargs) -> None:
-        self._count("finish")
+    finish = heartbeat
 
 
 def linger_after_closing_sockets() -> None:
@@ -75,119 +52,88 @@ def just_exit() -> None:
     """A task that does nothing: the supervisor's own exit path closes the sockets."""
 
 
-def time_one(target) -> tuple[float, dict[str, int]]:
+def child(case: str, runs: int) -> None:
+    """In a fresh interpreter, so that the supervisor reads the interval under test."""
     from airflow.sdk.api.datamodels._generated import BundleInfo, TaskInstance
     from airflow.sdk.execution_time.supervisor import ActivitySubprocess
 
-    ti = TaskInstance(
-        id=uuid.uuid4(),
-        task_id="t",
-        dag_id="d",
-        run_id="r",
-        try_number=1,
-        dag_version_id=uuid.uuid4(),
-    )
-    client = CountingClient()
-    started = time.monotonic()
-    proc = ActivitySubprocess.start(
-        what=ti,
-        dag_rel_path="unused.py",
-        bundle_info=BundleInfo(name="unused"),
-        client=client,
-        target=target,
-    )
-    proc.wait()
-    return time.monotonic() - started, client.calls
-
-
-def child(case: str, runs: int) -> None:
-    """Runs in a fresh interpreter so the interval under test is what the supervisor reads."""
     target = {"linger": linger_after_closing_sockets, "exit": just_exit}[case]
     for _ in range(runs):
-        seconds, _calls = time_one(target)
-        print(f"{seconds:.4f}", flush=True)
+        ids = {"id": uuid.uuid4(), "dag_version_id": uuid.uuid4()}
+        ti = TaskInstance(task_id="t", dag_id="d", run_id="r", try_number=1, **ids)
+        started = time.monotonic()
+        ActivitySubprocess.start(
+            what=ti,
+            dag_rel_path="unused.py",
+            bundle_info=BundleInfo(name="unused"),
+            client=StandInClient(),
+            target=target,
+        ).wait()
+        print(f"{time.monotonic() - started:.4f}", flush=True)
 
 
 def measure(case: str, interval: int, runs: int) -> list[float]:
     env = {**os.environ, "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": str(interval)}
     env.setdefault("AIRFLOW_HOME", str(Path(os.environ.get("TMPDIR", "/tmp")) / "exit-tail"))
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", case, str(runs)],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    command = [sys.executable, __file__, "--child", case, str(runs)]
+    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
     return [float(line) for line in out.split()]
 
 
-def summarize(seconds: list[float], interval: int) -> dict:
-    return {
-        "median_s": round(statistics.median(seconds), 3),
-        "max_s": round(max(seconds), 3),
-        "late_runs": sum(s > 0.9 * interval for s in seconds),
-        "runs": len(seconds),
-        "samples_s": [round(s, 3) for s in seconds],
-    }
+def report(f: dict):
+    from harness import Report, table
+
+    rows = [
+        (f"`{case}`", interval, f"{r['median_s']:.3f}", f"{r['max_s']:.3f}", f"{r['late']}")
+        for case, by_interval in f["results"].items()
+        for interval, r in by_interval.items()
+    ]
+    return Report(
+        name="supervisor_exit_tail",
+        title="Task supervisor: exit noticed up to `min_heartbeat_interval` late",
+        method=(
+            "Fork -> `ActivitySubprocess.wait()` returning. `linger`: the task process closes "
+            f"its sockets {LINGER_S} s before it exits (the race, made deterministic: should take"
+            f" {LINGER_S} s); `exit`: it returns at once, as every task does (should take a few "
+            "ms). *Late* = at least 0.9x the interval (`[workers] min_heartbeat_interval`)."
+        ),
+        sections=[
+            table(("case", "min_heartbeat_interval (s)", "median (s)", "max (s)", "late"), rows),
+            "A fix in Airflow would wait on the process itself too (a pidfd in the selector, or "
+            "`waitpid` with the remaining timeout once no socket is open). Until then "
+            "`config/airflow.cfg` sets `[workers] min_heartbeat_interval = 1`; when `linger` "
+            f"takes {LINGER_S} s under the default 5, drop that setting.",
+        ],
+        figures=f,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None and sys.argv[1:2] == ["--child"]:  # as bench/scale.py's children
-        case, runs = sys.argv[2:4]
-        child(case, int(runs))
+    if argv is None and sys.argv[1:2] == ["--child"]:
+        child(sys.argv[2], int(sys.argv[3]))
         return 0
     sys.path.insert(0, str(Path(__file__).parent))
-    from harness import Report, arguments, publish, table
+    from harness import arguments, publish, rebuild
 
     parser = arguments(__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=20, help="runs of `exit` (`linger`: 3)")
     args = parser.parse_args(argv)
+    if args.rebuild:
+        return rebuild({"supervisor_exit_tail": report}, args.results)
+    cases = {"linger": 3, "exit": args.runs}
+    samples = {c: {str(i): measure(c, i, runs) for i in INTERVALS} for c, runs in cases.items()}
     results = {
         case: {
-            str(interval): summarize(
-                measure(case, interval, args.runs if case == "exit" else 3), interval
-            )
-            for interval in INTERVALS
+            i: {
+                "median_s": round(statistics.median(s), 3),
+                "max_s": round(max(s), 3),
+                "late": f"{sum(x > 0.9 * int(i) for x in s)} of {len(s)}",
+            }
+            for i, s in by.items()
         }
-        for case in ("linger", "exit")
+        for case, by in samples.items()
     }
-    rows = [
-        (
-            f"`{case}`",
-            interval,
-            f"{r['median_s']:.3f}",
-            f"{r['max_s']:.3f}",
-            f"{r['late_runs']} of {r['runs']}",
-        )
-        for case, by_interval in results.items()
-        for interval, r in by_interval.items()
-    ]
-    publish(
-        Report(
-            name="supervisor_exit_tail",
-            title="Task supervisor: exit noticed up to `min_heartbeat_interval` late",
-            method=(
-                "Fork -> `ActivitySubprocess.wait()` returning. `linger`: the task process closes "
-                f"its sockets {LINGER_S} s before it exits (should take {LINGER_S} s); `exit`: it "
-                "returns at once (should take a few ms). *Late* = at least 0.9x the interval "
-                "(`[workers] min_heartbeat_interval`)."
-            ),
-            sections=[
-                table(
-                    ("case", "min_heartbeat_interval (s)", "median (s)", "max (s)", "late"), rows
-                ),
-                "Cause: `_monitor_subprocess` waits in `select()` on the task's sockets only; once "
-                "all have reached EOF, nothing wakes it when the process becomes reapable, so it "
-                "sleeps the rest of `min_heartbeat_interval`. A fix in Airflow would wait on the "
-                "process itself too (a pidfd in the selector, or `waitpid` with the remaining "
-                "timeout once no socket is open). Until then `config/airflow.cfg` sets `[workers] "
-                f"min_heartbeat_interval = 1`; when `linger` takes {LINGER_S} s under the default "
-                "5, drop that setting.",
-            ],
-            data={"linger_s": LINGER_S, "results": results},
-        ),
-        args.results,
-    )
+    publish(report({"linger_s": LINGER_S, "results": results}), args.results, samples)
     return 0
 
 

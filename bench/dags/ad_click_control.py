@@ -30,34 +30,37 @@ def record(step: str) -> dict:
     default_args={"retries": 2},
 )
 def ad_click_control():
-    @task(task_id="load_data")
-    def ingest() -> dict:
+    @task
+    def load_data() -> dict:
         return record("load_data")
 
-    @task(task_id="data_preprocessing")
-    def select() -> dict:
+    @task
+    def data_preprocessing() -> dict:
         return record("data_preprocessing")
 
-    @task(task_id="separate_data_outputs")
-    def split() -> list[dict]:
+    @task
+    def separate_data_outputs() -> list[dict]:
         return [{}]
 
-    @task(task_id="build_model")
-    def fit(candidate: dict) -> dict:
+    @task
+    def build_model(candidate: dict) -> dict:
         return {**record("build_model"), "candidate": candidate}
 
-    @task(task_id="load_model")
-    def register() -> dict:
+    @task
+    def load_model() -> dict:
         return {**record("load_model"), "version": "0", "promoted": True}
 
-    @task(task_id="send_email")
-    def mail(registered: dict) -> dict:
+    @task
+    def send_email(registered: dict) -> dict:
         return {"subject": f"version {registered['version']}"}
 
-    grid = split()
-    registered = register()
-    chain(ingest(), select(), grid, fit.expand(candidate=grid), registered)
-    mail(registered) >> task(task_id="trigger_monitor")(lambda: None)()
+    @task
+    def trigger_monitor() -> None:
+        pass
+
+    grid, registered = separate_data_outputs(), load_model()
+    chain(load_data(), data_preprocessing(), grid, build_model.expand(candidate=grid), registered)
+    send_email(registered) >> trigger_monitor()
 
 
 ad_click_control()
