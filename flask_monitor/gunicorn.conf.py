@@ -29,7 +29,7 @@ graceful_timeout = 10
 keepalive = 5
 # No access log by default: under load it is what the worker's threads queue on (each takes
 # the log handler's lock and writes a line per request; ~30 % of a loaded worker's samples,
-# bench/monitor_load.py). /metrics counts requests by route and status instead.
+# bench/monitor_service.py --measure load). /metrics counts requests by route and status instead.
 accesslog = os.environ.get("FLASK_MONITOR_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("FLASK_MONITOR_LOG_LEVEL", "info")
