@@ -764,8 +764,11 @@ def start_and_limit(query: dict[str, list[str]]) -> tuple[int, int]:
 
 
 def _integer(text: str) -> int | None:
-    """Go's strconv.Atoi: an optional sign and decimal digits, nothing else."""
-    return int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else None
+    """Go's strconv.Atoi: an optional sign and decimal digits that fit 64 bits, nothing else."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        return None
+    value = int(text)
+    return value if -(2**63) <= value < 2**63 else None
 
 
 def search_query(query: dict[str, list[str]]) -> str:

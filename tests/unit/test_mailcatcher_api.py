@@ -275,7 +275,15 @@ def test_a_bad_start_or_limit_falls_back_to_the_default(catcher) -> None:
     url = f"{catcher.url}/api/v1/messages"
     search = f"{catcher.url}/api/v1/search"
 
-    for params in ({"limit": "x"}, {"limit": "-5"}, {"limit": "1.5"}, {"start": "-1"}, {}):
+    for params in (
+        {"limit": "x"},
+        {"limit": "-5"},
+        {"limit": "1.5"},
+        {"limit": " 5"},
+        {"limit": "9" * 20},  # over 64 bits: not a Go int
+        {"start": "-1"},
+        {},
+    ):
         response = requests.get(url, params={**params}, timeout=5)
         assert response.status_code == 200, (params, response.text)
         page = response.json()
