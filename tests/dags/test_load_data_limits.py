@@ -1,10 +1,9 @@
 """load_data cannot be made to hold the DAG's run slot: a header-only megabyte of column names
-fails it within seconds, and a load_data that times out is not run again (a retry of the same
+fails it on its header, and a load_data that times out is not run again (a retry of the same
 file times out the same way)."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -37,20 +36,19 @@ def failure_mails(catcher: MailCatcher) -> list[str]:
     ]
 
 
-def test_a_megabyte_of_column_names_fails_load_data_within_seconds(
+def test_a_megabyte_of_column_names_fails_load_data_at_once(
     smtp_catcher: MailCatcher, workspace: Path
 ) -> None:
     names = SAMPLE_CSV.read_text(encoding="utf-8").splitlines()[0].split(",")
     names += [f"c{n}" for n in range(138_000)]
     (workspace / "data" / "wide.csv").write_text(",".join(names) + "\n", encoding="utf-8")
 
-    started = time.monotonic()
     dag_run = load_data_only().test(run_conf={"data_path": "wide.csv"})
-    took = time.monotonic() - started
 
-    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-    assert states == {"load_data": "failed"}, states
-    assert took < 60, f"took {took:.0f} s"  # the run, DAG parsing and mails included
+    (ti,) = dag_run.get_task_instances()
+    assert ti.state == "failed" and ti.try_number == 1, (ti.state, ti.try_number)
+    # Refused on the header, not timed out (as before, three times): the 2-second budget of
+    # the check itself is held by the unit test, free of the task runner's start-up.
     assert any(
         "wide.csv" in mail and "more than the limit of 10,000" in mail
         for mail in failure_mails(smtp_catcher)
@@ -65,10 +63,10 @@ def test_a_load_data_that_times_out_is_not_retried(
     body = "\n".join(lines[1:]) + "\n"
     with (workspace / "data" / "big.csv").open("w", encoding="utf-8") as out:
         out.write(lines[0] + "\n")
-        for _ in range(200):
+        for _ in range(500):
             out.write(body)
 
-    dag_run = load_data_only(timedelta(seconds=0.5)).test(run_conf={"data_path": "big.csv"})
+    dag_run = load_data_only(timedelta(seconds=0.25)).test(run_conf={"data_path": "big.csv"})
 
     (ti,) = dag_run.get_task_instances()
     assert ti.state == "failed", ti.state  # up_for_retry if it were retried
