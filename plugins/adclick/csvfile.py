@@ -183,15 +183,23 @@ def _parse_header(path: Path, line: str, max_columns: int) -> tuple[str, ...]:
     return names
 
 
-def _duplicates(names: tuple[str, ...]) -> str:
-    """``'a' in columns 1, 4; 'b' in columns 2, 3``, in one pass over the header."""
+def _duplicates(names: tuple[str, ...], shown: int = 5) -> str:
+    """``'a' in columns 1, 4; 'b' in columns 2, 3``, in one pass over the header; at most
+    ``shown`` names, and columns of each, are listed."""
     positions: dict[str, list[int]] = {}
     for index, name in enumerate(names, start=1):
         positions.setdefault(name, []).append(index)
-    return "; ".join(
-        f"'{name}' in columns " + ", ".join(map(str, positions[name]))
-        for name in sorted(name for name, where in positions.items() if len(where) > 1)
+    repeated = sorted(name for name, where in positions.items() if len(where) > 1)
+    listed = "; ".join(
+        f"'{_shorten(name)}' in columns {_first(positions[name], shown)}"
+        for name in repeated[:shown]
     )
+    return listed + (f"; {len(repeated)} names in all" if len(repeated) > shown else "")
+
+
+def _first(numbers: list[int], shown: int) -> str:
+    more = f", ... ({len(numbers)} in all)" if len(numbers) > shown else ""
+    return ", ".join(map(str, numbers[:shown])) + more
 
 
 def _count_required(fields: list[str]) -> int:

@@ -34,10 +34,11 @@ def wide_header_file(path: Path, *, keep_sample_header: bool, repeat: str | None
 
 
 def refused_within_budget(path: Path) -> tuple[str, float]:
-    started = time.perf_counter()
+    """The error and the CPU seconds it took (a shared machine's load stretches wall time)."""
+    started = time.process_time()
     with pytest.raises(DataValidationError) as caught:
         read_dataset(path)
-    return str(caught.value), time.perf_counter() - started
+    return str(caught.value), time.process_time() - started
 
 
 @pytest.mark.parametrize("keep_sample_header", [True, False], ids=["required-present", "missing"])
@@ -62,20 +63,22 @@ def test_header_checks_are_linear_with_the_limit_lifted(tmp_path: Path, repeat: 
     duplicates): each must be one pass over the names, not one pass per name."""
     path = wide_header_file(tmp_path / "wide.csv", keep_sample_header=True, repeat=repeat)
 
-    started = time.perf_counter()
+    started = time.process_time()
     with source.open_dataset(path, max_bytes=2 * MEGABYTE) as opened:
         if repeat:
             with pytest.raises(DataValidationError) as caught:
                 csvfile.inspect(opened, max_columns=10 * MEGABYTE)
         else:
             header = csvfile.inspect(opened, max_columns=10 * MEGABYTE).header
-    took = time.perf_counter() - started
+    took = time.process_time() - started
 
     assert took < BUDGET_S, f"took {took:.2f} s"
     if repeat:
-        assert "duplicate column names in the header: 'dup' in columns 11, 12, 13, " in str(
-            caught.value
+        message = str(caught.value)
+        assert "duplicate column names in the header: 'dup' in columns 11, 12, 13, 14, 15, ..." in (
+            message
         )
+        assert len(message) < 300, message
     else:
         assert len(header) > 130_000
 
