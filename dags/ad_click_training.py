@@ -99,7 +99,7 @@ def run_workdir(run_id: str) -> Path:
     on_failure_callback=notify.run_failed,
 )
 def ad_click_training():
-    @task(task_id="load_data", execution_timeout=LOAD_DATA_TIMEOUT)
+    @task(task_id="load_data", execution_timeout=LOAD_DATA_TIMEOUT, retries=0)
     def ingest_dataset(params: dict | None = None, dag_run=None, run_id: str | None = None) -> dict:
         """Validate the CSV named by `data_path` and keep a typed Parquet copy for this run.
 

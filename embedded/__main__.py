@@ -77,7 +77,9 @@ def wait_for_monitor_after(client, run: dict, timeout: float = 120.0) -> dict | 
 
 
 def summary(stack: EmbeddedStack, outcome: dict) -> str:
-    """What ran and where everything is; the monitor line only when a monitor run was seen."""
+    """What ran and where everything is; the monitor line only when a monitor run was seen.
+
+    No password: a summary ends up in terminal captures and logs. It says where they are."""
     run, result = outcome["run"], outcome["result"]
     metrics = result.get("metrics") or {}
     monitor = outcome["monitor"]
@@ -94,8 +96,9 @@ def summary(stack: EmbeddedStack, outcome: dict) -> str:
         f"Monitor run    {monitor['dag_run_id']}: {monitor['state']}" if monitor else None,
         f"Mail           {stack.mail_url} (also saved as .eml files in {stack.mail_dir})",
         "",
-        f"Airflow UI     {stack.api_url}  login {stack.admin.username} / {stack.admin.password}",
-        f"Read-only      {stack.viewer.username} / {stack.viewer.password} (used by the monitor)",
+        f"Airflow UI     {stack.api_url}  login {stack.admin.username}",
+        f"Read-only      login {stack.viewer.username} (used by the monitor)",
+        f"Passwords      in {stack.secrets_path} (readable by you alone)",
         f"Flask monitor  {stack.flask_url}/api  ({stack.flask_url}/health, /api/status, /metrics)",
         f"MLflow UI      {stack.mlflow_url}  (runs, models, the champion alias)",
         f"Logs           {stack.log_dir}",

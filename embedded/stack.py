@@ -40,6 +40,7 @@ KILL_WAIT_S = 5.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 ADMIN_USER = "admin"
+SECRETS_FILE = "secrets.json"  # in the stack's home, mode 0600: every generated secret
 VIEWER_USER = MONITOR_USERNAME
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
@@ -72,7 +73,7 @@ def load_or_create_secrets(home: Path) -> dict[str, str]:
 
     They live in AIRFLOW_HOME (git-ignored), never in the repository.
     """
-    path = home / "secrets.json"
+    path = home / SECRETS_FILE
     if path.exists():
         return json.loads(path.read_text())
     make_private_dir(home)
@@ -147,6 +148,10 @@ class EmbeddedStack:
     @property
     def mlflow_url(self) -> str:
         return self.mlflow_server.url
+
+    @property
+    def secrets_path(self) -> Path:
+        return self.home / SECRETS_FILE
 
     @property
     def mail_dir(self) -> Path:

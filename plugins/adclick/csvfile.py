@@ -11,18 +11,23 @@ import codecs
 import csv
 import difflib
 import hashlib
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from adclick.errors import DataValidationError
+from adclick.errors import ConfigError, DataValidationError
 from adclick.schema import REQUIRED
 from adclick.source import OpenedFile
 
 CHUNK_BYTES = 1 << 20
 MAX_HEADER_BYTES = 1 << 20
+# A header-only megabyte can name ~140 000 columns; every check after the header (and pandas)
+# pays for each one, so a header wider than this is refused before anything looks at names.
+MAX_COLUMNS_VARIABLE = "ADCLICK_MAX_COLUMNS"
+DEFAULT_MAX_COLUMNS = 10_000
 OTHER_DELIMITERS = ((";", "';'-delimited"), ("\t", "tab-delimited"), ("|", "'|'-delimited"))
 MAGIC = (
     (b"\x1f\x8b", "a gzip archive; unpack it first"),
@@ -49,13 +54,25 @@ class CsvFile:
         return self.header.index(column)
 
 
-def inspect(source: OpenedFile) -> CsvFile:
+def max_columns_from_env() -> int:
+    """The column limit: ``ADCLICK_MAX_COLUMNS``, default :data:`DEFAULT_MAX_COLUMNS`."""
+    raw = os.environ.get(MAX_COLUMNS_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_MAX_COLUMNS
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{MAX_COLUMNS_VARIABLE} must be a positive whole number, got {raw!r}")
+    return int(raw)
+
+
+def inspect(source: OpenedFile, max_columns: int | None = None) -> CsvFile:
     """Check that ``source`` is a non-empty UTF-8 file with a usable header; hash it on the way.
 
     A UTF-8 byte order mark is accepted (spreadsheet exports write one). Header names are
     compared after stripping surrounding whitespace (``"Age "`` is ``"Age"``); case matters.
-    Columns beyond the required ones are allowed; duplicate names are not.
+    Columns beyond the required ones are allowed, up to ``max_columns`` in all (default:
+    :func:`max_columns_from_env`); duplicate names are not.
     """
+    limit = max_columns_from_env() if max_columns is None else max_columns
     try:
         sha256, first = _scan(source)
     except OSError as exc:
@@ -63,7 +80,7 @@ def inspect(source: OpenedFile) -> CsvFile:
             source.path, f"cannot read the file: {exc.strerror or exc}"
         ) from exc
     encoding = "utf-8-sig" if first.startswith(codecs.BOM_UTF8) else "utf-8"
-    header = _parse_header(source.path, first.decode(encoding, errors="replace"))
+    header = _parse_header(source.path, first.decode(encoding, errors="replace"), limit)
     return CsvFile(source=source, sha256=sha256, encoding=encoding, header=header)
 
 
@@ -135,14 +152,22 @@ def _check_text(
         ) from None
 
 
-def _parse_header(path: Path, line: str) -> tuple[str, ...]:
+def _parse_header(path: Path, line: str, max_columns: int) -> tuple[str, ...]:
     if not line.strip():
         raise DataValidationError(path, "the header is blank; it must name the columns", lines=[1])
     try:
         names = tuple(name.strip() for name in next(csv.reader([line])))
     except csv.Error as exc:
         raise DataValidationError(path, f"the header cannot be parsed: {exc}", lines=[1]) from None
-    missing = [column for column in REQUIRED if column not in names]
+    if len(names) > max_columns:
+        raise DataValidationError(
+            path,
+            f"the header has {len(names):,} columns, more than the limit of {max_columns:,} "
+            f"({MAX_COLUMNS_VARIABLE})",
+            lines=[1],
+        )
+    present = set(names)
+    missing = [column for column in REQUIRED if column not in present]
     if missing:
         found = len(REQUIRED) - len(missing)
         for delimiter, description in OTHER_DELIMITERS:
@@ -151,15 +176,30 @@ def _parse_header(path: Path, line: str) -> tuple[str, ...]:
                     path, f"looks like {description}; the file must be comma-separated", lines=[1]
                 )
         raise DataValidationError(path, _missing_message(missing, names), lines=[1])
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        where = "; ".join(
-            f"'{name}' in columns "
-            + ", ".join(str(i + 1) for i, other in enumerate(names) if other == name)
-            for name in duplicates
+    if len(present) < len(names):
+        raise DataValidationError(
+            path, f"duplicate column names in the header: {_duplicates(names)}", lines=[1]
         )
-        raise DataValidationError(path, f"duplicate column names in the header: {where}", lines=[1])
     return names
+
+
+def _duplicates(names: tuple[str, ...], shown: int = 5) -> str:
+    """``'a' in columns 1, 4; 'b' in columns 2, 3``, in one pass over the header; at most
+    ``shown`` names, and columns of each, are listed."""
+    positions: dict[str, list[int]] = {}
+    for index, name in enumerate(names, start=1):
+        positions.setdefault(name, []).append(index)
+    repeated = sorted(name for name, where in positions.items() if len(where) > 1)
+    listed = "; ".join(
+        f"'{_shorten(name)}' in columns {_first(positions[name], shown)}"
+        for name in repeated[:shown]
+    )
+    return listed + (f"; {len(repeated)} names in all" if len(repeated) > shown else "")
+
+
+def _first(numbers: list[int], shown: int) -> str:
+    more = f", ... ({len(numbers)} in all)" if len(numbers) > shown else ""
+    return ", ".join(map(str, numbers[:shown])) + more
 
 
 def _count_required(fields: list[str]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,16 @@ def test_the_mlflow_ui_run_and_model_version_are_named(stack: EmbeddedStack) -> 
     assert "MLflow model   adclick version 7 (champion)" in lines
     assert f"MLflow UI      {stack.mlflow_url}  (runs, models, the champion alias)" in lines
     assert stack.env["MLFLOW_TRACKING_URI"] == stack.mlflow_url == "http://127.0.0.1:5001"
+
+
+def test_no_password_is_printed_only_where_they_are_kept(stack: EmbeddedStack) -> None:
+    """A summary lands in terminal captures and logs (a 0644 log held the admin password)."""
+    text = summary(stack, {"run": RUN, "result": RESULT, "monitor": None})
+
+    for secret in stack.secrets.values():
+        assert secret not in text
+    assert f"Passwords      in {stack.secrets_path} (readable by you alone)" in body(text)
+    assert stack.secrets_path.stat().st_mode & 0o777 == 0o600
+    kept = json.loads(stack.secrets_path.read_text())
+    assert kept["admin_password"] == stack.admin.password
+    assert kept["viewer_password"] == stack.viewer.password
