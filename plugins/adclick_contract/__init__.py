@@ -14,3 +14,6 @@ MONITOR_USERNAME = "monitor"
 AIRFLOW_URL = "http://127.0.0.1:8080"
 FLASK_MONITOR_BIND = "127.0.0.1:5000"
 FLASK_MONITOR_URL = f"http://{FLASK_MONITOR_BIND}"
+
+# Every training DAG carries these tags and its model's name: how the monitor finds them.
+TRAINING_TAGS = ("ml", "training")
