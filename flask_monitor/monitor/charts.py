@@ -100,7 +100,7 @@ def _point(point: Point, cx: float, cy: float) -> str:
     state = escape(point.state or "none")
     if point.value is None:  # a cross in the lane under the plot
         mark = (
-            f'<path d="M{cx - 5:.1f},{cy - 5:.1f} l10,10 m0,-10 l-10,10"/>'
+            f'<path d="M{cx - 7:.1f},{cy - 7:.1f} l14,14 m0,-14 l-14,14"/>'
             f'<circle class="hit" cx="{cx:.1f}" cy="{cy:.1f}" r="8"/>'
         )
     else:

@@ -34,8 +34,8 @@ def html_of(catcher: MailCatcher, needle: str) -> str:
 
 def assert_links_to(html: str, run_id: str) -> None:
     """The run's monitor page and its page in Airflow."""
-    assert f"href='http://127.0.0.1:5000/runs/{quote(run_id, safe='')}'" in html
-    assert f"/dags/ad_click_training/runs/{quote(run_id, safe='')}'" in html
+    assert f'href="http://127.0.0.1:5000/runs/{quote(run_id, safe="")}"' in html
+    assert f'/dags/ad_click_training/runs/{quote(run_id, safe="")}"' in html
 
 
 def states(dag_run) -> dict[str, str]:
@@ -55,8 +55,8 @@ def test_run_trains_promotes_and_mails(training_dag, smtp_catcher, workspace: Pa
     (tn, fp), (fn, tp) = current["metrics"]["confusion_matrix"]
     for html in (report, success):
         assert_links_to(html, dag_run.run_id)
-        assert "Confusion matrix" in html and "predicted click" in html and "actual click" in html
-        assert all(f">{count}</b>" in html for count in (tn, fp, fn, tp))
+        assert "Confusion matrix" in html and ">click</th>" in html and ">no click</th>" in html
+        assert all(f'data-count="{count}"' in html for count in (tn, fp, fn, tp))
         assert f"{100 * tp / (fn + tp):.1f} % of actual click" in html
 
 

@@ -72,7 +72,7 @@ def test_success_mail_shows_metrics_and_the_confusion_grid(
 
     html = mail["HTML"]
     assert "Accuracy" in html and "ROC AUC" in html and "Confusion matrix" in html
-    assert html.count("% of actual") == 4
+    assert html.count(" of actual ") == 4
     monitor, airflow = links_of(embedded_stack, run["dag_run_id"])
     assert f'href="{monitor}"' in html and f'href="{airflow}"' in html
     open_in_catcher(embedded_stack, browser, mail, "mail-success")

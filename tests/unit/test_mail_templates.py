@@ -68,7 +68,7 @@ def test_multiclass_report_names_the_model_and_labels_every_class(catcher) -> No
         assert "Macro F1" in body and "0.9327" in body and "Accuracy" in body
         assert "Iris versicolor" in body and "Iris virginica" in body
         assert "Gate: Macro F1 &gt;= 0.85" in body or "Gate: Macro F1 >= 0.85" in body
-    assert html.count("% of actual") == 9  # a 3 x 3 grid
+    assert html.count(" of actual ") == 9  # a 3 x 3 grid
     assert html.count('data-count="') == 9
     assert "click" not in (text + html).lower()
 
@@ -91,8 +91,8 @@ def test_binary_report_labels_the_grid_from_the_result(catcher) -> None:
 
     text, html = bodies(parsed)
     assert "not promoted" in parsed["Subject"]
-    assert html.count("% of actual") == 4
-    assert "% of actual malignant" in html and ">benign</th>" in html
+    assert html.count(" of actual ") == 4
+    assert " of actual malignant" in html and ">benign</th>" in html
     assert "Gate: Accuracy >= 0.9 (got 0.8860): not passed" in text
     assert "ROC AUC" in text and "malignant" in text
 
