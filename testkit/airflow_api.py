@@ -9,15 +9,13 @@ a run's ``taskInstances``, a task's XCom ``return_value`` and its log.
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from adclick_contract import RESULT_TASK_ID, TRAINING_TAGS
-from testkit.local_http import LocalHTTPServer
+from testkit.local_http import JSONHandler, LocalHTTPServer
 
 TASK_IDS = (
     "load_data",
@@ -173,32 +171,21 @@ class AirflowAPI:
             }
         return 404, {"detail": "Not found"}
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JSONHandler]:
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JSONHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path == "/auth/token":
-                    return self._send(201, {"access_token": "header.e30.signature"})
-                return self._send(405, {"detail": "Method Not Allowed"})
+                    return self.answer(201, {"access_token": "header.e30.signature"})
+                return self.answer(405, {"detail": "Method Not Allowed"})
 
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 api.calls.append(url.path)
                 with api._lock:
                     status, body = api._answer_for(url.path, parse_qs(url.query))
-                self._send(status, body)
+                self.answer(status, body)
 
         return Handler

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,21 @@ from werkzeug.serving import make_server
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
+
+
+class JSONHandler(BaseHTTPRequestHandler):
+    """A quiet request handler that answers in JSON."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def answer(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
 
 class LocalHTTPServer:

@@ -74,7 +74,7 @@ def test_bad_data_fails_at_load_data_and_mails_the_problem(
     failure = html_of(smtp_catcher, "FAILED at load_data")
     assert "Daily Time Spent on Site" in failure and "broken.csv" in failure
     for html in (failure, html_of(smtp_catcher, "FAILED: run")):
-        reason = html.index("missing required column &#x27;Daily Time Spent on Site&#x27;")
+        reason = html.index("missing required column &#39;Daily Time Spent on Site&#39;")
         assert reason < html.index("This run on the monitor") < html.index("Run id")
         assert_links_to(html, dag_run.run_id)
     assert not any((workspace / "model").iterdir()), "a failed run must not write a model"

@@ -6,8 +6,6 @@ the macros the monitor uses (labels from the result, no grid for regression)."""
 from __future__ import annotations
 
 import email
-import json
-from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
 
@@ -17,26 +15,10 @@ import requests
 from adclick_airflow import mail, notify
 from embedded.mailcatcher import MailCatcher
 from testkit.mailbox import Mailbox
-from testkit.ports import free_port
 from testkit.results import result
 
 LINKS = mail.Links("http://monitor.test/runs/r1", "http://airflow.test/dags/d/runs/r1")
 RUN_ID = "manual__2026-12-06T10:15:00.123456+00:00"
-
-
-@pytest.fixture
-def catcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailCatcher]:
-    started = MailCatcher(smtp_port=free_port(), http_port=0)
-    started.start()
-    connection = {
-        "conn_type": "smtp",
-        "host": "127.0.0.1",
-        "port": started.smtp_port,
-        "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "airflow@models.test"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(connection))
-    yield started
-    started.stop()
 
 
 def delivered(catcher: MailCatcher, message: mail.Mail) -> EmailMessage:
@@ -54,11 +36,11 @@ def bodies(parsed: EmailMessage) -> tuple[str, str]:
     return text.get_content(), html.get_content()
 
 
-def test_multiclass_report_names_the_model_and_labels_every_class(catcher) -> None:
+def test_multiclass_report_names_the_model_and_labels_every_class(smtp_catcher) -> None:
     report = mail.run_report("iris_training", RUN_ID, result("multiclass"), LINKS)
-    parsed = delivered(catcher, report)
+    parsed = delivered(smtp_catcher, report)
 
-    assert parsed["Message-ID"].startswith("<") and parsed["Message-ID"].endswith("@models.test>")
+    assert parsed["Message-ID"].startswith("<") and parsed["Message-ID"].endswith("@adclick.local>")
     assert parsed.get_content_type() == "multipart/alternative"
     subject = parsed["Subject"]
     assert subject.startswith("[iris] ") and "f1_macro 0.9327" in subject and len(subject) < 100
@@ -73,10 +55,9 @@ def test_multiclass_report_names_the_model_and_labels_every_class(catcher) -> No
     assert "click" not in (text + html).lower()
 
 
-def test_regression_report_shows_errors_and_no_grid(catcher) -> None:
-    parsed = delivered(
-        catcher, mail.run_report("diabetes_training", RUN_ID, result("regression"), LINKS)
-    )
+def test_regression_report_shows_errors_and_no_grid(smtp_catcher) -> None:
+    report = mail.run_report("diabetes_training", RUN_ID, result("regression"), LINKS)
+    parsed = delivered(smtp_catcher, report)
 
     assert parsed["Subject"].startswith("[diabetes] ") and "rmse 53.8534" in parsed["Subject"]
     text, html = bodies(parsed)
@@ -86,8 +67,9 @@ def test_regression_report_shows_errors_and_no_grid(catcher) -> None:
     assert "Gate: RMSE <= 60 (got 53.8534): passed" in text
 
 
-def test_binary_report_labels_the_grid_from_the_result(catcher) -> None:
-    parsed = delivered(catcher, mail.run_report("cancer_training", RUN_ID, result("binary"), LINKS))
+def test_binary_report_labels_the_grid_from_the_result(smtp_catcher) -> None:
+    report = mail.run_report("cancer_training", RUN_ID, result("binary"), LINKS)
+    parsed = delivered(smtp_catcher, report)
 
     text, html = bodies(parsed)
     assert "not promoted" in parsed["Subject"]
@@ -116,8 +98,8 @@ def test_binary_report_labels_the_grid_from_the_result(catcher) -> None:
     ],
     ids=["task_failed", "run_failed", "flask_down", "flask_back", "run_succeeded"],
 )
-def test_every_mail_has_a_text_part_a_message_id_and_a_short_subject(catcher, message) -> None:
-    parsed = delivered(catcher, message)
+def test_every_mail_has_a_text_part_a_message_id_and_a_short_subject(smtp_catcher, message) -> None:
+    parsed = delivered(smtp_catcher, message)
 
     assert parsed["Message-ID"]
     subject = parsed["Subject"]
@@ -127,11 +109,11 @@ def test_every_mail_has_a_text_part_a_message_id_and_a_short_subject(catcher, me
     assert html.lstrip().startswith("<!doctype html>")
 
 
-def test_a_subject_and_html_pair_still_goes_out_with_a_text_part(catcher) -> None:
+def test_a_subject_and_html_pair_still_goes_out_with_a_text_part(smtp_catcher) -> None:
     subject, html = mail.run_report("iris_training", RUN_ID, result("multiclass"), LINKS)
     notify.send(subject, html, to=["team@models.test"])
 
-    box = Mailbox(f"http://127.0.0.1:{catcher.http_port}")
+    box = Mailbox(f"http://127.0.0.1:{smtp_catcher.http_port}")
     caught = box.wait_for(lambda m: m["Subject"] == subject, timeout=10)
     assert "Macro F1" in caught["Text"] and "<" not in caught["Text"]
     assert caught["MessageID"] and "Iris virginica" in caught["HTML"]
