@@ -74,7 +74,7 @@ def links(dag_id: str, run_id: str, log_url: str | None = None) -> mail.Links:
 
     base = conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
     airflow = f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
-    return mail.Links(settings.monitor_run_url(run_id), airflow, log_url)
+    return mail.Links(settings.monitor_run_url(run_id, dag_id), airflow, log_url)
 
 
 def task_failed(context: dict[str, Any]) -> None:

@@ -17,3 +17,5 @@ FLASK_MONITOR_URL = f"http://{FLASK_MONITOR_BIND}"
 
 # Every training DAG carries these tags and its model's name: how the monitor finds them.
 TRAINING_TAGS = ("ml", "training")
+# A model's training DAG is "<model name>_training" (the ad-click one keeps TRAINING_DAG_ID).
+TRAINING_DAG_SUFFIX = "_training"

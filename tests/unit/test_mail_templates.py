@@ -6,13 +6,16 @@ the macros the monitor uses (labels from the result, no grid for regression)."""
 from __future__ import annotations
 
 import email
+import re
 from email import policy
 from email.message import EmailMessage
+from urllib.parse import quote
 
 import pytest
 import requests
 
 from adclick_airflow import mail, notify
+from adclick_contract import TRAINING_DAG_ID
 from embedded.mailcatcher import MailCatcher
 from testkit.mailbox import Mailbox
 from testkit.results import result
@@ -28,6 +31,11 @@ def delivered(catcher: MailCatcher, message: mail.Mail) -> EmailMessage:
     caught = box.wait_for(lambda m: m["Subject"] == message.subject, timeout=10)
     raw = requests.get(f"{box.base_url}/api/v1/message/{caught['ID']}/raw", timeout=5)
     return email.message_from_bytes(raw.content, policy=policy.default)
+
+
+def column_heads(html: str) -> list[str]:
+    """The confusion grid's predicted-class headings: the only labels it shows."""
+    return re.findall(r'<th scope="col"[^>]*>([^<]*)</th>', html)[1:]  # after "Predicted"
 
 
 def bodies(parsed: EmailMessage) -> tuple[str, str]:
@@ -52,7 +60,7 @@ def test_multiclass_report_names_the_model_and_labels_every_class(smtp_catcher) 
         assert "Gate: Macro F1 &gt;= 0.85" in body or "Gate: Macro F1 >= 0.85" in body
     assert html.count(" of actual ") == 9  # a 3 x 3 grid
     assert html.count('data-count="') == 9
-    assert "click" not in (text + html).lower()
+    assert column_heads(html) == ["Iris setosa", "Iris versicolor", "Iris virginica"]
 
 
 def test_regression_report_shows_errors_and_no_grid(smtp_catcher) -> None:
@@ -74,7 +82,7 @@ def test_binary_report_labels_the_grid_from_the_result(smtp_catcher) -> None:
     text, html = bodies(parsed)
     assert "not promoted" in parsed["Subject"]
     assert html.count(" of actual ") == 4
-    assert " of actual malignant" in html and ">benign</th>" in html
+    assert " of actual malignant" in html and column_heads(html) == ["benign", "malignant"]
     assert "Gate: Accuracy >= 0.9 (got 0.8860): not passed" in text
     assert "ROC AUC" in text and "malignant" in text
 
@@ -137,3 +145,11 @@ def test_html_escapes_what_the_run_sends() -> None:
 
     assert script not in message.html and "&lt;script&gt;" in message.html
     assert script in message.text  # plain text is not HTML: shown as it is
+
+
+def test_a_models_mails_link_to_its_own_monitor_pages() -> None:
+    quoted = quote(RUN_ID, safe="")
+
+    assert notify.links("iris_training", RUN_ID).monitor.endswith(f"/models/iris/runs/{quoted}")
+    default = notify.links(TRAINING_DAG_ID, RUN_ID).monitor
+    assert default.endswith(f"/runs/{quoted}") and "/models/" not in default
