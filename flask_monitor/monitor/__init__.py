@@ -1,5 +1,5 @@
-"""Flask monitor: the latest run of the training DAG and its history, read through Airflow's
-REST API."""
+"""Flask monitor: the latest run of each training DAG and its history, read through Airflow's
+REST API (the default DAG's under /api and /history, every model's under /models/<name>)."""
 
 from __future__ import annotations
 

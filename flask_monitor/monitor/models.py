@@ -5,9 +5,9 @@ JSON, drawn like the default DAG's pages."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template
+from flask.typing import ResponseReturnValue
 
 from adclick_contract import TRAINING_TAGS
 from monitor import views
@@ -25,7 +25,7 @@ def _source(name: str) -> StatusSource:
 
 
 @bp.get("/")
-def index():
+def index() -> ResponseReturnValue:
     services = current_app.extensions["monitor"]
     try:
         models = services.models.models()
@@ -36,7 +36,9 @@ def index():
     )
 
 
-def _for_model(name: str, draw: Callable[[StatusSource], Any]) -> Any:
+def _for_model(
+    name: str, draw: Callable[[StatusSource], ResponseReturnValue]
+) -> ResponseReturnValue:
     try:
         source = _source(name)
     except StatusUnavailable as error:
@@ -45,20 +47,20 @@ def _for_model(name: str, draw: Callable[[StatusSource], Any]) -> Any:
 
 
 @bp.get("/<name>")
-def latest(name: str):
+def latest(name: str) -> ResponseReturnValue:
     return _for_model(name, lambda source: views.latest_page("latest", source))
 
 
 @bp.get("/<name>/status")
-def status(name: str):
+def status(name: str) -> ResponseReturnValue:
     return _for_model(name, views.status_answer)
 
 
 @bp.get("/<name>/history")
-def history(name: str):
+def history(name: str) -> ResponseReturnValue:
     return _for_model(name, views.history_page)
 
 
 @bp.get("/<name>/runs/<path:run_id>")
-def run(name: str, run_id: str):
+def run(name: str, run_id: str) -> ResponseReturnValue:
     return _for_model(name, lambda source: views.run_by_id(run_id, source))

@@ -22,6 +22,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 
 from monitor.history import charts, gate_metric
 from monitor.status import StatusSource, StatusUnavailable
@@ -64,7 +65,7 @@ def run_page(run: dict, page: str) -> str:
     return render_template("run.html", run=run, page=page, expected=PAGE_STATES.get(page))
 
 
-def latest_page(page: str, source: StatusSource | None = None):
+def latest_page(page: str, source: StatusSource | None = None) -> ResponseReturnValue:
     try:
         run = latest_run(source)
     except StatusUnavailable as error:
@@ -81,7 +82,7 @@ def status_answer(source: StatusSource | None = None) -> Response | tuple[Respon
         return jsonify(body), 503, {"Retry-After": RETRY_AFTER_S}
 
 
-def history_page(source: StatusSource | None = None):
+def history_page(source: StatusSource | None = None) -> ResponseReturnValue:
     source = source or _services().status
     try:
         recent = recent_runs(source)
@@ -99,7 +100,7 @@ def history_page(source: StatusSource | None = None):
     )
 
 
-def run_by_id(run_id: str, source: StatusSource | None = None):
+def run_by_id(run_id: str, source: StatusSource | None = None) -> ResponseReturnValue:
     """A run's own page, for the latest run and the others on the history page. Runs further
     back are not looked up: each id asked for would cost Airflow calls, whoever asks."""
     try:
