@@ -74,7 +74,7 @@ def test_succeeded_run(embedded_stack, monitor_url, browser) -> None:
     )
     rows = browser.evaluate(
         "[...document.querySelectorAll('table.details th')].find(t => t.textContent == "
-        "'Test rows').nextElementSibling.textContent"
+        "'Hold-out rows').nextElementSibling.textContent"
     )
     assert len(cells) == 4 and sum(cells) == int(rows)
     assert browser.evaluate("document.querySelectorAll('table.confusion .rate').length") == 4
