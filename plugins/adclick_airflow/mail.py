@@ -199,3 +199,21 @@ def flask_back(url: str, since: str, until: str) -> Mail:
         log_url=None,
         closing=None,
     )
+
+
+def flask_flapping(url: str, relaunches: int, window_s: float, since: str) -> Mail:
+    """Sent once per flapping episode: the service keeps dying and being relaunched."""
+    return _render(
+        "flask",
+        f"Flask monitor flapping: {url} relaunched {relaunches} times",
+        title="The Flask monitor keeps going down",
+        facts=[
+            ("Health URL", url),
+            ("Relaunches", f"{relaunches} within {window_s / 60:g} minutes"),
+            ("Flapping since", since),
+        ],
+        error=None,
+        log_url=None,
+        closing="Each relaunch now waits longer than the one before. No further mail is sent "
+        "until the relaunches slow down and the service flaps again.",
+    )

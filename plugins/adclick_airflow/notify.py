@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -24,6 +25,9 @@ from adclick_airflow.monitoring import flask_health_url
 log = logging.getLogger(__name__)
 
 DEFAULT_SENDER = "airflow@localhost"  # when the connection names no from_email
+# A subject (under 100 characters) stays on its header line: folded at 78, a subject with a
+# long URL moved whole to a continuation line, and some readers show its leading space.
+HEADERS_ON_ONE_LINE = policy.SMTP.clone(max_line_length=998)
 
 
 def send(message: mail.Mail | str, html: str | None = None, to: list[str] | None = None) -> None:
@@ -47,7 +51,7 @@ def send(message: mail.Mail | str, html: str | None = None, to: list[str] | None
 
 def mime_message(message: mail.Mail, sender: str, to: list[str]) -> EmailMessage:
     """``multipart/alternative``: the text part first, the HTML part preferred."""
-    envelope = EmailMessage()
+    envelope = EmailMessage(policy=HEADERS_ON_ONE_LINE)
     envelope["Subject"] = message.subject
     envelope["From"] = sender
     envelope["To"] = ", ".join(to)
@@ -163,6 +167,12 @@ def flask_down(context: dict[str, Any]) -> None:
     except Exception:
         log.exception("Could not send the Flask monitor outage mail; the next attempt will")
         outage.end(path)
+
+
+def flask_flapping(relaunches: int, window_s: float, since: float) -> None:
+    """A relaunch opened a flapping episode: say so once."""
+    when = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
+    _send_quietly(mail.flask_flapping(flask_health_url(), relaunches, window_s, when))
 
 
 def flask_back() -> None:

@@ -102,9 +102,10 @@ def test_binary_report_labels_the_grid_from_the_result(smtp_catcher) -> None:
         mail.run_failed("iris_training", RUN_ID, "fit_model", "/srv/x/y.py failed " * 9, LINKS),
         mail.flask_down("http://127.0.0.1:5000/health", "2026-12-06T10:00:00", "refused", "w", "l"),
         mail.flask_back("http://127.0.0.1:5000/health", "2026-12-06T10:00:00", "10:05"),
+        mail.flask_flapping("http://127.0.0.1:5000/health", 4, 600.0, "2026-12-06T10:00:00"),
         mail.run_succeeded("diabetes_training", RUN_ID, result("regression"), LINKS),
     ],
-    ids=["task_failed", "run_failed", "flask_down", "flask_back", "run_succeeded"],
+    ids=["task_failed", "run_failed", "flask_down", "flask_back", "flapping", "run_succeeded"],
 )
 def test_every_mail_has_a_text_part_a_message_id_and_a_short_subject(smtp_catcher, message) -> None:
     parsed = delivered(smtp_catcher, message)
