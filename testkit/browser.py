@@ -28,14 +28,19 @@ from testkit.waiting import wait_until
 
 BINARY = "chromium-headless-shell"
 WIDTH, HEIGHT = 1280, 900
+PHONE_WIDTH = 390  # CSS pixels of a current phone held upright
 
 
 class Browser:
     """One browser process and one tab; ``close()`` ends the process it started."""
 
-    def __init__(self, binary: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self, binary: str | None = None, timeout: float = 60.0, width: int = WIDTH
+    ) -> None:
+        """``width`` below 600 emulates a phone: its viewport, touch-free."""
         self.binary = binary or ensure_debian_tool(BINARY, BINARY)
         self.timeout = timeout
+        self.width = width
         self._profile = Path(tempfile.mkdtemp(prefix="adclick-browser-"))
         self._process = subprocess.Popen(
             [
@@ -139,10 +144,10 @@ class Browser:
     def _viewport(self, height: int) -> None:
         self.send(
             "Emulation.setDeviceMetricsOverride",
-            width=WIDTH,
+            width=self.width,
             height=height,
             deviceScaleFactor=1,
-            mobile=False,
+            mobile=self.width < 600,
         )
 
     def close(self) -> None:

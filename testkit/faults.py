@@ -15,11 +15,10 @@ import os
 import signal
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
 
 from embedded.stack import EmbeddedStack
-from testkit.local_http import LocalHTTPServer
+from testkit.local_http import JSONHandler, LocalHTTPServer
 
 _PAGE = b"<html><p>Welcome!</p></html>"
 HTML_ANSWER = (
@@ -75,38 +74,27 @@ class FlakyAirflow:
         failed: set[tuple[str, str]] = set()
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def _answer(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JSONHandler):
             def _route(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 path = self.path.split("?")[0]
                 owner.calls.append((method, path))
                 if path == "/auth/token":
-                    return self._answer(201, {"access_token": "header.e30.signature"})
+                    return self.answer(201, {"access_token": "header.e30.signature"})
                 if method == "POST" and path.endswith("/dagRuns"):
                     run_id = body["dag_run_id"]
                     if run_id in owner.runs:
-                        return self._answer(409, {"detail": "run exists"})
+                        return self.answer(409, {"detail": "run exists"})
                     owner.runs[run_id] = {"dag_run_id": run_id, "conf": body["conf"]}
                 if (method, path) not in failed:
                     failed.add((method, path))
-                    return self._answer(500, {"detail": {"reason": "Database error"}})
+                    return self.answer(500, {"detail": {"reason": "Database error"}})
                 if method == "GET" and "/dagRuns/" in path:
-                    return self._answer(200, owner.runs[unquote(path.rsplit("/", 1)[1])])
+                    return self.answer(200, owner.runs[unquote(path.rsplit("/", 1)[1])])
                 if method == "GET" and path.endswith("/dagRuns"):
-                    return self._answer(200, {"dag_runs": list(owner.runs.values())})
-                return self._answer(200, {"is_paused": body.get("is_paused")})
+                    return self.answer(200, {"dag_runs": list(owner.runs.values())})
+                return self.answer(200, {"is_paused": body.get("is_paused")})
 
             def do_GET(self) -> None:
                 self._route("GET")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from adclick_airflow.settings import MONITOR_DAG_ID, TRAINING_DAG_ID
+from embedded.mailcatcher import MailCatcher
 from embedded.mlflow_server import MlflowServer
 from embedded.stack import REPO_ROOT, EmbeddedStack
 from testkit.datasets import SAMPLE_CSV
@@ -79,6 +81,22 @@ def embedded_stack(
         yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture
+def smtp_catcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailCatcher]:
+    """A real SMTP server the DAG's mails go to, through the `smtp_default` connection."""
+    catcher = MailCatcher(smtp_port=free_port(), http_port=free_port())
+    catcher.start()
+    connection = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": catcher.smtp_port,
+        "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "airflow@adclick.local"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(connection))
+    yield catcher
+    catcher.stop()
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Flask monitor: the latest run of the training DAG and its history, read through Airflow's
-REST API."""
+"""Flask monitor: the latest run of each training DAG and its history, read through Airflow's
+REST API (the default DAG's under /api and /history, every model's under /models/<name>)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 from flask import Flask
 
 from airflow_rest import AirflowClient
-from monitor import filters, hooks, metrics, views
+from monitor import filters, hooks, metrics, models, views
 from monitor.config import load_config
 from monitor.metrics import Metrics
-from monitor.status import StatusSource
+from monitor.status import ModelSources, StatusSource
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Services:
 
     status: StatusSource
     metrics: Metrics
+    models: ModelSources
     # page name -> (the snapshot it shows, its HTML): see views.rendered_once
     pages: dict[str, tuple[object, str]] = field(default_factory=dict)
     drawing: threading.Lock = field(default_factory=threading.Lock)
@@ -34,6 +35,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["monitor"] = build_services(app.config)
     app.register_blueprint(views.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(models.bp)
     hooks.install(app)
     filters.install(app)
     return app
@@ -47,16 +49,20 @@ def build_services(config: dict[str, Any]) -> Services:
         str(config["AIRFLOW_PASSWORD"]),
         timeout=config["AIRFLOW_TIMEOUT"],
     )
-    status = StatusSource(
-        client,
-        str(config["DAG_ID"]),
-        ttl=config["CACHE_TTL"],
-        ui_url=config["AIRFLOW_UI_URL"],
-        result_task_id=str(config["RESULT_TASK_ID"]),
-        health_timeout=config["HEALTH_TIMEOUT"],
-        history_limit=config["HISTORY_RUNS"],
-        on_upstream_call=lambda call, outcome: app_metrics.upstream_calls.labels(
-            call, outcome
-        ).inc(),
-    )
-    return Services(status=status, metrics=app_metrics)
+
+    def source(dag_id: str) -> StatusSource:
+        return StatusSource(
+            client,
+            dag_id,
+            ttl=config["CACHE_TTL"],
+            ui_url=config["AIRFLOW_UI_URL"],
+            result_task_id=str(config["RESULT_TASK_ID"]),
+            health_timeout=config["HEALTH_TIMEOUT"],
+            history_limit=config["HISTORY_RUNS"],
+            on_upstream_call=lambda call, outcome: app_metrics.upstream_calls.labels(
+                call, outcome
+            ).inc(),
+        )
+
+    status = source(str(config["DAG_ID"]))
+    return Services(status=status, metrics=app_metrics, models=ModelSources(status, source))

@@ -58,6 +58,13 @@ class Metrics:
             "1 if the last status lookup got an answer from Airflow, else 0",
             registry=self.registry,
         )
+        self.model_metric = Gauge(
+            "monitor_model_metric",
+            "Hold-out metrics of the model registered by each training DAG's latest run "
+            "(absent until one was)",
+            ["model", "dag_id", "metric"],
+            registry=self.registry,
+        )
         self._state_lock = threading.Lock()
 
     def observe(self, dag_id: str, lookup: Lookup) -> None:
@@ -70,6 +77,18 @@ class Metrics:
         self.airflow_up.set(0 if lookup.error is not None else 1)
         if lookup.error is None:
             self.record_state(dag_id, lookup.value.get("state"))
+            self.record_metrics(dag_id, lookup.value)
+
+    def record_metrics(self, dag_id: str, run: dict) -> None:
+        """The run's numeric hold-out metrics, by the model's name (its DAG's when the result
+        names none); a run without a result leaves the last model's figures in place."""
+        metrics = run.get("metrics")
+        if not isinstance(metrics, dict):
+            return
+        model = (run.get("model") or {}).get("name") or dag_id
+        for name, value in metrics.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                self.model_metric.labels(model, dag_id, name).set(value)
 
     def record_state(self, dag_id: str, state: str | None) -> None:
         seen = "none" if state is None else state if state in RUN_STATES else "other"

@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from urllib.parse import quote
 
+import result_views
 from adclick_contract import RESULT_TASK_ID
 from airflow_rest import TERMINAL_STATES, AirflowClient, AirflowError, map_index_of
 
@@ -32,6 +33,15 @@ TASK_FIELDS = ("task_id", "map_index", "state", "try_number", "start_date", "end
 FAILED_TASK_STATES = ("failed",)
 MLFLOW_FIELDS = ("run_id", "experiment_id", "model_name", "model_version", "run_url", "version_url")
 MLFLOW_LINKS = ("run_url", "version_url")
+# What a run without a registered model shows of the result (the shared result format).
+NO_RESULT = {
+    "metrics": None,
+    "model": None,
+    "task": None,
+    "labels": None,
+    "class_names": None,
+    "gate": None,
+}
 
 
 class RunDetails:
@@ -73,8 +83,7 @@ class RunDetails:
             "run_id": None,
             **dict.fromkeys(RUN_FIELDS),
             "tasks": [],
-            "metrics": None,
-            "model": None,
+            **NO_RESULT,
             "failure": None,
             "airflow_url": f"{self.ui_url}/dags/{_segment(self.dag_id)}",
             "message": "no runs yet",
@@ -121,19 +130,26 @@ class RunDetails:
         }
 
     def _model_result(self, run_id: str, tasks: list[dict]) -> dict:
-        """``metrics`` and ``model`` from the result task's XCom; None until it succeeded."""
+        """The result task's XCom (the shared result format): ``metrics``, ``model``,
+        ``task``, ``labels``, ``class_names`` and ``gate``; None until it succeeded."""
         done = any(t["task_id"] == self.result_task_id and t["state"] == "success" for t in tasks)
         result = self.client.xcom(self.dag_id, run_id, self.result_task_id) if done else None
         if not isinstance(result, dict):
-            return {"metrics": None, "model": None}
+            return dict(NO_RESULT)
         metrics = result.get("metrics")
+        name = result.get("model")
         return {
             "metrics": metrics if isinstance(metrics, dict) else None,
             "model": {
+                "name": name if isinstance(name, str) else None,
                 "version": result.get("version"),
                 "promoted": result.get("promoted"),
                 "mlflow": _mlflow(result.get("mlflow")),
             },
+            "task": result_views.task_of(result),
+            "labels": _plain_list(result.get("labels")),
+            "class_names": _plain_list(result.get("class_names")),
+            "gate": _gate(result),
         }
 
     def _failure(self, run_id: str, tasks: list[dict]) -> dict | None:
@@ -173,6 +189,21 @@ def _mlflow(tracked: object) -> dict | None:
             kept[key] = None
     kept["champion"] = tracked.get("passed") is True
     return kept
+
+
+def _plain_list(values: object) -> list | None:
+    """Class labels or names: a list of strings and numbers, else None."""
+    if not isinstance(values, list):
+        return None
+    return values if all(isinstance(v, str | int | float) for v in values) else None
+
+
+def _gate(result: dict) -> dict | None:
+    """``{"metric", "min" or "max", "passed"}``, whichever way the result records it."""
+    gate = result_views.gate_of(result)
+    if gate is None:
+        return None
+    return {"metric": gate["metric"], gate["bound"]: gate["threshold"], "passed": gate["passed"]}
 
 
 def _task_order(task: dict) -> tuple:

@@ -11,10 +11,11 @@ waits for it.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from adclick_contract import RESULT_TASK_ID
+from adclick_contract import RESULT_TASK_ID, TRAINING_TAGS
 from airflow_rest import (
     AirflowAuthError,
     AirflowClient,
@@ -79,6 +80,7 @@ class StatusSource:
         self._snapshots = CoalescingCache(ttl, stale_for=ttl)
         self._probes = CoalescingCache(ttl, stale_for=ttl)
         self._histories = CoalescingCache(ttl, stale_for=ttl)
+        self._training_dags = CoalescingCache(ttl, stale_for=ttl)
         self._on_upstream_call = on_upstream_call or (lambda call, outcome: None)
         # Waiters give up a little after the slowest round the leader could take.
         self._wait_limit = 4 * (client.timeout[0] + client.timeout[1]) + 1
@@ -90,6 +92,11 @@ class StatusSource:
     def history(self) -> Lookup:
         """``{"dag_id", "limit", "runs": [snapshot, ...] newest first, "fetched_at"}``."""
         return self._shared(self._histories, self._fetch_history)
+
+    def training_dags(self) -> Lookup:
+        """``{model name: dag id}`` of every training DAG (tagged ``TRAINING_TAGS`` and its
+        model's name), this source's DAG among them."""
+        return self._shared(self._training_dags, self._fetch_training_dags)
 
     def _shared(self, cache: CoalescingCache, fetch: Callable[[], dict]) -> Lookup:
         lookup = cache.lookup(fetch, self._wait_limit)
@@ -117,6 +124,15 @@ class StatusSource:
 
     def _fetch_history(self) -> dict:
         return self._call("history", self._read_history)
+
+    def _fetch_training_dags(self) -> dict:
+        return self._call("models", self._read_training_dags)
+
+    def _read_training_dags(self) -> dict[str, str]:
+        found = {model_name(dag): dag["dag_id"] for dag in self.client.dags_tagged(TRAINING_TAGS)}
+        if self.dag_id not in found.values():  # shown whatever its tags say
+            found.setdefault(self.dag_id, self.dag_id)
+        return dict(sorted(found.items()))
 
     def _call(self, call: str, fetch: Callable[[], dict]) -> dict:
         try:
@@ -156,3 +172,37 @@ class StatusSource:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def model_name(dag: dict) -> str:
+    """The model a training DAG trains: its tag besides ``TRAINING_TAGS`` (the one its id
+    starts with, if several), else its id."""
+    tags = [t.get("name") for t in dag.get("tags") or [] if isinstance(t, dict)]
+    names = [t for t in tags if isinstance(t, str) and t not in TRAINING_TAGS]
+    dag_id = str(dag["dag_id"])
+    return next((n for n in names if dag_id.startswith(n)), names[0] if names else dag_id)
+
+
+class ModelSources:
+    """A status source per training DAG, made when one of its model's pages is first asked
+    for; only DAGs Airflow lists as training DAGs get one, so a URL cannot make more."""
+
+    def __init__(self, default: StatusSource, make: Callable[[str], StatusSource]) -> None:
+        self.default = default
+        self._make = make
+        self._lock = threading.Lock()
+        self._sources: dict[str, StatusSource] = {default.dag_id: default}
+
+    def models(self) -> dict[str, str]:
+        """``{model name: dag id}``; raises StatusUnavailable."""
+        return self.default.training_dags().unwrap()
+
+    def source(self, name: str) -> StatusSource | None:
+        """The status source of model ``name``; None when no training DAG has that name."""
+        dag_id = self.models().get(name)
+        if dag_id is None:
+            return None
+        with self._lock:
+            if dag_id not in self._sources:
+                self._sources[dag_id] = self._make(dag_id)
+            return self._sources[dag_id]

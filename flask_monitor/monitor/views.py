@@ -1,5 +1,6 @@
-"""The routes people and scripts use: /api, /api/status, /success, /failure, /history,
-/runs/<run id>, /health.
+"""The routes people and scripts use for the default training DAG: /api, /api/status,
+/success, /failure, /history, /runs/<run id>, /health. Every model's own pages (monitor.models)
+are drawn by the same functions, for its own DAG.
 
 /api sends a finished run to /success or /failure (the entry point people bookmark) and shows
 a queued or running run as exactly that. /success and /failure never pretend: opened while
@@ -21,10 +22,11 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 
 from adclick_contract.instance import CHALLENGE_PARAMETER, MAX_CHALLENGE_LENGTH, proof
-from monitor.history import charts
-from monitor.status import StatusUnavailable
+from monitor.history import charts, gate_metric
+from monitor.status import StatusSource, StatusUnavailable
 
 bp = Blueprint("monitor", __name__)
 
@@ -36,22 +38,26 @@ def _services():
     return current_app.extensions["monitor"]
 
 
-def latest_run() -> dict:
+def latest_run(source: StatusSource | None = None) -> dict:
     """The shared snapshot of the latest run; raises StatusUnavailable. Feeds /metrics."""
     services = _services()
-    lookup = services.status.lookup()
-    services.metrics.observe(services.status.dag_id, lookup)
+    source = source or services.status
+    lookup = source.lookup()
+    services.metrics.observe(source.dag_id, lookup)
     return lookup.unwrap()
 
 
-def unavailable_page(error: StatusUnavailable) -> tuple[str, int, dict]:
-    page = render_template("unavailable.html", error=error, dag_id=_services().status.dag_id)
+def unavailable_page(
+    error: StatusUnavailable, source: StatusSource | None = None
+) -> tuple[str, int, dict]:
+    dag_id = (source or _services().status).dag_id
+    page = render_template("unavailable.html", error=error, dag_id=dag_id)
     return page, 503, {"Retry-After": RETRY_AFTER_S}
 
 
-def recent_runs() -> dict:
+def recent_runs(source: StatusSource | None = None) -> dict:
     """The shared snapshot of the last runs, newest first; raises StatusUnavailable."""
-    return _services().status.history().unwrap()
+    return (source or _services().status).history().unwrap()
 
 
 def run_page(run: dict, page: str) -> str:
@@ -60,12 +66,55 @@ def run_page(run: dict, page: str) -> str:
     return render_template("run.html", run=run, page=page, expected=PAGE_STATES.get(page))
 
 
-def _page(page: str):
+def latest_page(page: str, source: StatusSource | None = None) -> ResponseReturnValue:
     try:
-        run = latest_run()
+        run = latest_run(source)
     except StatusUnavailable as error:
-        return unavailable_page(error)
+        return unavailable_page(error, source)
     return run_page(run, page)
+
+
+def status_answer(source: StatusSource | None = None) -> Response | tuple[Response, int, dict]:
+    try:
+        return jsonify(latest_run(source))
+    except StatusUnavailable as error:
+        dag_id = (source or _services().status).dag_id
+        body = {"error": error.cause, "message": str(error), "dag_id": dag_id}
+        return jsonify(body), 503, {"Retry-After": RETRY_AFTER_S}
+
+
+def history_page(source: StatusSource | None = None) -> ResponseReturnValue:
+    source = source or _services().status
+    try:
+        recent = recent_runs(source)
+    except StatusUnavailable as error:
+        return unavailable_page(error, source)
+    return rendered_once(
+        f"history {request.path}",
+        recent,
+        lambda: render_template(
+            "history.html",
+            history=recent,
+            charts=charts(recent["runs"]),
+            gate_metric=gate_metric(recent["runs"]),
+        ),
+    )
+
+
+def run_by_id(run_id: str, source: StatusSource | None = None) -> ResponseReturnValue:
+    """A run's own page, for the latest run and the others on the history page. Runs further
+    back are not looked up: each id asked for would cost Airflow calls, whoever asks."""
+    try:
+        latest = latest_run(source)
+        if latest["run_id"] == run_id:
+            return run_page(latest, "run")
+        recent = recent_runs(source)
+    except StatusUnavailable as error:
+        return unavailable_page(error, source)
+    found = next((r for r in recent["runs"] if r["run_id"] == run_id), None)
+    if found is None:
+        return render_template("run_not_found.html", run_id=run_id, history=recent), 404
+    return run_page(found, "run")
 
 
 @bp.get("/api")
@@ -83,34 +132,22 @@ def api():
 
 @bp.get("/api/status")
 def api_status() -> Response | tuple[Response, int, dict]:
-    try:
-        return jsonify(latest_run())
-    except StatusUnavailable as error:
-        body = {"error": error.cause, "message": str(error), "dag_id": _services().status.dag_id}
-        return jsonify(body), 503, {"Retry-After": RETRY_AFTER_S}
+    return status_answer()
 
 
 @bp.get("/success")
 def success():
-    return _page("success")
+    return latest_page("success")
 
 
 @bp.get("/failure")
 def failure():
-    return _page("failure")
+    return latest_page("failure")
 
 
 @bp.get("/history")
 def history():
-    try:
-        recent = recent_runs()
-    except StatusUnavailable as error:
-        return unavailable_page(error)
-    return rendered_once(
-        "history",
-        recent,
-        lambda: render_template("history.html", history=recent, charts=charts(recent["runs"])),
-    )
+    return history_page()
 
 
 def rendered_once(page: str, snapshot: object, render: Callable[[], str]) -> str:
@@ -130,19 +167,7 @@ def rendered_once(page: str, snapshot: object, render: Callable[[], str]) -> str
 
 @bp.get("/runs/<path:run_id>")
 def run(run_id: str):
-    """A run's own page, for the latest run and the others on the history page. Runs further
-    back are not looked up: each id asked for would cost Airflow calls, whoever asks."""
-    try:
-        latest = latest_run()
-        if latest["run_id"] == run_id:
-            return run_page(latest, "run")
-        recent = recent_runs()
-    except StatusUnavailable as error:
-        return unavailable_page(error)
-    found = next((r for r in recent["runs"] if r["run_id"] == run_id), None)
-    if found is None:
-        return render_template("run_not_found.html", run_id=run_id, history=recent), 404
-    return run_page(found, "run")
+    return run_by_id(run_id)
 
 
 @bp.get("/health")

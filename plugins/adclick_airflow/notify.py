@@ -10,8 +10,13 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from typing import Any
 from urllib.parse import quote
+
+from markupsafe import Markup
 
 from adclick.workdir import REGISTERED_RECORD
 from adclick_airflow import mail, outage, settings
@@ -19,22 +24,49 @@ from adclick_airflow.monitoring import flask_health_url
 
 log = logging.getLogger(__name__)
 
+DEFAULT_SENDER = "airflow@localhost"  # when the connection names no from_email
+# A subject (under 100 characters) stays on its header line: folded at 78, a subject with a
+# long URL moved whole to a continuation line, and some readers show its leading space.
+HEADERS_ON_ONE_LINE = policy.SMTP.clone(max_line_length=998)
 
-def send(subject: str, html: str, to: list[str] | None = None) -> None:
-    """Deliver one mail; raises if the SMTP server cannot be reached (callers decide)."""
+
+def send(message: mail.Mail | str, html: str | None = None, to: list[str] | None = None) -> None:
+    """Deliver one mail (text and HTML alternatives, its own Message-ID) through the
+    ``smtp_default`` connection; raises if the SMTP server cannot be reached (callers decide).
+
+    ``message`` is a :class:`mail.Mail`, or a subject with its ``html`` (the text part is then
+    the HTML's text).
+    """
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
+    if isinstance(message, str):
+        message = mail.Mail(message, html or "", Markup(html or "").striptags())
+
+    recipients = to or settings.alert_recipients()
     with SmtpHook() as hook:
-        hook.send_email_smtp(
-            to=to or settings.alert_recipients(), subject=subject, html_content=html
-        )
+        envelope = mime_message(message, hook.from_email or DEFAULT_SENDER, recipients)
+        # The hook's own send builds an HTML-only message; its logged-in client sends ours.
+        hook._smtp_client.send_message(envelope)
 
 
-def _send_quietly(subject: str, html: str) -> None:
+def mime_message(message: mail.Mail, sender: str, to: list[str]) -> EmailMessage:
+    """``multipart/alternative``: the text part first, the HTML part preferred."""
+    envelope = EmailMessage(policy=HEADERS_ON_ONE_LINE)
+    envelope["Subject"] = message.subject
+    envelope["From"] = sender
+    envelope["To"] = ", ".join(to)
+    envelope["Date"] = formatdate(localtime=False)
+    envelope["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    envelope.set_content(message.text)
+    envelope.add_alternative(message.html, subtype="html")
+    return envelope
+
+
+def _send_quietly(message: mail.Mail) -> None:
     try:
-        send(subject, html)
+        send(message)
     except Exception:
-        log.exception("Could not send notification %r", subject)
+        log.exception("Could not send notification %r", message.subject)
 
 
 FAILURE_FILE = "failure.json"
@@ -46,7 +78,7 @@ def links(dag_id: str, run_id: str, log_url: str | None = None) -> mail.Links:
 
     base = conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
     airflow = f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
-    return mail.Links(settings.monitor_run_url(run_id), airflow, log_url)
+    return mail.Links(settings.monitor_run_url(run_id, dag_id), airflow, log_url)
 
 
 def task_failed(context: dict[str, Any]) -> None:
@@ -60,7 +92,7 @@ def task_failed(context: dict[str, Any]) -> None:
     message = str(error) if error is not None else "unknown error"
     _record_failure(ti.dag_id, ti.run_id, {"task_id": ti.task_id, "message": message})
     map_index = getattr(ti, "map_index", -1)
-    subject, html = mail.task_failed(
+    message = mail.task_failed(
         ti.dag_id,
         ti.run_id,
         f"{ti.task_id}[{map_index}]"
@@ -70,7 +102,7 @@ def task_failed(context: dict[str, Any]) -> None:
         f"{type(error).__name__}: {error}" if error is not None else message,
         links(ti.dag_id, ti.run_id, ti.log_url),
     )
-    _send_quietly(subject, html)
+    _send_quietly(message)
 
 
 def _record_failure(dag_id: str, run_id: str, failure: dict[str, str]) -> None:
@@ -105,7 +137,7 @@ def run_succeeded(context: dict[str, Any]) -> None:
     """DAG-level success mail: run id and the metrics of the model it trained."""
     dag_id, run_id = context["dag"].dag_id, context["run_id"]
     result = training_result(dag_id, run_id)
-    _send_quietly(*mail.run_succeeded(dag_id, run_id, result, links(dag_id, run_id)))
+    _send_quietly(mail.run_succeeded(dag_id, run_id, result, links(dag_id, run_id)))
 
 
 def run_failed(context: dict[str, Any]) -> None:
@@ -115,8 +147,7 @@ def run_failed(context: dict[str, Any]) -> None:
     task_id = failure.get("task_id") or (ti.task_id if ti is not None else None)
     reason = failure.get("message") or str(context.get("reason") or "task failed")
     log_url = ti.log_url if ti is not None and ti.task_id == task_id else None
-    subject, html = mail.run_failed(dag_id, run_id, task_id, reason, links(dag_id, run_id, log_url))
-    _send_quietly(subject, html)
+    _send_quietly(mail.run_failed(dag_id, run_id, task_id, reason, links(dag_id, run_id, log_url)))
 
 
 def flask_down(context: dict[str, Any]) -> None:
@@ -132,7 +163,7 @@ def flask_down(context: dict[str, Any]) -> None:
         return
     where = f"{ti.dag_id} / {ti.run_id} / {ti.task_id}"
     try:
-        send(*mail.flask_down(flask_health_url(), record["since"], reason, where, ti.log_url))
+        send(mail.flask_down(flask_health_url(), record["since"], reason, where, ti.log_url))
     except Exception:
         log.exception("Could not send the Flask monitor outage mail; the next attempt will")
         outage.end(path)
@@ -141,7 +172,7 @@ def flask_down(context: dict[str, Any]) -> None:
 def flask_flapping(relaunches: int, window_s: float, since: float) -> None:
     """A relaunch opened a flapping episode: say so once (see :mod:`relaunches`)."""
     when = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
-    _send_quietly(*mail.flask_flapping(flask_health_url(), relaunches, window_s, when))
+    _send_quietly(mail.flask_flapping(flask_health_url(), relaunches, window_s, when))
 
 
 def flask_back() -> None:
@@ -150,4 +181,4 @@ def flask_back() -> None:
     if record is None:
         return
     until = datetime.now(UTC).isoformat(timespec="seconds")
-    _send_quietly(*mail.flask_back(flask_health_url(), record.get("since", "?"), until))
+    _send_quietly(mail.flask_back(flask_health_url(), record.get("since", "?"), until))

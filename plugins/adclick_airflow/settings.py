@@ -19,7 +19,12 @@ from urllib.parse import quote
 
 from adclick import retention, storage
 from adclick_airflow import relaunches
-from adclick_contract import FLASK_MONITOR_URL, RESULT_TASK_ID, TRAINING_DAG_ID
+from adclick_contract import (
+    FLASK_MONITOR_URL,
+    RESULT_TASK_ID,
+    TRAINING_DAG_ID,
+    TRAINING_DAG_SUFFIX,
+)
 
 __all__ = ["RESULT_TASK_ID", "TRAINING_DAG_ID"]  # re-exported: the DAG files read ids here
 MONITOR_DAG_ID = os.environ.get("ADCLICK_MONITOR_DAG_ID", "ad_click_monitor")
@@ -158,9 +163,12 @@ def _days(variable: str, default: float) -> timedelta:
     return timedelta(days=_number(variable, default))
 
 
-def monitor_run_url(run_id: str) -> str:
-    """The Flask monitor's page of one run, as people reach it (links in mails)."""
+def monitor_run_url(run_id: str, dag_id: str = TRAINING_DAG_ID) -> str:
+    """The Flask monitor's page of one run, as people reach it (links in mails): the default
+    training DAG's under /runs/, another model's under /models/<its name>/runs/."""
     base = os.environ.get("ADCLICK_MONITOR_URL", FLASK_MONITOR_URL).rstrip("/")
+    if dag_id != TRAINING_DAG_ID:
+        base += f"/models/{quote(dag_id.removesuffix(TRAINING_DAG_SUFFIX), safe='')}"
     return f"{base}/runs/{quote(run_id, safe='')}"
 
 

@@ -16,3 +16,8 @@ FLASK_MONITOR_BIND = "127.0.0.1:5000"
 FLASK_MONITOR_URL = f"http://{FLASK_MONITOR_BIND}"
 # The Flask monitor's service in docker-compose.yaml: its host name on the stack's network.
 FLASK_MONITOR_SERVICE = "flask-monitor"
+
+# Every training DAG carries these tags and its model's name: how the monitor finds them.
+TRAINING_TAGS = ("ml", "training")
+# A model's training DAG is "<model name>_training" (the ad-click one keeps TRAINING_DAG_ID).
+TRAINING_DAG_SUFFIX = "_training"

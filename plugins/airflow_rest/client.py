@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -197,6 +197,16 @@ class AirflowClient:
         except AirflowNotFound:
             return False
         return True
+
+    def dags_tagged(self, tags: Sequence[str], limit: int = 100) -> list[dict]:
+        """The DAGs that carry every one of ``tags`` (not the stale ones: their file is gone),
+        by dag id."""
+        body = self.request(
+            "GET",
+            "/api/v2/dags",
+            params={"tags": list(tags), "tags_match_mode": "all", "limit": limit},
+        )
+        return [dag for dag in body["dags"] if not dag.get("is_stale")]
 
     def set_paused(self, dag_id: str, paused: bool) -> dict:
         return self.request("PATCH", _dag_path(dag_id), json={"is_paused": paused})

@@ -7,7 +7,6 @@ any test module of this folder imports it.
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import shutil
 import subprocess
@@ -18,10 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from embedded.mailcatcher import MailCatcher
 from embedded.stack import REPO_ROOT
 from testkit.datasets import SAMPLE_CSV
-from testkit.ports import free_port
 
 _HOME = Path(tempfile.mkdtemp(prefix="adclick-dagtest-"))
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
@@ -47,22 +44,6 @@ def airflow_db() -> Iterator[Path]:
         env=os.environ,
     )
     yield _HOME
-
-
-@pytest.fixture
-def smtp_catcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailCatcher]:
-    """A real SMTP server the DAG's mails go to, through the `smtp_default` connection."""
-    catcher = MailCatcher(smtp_port=free_port(), http_port=free_port())
-    catcher.start()
-    connection = {
-        "conn_type": "smtp",
-        "host": "127.0.0.1",
-        "port": catcher.smtp_port,
-        "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "airflow@adclick.local"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(connection))
-    yield catcher
-    catcher.stop()
 
 
 @pytest.fixture

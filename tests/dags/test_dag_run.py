@@ -34,8 +34,8 @@ def html_of(catcher: MailCatcher, needle: str) -> str:
 
 def assert_links_to(html: str, run_id: str) -> None:
     """The run's monitor page and its page in Airflow."""
-    assert f"href='http://127.0.0.1:5000/runs/{quote(run_id, safe='')}'" in html
-    assert f"/dags/ad_click_training/runs/{quote(run_id, safe='')}'" in html
+    assert f'href="http://127.0.0.1:5000/runs/{quote(run_id, safe="")}"' in html
+    assert f'/dags/ad_click_training/runs/{quote(run_id, safe="")}"' in html
 
 
 def states(dag_run) -> dict[str, str]:
@@ -55,8 +55,8 @@ def test_run_trains_promotes_and_mails(training_dag, smtp_catcher, workspace: Pa
     (tn, fp), (fn, tp) = current["metrics"]["confusion_matrix"]
     for html in (report, success):
         assert_links_to(html, dag_run.run_id)
-        assert "Confusion matrix" in html and "predicted click" in html and "actual click" in html
-        assert all(f">{count}</b>" in html for count in (tn, fp, fn, tp))
+        assert "Confusion matrix" in html and ">click</th>" in html and ">no click</th>" in html
+        assert all(f'data-count="{count}"' in html for count in (tn, fp, fn, tp))
         assert f"{100 * tp / (fn + tp):.1f} % of actual click" in html
 
 
@@ -74,7 +74,7 @@ def test_bad_data_fails_at_load_data_and_mails_the_problem(
     failure = html_of(smtp_catcher, "FAILED at load_data")
     assert "Daily Time Spent on Site" in failure and "broken.csv" in failure
     for html in (failure, html_of(smtp_catcher, "FAILED: run")):
-        reason = html.index("missing required column &#x27;Daily Time Spent on Site&#x27;")
+        reason = html.index("missing required column &#39;Daily Time Spent on Site&#39;")
         assert reason < html.index("This run on the monitor") < html.index("Run id")
         assert_links_to(html, dag_run.run_id)
     assert not any((workspace / "model").iterdir()), "a failed run must not write a model"

@@ -1,21 +1,26 @@
 """Flask monitor fixtures in the style of Flask's tutorial: ``app`` and ``client``.
 
 ``app`` reads the real embedded Airflow with the read-only account (a session fixture of
-tests/conftest.py). ``down_app`` points at a port where nothing listens: Airflow down, for
-real, and needs no stack. Other faults come from the small real servers in testkit.faults
-(the ``fault_server`` fixture of tests/conftest.py).
+tests/conftest.py). ``make_kinds_app`` reads a local REST API stand-in serving training DAGs
+of every model kind (multiclass, regression, binary). ``down_app`` points at a port where
+nothing listens: Airflow down, for real, and needs no stack. Other faults come from the small
+real servers in testkit.faults (the ``fault_server`` fixture of tests/conftest.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from monitor import create_app
+from testkit.airflow_api import AirflowAPI
 from testkit.ports import free_port
+from testkit.results import KINDS, result
+
+KIND_DAGS = {kind: f"{KINDS[kind]['model']}_training" for kind in KINDS}
 
 
 @pytest.fixture
@@ -68,3 +73,34 @@ def down_app(make_down_app) -> Flask:
 @pytest.fixture
 def down_client(down_app: Flask) -> FlaskClient:
     return down_app.test_client()
+
+
+@pytest.fixture
+def airflow_api() -> Iterator[AirflowAPI]:
+    """A local REST API v2 stand-in (testkit.airflow_api) with three training DAGs of other
+    kinds than the ad-click model, and runs of each: the pages for every model kind."""
+    api = AirflowAPI()
+    for kind, dag_id in KIND_DAGS.items():
+        api.add_dag(dag_id, KINDS[kind]["model"])
+        api.add_run(dag_id, "failed", error="ValueError: the input file is empty")
+        api.add_run(dag_id, "success", result=result(kind, promoted=False), duration=30.5)
+        api.add_run(dag_id, "success", result=result(kind), duration=61.0)
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def make_kinds_app(airflow_api: AirflowAPI) -> Callable[..., Flask]:
+    """Apps reading the stand-in; ``DAG_ID`` picks the default DAG (the multiclass one)."""
+
+    def build(**overrides) -> Flask:
+        config = {
+            "TESTING": True,
+            "AIRFLOW_URL": airflow_api.url,
+            "AIRFLOW_PASSWORD": "x",
+            "DAG_ID": KIND_DAGS["multiclass"],
+            "CACHE_TTL": 0.0,
+        }
+        return create_app(config | overrides)
+
+    return build

@@ -74,7 +74,7 @@ def test_succeeded_run(embedded_stack, monitor_url, browser) -> None:
     )
     rows = browser.evaluate(
         "[...document.querySelectorAll('table.details th')].find(t => t.textContent == "
-        "'Test rows').nextElementSibling.textContent"
+        "'Hold-out rows').nextElementSibling.textContent"
     )
     assert len(cells) == 4 and sum(cells) == int(rows)
     assert browser.evaluate("document.querySelectorAll('table.confusion .rate').length") == 4
@@ -107,7 +107,7 @@ def test_history_has_one_point_per_run(embedded_stack, monitor_url, browser) -> 
 
     runs = embedded_stack.client().runs(TRAINING, limit=DEFAULTS["HISTORY_RUNS"])
     oldest_first = [r["dag_run_id"] for r in reversed(runs)]
-    for chart in ("accuracy", "duration"):
+    for chart in ("gate", "duration"):
         points = browser.evaluate(
             f"[...document.querySelectorAll('svg.chart[data-chart={chart}] .point')]"
             ".map(p => [p.dataset.runId, p.dataset.state])"
@@ -116,7 +116,7 @@ def test_history_has_one_point_per_run(embedded_stack, monitor_url, browser) -> 
         states = {r["dag_run_id"]: r["state"] for r in runs}
         assert all(state == states[run_id] for run_id, state in points), chart
     failed = browser.evaluate(
-        "[...document.querySelectorAll('svg.chart[data-chart=accuracy] .point.failed')].length"
+        "[...document.querySelectorAll('svg.chart[data-chart=gate] .point.failed')].length"
     )
     assert failed == sum(r["state"] == "failed" for r in runs) >= 1
     rows = browser.evaluate(

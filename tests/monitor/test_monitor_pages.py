@@ -214,7 +214,7 @@ def test_history_lists_the_runs_and_each_has_a_page(embedded_stack, client) -> N
     html = client.get("/history").get_data(as_text=True)
 
     assert html.count('<tr class="run ') == len(runs)
-    for chart in ("accuracy", "duration"):
+    for chart in ("gate", "duration"):
         assert f'data-chart="{chart}"' in html
     assert html.count('class="point ') == 2 * len(runs)
     for run in runs[:2]:

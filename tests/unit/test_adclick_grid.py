@@ -139,11 +139,12 @@ def test_a_candidate_that_left_no_result_stops_the_registration(
 def test_the_run_mail_lists_every_candidate_and_marks_the_chosen(fitted: list[dict]) -> None:
     links = mail.Links("http://monitor/runs/r", "http://airflow/r")
     result = {"metrics": fitted[1]["metrics"], "candidate": 1, "candidates": fitted}
-    _, html = mail.run_report("ad_click_training", "r", result, links)
+    html = mail.run_report("ad_click_training", "r", result, links).html
     assert "Candidates (hold-out scores)" in html and html.count("C=") == len(GRID)
     assert "1 (chosen)" in html and "0 (chosen)" not in html
     assert f"{fitted[0]['metrics']['accuracy']:.4f}" in html
-    assert mail.candidates_table(fitted[:1], 0) == "", "a single candidate needs no table"
+    single = mail.run_report("ad_click_training", "r", {**result, "candidates": fitted[:1]}, links)
+    assert "Candidates" not in single.html, "a single candidate needs no table"
 
 
 @pytest.mark.parametrize(
