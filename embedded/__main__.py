@@ -101,6 +101,7 @@ def summary(stack: EmbeddedStack, outcome: dict) -> str:
         f"Passwords      in {stack.secrets_path} (readable by you alone)",
         f"Flask monitor  {stack.flask_url}/api  ({stack.flask_url}/health, /api/status, /metrics)",
         f"MLflow UI      {stack.mlflow_url}  (runs, models, the champion alias)",
+        f"MLflow logins  in {stack.mlflow_server.accounts_file} (reader: read-only)",
         f"Logs           {stack.log_dir}",
         "=" * 72,
     ]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from adclick.defaults import MLFLOW_NO_TELEMETRY
 from adclick_contract import MONITOR_USERNAME
 from embedded.mlflow_server import DEFAULT_PORT as MLFLOW_PORT
-from embedded.mlflow_server import REPO_ROOT, MlflowServer
+from embedded.mlflow_server import REPO_ROOT, Account, MlflowServer, write_private
 
 if TYPE_CHECKING:
     from airflow_rest import AirflowClient
@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 
 # What a component gets to stop after SIGTERM; then every process of the stack is SIGKILLed.
-__all__ = ["REPO_ROOT", "EmbeddedStack", "Ports"]  # REPO_ROOT: where callers find it
+# REPO_ROOT and write_private: where callers find them.
+__all__ = ["REPO_ROOT", "EmbeddedStack", "Ports", "write_private"]
 
 STOP_GRACE_S = 5.0
 KILL_WAIT_S = 5.0
@@ -43,12 +44,6 @@ ADMIN_USER = "admin"
 SECRETS_FILE = "secrets.json"  # in the stack's home, mode 0600: every generated secret
 VIEWER_USER = MONITOR_USERNAME
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-
-
-@dataclass(frozen=True)
-class Account:
-    username: str
-    password: str
 
 
 @dataclass
@@ -93,15 +88,6 @@ def make_private_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     if path.stat().st_mode & 0o077:
         path.chmod(0o700)  # an existing home, made with wider modes
-
-
-def write_private(path: Path, text: str) -> None:
-    """Replace ``path`` by a file only its owner can read, created so from the first byte."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -215,6 +201,8 @@ class EmbeddedStack:
                 "MONITOR_AIRFLOW_USERNAME": self.viewer.username,
                 "MONITOR_AIRFLOW_PASSWORD": self.viewer.password,
                 "MLFLOW_TRACKING_URI": self.mlflow_url,
+                # The tasks record runs and register models as MLflow's writer account.
+                **self.mlflow_server.account("writer").env(),
                 **MLFLOW_NO_TELEMETRY,  # the scheduler imports MLflow to preload it
                 "FLASK_LAUNCHER": "process",
                 "FLASK_MONITOR_BIND": f"127.0.0.1:{self.ports.flask}",

@@ -20,12 +20,12 @@ WORKER_E2E_FILE = REPO_ROOT / "tests" / "e2e" / "compose.worker.e2e.yaml"
 # What a worker needs of the main host's secrets (docker/airflow/secret names them).
 WORKER_SECRETS = (
     "AIRFLOW_FERNET_KEY",
-    "AIRFLOW_JWT_SECRET",
     "AIRFLOW_API_SECRET_KEY",
     "POSTGRES_PASSWORD",
     "REDIS_PASSWORD",
     "S3_ACCESS_KEY_ID",
     "S3_SECRET_ACCESS_KEY",
+    "MLFLOW_TRACKING_PASSWORD",
 )
 STORAGE_ROOTS = ("ADCLICK_DATA_DIR", "ADCLICK_MODEL_DIR", "ADCLICK_ARTIFACT_DIR")
 

@@ -31,12 +31,16 @@ MLFLOW_START_TIMEOUT_S = 240
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    """One real MLflow tracking server (the embedded stack's kind: SQLite, served artifacts)
-    for the whole session, on a free port; the embedded stack records into it too."""
+    """One real MLflow tracking server (the embedded stack's kind: SQLite, served artifacts,
+    login on) for the whole session, on a free port; the embedded stack records into it too.
+    MLflow clients in the tests log in as the tasks do, as its writer account."""
     server = MlflowServer(tmp_path_factory.mktemp("mlflow"), free_port())
     server.start(MLFLOW_START_TIMEOUT_S)
     try:
-        yield server
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in server.account("writer").env().items():
+                patch.setenv(name, value)
+            yield server
     finally:
         server.stop()
 

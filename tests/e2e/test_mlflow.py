@@ -3,8 +3,10 @@ its params, metrics, dataset and model version, and `champion` moves only on a p
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 import requests
@@ -24,13 +26,6 @@ def mlflow_url() -> str:
     return url
 
 
-@pytest.fixture(scope="module")
-def client(mlflow_url: str):
-    from mlflow import MlflowClient
-
-    return MlflowClient(mlflow_url, mlflow_url)
-
-
 def mlflow_secret(stack: ComposeStack, name: str) -> str:
     """One of the MLflow server's secrets, read where it is: in its own container."""
     done = subprocess.run(
@@ -43,6 +38,25 @@ def mlflow_secret(stack: ComposeStack, name: str) -> str:
     return done.stdout
 
 
+@pytest.fixture(scope="module")
+def logins(stack: ComposeStack) -> dict[str, tuple[str, str]]:
+    """MLflow's accounts besides its admin (secrets-init made them): username -> login."""
+    users = json.loads(mlflow_secret(stack, "mlflow-users.json"))
+    return {name: (name, password) for name, password in users.items()}
+
+
+@pytest.fixture(scope="module")
+def client(mlflow_url: str, logins: dict[str, tuple[str, str]]) -> Iterator:
+    """An MLflow client logged in as a model consumer (read-only)."""
+    from mlflow import MlflowClient
+
+    username, password = logins["reader"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_USERNAME", username)
+        patch.setenv("MLFLOW_TRACKING_PASSWORD", password)
+        yield MlflowClient(mlflow_url, mlflow_url)
+
+
 def train(stack: ComposeStack, conf: dict | None = None) -> tuple[dict, dict]:
     admin = stack.api("admin")
     run_id = admin.trigger(TRAINING, conf or {})["dag_run_id"]
@@ -50,9 +64,14 @@ def train(stack: ComposeStack, conf: dict | None = None) -> tuple[dict, dict]:
     return run, admin.xcom(TRAINING, run_id, "load_model") or {}
 
 
-def test_ui_answers_on_the_published_port(mlflow_url: str) -> None:
+def test_ui_answers_on_the_published_port_after_a_login(
+    mlflow_url: str, logins: dict[str, tuple[str, str]]
+) -> None:
     assert requests.get(f"{mlflow_url}/health", timeout=10).text.strip() == "OK"
-    assert requests.get(mlflow_url, timeout=10).status_code == 200
+    anonymous = requests.get(mlflow_url, timeout=10)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
+    assert requests.get(mlflow_url, auth=logins["reader"], timeout=10).status_code == 200
 
 
 def test_training_run_is_tracked_and_its_model_is_champion(stack: ComposeStack, client) -> None:
@@ -91,3 +110,30 @@ def test_a_rejected_model_is_registered_but_not_champion(stack: ComposeStack, cl
     [version] = client.search_model_versions(f"run_id = '{mlflow_run.info.run_id}'")
     assert version.tags[TAG_GATE] == "rejected"
     assert client.get_model_version_by_alias(DEFAULT_MODEL_NAME, CHAMPION_ALIAS).version == before
+
+
+def test_anonymous_cannot_read_or_change_the_registry_and_the_monitor_cannot_change_it(
+    stack: ComposeStack, mlflow_url: str, logins: dict[str, tuple[str, str]], client
+) -> None:
+    """From the host's published port: no login, no answer; the monitor's read-only login
+    reads the champion but cannot move it or delete the model."""
+    champion = client.get_model_version_by_alias(DEFAULT_MODEL_NAME, CHAMPION_ALIAS)
+    api = f"{mlflow_url}/api/2.0/mlflow"
+    alias = {"name": DEFAULT_MODEL_NAME, "alias": CHAMPION_ALIAS, "version": champion.version}
+    writes = [
+        ("POST", "registered-models/alias", alias),
+        ("DELETE", "registered-models/delete", {"name": DEFAULT_MODEL_NAME}),
+        ("POST", "experiments/create", {"name": "intruder"}),
+    ]
+    reads = [("GET", f"registered-models/get?name={DEFAULT_MODEL_NAME}", None)]
+    for method, path, body in [*reads, *writes]:
+        response = requests.request(method, f"{api}/{path}", json=body, timeout=30)
+        assert response.status_code == 401, (method, path, response.status_code)
+    monitor = logins["monitor"]
+    read = requests.get(f"{api}/{reads[0][1]}", auth=monitor, timeout=30)
+    assert read.status_code == 200
+    for method, path, body in writes[:2]:
+        response = requests.request(method, f"{api}/{path}", json=body, auth=monitor, timeout=30)
+        assert response.status_code == 403, (method, path, response.status_code)
+    now = client.get_model_version_by_alias(DEFAULT_MODEL_NAME, CHAMPION_ALIAS)
+    assert now.version == champion.version

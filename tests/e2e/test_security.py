@@ -5,11 +5,13 @@ password; guessable secrets refused."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import tarfile
 from contextlib import ExitStack
 
+import jwt
 import pytest
 import requests
 
@@ -92,7 +94,7 @@ def test_every_service_runs_without_root(stack: ComposeStack) -> None:
     ("override", "words"),
     [
         ("AIRFLOW_FERNET_KEY=not-a-key", ["AIRFLOW_FERNET_KEY is not a Fernet key"]),
-        ("AIRFLOW_JWT_SECRET=jwt-secret", ["AIRFLOW_JWT_SECRET is shorter than 32"]),
+        ("AIRFLOW_API_SECRET_KEY=api-secret", ["AIRFLOW_API_SECRET_KEY is shorter than 32"]),
         ("AIRFLOW_ADMIN_PASSWORD=admin", ["AIRFLOW_ADMIN_PASSWORD is shorter than 12"]),
     ],
 )
@@ -251,3 +253,137 @@ def test_slow_clients_leave_the_flask_monitor_answering(stack: ComposeStack) -> 
         health = requests.get(f"{stack.flask_url}/health", timeout=1.0)
         assert health.status_code == 200 and health.json()["status"] == "ok"
         assert requests.get(f"{stack.flask_url}/api/status", timeout=1.0).status_code < 500
+
+
+# Run inside the worker: sign the claims of a real admin token with every secret and key the
+# worker can read, and try each token on an admin-only endpoint of the api-server.
+FORGE = r"""
+import json, os, sys, urllib.error, urllib.request
+import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+claims = json.loads(sys.argv[1])
+candidates = {f"env {k}": v for k, v in os.environ.items() if len(v) >= 16}
+for top in ("/opt/airflow", "/run/secrets", "/home/airflow"):
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if d not in ("logs", "dags", ".local", ".cache")]
+        for name in files:
+            path = os.path.join(folder, name)
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read(65536)
+            except OSError:
+                continue
+            text = data.decode(errors="ignore").strip()
+            if 16 <= len(text) <= 8192:
+                candidates[path] = text
+tokens = []
+for name, value in candidates.items():
+    tokens.append((name, jwt.encode(claims, value, algorithm="HS512")))
+    if "PRIVATE KEY" in value:
+        try:
+            key = load_pem_private_key(value.encode(), password=None)
+        except ValueError:
+            continue
+        for algorithm in ("EdDSA", "RS256", "RS512", "ES256"):
+            try:
+                tokens.append((f"{name} {algorithm}", jwt.encode(claims, key, algorithm=algorithm)))
+            except Exception:
+                pass
+accepted = []
+for name, token in tokens:
+    request = urllib.request.Request(
+        "http://airflow-apiserver:8080/api/v2/connections",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            accepted.append((name, response.status))
+    except urllib.error.HTTPError:
+        pass
+print(json.dumps({"tried": len(tokens), "accepted": accepted}))
+"""
+
+
+def test_code_in_a_task_cannot_sign_an_admin_token(stack: ComposeStack) -> None:
+    """Whatever the worker (and so any task) can read, a token it signs is refused: only the
+    api-server and the scheduler hold the private key tokens are signed with."""
+    login = requests.post(
+        f"{stack.airflow_url}/auth/token",
+        json={"username": "admin", "password": stack.secrets["AIRFLOW_ADMIN_PASSWORD"]},
+        timeout=30,
+    )
+    genuine = login.json()["access_token"]
+    headers = {"Authorization": f"Bearer {genuine}"}
+    assert requests.get(f"{stack.airflow_url}/api/v2/connections", headers=headers, timeout=30).ok
+    claims = jwt.decode(genuine, options={"verify_signature": False})
+    done = subprocess.run(
+        [*stack.compose, "exec", "-T", "airflow-worker", "python", "-c", FORGE, json.dumps(claims)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["tried"] >= 10, result  # the secrets it holds, its environment
+    assert result["accepted"] == [], result
+
+
+# Run inside a service: what its database role may do (argv: role, its database, another
+# database, then the command that prints its password).
+ROLE_PROBE = r"""
+import json, subprocess, sys
+import psycopg2
+
+role, own, other, *password_command = sys.argv[1:]
+password = subprocess.run(password_command, check=True, capture_output=True, text=True).stdout
+conn = psycopg2.connect(host="postgres", user=role, password=password, dbname=own)
+conn.autocommit = True
+cur = conn.cursor()
+cur.execute(
+    "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user"
+)
+rights = cur.fetchone()
+try:
+    cur.execute("COPY (SELECT 1) TO PROGRAM 'true'")
+    program = "ran"
+except psycopg2.Error as exc:
+    program = exc.pgcode
+try:
+    psycopg2.connect(host="postgres", user=role, password=password, dbname=other).close()
+    other_db = "connected"
+except psycopg2.OperationalError:
+    other_db = "refused"
+print(json.dumps({"rights": rights, "program": program, "other_db": other_db}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("service", "role", "own", "other", "password_command"),
+    [
+        ("airflow-worker", "airflow", "airflow", "mlflow",
+         ["sh", "/opt/adclick/bin/secret", "POSTGRES_PASSWORD"]),
+        ("mlflow", "mlflow", "mlflow", "airflow",
+         ["cat", "/run/secrets/mlflow/MLFLOW_DB_PASSWORD"]),
+    ],
+)  # fmt: skip
+def test_the_running_services_database_roles_own_their_database_and_nothing_more(
+    stack: ComposeStack,
+    service: str,
+    role: str,
+    own: str,
+    other: str,
+    password_command: list[str],
+) -> None:
+    """No superuser (so no COPY ... TO PROGRAM, which runs a shell on the database server), no
+    role or database creation, no way into the other service's database."""
+    done = subprocess.run(
+        [*stack.compose, "exec", "-T", service, "python", "-c", ROLE_PROBE, role, own, other,
+         *password_command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    probe = json.loads(done.stdout.splitlines()[-1])
+    assert probe == {"rights": [False, False, False], "program": "42501", "other_db": "refused"}

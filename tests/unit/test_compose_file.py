@@ -113,7 +113,10 @@ def mounts(service: dict) -> set[str]:
     ("volume", "readers"),
     [
         ("airflow-auth", {"secrets-init", "airflow-apiserver"}),
-        ("postgres-secret", {"secrets-init", "postgres"}),
+        # The superuser's password: Postgres, and the job that settles the roles with it.
+        ("postgres-secret", {"secrets-init", "postgres", "airflow-init"}),
+        # The key API tokens are signed with: only where tokens are issued.
+        ("airflow-signing", {"secrets-init", "airflow-apiserver", "airflow-scheduler"}),
         ("redis-secret", {"secrets-init", "redis"}),
         ("monitor-secret", {"secrets-init", "flask-monitor"}),
         ("objectstore-secret", {"secrets-init", "objectstore"}),

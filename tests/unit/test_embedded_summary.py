@@ -56,6 +56,8 @@ def test_the_mlflow_ui_run_and_model_version_are_named(stack: EmbeddedStack) -> 
     assert f"MLflow run     {tracked['run_url']}" in lines
     assert "MLflow model   adclick version 7 (champion)" in lines
     assert f"MLflow UI      {stack.mlflow_url}  (runs, models, the champion alias)" in lines
+    accounts = stack.mlflow_server.accounts_file
+    assert f"MLflow logins  in {accounts} (reader: read-only)" in lines
     assert stack.env["MLFLOW_TRACKING_URI"] == stack.mlflow_url == "http://127.0.0.1:5001"
 
 
