@@ -459,6 +459,7 @@ table { border-collapse: collapse; width: 100%; background: var(--panel); }
 th, td { text-align: left; padding: .35rem .7rem; border-bottom: 1px solid var(--rule);
   vertical-align: top; }
 .unread td { font-weight: 600; }
+td.when { white-space: nowrap; }
 .muted { color: var(--muted); font-size: .9rem; }
 iframe { width: 100%; height: 48rem; border: 1px solid var(--rule); background: #fff; }
 pre { white-space: pre-wrap; background: var(--panel); padding: .8rem;
@@ -495,7 +496,7 @@ def _names(people: list[dict[str, str]]) -> str:
 def index_page(entries: list[dict[str, Any]]) -> str:
     rows = "".join(
         f"<tr class='{'read' if e['read'] else 'unread'}' data-id='{e['id']}'>"
-        f"<td>{html.escape(s['Created'][:19].replace('T', ' '))} UTC</td>"
+        f"<td class='when'>{html.escape(s['Created'][:19].replace('T', ' '))} UTC</td>"
         f"<td>{html.escape(_names([s['From']]))}</td><td>{html.escape(_names(s['To']))}</td>"
         f"<td><a href='/view/{e['id']}'>{html.escape(s['Subject'] or '(no subject)')}</a></td>"
         "</tr>"
