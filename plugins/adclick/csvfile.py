@@ -12,13 +12,12 @@ import csv
 import difflib
 import hashlib
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from adclick.errors import DataValidationError
-from adclick.schema import REQUIRED
 from adclick.source import OpenedFile
 
 CHUNK_BYTES = 1 << 20
@@ -49,8 +48,9 @@ class CsvFile:
         return self.header.index(column)
 
 
-def inspect(source: OpenedFile) -> CsvFile:
-    """Check that ``source`` is a non-empty UTF-8 file with a usable header; hash it on the way.
+def inspect(source: OpenedFile, required: Sequence[str] = ()) -> CsvFile:
+    """Check that ``source`` is a non-empty UTF-8 file with a usable header naming the
+    ``required`` columns (a model's, see :mod:`adclick.contract`); hash it on the way.
 
     A UTF-8 byte order mark is accepted (spreadsheet exports write one). Header names are
     compared after stripping surrounding whitespace (``"Age "`` is ``"Age"``); case matters.
@@ -63,7 +63,7 @@ def inspect(source: OpenedFile) -> CsvFile:
             source.path, f"cannot read the file: {exc.strerror or exc}"
         ) from exc
     encoding = "utf-8-sig" if first.startswith(codecs.BOM_UTF8) else "utf-8"
-    header = _parse_header(source.path, first.decode(encoding, errors="replace"))
+    header = _parse_header(source.path, first.decode(encoding, errors="replace"), required)
     return CsvFile(source=source, sha256=sha256, encoding=encoding, header=header)
 
 
@@ -135,18 +135,18 @@ def _check_text(
         ) from None
 
 
-def _parse_header(path: Path, line: str) -> tuple[str, ...]:
+def _parse_header(path: Path, line: str, required: Sequence[str]) -> tuple[str, ...]:
     if not line.strip():
         raise DataValidationError(path, "the header is blank; it must name the columns", lines=[1])
     try:
         names = tuple(name.strip() for name in next(csv.reader([line])))
     except csv.Error as exc:
         raise DataValidationError(path, f"the header cannot be parsed: {exc}", lines=[1]) from None
-    missing = [column for column in REQUIRED if column not in names]
+    missing = [column for column in required if column not in names]
     if missing:
-        found = len(REQUIRED) - len(missing)
+        found = len(required) - len(missing)
         for delimiter, description in OTHER_DELIMITERS:
-            if _count_required(line.split(delimiter)) > found:
+            if _count_required(line.split(delimiter), required) > found:
                 raise DataValidationError(
                     path, f"looks like {description}; the file must be comma-separated", lines=[1]
                 )
@@ -162,9 +162,9 @@ def _parse_header(path: Path, line: str) -> tuple[str, ...]:
     return names
 
 
-def _count_required(fields: list[str]) -> int:
+def _count_required(fields: list[str], required: Sequence[str]) -> int:
     names = {field.strip().strip('"') for field in fields}
-    return sum(column in names for column in REQUIRED)
+    return sum(column in names for column in required)
 
 
 def _missing_message(missing: list[str], names: tuple[str, ...]) -> str:

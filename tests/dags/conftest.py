@@ -20,11 +20,16 @@ import pytest
 
 from embedded.mailcatcher import MailCatcher
 from embedded.stack import REPO_ROOT
-from testkit.datasets import SAMPLE_CSV
+from testkit import fixture_models
+from testkit.datasets import MODELS, SAMPLE_CSV
 from testkit.ports import free_port
 
 _HOME = Path(tempfile.mkdtemp(prefix="adclick-dagtest-"))
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+# The models deployed for these tests: the ad-click one and the fixture models, as a team
+# adds theirs to dags/models/.
+MODELS_DIR = fixture_models.install(_HOME / "dags" / "models")
+shutil.copy(MODELS / "adclick.py", MODELS_DIR)
 os.environ.update(
     {
         "AIRFLOW_HOME": str(_HOME),
@@ -33,6 +38,7 @@ os.environ.update(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME / 'airflow.db'}",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "ADCLICK_MODELS_DIR": str(MODELS_DIR),
     }
 )
 
@@ -76,4 +82,5 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (tmp_path / name).mkdir()
         monkeypatch.setenv(variable, str(tmp_path / name))
     shutil.copy(SAMPLE_CSV, tmp_path / "data" / "advertising.csv")
+    fixture_models.export_all(tmp_path / "data")
     return tmp_path
