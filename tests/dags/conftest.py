@@ -39,6 +39,10 @@ os.environ.update(
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME / 'airflow.db'}",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "ADCLICK_MODELS_DIR": str(MODELS_DIR),
+        # The training DAGs' file imports every model module (and scikit-learn with them),
+        # which Airflow's components have preloaded and a test process has not; on a busy
+        # shared machine that first import can pass the default 30 s.
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
     }
 )
 
