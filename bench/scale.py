@@ -52,23 +52,31 @@ def prepared(name: str, workdir: Path, csv: Path) -> Callable[[], object]:
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
 
-        from adclick.schema import FEATURES, TARGET
-
+        spec = _adclick()
         train = pd.read_parquet(workdir / "train.parquet")
-        x, y = train[list(FEATURES)].to_numpy(), train[TARGET].to_numpy()
+        x, y = train[list(spec.features)].to_numpy(), train[spec.target].to_numpy()
         return lambda: LogisticRegression(max_iter=1000).fit(StandardScaler().fit_transform(x), y)
     from adclick import steps
 
+    spec = _adclick()
     return {
         "import": lambda: None,
-        "load_data": lambda: steps.ingest_csv(csv, workdir),
-        "data_preprocessing": lambda: steps.select_features(workdir),
-        "separate_data_outputs": lambda: steps.split_holdout(workdir),
-        "build_model": lambda: steps.fit_and_score(workdir),
+        "load_data": lambda: steps.ingest_csv(csv, workdir, spec),
+        "data_preprocessing": lambda: steps.preprocess(workdir, spec),
+        "separate_data_outputs": lambda: steps.split_holdout(workdir, spec),
+        "build_model": lambda: steps.fit_and_score(workdir, spec),
         "load_model": lambda: steps.register_model(
-            workdir, workdir / "model", min_accuracy=0.5, run_id="bench"
+            workdir, workdir / "model", spec, {"metric": "accuracy", "min": 0.5}, run_id="bench"
         ),
     }[name]
+
+
+def _adclick():  # the ModelSpec; adclick loads with the steps only
+    from adclick import contract
+
+    return contract.load_named(
+        contract.DEFAULT_MODEL, Path(__file__).parents[1] / "dags" / "models"
+    )
 
 
 def child(name: str, workdir: Path, csv: Path) -> None:
@@ -101,7 +109,7 @@ def measure(sizes: list[int], repeats: int) -> tuple[dict, dict]:
     with tempfile.TemporaryDirectory(prefix="adclick-scale-") as tmp:
         csvs = {n: Path(tmp) / f"advertising_{n}.csv" for n in sizes}
         for rows, csv in csvs.items():
-            command = ["-m", "adclick", "generate", "--rows", str(rows), "--out", str(csv)]
+            command = ["-m", "testkit.advertising", "--rows", str(rows), "--out", str(csv)]
             subprocess.run([sys.executable, *command], check=True, stdout=subprocess.DEVNULL)
         for rep, rows in itertools.product(range(repeats), sizes):
             workdir = Path(tmp) / f"run-{rows}-{rep}"

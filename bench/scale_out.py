@@ -36,8 +36,8 @@ from harness import (
     wait_until_monitor_idle,
 )
 
-from adclick.sample import write_csv
 from adclick_airflow.settings import TRAINING_DAG_ID
+from testkit.advertising import write_csv
 from testkit.compose import ComposeStack, project_containers
 from testkit.runs import unsuccessful
 from testkit.scaleout import grid, host_of, hostname, instances, scale_workers

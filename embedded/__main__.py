@@ -1,8 +1,12 @@
 """Run the whole stack on this machine without Docker, train once, and stay up until Ctrl-C.
 
-python -m embedded [--api-port 8080] [--flask-port 5000] [--smtp-port 1025] [--mail-port 8025]
+python -m embedded [--model NAME] [--conf JSON]
+                   [--api-port 8080] [--flask-port 5000] [--smtp-port 1025] [--mail-port 8025]
                    [--mlflow-port 5001]
                    [--home DIR] [--model-dir DIR] [--start-timeout 120] [--exit-after-run]
+
+``--model`` names a module of ``dags/models/`` (default: the ad-click model); its training
+DAG is triggered once with ``--conf`` as the trigger conf (default: its params' defaults).
 
 Ctrl-C, SIGTERM or SIGHUP (the terminal closed) stop every process within seconds, whatever
 the stack is doing: starting, training, or running.
@@ -12,14 +16,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import signal
 import sys
 import time
 from pathlib import Path
 
+from adclick import contract
 from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR_DAG
 from adclick_airflow.settings import RESULT_TASK_ID
-from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING_DAG
 from embedded.progress import failure_of, wait_with_progress
 from embedded.stack import REPO_ROOT, STOP_SIGNALS, EmbeddedStack, Ports
 
@@ -28,6 +33,17 @@ RUN_TIMEOUT_S = 600.0
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m embedded", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model",
+        default=contract.DEFAULT_MODEL,
+        help="the model module of dags/models/ to train (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--conf",
+        type=_conf,
+        default={},
+        help='trigger conf as a JSON object, e.g. \'{"data_path": "iris.csv"}\'',
+    )
     parser.add_argument("--home", type=Path, default=REPO_ROOT / ".local" / "airflow")
     parser.add_argument("--model-dir", type=Path, default=REPO_ROOT / "model")
     parser.add_argument(
@@ -48,17 +64,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def train_once(stack: EmbeddedStack) -> dict:
-    """Trigger the training DAG through REST API v2 and wait for it and the monitor it starts."""
+def _conf(text: str) -> dict:
+    """An argparse type: a trigger conf, a JSON object."""
+    try:
+        conf = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(conf, dict):
+        raise argparse.ArgumentTypeError(f"a trigger conf is a JSON object, got {text!r}")
+    return conf
+
+
+def training_dag_id(stack: EmbeddedStack, model: str) -> str:
+    """The training DAG of ``model``, a module of the stack's models folder (checked here, so
+    a typo or a broken module is named before anything starts)."""
+    return contract.load_named(model, stack.models).dag_id
+
+
+def train_once(
+    stack: EmbeddedStack, model: str = contract.DEFAULT_MODEL, conf: dict | None = None
+) -> dict:
+    """Trigger ``model``'s training DAG through REST API v2 with ``conf`` and wait for it and
+    the monitor it starts."""
     client = stack.client("admin")
-    stack.wait_for_dags((TRAINING_DAG, MONITOR_DAG))
-    for dag_id in (TRAINING_DAG, MONITOR_DAG):
-        client.set_paused(dag_id, False)
-    run = client.trigger(TRAINING_DAG)
-    print(f"Triggered {TRAINING_DAG} run {run['dag_run_id']}; waiting for it to finish...")
-    run = wait_with_progress(client, TRAINING_DAG, run["dag_run_id"], timeout=RUN_TIMEOUT_S)
-    result = client.xcom(TRAINING_DAG, run["dag_run_id"], RESULT_TASK_ID) or {}
-    failure = failure_of(client, TRAINING_DAG, run["dag_run_id"])
+    dag_id = training_dag_id(stack, model)
+    stack.wait_for_dags((dag_id, MONITOR_DAG))
+    for paused in (dag_id, MONITOR_DAG):
+        client.set_paused(paused, False)
+    run = client.trigger(dag_id, conf or {})
+    print(f"Triggered {dag_id} run {run['dag_run_id']}; waiting for it to finish...")
+    run = wait_with_progress(client, dag_id, run["dag_run_id"], timeout=RUN_TIMEOUT_S)
+    result = client.xcom(dag_id, run["dag_run_id"], RESULT_TASK_ID) or {}
+    failure = failure_of(client, dag_id, run["dag_run_id"])
     monitor = wait_for_monitor_after(client, run)
     return {"run": run, "result": result, "monitor": monitor, "failure": failure}
 
@@ -82,13 +119,15 @@ def summary(stack: EmbeddedStack, outcome: dict) -> str:
     No password: a summary ends up in terminal captures and logs. It says where they are."""
     run, result = outcome["run"], outcome["result"]
     metrics = result.get("metrics") or {}
+    metric = (result.get("gate") or {}).get("metric", "accuracy")
+    value = metrics.get(metric)
     monitor = outcome["monitor"]
     lines = [
         "",
         "=" * 72,
         f"Training run   {run['dag_run_id']}: {run['state'].upper()}",
         *failure_lines(outcome.get("failure")),
-        f"Accuracy       {metrics.get('accuracy', float('nan')):.4f}",
+        f"{metric.capitalize():<15}{'-' if value is None else f'{value:.4f}'}",
         f"Model          version {result.get('version', '-')} "
         f"({'promoted to current' if result.get('promoted') else 'not promoted'})",
         f"Model file     {result.get('model_path', '-')}",
@@ -135,7 +174,7 @@ def stop_on_signals() -> None:
 def run(stack: EmbeddedStack, args: argparse.Namespace) -> int:
     print(f"Starting the embedded stack in {stack.home} (logs in {stack.log_dir})...", flush=True)
     stack.start(args.start_timeout)
-    outcome = train_once(stack)
+    outcome = train_once(stack, args.model, args.conf)
     print(summary(stack, outcome), flush=True)
     if args.exit_after_run:
         return 0 if outcome["run"]["state"] == "success" else 1
@@ -170,6 +209,11 @@ def failure_lines(failure: dict | None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        contract.load_named(args.model, REPO_ROOT / "dags" / contract.MODELS_DIR)
+    except contract.ContractError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     ports = Ports(
         args.api_port, args.flask_port, args.smtp_port, args.mail_port, mlflow=args.mlflow_port
     )

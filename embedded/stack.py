@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from adclick.contract import MODELS_DIR
 from adclick.defaults import MLFLOW_NO_TELEMETRY
 from adclick_contract import MONITOR_USERNAME
 from embedded.mlflow_server import DEFAULT_PORT as MLFLOW_PORT
@@ -99,6 +100,8 @@ class EmbeddedStack:
     model_dir: Path = REPO_ROOT / "model"
     data_dir: Path = REPO_ROOT / "data"
     dags_dir: Path = REPO_ROOT / "dags"
+    # The model modules, one training DAG each; by default dags/models/ beside the DAGs.
+    models_dir: Path | None = None
     artifact_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     log_level: str = "INFO"
@@ -216,8 +219,15 @@ class EmbeddedStack:
                 ),
             }
         )
+        if self.models_dir is not None:
+            env["ADCLICK_MODELS_DIR"] = str(self.models_dir.resolve())
         env.update(self.extra_env)
         return env
+
+    @property
+    def models(self) -> Path:
+        """The folder the stack's training DAGs come from."""
+        return self.models_dir or self.dags_dir / MODELS_DIR
 
     def client(self, role: str = "admin", timeout: float = 10.0) -> AirflowClient:
         """A REST client as ``admin`` or the read-only viewer; ``timeout`` s per call."""

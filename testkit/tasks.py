@@ -6,6 +6,17 @@ import json
 
 from airflow_rest import AirflowClient
 
+# Every training DAG's tasks, in order.
+TRAINING_CHAIN = (
+    "load_data",
+    "data_preprocessing",
+    "separate_data_outputs",
+    "build_model",
+    "load_model",
+    "send_email",
+    "trigger_monitor",
+)
+
 # Which state of a mapped task's instances stands for the task: the first of these present
 # (one failure fails it, one instance still at work keeps it going, all done is success).
 MAPPED_STATE_ORDER = (

@@ -13,7 +13,8 @@ from adclick_airflow.settings import MONITOR_DAG_ID, TRAINING_DAG_ID
 from embedded.mailcatcher import MailCatcher
 from embedded.mlflow_server import MlflowServer
 from embedded.stack import REPO_ROOT, EmbeddedStack
-from testkit.datasets import SAMPLE_CSV
+from testkit import fixture_models
+from testkit.datasets import MODELS, SAMPLE_CSV
 from testkit.faults import FaultServer
 from testkit.mailbox import Mailbox
 from testkit.objectstore import ObjectStore, running_weed
@@ -56,15 +57,22 @@ def embedded_stack(
     data_dir = root / "data"
     data_dir.mkdir()
     shutil.copy(SAMPLE_CSV, data_dir / "advertising.csv")
+    # Deployed beside the ad-click model: one fixture model (text labels, a text category,
+    # gaps), as a team adds its module to dags/models/.
+    models = fixture_models.install(root / "dags" / "models", (fixture_models.EMBEDDED,))
+    shutil.copy(MODELS / "adclick.py", models)
+    fixture_models.export_csv(fixture_models.EMBEDDED, data_dir)
     stack = EmbeddedStack(
         home=root / "airflow",
         ports=free_ports(),
         model_dir=root / "model",
         data_dir=data_dir,
+        models_dir=models,
         mlflow_server=mlflow_server,
         # Only the runs a test triggers: a scheduled run landing mid-test would race it.
         extra_env={
             "ADCLICK_TRAINING_SCHEDULE": "none",
+            f"ADCLICK_{fixture_models.EMBEDDED.upper()}_TRAINING_SCHEDULE": "none",
             "ADCLICK_MONITOR_SCHEDULE": "none",
             "ADCLICK_WATCHDOG_SCHEDULE": "none",
             "ADCLICK_MAINTENANCE_SCHEDULE": "none",

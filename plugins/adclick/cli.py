@@ -1,11 +1,13 @@
-"""Command line: train exactly as the DAG does, or generate the sample dataset.
+"""Command line: train a model module as its DAG does, or check a module against a CSV.
 
-``train`` records the run and the model in MLflow when ``MLFLOW_TRACKING_URI`` is set (any URI
-MLflow accepts); without it nothing loads MLflow.
+``train --model dags/models/x.py`` (default: the ad-click model) records the run and the model
+in MLflow when ``MLFLOW_TRACKING_URI`` is set (any URI MLflow accepts); without it nothing
+loads MLflow.
 
 Exit codes: 0 success, 1 other known error (model directory not writable, MLflow down), 2 bad data
-(including a path that is not a regular file, or one over the size limit) or bad arguments,
-3 the model failed the quality gate (its summary is still printed).
+(including a path that is not a regular file, or one over the size limit), a module that breaks
+the contract, a fit that fails, or bad arguments, 3 the model failed the quality gate (its
+summary is still printed).
 Results go to stdout as JSON; problems go to stderr as one message, never a traceback.
 """
 
@@ -21,14 +23,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adclick import candidates, defaults, storage
-from adclick.errors import AdclickError, ConfigError, DataValidationError, QualityGateError
-from adclick.schema import DEFAULT_MIN_ROWS
+from adclick import candidates, contract, defaults, storage
+from adclick.errors import (
+    AdclickError,
+    ConfigError,
+    DataValidationError,
+    FitError,
+    QualityGateError,
+)
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_BAD_DATA = 2
 EXIT_QUALITY_GATE = 3
+# A bad CSV, a module that breaks the contract, a grid it refuses, a fit that fails: exit 2.
+_BAD_INPUT = (DataValidationError, contract.ContractError, ConfigError, FitError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,34 +50,65 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="validate the CSV, train, register the model")
+    _model_argument(train, "--model")
     train.add_argument(
         "--data", type=_location, required=True, help="CSV file to train on (path or s3:// URL)"
     )
     train.add_argument(
         "--model-dir", type=_location, required=True, help="model registry (path or s3:// URL)"
     )
-    train.add_argument(
-        "--min-accuracy", type=_bounded(float, 0, 1, True), default=defaults.MIN_ACCURACY
+    gate = train.add_mutually_exclusive_group()
+    gate.add_argument(
+        "--gate",
+        type=_gate,
+        default=None,
+        help="quality gate, METRIC>=X or METRIC<=X (an error metric); default: the module's",
+    )
+    gate.add_argument(
+        "--min-accuracy",
+        type=_bounded(float, 0, 1, True),
+        default=None,
+        help="shorthand of --gate 'accuracy>=X'",
     )
     train.add_argument("--test-size", type=_bounded(float, 0, 1, False), default=defaults.TEST_SIZE)
     train.add_argument("--random-state", type=int, default=defaults.RANDOM_STATE)
     train.add_argument("--run-id", default=None, help="recorded in the model's metadata")
-    train.add_argument("--min-rows", type=_bounded(int, 1, None, True), default=DEFAULT_MIN_ROWS)
+    train.add_argument("--min-rows", type=_bounded(int, 1, None, True), default=defaults.MIN_ROWS)
     train.add_argument(
         "--grid",
         type=_grid,
         default=candidates.DEFAULT_GRID,
         help='candidate hyperparameters as JSON, e.g. \'[{"C": 0.1}, {"C": 10}]\'; '
-        "the best on the hold-out is registered",
+        "the best on the gate's metric is registered",
     )
     train.set_defaults(handler=_train)
 
-    generate = commands.add_parser("generate", help="write the synthetic sample dataset")
-    generate.add_argument("--rows", type=_bounded(int, 1, None, True), default=1000)
-    generate.add_argument("--out", type=Path, required=True)
-    generate.add_argument("--seed", type=int, default=None, help="default: the sample's seed")
-    generate.set_defaults(handler=_generate)
+    check = commands.add_parser(
+        "check-model", help="check a model module against a CSV: columns, labels, a small fit"
+    )
+    _model_argument(check, "model")
+    check.add_argument("--data", type=_location, required=True, help="CSV file (path or s3://)")
+    check.set_defaults(handler=_check_model)
     return parser
+
+
+# The ad-click model, beside this package as the repository and the image lay them out.
+DEFAULT_MODULE = (
+    Path(__file__).resolve().parents[2]
+    / "dags"
+    / contract.MODELS_DIR
+    / f"{contract.DEFAULT_MODEL}.py"
+)
+
+
+def _model_argument(parser: argparse.ArgumentParser, name: str) -> None:
+    """The model module: a file the person running the command chose (never a conf's)."""
+    if name.startswith("--"):
+        parser.add_argument(
+            name, type=Path, default=DEFAULT_MODULE, help="model module (default: the ad-click one)"
+        )
+    else:
+        parser.add_argument(name, type=Path, help="model module, e.g. dags/models/churn.py")
 
 
 def _location(text: str) -> storage.StoragePath:
@@ -106,16 +146,30 @@ def _grid(text: str) -> list[dict[str, Any]]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _gate(text: str) -> dict[str, Any]:
+    try:
+        return contract.parse_gate(text)
+    except contract.ContractError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _train(args: argparse.Namespace) -> int:
     from adclick import source, steps  # scikit-learn and pandas load only for this command
     from adclick.tracking import tracker_from_env  # MLflow loads only with a tracking URI
 
     try:
         max_bytes = source.max_bytes_from_env()
-    except ConfigError as exc:
+        spec = contract.load_module(args.model)
+        gate = args.gate or (
+            {"metric": "accuracy", "min": args.min_accuracy}
+            if args.min_accuracy is not None
+            else spec.gate
+        )
+        gate = contract.check_gate(gate, spec)
+    except _BAD_INPUT as exc:
         return _fail(exc, EXIT_BAD_DATA)
     try:
-        tracker = tracker_from_env()
+        tracker = tracker_from_env(model_name=spec.name)
     except ConfigError as exc:
         return _fail(exc, EXIT_ERROR)
     run_id = args.run_id or f"cli__{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
@@ -130,7 +184,8 @@ def _train(args: argparse.Namespace) -> int:
                 args.data,
                 args.model_dir,
                 Path(workdir),
-                min_accuracy=args.min_accuracy,
+                spec,
+                gate=gate,
                 test_size=args.test_size,
                 random_state=args.random_state,
                 run_id=run_id,
@@ -139,7 +194,7 @@ def _train(args: argparse.Namespace) -> int:
                 candidates=args.grid,
                 tracker=tracker,
             )
-        except DataValidationError as exc:
+        except _BAD_INPUT as exc:
             return _fail(exc, EXIT_BAD_DATA)
         except QualityGateError as exc:
             _print_json(exc.result, stdout)
@@ -150,15 +205,18 @@ def _train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _generate(args: argparse.Namespace) -> int:
-    from adclick import sample
+def _check_model(args: argparse.Namespace) -> int:
+    from adclick import readiness  # scikit-learn and pandas load only for this command
 
-    seed = sample.DEFAULT_SEED if args.seed is None else args.seed
-    try:
-        path = sample.write_csv(args.out, rows=args.rows, seed=seed)
-    except OSError as exc:
-        return _fail(f"cannot write {args.out}: {exc.strerror or exc}", EXIT_ERROR)
-    _print_json({"path": str(path), "rows": args.rows, "seed": seed})
+    stdout = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            report = readiness.check_model(args.model, args.data)
+        except _BAD_INPUT as exc:
+            return _fail(exc, EXIT_BAD_DATA)
+        except AdclickError as exc:
+            return _fail(exc, EXIT_ERROR)
+    _print_json(report, stdout)
     return EXIT_OK
 
 

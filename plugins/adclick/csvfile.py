@@ -13,13 +13,12 @@ import difflib
 import hashlib
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from adclick.errors import ConfigError, DataValidationError
-from adclick.schema import REQUIRED
 from adclick.source import OpenedFile
 
 CHUNK_BYTES = 1 << 20
@@ -64,8 +63,11 @@ def max_columns_from_env() -> int:
     return int(raw)
 
 
-def inspect(source: OpenedFile, max_columns: int | None = None) -> CsvFile:
-    """Check that ``source`` is a non-empty UTF-8 file with a usable header; hash it on the way.
+def inspect(
+    source: OpenedFile, required: Sequence[str] = (), max_columns: int | None = None
+) -> CsvFile:
+    """Check that ``source`` is a non-empty UTF-8 file with a usable header naming the
+    ``required`` columns (a model's, see :mod:`adclick.contract`); hash it on the way.
 
     A UTF-8 byte order mark is accepted (spreadsheet exports write one). Header names are
     compared after stripping surrounding whitespace (``"Age "`` is ``"Age"``); case matters.
@@ -80,7 +82,7 @@ def inspect(source: OpenedFile, max_columns: int | None = None) -> CsvFile:
             source.path, f"cannot read the file: {exc.strerror or exc}"
         ) from exc
     encoding = "utf-8-sig" if first.startswith(codecs.BOM_UTF8) else "utf-8"
-    header = _parse_header(source.path, first.decode(encoding, errors="replace"), limit)
+    header = _parse_header(source.path, first.decode(encoding, errors="replace"), required, limit)
     return CsvFile(source=source, sha256=sha256, encoding=encoding, header=header)
 
 
@@ -152,7 +154,9 @@ def _check_text(
         ) from None
 
 
-def _parse_header(path: Path, line: str, max_columns: int) -> tuple[str, ...]:
+def _parse_header(
+    path: Path, line: str, required: Sequence[str], max_columns: int
+) -> tuple[str, ...]:
     if not line.strip():
         raise DataValidationError(path, "the header is blank; it must name the columns", lines=[1])
     try:
@@ -167,11 +171,11 @@ def _parse_header(path: Path, line: str, max_columns: int) -> tuple[str, ...]:
             lines=[1],
         )
     present = set(names)
-    missing = [column for column in REQUIRED if column not in present]
+    missing = [column for column in required if column not in present]
     if missing:
-        found = len(REQUIRED) - len(missing)
+        found = len(required) - len(missing)
         for delimiter, description in OTHER_DELIMITERS:
-            if _count_required(line.split(delimiter)) > found:
+            if _count_required(line.split(delimiter), required) > found:
                 raise DataValidationError(
                     path, f"looks like {description}; the file must be comma-separated", lines=[1]
                 )
@@ -202,9 +206,9 @@ def _first(numbers: list[int], shown: int) -> str:
     return ", ".join(map(str, numbers[:shown])) + more
 
 
-def _count_required(fields: list[str]) -> int:
+def _count_required(fields: list[str], required: Sequence[str]) -> int:
     names = {field.strip().strip('"') for field in fields}
-    return sum(column in names for column in REQUIRED)
+    return sum(column in names for column in required)
 
 
 def _missing_message(missing: list[str], names: tuple[str, ...]) -> str:

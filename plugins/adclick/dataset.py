@@ -1,26 +1,29 @@
-"""Load the advertising CSV and refuse, with a precise message, anything a model cannot use."""
+"""Load a model's CSV and refuse, with a precise message, anything the model cannot use."""
 
 from __future__ import annotations
 
 import re
+import sys
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from adclick import csvfile, source
+from adclick import csvfile, defaults, source
+from adclick.contract import ModelSpec
 from adclick.csvfile import CsvFile
 from adclick.errors import MAX_LINES_SHOWN, DataValidationError
-from adclick.schema import CLASSES, DEFAULT_MIN_ROWS, REQUIRED, TARGET
 
 _RAGGED = re.compile(r"Expected \d+ fields in line \d+, saw \d+")
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """The validated columns the model uses, and where they came from."""
+    """The columns the model reads (every column, when its ``data_preprocessing`` runs
+    next), and where they came from."""
 
     frame: pd.DataFrame
     source: Path
@@ -33,43 +36,48 @@ class Dataset:
 
 def read_dataset(
     path: Path | str,
+    spec: ModelSpec,
     *,
-    min_rows: int = DEFAULT_MIN_ROWS,
+    min_rows: int = defaults.MIN_ROWS,
     root: Path | None = None,
     max_bytes: int | None = None,
 ) -> Dataset:
-    """Read and validate ``path``; raise :class:`DataValidationError` for anything unusable.
+    """Read and validate ``path`` for the model ``spec``; raise :class:`DataValidationError`
+    for anything unusable.
 
     Checks: a regular file (opened once, see :func:`adclick.source.open_dataset`, inside
-    ``root`` when given) of at most ``max_bytes`` (default: :func:`max_bytes_from_env`), readable,
-    non-empty UTF-8 (a UTF-8 BOM is fine), comma-separated, the required columns present once
-    each (names compared after stripping surrounding whitespace, extra columns ignored), every
-    row with as many fields as the header, numeric columns numeric, finite and not missing, the
-    target 0 or 1 with both classes, at least ``min_rows`` data rows. The frame holds only the
-    required columns, in schema order.
+    ``root`` when given) of at most ``max_bytes`` (default: :func:`max_bytes_from_env`),
+    readable, non-empty UTF-8 (a UTF-8 BOM is fine), comma-separated, every row with as many
+    fields as the header, at least ``min_rows`` data rows. Without a ``data_preprocessing``
+    the model's columns are checked here too (named in the header once each, names compared
+    after stripping surrounding whitespace; the values by :func:`check_frame`, naming CSV
+    lines), and the frame holds only them; with one, the frame holds every column as read
+    and the model's columns are checked after it ran. Dtypes are pandas' as read.
     """
     limit = source.max_bytes_from_env() if max_bytes is None else max_bytes
+    direct = spec.data_preprocessing is None
     with source.open_dataset(path, root=root, max_bytes=limit) as opened:
-        checked = csvfile.inspect(opened)
-        frame = _read_frame(checked)
+        checked = csvfile.inspect(opened, spec.required if direct else ())
+        frame = _read_frame(checked, spec.required if direct else None)
         if frame.empty:
             raise DataValidationError(checked.path, "no data rows after the header")
-        frame = _validated(checked, frame)
+        if direct:
+            frame = _validated(checked, frame, spec)
         opened.check_unchanged()
     if len(frame) < min_rows:
         raise DataValidationError(
             checked.path, f"only {len(frame)} data rows; at least {min_rows} are needed"
         )
-    _check_classes(checked, frame[TARGET])
     return Dataset(frame=frame, source=checked.path, sha256=checked.sha256)
 
 
-def _read_frame(checked: CsvFile) -> pd.DataFrame:
-    """Parse with pandas' C reader and keep the required columns.
+def _read_frame(checked: CsvFile, columns: Sequence[str] | None) -> pd.DataFrame:
+    """Parse with pandas' C reader and keep ``columns`` (None: all), named as the header's
+    stripped names.
 
     Every column is parsed (not ``usecols``) because only then does pandas notice rows with
     too many fields: with ``usecols`` it drops the extra fields silently, which would hide
-    a shifted row. The unused text columns are released right after. Other warnings
+    a shifted row. The unused columns are released right after. Other warnings
     (mixed types in a column) are dropped: the value checks report those precisely.
     """
     try:
@@ -91,10 +99,10 @@ def _read_frame(checked: CsvFile) -> pd.DataFrame:
             raise ragged
     if frame.shape[1] != len(checked.header):
         raise DataValidationError(checked.path, "the header cannot be parsed", lines=[1])
-    positions = [checked.position(column) for column in REQUIRED]
-    frame = frame.iloc[:, positions]
-    frame.columns = list(REQUIRED)
-    return frame
+    frame.columns = list(checked.header)
+    if columns is None:
+        return frame
+    return frame.iloc[:, [checked.position(column) for column in columns]]
 
 
 def _parser_error(checked: CsvFile, exc: Exception) -> DataValidationError:
@@ -116,63 +124,117 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _validated(checked: CsvFile, frame: pd.DataFrame) -> pd.DataFrame:
-    """Numeric, finite, present values; target 0/1. The first problem found is raised.
+def _validated(checked: CsvFile, frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """The model's columns checked (:func:`check_frame`), CSV lines named. Rows with a wrong
+    field count are reported instead when present, as they explain values that landed in
+    the wrong column."""
+    try:
+        check_frame(spec, frame, checked.path, lambda rows: csvfile.lines_of(checked, rows))
+    except DataValidationError:
+        raise csvfile.ragged_rows(checked) or sys.exc_info()[1] from None
+    return frame
 
-    Rows with a wrong field count are reported instead when present, as they explain
-    values that landed in the wrong column.
+
+def check_frame(
+    spec: ModelSpec,
+    frame: pd.DataFrame,
+    path: object,
+    lines: Callable[[Sequence[int]], list[int]] | None = None,
+) -> None:
+    """What a model needs of its data, after its ``data_preprocessing``: the features and the
+    target present; the target never missing, within ``LABELS`` (every label present) or, for
+    regression, a finite number; numeric feature columns finite, and no stray text in a
+    column of numbers. Missing feature values are the model's business (an imputer's).
+
+    ``lines`` maps 0-based row positions to the CSV's editor lines; without it rows are
+    named by their position in the frame (``row 3`` is the third data row).
     """
-    columns = {}
-    for column in REQUIRED:
-        values, bad, problem = _check_column(frame[column], is_target=column == TARGET)
+    absent = [column for column in spec.required if column not in frame.columns]
+    if absent:
+        listed = ", ".join(f"'{column}'" for column in absent)
+        raise DataValidationError(
+            path, f"{spec.display}: column{'s' if len(absent) > 1 else ''} {listed} missing"
+        )
+    for column in spec.required:
+        series = frame[column]
+        bad, problem = (
+            _target_problem(spec, series) if column == spec.target else _feature_problem(series)
+        )
         if problem:
-            ragged = csvfile.ragged_rows(checked)
-            raise ragged or _value_error(checked, frame[column], column, bad, problem)
-        columns[column] = values
-    return pd.DataFrame(columns, copy=False)
+            raise _value_error(path, series, column, bad, problem, lines)
+    if spec.labels is not None:
+        _check_classes(path, spec, frame[spec.target])
 
 
-def _check_column(series: pd.Series, *, is_target: bool) -> tuple[pd.Series, np.ndarray, str]:
-    """The column as numbers, plus a mask of bad rows and what is wrong with them ("" if fine)."""
-    missing = series.isna().to_numpy(copy=True)
-    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        numbers, not_number = series, np.zeros(len(series), dtype=bool)
-    else:
-        text = series.astype("str")
-        missing |= (text.str.strip() == "").to_numpy(dtype=bool, na_value=False)
-        numbers = pd.to_numeric(text.where(~missing), errors="coerce")
-        not_number = numbers.isna().to_numpy() & ~missing
+def _target_problem(spec: ModelSpec, series: pd.Series) -> tuple[np.ndarray, str]:
+    missing = _missing(series)
     if missing.any():
-        return numbers, missing, "missing value"
-    if not_number.any():
-        return numbers, not_number, "must be 0 or 1" if is_target else "not a number"
-    values = numbers.to_numpy()
-    infinite = ~np.isfinite(values.astype("float64"))
-    if infinite.any():
-        return numbers, infinite, "not a finite number"
-    if is_target:
-        not_class = ~np.isin(values, CLASSES)
-        if not_class.any():
-            return numbers, not_class, "must be 0 or 1"
-    return numbers, np.zeros(len(series), dtype=bool), ""
+        return missing, "missing value"
+    if spec.labels is None:
+        return _feature_problem(series, numeric=True)
+    not_label = ~series.isin(spec.labels).to_numpy()
+    return not_label, f"must be {_listed(spec.labels, 'or')}" if not_label.any() else ""
+
+
+def _feature_problem(series: pd.Series, *, numeric: bool = False) -> tuple[np.ndarray, str]:
+    """Infinite numbers; and text among numbers: a column whose present values are mostly
+    numbers (or all, when ``numeric``) is a numeric column with typos."""
+    none = np.zeros(len(series), dtype=bool)
+    if pd.api.types.is_bool_dtype(series):
+        return none, ""
+    if pd.api.types.is_numeric_dtype(series):
+        values = series.to_numpy(dtype="float64", na_value=np.nan)
+        infinite = np.isinf(values)
+        return infinite, "not a finite number" if infinite.any() else ""
+    present = ~_missing(series)
+    numbers = pd.to_numeric(series.astype("str").where(present), errors="coerce")
+    not_number = numbers.isna().to_numpy() & present
+    if not_number.any() and (numeric or not_number.sum() * 2 < present.sum()):
+        return not_number, "not a number"
+    infinite = np.isinf(numbers.to_numpy(dtype="float64", na_value=np.nan))
+    return infinite, "not a finite number" if infinite.any() else ""
+
+
+def _missing(series: pd.Series) -> np.ndarray:
+    missing = series.isna().to_numpy(copy=True)
+    if not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        missing |= (series.astype("str").str.strip() == "").to_numpy(dtype=bool) & ~missing
+    return missing
+
+
+def _listed(values: Sequence[object], conjunction: str) -> str:
+    shown = [_show(value) for value in values]
+    if len(shown) <= 2:
+        return f" {conjunction} ".join(shown)
+    return f"one of {', '.join(shown)}"
 
 
 def _value_error(
-    checked: CsvFile, series: pd.Series, column: str, bad: np.ndarray, problem: str
+    path: object,
+    series: pd.Series,
+    column: str,
+    bad: np.ndarray,
+    problem: str,
+    lines: Callable[[Sequence[int]], list[int]] | None,
 ) -> DataValidationError:
-    indices = np.flatnonzero(bad)
-    shown = indices[:MAX_LINES_SHOWN]
+    positions = np.flatnonzero(bad)
+    shown = positions[:MAX_LINES_SHOWN].tolist()
     if problem != "missing value":
         values = ", ".join(dict.fromkeys(_show(series.iloc[i]) for i in shown))
         problem = f"{problem} (found {values})"
-    elif len(indices) > 1:
+    elif len(positions) > 1:
         problem = "missing values"
+    if lines is None:
+        return DataValidationError(
+            path,
+            problem,
+            column=column,
+            lines=[i + 1 for i in shown],
+            count=len(positions),
+            unit="row",
+        )
     return DataValidationError(
-        checked.path,
-        problem,
-        column=column,
-        lines=csvfile.lines_of(checked, shown),
-        count=len(indices),
+        path, problem, column=column, lines=lines(shown), count=len(positions)
     )
 
 
@@ -185,13 +247,16 @@ def _show(value: object, limit: int = 40) -> str:
     return str(value)
 
 
-def _check_classes(checked: CsvFile, target: pd.Series) -> None:
+def _check_classes(path: object, spec: ModelSpec, target: pd.Series) -> None:
     counts = target.value_counts()
-    if len(counts) < len(CLASSES):
-        only = int(counts.index[0])
-        raise DataValidationError(
-            checked.path,
-            f"only class {only} is present ({int(counts.iloc[0])} rows); both 0 and 1 are "
-            "needed to train",
-            column=TARGET,
-        )
+    absent = [label for label in spec.labels or () if label not in counts.index]
+    if not absent:
+        return
+    present = ", ".join(f"{_show(label)} ({int(n)} rows)" for label, n in counts.items())
+    needed = "both" if len(spec.labels or ()) == 2 else "all of"
+    raise DataValidationError(
+        path,
+        f"only class{'es' if len(counts) > 1 else ''} {present} present; "
+        f"{needed} {_listed(spec.labels or (), 'and').removeprefix('one of ')} are needed to train",
+        column=spec.target,
+    )

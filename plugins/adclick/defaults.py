@@ -7,7 +7,9 @@ scikit-learn import.
 
 from __future__ import annotations
 
-MIN_ACCURACY = 0.9  # quality gate: the hold-out accuracy a model needs to become current
+MIN_ACCURACY = 0.9  # quality gate: the hold-out accuracy a classifier needs to become current
+MIN_R2 = 0.0  # quality gate of a regression: it must beat predicting the mean
+MIN_ROWS = 50  # a dataset with fewer data rows is refused
 TEST_SIZE = 0.3  # share of rows held out for scoring
 RANDOM_STATE = 42  # seed of the split and of the classifier
 

@@ -16,7 +16,8 @@ class DataValidationError(AdclickError, ValueError):
     """The dataset cannot be trained on. The message names file, column, CSV lines and problem.
 
     ``lines`` are the first few 1-based line numbers as an editor shows them (the header is
-    line 1); ``count`` is how many rows have the problem in total.
+    line 1), or with ``unit="row"`` data rows by position (after a module's preprocessing
+    there are no CSV lines any more); ``count`` is how many rows have the problem in total.
     """
 
     def __init__(
@@ -27,8 +28,10 @@ class DataValidationError(AdclickError, ValueError):
         column: str | None = None,
         lines: Sequence[int] = (),
         count: int | None = None,
+        unit: str = "line",
     ) -> None:
         self.path = str(path)
+        self.unit = unit
         self.problem = problem
         self.column = column
         self.lines = list(lines)[:MAX_LINES_SHOWN]
@@ -40,17 +43,21 @@ class DataValidationError(AdclickError, ValueError):
         if self.column is not None:
             where.append(f"column '{self.column}'")
         if self.lines:
-            where.append(_describe_lines(self.lines, self.count))
+            where.append(_describe_lines(self.lines, self.count, self.unit))
         prefix = f"{self.path}: " + (", ".join(where) + ": " if where else "")
         return prefix + self.problem
 
 
-def _describe_lines(lines: Sequence[int], count: int) -> str:
+def _describe_lines(lines: Sequence[int], count: int, unit: str = "line") -> str:
     if count <= 1:
-        return f"line {lines[0]}"
+        return f"{unit} {lines[0]}"
     shown = ", ".join(str(n) for n in lines)
     more = count - len(lines)
-    return f"lines {shown}{f' and {more} more' if more else ''} ({count} rows)"
+    return f"{unit}s {shown}{f' and {more} more' if more else ''} ({count} rows)"
+
+
+class FitError(AdclickError):
+    """A model's estimator refused to fit: the message names module, candidate and reason."""
 
 
 class QualityGateError(AdclickError):

@@ -19,11 +19,11 @@ import pandas as pd
 import sklearn
 
 from adclick import candidates as grid_rules
-from adclick import defaults, model, storage
-from adclick.dataset import read_dataset
+from adclick import contract, defaults, model, storage
+from adclick.contract import ContractError, ModelSpec
+from adclick.dataset import check_frame, read_dataset
 from adclick.errors import ArtifactError, DataValidationError, QualityGateError
 from adclick.registry import ModelRegistry
-from adclick.schema import DEFAULT_MIN_ROWS, FEATURES, REQUIRED, TARGET
 from adclick.storage import StoragePath
 from adclick.workdir import (
     CLEAN,
@@ -48,17 +48,18 @@ if TYPE_CHECKING:
 def ingest_csv(
     data_path: StoragePath,
     workdir: StoragePath,
+    spec: ModelSpec,
     *,
-    min_rows: int = DEFAULT_MIN_ROWS,
+    min_rows: int = defaults.MIN_ROWS,
     root: StoragePath | None = None,
     max_bytes: int | None = None,
 ) -> dict:
-    """Validate the CSV and keep its required columns as ``raw.parquet``.
+    """Validate the CSV for the model ``spec`` and keep it as ``raw.parquet``, dtypes as read.
 
     ``root`` and ``max_bytes`` bound what may be opened (see :func:`read_dataset`). Returns
-    ``{"path", "rows", "data_hash", "source"}``; ``data_hash`` is the CSV's SHA-256.
+    ``{"path", "rows", "data_hash", "source", "model"}``; ``data_hash`` is the CSV's SHA-256.
     """
-    dataset = read_dataset(data_path, min_rows=min_rows, root=root, max_bytes=max_bytes)
+    dataset = read_dataset(data_path, spec, min_rows=min_rows, root=root, max_bytes=max_bytes)
     out = storage.location(workdir) / RAW
     write_frame(dataset.frame, out)
     return write_record(
@@ -69,34 +70,61 @@ def ingest_csv(
             "rows": dataset.rows,
             "data_hash": dataset.sha256,
             "source": str(dataset.source),
+            "model": spec.name,
+            "model_sha256": spec.sha256,
         },
     )
 
 
-def select_features(workdir: StoragePath) -> dict:
-    """Features as float64 and the target as int8, in a fixed column order: ``clean.parquet``."""
+def preprocess(workdir: StoragePath, spec: ModelSpec) -> dict:
+    """The module's ``data_preprocessing`` (if any), then the model's data checks
+    (:func:`adclick.dataset.check_frame`, rows named by position); keeps the features and
+    the target, dtypes as they are, as ``clean.parquet``."""
     workdir = storage.location(workdir)
-    frame = read_frame(workdir / RAW, columns=list(REQUIRED))
-    clean = frame.astype({**dict.fromkeys(FEATURES, "float64"), TARGET: "int8"})
+    source = read_record(workdir, DATASET_RECORD).get("source", workdir / RAW)
+    if spec.data_preprocessing is None:
+        frame = read_frame(workdir / RAW, columns=list(spec.required))
+    else:
+        frame = read_frame(workdir / RAW)
+        try:
+            frame = spec.data_preprocessing(frame)
+        except Exception as exc:  # the team's code
+            raise ContractError(
+                f"{spec.display}: data_preprocessing fails on {source}: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(frame, pd.DataFrame):
+            raise ContractError(
+                f"{spec.display}: data_preprocessing returned {type(frame).__name__}, "
+                "not a DataFrame"
+            )
+        check_frame(spec, frame.reset_index(drop=True), source)
+        frame = frame[list(spec.required)].reset_index(drop=True)
     out = workdir / CLEAN
-    write_frame(clean, out)
+    write_frame(frame, out)
     return write_record(
         workdir,
         FEATURES_RECORD,
-        {"path": str(out), "rows": len(clean), "features": list(FEATURES), "target": TARGET},
+        {
+            "path": str(out),
+            "rows": len(frame),
+            "features": list(spec.features),
+            "target": spec.target,
+        },
     )
 
 
 def split_holdout(
     workdir: StoragePath,
+    spec: ModelSpec,
     test_size: float = defaults.TEST_SIZE,
     random_state: int = defaults.RANDOM_STATE,
 ) -> dict:
-    """Stratified split into ``train.parquet`` and the hold-out ``test.parquet``."""
+    """Split into ``train.parquet`` and the hold-out ``test.parquet`` (see
+    :func:`adclick.model.split`)."""
     workdir = storage.location(workdir)
     frame = read_frame(workdir / CLEAN)
     try:
-        train, test = model.split(frame, test_size=test_size, random_state=random_state)
+        train, test = model.split(spec, frame, test_size=test_size, random_state=random_state)
     except ValueError as exc:  # e.g. a class too small to appear on both sides
         source = read_record(workdir, DATASET_RECORD).get("source", workdir / CLEAN)
         raise DataValidationError(source, f"cannot split train/hold-out: {exc}") from None
@@ -118,24 +146,28 @@ def split_holdout(
 
 def fit_and_score(
     workdir: StoragePath,
+    spec: ModelSpec,
     random_state: int = defaults.RANDOM_STATE,
     candidate: Mapping[str, Any] | None = None,
     index: int = 0,
 ) -> dict:
-    """Fit candidate ``index`` of the grid (its hyperparameters, see :mod:`adclick.candidates`)
-    on ``train.parquet``, save its model in its own directory, score it on the hold-out.
+    """Fit candidate ``index`` of the grid (see :mod:`adclick.candidates`) on
+    ``train.parquet``, save its model in its own directory, score it on the hold-out.
 
-    Returns ``{"index", "params", "metrics"}``; ``params`` are every hyperparameter the fit used.
+    Returns ``{"index", "params", "metrics"}``; ``params`` are the module's
+    ``HYPERPARAMETERS`` with the candidate's values over them.
     """
     workdir = storage.location(workdir)
-    hyperparameters = grid_rules.check_candidate(dict(candidate or {}), f"candidates[{index}]")
-    fitted = model.fit(read_frame(workdir / TRAIN), random_state, hyperparameters)
+    chosen = dict(candidate or {})
+    fitted = model.fit(
+        spec, read_frame(workdir / TRAIN), random_state, chosen, name=f"candidates[{index}]"
+    )
     own = candidate_dir(workdir, index)
     own.mkdir(parents=True, exist_ok=True)
     with (own / MODEL).open("wb") as out:
         joblib.dump(fitted, out)
-    metrics = model.evaluate(fitted, read_frame(workdir / TEST))
-    params = grid_rules.effective_hyperparameters(hyperparameters)
+    metrics = model.evaluate(spec, fitted, read_frame(workdir / TEST))
+    params = grid_rules.effective_hyperparameters(spec, chosen)
     return write_record(own, METRICS_RECORD, {"index": index, "params": params, "metrics": metrics})
 
 
@@ -152,20 +184,34 @@ def fitted_candidates(workdir: StoragePath, count: int) -> list[dict]:
     return records
 
 
-def best_candidate(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
-    """The highest hold-out accuracy; of equal ones the lowest index, so a rerun picks the same."""
-    return min(records, key=lambda r: (-r["metrics"]["accuracy"], r["index"]))
+def best_candidate(
+    records: Sequence[Mapping[str, Any]], gate: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    """The best on the gate's metric in its direction; of equal ones the lowest index, so a
+    rerun picks the same."""
+    return min(records, key=lambda r: (contract.ranking_key(gate, r["metrics"]), r["index"]))
 
 
-def passes_gate(metrics: Mapping[str, Any], min_accuracy: float) -> bool:
-    """The quality gate: hold-out accuracy at least ``min_accuracy`` (equal passes)."""
-    return metrics["accuracy"] >= min_accuracy
+def gate_record(gate: Mapping[str, Any], passed: bool) -> dict[str, Any]:
+    """``quality_gate`` as results and ``metadata.json`` hold it: the gate and its verdict
+    (and ``min_accuracy``, the shorthand of an accuracy gate)."""
+    return {**gate, **accuracy_shorthand(gate), "passed": passed}
+
+
+def accuracy_shorthand(gate: Mapping[str, Any]) -> dict[str, float]:
+    """``{"min_accuracy": X}`` for a gate ``accuracy >= X``, as results always said it."""
+    return (
+        {"min_accuracy": gate["min"]}
+        if gate == {"metric": "accuracy", "min": gate.get("min")}
+        else {}
+    )
 
 
 def register_model(
     workdir: StoragePath,
     model_dir: StoragePath,
-    min_accuracy: float,
+    spec: ModelSpec,
+    gate: Mapping[str, Any],
     run_id: str,
     metadata: Mapping[str, Any] | None = None,
     *,
@@ -175,8 +221,9 @@ def register_model(
     context: RunContext | None = None,
 ) -> dict:
     """Pick the best of the ``candidates`` fitted (:func:`best_candidate`), re-score its saved
-    model, register it as a new version, promote it if it passes the gate.
+    model, register it as a new version, promote it if it passes the ``gate``.
 
+    ``model_dir`` is the model's own registry folder (:func:`adclick.contract.registry_dir`).
     With a ``tracker``, the run is first recorded in MLflow and the model registered there
     (see :mod:`adclick.tracking`); the model directory is written only once that succeeded,
     and the ``champion`` alias moves together with ``current.json``. A failed MLflow call
@@ -184,24 +231,27 @@ def register_model(
 
     The model file is read once: the bytes scored are the bytes stored, and scoring the
     reloaded file proves the stored artifact works, not just the object in memory. It is only
-    unpickled when it resolves inside ``artifact_root`` (default: ``workdir``). Below
-    ``min_accuracy`` the version is kept (for inspection) but not promoted, and
+    unpickled when it resolves inside ``artifact_root`` (default: ``workdir``). Below the
+    gate the version is kept (for inspection) but not promoted, and
     :class:`QualityGateError` is raised. Returns ``{"version", "model_path", "promoted",
-    "metrics", "rows", "data_hash", "candidate", "candidates"}``: ``candidates`` lists every
-    candidate's ``{"index", "params", "metrics"}``, ``candidate`` is the index chosen; and
-    ``mlflow`` (see :class:`TrackedModel`) when tracked.
+    "metrics", "rows", "data_hash", "candidate", "candidates"}`` and what
+    :meth:`ModelSpec.describe` says of the model, with ``gate`` and ``quality_gate``:
+    ``candidates`` lists every candidate's ``{"index", "params", "metrics"}``, ``candidate``
+    is the index chosen; and ``mlflow`` (see :class:`TrackedModel`) when tracked.
     """
     workdir = storage.location(workdir)
+    gate = dict(gate)
     records = fitted_candidates(workdir, candidates)
-    chosen = best_candidate(records)["index"]
+    chosen = best_candidate(records, gate)["index"]
     model_file = candidate_dir(workdir, chosen) / MODEL
     model_bytes = _trusted_model_file(model_file, artifact_root or workdir).read_bytes()
     fitted = joblib.load(io.BytesIO(model_bytes))
     holdout = read_frame(workdir / TEST)
-    metrics = model.evaluate(fitted, holdout)
-    passed = passes_gate(metrics, min_accuracy)
+    metrics = model.evaluate(spec, fitted, holdout)
+    passed = contract.passes(gate, metrics)
     dataset = read_record(workdir, DATASET_RECORD)
     split = read_record(workdir, SPLIT_RECORD)
+    described = spec.describe()
     full_metadata = {
         "source": dataset.get("source"),
         "data_hash": dataset.get("data_hash"),
@@ -212,10 +262,10 @@ def register_model(
         "random_state": split.get("random_state"),
         **{k: v for k, v in (metadata or {}).items() if v is not None},
         "run_id": run_id,
-        "features": list(FEATURES),
-        "target": TARGET,
+        **described,
         "libraries": library_versions(),
-        "quality_gate": {"min_accuracy": min_accuracy, "passed": passed},
+        "gate": gate,
+        "quality_gate": gate_record(gate, passed),
         "candidate": chosen,
         "candidates": records,
     }
@@ -224,7 +274,7 @@ def register_model(
         from adclick.tracking import RunContext
 
         context = context or RunContext(run_id)
-        tracked = _track(tracker, context, workdir, fitted, holdout, metrics, min_accuracy, records)
+        tracked = _track(tracker, context, workdir, spec, fitted, holdout, metrics, gate, records)
         full_metadata["mlflow"] = tracked.as_dict()
     registered = ModelRegistry(model_dir).register(
         model_bytes,
@@ -235,18 +285,24 @@ def register_model(
     )
     result = {
         **registered,
+        **{k: described[k] for k in ("model", "task", "labels", "class_names")},
+        "gate": gate,
+        "quality_gate": gate_record(gate, passed),
         "rows": dataset.get("rows"),
         "data_hash": dataset.get("data_hash"),
+        "model_sha256": spec.sha256,
         "candidate": chosen,
         "candidates": records,
     }
     if tracked is not None:
         result["mlflow"] = tracked.as_dict()
     if not passed:
+        value = metrics.get(gate["metric"])
+        shown = "undefined" if value is None else f"{value:.4f}"
         raise QualityGateError(
-            f"model {result['version']}: accuracy {metrics['accuracy']:.4f} is below "
-            f"min_accuracy {min_accuracy:.4f}; kept as a rejected version, the current "
-            f"model in {model_dir} is unchanged",
+            f"model {spec.name} {result['version']}: {gate['metric']} {shown} does not meet "
+            f"the gate {contract.describe_gate(gate)}; kept as a rejected version, the "
+            f"current model in {model_dir} is unchanged",
             result,
         )
     return write_record(workdir, REGISTERED_RECORD, result)
@@ -256,10 +312,11 @@ def _track(
     tracker: Tracker,
     context: RunContext,
     workdir: StoragePath,
+    spec: ModelSpec,
     fitted: Any,
     holdout: pd.DataFrame,
     metrics: Mapping[str, Any],
-    min_accuracy: float,
+    gate: Mapping[str, Any],
     candidates: Sequence[Mapping[str, Any]],
 ) -> Any:
     """Record the run in MLflow and register the model there (the alias does not move yet)."""
@@ -268,8 +325,10 @@ def _track(
     dataset = read_record(workdir, DATASET_RECORD)
     split = read_record(workdir, SPLIT_RECORD)
     hyperparameters = tracking.model_params(fitted)
+    bound = "min" if "min" in gate else "max"
     return tracker.record(
         context=context,
+        spec=spec,
         fitted=fitted,
         holdout=holdout,
         metrics=metrics,
@@ -277,7 +336,9 @@ def _track(
             **hyperparameters,
             "test_size": split.get("test_size"),
             "random_state": split.get("random_state"),
-            "min_accuracy": min_accuracy,
+            "gate_metric": gate["metric"],
+            f"gate_{bound}": gate[bound],
+            **accuracy_shorthand(gate),
             "train_rows": split.get("train_rows"),
             "test_rows": split.get("test_rows"),
             "data_path": dataset.get("source"),
@@ -288,7 +349,7 @@ def _track(
             read_frame(workdir / CLEAN),
         ),
         candidates=candidates,
-        passed=passes_gate(metrics, min_accuracy),
+        passed=contract.passes(gate, metrics),
     )
 
 
@@ -312,12 +373,13 @@ def run(
     data_path: StoragePath,
     model_dir: StoragePath,
     workdir: StoragePath,
+    spec: ModelSpec,
     *,
-    min_accuracy: float = defaults.MIN_ACCURACY,
+    gate: Mapping[str, Any] | None = None,
     test_size: float = defaults.TEST_SIZE,
     random_state: int = defaults.RANDOM_STATE,
     run_id: str,
-    min_rows: int = DEFAULT_MIN_ROWS,
+    min_rows: int = defaults.MIN_ROWS,
     max_bytes: int | None = None,
     candidates: Sequence[Mapping[str, Any]] = tuple(grid_rules.DEFAULT_GRID),
     tracker: Tracker | None = None,
@@ -325,17 +387,20 @@ def run(
     """All steps in order, in this process: what the DAG does, without Airflow (the
     ``candidates`` one after the other, where the DAG fits them as parallel tasks).
 
+    ``model_dir`` is the model's own registry folder; ``gate`` defaults to the module's.
     With a ``tracker`` the run and the model are recorded in MLflow, as the DAG does.
 
-    Returns a summary with ``accuracy``, ``version``, ``promoted``, ``model_path`` and
+    Returns a summary with the gate's metric, ``version``, ``promoted``, ``model_path`` and
     ``metrics``. A :class:`QualityGateError` carries the same summary in ``result``.
     """
+    gate = contract.check_gate(gate or spec.gate, spec)
     grid = grid_rules.check_candidates(list(candidates))
-    loaded = ingest_csv(data_path, workdir, min_rows=min_rows, max_bytes=max_bytes)
-    select_features(workdir)
-    split = split_holdout(workdir, test_size=test_size, random_state=random_state)
+    grid_rules.check_against(spec, grid, random_state)
+    loaded = ingest_csv(data_path, workdir, spec, min_rows=min_rows, max_bytes=max_bytes)
+    preprocess(workdir, spec)
+    split = split_holdout(workdir, spec, test_size=test_size, random_state=random_state)
     for index, candidate in enumerate(grid):
-        fit_and_score(workdir, random_state=random_state, candidate=candidate, index=index)
+        fit_and_score(workdir, spec, random_state=random_state, candidate=candidate, index=index)
     context = {
         "run_id": run_id,
         "source": loaded["source"],
@@ -343,11 +408,11 @@ def run(
         "data_hash": loaded["data_hash"],
         "train_rows": split["train_rows"],
         "test_rows": split["test_rows"],
-        "min_accuracy": min_accuracy,
+        **accuracy_shorthand(gate),
     }
     try:
         result = register_model(
-            workdir, model_dir, min_accuracy, run_id, candidates=len(grid), tracker=tracker
+            workdir, model_dir, spec, gate, run_id, candidates=len(grid), tracker=tracker
         )
     except QualityGateError as exc:
         exc.result = _summary(exc.result, context)
@@ -367,7 +432,8 @@ def read_frame(path: StoragePath, columns: list[str] | None = None) -> pd.DataFr
 
 
 def _summary(result: Mapping[str, Any], context: Mapping[str, Any]) -> dict:
-    return {"accuracy": result["metrics"]["accuracy"], **result, **context}
+    metric = result["gate"]["metric"]
+    return {metric: result["metrics"].get(metric), **result, **context}
 
 
 def library_versions() -> dict[str, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,15 +24,14 @@ from typing import Any
 import pandas as pd
 
 from adclick import defaults
+from adclick.contract import DEFAULT_MODEL, ModelSpec
 from adclick.errors import ConfigError, TrackingError
-from adclick.schema import CLASSES, FEATURES, TARGET
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"  # MLflow's own variable
-MODEL_NAME_ENV = "ADCLICK_MLFLOW_MODEL_NAME"
 UI_URL_ENV = "ADCLICK_MLFLOW_UI_URL"
 DEFAULT_EXPERIMENT = "adclick"
-DEFAULT_MODEL_NAME = "adclick"
+DEFAULT_MODEL_NAME = DEFAULT_MODEL  # each model's registered model is named as its module
 CHAMPION_ALIAS = "champion"
 MODEL_ARTIFACT = "model"
 EVALUATION_DIR = "evaluation"
@@ -61,6 +61,11 @@ TAG_URL = "airflow.run_url"
 TAG_DATA_HASH = "data_hash"
 TAG_CANDIDATE = "candidate_index"
 TAG_GATE = "quality_gate"
+TAG_MODEL = "model"
+TAG_TASK = "model_task"
+TAG_LABELS = "model_labels"  # JSON list, in LABELS order
+TAG_MODULE_SHA = "model_sha256"
+MODULE_ARTIFACT = "model_module"  # the module file, as the run trained it
 GATE_PASSED = "passed"
 GATE_REJECTED = "rejected"
 
@@ -75,15 +80,17 @@ class TrackingConfig:
     ui_url: str | None = None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> TrackingConfig | None:
-        """The configuration from ``MLFLOW_TRACKING_URI`` and friends; None when it is unset."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, model_name: str = DEFAULT_MODEL_NAME
+    ) -> TrackingConfig | None:
+        """The configuration from ``MLFLOW_TRACKING_URI`` and friends, registering versions
+        of ``model_name`` (a module's name); None when the URI is unset."""
         environ = os.environ if environ is None else environ
         uri = environ.get(TRACKING_URI_ENV, "").strip()
         if not uri:
             return None
-        model_name = environ.get(MODEL_NAME_ENV, "").strip() or DEFAULT_MODEL_NAME
         if "/" in model_name or ":" in model_name:
-            raise ConfigError(f"{MODEL_NAME_ENV}={model_name!r}: a model name has no '/' or ':'")
+            raise ConfigError(f"model name {model_name!r}: a model name has no '/' or ':'")
         ui_url = environ.get(UI_URL_ENV, "").strip() or None
         if ui_url is None and uri.startswith(("http://", "https://")):
             ui_url = uri
@@ -180,6 +187,7 @@ class Tracker:
         self,
         *,
         context: RunContext,
+        spec: ModelSpec,
         fitted: Any,
         holdout: pd.DataFrame,
         metrics: Mapping[str, Any],
@@ -205,6 +213,7 @@ class Tracker:
             **({TAG_DAG_ID: context.dag_id} if context.dag_id else {}),
             **({TAG_URL: context.run_url} if context.run_url else {}),
             TAG_GATE: GATE_PASSED if passed else GATE_REJECTED,
+            **model_tags(spec),
         }
         with self._calling("start the run"):
             run = mlflow.start_run(
@@ -223,19 +232,14 @@ class Tracker:
                 mlflow.data.from_pandas(
                     dataset.frame,
                     source=dataset.source,
-                    targets=TARGET,
+                    targets=spec.target,
                     name=dataset.name,
                     digest=dataset.sha256[:DIGEST_CHARS],
                 ),
                 context="training",
             )
-            _log_evaluation(
-                mlflow,
-                {
-                    "confusion_matrix.json": _confusion_matrix(metrics),
-                    "roc_curve.json": _roc_curve(fitted, holdout),
-                },
-            )
+            _log_evaluation(mlflow, _evaluation_documents(spec, fitted, holdout, metrics))
+            mlflow.log_artifact(str(spec.path), MODULE_ARTIFACT)
             # A run this try started has no children and no version yet: only a resumed one
             # is searched for what an earlier try wrote.
             resumed = existing is not None
@@ -246,7 +250,9 @@ class Tracker:
                 version, model_id = earlier
                 self.client.set_model_version_tag(self.config.model_name, version, TAG_GATE, gate)
             else:
-                version, model_id = self._log_and_register(fitted, holdout, {TAG_GATE: gate})
+                version, model_id = self._log_and_register(
+                    spec, fitted, holdout, {TAG_GATE: gate, **model_tags(spec)}
+                )
             # After the model, naming it: logged before, log_model would link them itself by
             # reading back each metric's history (one request per metric).
             mlflow.log_metrics(_scalar_metrics(metrics), model_id=model_id)
@@ -348,12 +354,14 @@ class Tracker:
         return str(latest.version), model_id if scheme == "models" and model_id else None
 
     def _log_and_register(
-        self, fitted: Any, holdout: pd.DataFrame, tags: Mapping[str, str]
+        self, spec: ModelSpec, fitted: Any, holdout: pd.DataFrame, tags: Mapping[str, str]
     ) -> tuple[str, str | None]:
         import mlflow.sklearn
         from mlflow.models import infer_signature
 
-        example = holdout[list(FEATURES)].head(INPUT_EXAMPLE_ROWS)
+        # The raw feature columns with their dtypes as read from the CSV: the registered
+        # model takes pd.read_csv(path) as it is, and answers in the CSV's labels.
+        example = holdout[list(spec.features)].head(INPUT_EXAMPLE_ROWS)
         info = mlflow.sklearn.log_model(
             fitted,
             name=MODEL_ARTIFACT,
@@ -407,9 +415,12 @@ def _log_evaluation(mlflow: Any, documents: Mapping[str, Any]) -> None:
         mlflow.log_artifacts(folder, EVALUATION_DIR)
 
 
-def tracker_from_env(environ: Mapping[str, str] | None = None) -> Tracker | None:
-    """A :class:`Tracker` for ``MLFLOW_TRACKING_URI``, or None (tracking off) when unset."""
-    config = TrackingConfig.from_env(environ)
+def tracker_from_env(
+    environ: Mapping[str, str] | None = None, model_name: str = DEFAULT_MODEL_NAME
+) -> Tracker | None:
+    """A :class:`Tracker` for ``MLFLOW_TRACKING_URI`` registering versions of
+    ``model_name``, or None (tracking off) when unset."""
+    config = TrackingConfig.from_env(environ, model_name)
     return Tracker(config) if config else None
 
 
@@ -435,16 +446,34 @@ def _loggable(params: Mapping[str, Any]) -> dict[str, str]:
     return {k: "None" if v is None else str(v) for k, v in params.items()}
 
 
+def model_tags(spec: ModelSpec) -> dict[str, str]:
+    """What the run and the version say of the model: name, task, labels, module hash."""
+    import json
+
+    return {
+        TAG_MODEL: spec.name,
+        TAG_TASK: spec.task,
+        TAG_LABELS: json.dumps(list(spec.labels) if spec.labels is not None else None),
+        TAG_MODULE_SHA: spec.sha256,
+    }
+
+
 def _scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Every number of ``metrics``; a 2x2 matrix as its four counts, per-class precision and
+    recall as ``precision.<label>`` and ``recall.<label>``."""
     scalars = {
         k: float(v)
         for k, v in metrics.items()
         if isinstance(v, int | float) and not isinstance(v, bool)
     }
     matrix = metrics.get("confusion_matrix")
-    if matrix:
+    if matrix and len(matrix) == 2:
         (tn, fp), (fn, tp) = matrix
         scalars.update(true_negatives=tn, false_positives=fp, false_negatives=fn, true_positives=tp)
+    for label, figures in (metrics.get("per_class") or {}).items():
+        name = re.sub(r"[^A-Za-z0-9_./ -]", "_", str(label))
+        for key, value in figures.items():
+            scalars[f"{key}.{name}"] = float(value)
     return scalars
 
 
@@ -463,22 +492,35 @@ def _param_entities(params: Mapping[str, Any]) -> list:
     return [Param(k, v) for k, v in _loggable(params).items()]
 
 
-def _confusion_matrix(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """Rows are the true class, columns the predicted one, in the order of ``labels``."""
-    return {"labels": list(CLASSES), "matrix": metrics["confusion_matrix"]}
+def _evaluation_documents(
+    spec: ModelSpec, fitted: Any, holdout: pd.DataFrame, metrics: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A classifier's confusion matrix (rows the true class, columns the predicted one, in
+    ``labels`` order) and a binary one's ROC curve; nothing of the kind for a regression."""
+    from adclick.model import positive_scores
+
+    documents: dict[str, Any] = {}
+    if spec.labels is not None:
+        documents["confusion_matrix.json"] = {
+            "labels": list(spec.labels),
+            "class_names": spec.class_names,
+            "matrix": metrics["confusion_matrix"],
+        }
+    scores = positive_scores(spec, fitted, holdout[list(spec.features)])
+    if scores is not None:
+        documents["roc_curve.json"] = _roc_curve(spec, holdout[spec.target].to_numpy(), scores)
+    return documents
 
 
-def _roc_curve(fitted: Any, holdout: pd.DataFrame) -> dict[str, Any]:
+def _roc_curve(spec: ModelSpec, truth: Any, scores: Any) -> dict[str, Any]:
     from sklearn.metrics import roc_curve
 
-    truth = holdout[TARGET].to_numpy()
-    scores = fitted.predict_proba(holdout[list(FEATURES)])[
-        :, list(fitted.classes_).index(CLASSES[1])
-    ]
+    positive = (spec.labels or ())[1]
     if len(set(truth.tolist())) < 2:
         return {"fpr": [], "tpr": [], "thresholds": [], "note": "one class only in the hold-out"}
-    fpr, tpr, thresholds = roc_curve(truth, scores, pos_label=CLASSES[1])
+    fpr, tpr, thresholds = roc_curve(truth == positive, scores)
     return {
+        "positive_label": positive,
         "fpr": fpr.round(6).tolist(),
         "tpr": tpr.round(6).tolist(),
         # The first threshold is +inf by construction; JSON has no infinity.

@@ -11,7 +11,6 @@ why first; every mail links to the run's page on the monitor and in Airflow.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -42,10 +41,6 @@ class Mail:
     subject: str
     html: str
     text: str
-
-    def __iter__(self) -> Iterator[str]:
-        """``subject, html = mail`` for callers that hand the two to :func:`notify.send`."""
-        return iter((self.subject, self.html))
 
 
 @cache

@@ -16,8 +16,6 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 from urllib.parse import quote
 
-from markupsafe import Markup
-
 from adclick.workdir import REGISTERED_RECORD
 from adclick_airflow import mail, outage, settings
 from adclick_airflow.monitoring import flask_health_url
@@ -30,17 +28,11 @@ DEFAULT_SENDER = "airflow@localhost"  # when the connection names no from_email
 HEADERS_ON_ONE_LINE = policy.SMTP.clone(max_line_length=998)
 
 
-def send(message: mail.Mail | str, html: str | None = None, to: list[str] | None = None) -> None:
+def send(message: mail.Mail, to: list[str] | None = None) -> None:
     """Deliver one mail (text and HTML alternatives, its own Message-ID) through the
     ``smtp_default`` connection; raises if the SMTP server cannot be reached (callers decide).
-
-    ``message`` is a :class:`mail.Mail`, or a subject with its ``html`` (the text part is then
-    the HTML's text).
     """
     from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-    if isinstance(message, str):
-        message = mail.Mail(message, html or "", Markup(html or "").striptags())
 
     recipients = to or settings.alert_recipients()
     with SmtpHook() as hook:

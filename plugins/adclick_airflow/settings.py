@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-from adclick import retention, storage
+from adclick import contract, retention, storage
 from adclick_airflow import relaunches
 from adclick_contract import (
     FLASK_MONITOR_URL,
@@ -45,6 +45,14 @@ def schedule(variable: str, default: str) -> str | None:
     return None if value.lower() in ("", "none") else value
 
 
+def training_schedule(model_name: str) -> str | None:
+    """A training DAG's schedule: ``ADCLICK_TRAINING_SCHEDULE`` for the ad-click model,
+    ``ADCLICK_<NAME>_TRAINING_SCHEDULE`` for another; daily by default."""
+    if model_name == contract.DEFAULT_MODEL:
+        return schedule("ADCLICK_TRAINING_SCHEDULE", "@daily")
+    return schedule(f"ADCLICK_{model_name.upper()}_TRAINING_SCHEDULE", "@daily")
+
+
 def _dir(variable: str, default: str) -> storage.StoragePath:
     if value := os.environ.get(variable):
         root = storage.location(value)
@@ -64,6 +72,45 @@ def model_dir() -> storage.StoragePath:
 
 def artifact_dir() -> storage.StoragePath:
     return _dir("ADCLICK_ARTIFACT_DIR", "artifacts")
+
+
+def models_dir() -> Path:
+    """The model modules, one training DAG each: ``models/`` in the DAGs folder, deployed with
+    the DAGs (baked into the image or mounted read-only). ``ADCLICK_MODELS_DIR`` names another
+    folder for a deployment; nothing a trigger conf says can."""
+    if value := os.environ.get("ADCLICK_MODELS_DIR"):
+        return Path(value).resolve()
+    from airflow.configuration import conf
+
+    return contract.models_dir_of(Path(conf.get("core", "dags_folder")).resolve())
+
+
+def model_registry_dir(name: str) -> storage.StoragePath:
+    """Model ``name``'s registry folder (see :func:`adclick.contract.registry_dir`)."""
+    return contract.registry_dir(model_dir(), name)
+
+
+def load_model_module(name: str) -> contract.ModelSpec:
+    """The checked module of model ``name`` from :func:`models_dir`."""
+    return contract.load_named(name, models_dir())
+
+
+def training_models() -> tuple[list[contract.ModelSpec], list[contract.ContractError]]:
+    """Every module of :func:`models_dir`, checked: those that keep the contract (one
+    training DAG each) and the errors of those that do not."""
+    folder = models_dir()
+    specs, errors = [], []
+    for path in contract.module_files(folder):
+        try:
+            specs.append(contract.load_named(path.stem, folder))
+        except contract.ContractError as exc:
+            errors.append(exc)
+    return specs, errors
+
+
+def model_for_dag(dag_id: str) -> contract.ModelSpec | None:
+    """The model a training DAG trains (its name, task, labels, class names), if any."""
+    return next((spec for spec in training_models()[0] if spec.dag_id == dag_id), None)
 
 
 def flask_outage_file() -> Path:

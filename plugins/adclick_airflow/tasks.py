@@ -21,12 +21,27 @@ def fail_fast() -> Iterator[None]:
     the user needs to read."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from adclick.errors import ArtifactError, ConfigError, DataValidationError, QualityGateError
+    from adclick.contract import ContractError
+    from adclick.errors import (
+        ArtifactError,
+        ConfigError,
+        DataValidationError,
+        FitError,
+        QualityGateError,
+    )
     from adclick_airflow.trigger_conf import ConfError
 
     try:
         yield
-    except (ArtifactError, ConfigError, ConfError, DataValidationError, QualityGateError) as exc:
+    except (
+        ArtifactError,
+        ConfigError,
+        ConfError,
+        ContractError,
+        DataValidationError,
+        FitError,
+        QualityGateError,
+    ) as exc:
         raise AirflowFailException(str(exc)) from exc
 
 
@@ -37,18 +52,19 @@ def create_run_workdir(dag_id: str, run_id: str) -> Path:
     return workdir
 
 
-def training_tracker(run_id: str, try_number: int) -> tuple[Tracker | None, RunContext | None]:
-    """The MLflow tracker (None when ``MLFLOW_TRACKING_URI`` is unset) and what identifies
-    this training run to it, with a link back to the run in Airflow."""
+def training_tracker(
+    dag_id: str, model_name: str, run_id: str, try_number: int
+) -> tuple[Tracker | None, RunContext | None]:
+    """The MLflow tracker of model ``model_name`` (None when ``MLFLOW_TRACKING_URI`` is
+    unset) and what identifies this training run to it, with a link back to the run."""
     from adclick.tracking import RunContext, TrackingConfig
 
-    config = TrackingConfig.from_env()
+    config = TrackingConfig.from_env(model_name=model_name)
     if config is None:
         return None, None
     from adclick.tracking import Tracker
     from adclick_airflow.notify import links
 
-    dag_id = settings.TRAINING_DAG_ID
     context = RunContext(
         run_id=run_id,
         dag_id=dag_id,

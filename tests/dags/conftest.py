@@ -18,10 +18,15 @@ from pathlib import Path
 import pytest
 
 from embedded.stack import REPO_ROOT
-from testkit.datasets import SAMPLE_CSV
+from testkit import fixture_models
+from testkit.datasets import MODELS, SAMPLE_CSV
 
 _HOME = Path(tempfile.mkdtemp(prefix="adclick-dagtest-"))
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+# The models deployed for these tests: the ad-click one and the fixture models, as a team
+# adds theirs to dags/models/.
+MODELS_DIR = fixture_models.install(_HOME / "dags" / "models")
+shutil.copy(MODELS / "adclick.py", MODELS_DIR)
 os.environ.update(
     {
         "AIRFLOW_HOME": str(_HOME),
@@ -30,6 +35,11 @@ os.environ.update(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME / 'airflow.db'}",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "ADCLICK_MODELS_DIR": str(MODELS_DIR),
+        # The training DAGs' file imports every model module (and scikit-learn with them),
+        # which Airflow's components have preloaded and a test process has not; on a busy
+        # shared machine that first import can pass the default 30 s.
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
     }
 )
 
@@ -57,4 +67,5 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (tmp_path / name).mkdir()
         monkeypatch.setenv(variable, str(tmp_path / name))
     shutil.copy(SAMPLE_CSV, tmp_path / "data" / "advertising.csv")
+    fixture_models.export_all(tmp_path / "data")
     return tmp_path

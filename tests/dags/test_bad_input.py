@@ -15,7 +15,7 @@ from airflow.dag_processing.dagbag import DagBag
 from adclick import steps
 from embedded.mailcatcher import MailCatcher
 from embedded.stack import REPO_ROOT
-from testkit.datasets import BROKEN, EXPECTED, SAMPLE_CSV
+from testkit.datasets import BROKEN, EXPECTED, SAMPLE_CSV, adclick
 from testkit.files import snapshot
 from testkit.special_files import KINDS, special_file
 
@@ -35,7 +35,7 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model directory holding a current model, trained once for the whole module."""
     root = tmp_path_factory.mktemp("seed")
     (root / "work").mkdir()
-    steps.run(SAMPLE_CSV, root / "model", root / "work", run_id="seed")
+    steps.run(SAMPLE_CSV, root / "model", root / "work", adclick(), run_id="seed")
     return root / "model"
 
 

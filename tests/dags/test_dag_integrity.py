@@ -10,16 +10,7 @@ from airflow.dag_processing.dagbag import DagBag
 
 from adclick_airflow import notify
 from embedded.stack import REPO_ROOT
-
-TRAINING_CHAIN = [
-    "load_data",
-    "data_preprocessing",
-    "separate_data_outputs",
-    "build_model",
-    "load_model",
-    "send_email",
-    "trigger_monitor",
-]
+from testkit.tasks import TRAINING_CHAIN
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +22,9 @@ def test_no_import_errors(dagbag: DagBag) -> None:
     assert dagbag.import_errors == {}
     assert set(dagbag.dag_ids) == {
         "ad_click_training",
+        "iris_training",
+        "diabetes_training",
+        "tumours_training",
         "ad_click_monitor",
         "ad_click_flask_watchdog",
         "ad_click_maintenance",
@@ -53,12 +47,15 @@ def test_training_dag_settings(dagbag: DagBag) -> None:
     assert dag.doc_md and dag.tags
     assert set(dag.params) == {
         "data_path",
+        "gate",
         "min_accuracy",
         "test_size",
         "random_state",
         "candidates",
     }
     assert dag.params["candidates"] == [{}], "by default one candidate: the classifier's defaults"
+    assert dag.params["gate"] == {"metric": "accuracy", "min": 0.9}
+    assert dag.params["min_accuracy"] is None, "a shorthand, used when given"
     for task in dag.tasks:
         # load_data fails on the file, whose retry would fail (or time out) the same way.
         assert (task.retries == 0) == (task.task_id == "load_data"), task.task_id

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from adclick.sample import write_csv
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowClient, AirflowNotFound
+from testkit.advertising import write_csv
 from testkit.compose import ComposeStack, docker
 from testkit.tasks import task_states
 from testkit.waiting import wait_until

@@ -34,7 +34,8 @@ def failed_at_load_data(stack: EmbeddedStack, conf: dict) -> str:
 @pytest.mark.parametrize(
     ("conf", "words"),
     [
-        ({"min_accuracy": "high"}, ["min_accuracy", "'high' is not of type 'number'"]),
+        ({"min_accuracy": "high"}, ["min_accuracy", "'high' is not of type 'null', 'number'"]),
+        ({"gate": "accuracy>=0.9"}, ["gate", "is not of type 'object'"]),
         ({"test_size": 1.5}, ["test_size", "maximum of 1"]),
         ({"random_state": 4.2}, ["random_state", "not of type 'integer'"]),
         ({"data_path": ""}, ["data_path", "should be non-empty"]),
@@ -59,7 +60,15 @@ def test_unknown_keys_are_refused_by_name(embedded_stack: EmbeddedStack) -> None
     log = failed_at_load_data(embedded_stack, {"min_acuracy": 0.95, "data_path": "advertising.csv"})
 
     assert "unknown trigger conf key(s) min_acuracy" in log
-    assert "allowed: candidates, data_path, min_accuracy, random_state, test_size" in log
+    assert "allowed: candidates, data_path, gate, min_accuracy, random_state, test_size" in log
+
+
+def test_a_gate_on_a_metric_the_model_has_not_is_refused_at_load_data(
+    embedded_stack: EmbeddedStack,
+) -> None:
+    log = failed_at_load_data(embedded_stack, {"gate": {"metric": "rmse", "max": 10}})
+
+    assert "model adclick: gate metric 'rmse' is not a binary metric" in log
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ import pytest
 import requests
 
 from adclick.registry import ModelRegistry
-from adclick.sample import write_csv
 from adclick_airflow.settings import RESULT_TASK_ID
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from embedded.stack import EmbeddedStack
+from testkit.advertising import write_csv
 from testkit.faults import kill_component, restart_component
 from testkit.files import read_only, snapshot
 from testkit.flask_service import served_monitor

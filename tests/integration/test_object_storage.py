@@ -25,7 +25,7 @@ from adclick import retention, source, steps, storage
 from adclick.errors import ArtifactError, DataValidationError, RegistryError
 from adclick.registry import CURRENT_FILE, METADATA_FILE, MODEL_FILE, ModelRegistry
 from adclick_airflow.trigger_conf import ConfError, resolve_dataset
-from testkit.datasets import SAMPLE_CSV
+from testkit.datasets import SAMPLE_CSV, adclick
 from testkit.objectstore import BUCKET, ObjectStore
 
 pytestmark = pytest.mark.integration
@@ -172,20 +172,24 @@ def test_an_object_over_the_limit_is_refused_by_its_head_size(prefix: UPath) -> 
 def test_prefixes_and_missing_objects_are_refused(prefix: UPath, name: str, problem: str) -> None:
     (prefix / "data" / "advertising.csv").write_bytes(SAMPLE_CSV.read_bytes())
     with pytest.raises(DataValidationError, match=problem):
-        steps.ingest_csv(prefix / name, prefix / "work", root=prefix)
+        steps.ingest_csv(prefix / name, prefix / "work", adclick(), root=prefix)
 
 
 def test_a_data_object_outside_the_root_is_refused_before_it_is_read(prefix: UPath) -> None:
     (prefix / "secret.csv").write_bytes(SAMPLE_CSV.read_bytes())
     with pytest.raises(DataValidationError, match="outside the data root"):
-        steps.ingest_csv(prefix / "secret.csv", prefix / "work", root=prefix / "data")
+        steps.ingest_csv(prefix / "secret.csv", prefix / "work", adclick(), root=prefix / "data")
 
 
 def test_the_steps_run_with_data_artifacts_and_registry_in_the_bucket(prefix: UPath) -> None:
     (prefix / "data" / "advertising.csv").write_bytes(SAMPLE_CSV.read_bytes())
-    local = steps.read_dataset(SAMPLE_CSV)
+    local = steps.read_dataset(SAMPLE_CSV, adclick())
     summary = steps.run(
-        prefix / "data" / "advertising.csv", prefix / "model", prefix / "work", run_id="s3-run"
+        prefix / "data" / "advertising.csv",
+        prefix / "model",
+        prefix / "work",
+        adclick(),
+        run_id="s3-run",
     )
     assert summary["promoted"] and summary["data_hash"] == local.sha256
     assert {"raw.parquet", "test.parquet", "candidates/0/model.joblib", "load_model.json"} <= (
@@ -193,7 +197,12 @@ def test_the_steps_run_with_data_artifacts_and_registry_in_the_bucket(prefix: UP
     )
     with pytest.raises(ArtifactError, match="outside the artifacts root"):
         steps.register_model(
-            prefix / "work", prefix / "model", 0.9, "x", artifact_root=prefix / "elsewhere"
+            prefix / "work",
+            prefix / "model",
+            adclick(),
+            {"metric": "accuracy", "min": 0.9},
+            "x",
+            artifact_root=prefix / "elsewhere",
         )
 
 

@@ -1,5 +1,6 @@
-"""MLflow tracking as domain code, against a real ``mlflow server`` process (no Airflow): what a
-training run records, the registry and its ``champion`` alias, retries, and MLflow down."""
+"""MLflow tracking of the ad-click model as domain code, against a real ``mlflow server``
+process (no Airflow): what a training run records, the registry and its ``champion`` alias,
+retries, and MLflow down."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from adclick.tracking import (
     TrackingConfig,
 )
 from embedded.mlflow_server import MlflowServer
-from testkit.datasets import SAMPLE_CSV
+from testkit.datasets import MODELS, SAMPLE_CSV, adclick
 from testkit.files import snapshot
 from testkit.ports import free_port
 
@@ -46,11 +47,14 @@ def tracker(mlflow_server: MlflowServer, model_name: str) -> Tracker:
     )
 
 
+STRICT = {"metric": "accuracy", "min": 1.0}
+
+
 def train(tmp_path: Path, tracker: Tracker | None, run_id: str, **kwargs) -> dict:
     workdir = tmp_path / "work"
     workdir.mkdir(exist_ok=True)
     return steps.run(
-        SAMPLE_CSV, tmp_path / "model", workdir, run_id=run_id, tracker=tracker, **kwargs
+        SAMPLE_CSV, tmp_path / "model", workdir, adclick(), run_id=run_id, tracker=tracker, **kwargs
     )
 
 
@@ -67,6 +71,10 @@ def test_a_run_records_params_metrics_dataset_and_evaluation(tracked: dict, trac
     assert run.data.tags["data_hash"] == tracked["data_hash"]
     assert run.data.params["test_size"] == "0.3" and run.data.params["C"] == "1.0"
     assert run.data.params["min_accuracy"] == "0.9"
+    assert run.data.params["gate_metric"] == "accuracy" and run.data.params["gate_min"] == "0.9"
+    assert run.data.tags["model"] == "adclick" and run.data.tags["model_task"] == "binary"
+    assert json.loads(run.data.tags["model_labels"]) == [0, 1]
+    assert run.data.tags["model_sha256"] == adclick().sha256
     for name in ("accuracy", "precision", "recall", "f1", "roc_auc"):
         assert run.data.metrics[name] == pytest.approx(tracked["metrics"][name])
     [dataset] = run.inputs.dataset_inputs
@@ -77,6 +85,7 @@ def test_a_run_records_params_metrics_dataset_and_evaluation(tracked: dict, trac
     evaluation = Path(tracker.client.download_artifacts(run.info.run_id, "evaluation"))
     matrix = json.loads((evaluation / "confusion_matrix.json").read_text())
     assert matrix["matrix"] == tracked["metrics"]["confusion_matrix"]
+    assert matrix["labels"] == [0, 1] and matrix["class_names"] == ["no click", "click"]
     roc = json.loads((evaluation / "roc_curve.json").read_text())
     assert roc["fpr"][0] == 0 and roc["tpr"][-1] == 1 and len(roc["fpr"]) == len(roc["tpr"])
 
@@ -85,7 +94,7 @@ def test_each_candidate_of_a_grid_is_a_child_run(tmp_path: Path, tracker: Tracke
     grid = [{"C": 0.5}, {"C": 2.0}]
     # Rejected (the gate at 1.0), so the champion the other tests check stays where it is.
     with pytest.raises(QualityGateError) as caught:
-        train(tmp_path, tracker, "manual__grid", candidates=grid, min_accuracy=1.0)
+        train(tmp_path, tracker, "manual__grid", candidates=grid, gate=STRICT)
     result = caught.value.result
     children = tracker.client.search_runs(
         [result["mlflow"]["experiment_id"]],
@@ -136,6 +145,9 @@ def test_the_model_is_an_sklearn_model_with_signature_and_example(tracked: dict,
     loaded = mlflow.pyfunc.load_model(str(path))
     example = json.loads((path / spec["saved_input_example_info"]["artifact_path"]).read_text())
     assert len(loaded.predict(pd.DataFrame(**example))) == 5
+    # The raw file as pandas reads it (integer Age and Male, extra columns) is accepted.
+    predicted = loaded.predict(pd.read_csv(SAMPLE_CSV))
+    assert set(predicted.tolist()) == {0, 1} and len(predicted) == 1000
 
 
 def test_a_passing_model_is_champion_in_mlflow_and_current_in_the_model_dir(
@@ -154,7 +166,7 @@ def test_a_rejected_model_is_registered_and_tagged_but_the_alias_stays(
     name = tracker.config.model_name
     before = tracker.client.get_model_version_by_alias(name, CHAMPION_ALIAS).version
     with pytest.raises(QualityGateError) as caught:
-        train(tmp_path, tracker, "manual__rejected", min_accuracy=1.0)
+        train(tmp_path, tracker, "manual__rejected", gate=STRICT)
     rejected = caught.value.result["mlflow"]
     assert rejected["passed"] is False and rejected["model_version"] != before
     version = tracker.client.get_model_version(name, rejected["model_version"])
@@ -173,7 +185,8 @@ def test_a_retried_task_resumes_its_run_and_version(tmp_path: Path, tracker: Tra
     again = steps.register_model(
         workdir,
         tmp_path / "model",
-        0.9,
+        adclick(),
+        adclick().gate,
         "manual__retried",
         candidates=len(grid),
         tracker=tracker,
@@ -200,7 +213,9 @@ def test_mlflow_down_fails_naming_it_and_leaves_the_model_dir_alone(
     down = Tracker(TrackingConfig(nowhere, model_name=tracker.config.model_name))
     workdir = Path(tracked["model_path"]).parents[2].parent / "work"
     with pytest.raises(TrackingError, match=rf"MLflow at {nowhere}: cannot"):
-        steps.register_model(workdir, model_dir, 0.9, "manual__down", tracker=down)
+        steps.register_model(
+            workdir, model_dir, adclick(), adclick().gate, "manual__down", tracker=down
+        )
     assert snapshot(model_dir) == before
     assert tracker.client.get_model_version_by_alias(name, CHAMPION_ALIAS).version == champion
 
@@ -209,16 +224,19 @@ def test_the_command_line_honours_mlflow_tracking_uri(
     tmp_path: Path, mlflow_server: MlflowServer, monkeypatch, capsys
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
-    monkeypatch.setenv(tracking.MODEL_NAME_ENV, "adclick-cli")
-    code = cli.main(["train", "--data", str(SAMPLE_CSV), "--model-dir", str(tmp_path / "m")])
+    # The registered model is named as the module: a copy of its own keeps it apart.
+    module = tmp_path / "adclick_cli.py"
+    module.write_bytes((MODELS / "adclick.py").read_bytes())
+    train = ["train", "--model", str(module), "--data", str(SAMPLE_CSV)]
+    code = cli.main([*train, "--model-dir", str(tmp_path / "m")])
     assert code == cli.EXIT_OK
     summary = json.loads(capsys.readouterr().out)
-    assert summary["mlflow"]["model_name"] == "adclick-cli"
+    assert summary["mlflow"]["model_name"] == "adclick_cli"
     assert summary["mlflow"]["run_url"].startswith(f"{mlflow_server.url}/#/experiments/")
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     before = snapshot(tmp_path / "m")
-    code = cli.main(["train", "--data", str(SAMPLE_CSV), "--model-dir", str(tmp_path / "m")])
+    code = cli.main([*train, "--model-dir", str(tmp_path / "m")])
     assert code == cli.EXIT_ERROR
     assert "error: MLflow at http://127.0.0.1:" in capsys.readouterr().err
     assert snapshot(tmp_path / "m") == before

@@ -25,7 +25,7 @@ from adclick import steps
 from adclick.errors import RegistryError
 from adclick.registry import ModelRegistry
 from adclick.workdir import candidate_dir
-from testkit.datasets import split_sample
+from testkit.datasets import adclick, split_sample
 from testkit.files import read_only, small_filesystem, snapshot
 
 METRICS = {"accuracy": 0.95, "test_rows": 300}
@@ -35,7 +35,7 @@ METRICS = {"accuracy": 0.95, "test_rows": 300}
 def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real fitted model file, made by the pipeline's own steps."""
     workdir = split_sample(tmp_path_factory.mktemp("work"))
-    steps.fit_and_score(workdir)
+    steps.fit_and_score(workdir, adclick())
     return candidate_dir(workdir, 0) / steps.MODEL
 
 

@@ -18,6 +18,7 @@ from adclick import csvfile, source
 from adclick.dataset import read_dataset
 from adclick.errors import ConfigError, DataValidationError
 from testkit.datasets import SAMPLE_CSV as SAMPLE
+from testkit.datasets import adclick
 from testkit.special_files import KINDS, special_file
 
 
@@ -25,24 +26,24 @@ from testkit.special_files import KINDS, special_file
 def test_anything_but_a_regular_file_is_refused_naming_it(kind: str, tmp_path: Path) -> None:
     path = special_file(kind, tmp_path)
     with pytest.raises(DataValidationError) as caught:
-        read_dataset(path)
+        read_dataset(path, adclick())
     assert str(caught.value) == f"{path}: {KINDS[kind]}"
 
 
 def test_a_nul_byte_in_the_name_is_refused() -> None:
     with pytest.raises(DataValidationError, match="not a usable file name") as caught:
-        read_dataset(Path("data\x00.csv"))
+        read_dataset(Path("data\x00.csv"), adclick())
     assert "data\\x00.csv" in str(caught.value)
 
 
 def test_a_file_over_the_size_limit_is_refused_saying_size_and_limit() -> None:
     size_mb = SAMPLE.stat().st_size / source.MB
     with pytest.raises(DataValidationError) as caught:
-        read_dataset(SAMPLE, max_bytes=50_000)
+        read_dataset(SAMPLE, adclick(), max_bytes=50_000)
     message = str(caught.value)
     assert message.startswith(f"{SAMPLE}: the file is {size_mb:.1f} MB")
     assert "limit of 0.05 MB (ADCLICK_MAX_DATASET_MB)" in message
-    assert read_dataset(SAMPLE, max_bytes=SAMPLE.stat().st_size).rows == 1000
+    assert read_dataset(SAMPLE, adclick(), max_bytes=SAMPLE.stat().st_size).rows == 1000
 
 
 def test_the_size_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,7 +52,7 @@ def test_the_size_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv(source.MAX_MB_VARIABLE, "0.05")
     assert source.max_bytes_from_env() == 50_000
     with pytest.raises(DataValidationError, match=r"limit of 0\.05 MB"):
-        read_dataset(SAMPLE)
+        read_dataset(SAMPLE, adclick())
     for bad in ("lots", "0", "-1", "nan"):
         monkeypatch.setenv(source.MAX_MB_VARIABLE, bad)
         with pytest.raises(ConfigError, match="ADCLICK_MAX_DATASET_MB must be a positive"):
@@ -90,7 +91,7 @@ def data_root(tmp_path: Path) -> Path:
 
 
 def test_beneath_a_root_a_file_inside_is_read(data_root: Path) -> None:
-    assert read_dataset(data_root / "sub" / "ok.csv", root=data_root).rows == 1000
+    assert read_dataset(data_root / "sub" / "ok.csv", adclick(), root=data_root).rows == 1000
 
 
 @pytest.mark.parametrize("link", ["final", "directory"])
@@ -106,7 +107,7 @@ def test_beneath_a_root_no_symlink_is_followed(data_root: Path, link: str) -> No
         (data_root / "sub").symlink_to(data_root.parent)
         (data_root.parent / "ok.csv").write_bytes(SAMPLE.read_bytes())
     with pytest.raises(DataValidationError, match="symbolic link appeared") as caught:
-        read_dataset(data_root / "sub" / "ok.csv", root=data_root)
+        read_dataset(data_root / "sub" / "ok.csv", adclick(), root=data_root)
     assert str(caught.value).startswith(f"{data_root / 'sub' / 'ok.csv'}: ")
 
 
@@ -115,4 +116,4 @@ def test_beneath_a_root_a_path_outside_is_refused_unopened(data_root: Path) -> N
     os.mkfifo(fifo)
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     with pytest.raises(DataValidationError, match="outside the data root"):
-        read_dataset(fifo, root=data_root)
+        read_dataset(fifo, adclick(), root=data_root)

@@ -1,4 +1,5 @@
-"""The file-based steps end to end over a real work dir, as the DAG runs them."""
+"""The file-based steps end to end over a real work dir, as the DAG runs them: the ad-click
+model (``dags/models/adclick.py``) on its sample."""
 
 from __future__ import annotations
 
@@ -11,14 +12,21 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from adclick import model, steps
+from adclick import contract, model, steps
 from adclick.errors import ArtifactError, DataValidationError, QualityGateError
 from adclick.registry import ModelRegistry
-from adclick.schema import FEATURES, REQUIRED, TARGET
 from adclick.workdir import candidate_dir
-from testkit.datasets import BROKEN
+from testkit.datasets import BROKEN, adclick
 from testkit.datasets import SAMPLE_CSV as SAMPLE
 from testkit.files import snapshot
+
+SPEC = adclick()
+FEATURES, TARGET, REQUIRED = SPEC.features, SPEC.target, SPEC.required
+
+
+def gate(minimum: float) -> dict:
+    return {"metric": "accuracy", "min": minimum}
+
 
 METRIC_KEYS = {"accuracy", "precision", "recall", "f1", "roc_auc", "confusion_matrix", "test_rows"}
 
@@ -33,10 +41,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One run of the first four steps; each result checked to be JSON as it is produced."""
     workdir = tmp_path_factory.mktemp("work")
     results = {"workdir": workdir}
-    results["load_data"] = steps.ingest_csv(SAMPLE, workdir)
-    results["data_preprocessing"] = steps.select_features(workdir)
-    results["separate_data_outputs"] = steps.split_holdout(workdir)
-    results["build_model"] = steps.fit_and_score(workdir)
+    results["load_data"] = steps.ingest_csv(SAMPLE, workdir, SPEC)
+    results["data_preprocessing"] = steps.preprocess(workdir, SPEC)
+    results["separate_data_outputs"] = steps.split_holdout(workdir, SPEC)
+    results["build_model"] = steps.fit_and_score(workdir, SPEC)
     results["metrics"] = results["build_model"]["metrics"]
     results["model_file"] = candidate_dir(workdir, 0) / steps.MODEL
     for name, result in results.items():
@@ -52,10 +60,12 @@ def test_load_data_keeps_the_used_columns_and_the_files_hash(trained: dict) -> N
     assert list(pd.read_parquet(loaded["path"]).columns) == list(REQUIRED)
 
 
-def test_preprocessing_types_the_columns_but_does_not_scale(trained: dict) -> None:
+def test_preprocessing_keeps_the_columns_as_read_and_does_not_scale(trained: dict) -> None:
     clean = pd.read_parquet(trained["data_preprocessing"]["path"])
     assert list(clean.columns) == list(REQUIRED)
-    assert all(clean[f].dtype == "float64" for f in FEATURES) and clean[TARGET].dtype == "int8"
+    assert dict(clean.dtypes.astype(str)) == dict(
+        pd.read_csv(SAMPLE)[list(REQUIRED)].dtypes.astype(str)
+    )
     assert clean["Area Income"].mean() > 1000, "scaling belongs to the model pipeline only"
 
 
@@ -105,7 +115,7 @@ def test_metrics_of_a_model_that_never_says_yes_are_zero_not_errors() -> None:
     test = pd.DataFrame({**{f: [0.0, 1.0, 2.0, 3.0] for f in FEATURES}, TARGET: [0, 1, 0, 1]})
     never = DummyClassifier(strategy="constant", constant=0).fit(test[list(FEATURES)], test[TARGET])
 
-    metrics = model.evaluate(never, test)
+    metrics = model.evaluate(SPEC, never, test)
 
     assert metrics["accuracy"] == 0.5 and metrics["confusion_matrix"] == [[2, 0], [2, 0]]
     assert metrics["precision"] == metrics["recall"] == metrics["f1"] == 0.0
@@ -113,7 +123,12 @@ def test_metrics_of_a_model_that_never_says_yes_are_zero_not_errors() -> None:
 
 def test_load_model_registers_and_promotes(trained: dict, tmp_path: Path) -> None:
     result = steps.register_model(
-        trained["workdir"], tmp_path / "model", 0.9, "run-1", {"dag_id": "ad_click_training"}
+        trained["workdir"],
+        tmp_path / "model",
+        SPEC,
+        gate(0.9),
+        "run-1",
+        {"dag_id": "ad_click_training"},
     )
     assert json_roundtrip(result) == result
     assert result["promoted"] is True and result["metrics"] == trained["metrics"]
@@ -124,29 +139,44 @@ def test_load_model_registers_and_promotes(trained: dict, tmp_path: Path) -> Non
     assert metadata["data_hash"] == trained["load_data"]["data_hash"]
     assert metadata["rows"] == 1000 and metadata["features"] == list(FEATURES)
     assert set(metadata["libraries"]) >= {"python", "sklearn", "pandas", "numpy"}
+    assert (metadata["model"], metadata["task"], metadata["labels"]) == (
+        "adclick",
+        "binary",
+        [0, 1],
+    )
+    assert metadata["class_names"] == ["no click", "click"]
+    assert metadata["model_sha256"] == hashlib.sha256(SPEC.path.read_bytes()).hexdigest()
 
 
 def test_gate_failure_keeps_a_rejected_version_and_the_current_model(
     trained: dict, tmp_path: Path
 ) -> None:
     model_dir = tmp_path / "model"
-    first = steps.register_model(trained["workdir"], model_dir, 0.9, "good", None)
+    first = steps.register_model(trained["workdir"], model_dir, SPEC, gate(0.9), "good", None)
     current_files = {
         k: v for k, v in snapshot(model_dir).items() if k == "current.json" or first["version"] in k
     }
-    with pytest.raises(QualityGateError, match=r"below min_accuracy 0\.9990") as caught:
-        steps.register_model(trained["workdir"], model_dir, 0.999, "too-strict", None)
+    with pytest.raises(
+        QualityGateError, match=r"accuracy 0\.9\d+ does not meet the gate accuracy >= 0\.999"
+    ) as caught:
+        steps.register_model(trained["workdir"], model_dir, SPEC, gate(0.999), "too-strict", None)
     rejected = caught.value.result
     assert rejected["promoted"] is False and rejected["version"] != first["version"]
     assert {k: v for k, v in snapshot(model_dir).items() if k in current_files} == current_files
     assert ModelRegistry(model_dir).current()["version"] == first["version"]
     rejected_meta = ModelRegistry(model_dir).version_info(rejected["version"])["metadata"]
-    assert rejected_meta["quality_gate"] == {"min_accuracy": 0.999, "passed": False}
+    assert rejected_meta["quality_gate"] == {
+        "metric": "accuracy",
+        "min": 0.999,
+        "min_accuracy": 0.999,
+        "passed": False,
+    }
+    assert rejected_meta["gate"] == gate(0.999)
 
 
 def test_bad_data_stops_at_load_data_and_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(DataValidationError, match="empty"):
-        steps.ingest_csv(BROKEN / "empty.csv", tmp_path)
+        steps.ingest_csv(BROKEN / "empty.csv", tmp_path, SPEC)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -156,10 +186,10 @@ def test_a_class_too_small_to_split_is_a_data_error(tmp_path: Path) -> None:
     rare.to_csv(tmp_path / "rare.csv", index=False)
     workdir = tmp_path / "work"
     workdir.mkdir()
-    steps.ingest_csv(tmp_path / "rare.csv", workdir)
-    steps.select_features(workdir)
+    steps.ingest_csv(tmp_path / "rare.csv", workdir, SPEC)
+    steps.preprocess(workdir, SPEC)
     with pytest.raises(DataValidationError, match=r"rare\.csv: cannot split"):
-        steps.split_holdout(workdir)
+        steps.split_holdout(workdir, SPEC)
 
 
 def test_test_size_and_random_state_are_honoured(trained: dict, tmp_path: Path) -> None:
@@ -167,7 +197,7 @@ def test_test_size_and_random_state_are_honoured(trained: dict, tmp_path: Path) 
         workdir = tmp_path / name
         workdir.mkdir()
         (workdir / steps.CLEAN).write_bytes((trained["workdir"] / steps.CLEAN).read_bytes())
-        result = steps.split_holdout(workdir, **options)
+        result = steps.split_holdout(workdir, SPEC, **options)
         return result, pd.read_parquet(workdir / steps.TEST)
 
     result, seven = split("a", test_size=0.2, random_state=7)
@@ -179,11 +209,15 @@ def test_test_size_and_random_state_are_honoured(trained: dict, tmp_path: Path) 
 def test_a_model_exactly_at_min_accuracy_passes_the_gate(trained: dict, tmp_path: Path) -> None:
     """The gate is "accuracy >= min_accuracy": equal is good enough."""
     accuracy = trained["metrics"]["accuracy"]
-    result = steps.register_model(trained["workdir"], tmp_path / "model", accuracy, "equal")
+    result = steps.register_model(
+        trained["workdir"], tmp_path / "model", SPEC, gate(accuracy), "equal"
+    )
     assert result["promoted"] is True
     assert ModelRegistry(tmp_path / "model").current()["version"] == result["version"]
     with pytest.raises(QualityGateError):
-        steps.register_model(trained["workdir"], tmp_path / "model", accuracy + 1e-9, "above")
+        steps.register_model(
+            trained["workdir"], tmp_path / "model", SPEC, gate(accuracy + 1e-9), "above"
+        )
 
 
 @pytest.mark.parametrize(
@@ -194,13 +228,15 @@ def test_a_model_exactly_at_min_accuracy_passes_the_gate(trained: dict, tmp_path
     ],
 )
 def test_the_gate_judges_hold_out_accuracy_alone(metrics: dict, passes: bool) -> None:
-    assert steps.passes_gate(metrics, 0.9) is passes
+    assert contract.passes(gate(0.9), metrics) is passes
 
 
 def test_the_registered_result_names_the_data_it_was_trained_on(
     trained: dict, tmp_path: Path
 ) -> None:
-    result = steps.register_model(trained["workdir"], tmp_path / "model", 0.9, "run-data")
+    result = steps.register_model(
+        trained["workdir"], tmp_path / "model", SPEC, gate(0.9), "run-data"
+    )
     assert result["rows"] == 1000 and result["data_hash"] == trained["load_data"]["data_hash"]
     recorded = json.loads((trained["workdir"] / "load_model.json").read_text())
     assert recorded == result
@@ -224,5 +260,7 @@ def test_no_model_from_outside_the_artifacts_root_is_unpickled(
     else:
         workdir = trained["workdir"]  # a real model, but not under this root
     with pytest.raises(ArtifactError, match="outside the artifacts root"):
-        steps.register_model(workdir, tmp_path / "model", 0.9, "run-x", artifact_root=root)
+        steps.register_model(
+            workdir, tmp_path / "model", SPEC, gate(0.9), "run-x", artifact_root=root
+        )
     assert not (tmp_path / "model").exists()

@@ -1,4 +1,5 @@
-"""Deterministic generator of a synthetic dataset with the public "Advertising" schema.
+"""Deterministic generator of a synthetic dataset with the public "Advertising" schema: the
+ad-click model's data (``dags/models/adclick.py``).
 
 The project ships its own sample (``data/advertising.csv``) instead of the public file. Each
 class draws its numeric columns from truncated normal distributions whose centres and spreads
@@ -8,6 +9,7 @@ Text columns are assembled from small word lists. Same rows and seed, same bytes
 
 from __future__ import annotations
 
+import argparse
 import os
 import tempfile
 from dataclasses import dataclass
@@ -16,7 +18,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from adclick.schema import COLUMNS, TARGET
+TARGET = "Clicked on Ad"
+# Column order of the public file.
+COLUMNS: tuple[str, ...] = (
+    "Daily Time Spent on Site",
+    "Age",
+    "Area Income",
+    "Daily Internet Usage",
+    "Ad Topic Line",
+    "City",
+    "Male",
+    "Country",
+    "Timestamp",
+    TARGET,
+)
 
 DEFAULT_ROWS = 1000
 DEFAULT_SEED = 20160327
@@ -153,3 +168,17 @@ def write_csv(path: Path, rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) ->
         Path(temp).unlink(missing_ok=True)
         raise
     return path
+
+
+def main() -> None:
+    """``python -m testkit.advertising --rows N --out PATH``: write a sample of that size."""
+    parser = argparse.ArgumentParser(prog="python -m testkit.advertising")
+    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    args = parser.parse_args()
+    write_csv(args.out, rows=args.rows, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,10 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from adclick import sample
 from adclick.dataset import read_dataset
-from adclick.schema import COLUMNS, FEATURES, TARGET
+from testkit import advertising as sample
+from testkit.advertising import COLUMNS, TARGET
 from testkit.datasets import SAMPLE_CSV as SAMPLE
+from testkit.datasets import adclick
 
 
 def test_same_seed_same_rows_other_seed_other_rows() -> None:
@@ -41,11 +42,11 @@ def test_schema_balance_and_ranges() -> None:
 
 def test_generated_file_passes_validation(tmp_path: Path) -> None:
     path = sample.write_csv(tmp_path / "s.csv", rows=120, seed=1)
-    assert len(read_dataset(path).frame) == 120
+    assert len(read_dataset(path, adclick()).frame) == 120
 
 
 def test_no_row_of_the_public_dataset_is_copied(real_dataset: Path) -> None:
-    key = list(FEATURES)
+    key = list(adclick().features)
     shared = pd.read_csv(SAMPLE)[key].merge(pd.read_csv(real_dataset)[key], how="inner")
     assert shared.empty
 

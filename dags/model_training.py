@@ -1,0 +1,266 @@
+"""
+### Model training: one DAG per model module in `dags/models/`
+
+Each module there (see `docs/bring-your-own-model.md`) becomes `<module>_training` (or its
+`DAG_ID`), with the same seven tasks:
+
+`load_data -> data_preprocessing -> separate_data_outputs -> build_model -> load_model ->
+send_email`, then `trigger_monitor` starts the **ad_click_monitor** DAG.
+
+* `load_data` checks the trigger conf, the gate and the grid (each candidate against the
+  estimator's own parameters), reads the CSV named by `data_path` with the file checks, and
+  keeps it as Parquet, dtypes as read. Bad data fails it at once (no retries) with the file,
+  column and rows at fault; so does a `data_path` that is not a regular file inside the data
+  root or is larger than `ADCLICK_MAX_DATASET_MB`.
+* `data_preprocessing` runs the module's `data_preprocessing`, then the data checks: features
+  and target present, target values within `LABELS`, numeric columns numeric.
+* `separate_data_outputs` splits train/hold-out (the module's function, else stratified for
+  classification, shuffled for regression) and returns the grid.
+* `build_model` is mapped over the `candidates` param: one task instance per candidate, on
+  any worker, fitting `build_model(random_state, **HYPERPARAMETERS)` with the candidate's
+  values and scoring it on the hold-out by task.
+* `load_model` registers the best candidate on the gate's metric (in its direction; of equal
+  ones the lowest map index) in the model's own registry folder and, with
+  `MLFLOW_TRACKING_URI` set, as a version of the registered model named as the module. It
+  becomes current (alias `champion`) only when it passes the gate; a failed or rejected run
+  leaves the current model untouched.
+* `send_email` mails the report through the `smtp_default` connection.
+
+Each task finds the run's working directory (under `ADCLICK_ARTIFACT_DIR`) from its run id,
+never from XCom, which an admin can edit. The module is chosen by the DAG, never by the
+trigger conf. Trigger with conf to override the params, e.g. `{"data_path": "iris.csv",
+"gate": {"metric": "f1_macro", "min": 0.9}}`; `data_path` is relative to the data root.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import Param, chain, dag, task
+
+from adclick import candidates, contract, defaults
+from adclick_airflow import notify, settings
+
+# Reading and checking the largest file allowed takes well under a minute; nothing a user puts
+# in the data root may hold the DAG's only run slot for long.
+LOAD_DATA_TIMEOUT = timedelta(minutes=2)
+
+
+def training_params(spec: contract.ModelSpec) -> dict[str, Param]:
+    """The DAG's params: data, gate (with `min_accuracy` as its shorthand where the default
+    gate is on accuracy), split and grid."""
+    params = {
+        "data_path": Param(
+            spec.data_path,
+            type="string",
+            minLength=1,
+            description="CSV to train on, relative to the data root (ADCLICK_DATA_DIR).",
+        ),
+        "gate": Param(
+            dict(spec.gate),
+            type="object",
+            description=(
+                'Quality gate: {"metric": NAME, "min": X} or {"metric": NAME, "max": X} for '
+                "an error metric. The best candidate is chosen on the same metric."
+            ),
+        ),
+        "test_size": Param(
+            defaults.TEST_SIZE, type="number", exclusiveMinimum=0, exclusiveMaximum=1
+        ),
+        "random_state": Param(defaults.RANDOM_STATE, type="integer"),
+        "candidates": Param(
+            candidates.DEFAULT_GRID,
+            **candidates.json_schema(),
+            description=(
+                "Grid of candidate models, one build_model task each: a list of objects "
+                f"setting any of {', '.join(spec.hyperparameters) or 'the estimator params'} "
+                "or any parameter of the estimator's get_params()."
+            ),
+        ),
+    }
+    if spec.gate.get("metric") == "accuracy" and "min" in spec.gate:
+        params["min_accuracy"] = Param(
+            None,
+            type=["null", "number"],
+            minimum=0,
+            maximum=1,
+            description='Shorthand of gate {"metric": "accuracy", "min": X}.',
+        )
+    return params
+
+
+def chosen_gate(spec: contract.ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
+    """The run's gate: `min_accuracy` when set, else `gate`; checked for the model."""
+    if params.get("min_accuracy") is not None:
+        return contract.check_gate({"metric": "accuracy", "min": params["min_accuracy"]}, spec)
+    return contract.check_gate(params["gate"], spec)
+
+
+def training_dag(spec: contract.ModelSpec) -> Any:
+    """The training DAG of one model module."""
+    dag_id, name = spec.dag_id, spec.name
+    dag_params = training_params(spec)
+
+    def run_workdir(run_id: str) -> Path:
+        return settings.run_workdir(dag_id, run_id)
+
+    def model() -> contract.ModelSpec:
+        return settings.load_model_module(name)
+
+    @dag(
+        dag_id=dag_id,
+        schedule=settings.training_schedule(name),
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=f"{__doc__}\n#### Model `{name}` ({spec.display}, {spec.task})\n\n"
+        f"{(spec.module.__doc__ or '').strip() if spec.module else ''}",
+        tags=["ml", "training", name],
+        params=dag_params,
+        default_args={
+            "owner": "ml-team",
+            "retries": 2,
+            "retry_delay": timedelta(seconds=5),
+            "retry_exponential_backoff": True,
+            "max_retry_delay": timedelta(minutes=2),
+            "execution_timeout": timedelta(minutes=30),
+            "on_failure_callback": notify.task_failed,
+        },
+        on_success_callback=notify.run_succeeded,
+        on_failure_callback=notify.run_failed,
+    )
+    def model_training():
+        # A timeout means the file is too big or too wide to check in time: a retry would
+        # only hold the run slot again for as long.
+        @task(execution_timeout=LOAD_DATA_TIMEOUT, retries=0)
+        def load_data(params: dict | None = None, dag_run=None, run_id: str | None = None) -> dict:
+            """Check the conf, the gate and the grid; validate the CSV named by `data_path`
+            and keep a Parquet copy for this run.
+
+            Bad data, a bad grid, or a path that is not a regular file inside the data root
+            fails the task at once (no retries): retrying cannot fix a file.
+            """
+            from adclick import steps
+            from adclick_airflow import trigger_conf
+            from adclick_airflow.tasks import create_run_workdir, fail_fast
+
+            with fail_fast():
+                data_path = trigger_conf.dataset_path(params, dag_run.conf or {}, dag_params)
+                spec = model()
+                chosen_gate(spec, params)
+                grid = candidates.check_candidates(params["candidates"])
+                candidates.check_against(spec, grid, int(params["random_state"]))
+                workdir = create_run_workdir(dag_id, run_id)
+                return steps.ingest_csv(data_path, workdir, spec, root=settings.data_dir())
+
+        @task
+        def data_preprocessing(run_id: str | None = None) -> dict:
+            """The module's `data_preprocessing`, then the data checks; keep features and
+            target."""
+            from adclick import steps
+            from adclick_airflow.tasks import fail_fast
+
+            with fail_fast():
+                return steps.preprocess(run_workdir(run_id), model())
+
+        @task
+        def separate_data_outputs(
+            params: dict | None = None, run_id: str | None = None
+        ) -> list[dict]:
+            """Split into a training set and a hold-out set; return the candidates to fit on
+            them, one `build_model` task each."""
+            from adclick import steps
+            from adclick_airflow.tasks import fail_fast
+
+            with fail_fast():
+                steps.split_holdout(
+                    run_workdir(run_id),
+                    model(),
+                    test_size=float(params["test_size"]),
+                    random_state=int(params["random_state"]),
+                )
+                return candidates.check_candidates(params["candidates"])
+
+        @task
+        def build_model(
+            candidate: dict, params: dict | None = None, run_id: str | None = None, ti=None
+        ) -> dict:
+            """Fit one candidate of the module's model, score it on the hold-out."""
+            from adclick import steps
+            from adclick_airflow.tasks import fail_fast
+
+            with fail_fast():
+                return steps.fit_and_score(
+                    run_workdir(run_id),
+                    model(),
+                    random_state=int(params["random_state"]),
+                    candidate=candidate,
+                    index=ti.map_index,
+                )
+
+        @task(task_id=settings.RESULT_TASK_ID)
+        def load_model(params: dict | None = None, run_id: str | None = None, ti=None) -> dict:
+            """Pick the best candidate on the gate's metric, reload its saved model, check
+            it, register a new version and promote it if it passes the gate.
+
+            With `MLFLOW_TRACKING_URI` set, the run and the model are recorded in MLflow
+            first and the `champion` alias moves together with the registry's
+            `current.json`. MLflow down or refusing fails the task (retried) and leaves the
+            registry as it was. A model below the gate is kept as a rejected version and
+            fails the run.
+            """
+            from adclick import steps
+            from adclick_airflow.tasks import fail_fast, training_tracker
+
+            workdir = run_workdir(run_id)
+            with fail_fast():
+                spec = model()
+                tracker, context = training_tracker(dag_id, name, run_id, ti.try_number)
+                result = steps.register_model(
+                    workdir,
+                    settings.model_registry_dir(name),
+                    spec,
+                    chosen_gate(spec, params),
+                    run_id=run_id,
+                    metadata={"dag_id": dag_id},
+                    artifact_root=settings.artifact_dir(),
+                    candidates=len(candidates.check_candidates(params["candidates"])),
+                    tracker=tracker,
+                    context=context,
+                )
+            return {**result, "workdir": str(workdir)}
+
+        @task(retries=1)
+        def send_email(registered: dict, run_id: str | None = None) -> dict:
+            """Mail the run report: model version, where it is, and its hold-out metrics."""
+            from adclick_airflow import mail
+
+            message = mail.run_report(dag_id, run_id, registered, notify.links(dag_id, run_id))
+            notify.send(message)
+            return {"to": settings.alert_recipients(), "subject": message.subject}
+
+        trigger_monitor = TriggerDagRunOperator(
+            task_id="trigger_monitor",
+            trigger_dag_id=settings.MONITOR_DAG_ID,
+            conf={"source_run_id": "{{ run_id }}"},
+            wait_for_completion=False,
+            doc_md="Start the monitor DAG so the Flask service shows this run and is up.",
+        )
+
+        grid = separate_data_outputs()
+        # A mapped task does not take its docstring as its doc by itself.
+        fitted = build_model.override(doc_md=build_model.function.__doc__).expand(candidate=grid)
+        registered = load_model()
+        chain(load_data(), data_preprocessing(), grid, fitted, registered)
+        send_email(registered) >> trigger_monitor
+
+    return model_training()
+
+
+# Modules that break the contract are reported by model_contracts.py, as import errors.
+for _spec in settings.training_models()[0]:
+    training_dag(_spec)

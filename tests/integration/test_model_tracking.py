@@ -1,0 +1,60 @@
+"""Any module's model in MLflow, against a real ``mlflow server``: its own registered model,
+task, labels and module hash on the run, the module file logged, and ``pyfunc`` predicting
+original labels from the raw CSV (text categories, gaps, integer columns as read)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from adclick import contract, steps
+from adclick.tracking import CHAMPION_ALIAS, MODULE_ARTIFACT, Tracker, TrackingConfig
+from embedded.mlflow_server import MlflowServer
+from testkit import fixture_models
+
+pytestmark = pytest.mark.integration
+
+
+def tracked_run(server: MlflowServer, name: str, folder: Path) -> tuple[dict, Tracker, Path]:
+    spec = contract.load_module(fixture_models.module(name))
+    tracker = Tracker(TrackingConfig(server.url, experiment="models-tests", model_name=spec.name))
+    data = fixture_models.export_csv(name, folder)
+    result = steps.run(data, folder / "model", folder, spec, run_id=f"{name}-1", tracker=tracker)
+    return result, tracker, data
+
+
+@pytest.mark.parametrize(("name", "labels"), [("tumours", {"B", "M"}), ("diabetes", None)])
+def test_pyfunc_predicts_original_labels_from_the_raw_csv(
+    mlflow_server: MlflowServer, tmp_path: Path, name: str, labels: set | None
+) -> None:
+    result, tracker, data = tracked_run(mlflow_server, name, tmp_path)
+    assert result["mlflow"]["model_name"] == name
+
+    mlflow.set_tracking_uri(mlflow_server.url)
+    model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION_ALIAS}")
+    raw = pd.read_csv(data)
+    predicted = model.predict(raw)
+    assert len(predicted) == len(raw)
+    if labels is not None:
+        assert set(pd.Series(predicted).tolist()) == labels
+    else:
+        assert pd.api.types.is_float_dtype(pd.Series(predicted))
+
+    run = tracker.client.get_run(result["mlflow"]["run_id"])
+    spec = contract.load_module(fixture_models.module(name))
+    assert run.data.tags["model_task"] == spec.task
+    assert json.loads(run.data.tags["model_labels"]) == result["labels"]
+    assert run.data.tags["model_sha256"] == spec.sha256
+    logged = Path(
+        tracker.client.download_artifacts(run.info.run_id, MODULE_ARTIFACT, str(tmp_path))
+    )
+    assert (logged / f"{name}.py").read_bytes() == fixture_models.module(name).read_bytes()
+    evaluation = {a.path for a in tracker.client.list_artifacts(run.info.run_id, "evaluation")}
+    if labels is None:
+        assert evaluation == set(), "a regression has no confusion matrix"
+    else:
+        assert "evaluation/confusion_matrix.json" in evaluation
