@@ -118,9 +118,10 @@ def test_every_mail_has_a_text_part_a_message_id_and_a_short_subject(smtp_catche
     assert html.lstrip().startswith("<!doctype html>")
 
 
-def test_a_subject_and_html_pair_still_goes_out_with_a_text_part(smtp_catcher) -> None:
-    subject, html = mail.run_report("iris_training", RUN_ID, result("multiclass"), LINKS)
-    notify.send(subject, html, to=["team@models.test"])
+def test_a_run_report_goes_out_with_a_text_part_and_a_message_id(smtp_catcher) -> None:
+    message = mail.run_report("iris_training", RUN_ID, result("multiclass"), LINKS)
+    notify.send(message, to=["team@models.test"])
+    subject = message.subject
 
     box = Mailbox(f"http://127.0.0.1:{smtp_catcher.http_port}")
     caught = box.wait_for(lambda m: m["Subject"] == subject, timeout=10)
