@@ -59,7 +59,8 @@ def ingest_csv(
     """Validate the CSV for the model ``spec`` and keep it as ``raw.parquet``, dtypes as read.
 
     ``root`` and ``max_bytes`` bound what may be opened (see :func:`read_dataset`). Returns
-    ``{"path", "rows", "data_hash", "source", "model"}``; ``data_hash`` is the CSV's SHA-256.
+    ``{"path", "rows", "data_hash", "source", "model"}``; ``data_hash`` is the CSV's SHA-256,
+    ``source`` the CSV relative to ``root`` when given (what mails and pages show).
     """
     dataset = read_dataset(data_path, spec, min_rows=min_rows, root=root, max_bytes=max_bytes)
     out = storage.location(workdir) / RAW
@@ -71,7 +72,8 @@ def ingest_csv(
             "path": str(out),
             "rows": dataset.rows,
             "data_hash": dataset.sha256,
-            "source": str(dataset.source),
+            # What mails and pages show: relative to the data root, never a server path.
+            "source": storage.relative_name(dataset.source, root) if root else str(dataset.source),
             "model": spec.name,
             "model_sha256": spec.sha256,
         },
