@@ -50,6 +50,19 @@ def train(folder: Path, tracker: Tracker, run_id: str) -> dict:
     return steps.run(data, folder / "model", workdir, spec(), run_id=run_id, tracker=tracker)
 
 
+def retry(folder: Path, tracker: Tracker, run_id: str) -> dict:
+    """load_model's second try of the run :func:`train` made in ``folder``."""
+    return steps.register_model(
+        folder / "work",
+        folder / "model",
+        spec(),
+        spec().gate,
+        run_id,
+        tracker=tracker,
+        context=RunContext(run_id, try_number=2),
+    )
+
+
 def plant_version(tracker: Tracker, run_id: str) -> str:
     """A version of the tracker's model whose source is the attacker's, linked to ``run_id``."""
     version = tracker.client.create_model_version(
@@ -87,15 +100,7 @@ def test_a_retry_resumes_the_version_it_recorded_not_a_planted_one(
     and promotes the version the first try recorded."""
     first = train(tmp_path, tracker, "manual__retry")["mlflow"]
     evil = plant_version(tracker, first["run_id"])
-    again = steps.register_model(
-        tmp_path / "work",
-        tmp_path / "model",
-        spec(),
-        spec().gate,
-        "manual__retry",
-        tracker=tracker,
-        context=RunContext("manual__retry", try_number=2),
-    )["mlflow"]
+    again = retry(tmp_path, tracker, "manual__retry")["mlflow"]
     assert (again["run_id"], again["model_version"]) == (first["run_id"], first["model_version"])
     name = tracker.config.model_name
     assert tracker.client.get_model_version_by_alias(name, CHAMPION_ALIAS).version != evil
@@ -113,15 +118,7 @@ def test_a_recorded_version_that_is_not_this_runs_model_is_refused(
     record.write_text(json.dumps({**json.loads(record.read_text()), "version": evil}))
     before = ModelRegistry(tmp_path / "model").current()["version"]
     with pytest.raises(ArtifactError, match=rf"version {evil}: source runs:/.* is not models:/"):
-        steps.register_model(
-            tmp_path / "work",
-            tmp_path / "model",
-            spec(),
-            spec().gate,
-            "manual__edited",
-            tracker=tracker,
-            context=RunContext("manual__edited", try_number=2),
-        )
+        retry(tmp_path, tracker, "manual__edited")
     name = tracker.config.model_name
     assert tracker.client.get_model_version_by_alias(name, CHAMPION_ALIAS).version != evil
     assert TAG_GATE not in tracker.client.get_model_version(name, evil).tags
