@@ -265,10 +265,7 @@ class Tracker:
             )
             _log_evaluation(mlflow, _evaluation_documents(spec, fitted, holdout, metrics))
             mlflow.log_artifact(str(spec.path), MODULE_ARTIFACT)
-            # A run this try started has no children and no version yet: only a resumed one
-            # is searched for what an earlier try wrote.
-            resumed = existing is not None
-            self._log_candidates(experiment_id, run_id, candidates, resumed)
+            state = self._log_candidates(experiment_id, run_id, candidates, workdir, state)
             gate = GATE_PASSED if passed else GATE_REJECTED
             if state.get("version") and state.get("model_id"):
                 version, model_id = state["version"], state["model_id"]
@@ -386,18 +383,16 @@ class Tracker:
         experiment_id: str,
         parent_id: str,
         candidates: Sequence[Mapping[str, Any]],
-        resumed: bool,
-    ) -> None:
+        workdir: storage.StoragePath,
+        state: dict[str, Any],
+    ) -> dict[str, Any]:
         """One child run per candidate of a grid, each written once even when the task is
-        retried. A single candidate is the run itself: its params and metrics are the run's."""
+        retried: a child's id is recorded in ``mlflow.json`` once it is complete, so a run
+        someone else tagged as a child of this one never stands in for it. A single
+        candidate is the run itself: its params and metrics are the run's."""
         if len(candidates) < 2:
-            return
-        searched = (
-            self.client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'")
-            if resumed
-            else []
-        )
-        done = {run.data.tags.get(TAG_CANDIDATE) for run in searched}
+            return state
+        done = dict(state.get("candidates") or {})
         for position, candidate in enumerate(candidates):
             index = str(candidate.get("index", position))
             if index in done:
@@ -413,6 +408,9 @@ class Tracker:
                 params=_param_entities(candidate.get("params", {})),
             )
             self.client.set_terminated(child.info.run_id)
+            done[index] = child.info.run_id
+            state = write_record(workdir, MLFLOW_RECORD, {**state, "candidates": done})
+        return state
 
     def _log_and_register(
         self, spec: ModelSpec, fitted: Any, holdout: pd.DataFrame, tags: Mapping[str, str]

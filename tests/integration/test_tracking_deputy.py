@@ -15,6 +15,7 @@ from adclick.registry import ModelRegistry
 from adclick.tracking import (
     CHAMPION_ALIAS,
     EXPERIMENT_RECORD,
+    TAG_CANDIDATE,
     TAG_GATE,
     TAG_RUN_ID,
     RunContext,
@@ -42,15 +43,17 @@ def tracker(mlflow_server: MlflowServer, request: pytest.FixtureRequest) -> Trac
     return Tracker(TrackingConfig(mlflow_server.url, experiment=own, model_name=own))
 
 
-def train(folder: Path, tracker: Tracker, run_id: str) -> dict:
+def train(folder: Path, tracker: Tracker, run_id: str, **kwargs) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     data = fixture_models.export_csv(SPEC_NAME, folder)
     workdir = folder / "work"
     workdir.mkdir(exist_ok=True)
-    return steps.run(data, folder / "model", workdir, spec(), run_id=run_id, tracker=tracker)
+    return steps.run(
+        data, folder / "model", workdir, spec(), run_id=run_id, tracker=tracker, **kwargs
+    )
 
 
-def retry(folder: Path, tracker: Tracker, run_id: str) -> dict:
+def retry(folder: Path, tracker: Tracker, run_id: str, **kwargs) -> dict:
     """load_model's second try of the run :func:`train` made in ``folder``."""
     return steps.register_model(
         folder / "work",
@@ -60,6 +63,7 @@ def retry(folder: Path, tracker: Tracker, run_id: str) -> dict:
         run_id,
         tracker=tracker,
         context=RunContext(run_id, try_number=2),
+        **kwargs,
     )
 
 
@@ -151,3 +155,31 @@ def test_an_experiment_whose_artifacts_the_server_does_not_serve_is_refused(
         train(tmp_path / "run", tracker, "manual__first")
     assert not chosen.exists()
     assert not (tmp_path / "run" / "model" / EXPERIMENT_RECORD).exists()
+
+
+def test_child_runs_planted_under_this_run_do_not_stand_in_for_its_candidates(
+    tracker: Tracker, tmp_path: Path
+) -> None:
+    """The first try stopped before its candidates' child runs were recorded; meanwhile
+    another user tagged two runs as those children: the retry still logs its own."""
+    grid = [{"n_estimators": 1}, {"n_estimators": 5}]
+    first = train(tmp_path, tracker, "manual__children", candidates=grid)["mlflow"]
+    record = tmp_path / "work" / MLFLOW_RECORD
+    state = json.loads(record.read_text())
+    record.write_text(json.dumps({k: v for k, v in state.items() if k != "candidates"}))
+    experiment = [first["experiment_id"]]
+    parent = f"tags.`mlflow.parentRunId` = '{first['run_id']}'"
+    for run in tracker.client.search_runs(experiment, parent):
+        tracker.client.delete_run(run.info.run_id)
+    planted = {
+        tracker.client.create_run(
+            first["experiment_id"],
+            tags={"mlflow.parentRunId": first["run_id"], TAG_CANDIDATE: str(index)},
+        ).info.run_id
+        for index in range(len(grid))
+    }
+    retry(tmp_path, tracker, "manual__children", candidates=len(grid))
+    children = json.loads(record.read_text())["candidates"]
+    assert set(children) == {"0", "1"} and not planted & set(children.values())
+    logged = tracker.client.get_run(children["1"])
+    assert logged.data.params["n_estimators"] == "5"
