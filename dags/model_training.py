@@ -203,9 +203,12 @@ def training_dag(spec: contract.ModelSpec) -> Any:
                 )
 
         @task(task_id=settings.RESULT_TASK_ID)
-        def load_model(params: dict | None = None, run_id: str | None = None, ti=None) -> dict:
-            """Pick the best candidate on the gate's metric, reload its saved model, check
-            it, register a new version and promote it if it passes the gate.
+        def load_model(
+            fitted: list[dict], params: dict | None = None, run_id: str | None = None, ti=None
+        ) -> dict:
+            """Pick the best candidate on the gate's metric, reload its saved model once its
+            SHA-256 is the one its `build_model` returned, check it, register a new version
+            and promote it if it passes the gate.
 
             With `MLFLOW_TRACKING_URI` set, the run and the model are recorded in MLflow
             first and the `champion` alias moves together with the registry's
@@ -231,6 +234,7 @@ def training_dag(spec: contract.ModelSpec) -> Any:
                     candidates=len(candidates.check_candidates(params["candidates"])),
                     tracker=tracker,
                     context=context,
+                    candidate_hashes={int(r["index"]): r.get(steps.FILE_SHA256) for r in fitted},
                 )
             return {**result, "workdir": str(workdir)}
 
@@ -254,7 +258,7 @@ def training_dag(spec: contract.ModelSpec) -> Any:
         grid = separate_data_outputs()
         # A mapped task does not take its docstring as its doc by itself.
         fitted = build_model.override(doc_md=build_model.function.__doc__).expand(candidate=grid)
-        registered = load_model()
+        registered = load_model(fitted)
         chain(load_data(), data_preprocessing(), grid, fitted, registered)
         send_email(registered) >> trigger_monitor
 

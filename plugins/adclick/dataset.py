@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from adclick import csvfile, defaults, source
+from adclick import csvfile, defaults, source, storage
 from adclick.contract import ModelSpec
 from adclick.csvfile import CsvFile
 from adclick.errors import MAX_LINES_SHOWN, DataValidationError
@@ -54,6 +54,23 @@ def read_dataset(
     lines), and the frame holds only them; with one, the frame holds every column as read
     and the model's columns are checked after it ran. Dtypes are pandas' as read.
     """
+    try:
+        return _read_dataset(path, spec, min_rows=min_rows, root=root, max_bytes=max_bytes)
+    except DataValidationError as exc:
+        if root is None:
+            raise
+        exc.shown_as(storage.relative_name(exc.path, root))
+        raise
+
+
+def _read_dataset(
+    path: Path | str,
+    spec: ModelSpec,
+    *,
+    min_rows: int,
+    root: Path | None,
+    max_bytes: int | None,
+) -> Dataset:
     limit = source.max_bytes_from_env() if max_bytes is None else max_bytes
     direct = spec.data_preprocessing is None
     with source.open_dataset(path, root=root, max_bytes=limit) as opened:

@@ -38,6 +38,12 @@ class DataValidationError(AdclickError, ValueError):
         self.count = len(lines) if count is None else count
         super().__init__(self._format())
 
+    def shown_as(self, path: str) -> DataValidationError:
+        """The same error naming the file as ``path`` (e.g. relative to the data root)."""
+        self.path = path
+        self.args = (self._format(),)
+        return self
+
     def _format(self) -> str:
         where = []
         if self.column is not None:

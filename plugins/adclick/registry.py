@@ -3,7 +3,8 @@
 Layout under ``model_dir``::
 
     versions/<UTC time>-<model sha256[:8]>/model.joblib, metrics.json, metadata.json
-    current.json     {"version": ..., "promoted_at": ...}: the one place saying which is live
+    current.json     {"version", "model", "sha256", "promoted_at"}: the one place saying
+                     which is live, with the SHA-256 its model file must have to be loaded
 
 A version directory appears complete or not at all: it is written under a temporary name in
 ``versions/``, fsynced, then renamed. ``current.json`` is replaced with ``os.replace``.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
+import io
 import json
 import os
 import shutil
@@ -33,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adclick import storage
+from adclick import integrity, storage
 from adclick.errors import RegistryError
 
 MODEL_FILE = "model.joblib"
@@ -66,7 +67,28 @@ class ModelRegistry:
             return None
         except (*self._errors, ValueError) as exc:
             raise RegistryError(self.model_dir, f"read {CURRENT_FILE}", exc) from exc
-        return {**self.version_info(pointer["version"]), "promoted_at": pointer.get("promoted_at")}
+        return {
+            **self.version_info(pointer["version"]),
+            "promoted_at": pointer.get("promoted_at"),
+            "sha256": pointer.get("sha256"),
+        }
+
+    def load_current(self) -> tuple[dict[str, Any], Any] | None:
+        """The current model's information (:meth:`current`) and the fitted model, loaded
+        only after its file's SHA-256 matched the one ``current.json`` records
+        (:class:`ModelIntegrityError` otherwise). None when no model was ever promoted."""
+        import joblib
+
+        current = self.current()
+        if current is None:
+            return None
+        model_file = self.versions_dir / current["version"] / MODEL_FILE
+        try:
+            data = model_file.read_bytes()
+        except self._errors as exc:
+            raise RegistryError(self.model_dir, f"read {model_file.name}", exc) from exc
+        integrity.check(data, current["sha256"], model_file, f"in {CURRENT_FILE}")
+        return current, joblib.load(io.BytesIO(data))
 
     def version_info(self, version: str) -> dict[str, Any]:
         directory = self.versions_dir / version
@@ -136,8 +158,8 @@ class ModelRegistry:
         model_bytes = model if isinstance(model, bytes) else Path(model).read_bytes()
         with self.locked():
             created = datetime.now(UTC)
-            digest = hashlib.sha256(model_bytes).hexdigest()[:8]
-            version = f"{created:%Y%m%dT%H%M%S.%f}Z-{digest}"
+            digest = integrity.sha256(model_bytes)
+            version = f"{created:%Y%m%dT%H%M%S.%f}Z-{digest[:8]}"
             metadata = {**metadata, "version": version, "created_at": created.isoformat()}
             final = self.versions_dir / version
             self._write_version(final, model_bytes, metrics, metadata)
@@ -145,7 +167,7 @@ class ModelRegistry:
                 moved = False
                 try:
                     with promotion() if promotion else contextlib.nullcontext():
-                        self._point_current_to(version)
+                        self._point_current_to(version, digest)
                         moved = True
                 except BaseException:
                     if not moved:  # once current names it, the version must stay
@@ -156,6 +178,7 @@ class ModelRegistry:
             "model_path": self._model_path(final),
             "promoted": promote,
             "metrics": dict(metrics),
+            "model_file_sha256": digest,
         }
 
     def _model_path(self, directory: storage.StoragePath) -> str:
@@ -214,10 +237,11 @@ class ModelRegistry:
         with contextlib.suppress(*self._errors):
             storage.remove_objects(prefix, first=METADATA_FILE)
 
-    def _point_current_to(self, version: str) -> None:
+    def _point_current_to(self, version: str, digest: str) -> None:
         pointer = {
             "version": version,
             "model": f"{VERSIONS_DIR}/{version}/{MODEL_FILE}",
+            "sha256": digest,
             "promoted_at": datetime.now(UTC).isoformat(),
         }
         if not self.local:

@@ -128,7 +128,7 @@ def _fetch_object(
     then copied into an unnamed local file: the checks after read that copy, so what was
     checked is what is trained on."""
     if root is not None and not storage.within(path, storage.location(root)):
-        raise DataValidationError(path, f"is outside the data root {root}")
+        raise DataValidationError(path, "is outside the data root")
     head = _head(path)
     size = int(head.get("size") or 0)
     with tempfile.TemporaryFile(prefix="adclick-dataset-") as copy:
@@ -174,6 +174,8 @@ def _open(path: Path, root: Path | None) -> int:
         if root is None:
             return os.open(path, _OPEN_FLAGS)
         return _open_beneath(path, Path(root))
+    except DataValidationError:  # a ValueError too, but already the whole story
+        raise
     except ValueError as exc:  # an embedded NUL byte
         raise DataValidationError(repr(str(path)), f"not a usable file name: {exc}") from None
     except OSError as exc:
@@ -184,7 +186,7 @@ def _open_beneath(path: Path, root: Path) -> int:
     try:
         parts = path.relative_to(root).parts
     except ValueError:
-        raise DataValidationError(path, f"is outside the data root {root}") from None
+        raise DataValidationError(path, "is outside the data root") from None
     directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         if not parts:

@@ -19,7 +19,7 @@ import pandas as pd
 import sklearn
 
 from adclick import candidates as grid_rules
-from adclick import contract, defaults, model, storage
+from adclick import contract, defaults, integrity, model, storage
 from adclick.contract import ContractError, ModelSpec
 from adclick.dataset import check_frame, read_dataset
 from adclick.errors import ArtifactError, DataValidationError, QualityGateError
@@ -44,6 +44,8 @@ from adclick.workdir import (
 if TYPE_CHECKING:
     from adclick.tracking import RunContext, Tracker
 
+FILE_SHA256 = "file_sha256"  # a candidate's result: the SHA-256 of the model file it saved
+
 
 def ingest_csv(
     data_path: StoragePath,
@@ -57,7 +59,8 @@ def ingest_csv(
     """Validate the CSV for the model ``spec`` and keep it as ``raw.parquet``, dtypes as read.
 
     ``root`` and ``max_bytes`` bound what may be opened (see :func:`read_dataset`). Returns
-    ``{"path", "rows", "data_hash", "source", "model"}``; ``data_hash`` is the CSV's SHA-256.
+    ``{"path", "rows", "data_hash", "source", "model"}``; ``data_hash`` is the CSV's SHA-256,
+    ``source`` the CSV relative to ``root`` when given (what mails and pages show).
     """
     dataset = read_dataset(data_path, spec, min_rows=min_rows, root=root, max_bytes=max_bytes)
     out = storage.location(workdir) / RAW
@@ -69,7 +72,8 @@ def ingest_csv(
             "path": str(out),
             "rows": dataset.rows,
             "data_hash": dataset.sha256,
-            "source": str(dataset.source),
+            # What mails and pages show: relative to the data root, never a server path.
+            "source": storage.relative_name(dataset.source, root) if root else str(dataset.source),
             "model": spec.name,
             "model_sha256": spec.sha256,
         },
@@ -154,8 +158,9 @@ def fit_and_score(
     """Fit candidate ``index`` of the grid (see :mod:`adclick.candidates`) on
     ``train.parquet``, save its model in its own directory, score it on the hold-out.
 
-    Returns ``{"index", "params", "metrics"}``; ``params`` are the module's
-    ``HYPERPARAMETERS`` with the candidate's values over them.
+    Returns ``{"index", "params", "metrics", "file_sha256"}``; ``params`` are the module's
+    ``HYPERPARAMETERS`` with the candidate's values over them, ``file_sha256`` the saved
+    file's SHA-256, which :func:`register_model` checks before it loads the file.
     """
     workdir = storage.location(workdir)
     chosen = dict(candidate or {})
@@ -164,11 +169,22 @@ def fit_and_score(
     )
     own = candidate_dir(workdir, index)
     own.mkdir(parents=True, exist_ok=True)
-    with (own / MODEL).open("wb") as out:
-        joblib.dump(fitted, out)
+    buffer = io.BytesIO()
+    joblib.dump(fitted, buffer)
+    model_bytes = buffer.getvalue()
+    (own / MODEL).write_bytes(model_bytes)
     metrics = model.evaluate(spec, fitted, read_frame(workdir / TEST))
     params = grid_rules.effective_hyperparameters(spec, chosen)
-    return write_record(own, METRICS_RECORD, {"index": index, "params": params, "metrics": metrics})
+    return write_record(
+        own,
+        METRICS_RECORD,
+        {
+            "index": index,
+            "params": params,
+            "metrics": metrics,
+            FILE_SHA256: integrity.sha256(model_bytes),
+        },
+    )
 
 
 def fitted_candidates(workdir: StoragePath, count: int) -> list[dict]:
@@ -219,6 +235,7 @@ def register_model(
     candidates: int = 1,
     tracker: Tracker | None = None,
     context: RunContext | None = None,
+    candidate_hashes: Mapping[int, str] | None = None,
 ) -> dict:
     """Pick the best of the ``candidates`` fitted (:func:`best_candidate`), re-score its saved
     model, register it as a new version, promote it if it passes the ``gate``.
@@ -231,7 +248,10 @@ def register_model(
 
     The model file is read once: the bytes scored are the bytes stored, and scoring the
     reloaded file proves the stored artifact works, not just the object in memory. It is only
-    unpickled when it resolves inside ``artifact_root`` (default: ``workdir``). Below the
+    unpickled when it resolves inside ``artifact_root`` (default: ``workdir``) and its SHA-256
+    is the one its ``build_model`` returned: ``candidate_hashes`` (by index; the DAG passes
+    them from the tasks' results, so whoever can write the artifacts store cannot swap a
+    file between the two tasks), else the candidates' records. Below the
     gate the version is kept (for inspection) but not promoted, and
     :class:`QualityGateError` is raised. Returns ``{"version", "model_path", "promoted",
     "metrics", "rows", "data_hash", "candidate", "candidates"}`` and what
@@ -245,6 +265,12 @@ def register_model(
     chosen = best_candidate(records, gate)["index"]
     model_file = candidate_dir(workdir, chosen) / MODEL
     model_bytes = _trusted_model_file(model_file, artifact_root or workdir).read_bytes()
+    expected = (
+        records[chosen].get(FILE_SHA256)
+        if candidate_hashes is None
+        else candidate_hashes.get(chosen)
+    )
+    integrity.check(model_bytes, expected, model_file, "as build_model saved it")
     fitted = joblib.load(io.BytesIO(model_bytes))
     holdout = read_frame(workdir / TEST)
     metrics = model.evaluate(spec, fitted, holdout)
@@ -274,7 +300,9 @@ def register_model(
         from adclick.tracking import RunContext
 
         context = context or RunContext(run_id)
-        tracked = _track(tracker, context, workdir, spec, fitted, holdout, metrics, gate, records)
+        tracked = _track(
+            tracker, context, workdir, model_dir, spec, fitted, holdout, metrics, gate, records
+        )
         full_metadata["mlflow"] = tracked.as_dict()
     registered = ModelRegistry(model_dir).register(
         model_bytes,
@@ -312,6 +340,7 @@ def _track(
     tracker: Tracker,
     context: RunContext,
     workdir: StoragePath,
+    model_dir: StoragePath,
     spec: ModelSpec,
     fitted: Any,
     holdout: pd.DataFrame,
@@ -350,6 +379,8 @@ def _track(
         ),
         candidates=candidates,
         passed=contract.passes(gate, metrics),
+        workdir=workdir,
+        registry_dir=model_dir,
     )
 
 
@@ -399,8 +430,12 @@ def run(
     loaded = ingest_csv(data_path, workdir, spec, min_rows=min_rows, max_bytes=max_bytes)
     preprocess(workdir, spec)
     split = split_holdout(workdir, spec, test_size=test_size, random_state=random_state)
-    for index, candidate in enumerate(grid):
-        fit_and_score(workdir, spec, random_state=random_state, candidate=candidate, index=index)
+    hashes = {
+        index: fit_and_score(
+            workdir, spec, random_state=random_state, candidate=candidate, index=index
+        )[FILE_SHA256]
+        for index, candidate in enumerate(grid)
+    }
     context = {
         "run_id": run_id,
         "source": loaded["source"],
@@ -412,7 +447,14 @@ def run(
     }
     try:
         result = register_model(
-            workdir, model_dir, spec, gate, run_id, candidates=len(grid), tracker=tracker
+            workdir,
+            model_dir,
+            spec,
+            gate,
+            run_id,
+            candidates=len(grid),
+            tracker=tracker,
+            candidate_hashes=hashes,
         )
     except QualityGateError as exc:
         exc.result = _summary(exc.result, context)

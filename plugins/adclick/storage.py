@@ -80,6 +80,25 @@ def within(path: StoragePath, root: StoragePath) -> bool:
     return inner[: len(outer)] == outer
 
 
+def relative_name(path: object, root: StoragePath) -> str:
+    """``path`` as pages and mails show it: relative to ``root`` (the data root), so nobody
+    reading them learns the server's directories; a path outside is shown by its last part."""
+    text = str(path)
+    try:
+        inner, outer = location(text), location(root)
+        if is_local(inner) and is_local(outer) and inner.is_relative_to(outer):
+            lexical = inner.relative_to(outer)
+            if ".." not in lexical.parts:  # as named: a link inside may have moved since
+                return lexical.as_posix()
+        if within(inner, outer):
+            if is_local(inner):
+                return inner.resolve().relative_to(Path(outer).resolve()).as_posix()
+            return "/".join(_segments(inner)[len(_segments(outer)) :]) or "."
+    except (ValueError, OSError, RuntimeError, ConfigError):  # a NUL byte, a symlink loop
+        pass
+    return text.rstrip("/").rsplit("/", 1)[-1]
+
+
 def _segments(path: StoragePath) -> list[str]:
     return str(path.path).rstrip("/").split("/")
 

@@ -1,10 +1,17 @@
 """Experiment tracking and the model registry in MLflow.
 
-One MLflow run per training run (found again by its tags when a task is retried, so a retry
-resumes it instead of adding a second run), one child run per hyperparameter candidate of a
-grid, and every trained model registered as a version of one registered model. The alias
-``champion`` is the registry's answer to "which model is live"; :meth:`Tracker.champion` moves
-it and puts it back when what follows (exporting the model to the model directory) fails.
+One MLflow run per training run, one child run per hyperparameter candidate of a grid, and
+every trained model registered as a version of one registered model. The alias ``champion``
+is the registry's answer to "which model is live"; :meth:`Tracker.champion` moves it and puts
+it back when what follows (exporting the model to the model directory) fails.
+
+Nothing is adopted because of what it says of itself: anyone who can write to the server can
+tag a run with the next training run's id. The ids of the run, the logged model and the
+version a try creates are recorded in the run's working directory (``mlflow.json``) as soon
+as MLflow returns them; a retry reads them back there and resumes that run. A version's tag
+and the alias are set only after the version is checked to be the model this run logged, and
+the experiment is the one whose id and artifact location the model's registry folder
+recorded when the stack first used it.
 
 Only the MLflow client (``mlflow-skinny``) is needed. Nothing here is imported unless a
 tracking URI is configured: without one, training never loads MLflow.
@@ -23,9 +30,10 @@ from typing import Any
 
 import pandas as pd
 
-from adclick import defaults
+from adclick import defaults, storage
 from adclick.contract import DEFAULT_MODEL, ModelSpec
-from adclick.errors import ConfigError, TrackingError
+from adclick.errors import ArtifactError, ConfigError, TrackingError
+from adclick.workdir import MLFLOW_RECORD, read_record, write_record
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"  # MLflow's own variable
@@ -66,6 +74,10 @@ TAG_TASK = "model_task"
 TAG_LABELS = "model_labels"  # JSON list, in LABELS order
 TAG_MODULE_SHA = "model_sha256"
 MODULE_ARTIFACT = "model_module"  # the module file, as the run trained it
+EXPERIMENT_RECORD = "mlflow-experiment.json"  # in the model's registry folder
+# Where a tracking server that serves artifacts (--serve-artifacts) puts an experiment's: the
+# client writes them through the server, never into a local folder someone else chose.
+SERVED_ARTIFACTS = "mlflow-artifacts:"
 GATE_PASSED = "passed"
 GATE_REJECTED = "rejected"
 
@@ -132,6 +144,7 @@ class TrackedModel:
     model_name: str
     model_version: str
     passed: bool
+    model_id: str | None = None
     run_url: str | None = None
     version_url: str | None = None
 
@@ -195,17 +208,25 @@ class Tracker:
         dataset: DatasetRef,
         candidates: Sequence[Mapping[str, Any]],
         passed: bool,
+        workdir: storage.StoragePath,
+        registry_dir: storage.StoragePath,
     ) -> TrackedModel:
         """Log the run (params, metrics, dataset, evaluation charts, child runs, the model) and
         register the model as a new version tagged with the gate's verdict.
 
-        The alias does not move here; see :meth:`champion`. Raises :class:`TrackingError`.
+        The ids MLflow returns are recorded in ``workdir`` (``mlflow.json``) and only those
+        are resumed on a retry; the experiment's id is recorded in ``registry_dir`` (see
+        :meth:`_experiment_id`). The alias does not move here; see :meth:`champion`. Raises
+        :class:`TrackingError`, and :class:`ArtifactError` when what the server holds under
+        a recorded id is not what this stack wrote there.
         """
         mlflow = self._mlflow
         with self._calling("find the experiment"):
-            experiment_id = self._experiment_id()
-        with self._calling("find this training run"):
-            existing = self._find_run(experiment_id, context)
+            experiment_id = self._experiment_id(registry_dir)
+        state = read_record(workdir, MLFLOW_RECORD)
+        if state.get("experiment_id") != experiment_id:
+            state = {}
+        existing = state.get("run_id")
         tags = {
             TAG_RUN_ID: context.run_id,
             TAG_TRY: str(context.try_number),
@@ -225,6 +246,10 @@ class Tracker:
         # Outermost, so a failure to end the run (the server gone) is reported the same way.
         with self._calling("log the run"), run, _quiet():
             run_id = run.info.run_id
+            if not existing:
+                state = write_record(
+                    workdir, MLFLOW_RECORD, {"experiment_id": experiment_id, "run_id": run_id}
+                )
             if existing:
                 mlflow.set_tags(tags)
             mlflow.log_params(_loggable(params))
@@ -240,18 +265,18 @@ class Tracker:
             )
             _log_evaluation(mlflow, _evaluation_documents(spec, fitted, holdout, metrics))
             mlflow.log_artifact(str(spec.path), MODULE_ARTIFACT)
-            # A run this try started has no children and no version yet: only a resumed one
-            # is searched for what an earlier try wrote.
-            resumed = existing is not None
-            self._log_candidates(experiment_id, run_id, candidates, resumed)
+            state = self._log_candidates(experiment_id, run_id, candidates, workdir, state)
             gate = GATE_PASSED if passed else GATE_REJECTED
-            earlier = self._registered_version(run_id) if resumed else None
-            if earlier:
-                version, model_id = earlier
+            if state.get("version") and state.get("model_id"):
+                version, model_id = state["version"], state["model_id"]
+                self._check_version(version, model_id, run_id)
                 self.client.set_model_version_tag(self.config.model_name, version, TAG_GATE, gate)
             else:
                 version, model_id = self._log_and_register(
                     spec, fitted, holdout, {TAG_GATE: gate, **model_tags(spec)}
+                )
+                state = write_record(
+                    workdir, MLFLOW_RECORD, {**state, "model_id": model_id, "version": version}
                 )
             # After the model, naming it: logged before, log_model would link them itself by
             # reading back each metric's history (one request per metric).
@@ -263,6 +288,7 @@ class Tracker:
             model_name=self.config.model_name,
             model_version=version,
             passed=passed,
+            model_id=model_id,
             run_url=self._ui(f"#/experiments/{experiment_id}/runs/{run_id}"),
             version_url=self._ui(f"#/models/{self.config.model_name}/versions/{version}"),
         )
@@ -273,9 +299,12 @@ class Tracker:
         at the previous champion (or nowhere) if the block raises.
 
         Used around the export to the model directory, so the alias and ``model/`` move
-        together or not at all.
+        together or not at all. The alias moves only to a version whose source is the model
+        ``tracked`` logged, in its run (:class:`ArtifactError` otherwise).
         """
         name = self.config.model_name
+        with self._calling(f"read version {tracked.model_version}"):
+            self._check_version(tracked.model_version, tracked.model_id, tracked.run_id)
         with self._calling("read the champion alias"):
             previous = self._champion_version()
         with self._calling(f"move the {CHAMPION_ALIAS} alias to version {tracked.model_version}"):
@@ -290,41 +319,80 @@ class Tracker:
                     self.client.set_registered_model_alias(name, CHAMPION_ALIAS, previous)
             raise
 
-    def _experiment_id(self) -> str:
-        experiment = self.client.get_experiment_by_name(self.config.experiment)
-        if experiment is not None:
+    def _experiment_id(self, registry_dir: storage.StoragePath) -> str:
+        """The experiment this model's runs go to: the one whose id ``registry_dir`` recorded
+        (found by id, so renaming it and creating another of the name changes nothing), with
+        the artifact location recorded then. Recorded on first use: the experiment the stack
+        creates, or one of that name already there whose artifacts the server serves."""
+        recorded = read_record(registry_dir, EXPERIMENT_RECORD)
+        mine = {"tracking_uri": self.config.tracking_uri, "experiment": self.config.experiment}
+        if recorded.get("experiment_id") and all(recorded.get(k) == v for k, v in mine.items()):
+            experiment = self.client.get_experiment(recorded["experiment_id"])
+            if experiment.artifact_location != recorded.get("artifact_location"):
+                raise ArtifactError(
+                    f"MLflow experiment {experiment.experiment_id}: artifact location "
+                    f"{experiment.artifact_location} is not {recorded.get('artifact_location')},"
+                    f" as recorded in {EXPERIMENT_RECORD} when it was created; not writing there"
+                )
+            if experiment.lifecycle_stage != "active":
+                raise ArtifactError(
+                    f"MLflow experiment {experiment.experiment_id} ({experiment.name}) is "
+                    f"{experiment.lifecycle_stage}; restore it or remove {EXPERIMENT_RECORD}"
+                )
             return experiment.experiment_id
-        return self.client.create_experiment(self.config.experiment)
-
-    def _find_run(self, experiment_id: str, context: RunContext) -> str | None:
-        """The MLflow run an earlier try of this training run started, if any."""
-        clauses = [f"tags.`{TAG_RUN_ID}` = '{_quoted(context.run_id)}'"]
-        if context.dag_id:
-            clauses.append(f"tags.`{TAG_DAG_ID}` = '{_quoted(context.dag_id)}'")
-        runs = self.client.search_runs(
-            [experiment_id],
-            " and ".join(clauses) + f" and tags.`{TAG_CANDIDATE}` IS NULL",
-            max_results=1,
+        experiment = self.client.get_experiment_by_name(self.config.experiment)
+        if experiment is None:
+            experiment = self.client.get_experiment(
+                self.client.create_experiment(self.config.experiment)
+            )
+        elif self._served() and not experiment.artifact_location.startswith(SERVED_ARTIFACTS):
+            raise ArtifactError(
+                f"MLflow experiment {self.config.experiment} ({experiment.experiment_id}): "
+                f"artifact location {experiment.artifact_location} is not served by the "
+                "tracking server; not writing there"
+            )
+        storage.location(registry_dir).mkdir(parents=True, exist_ok=True)
+        write_record(
+            registry_dir,
+            EXPERIMENT_RECORD,
+            {
+                **mine,
+                "experiment_id": experiment.experiment_id,
+                "artifact_location": experiment.artifact_location,
+            },
         )
-        return runs[0].info.run_id if runs else None
+        return experiment.experiment_id
+
+    def _served(self) -> bool:
+        return self.config.tracking_uri.startswith(("http://", "https://"))
+
+    def _check_version(self, version: str, model_id: str | None, run_id: str) -> None:
+        """Refuse a version that is not the model ``model_id`` this stack logged in
+        ``run_id``: its tag and the alias say "this model passed", of that model only."""
+        found = self.client.get_model_version(self.config.model_name, version)
+        expected = f"models:/{model_id}"
+        if not model_id or found.source != expected or found.run_id != run_id:
+            raise ArtifactError(
+                f"MLflow model {self.config.model_name} version {version}: source "
+                f"{found.source} of run {found.run_id} is not {expected} logged by run "
+                f"{run_id}; not tagging or promoting it"
+            )
 
     def _log_candidates(
         self,
         experiment_id: str,
         parent_id: str,
         candidates: Sequence[Mapping[str, Any]],
-        resumed: bool,
-    ) -> None:
+        workdir: storage.StoragePath,
+        state: dict[str, Any],
+    ) -> dict[str, Any]:
         """One child run per candidate of a grid, each written once even when the task is
-        retried. A single candidate is the run itself: its params and metrics are the run's."""
+        retried: a child's id is recorded in ``mlflow.json`` once it is complete, so a run
+        someone else tagged as a child of this one never stands in for it. A single
+        candidate is the run itself: its params and metrics are the run's."""
         if len(candidates) < 2:
-            return
-        searched = (
-            self.client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'")
-            if resumed
-            else []
-        )
-        done = {run.data.tags.get(TAG_CANDIDATE) for run in searched}
+            return state
+        done = dict(state.get("candidates") or {})
         for position, candidate in enumerate(candidates):
             index = str(candidate.get("index", position))
             if index in done:
@@ -340,18 +408,9 @@ class Tracker:
                 params=_param_entities(candidate.get("params", {})),
             )
             self.client.set_terminated(child.info.run_id)
-
-    def _registered_version(self, run_id: str) -> tuple[str, str | None] | None:
-        """The version (and its logged model) an earlier try of this run registered, if any."""
-        versions = self.client.search_model_versions(
-            f"name = '{_quoted(self.config.model_name)}' and run_id = '{run_id}'"
-        )
-        if not versions:
-            return None
-        latest = max(versions, key=lambda v: int(v.version))
-        # The registry names the logged model only in the version's source, models:/<id>.
-        scheme, _, model_id = (latest.source or "").partition(":/")
-        return str(latest.version), model_id if scheme == "models" and model_id else None
+            done[index] = child.info.run_id
+            state = write_record(workdir, MLFLOW_RECORD, {**state, "candidates": done})
+        return state
 
     def _log_and_register(
         self, spec: ModelSpec, fitted: Any, holdout: pd.DataFrame, tags: Mapping[str, str]
@@ -436,10 +495,6 @@ def model_params(fitted: Any) -> dict[str, Any]:
 
 def dataset_ref(source: str | Path, sha256: str, frame: pd.DataFrame) -> DatasetRef:
     return DatasetRef(name=Path(source).name, source=str(source), sha256=sha256, frame=frame)
-
-
-def _quoted(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def _loggable(params: Mapping[str, Any]) -> dict[str, str]:

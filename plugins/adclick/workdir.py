@@ -22,6 +22,7 @@ FEATURES_RECORD = "data_preprocessing.json"
 SPLIT_RECORD = "separate_data_outputs.json"  # row counts, test_size, random_state
 METRICS_RECORD = "build_model.json"  # index, params, metrics of one candidate
 REGISTERED_RECORD = "load_model.json"  # version, model_path, promoted, metrics
+MLFLOW_RECORD = "mlflow.json"  # ids MLflow gave this run's experiment, run, model and version
 
 
 def candidate_dir(workdir: StoragePath, index: int) -> StoragePath:

@@ -59,7 +59,7 @@ def resolve_dataset(value: str, root: storage.StoragePath | None = None) -> stor
     except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
         raise ConfError(f"data_path {value!r} cannot be resolved: {exc}") from None
     if not resolved.is_relative_to(root):
-        raise ConfError(f"data_path {value!r} is outside the data root {root}")
+        raise ConfError(f"data_path {value!r} is outside the data root")
     return resolved
 
 
@@ -73,5 +73,5 @@ def _object_in(root: storage.StoragePath, value: str) -> storage.StoragePath:
     except AdclickError as exc:
         raise ConfError(f"data_path {value!r}: {exc}") from None
     if not storage.within(candidate, root):
-        raise ConfError(f"data_path {value!r} is outside the data root {root}")
+        raise ConfError(f"data_path {value!r} is outside the data root")
     return candidate

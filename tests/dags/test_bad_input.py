@@ -63,6 +63,7 @@ def test_broken_csv_fails_the_run_at_load_data(
     assert dag_run.state == "failed" and states == {"load_data": "failed"}, states
     mail = failure_mail(smtp_catcher)
     assert name in mail
+    assert str(workspace) not in mail, "the mail shows a server path, not the data root's"
     for word in EXPECTED[name]:
         assert word in mail, f"{word!r} missing from the failure mail"
     assert snapshot(model_dir) == before

@@ -116,7 +116,7 @@ def test_paths_outside_the_data_root_are_refused_unread(
 
     log = failed_at_load_data(embedded_stack, {"data_path": data_path})
 
-    assert "outside the data root" in log and str(data_dir) in log, log[-2000:]
+    assert "outside the data root" in log, log[-2000:]
     assert not fifo_opened.is_set(), "the file outside the data root was opened"
 
 

@@ -108,7 +108,7 @@ def test_beneath_a_root_no_symlink_is_followed(data_root: Path, link: str) -> No
         (data_root.parent / "ok.csv").write_bytes(SAMPLE.read_bytes())
     with pytest.raises(DataValidationError, match="symbolic link appeared") as caught:
         read_dataset(data_root / "sub" / "ok.csv", adclick(), root=data_root)
-    assert str(caught.value).startswith(f"{data_root / 'sub' / 'ok.csv'}: ")
+    assert str(caught.value).startswith("sub/ok.csv: "), "named relative to the data root"
 
 
 def test_beneath_a_root_a_path_outside_is_refused_unopened(data_root: Path) -> None:
