@@ -22,8 +22,12 @@ send_email`, then `trigger_monitor` starts the **ad_click_monitor** DAG.
 * `load_model` registers the best candidate on the gate's metric (in its direction; of equal
   ones the lowest map index) in the model's own registry folder and, with
   `MLFLOW_TRACKING_URI` set, as a version of the registered model named as the module. It
-  becomes current (alias `champion`) only when it passes the gate; a failed or rejected run
-  leaves the current model untouched.
+  becomes current (alias `champion`) only when it passes the gate and scores at least as well
+  as the current champion (plus `min_improvement`) on this run's hold-out; a champion that
+  cannot be scored leaves the gate alone to decide. A model that loses is registered and
+  tagged `promotion=kept_champion`, and the run succeeds; a failed or rejected run leaves the
+  current model untouched. A trigger conf may tighten the gate, never loosen it, unless
+  `ADCLICK_ALLOW_LOOSER_GATE` is set.
 * `send_email` mails the report through the `smtp_default` connection.
 
 Each task finds the run's working directory (under `ADCLICK_ARTIFACT_DIR`) from its run id,
@@ -52,7 +56,11 @@ LOAD_DATA_TIMEOUT = timedelta(minutes=2)
 
 def training_params(spec: contract.ModelSpec) -> dict[str, Param]:
     """The DAG's params: data, gate (with `min_accuracy` as its shorthand where the default
-    gate is on accuracy), split and grid."""
+    gate is on accuracy), the champion's margin, split and grid.
+
+    Unless `ADCLICK_ALLOW_LOOSER_GATE` is set, their schemas refuse (at trigger time) a gate
+    looser than the module's and a negative `min_improvement`."""
+    strict = not settings.allow_looser_gate()
     params = {
         "data_path": Param(
             spec.data_path,
@@ -66,6 +74,17 @@ def training_params(spec: contract.ModelSpec) -> dict[str, Param]:
             description=(
                 'Quality gate: {"metric": NAME, "min": X} or {"metric": NAME, "max": X} for '
                 "an error metric. The best candidate is chosen on the same metric."
+                f"{' It may only be tightened.' if strict else ''}"
+            ),
+            **(contract.no_looser_schema(spec.gate) if strict else {}),
+        ),
+        "min_improvement": Param(
+            0.0,
+            type="number",
+            **({"minimum": 0} if strict else {}),
+            description=(
+                "How much better than the current champion, on the gate's metric and in its "
+                "direction, a model must score on the same hold-out to replace it."
             ),
         ),
         "test_size": Param(
@@ -86,7 +105,7 @@ def training_params(spec: contract.ModelSpec) -> dict[str, Param]:
         params["min_accuracy"] = Param(
             None,
             type=["null", "number"],
-            minimum=0,
+            minimum=spec.gate["min"] if strict else 0,
             maximum=1,
             description='Shorthand of gate {"metric": "accuracy", "min": X}.',
         )
@@ -94,10 +113,15 @@ def training_params(spec: contract.ModelSpec) -> dict[str, Param]:
 
 
 def chosen_gate(spec: contract.ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
-    """The run's gate: `min_accuracy` when set, else `gate`; checked for the model."""
+    """The run's gate: `min_accuracy` when set, else `gate`; checked for the model, and
+    against the module's gate unless loosening is allowed."""
     if params.get("min_accuracy") is not None:
-        return contract.check_gate({"metric": "accuracy", "min": params["min_accuracy"]}, spec)
-    return contract.check_gate(params["gate"], spec)
+        gate = contract.check_gate({"metric": "accuracy", "min": params["min_accuracy"]}, spec)
+    else:
+        gate = contract.check_gate(params["gate"], spec)
+    if not settings.allow_looser_gate():
+        contract.check_not_looser(gate, spec.gate, float(params["min_improvement"]))
+    return gate
 
 
 def training_dag(spec: contract.ModelSpec) -> Any:
@@ -229,6 +253,7 @@ def training_dag(spec: contract.ModelSpec) -> Any:
                     candidates=len(candidates.check_candidates(params["candidates"])),
                     tracker=tracker,
                     context=context,
+                    min_improvement=float(params["min_improvement"]),
                 )
             return {**result, "workdir": str(workdir)}
 

@@ -118,3 +118,42 @@ def test_a_gate_in_the_conf_rejects_and_keeps_nothing_current(
     assert dag_run.state == "failed"
     assert ModelRegistry(workspace / "model" / "diabetes").current() is None
     assert len(ModelRegistry(workspace / "model" / "diabetes").versions()) == 1
+
+
+def load_model_result(dag_run) -> dict:
+    (result,) = [
+        ti.xcom_pull(task_ids="load_model")
+        for ti in dag_run.get_task_instances()
+        if ti.task_id == "load_model"
+    ]
+    return result
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_weaker_challenger_keeps_the_champion_and_the_run_succeeds(
+    dagbag: DagBag, smtp_catcher, workspace: Path
+) -> None:
+    dag = dagbag.dags["diabetes_training"]
+    registry = ModelRegistry(workspace / "model" / "diabetes")
+    # Each conf in full: dag.test() leaves a run's conf in the module's DAG params.
+    gate = {"metric": "rmse", "max": 70.0}
+    first = dag.test(
+        run_conf={"gate": gate, "candidates": [{}]}, mark_success_pattern="trigger_monitor"
+    )
+    champion = registry.current()["version"]
+
+    weaker = dag.test(
+        run_conf={"gate": gate, "candidates": [{"alpha": 1000.0}]},
+        mark_success_pattern="trigger_monitor",
+    )
+
+    assert weaker.state == "success", {t.task_id: t.state for t in weaker.get_task_instances()}
+    result = load_model_result(weaker)
+    assert result["promoted"] is False and result["quality_gate"]["passed"] is True
+    assert result["promotion"]["decision"] == "kept_champion"
+    assert result["promotion"]["champion_version"] == champion
+    assert result["promotion"]["champion_score"] == pytest.approx(
+        load_model_result(first)["metrics"]["rmse"]
+    )
+    assert registry.current()["version"] == champion
+    assert len(registry.versions()) == 2
