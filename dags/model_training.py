@@ -27,7 +27,8 @@ send_email`, then `trigger_monitor` starts the **ad_click_monitor** DAG.
   cannot be scored leaves the gate alone to decide. A model that loses is registered and
   tagged `promotion=kept_champion`, and the run succeeds; a failed or rejected run leaves the
   current model untouched. A trigger conf may tighten the gate, never loosen it, unless
-  `ADCLICK_ALLOW_LOOSER_GATE` is set.
+  `ADCLICK_ALLOW_LOOSER_GATE` is set. Each promotion updates the asset `<model>_champion`
+  (extra: version, metric, score), on which other DAGs can be scheduled.
 * `send_email` mails the report through the `smtp_default` connection.
 
 Each task finds the run's working directory (under `ADCLICK_ARTIFACT_DIR`) from its run id,
@@ -44,7 +45,7 @@ from typing import Any
 
 import pendulum
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import Param, chain, dag, task
+from airflow.sdk import Asset, AssetAlias, Param, chain, dag, task
 
 from adclick import candidates, contract, defaults
 from adclick_airflow import notify, settings
@@ -128,6 +129,10 @@ def training_dag(spec: contract.ModelSpec) -> Any:
     """The training DAG of one model module."""
     dag_id, name = spec.dag_id, spec.name
     dag_params = training_params(spec)
+    # One asset per model, updated only by a promotion: the alias lets load_model emit its
+    # event when it promoted and none when it kept the champion.
+    champion = Asset(name=settings.champion_asset_name(name))
+    promotions = AssetAlias(f"{champion.name}_promotions")
 
     def run_workdir(run_id: str) -> Path:
         return settings.run_workdir(dag_id, run_id)
@@ -224,8 +229,10 @@ def training_dag(spec: contract.ModelSpec) -> Any:
                     index=ti.map_index,
                 )
 
-        @task(task_id=settings.RESULT_TASK_ID)
-        def load_model(params: dict | None = None, run_id: str | None = None, ti=None) -> dict:
+        @task(task_id=settings.RESULT_TASK_ID, outlets=[promotions])
+        def load_model(
+            params: dict | None = None, run_id: str | None = None, ti=None, outlet_events=None
+        ) -> dict:
             """Pick the best candidate on the gate's metric, reload its saved model, check
             it, register a new version and promote it if it passes the gate.
 
@@ -233,9 +240,10 @@ def training_dag(spec: contract.ModelSpec) -> Any:
             first and the `champion` alias moves together with the registry's
             `current.json`. MLflow down or refusing fails the task (retried) and leaves the
             registry as it was. A model below the gate is kept as a rejected version and
-            fails the run.
+            fails the run. A promotion updates the model's champion asset (extra: version,
+            metric, score); a run that kept the champion updates nothing.
             """
-            from adclick import steps
+            from adclick import promotion, steps
             from adclick_airflow.tasks import fail_fast, training_tracker
 
             workdir = run_workdir(run_id)
@@ -255,6 +263,8 @@ def training_dag(spec: contract.ModelSpec) -> Any:
                     context=context,
                     min_improvement=float(params["min_improvement"]),
                 )
+            if result["promoted"]:
+                outlet_events[promotions].add(champion, extra=promotion.event_extra(result))
             return {**result, "workdir": str(workdir)}
 
         @task(retries=1)

@@ -134,3 +134,17 @@ def summary(decision: Mapping[str, Any]) -> str:
     else:
         verb, scores = "kept champion", scores[::-1]
     return f"{verb} {version}: {decision['metric']} {scores[0]:.4f} against {scores[1]:.4f}"
+
+
+def event_extra(result: Mapping[str, Any]) -> dict[str, Any]:
+    """What a promotion's asset event says: the new champion's version (and MLflow's), the
+    gate's metric and its score on the hold-out, and the run."""
+    metric = result["gate"]["metric"]
+    return {
+        "model": result.get("model"),
+        "version": result["version"],
+        "mlflow_version": (result.get("mlflow") or {}).get("model_version"),
+        "metric": metric,
+        "score": result["metrics"].get(metric),
+        "decision": (result.get("promotion") or {}).get("decision"),
+    }

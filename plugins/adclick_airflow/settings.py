@@ -156,6 +156,12 @@ def metadata_db_url() -> str | None:
     return url or None
 
 
+def champion_asset_name(model_name: str) -> str:
+    """The Airflow asset a promotion of ``model_name`` updates: schedule a DAG on
+    ``Asset(name=...)`` to run on each new champion."""
+    return f"{model_name}_champion"
+
+
 # Off unless the deployment says so: a trigger conf may then lower the gate below the DAG's
 # default and set a negative min_improvement.
 ALLOW_LOOSER_GATE_VARIABLE = "ADCLICK_ALLOW_LOOSER_GATE"

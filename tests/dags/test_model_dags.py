@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.models.asset import AssetEvent, AssetModel
+from airflow.utils.session import create_session
+from sqlalchemy import select
 
 from adclick.registry import ModelRegistry
 from embedded.stack import REPO_ROOT
@@ -137,10 +140,15 @@ def test_a_weaker_challenger_keeps_the_champion_and_the_run_succeeds(
     registry = ModelRegistry(workspace / "model" / "diabetes")
     # Each conf in full: dag.test() leaves a run's conf in the module's DAG params.
     gate = {"metric": "rmse", "max": 70.0}
+    earlier = champion_events("diabetes")
     first = dag.test(
         run_conf={"gate": gate, "candidates": [{}]}, mark_success_pattern="trigger_monitor"
     )
     champion = registry.current()["version"]
+    promoted = champion_events("diabetes")
+    assert len(promoted) == len(earlier) + 1, "a promotion updates the model's asset"
+    assert promoted[-1]["version"] == champion and promoted[-1]["metric"] == "rmse"
+    assert promoted[-1]["score"] == pytest.approx(load_model_result(first)["metrics"]["rmse"])
 
     weaker = dag.test(
         run_conf={"gate": gate, "candidates": [{"alpha": 1000.0}]},
@@ -157,3 +165,16 @@ def test_a_weaker_challenger_keeps_the_champion_and_the_run_succeeds(
     )
     assert registry.current()["version"] == champion
     assert len(registry.versions()) == 2
+    assert champion_events("diabetes") == promoted, "a kept champion emits no asset event"
+
+
+def champion_events(name: str) -> list[dict]:
+    """The extras of the asset events of model ``name``'s champion asset, oldest first."""
+    with create_session() as session:
+        events = session.scalars(
+            select(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.name == f"{name}_champion")
+            .order_by(AssetEvent.id)
+        )
+        return [dict(event.extra or {}) for event in events]
