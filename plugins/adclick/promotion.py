@@ -124,10 +124,11 @@ def promotes(decision: Mapping[str, Any]) -> bool:
 
 def summary(decision: Mapping[str, Any]) -> str:
     """One line for logs and mails, the winner's score first: ``kept champion v7:
-    accuracy 0.9710 against 0.9550``."""
+    accuracy 0.9710 against 0.9550`` (the MLflow version, else the registry's)."""
     if decision["decision"] in (NO_CHAMPION, CHAMPION_UNSCORABLE):
         return decision["reason"]
-    version = decision.get("champion_mlflow_version") or decision.get("champion_version")
+    mlflow_version = decision.get("champion_mlflow_version")
+    version = f"v{mlflow_version}" if mlflow_version else decision.get("champion_version")
     scores = (decision["challenger_score"], decision["champion_score"])
     if decision["decision"] == PROMOTED:
         verb = "beat champion"

@@ -137,3 +137,19 @@ def test_a_tighter_gate_passes_in_either_direction() -> None:
     contract.check_not_looser({"metric": "rmse", "max": 50}, {"metric": "rmse", "max": 70}, 0.5)
     with pytest.raises(ContractError, match="rmse <= 80 is looser than the default rmse <= 70"):
         contract.check_not_looser({"metric": "rmse", "max": 80}, {"metric": "rmse", "max": 70}, 0)
+
+
+def test_the_summary_line_names_the_mlflow_version_and_the_winner_first() -> None:
+    decision = {
+        "decision": "kept_champion",
+        "metric": "accuracy",
+        "challenger_score": 0.955,
+        "champion_score": 0.971,
+        "champion_version": "20261207T000000.000000Z-abcdef12",
+        "champion_mlflow_version": "7",
+    }
+    assert promotion.summary(decision) == "kept champion v7: accuracy 0.9710 against 0.9550"
+    beaten = {**decision, "decision": "promoted", "champion_mlflow_version": None}
+    assert promotion.summary(beaten) == (
+        "beat champion 20261207T000000.000000Z-abcdef12: accuracy 0.9550 against 0.9710"
+    )
