@@ -22,8 +22,13 @@ send_email`, then `trigger_monitor` starts the **ad_click_monitor** DAG.
 * `load_model` registers the best candidate on the gate's metric (in its direction; of equal
   ones the lowest map index) in the model's own registry folder and, with
   `MLFLOW_TRACKING_URI` set, as a version of the registered model named as the module. It
-  becomes current (alias `champion`) only when it passes the gate; a failed or rejected run
-  leaves the current model untouched.
+  becomes current (alias `champion`) only when it passes the gate and scores at least as well
+  as the current champion (plus `min_improvement`) on this run's hold-out; a champion that
+  cannot be scored leaves the gate alone to decide. A model that loses is registered and
+  tagged `promotion=kept_champion`, and the run succeeds; a failed or rejected run leaves the
+  current model untouched. A trigger conf may tighten the gate, never loosen it, unless
+  `ADCLICK_ALLOW_LOOSER_GATE` is set. Each promotion updates the asset `<model>_champion`
+  (extra: version, metric, score), on which other DAGs can be scheduled.
 * `send_email` mails the report through the `smtp_default` connection.
 
 Each task finds the run's working directory (under `ADCLICK_ARTIFACT_DIR`) from its run id,
@@ -40,7 +45,7 @@ from typing import Any
 
 import pendulum
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import Param, chain, dag, task
+from airflow.sdk import Asset, AssetAlias, Param, chain, dag, task
 
 from adclick import candidates, contract, defaults
 from adclick_airflow import notify, settings
@@ -52,7 +57,11 @@ LOAD_DATA_TIMEOUT = timedelta(minutes=2)
 
 def training_params(spec: contract.ModelSpec) -> dict[str, Param]:
     """The DAG's params: data, gate (with `min_accuracy` as its shorthand where the default
-    gate is on accuracy), split and grid."""
+    gate is on accuracy), the champion's margin, split and grid.
+
+    Unless `ADCLICK_ALLOW_LOOSER_GATE` is set, their schemas refuse (at trigger time) a gate
+    looser than the module's and a negative `min_improvement`."""
+    strict = not settings.allow_looser_gate()
     params = {
         "data_path": Param(
             spec.data_path,
@@ -66,6 +75,17 @@ def training_params(spec: contract.ModelSpec) -> dict[str, Param]:
             description=(
                 'Quality gate: {"metric": NAME, "min": X} or {"metric": NAME, "max": X} for '
                 "an error metric. The best candidate is chosen on the same metric."
+                f"{' It may only be tightened.' if strict else ''}"
+            ),
+            **(contract.no_looser_schema(spec.gate) if strict else {}),
+        ),
+        "min_improvement": Param(
+            0.0,
+            type="number",
+            **({"minimum": 0} if strict else {}),
+            description=(
+                "How much better than the current champion, on the gate's metric and in its "
+                "direction, a model must score on the same hold-out to replace it."
             ),
         ),
         "test_size": Param(
@@ -86,7 +106,7 @@ def training_params(spec: contract.ModelSpec) -> dict[str, Param]:
         params["min_accuracy"] = Param(
             None,
             type=["null", "number"],
-            minimum=0,
+            minimum=spec.gate["min"] if strict else 0,
             maximum=1,
             description='Shorthand of gate {"metric": "accuracy", "min": X}.',
         )
@@ -94,16 +114,25 @@ def training_params(spec: contract.ModelSpec) -> dict[str, Param]:
 
 
 def chosen_gate(spec: contract.ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
-    """The run's gate: `min_accuracy` when set, else `gate`; checked for the model."""
+    """The run's gate: `min_accuracy` when set, else `gate`; checked for the model, and
+    against the module's gate unless loosening is allowed."""
     if params.get("min_accuracy") is not None:
-        return contract.check_gate({"metric": "accuracy", "min": params["min_accuracy"]}, spec)
-    return contract.check_gate(params["gate"], spec)
+        gate = contract.check_gate({"metric": "accuracy", "min": params["min_accuracy"]}, spec)
+    else:
+        gate = contract.check_gate(params["gate"], spec)
+    if not settings.allow_looser_gate():
+        contract.check_not_looser(gate, spec.gate, float(params["min_improvement"]))
+    return gate
 
 
 def training_dag(spec: contract.ModelSpec) -> Any:
     """The training DAG of one model module."""
     dag_id, name = spec.dag_id, spec.name
     dag_params = training_params(spec)
+    # One asset per model, updated only by a promotion: the alias lets load_model emit its
+    # event when it promoted and none when it kept the champion.
+    champion = Asset(name=settings.champion_asset_name(name))
+    promotions = AssetAlias(f"{champion.name}_promotions")
 
     def run_workdir(run_id: str) -> Path:
         return settings.run_workdir(dag_id, run_id)
@@ -202,21 +231,26 @@ def training_dag(spec: contract.ModelSpec) -> Any:
                     index=ti.map_index,
                 )
 
-        @task(task_id=settings.RESULT_TASK_ID)
+        @task(task_id=settings.RESULT_TASK_ID, outlets=[promotions])
         def load_model(
-            fitted: list[dict], params: dict | None = None, run_id: str | None = None, ti=None
+            fitted: list[dict],
+            params: dict | None = None,
+            run_id: str | None = None,
+            ti=None,
+            outlet_events=None,
         ) -> dict:
             """Pick the best candidate on the gate's metric, reload its saved model once its
             SHA-256 is the one its `build_model` returned, check it, register a new version
-            and promote it if it passes the gate.
+            and promote it if it passes the gate and beats the champion.
 
             With `MLFLOW_TRACKING_URI` set, the run and the model are recorded in MLflow
             first and the `champion` alias moves together with the registry's
             `current.json`. MLflow down or refusing fails the task (retried) and leaves the
             registry as it was. A model below the gate is kept as a rejected version and
-            fails the run.
+            fails the run. A promotion updates the model's champion asset (extra: version,
+            metric, score); a run that kept the champion updates nothing.
             """
-            from adclick import steps
+            from adclick import promotion, steps
             from adclick_airflow.tasks import fail_fast, training_tracker
 
             workdir = run_workdir(run_id)
@@ -235,7 +269,10 @@ def training_dag(spec: contract.ModelSpec) -> Any:
                     tracker=tracker,
                     context=context,
                     candidate_hashes={int(r["index"]): r.get(steps.FILE_SHA256) for r in fitted},
+                    min_improvement=float(params["min_improvement"]),
                 )
+            if result["promoted"]:
+                outlet_events[promotions].add(champion, extra=promotion.event_extra(result))
             return {**result, "workdir": str(workdir)}
 
         @task(retries=1)

@@ -2,7 +2,10 @@
 
 ``train --model dags/models/x.py`` (default: the ad-click model) records the run and the model
 in MLflow when ``MLFLOW_TRACKING_URI`` is set (any URI MLflow accepts); without it nothing
-loads MLflow.
+loads MLflow. The model becomes current only if it also scores at least as well as the current
+model of ``--model-dir`` (plus ``--min-improvement``) on the same hold-out; the summary's
+``promoted`` and ``promotion`` (decision, reason, both scores) say how it went. A model that
+loses to the champion is a success (exit 0).
 
 Exit codes: 0 success, 1 other known error (model directory not writable, MLflow down), 2 bad data
 (including a path that is not a regular file, or one over the size limit), a module that breaks
@@ -69,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_bounded(float, 0, 1, True),
         default=None,
         help="shorthand of --gate 'accuracy>=X'",
+    )
+    train.add_argument(
+        "--min-improvement",
+        type=_bounded(float, 0, None, True),
+        default=0.0,
+        help="how much better than the current model, on the gate's metric, to replace it",
     )
     train.add_argument("--test-size", type=_bounded(float, 0, 1, False), default=defaults.TEST_SIZE)
     train.add_argument("--random-state", type=int, default=defaults.RANDOM_STATE)
@@ -193,6 +202,7 @@ def _train(args: argparse.Namespace) -> int:
                 max_bytes=max_bytes,
                 candidates=args.grid,
                 tracker=tracker,
+                min_improvement=args.min_improvement,
             )
         except _BAD_INPUT as exc:
             return _fail(exc, EXIT_BAD_DATA)

@@ -383,3 +383,40 @@ def describe_gate(gate: Mapping[str, Any]) -> str:
     if "min" in gate:
         return f"{gate['metric']} >= {gate['min']:g}"
     return f"{gate['metric']} <= {gate['max']:g}"
+
+
+def check_not_looser(
+    gate: Mapping[str, Any], floor: Mapping[str, Any], min_improvement: float
+) -> None:
+    """Refuse a gate looser than ``floor`` (another metric, a lower min, a higher max) or a
+    negative ``min_improvement``, naming the param."""
+    bound = "min" if "min" in floor else "max"
+    if gate.get("metric") != floor["metric"] or bound not in gate:
+        raise ContractError(
+            f"gate {dict(gate)!r} is not on the default gate's metric and direction "
+            f"({describe_gate(floor)}); a conf may only tighten it"
+        )
+    looser = gate[bound] < floor[bound] if bound == "min" else gate[bound] > floor[bound]
+    if looser:
+        raise ContractError(
+            f"gate {describe_gate(gate)} is looser than the default "
+            f"{describe_gate(floor)}; a conf may only tighten it"
+        )
+    if min_improvement < 0:
+        raise ContractError(
+            f"min_improvement {min_improvement:g} is negative: a worse model would replace "
+            "the champion"
+        )
+
+
+def no_looser_schema(floor: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON schema keywords of a gate object no looser than ``floor``: the same metric
+    and bound, the bound at least as strict (what :func:`check_not_looser` checks)."""
+    bound = "min" if "min" in floor else "max"
+    return {
+        "required": ["metric", bound],
+        "properties": {
+            "metric": {"const": floor["metric"]},
+            bound: {"minimum" if bound == "min" else "maximum": floor[bound]},
+        },
+    }

@@ -19,7 +19,7 @@ import pandas as pd
 import sklearn
 
 from adclick import candidates as grid_rules
-from adclick import contract, defaults, integrity, model, storage
+from adclick import contract, defaults, integrity, model, promotion, storage
 from adclick.contract import ContractError, ModelSpec
 from adclick.dataset import check_frame, read_dataset
 from adclick.errors import ArtifactError, DataValidationError, QualityGateError
@@ -236,9 +236,11 @@ def register_model(
     tracker: Tracker | None = None,
     context: RunContext | None = None,
     candidate_hashes: Mapping[int, str] | None = None,
+    min_improvement: float = 0.0,
 ) -> dict:
     """Pick the best of the ``candidates`` fitted (:func:`best_candidate`), re-score its saved
-    model, register it as a new version, promote it if it passes the ``gate``.
+    model, register it as a new version, promote it if it passes the ``gate`` and beats the
+    current champion on the same hold-out by ``min_improvement`` (:mod:`adclick.promotion`).
 
     ``model_dir`` is the model's own registry folder (:func:`adclick.contract.registry_dir`).
     With a ``tracker``, the run is first recorded in MLflow and the model registered there
@@ -253,11 +255,13 @@ def register_model(
     them from the tasks' results, so whoever can write the artifacts store cannot swap a
     file between the two tasks), else the candidates' records. Below the
     gate the version is kept (for inspection) but not promoted, and
-    :class:`QualityGateError` is raised. Returns ``{"version", "model_path", "promoted",
-    "metrics", "rows", "data_hash", "candidate", "candidates"}`` and what
+    :class:`QualityGateError` is raised. A challenger that passes but loses to the champion
+    is registered, not promoted, and the run succeeds. Returns ``{"version", "model_path",
+    "promoted", "metrics", "rows", "data_hash", "candidate", "candidates"}`` and what
     :meth:`ModelSpec.describe` says of the model, with ``gate`` and ``quality_gate``:
     ``candidates`` lists every candidate's ``{"index", "params", "metrics"}``, ``candidate``
-    is the index chosen; and ``mlflow`` (see :class:`TrackedModel`) when tracked.
+    is the index chosen; ``promotion`` (see :func:`adclick.promotion.compare`) when the
+    gate passed; and ``mlflow`` (see :class:`TrackedModel`) when tracked.
     """
     workdir = storage.location(workdir)
     gate = dict(gate)
@@ -275,6 +279,12 @@ def register_model(
     holdout = read_frame(workdir / TEST)
     metrics = model.evaluate(spec, fitted, holdout)
     passed = contract.passes(gate, metrics)
+    decision = (
+        promotion.compare(model_dir, spec, gate, holdout, metrics, min_improvement)
+        if passed
+        else None
+    )
+    promote = passed and promotion.promotes(decision)
     dataset = read_record(workdir, DATASET_RECORD)
     split = read_record(workdir, SPLIT_RECORD)
     described = spec.describe()
@@ -294,6 +304,7 @@ def register_model(
         "quality_gate": gate_record(gate, passed),
         "candidate": chosen,
         "candidates": records,
+        **({"promotion": decision} if decision else {}),
     }
     tracked = None
     if tracker is not None:
@@ -301,14 +312,24 @@ def register_model(
 
         context = context or RunContext(run_id)
         tracked = _track(
-            tracker, context, workdir, model_dir, spec, fitted, holdout, metrics, gate, records
+            tracker,
+            context,
+            workdir,
+            model_dir,
+            spec,
+            fitted,
+            holdout,
+            metrics,
+            gate,
+            records,
+            decision,
         )
         full_metadata["mlflow"] = tracked.as_dict()
     registered = ModelRegistry(model_dir).register(
         model_bytes,
         metrics,
         full_metadata,
-        promote=passed,
+        promote=promote,
         promotion=(lambda: tracker.champion(tracked)) if tracked else None,
     )
     result = {
@@ -321,6 +342,7 @@ def register_model(
         "model_sha256": spec.sha256,
         "candidate": chosen,
         "candidates": records,
+        **({"promotion": decision} if decision else {}),
     }
     if tracked is not None:
         result["mlflow"] = tracked.as_dict()
@@ -347,6 +369,7 @@ def _track(
     metrics: Mapping[str, Any],
     gate: Mapping[str, Any],
     candidates: Sequence[Mapping[str, Any]],
+    decision: Mapping[str, Any] | None,
 ) -> Any:
     """Record the run in MLflow and register the model there (the alias does not move yet)."""
     from adclick import tracking
@@ -381,6 +404,7 @@ def _track(
         passed=contract.passes(gate, metrics),
         workdir=workdir,
         registry_dir=model_dir,
+        promotion=decision,
     )
 
 
@@ -414,6 +438,7 @@ def run(
     max_bytes: int | None = None,
     candidates: Sequence[Mapping[str, Any]] = tuple(grid_rules.DEFAULT_GRID),
     tracker: Tracker | None = None,
+    min_improvement: float = 0.0,
 ) -> dict:
     """All steps in order, in this process: what the DAG does, without Airflow (the
     ``candidates`` one after the other, where the DAG fits them as parallel tasks).
@@ -421,8 +446,9 @@ def run(
     ``model_dir`` is the model's own registry folder; ``gate`` defaults to the module's.
     With a ``tracker`` the run and the model are recorded in MLflow, as the DAG does.
 
-    Returns a summary with the gate's metric, ``version``, ``promoted``, ``model_path`` and
-    ``metrics``. A :class:`QualityGateError` carries the same summary in ``result``.
+    Returns a summary with the gate's metric, ``version``, ``promoted``, ``model_path``,
+    ``metrics`` and ``promotion`` (the comparison with the champion of ``model_dir``).
+    A :class:`QualityGateError` carries the same summary in ``result``.
     """
     gate = contract.check_gate(gate or spec.gate, spec)
     grid = grid_rules.check_candidates(list(candidates))
@@ -455,6 +481,7 @@ def run(
             candidates=len(grid),
             tracker=tracker,
             candidate_hashes=hashes,
+            min_improvement=min_improvement,
         )
     except QualityGateError as exc:
         exc.result = _summary(exc.result, context)

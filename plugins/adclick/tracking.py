@@ -78,6 +78,11 @@ EXPERIMENT_RECORD = "mlflow-experiment.json"  # in the model's registry folder
 # Where a tracking server that serves artifacts (--serve-artifacts) puts an experiment's: the
 # client writes them through the server, never into a local folder someone else chose.
 SERVED_ARTIFACTS = "mlflow-artifacts:"
+TAG_PROMOTION = "promotion"  # adclick.promotion's decision, on the run and the version
+TAG_PROMOTION_REASON = "promotion_reason"
+TAG_CHAMPION_VERSION = "champion_version"  # the registry version compared with
+TAG_CHAMPION_MLFLOW_VERSION = "champion_model_version"
+CHAMPION_METRIC_PREFIX = "champion_"  # the champion's score on this hold-out
 GATE_PASSED = "passed"
 GATE_REJECTED = "rejected"
 
@@ -210,9 +215,11 @@ class Tracker:
         passed: bool,
         workdir: storage.StoragePath,
         registry_dir: storage.StoragePath,
+        promotion: Mapping[str, Any] | None = None,
     ) -> TrackedModel:
         """Log the run (params, metrics, dataset, evaluation charts, child runs, the model) and
-        register the model as a new version tagged with the gate's verdict.
+        register the model as a new version tagged with the gate's verdict and the
+        ``promotion`` decision (whose champion score is logged as ``champion_<metric>``).
 
         The ids MLflow returns are recorded in ``workdir`` (``mlflow.json``) and only those
         are resumed on a retry; the experiment's id is recorded in ``registry_dir`` (see
@@ -235,6 +242,7 @@ class Tracker:
             **({TAG_URL: context.run_url} if context.run_url else {}),
             TAG_GATE: GATE_PASSED if passed else GATE_REJECTED,
             **model_tags(spec),
+            **promotion_tags(promotion),
         }
         with self._calling("start the run"):
             run = mlflow.start_run(
@@ -267,13 +275,15 @@ class Tracker:
             mlflow.log_artifact(str(spec.path), MODULE_ARTIFACT)
             state = self._log_candidates(experiment_id, run_id, candidates, workdir, state)
             gate = GATE_PASSED if passed else GATE_REJECTED
+            version_tags = {TAG_GATE: gate, **promotion_tags(promotion)}
             if state.get("version") and state.get("model_id"):
                 version, model_id = state["version"], state["model_id"]
                 self._check_version(version, model_id, run_id)
-                self.client.set_model_version_tag(self.config.model_name, version, TAG_GATE, gate)
+                for key, value in version_tags.items():
+                    self.client.set_model_version_tag(self.config.model_name, version, key, value)
             else:
                 version, model_id = self._log_and_register(
-                    spec, fitted, holdout, {TAG_GATE: gate, **model_tags(spec)}
+                    spec, fitted, holdout, {**version_tags, **model_tags(spec)}
                 )
                 state = write_record(
                     workdir, MLFLOW_RECORD, {**state, "model_id": model_id, "version": version}
@@ -281,6 +291,10 @@ class Tracker:
             # After the model, naming it: logged before, log_model would link them itself by
             # reading back each metric's history (one request per metric).
             mlflow.log_metrics(_scalar_metrics(metrics), model_id=model_id)
+            if promotion and promotion.get("champion_score") is not None:
+                mlflow.log_metric(
+                    CHAMPION_METRIC_PREFIX + promotion["metric"], promotion["champion_score"]
+                )
         return TrackedModel(
             tracking_uri=self.config.tracking_uri,
             experiment_id=experiment_id,
@@ -451,6 +465,19 @@ class Tracker:
 
     def _ui(self, fragment: str) -> str | None:
         return f"{self.config.ui_url}/{fragment}" if self.config.ui_url else None
+
+
+def promotion_tags(promotion: Mapping[str, Any] | None) -> dict[str, str]:
+    """The decision, its reason and the champion compared with, as MLflow tags."""
+    if not promotion:
+        return {}
+    tags = {
+        TAG_PROMOTION: promotion["decision"],
+        TAG_PROMOTION_REASON: promotion["reason"][:5000],
+        TAG_CHAMPION_VERSION: promotion.get("champion_version"),
+        TAG_CHAMPION_MLFLOW_VERSION: promotion.get("champion_mlflow_version"),
+    }
+    return {key: str(value) for key, value in tags.items() if value is not None}
 
 
 @contextlib.contextmanager

@@ -186,6 +186,27 @@ def metadata_db_url() -> str | None:
     return url or None
 
 
+def champion_asset_name(model_name: str) -> str:
+    """The Airflow asset a promotion of ``model_name`` updates: schedule a DAG on
+    ``Asset(name=...)`` to run on each new champion."""
+    return f"{model_name}_champion"
+
+
+# Off unless the deployment says so: a trigger conf may then lower the gate below the DAG's
+# default and set a negative min_improvement.
+ALLOW_LOOSER_GATE_VARIABLE = "ADCLICK_ALLOW_LOOSER_GATE"
+
+
+def allow_looser_gate() -> bool:
+    """Whether a trigger conf may loosen the quality gate (``ADCLICK_ALLOW_LOOSER_GATE``)."""
+    raw = os.environ.get(ALLOW_LOOSER_GATE_VARIABLE, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{ALLOW_LOOSER_GATE_VARIABLE}={raw!r} must be true or false")
+
+
 def _number(variable: str, default: float) -> float:
     raw = os.environ.get(variable, "").strip()
     if not raw:

@@ -49,6 +49,7 @@ def test_training_dag_settings(dagbag: DagBag) -> None:
         "data_path",
         "gate",
         "min_accuracy",
+        "min_improvement",
         "test_size",
         "random_state",
         "candidates",
@@ -56,6 +57,7 @@ def test_training_dag_settings(dagbag: DagBag) -> None:
     assert dag.params["candidates"] == [{}], "by default one candidate: the classifier's defaults"
     assert dag.params["gate"] == {"metric": "accuracy", "min": 0.9}
     assert dag.params["min_accuracy"] is None, "a shorthand, used when given"
+    assert dag.params["min_improvement"] == 0, "as good as the champion is enough"
     for task in dag.tasks:
         # load_data fails on the file, whose retry would fail (or time out) the same way.
         assert (task.retries == 0) == (task.task_id == "load_data"), task.task_id

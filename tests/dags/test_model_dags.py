@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.models.asset import AssetEvent, AssetModel
+from airflow.utils.session import create_session
+from sqlalchemy import select
 
 from adclick.registry import ModelRegistry
 from embedded.stack import REPO_ROOT
@@ -118,3 +121,60 @@ def test_a_gate_in_the_conf_rejects_and_keeps_nothing_current(
     assert dag_run.state == "failed"
     assert ModelRegistry(workspace / "model" / "diabetes").current() is None
     assert len(ModelRegistry(workspace / "model" / "diabetes").versions()) == 1
+
+
+def load_model_result(dag_run) -> dict:
+    (result,) = [
+        ti.xcom_pull(task_ids="load_model")
+        for ti in dag_run.get_task_instances()
+        if ti.task_id == "load_model"
+    ]
+    return result
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_weaker_challenger_keeps_the_champion_and_the_run_succeeds(
+    dagbag: DagBag, smtp_catcher, workspace: Path
+) -> None:
+    dag = dagbag.dags["diabetes_training"]
+    registry = ModelRegistry(workspace / "model" / "diabetes")
+    # Each conf in full: dag.test() leaves a run's conf in the module's DAG params.
+    gate = {"metric": "rmse", "max": 70.0}
+    earlier = champion_events("diabetes")
+    first = dag.test(
+        run_conf={"gate": gate, "candidates": [{}]}, mark_success_pattern="trigger_monitor"
+    )
+    champion = registry.current()["version"]
+    promoted = champion_events("diabetes")
+    assert len(promoted) == len(earlier) + 1, "a promotion updates the model's asset"
+    assert promoted[-1]["version"] == champion and promoted[-1]["metric"] == "rmse"
+    assert promoted[-1]["score"] == pytest.approx(load_model_result(first)["metrics"]["rmse"])
+
+    weaker = dag.test(
+        run_conf={"gate": gate, "candidates": [{"alpha": 1000.0}]},
+        mark_success_pattern="trigger_monitor",
+    )
+
+    assert weaker.state == "success", {t.task_id: t.state for t in weaker.get_task_instances()}
+    result = load_model_result(weaker)
+    assert result["promoted"] is False and result["quality_gate"]["passed"] is True
+    assert result["promotion"]["decision"] == "kept_champion"
+    assert result["promotion"]["champion_version"] == champion
+    assert result["promotion"]["champion_score"] == pytest.approx(
+        load_model_result(first)["metrics"]["rmse"]
+    )
+    assert registry.current()["version"] == champion
+    assert len(registry.versions()) == 2
+    assert champion_events("diabetes") == promoted, "a kept champion emits no asset event"
+
+
+def champion_events(name: str) -> list[dict]:
+    """The extras of the asset events of model ``name``'s champion asset, oldest first."""
+    with create_session() as session:
+        events = session.scalars(
+            select(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.name == f"{name}_champion")
+            .order_by(AssetEvent.id)
+        )
+        return [dict(event.extra or {}) for event in events]

@@ -57,3 +57,20 @@ def test_the_champion_loads_with_pyfunc_and_predicts_labels_from_the_raw_csv(
     run = mlflow.MlflowClient(embedded_stack.mlflow_url).get_run(tracked["run_id"])
     assert run.data.tags["airflow.dag_id"] == f"{NAME}_training"
     assert json.loads(run.data.tags["model_labels"]) == ["B", "M"]
+
+
+def test_the_promotion_is_an_asset_event_in_the_rest_api(
+    embedded_stack: EmbeddedStack, outcome: dict
+) -> None:
+    result = outcome["result"]
+    assert result["promoted"] is True
+    admin = embedded_stack.client()
+    assets = admin.request("GET", "/api/v2/assets", params={"name_pattern": f"{NAME}_champion"})
+    (asset,) = [a for a in assets["assets"] if a["name"] == f"{NAME}_champion"]
+    events = admin.request("GET", "/api/v2/assets/events", params={"asset_id": asset["id"]})[
+        "asset_events"
+    ]
+    (event,) = [e for e in events if e["source_run_id"] == outcome["run"]["dag_run_id"]]
+    assert event["extra"]["version"] == result["version"]
+    assert event["extra"]["metric"] == "accuracy"
+    assert event["extra"]["score"] == result["metrics"]["accuracy"]

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from adclick import contract, steps
+from adclick.registry import ModelRegistry
 from adclick.tracking import CHAMPION_ALIAS, MODULE_ARTIFACT, Tracker, TrackingConfig
 from embedded.mlflow_server import MlflowServer
 from testkit import fixture_models
@@ -58,3 +59,46 @@ def test_pyfunc_predicts_original_labels_from_the_raw_csv(
         assert evaluation == set(), "a regression has no confusion matrix"
     else:
         assert "evaluation/confusion_matrix.json" in evaluation
+
+
+def test_champion_alias_and_current_move_together_only_for_a_better_model(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    spec = contract.load_module(fixture_models.module("diabetes"))
+    tracker = Tracker(
+        TrackingConfig(mlflow_server.url, experiment="promotion-tests", model_name="challengers")
+    )
+    data = fixture_models.export_csv("diabetes", tmp_path)
+    registry = ModelRegistry(tmp_path / "model")
+
+    def train(run: str, grid: list[dict]) -> dict:
+        workdir = tmp_path / run
+        workdir.mkdir()
+        return steps.run(
+            data, registry.model_dir, workdir, spec, run_id=run, tracker=tracker, candidates=grid
+        )
+
+    def champion() -> str:
+        return tracker.client.get_model_version_by_alias("challengers", CHAMPION_ALIAS).version
+
+    weak = train("weak", [{"alpha": 1000.0}])
+    better = train("better", [{"alpha": 1.0}])
+    assert better["promotion"]["decision"] == "promoted"
+    assert better["promotion"]["champion_mlflow_version"] == weak["mlflow"]["model_version"]
+    assert champion() == better["mlflow"]["model_version"]
+    assert registry.current()["version"] == better["version"]
+
+    kept = train("worse", [{"alpha": 1000.0}])
+
+    assert kept["promoted"] is False and kept["promotion"]["decision"] == "kept_champion"
+    assert champion() == better["mlflow"]["model_version"]
+    assert registry.current()["version"] == better["version"]
+    version = tracker.client.get_model_version("challengers", kept["mlflow"]["model_version"])
+    assert version.tags["quality_gate"] == "passed"
+    assert version.tags["promotion"] == "kept_champion"
+    run = tracker.client.get_run(kept["mlflow"]["run_id"])
+    assert run.data.tags["promotion"] == "kept_champion"
+    assert run.data.tags["champion_model_version"] == better["mlflow"]["model_version"]
+    assert run.data.tags["champion_version"] == better["version"]
+    assert run.data.metrics["champion_rmse"] == pytest.approx(better["rmse"])
+    assert run.data.metrics["rmse"] == pytest.approx(kept["rmse"])

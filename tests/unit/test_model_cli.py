@@ -108,3 +108,24 @@ def test_check_model_names_what_is_wrong(data: Path, tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "column 'species'" in done.stderr and "found 'virginica'" in done.stderr
     assert "must be one of 'setosa', 'versicolor', 'virginia'" in done.stderr
+
+
+def test_train_compares_with_the_champion_of_the_model_dir(data: Path, tmp_path: Path) -> None:
+    args = ["--model", fixture_models.module("diabetes"), "--data", data / "diabetes.csv"]
+    args += ["--model-dir", tmp_path / "m"]
+    first = json.loads(adclick("train", *args).stdout)
+
+    done = adclick("train", *args, "--grid", '[{"alpha": 1000}]')
+
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["promoted"] is False and summary["quality_gate"]["passed"] is True
+    kept = summary["promotion"]
+    assert kept["decision"] == "kept_champion" and kept["champion_version"] == first["version"]
+    assert kept["champion_score"] == pytest.approx(first["rmse"])
+    assert kept["challenger_score"] == summary["rmse"] > first["rmse"]
+    assert kept["reason"].startswith(f"rmse {summary['rmse']:.4f} not <= champion's")
+    assert ModelRegistry(tmp_path / "m").current()["version"] == first["version"]
+
+    demanding = adclick("train", *args, "--min-improvement", "-1")
+    assert demanding.returncode == 2 and "--min-improvement" in demanding.stderr
