@@ -125,10 +125,9 @@ def score_csv(
     limit = source.max_bytes_from_env() if max_bytes is None else max_bytes
     with tempfile.TemporaryDirectory(prefix="adclick-score-") as local:
         staged = [storage.staging_name(out, Path(local)) for out in (parquet_out, csv_out)]
-        folder = Path(parquet_out).parent if storage.is_local(parquet_out) else None
-        created = folder is not None and not folder.exists()
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
+        created = _missing_folders(parquet_out)
+        if storage.is_local(parquet_out):
+            Path(parquet_out).parent.mkdir(parents=True, exist_ok=True)
         try:
             summary = _score_into(
                 data_path,
@@ -149,7 +148,7 @@ def score_csv(
         except BaseException:
             for path in staged:
                 path.unlink(missing_ok=True)
-            if created:
+            for folder in created:  # innermost first
                 folder.rmdir()
             raise
     return {
@@ -158,6 +157,19 @@ def score_csv(
         "csv": str(csv_out),
         "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def _missing_folders(out: StoragePath) -> list[Path]:
+    """The local folders above ``out`` that do not exist yet, innermost first: a failed
+    run removes what it made."""
+    if not storage.is_local(out):
+        return []
+    missing = []
+    folder = Path(out).parent
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _beside(parquet_out: StoragePath) -> StoragePath:
