@@ -6,9 +6,6 @@ changed behind the registry never loaded."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,16 +15,7 @@ from adclick import scoring
 from adclick.errors import ArtifactError, DataValidationError, ModelNotFoundError
 from adclick.registry import ModelRegistry
 from testkit import fixture_models
-
-
-def adclick(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "adclick", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=os.environ,
-        timeout=180,
-    )
+from testkit.cli import adclick
 
 
 def train(name: str, data: Path, model_dir: Path) -> None:
