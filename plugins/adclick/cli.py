@@ -1,4 +1,6 @@
-"""Command line: train a model module as its DAG does, or check a module against a CSV.
+"""Command line: train a model, check a model module against a CSV, or score a CSV.
+
+``score`` scores with the registry's current model as the scoring DAG does.
 
 ``train --model dags/models/x.py`` (default: the ad-click model) records the run and the model
 in MLflow when ``MLFLOW_TRACKING_URI`` is set (any URI MLflow accepts); without it nothing
@@ -7,7 +9,8 @@ model of ``--model-dir`` (plus ``--min-improvement``) on the same hold-out; the 
 ``promoted`` and ``promotion`` (decision, reason, both scores) say how it went. A model that
 loses to the champion is a success (exit 0).
 
-Exit codes: 0 success, 1 other known error (model directory not writable, MLflow down), 2 bad data
+Exit codes: 0 success, 1 other known error (model directory not writable, MLflow down, no
+current model, a model file whose hash does not match the registry's), 2 bad data
 (including a path that is not a regular file, or one over the size limit), a module that breaks
 the contract, a fit that fails, or bad arguments, 3 the model failed the quality gate (its
 summary is still printed).
@@ -98,6 +101,30 @@ def _parser() -> argparse.ArgumentParser:
     _model_argument(check, "model")
     check.add_argument("--data", type=_location, required=True, help="CSV file (path or s3://)")
     check.set_defaults(handler=_check_model)
+
+    score = commands.add_parser(
+        "score", help="score a CSV with the registry's current model, as the scoring DAG does"
+    )
+    score.add_argument(
+        "--model-dir", type=_location, required=True, help="model registry (path or s3:// URL)"
+    )
+    score.add_argument("--data", type=_location, required=True, help="CSV file to score")
+    score.add_argument(
+        "--output",
+        type=_parquet_location,
+        required=True,
+        help="Parquet file to write; the CSV goes beside it (same name, .csv)",
+    )
+    score.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="the model's module, imported first when the model uses functions of it",
+    )
+    score.add_argument(
+        "--chunk-rows", type=_bounded(int, 1, None, True), default=None, help="rows per chunk"
+    )
+    score.set_defaults(handler=_score)
     return parser
 
 
@@ -125,6 +152,12 @@ def _location(text: str) -> storage.StoragePath:
         return storage.location(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _parquet_location(text: str) -> storage.StoragePath:
+    if not text.endswith(".parquet"):
+        raise argparse.ArgumentTypeError(f"{text}: the output is a .parquet file")
+    return _location(text)
 
 
 def _bounded(
@@ -227,6 +260,31 @@ def _check_model(args: argparse.Namespace) -> int:
         except AdclickError as exc:
             return _fail(exc, EXIT_ERROR)
     _print_json(report, stdout)
+    return EXIT_OK
+
+
+def _score(args: argparse.Namespace) -> int:
+    from adclick import scoring, source  # pandas, pyarrow and scikit-learn load only here
+
+    stdout = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            max_bytes = source.max_bytes_from_env()
+            if args.model is not None:
+                contract.load_module(args.model)
+        except _BAD_INPUT as exc:
+            return _fail(exc, EXIT_BAD_DATA)
+        try:
+            champion = scoring.load_champion(args.model_dir)
+            chunking = {"chunk_rows": args.chunk_rows} if args.chunk_rows else {}
+            summary = scoring.score_csv(
+                args.data, champion, args.output, max_bytes=max_bytes, **chunking
+            )
+        except _BAD_INPUT as exc:
+            return _fail(exc, EXIT_BAD_DATA)
+        except AdclickError as exc:
+            return _fail(exc, EXIT_ERROR)
+    _print_json(summary, stdout)
     return EXIT_OK
 
 

@@ -85,6 +85,14 @@ class ModelSpec:
         return self.task != "regression"
 
     @property
+    def scoring_dag_id(self) -> str:
+        """``<name>_scoring``, or the training DAG id's stem when it ends in ``_training``
+        (``ad_click_training`` scores in ``ad_click_scoring``)."""
+        if self.dag_id.endswith("_training"):
+            return self.dag_id.removesuffix("_training") + "_scoring"
+        return f"{self.name}_scoring"
+
+    @property
     def required(self) -> tuple[str, ...]:
         """The columns the model reads: its features, then its target."""
         return (*self.features, self.target)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,6 +122,38 @@ def _read_frame(checked: CsvFile, columns: Sequence[str] | None) -> pd.DataFrame
     return frame.iloc[:, [checked.position(column) for column in columns]]
 
 
+def read_chunks(checked: CsvFile, rows: int) -> Iterator[pd.DataFrame]:
+    """The CSV ``rows`` data rows at a time (the index runs on across chunks), columns named
+    as the header's stripped names, every column parsed (see :func:`_read_frame`); a parse
+    error is the same :class:`DataValidationError` as :func:`read_dataset` gives."""
+    with checked.source.binary() as handle:
+        try:
+            reader = pd.read_csv(
+                handle,
+                sep=",",
+                encoding=checked.encoding,
+                index_col=False,
+                engine="c",
+                chunksize=rows,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+                for chunk in reader:
+                    if chunk.shape[1] != len(checked.header):
+                        raise DataValidationError(
+                            checked.path, "the header cannot be parsed", lines=[1]
+                        )
+                    chunk.columns = list(checked.header)
+                    yield chunk
+        except pd.errors.ParserError as exc:
+            raise _parser_error(checked, exc) from None
+        except (ValueError, OverflowError, pd.errors.EmptyDataError) as exc:
+            if isinstance(exc, DataValidationError):
+                raise
+            problem = f"cannot parse as CSV: {_first_line(exc)}"
+            raise DataValidationError(checked.path, problem) from None
+
+
 def _parser_error(checked: CsvFile, exc: Exception) -> DataValidationError:
     message = _first_line(exc)
     if _RAGGED.search(message):
@@ -166,21 +198,39 @@ def check_frame(
     ``lines`` maps 0-based row positions to the CSV's editor lines; without it rows are
     named by their position in the frame (``row 3`` is the third data row).
     """
-    absent = [column for column in spec.required if column not in frame.columns]
+    _check_present(spec.display, spec.required, frame, path)
+    check_features(spec.display, spec.features, frame, path, lines)
+    bad, problem = _target_problem(spec, frame[spec.target])
+    if problem:
+        raise _value_error(path, frame[spec.target], spec.target, bad, problem, lines)
+    if spec.labels is not None:
+        _check_classes(path, spec, frame[spec.target])
+
+
+def check_features(
+    model: str,
+    features: Sequence[str],
+    frame: pd.DataFrame,
+    path: object,
+    lines: Callable[[Sequence[int]], list[int]] | None = None,
+) -> None:
+    """The ``features`` of ``model`` (named in errors) present in ``frame``, each free of
+    infinite numbers and of stray text in a column of numbers: what training checks of the
+    features, and scoring of every batch."""
+    _check_present(model, features, frame, path)
+    for column in features:
+        bad, problem = _feature_problem(frame[column])
+        if problem:
+            raise _value_error(path, frame[column], column, bad, problem, lines)
+
+
+def _check_present(model: str, columns: Sequence[str], frame: pd.DataFrame, path: object) -> None:
+    absent = [column for column in columns if column not in frame.columns]
     if absent:
         listed = ", ".join(f"'{column}'" for column in absent)
         raise DataValidationError(
-            path, f"{spec.display}: column{'s' if len(absent) > 1 else ''} {listed} missing"
+            path, f"{model}: column{'s' if len(absent) > 1 else ''} {listed} missing"
         )
-    for column in spec.required:
-        series = frame[column]
-        bad, problem = (
-            _target_problem(spec, series) if column == spec.target else _feature_problem(series)
-        )
-        if problem:
-            raise _value_error(path, series, column, bad, problem, lines)
-    if spec.labels is not None:
-        _check_classes(path, spec, frame[spec.target])
 
 
 def _target_problem(spec: ModelSpec, series: pd.Series) -> tuple[np.ndarray, str]:

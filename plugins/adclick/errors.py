@@ -94,6 +94,11 @@ class ConfigError(AdclickError):
     """A setting of the deployment (an environment variable) has a value that cannot be used."""
 
 
+class ModelNotFoundError(AdclickError):
+    """There is no model to use: the registry names no current version (nothing passed its
+    gate yet)."""
+
+
 class ArtifactError(AdclickError):
     """A run's working directory holds something that must not be loaded (e.g. a model file
     that resolves outside the artifacts root)."""

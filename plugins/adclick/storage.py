@@ -154,3 +154,34 @@ def remove_objects(prefix: StoragePath, first: str | None = None) -> None:
     if keys:
         prefix.fs.rm(keys)
     prefix.fs.invalidate_cache(root)
+
+
+def publish(staged: Path, target: StoragePath) -> None:
+    """Make the finished local file ``staged`` appear at ``target`` whole: a rename (``staged``
+    lies in ``target``'s folder, see :func:`staging_name`) or one upload, which a store
+    applies whole or not at all. ``staged`` is gone afterwards either way."""
+    try:
+        if is_local(target):
+            os.replace(staged, target)
+        else:
+            target.fs.put_file(str(staged), str(target.path))
+    finally:
+        Path(staged).unlink(missing_ok=True)
+
+
+def staging_name(target: StoragePath, folder: Path) -> Path:
+    """Where to write ``target`` before :func:`publish`: beside it for a local file (a rename
+    does not cross filesystems), in the local ``folder`` for an object."""
+    import uuid
+
+    where = Path(target).parent if is_local(target) else folder
+    return where / f".tmp-{uuid.uuid4().hex}-{target.name}"
+
+
+def discard(target: StoragePath) -> None:
+    """Remove a published file again (its companion could not be published)."""
+    with contextlib.suppress(*errors(target)):
+        if is_local(target):
+            Path(target).unlink(missing_ok=True)
+        else:
+            target.fs.rm(str(target.path))

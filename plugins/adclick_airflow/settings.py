@@ -66,6 +66,13 @@ def data_dir() -> storage.StoragePath:
     return _dir("ADCLICK_DATA_DIR", "data")
 
 
+def scoring_inbox() -> storage.StoragePath:
+    """Where batches to score land: ``incoming/`` under the data root."""
+    from adclick.scoring import INCOMING_DIR
+
+    return data_dir() / INCOMING_DIR
+
+
 def model_dir() -> storage.StoragePath:
     return _dir("ADCLICK_MODEL_DIR", "model")
 

@@ -27,6 +27,7 @@ def fail_fast() -> Iterator[None]:
         ConfigError,
         DataValidationError,
         FitError,
+        ModelNotFoundError,
         QualityGateError,
     )
     from adclick_airflow.trigger_conf import ConfError
@@ -40,6 +41,7 @@ def fail_fast() -> Iterator[None]:
         ContractError,
         DataValidationError,
         FitError,
+        ModelNotFoundError,
         QualityGateError,
     ) as exc:
         raise AirflowFailException(str(exc)) from exc

@@ -4,29 +4,18 @@ on stdout, exit codes 0/1/2/3, no tracebacks."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from adclick.registry import ModelRegistry
 from adclick.source import MAX_MB_VARIABLE
+from testkit.cli import adclick
 from testkit.datasets import BROKEN
 from testkit.datasets import SAMPLE_CSV as SAMPLE
 from testkit.files import snapshot
 from testkit.special_files import KINDS, special_file
-
-
-def adclick(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "adclick", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
 
 
 def assert_clean_failure(done: subprocess.CompletedProcess, code: int, *words: str) -> None:

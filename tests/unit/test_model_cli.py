@@ -4,25 +4,13 @@ subprocesses: any module trains from the command line, with the exit codes of th
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from adclick.registry import ModelRegistry
 from testkit import fixture_models
-
-
-def adclick(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "adclick", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=os.environ,
-        timeout=180,
-    )
+from testkit.cli import adclick
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,106 @@
+"""
+### Batch scoring: one DAG per model module in `dags/models/`
+
+Each module there becomes `<model>_scoring` (the ad-click model: `ad_click_scoring`), run on
+demand with the CSV to score, a file in the scoring inbox `incoming/` under the data root:
+`{"input": "batch-2026-12-06.csv"}`.
+
+`locate_input -> score_batch`
+
+* `locate_input` checks the conf and names the file, refusing a path outside `incoming/`.
+* `score_batch` loads the champion (the version the model's registry calls `current`, its
+  file's SHA-256 checked against the registry's record before it is unpickled), checks the
+  CSV against the features it was trained on with the training data's checks (file, column,
+  CSV lines), and scores it a chunk at a time. It writes
+  `predictions/<input name>/<model version>.parquet` and `.csv` under the data root: the
+  input's rows, `prediction` (the original label), `probability_<label>` per class and
+  `model_version`, both published whole once every row is scored, or neither.
+
+Bad input fails at once (no retries); every failure mails its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from adclick import contract
+from adclick_airflow import notify, settings
+
+log = logging.getLogger(__name__)
+
+
+def scoring_dag(spec: contract.ModelSpec) -> Any:
+    """The scoring DAG of one model module."""
+    dag_id, name = spec.scoring_dag_id, spec.name
+    dag_params = {
+        # A default, even an unusable one: the run's callbacks render the params too.
+        "input": Param(
+            None,
+            type=["null", "string"],
+            description="CSV to score, relative to the scoring inbox (incoming/ in the data root).",
+        )
+    }
+
+    @dag(
+        dag_id=dag_id,
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        doc_md=f"{__doc__}\n#### Model `{name}` ({spec.display}, {spec.task})",
+        tags=["ml", "scoring", name],
+        params=dag_params,
+        default_args={
+            "owner": "ml-team",
+            "retries": 1,
+            "retry_delay": timedelta(seconds=10),
+            "execution_timeout": timedelta(minutes=30),
+            "on_failure_callback": notify.task_failed,
+        },
+        on_failure_callback=notify.run_failed,
+    )
+    def model_scoring():
+        @task
+        def locate_input(params: dict | None = None, dag_run=None) -> str:
+            """Refuse unknown conf keys; name the CSV, a file inside the scoring inbox."""
+            from adclick_airflow import trigger_conf
+            from adclick_airflow.tasks import fail_fast
+
+            with fail_fast():
+                trigger_conf.check_conf_keys(dict(dag_run.conf or {}), set(dag_params))
+                if not params.get("input"):
+                    raise trigger_conf.ConfError(
+                        'name the CSV to score in the conf: {"input": "<file in incoming/>"}'
+                    )
+                inbox = settings.scoring_inbox()
+                return str(trigger_conf.resolve_dataset(params["input"], root=inbox))
+
+        @task
+        def score_batch(data_path: str) -> dict:
+            """Score the CSV with the champion; write its predictions whole, or nothing."""
+            from adclick import scoring, storage
+            from adclick_airflow.tasks import fail_fast
+
+            with fail_fast():
+                settings.load_model_module(name)  # the model may use functions of its module
+                champion = scoring.load_champion(settings.model_registry_dir(name))
+                path = storage.location(data_path)
+                parquet, csv = scoring.prediction_paths(settings.data_dir(), path, champion.version)
+                summary = scoring.score_csv(
+                    path, champion, parquet, csv, root=settings.scoring_inbox()
+                )
+            log.info("%s", scoring.describe(summary))
+            return summary
+
+        score_batch(locate_input())
+
+    return model_scoring()
+
+
+# Modules that break the contract are reported by model_contracts.py, as import errors.
+for _spec in settings.training_models()[0]:
+    scoring_dag(_spec)
