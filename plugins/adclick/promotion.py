@@ -77,7 +77,10 @@ def compare(
     try:
         data = storage.location(champion["path"]).read_bytes()
     except OSError as exc:
-        return {**decision, **_unscorable(f"champion {champion['version']}: file gone: {exc}")}
+        return {
+            **decision,
+            **_unscorable(f"champion {champion['version']} cannot be scored: file gone: {exc}"),
+        }
     # A champion whose bytes changed is an attack, not a model to compare with: refused loudly.
     integrity.check(data, champion.get("sha256"), champion["path"], f"in {CURRENT_FILE}")
     try:

@@ -73,11 +73,15 @@ def test_training_dag_settings(dagbag: DagBag) -> None:
 
 def test_training_tasks_receive_only_what_they_use(dagbag: DagBag) -> None:
     """The run's working directory comes from the run id, never through XCom (which an admin
-    can edit); only the report receives an upstream result, the registered model."""
+    can edit); load_model receives the candidates' results (their files' SHA-256, checked
+    before a model is loaded) and the report the registered model, nothing else."""
     dag = dagbag.dags["ad_click_training"]
-    for task_id in (*TRAINING_CHAIN[:3], "load_model"):
+    for task_id in TRAINING_CHAIN[:3]:
         task = dag.get_task(task_id)
         assert not task.op_args and not task.op_kwargs, task_id
+    (fitted,) = dag.get_task("load_model").op_args
+    assert fitted.operator.task_id == "build_model" and fitted.key == "return_value"
+    assert not dag.get_task("load_model").op_kwargs
     fit = dag.get_task("build_model")
     expanded = fit.op_kwargs_expand_input.value
     assert fit.is_mapped and set(expanded) == {"candidate"}, "one task per candidate, nothing else"
