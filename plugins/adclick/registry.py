@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from adclick import integrity, storage
-from adclick.errors import ArtifactError, RegistryError
+from adclick.errors import RegistryError
 
 MODEL_FILE = "model.joblib"
 METRICS_FILE = "metrics.json"
@@ -105,29 +105,6 @@ class ModelRegistry:
             "metrics": metrics,
             "metadata": metadata,
         }
-
-    def verified_model_bytes(self, info: Mapping[str, Any]) -> bytes:
-        """The model file of a version (as :meth:`current` or :meth:`version_info` give it),
-        checked against the SHA-256 recorded with it: the full one in its metadata, else the
-        digits in the version's name. :class:`ArtifactError` if they differ: unpickling runs
-        code, and a file changed behind the registry must not."""
-        version = info["version"]
-        try:
-            data = storage.location(info["path"]).read_bytes()
-        except self._errors as exc:
-            raise RegistryError(
-                self.model_dir, f"read the model of version {version}", exc
-            ) from exc
-        digest = integrity.sha256(data)
-        recorded = info.get("metadata", {}).get(MODEL_SHA256_KEY)
-        matches = digest == recorded if recorded else digest.startswith(version.rsplit("-", 1)[-1])
-        if not matches:
-            raise ArtifactError(
-                f"model directory {self.model_dir}: the model file of version {version} has "
-                f"SHA-256 {digest}, not the {recorded or 'digest in its name'} recorded for "
-                "it; not loading it"
-            )
-        return data
 
     def versions(self) -> list[str]:
         """All complete versions, oldest first (names start with their UTC creation time)."""

@@ -14,7 +14,6 @@ local disk) and published only once the whole input is scored: a failure leaves 
 
 from __future__ import annotations
 
-import io
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -73,19 +71,19 @@ class Champion:
 def load_champion(model_dir: StoragePath | str) -> Champion:
     """The current version of the registry at ``model_dir``, its file's hash checked."""
     registry = ModelRegistry(model_dir)
-    current = registry.current()
-    if current is None:
+    loaded = registry.load_current()  # the one hash check every load goes through
+    if loaded is None:
         raise ModelNotFoundError(
             f"model directory {registry.model_dir}: no current model to score with; "
             "train one that passes its gate first"
         )
-    data = registry.verified_model_bytes(current)
+    current, fitted = loaded
     metadata = current["metadata"]
     labels = metadata.get("labels")
     return Champion(
         name=str(metadata.get("model", "")),
         version=current["version"],
-        model=joblib.load(io.BytesIO(data)),
+        model=fitted,
         features=tuple(metadata["features"]),
         task=str(metadata.get("task", "")),
         labels=tuple(labels) if labels is not None else None,
