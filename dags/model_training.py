@@ -130,7 +130,9 @@ def training_dag(spec: contract.ModelSpec) -> Any:
     dag_id, name = spec.dag_id, spec.name
     dag_params = training_params(spec)
     # One asset per model, updated only by a promotion: the alias lets load_model emit its
-    # event when it promoted and none when it kept the champion.
+    # event when it promoted and none when it kept the champion. It is also load_model's
+    # inlet (it scores the champion), which declares the asset to Airflow: an event through
+    # an alias reaches only an asset some DAG declares.
     champion = Asset(name=settings.champion_asset_name(name))
     promotions = AssetAlias(f"{champion.name}_promotions")
 
@@ -231,7 +233,7 @@ def training_dag(spec: contract.ModelSpec) -> Any:
                     index=ti.map_index,
                 )
 
-        @task(task_id=settings.RESULT_TASK_ID, outlets=[promotions])
+        @task(task_id=settings.RESULT_TASK_ID, inlets=[champion], outlets=[promotions])
         def load_model(
             fitted: list[dict],
             params: dict | None = None,

@@ -12,8 +12,10 @@ A team's module names what its existing training script already has (see
     def build_model(random_state, **hyperparameters): ...  # an unfitted estimator
 
 and optionally ``data_preprocessing(df)``, ``separate_data_outputs(df, test_size,
-random_state)``, ``evaluate(model, X, y)``, ``METRIC``, ``GATE``, ``LABEL_NAMES``, ``DAG_ID``
-and ``DATA_PATH`` (the default CSV, relative to the data root; default ``<name>.csv``).
+random_state)``, ``evaluate(model, X, y)``, ``METRIC``, ``GATE``, ``LABEL_NAMES``, ``DAG_ID``,
+``DATA_PATH`` (the default CSV, relative to the data root; default ``<name>.csv``) and
+``ALLOW_MISSING`` (True when the estimator takes missing feature values, e.g. behind an
+imputer; by default rows with gaps are refused before training, named).
 
 :func:`load_module` imports a module file and checks it; every problem is a
 :class:`ContractError` naming the file and what is wrong (``dags/models/churn.py: TARGET is
@@ -78,6 +80,7 @@ class ModelSpec:
     separate_data_outputs: Callable[..., Any] | None = None
     evaluate: Callable[..., Mapping[str, float]] | None = None
     gate: Mapping[str, Any] = field(default_factory=dict)  # the default gate
+    allow_missing: bool = False  # the estimator takes missing feature values (an imputer)
     module: ModuleType | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -115,6 +118,7 @@ class ModelSpec:
             "target": self.target,
             "model_module": self.display,
             "model_sha256": self.sha256,
+            "allow_missing": self.allow_missing,
         }
 
 
@@ -257,6 +261,9 @@ def _check(module: ModuleType, name: str, path: Path, shown: str, sha256: str) -
     data_path = getattr(module, "DATA_PATH", None) or f"{name}.csv"
     if not isinstance(data_path, str):
         raise fail(f"DATA_PATH must be a path relative to the data root, got {data_path!r}")
+    allow_missing = getattr(module, "ALLOW_MISSING", False)
+    if not isinstance(allow_missing, bool):
+        raise fail(f"ALLOW_MISSING must be True or False, got {allow_missing!r}")
     return ModelSpec(
         name=name,
         path=path,
@@ -273,6 +280,7 @@ def _check(module: ModuleType, name: str, path: Path, shown: str, sha256: str) -
         data_path=data_path,
         build_model=build_model,
         gate=gate,
+        allow_missing=allow_missing,
         module=module,
         **optional,
     )

@@ -193,13 +193,14 @@ def check_frame(
     """What a model needs of its data, after its ``data_preprocessing``: the features and the
     target present; the target never missing, within ``LABELS`` (every label present) or, for
     regression, a finite number; numeric feature columns finite, and no stray text in a
-    column of numbers. Missing feature values are the model's business (an imputer's).
+    column of numbers. Missing feature values only where the module says its estimator takes
+    them (``ALLOW_MISSING``, an imputer's business).
 
     ``lines`` maps 0-based row positions to the CSV's editor lines; without it rows are
     named by their position in the frame (``row 3`` is the third data row).
     """
     _check_present(spec.display, spec.required, frame, path)
-    check_features(spec.display, spec.features, frame, path, lines)
+    check_features(spec.display, spec.features, frame, path, lines, spec.allow_missing)
     bad, problem = _target_problem(spec, frame[spec.target])
     if problem:
         raise _value_error(path, frame[spec.target], spec.target, bad, problem, lines)
@@ -213,13 +214,17 @@ def check_features(
     frame: pd.DataFrame,
     path: object,
     lines: Callable[[Sequence[int]], list[int]] | None = None,
+    allow_missing: bool = False,
 ) -> None:
     """The ``features`` of ``model`` (named in errors) present in ``frame``, each free of
-    infinite numbers and of stray text in a column of numbers: what training checks of the
-    features, and scoring of every batch."""
+    infinite numbers and of stray text in a column of numbers, and of gaps unless
+    ``allow_missing``: what training checks of the features, and scoring of every batch."""
     _check_present(model, features, frame, path)
     for column in features:
         bad, problem = _feature_problem(frame[column])
+        if not problem and not allow_missing:
+            bad = _missing(frame[column])
+            problem = "missing value" if bad.any() else ""
         if problem:
             raise _value_error(path, frame[column], column, bad, problem, lines)
 

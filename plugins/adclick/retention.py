@@ -14,12 +14,13 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from adclick import storage
+from adclick import contract, storage
 from adclick.errors import AdclickError
 from adclick.registry import METADATA_FILE, ModelRegistry
 
@@ -169,6 +170,24 @@ def remove_model_versions(
         return Removed(str(registry.model_dir))
     with registry.locked():  # a registration in progress is not judged half-way
         return _remove_model_versions(registry, now, window, keep_last)
+
+
+def remove_models_versions(
+    model_root: Any, names: Sequence[str], now: datetime, window: timedelta, keep_last: int
+) -> Removed:
+    """:func:`remove_model_versions` in the registry folder of each model of ``names``
+    (:func:`adclick.contract.registry_dir`), as one sweep of ``model_root``: items named
+    relative to it (``iris/versions/v...``)."""
+    removed = Removed(str(model_root))
+    for name in names:
+        swept = remove_model_versions(
+            contract.registry_dir(model_root, name), now, window, keep_last
+        )
+        prefix = "" if name == contract.DEFAULT_MODEL else f"{name}/"
+        removed.items += [prefix + item for item in swept.items]
+        removed.errors += [prefix + error for error in swept.errors]
+        removed.freed_bytes += swept.freed_bytes
+    return removed
 
 
 def _remove_model_versions(

@@ -52,6 +52,7 @@ class Champion:
     features: tuple[str, ...]
     task: str
     labels: tuple[Any, ...] | None
+    allow_missing: bool = False
 
     @property
     def display(self) -> str:
@@ -87,6 +88,7 @@ def load_champion(model_dir: StoragePath | str) -> Champion:
         features=tuple(metadata["features"]),
         task=str(metadata.get("task", "")),
         labels=tuple(labels) if labels is not None else None,
+        allow_missing=bool(metadata.get("allow_missing", False)),
     )
 
 
@@ -241,7 +243,9 @@ def _score_chunk(
     def lines(positions: Sequence[int]) -> list[int]:
         return csvfile.lines_of(checked, [offset + p for p in positions])
 
-    check_features(champion.display, champion.features, chunk, checked.path, lines)
+    check_features(
+        champion.display, champion.features, chunk, checked.path, lines, champion.allow_missing
+    )
     features = chunk[list(champion.features)]
     try:
         added = _predict(champion, features)

@@ -32,7 +32,7 @@ import pandas as pd
 
 from adclick import defaults, storage
 from adclick.contract import DEFAULT_MODEL, ModelSpec
-from adclick.errors import ArtifactError, ConfigError, TrackingError
+from adclick.errors import ArtifactError, ConfigError, RegistryError, TrackingError
 from adclick.workdir import MLFLOW_RECORD, read_record, write_record
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable
@@ -338,7 +338,7 @@ class Tracker:
         (found by id, so renaming it and creating another of the name changes nothing), with
         the artifact location recorded then. Recorded on first use: the experiment the stack
         creates, or one of that name already there whose artifacts the server serves."""
-        recorded = read_record(registry_dir, EXPERIMENT_RECORD)
+        recorded = _model_dir_io(registry_dir, "read", read_record, EXPERIMENT_RECORD)
         mine = {"tracking_uri": self.config.tracking_uri, "experiment": self.config.experiment}
         if recorded.get("experiment_id") and all(recorded.get(k) == v for k, v in mine.items()):
             experiment = self.client.get_experiment(recorded["experiment_id"])
@@ -365,16 +365,12 @@ class Tracker:
                 f"artifact location {experiment.artifact_location} is not served by the "
                 "tracking server; not writing there"
             )
-        storage.location(registry_dir).mkdir(parents=True, exist_ok=True)
-        write_record(
-            registry_dir,
-            EXPERIMENT_RECORD,
-            {
-                **mine,
-                "experiment_id": experiment.experiment_id,
-                "artifact_location": experiment.artifact_location,
-            },
-        )
+        record = {
+            **mine,
+            "experiment_id": experiment.experiment_id,
+            "artifact_location": experiment.artifact_location,
+        }
+        _model_dir_io(registry_dir, "write", _create_record, EXPERIMENT_RECORD, record)
         return experiment.experiment_id
 
     def _served(self) -> bool:
@@ -499,6 +495,20 @@ def _log_evaluation(mlflow: Any, documents: Mapping[str, Any]) -> None:
         for name, document in documents.items():
             (Path(folder) / name).write_text(json.dumps(document, indent=2))
         mlflow.log_artifacts(folder, EVALUATION_DIR)
+
+
+def _create_record(registry_dir: storage.StoragePath, name: str, record: dict) -> None:
+    storage.location(registry_dir).mkdir(parents=True, exist_ok=True)
+    write_record(registry_dir, name, record)
+
+
+def _model_dir_io(registry_dir: storage.StoragePath, action: str, io: Any, *args: Any) -> Any:
+    """``io(registry_dir, *args)``; a failure is the model directory's (not MLflow's), so
+    it is reported as such."""
+    try:
+        return io(registry_dir, *args)
+    except OSError as exc:
+        raise RegistryError(registry_dir, f"{action} {args[0]}", exc) from exc
 
 
 def tracker_from_env(

@@ -48,13 +48,15 @@ def remove_old_run_dirs() -> dict:
 
 @task
 def remove_old_model_versions() -> dict:
-    """Delete model versions older than `ADCLICK_RETAIN_MODEL_VERSIONS_DAYS`: never the
-    current one, never the `ADCLICK_KEEP_MODEL_VERSIONS` newest."""
+    """Delete model versions older than `ADCLICK_RETAIN_MODEL_VERSIONS_DAYS`, of every model
+    in `dags/models/`: never the current one, never the `ADCLICK_KEEP_MODEL_VERSIONS` newest."""
     from adclick import retention
 
     windows = settings.retention_windows()
-    removed = retention.remove_model_versions(
+    models, _broken = settings.training_models()
+    removed = retention.remove_models_versions(
         settings.model_dir(),
+        [spec.name for spec in models],
         datetime.now(UTC),
         windows.model_versions,
         keep_last=windows.keep_model_versions,

@@ -20,6 +20,7 @@ FEATURES = [*NUMERIC, "clinic"]
 TASK = "binary"
 LABELS = ["B", "M"]
 LABEL_NAMES = {"B": "benign", "M": "malignant"}
+ALLOW_MISSING = True  # the imputers below take the gaps
 HYPERPARAMETERS: dict[str, Any] = {"C": 1.0}
 
 

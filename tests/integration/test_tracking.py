@@ -242,6 +242,18 @@ def test_the_command_line_honours_mlflow_tracking_uri(
     assert snapshot(tmp_path / "m") == before
 
 
+def test_a_model_dir_that_is_a_file_is_named_with_mlflow_on(
+    tmp_path: Path, mlflow_server: MlflowServer, monkeypatch, capsys
+) -> None:
+    """The model directory is the problem, not MLflow: the error says so."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    not_a_dir = tmp_path / "model"
+    not_a_dir.write_text("a file where the registry should be\n")
+    code = cli.main(["train", "--data", str(SAMPLE_CSV), "--model-dir", str(not_a_dir)])
+    assert code == cli.EXIT_ERROR
+    assert f"error: model directory {not_a_dir}" in capsys.readouterr().err
+
+
 def test_without_a_tracking_uri_tracking_is_off(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert tracking.tracker_from_env() is None

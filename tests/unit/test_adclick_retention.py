@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from adclick import retention
+from adclick.contract import registry_dir
 from adclick.errors import AdclickError
 from adclick.registry import METADATA_FILE, ModelRegistry
 from adclick_contract import TRAINING_DAG_ID
@@ -122,6 +123,23 @@ def test_old_rejected_and_superseded_versions_go_current_and_newest_stay(
     assert snapshot(registry.versions_dir / current) == current_files
     assert registry.current_file.read_bytes() == pointer
     assert removed.freed_bytes > 0 and removed.errors == []
+
+
+def test_every_models_registry_folder_is_swept(tmp_path: Path) -> None:
+    """The default model's versions sit at the root, every other model's in ``<name>/``."""
+    root = tmp_path / "model"
+    registries = {name: ModelRegistry(registry_dir(root, name)) for name in ("adclick", "iris")}
+    old = {}
+    for name, registry in registries.items():
+        (tmp_path / name).mkdir()
+        old[name] = register(registry, tmp_path / name, 1, promote=False)
+        register(registry, tmp_path / name, 2, promote=True)
+        backdate(registry, old[name], 60)
+
+    removed = retention.remove_models_versions(root, list(registries), NOW, 30 * DAY, 0)
+
+    assert sorted(removed.items) == [f"iris/versions/{old['iris']}", f"versions/{old['adclick']}"]
+    assert all(len(registry.versions()) == 1 for registry in registries.values())
 
 
 def test_the_current_version_stays_even_when_it_is_the_oldest_and_keep_last_is_zero(

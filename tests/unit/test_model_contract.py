@@ -54,6 +54,7 @@ IRIS = fixture_models.module("iris").read_text()
         (("from typing import Any", "from typing import Any\nimport no_such_lib"), "No module"),
         (("from typing import Any", "from typing import Any\ndef ("), "(line 6): SyntaxError"),
         (('METRIC = "f1_macro"', 'DAG_ID = "a b"'), "DAG_ID must be letters"),
+        (('METRIC = "f1_macro"', 'ALLOW_MISSING = "yes"'), "ALLOW_MISSING must be True or"),
     ],
 )
 def test_a_module_that_breaks_the_contract_is_named_with_the_problem(
@@ -145,6 +146,27 @@ def test_after_preprocessing_rows_are_named_by_position(data: Path, tmp_path: Pa
         steps.preprocess(tmp_path, tumours)
     # Rows 3 and 10 have no diagnosis and are dropped by the module: positions shift by 2.
     assert "column 'mean radius', row 29: not a number (found 'twelve')" in str(caught.value)
+
+
+def test_gaps_are_refused_unless_the_module_allows_them(data: Path, tmp_path: Path) -> None:
+    """Gaps reach only an estimator that says it takes them (``ALLOW_MISSING``, tumours'
+    imputers); any other model's run stops at once, naming the column and lines."""
+    frame = pd.read_csv(data / "iris.csv")
+    frame.loc[[2, 7], "petal width (cm)"] = None
+    frame.to_csv(tmp_path / "gaps.csv", index=False)
+    with pytest.raises(DataValidationError) as caught:
+        steps.ingest_csv(tmp_path / "gaps.csv", tmp_path, spec("iris"))
+    assert str(caught.value) == (
+        f"{tmp_path / 'gaps.csv'}: column 'petal width (cm)', lines 4, 9 (2 rows): missing values"
+    )
+    tumours = spec("tumours")
+    assert (
+        tumours.allow_missing
+        and pd.read_csv(data / "tumours.csv")[list(tumours.features)].isna().any().any()
+    )
+    (tmp_path / "t").mkdir()
+    steps.ingest_csv(data / "tumours.csv", tmp_path / "t", tumours)
+    steps.preprocess(tmp_path / "t", tumours)
 
 
 def test_missing_columns_after_preprocessing_are_named(data: Path, tmp_path: Path) -> None:
