@@ -13,12 +13,15 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from adclick.workdir import REGISTERED_RECORD
 from adclick_airflow import mail, outage, settings
 from adclick_airflow.monitoring import flask_health_url
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,10 @@ def send(message: mail.Mail, to: list[str] | None = None) -> None:
     with SmtpHook() as hook:
         envelope = mime_message(message, hook.from_email or DEFAULT_SENDER, recipients)
         # The hook's own send builds an HTML-only message; its logged-in client sends ours.
-        hook._smtp_client.send_message(envelope)
+        client = hook._smtp_client
+        if client is None:
+            raise ConnectionError("the SMTP hook opened no connection")
+        client.send_message(envelope)
 
 
 def mime_message(message: mail.Mail, sender: str, to: list[str]) -> EmailMessage:
@@ -73,7 +79,7 @@ def links(dag_id: str, run_id: str, log_url: str | None = None) -> mail.Links:
     return mail.Links(settings.monitor_run_url(run_id, dag_id), airflow, log_url)
 
 
-def task_failed(context: dict[str, Any]) -> None:
+def task_failed(context: Context) -> None:
     """Per-task failure mail (Airflow 3 replaces ``email_on_failure`` with notifiers like this).
 
     The error is also written to the run's working directory, where the run's own failure
@@ -81,8 +87,8 @@ def task_failed(context: dict[str, Any]) -> None:
     """
     ti = context["ti"]
     error = context.get("exception")
-    message = str(error) if error is not None else "unknown error"
-    _record_failure(ti.dag_id, ti.run_id, {"task_id": ti.task_id, "message": message})
+    reason = str(error) if error is not None else "unknown error"
+    _record_failure(ti.dag_id, ti.run_id, {"task_id": ti.task_id, "message": reason})
     map_index = getattr(ti, "map_index", -1)
     message = mail.task_failed(
         ti.dag_id,
@@ -91,7 +97,7 @@ def task_failed(context: dict[str, Any]) -> None:
         if isinstance(map_index, int) and map_index >= 0
         else ti.task_id,
         ti.try_number,
-        f"{type(error).__name__}: {error}" if error is not None else message,
+        f"{type(error).__name__}: {error}" if error is not None else reason,
         links(ti.dag_id, ti.run_id, ti.log_url),
     )
     _send_quietly(message)
@@ -125,14 +131,14 @@ def training_result(dag_id: str, run_id: str) -> dict | None:
     return _recorded(dag_id, run_id, REGISTERED_RECORD)
 
 
-def run_succeeded(context: dict[str, Any]) -> None:
+def run_succeeded(context: Context) -> None:
     """DAG-level success mail: run id and the metrics of the model it trained."""
     dag_id, run_id = context["dag"].dag_id, context["run_id"]
     result = training_result(dag_id, run_id)
     _send_quietly(mail.run_succeeded(dag_id, run_id, result, links(dag_id, run_id)))
 
 
-def run_failed(context: dict[str, Any]) -> None:
+def run_failed(context: Context) -> None:
     """DAG-level failure mail: which task failed and why, first; then the links."""
     dag_id, run_id, ti = context["dag"].dag_id, context["run_id"], context.get("ti")
     failure = _recorded(dag_id, run_id, FAILURE_FILE) or {}
@@ -142,7 +148,7 @@ def run_failed(context: dict[str, Any]) -> None:
     _send_quietly(mail.run_failed(dag_id, run_id, task_id, reason, links(dag_id, run_id, log_url)))
 
 
-def flask_down(context: dict[str, Any]) -> None:
+def flask_down(context: Context) -> None:
     """Failure callback of the relaunch tasks: the first failure of an outage mails, the
     attempts after it do not (see :mod:`adclick_airflow.outage`)."""
     ti = context["ti"]

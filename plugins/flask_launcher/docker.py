@@ -98,7 +98,7 @@ class DockerLauncher:
         if url.scheme in ("tcp", "http"):
             if not url.hostname:
                 raise DockerLauncherError(f"DOCKER_HOST {docker_host!r} names no host")
-            self._tcp = (url.hostname, url.port or 2375)
+            self._tcp: tuple[str, int] | None = (url.hostname, url.port or 2375)
             self._unix_path = None
         elif url.scheme == "unix":
             self._tcp = None
