@@ -27,6 +27,9 @@ from adclick_contract import (
 )
 
 __all__ = ["RESULT_TASK_ID", "TRAINING_DAG_ID"]  # re-exported: the DAG files read ids here
+# "Monitor" alone is the Flask service (its package ``monitor``, its MONITOR_* settings, its
+# FLASK_MONITOR_* launcher settings); the DAG that keeps it up is ``ad_click_monitor``, whose
+# settings are ADCLICK_MONITOR_*.
 MONITOR_DAG_ID = os.environ.get("ADCLICK_MONITOR_DAG_ID", "ad_click_monitor")
 WATCHDOG_DAG_ID = "ad_click_flask_watchdog"
 MAINTENANCE_DAG_ID = "ad_click_maintenance"
@@ -241,7 +244,7 @@ def _days(variable: str, default: float) -> timedelta:
 def monitor_run_url(run_id: str, dag_id: str = TRAINING_DAG_ID) -> str:
     """The Flask monitor's page of one run, as people reach it (links in mails): the default
     training DAG's under /runs/, another model's under /models/<its name>/runs/."""
-    base = os.environ.get("ADCLICK_MONITOR_URL", FLASK_MONITOR_URL).rstrip("/")
+    base = os.environ.get("ADCLICK_FLASK_MONITOR_URL", FLASK_MONITOR_URL).rstrip("/")
     if dag_id != TRAINING_DAG_ID:
         base += f"/models/{quote(dag_id.removesuffix(TRAINING_DAG_SUFFIX), safe='')}"
     return f"{base}/runs/{quote(run_id, safe='')}"
