@@ -22,13 +22,13 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from adclick_airflow import settings
+from adclick_airflow import environment, settings
 from adclick_airflow.flask_tasks import check_flask_health, relaunch_flask, verify_flask_health
 
 
 @dag(
     dag_id=settings.MONITOR_DAG_ID,
-    schedule=settings.schedule("ADCLICK_MONITOR_SCHEDULE", "*/5 * * * *"),
+    schedule=settings.schedule(environment.MONITOR_SCHEDULE),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -32,13 +32,15 @@ import pandas as pd
 
 from adclick import defaults, storage
 from adclick.contract import DEFAULT_MODEL, ModelSpec
+from adclick.defaults import (
+    DEFAULT_EXPERIMENT,
+    EXPERIMENT_ENV,
+    TRACKING_URI_ENV,
+    UI_URL_ENV,
+)
 from adclick.errors import ArtifactError, ConfigError, TrackingError
 from adclick.workdir import MLFLOW_RECORD, read_record, write_record
 
-TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable
-EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"  # MLflow's own variable
-UI_URL_ENV = "ADCLICK_MLFLOW_UI_URL"
-DEFAULT_EXPERIMENT = "adclick"
 DEFAULT_MODEL_NAME = DEFAULT_MODEL  # each model's registered model is named as its module
 CHAMPION_ALIAS = "champion"
 MODEL_ARTIFACT = "model"

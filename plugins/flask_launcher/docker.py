@@ -43,6 +43,7 @@ from flask_launcher import ALREADY_RUNNING
 from flask_launcher.health import STOP_TIMEOUT_S, answering
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+DEFAULT_API_TIMEOUT_S = 30  # seconds per Engine API call
 DEFAULT_SELECTOR = f"com.docker.compose.service={FLASK_MONITOR_SERVICE}"
 
 STARTED = "started"
@@ -121,7 +122,7 @@ class DockerLauncher:
             )
         try:
             stop_timeout = int(env.get("FLASK_MONITOR_STOP_TIMEOUT") or STOP_TIMEOUT_S)
-            timeout = float(env.get("DOCKER_API_TIMEOUT") or 30)
+            timeout = float(env.get("DOCKER_API_TIMEOUT") or DEFAULT_API_TIMEOUT_S)
         except ValueError as exc:
             raise DockerLauncherError(f"bad launcher timeout setting: {exc}") from exc
         return cls(
