@@ -25,20 +25,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SMTP_CONN_ID = "smtp_default"
 DEFAULT_SENDER = "airflow@localhost"  # when the connection names no from_email
 # A subject (under 100 characters) stays on its header line: folded at 78, a subject with a
 # long URL moved whole to a continuation line, and some readers show its leading space.
 HEADERS_ON_ONE_LINE = policy.SMTP.clone(max_line_length=998)
 
 
-def send(message: mail.Mail, to: list[str] | None = None) -> None:
-    """Deliver one mail (text and HTML alternatives, its own Message-ID) through the
-    ``smtp_default`` connection; raises if the SMTP server cannot be reached (callers decide).
+def send(message: mail.Mail, to: list[str] | None = None, conn_id: str = SMTP_CONN_ID) -> None:
+    """Deliver one mail (text and HTML alternatives, its own Message-ID) through the SMTP
+    connection ``conn_id``; raises if the SMTP server cannot be reached (callers decide).
     """
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
     recipients = to or settings.alert_recipients()
-    with SmtpHook() as hook:
+    with SmtpHook(smtp_conn_id=conn_id) as hook:
         envelope = mime_message(message, hook.from_email or DEFAULT_SENDER, recipients)
         # The hook's own send builds an HTML-only message; its logged-in client sends ours.
         client = hook._smtp_client
@@ -131,14 +132,14 @@ def training_result(dag_id: str, run_id: str) -> dict | None:
     return _recorded(dag_id, run_id, REGISTERED_RECORD)
 
 
-def run_succeeded(context: Context) -> None:
+def notify_success(context: Context) -> None:
     """DAG-level success mail: run id and the metrics of the model it trained."""
     dag_id, run_id = context["dag"].dag_id, context["run_id"]
     result = training_result(dag_id, run_id)
     _send_quietly(mail.run_succeeded(dag_id, run_id, result, links(dag_id, run_id)))
 
 
-def run_failed(context: Context) -> None:
+def notify_failure(context: Context) -> None:
     """DAG-level failure mail: which task failed and why, first; then the links."""
     dag_id, run_id, ti = context["dag"].dag_id, context["run_id"], context.get("ti")
     failure = _recorded(dag_id, run_id, FAILURE_FILE) or {}
