@@ -114,6 +114,8 @@ def test_monitor_dag_shape(dagbag: DagBag) -> None:
     assert dag.schedule == "*/5 * * * *"
     assert dag.get_task("check_flask_health").downstream_task_ids == {"relaunch_flask"}
     assert dag.get_task("relaunch_flask").downstream_task_ids == {"verify_flask_health"}
+    # A first read that times out on a busy machine is retried, not a red run on the home page.
+    assert dag.get_task("check_dag_status").retries >= 1
     for task in dag.tasks:
         assert task.execution_timeout is not None, task.task_id
 
