@@ -400,7 +400,7 @@ def load_report(f: dict) -> Report:
         method=method(
             f,
             "Two instances read the same Airflow with the viewer account: *cached*, the shipped "
-            "defaults (1 gthread worker x 8 threads), and *baseline*, the same with "
+            "defaults (1 gevent worker, up to 1000 connections), and *baseline*, the same with "
             "`MONITOR_CACHE_TTL=0` (no cache; requests arriving while a round is in flight "
             "still share it).",
         ),

@@ -24,14 +24,14 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag
 
-from adclick_airflow import settings
+from adclick_airflow import environment, settings
 from adclick_airflow.flask_tasks import relaunch_flask, verify_flask_health
 from adclick_airflow.watchdog import WaitForFlaskDown
 
 
 @dag(
     dag_id=settings.WATCHDOG_DAG_ID,
-    schedule=settings.schedule("ADCLICK_WATCHDOG_SCHEDULE", "@continuous"),
+    schedule=settings.schedule(environment.WATCHDOG_SCHEDULE),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

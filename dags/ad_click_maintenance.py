@@ -25,7 +25,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag
 
-from adclick_airflow import notify, settings
+from adclick_airflow import environment, notify, settings
 from adclick_airflow.maintenance import (
     clean_metadata_db,
     remove_old_model_versions,
@@ -36,7 +36,7 @@ from adclick_airflow.maintenance import (
 
 @dag(
     dag_id=settings.MAINTENANCE_DAG_ID,
-    schedule=settings.schedule("ADCLICK_MAINTENANCE_SCHEDULE", "@daily"),
+    schedule=settings.schedule(environment.MAINTENANCE_SCHEDULE),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -61,7 +61,7 @@ def scoring_dag(spec: contract.ModelSpec) -> Any:
             "execution_timeout": timedelta(minutes=30),
             "on_failure_callback": notify.task_failed,
         },
-        on_failure_callback=notify.run_failed,
+        on_failure_callback=notify.notify_failure,
     )
     def model_scoring():
         @task

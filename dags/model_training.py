@@ -49,6 +49,7 @@ from airflow.sdk import Asset, AssetAlias, Param, chain, dag, task
 
 from adclick import candidates, contract, defaults
 from adclick_airflow import notify, settings
+from adclick_airflow.email_operator import TextAndHtmlEmailOperator, run_report
 
 # Reading and checking the largest file allowed takes well under a minute; nothing a user puts
 # in the data root may hold the DAG's only run slot for long.
@@ -161,8 +162,9 @@ def training_dag(spec: contract.ModelSpec) -> Any:
             "execution_timeout": timedelta(minutes=30),
             "on_failure_callback": notify.task_failed,
         },
-        on_success_callback=notify.run_succeeded,
-        on_failure_callback=notify.run_failed,
+        on_success_callback=notify.notify_success,
+        on_failure_callback=notify.notify_failure,
+        user_defined_macros={"run_report": run_report},
     )
     def model_training():
         # A timeout means the file is too big or too wide to check in time: a retry would
@@ -277,14 +279,18 @@ def training_dag(spec: contract.ModelSpec) -> Any:
                 outlet_events[promotions].add(champion, extra=promotion.event_extra(result))
             return {**result, "workdir": str(workdir)}
 
-        @task(retries=1)
-        def send_email(registered: dict, run_id: str | None = None) -> dict:
-            """Mail the run report: model version, where it is, and its hold-out metrics."""
-            from adclick_airflow import mail
-
-            message = mail.run_report(dag_id, run_id, registered, notify.links(dag_id, run_id))
-            notify.send(message)
-            return {"to": settings.alert_recipients(), "subject": message.subject}
+        report = (
+            f"run_report(ti.xcom_pull(task_ids='{settings.RESULT_TASK_ID}'), dag.dag_id, run_id)"
+        )
+        send_email = TextAndHtmlEmailOperator(
+            task_id="send_email",
+            to=[],  # the alert recipients
+            subject=f"{{{{ {report}.subject }}}}",
+            html_content=f"{{{{ {report}.html }}}}",
+            text_content=f"{{{{ {report}.text }}}}",
+            retries=1,
+            doc_md="Mail the run report: model version, where it is, and its hold-out metrics.",
+        )
 
         trigger_monitor = TriggerDagRunOperator(
             task_id="trigger_monitor",
@@ -299,7 +305,7 @@ def training_dag(spec: contract.ModelSpec) -> Any:
         fitted = build_model.override(doc_md=build_model.function.__doc__).expand(candidate=grid)
         registered = load_model(fitted)
         chain(load_data(), data_preprocessing(), grid, fitted, registered)
-        send_email(registered) >> trigger_monitor
+        registered >> send_email >> trigger_monitor
 
     return model_training()
 

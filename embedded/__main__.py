@@ -2,7 +2,7 @@
 
 python -m embedded [--model NAME] [--conf JSON]
                    [--api-port 8080] [--flask-port 5000] [--smtp-port 1025] [--mail-port 8025]
-                   [--mlflow-port 5001]
+                   [--mlflow-port 5001] [--worker-log-port 8793] [--trigger-log-port 8794]
                    [--home DIR] [--model-dir DIR] [--start-timeout 120] [--exit-after-run]
 
 ``--model`` names a module of ``dags/models/`` (default: the ad-click model); its training
@@ -58,10 +58,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--smtp-port", type=int, default=ports.smtp)
     parser.add_argument("--mail-port", type=int, default=ports.mail_http)
     parser.add_argument("--mlflow-port", type=int, default=ports.mlflow)
+    # Two stacks on one machine each need their own log servers' ports too.
+    parser.add_argument("--worker-log-port", type=int, default=ports.worker_logs)
+    parser.add_argument("--trigger-log-port", type=int, default=ports.trigger_logs)
     parser.add_argument(
         "--exit-after-run", action="store_true", help="stop everything after the summary"
     )
     return parser.parse_args(argv)
+
+
+def ports_of(args: argparse.Namespace) -> Ports:
+    """The ports the command line chose, each server's own."""
+    return Ports(
+        args.api_port,
+        args.flask_port,
+        args.smtp_port,
+        args.mail_port,
+        mlflow=args.mlflow_port,
+        worker_logs=args.worker_log_port,
+        trigger_logs=args.trigger_log_port,
+    )
 
 
 def _conf(text: str) -> dict:
@@ -214,10 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     except contract.ContractError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    ports = Ports(
-        args.api_port, args.flask_port, args.smtp_port, args.mail_port, mlflow=args.mlflow_port
-    )
-    stack = EmbeddedStack(home=args.home, ports=ports, model_dir=args.model_dir)
+    stack = EmbeddedStack(home=args.home, ports=ports_of(args), model_dir=args.model_dir)
     stop_on_signals()
     try:
         return run(stack, args)

@@ -199,7 +199,7 @@ class EmbeddedStack:
                 "ADCLICK_MODEL_DIR": str(self.model_dir.resolve()),
                 "ADCLICK_ARTIFACT_DIR": str(self.artifact_dir),
                 "ADCLICK_METADATA_DB_URL": self.metadata_db_url,
-                "ADCLICK_MONITOR_URL": self.flask_url,
+                "ADCLICK_FLASK_MONITOR_URL": self.flask_url,
                 "MONITOR_AIRFLOW_URL": self.api_url,
                 "MONITOR_AIRFLOW_USERNAME": self.viewer.username,
                 "MONITOR_AIRFLOW_PASSWORD": self.viewer.password,

@@ -10,7 +10,7 @@ whose request headers have not arrived within ``keepalive`` seconds is closed. W
 (gthread), a handful of clients that send one byte and then nothing hold every thread, and
 /health stops answering (tests/monitor/test_monitor_slow_clients.py).
 
-    FLASK_MONITOR_BIND         address to listen on (default 0.0.0.0:5000)
+    FLASK_MONITOR_BIND         address to listen on (default adclick_contract.FLASK_MONITOR_BIND)
     FLASK_MONITOR_WORKERS      worker processes (default 1)
     FLASK_MONITOR_CONNECTIONS  connections one worker serves at once (default 1000)
     FLASK_MONITOR_PIDFILE      where the master writes its pid (default: none)
@@ -19,7 +19,9 @@ whose request headers have not arrived within ``keepalive`` seconds is closed. W
 
 import os
 
-bind = os.environ.get("FLASK_MONITOR_BIND", "0.0.0.0:5000")
+from adclick_contract import FLASK_MONITOR_BIND
+
+bind = os.environ.get("FLASK_MONITOR_BIND") or FLASK_MONITOR_BIND
 workers = int(os.environ.get("FLASK_MONITOR_WORKERS", "1"))
 worker_class = "gevent"
 worker_connections = int(os.environ.get("FLASK_MONITOR_CONNECTIONS", "1000"))

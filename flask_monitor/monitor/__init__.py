@@ -64,5 +64,5 @@ def build_services(config: dict[str, Any]) -> Services:
             ).inc(),
         )
 
-    status = source(str(config["DAG_ID"]))
+    status = source(str(config["TRAINING_DAG_ID"]))
     return Services(status=status, metrics=app_metrics, models=ModelSources(status, source))

@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "AIRFLOW_UI_URL": "",  # empty: same as AIRFLOW_URL
     "AIRFLOW_TIMEOUT": DEFAULT_TIMEOUT_S,  # seconds per Airflow call
     "HEALTH_TIMEOUT": 1.0,  # seconds for /health's probe: the watchdog pings with 2 s
-    "DAG_ID": TRAINING_DAG_ID,
+    "TRAINING_DAG_ID": TRAINING_DAG_ID,  # the DAG the pages show unless they name a model
     "RESULT_TASK_ID": RESULT_TASK_ID,
     "CACHE_TTL": 2.0,  # seconds an answer from Airflow is shared by every request
     "HISTORY_RUNS": 20,  # runs on the history page and its charts

@@ -12,7 +12,8 @@ from monitor.urls import scoped_url
 
 
 def install(app: Flask) -> None:
-    app.jinja_env.loader = ChoiceLoader([app.jinja_env.loader, result_views.loader()])
+    loaders = [app.jinja_env.loader, result_views.loader()]
+    app.jinja_env.loader = ChoiceLoader([loader for loader in loaders if loader is not None])
     result_views.install(app.jinja_env)
     app.jinja_env.filters.update(when=when, seconds=seconds)
     app.jinja_env.globals.update(result_of=result_of, scoped_url=scoped_url)

@@ -3,12 +3,17 @@ latest."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from markupsafe import Markup
 
 import result_views
 from monitor.charts import Point, line_chart
 from monitor.filters import seconds, when
 from monitor.urls import scoped_url
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 
 def gate_metric(runs: list[dict]) -> str | None:
@@ -72,5 +77,5 @@ def _point(run: dict, value: float | None, shown) -> Point:
     )
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeIs[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)

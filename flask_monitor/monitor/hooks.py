@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
+from werkzeug.wrappers import Response as BaseResponse
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -34,7 +35,7 @@ def finish(response: Response) -> Response:
     return response
 
 
-def http_error(error: HTTPException) -> Response:
+def http_error(error: HTTPException) -> BaseResponse:
     """404, 405 and friends: Werkzeug's fixed wording, our page, the original headers."""
     response = error.get_response()
     if isinstance(error, SecurityError):

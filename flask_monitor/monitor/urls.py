@@ -3,6 +3,8 @@ or a model's own under /models/<name>, whichever the request is on."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import request, url_for
 
 # page -> (the default DAG's endpoint, a model's endpoint)
@@ -13,7 +15,7 @@ ENDPOINTS = {
 }
 
 
-def scoped_url(page: str, **values: object) -> str:
+def scoped_url(page: str, **values: Any) -> str:
     """``page`` (latest, history, run) of the model the request is about."""
     name = (request.view_args or {}).get("name")
     default, per_model = ENDPOINTS[page]

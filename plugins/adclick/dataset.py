@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -179,8 +178,8 @@ def _validated(checked: CsvFile, frame: pd.DataFrame, spec: ModelSpec) -> pd.Dat
     the wrong column."""
     try:
         check_frame(spec, frame, checked.path, lambda rows: csvfile.lines_of(checked, rows))
-    except DataValidationError:
-        raise csvfile.ragged_rows(checked) or sys.exc_info()[1] from None
+    except DataValidationError as error:
+        raise csvfile.ragged_rows(checked) or error from None
     return frame
 
 

@@ -18,3 +18,9 @@ RANDOM_STATE = 42  # seed of the split and of the classifier
 # that, and a stack's components have no business calling out: off, in the environment of
 # each process before MLflow is imported (adclick.tracking, the embedded stack, compose).
 MLFLOW_NO_TELEMETRY = {"MLFLOW_DISABLE_TELEMETRY": "true"}
+
+# Where training runs are recorded (adclick.tracking), read without importing MLflow.
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable
+EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"  # MLflow's own variable
+UI_URL_ENV = "ADCLICK_MLFLOW_UI_URL"
+DEFAULT_EXPERIMENT = "adclick"

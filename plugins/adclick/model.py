@@ -159,7 +159,7 @@ def _roc_auc(model: Any, features: pd.DataFrame, truth: np.ndarray, positive: An
 
 def positive_scores(spec: ModelSpec, model: Any, features: pd.DataFrame) -> np.ndarray | None:
     """A binary model's score for ``labels[1]``, or None without ``predict_proba``."""
-    if spec.task != "binary" or not hasattr(model, "predict_proba"):
+    if spec.task != "binary" or spec.labels is None or not hasattr(model, "predict_proba"):
         return None
     return model.predict_proba(features)[:, list(model.classes_).index(spec.labels[1])]
 

@@ -55,6 +55,7 @@ class ModelRegistry:
         self.model_dir = storage.location(model_dir)
         self.local = storage.is_local(self.model_dir)
         self._errors = storage.errors(self.model_dir)
+        self._read_errors: tuple[type[BaseException], ...] = (*self._errors, ValueError)
         self.versions_dir = self.model_dir / VERSIONS_DIR
         self.current_file = self.model_dir / CURRENT_FILE
 
@@ -67,7 +68,7 @@ class ModelRegistry:
             pointer = json.loads(self.current_file.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
-        except (*self._errors, ValueError) as exc:
+        except self._read_errors as exc:
             raise RegistryError(self.model_dir, f"read {CURRENT_FILE}", exc) from exc
         return {
             **self.version_info(pointer["version"]),
@@ -97,7 +98,7 @@ class ModelRegistry:
         try:
             metrics = json.loads((directory / METRICS_FILE).read_text(encoding="utf-8"))
             metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
-        except (*self._errors, ValueError) as exc:
+        except self._read_errors as exc:
             raise RegistryError(self.model_dir, f"read version {version}", exc) from exc
         return {
             "version": version,

@@ -90,7 +90,9 @@ class OpenedFile:
 
 
 @contextmanager
-def open_dataset(path: Path, *, root: Path | None = None, max_bytes: int) -> Iterator[OpenedFile]:
+def open_dataset(
+    path: storage.StoragePath | str, *, root: storage.StoragePath | None = None, max_bytes: int
+) -> Iterator[OpenedFile]:
     """Open ``path`` for reading and prove it is a regular file of at most ``max_bytes``.
 
     With ``root``, ``path`` must be an already resolved path inside it, and it is opened one

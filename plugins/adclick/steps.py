@@ -8,6 +8,7 @@ process (one Airflow task each) or retry alone.
 
 from __future__ import annotations
 
+import functools
 import io
 import platform
 from collections.abc import Mapping, Sequence
@@ -284,7 +285,7 @@ def register_model(
         if passed
         else None
     )
-    promote = passed and promotion.promotes(decision)
+    promote = decision is not None and promotion.promotes(decision)
     dataset = read_record(workdir, DATASET_RECORD)
     split = read_record(workdir, SPLIT_RECORD)
     described = spec.describe()
@@ -330,7 +331,9 @@ def register_model(
         metrics,
         full_metadata,
         promote=promote,
-        promotion=(lambda: tracker.champion(tracked)) if tracked else None,
+        promotion=functools.partial(tracker.champion, tracked)
+        if tracker is not None and tracked
+        else None,
     )
     result = {
         **registered,

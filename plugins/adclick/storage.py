@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from adclick.errors import ConfigError
 
 if TYPE_CHECKING:
-    from upath import UPath
+    from typing_extensions import TypeIs
 
-    StoragePath: TypeAlias = Path | UPath
-else:
-    StoragePath: TypeAlias = Any
+# A Path or an object path: both speak pathlib's API, but share no declared type (a UPath is
+# neither a Path nor os.PathLike, Airflow's ObjectStoragePath is a proxy). Code that needs one
+# kind asks is_local, which narrows to Path for the type checker.
+StoragePath: TypeAlias = Any
 
 SCHEME = "s3"
 _UNSAFE_PARTS = frozenset({"", ".", ".."})
@@ -52,7 +53,7 @@ def location(value: str | os.PathLike[str] | StoragePath) -> StoragePath:
     return UPath(text)
 
 
-def is_local(path: StoragePath) -> bool:
+def is_local(path: StoragePath) -> TypeIs[Path]:
     return isinstance(path, Path)
 
 

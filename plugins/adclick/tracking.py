@@ -32,13 +32,15 @@ import pandas as pd
 
 from adclick import defaults, storage
 from adclick.contract import DEFAULT_MODEL, ModelSpec
+from adclick.defaults import (
+    DEFAULT_EXPERIMENT,
+    EXPERIMENT_ENV,
+    TRACKING_URI_ENV,
+    UI_URL_ENV,
+)
 from adclick.errors import ArtifactError, ConfigError, RegistryError, TrackingError
 from adclick.workdir import MLFLOW_RECORD, read_record, write_record
 
-TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable
-EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"  # MLflow's own variable
-UI_URL_ENV = "ADCLICK_MLFLOW_UI_URL"
-DEFAULT_EXPERIMENT = "adclick"
 DEFAULT_MODEL_NAME = DEFAULT_MODEL  # each model's registered model is named as its module
 CHAMPION_ALIAS = "champion"
 MODEL_ARTIFACT = "model"
@@ -179,11 +181,11 @@ class Tracker:
         exported = {name: os.environ.get(name) for name in _URI_VARIABLES}
         mlflow.set_tracking_uri(config.tracking_uri)
         mlflow.set_registry_uri(config.tracking_uri)
-        for name, value in exported.items():
-            if value is None:
+        for name, previous in exported.items():
+            if previous is None:
                 os.environ.pop(name, None)
             else:
-                os.environ[name] = value
+                os.environ[name] = previous
         self.client = MlflowClient(config.tracking_uri, config.tracking_uri)
 
     @contextlib.contextmanager
@@ -354,17 +356,19 @@ class Tracker:
                     f"{experiment.lifecycle_stage}; restore it or remove {EXPERIMENT_RECORD}"
                 )
             return experiment.experiment_id
-        experiment = self.client.get_experiment_by_name(self.config.experiment)
-        if experiment is None:
+        named = self.client.get_experiment_by_name(self.config.experiment)
+        if named is None:
             experiment = self.client.get_experiment(
                 self.client.create_experiment(self.config.experiment)
             )
-        elif self._served() and not experiment.artifact_location.startswith(SERVED_ARTIFACTS):
+        elif self._served() and not named.artifact_location.startswith(SERVED_ARTIFACTS):
             raise ArtifactError(
-                f"MLflow experiment {self.config.experiment} ({experiment.experiment_id}): "
-                f"artifact location {experiment.artifact_location} is not served by the "
+                f"MLflow experiment {self.config.experiment} ({named.experiment_id}): "
+                f"artifact location {named.artifact_location} is not served by the "
                 "tracking server; not writing there"
             )
+        else:
+            experiment = named
         record = {
             **mine,
             "experiment_id": experiment.experiment_id,
@@ -442,7 +446,9 @@ class Tracker:
         )
         # Creates the registered model on first use; the version links to the run and the
         # logged model, and carries its tags from the start.
-        version = self._mlflow.register_model(info.model_uri, self.config.model_name, tags=tags)
+        version = self._mlflow.register_model(
+            info.model_uri, self.config.model_name, tags=dict(tags)
+        )
         return str(version.version), info.model_id
 
     def _champion_version(self) -> str | None:

@@ -54,7 +54,7 @@ def relaunch_flask() -> str:
     print(f"{launcher.describe()}: {outcome}")
     if outcome != ALREADY_RUNNING:
         recorded = history.record()
-        if recorded.opened_episode:
+        if recorded.opened_episode and recorded.flapping_since is not None:
             policy = history.policy
             notify.flask_flapping(recorded.in_window, policy.window_s, recorded.flapping_since)
     return outcome

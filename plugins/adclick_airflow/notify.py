@@ -13,32 +13,39 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from adclick.workdir import REGISTERED_RECORD
 from adclick_airflow import mail, outage, settings
 from adclick_airflow.monitoring import flask_health_url
 
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
 log = logging.getLogger(__name__)
 
+SMTP_CONN_ID = "smtp_default"
 DEFAULT_SENDER = "airflow@localhost"  # when the connection names no from_email
 # A subject (under 100 characters) stays on its header line: folded at 78, a subject with a
 # long URL moved whole to a continuation line, and some readers show its leading space.
 HEADERS_ON_ONE_LINE = policy.SMTP.clone(max_line_length=998)
 
 
-def send(message: mail.Mail, to: list[str] | None = None) -> None:
-    """Deliver one mail (text and HTML alternatives, its own Message-ID) through the
-    ``smtp_default`` connection; raises if the SMTP server cannot be reached (callers decide).
+def send(message: mail.Mail, to: list[str] | None = None, conn_id: str = SMTP_CONN_ID) -> None:
+    """Deliver one mail (text and HTML alternatives, its own Message-ID) through the SMTP
+    connection ``conn_id``; raises if the SMTP server cannot be reached (callers decide).
     """
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
     recipients = to or settings.alert_recipients()
-    with SmtpHook() as hook:
+    with SmtpHook(smtp_conn_id=conn_id) as hook:
         envelope = mime_message(message, hook.from_email or DEFAULT_SENDER, recipients)
         # The hook's own send builds an HTML-only message; its logged-in client sends ours.
-        hook._smtp_client.send_message(envelope)
+        client = hook._smtp_client
+        if client is None:
+            raise ConnectionError("the SMTP hook opened no connection")
+        client.send_message(envelope)
 
 
 def mime_message(message: mail.Mail, sender: str, to: list[str]) -> EmailMessage:
@@ -73,7 +80,7 @@ def links(dag_id: str, run_id: str, log_url: str | None = None) -> mail.Links:
     return mail.Links(settings.monitor_run_url(run_id, dag_id), airflow, log_url)
 
 
-def task_failed(context: dict[str, Any]) -> None:
+def task_failed(context: Context) -> None:
     """Per-task failure mail (Airflow 3 replaces ``email_on_failure`` with notifiers like this).
 
     The error is also written to the run's working directory, where the run's own failure
@@ -81,8 +88,8 @@ def task_failed(context: dict[str, Any]) -> None:
     """
     ti = context["ti"]
     error = context.get("exception")
-    message = str(error) if error is not None else "unknown error"
-    _record_failure(ti.dag_id, ti.run_id, {"task_id": ti.task_id, "message": message})
+    reason = str(error) if error is not None else "unknown error"
+    _record_failure(ti.dag_id, ti.run_id, {"task_id": ti.task_id, "message": reason})
     map_index = getattr(ti, "map_index", -1)
     message = mail.task_failed(
         ti.dag_id,
@@ -91,7 +98,7 @@ def task_failed(context: dict[str, Any]) -> None:
         if isinstance(map_index, int) and map_index >= 0
         else ti.task_id,
         ti.try_number,
-        f"{type(error).__name__}: {error}" if error is not None else message,
+        f"{type(error).__name__}: {error}" if error is not None else reason,
         links(ti.dag_id, ti.run_id, ti.log_url),
     )
     _send_quietly(message)
@@ -125,14 +132,14 @@ def training_result(dag_id: str, run_id: str) -> dict | None:
     return _recorded(dag_id, run_id, REGISTERED_RECORD)
 
 
-def run_succeeded(context: dict[str, Any]) -> None:
+def notify_success(context: Context) -> None:
     """DAG-level success mail: run id and the metrics of the model it trained."""
     dag_id, run_id = context["dag"].dag_id, context["run_id"]
     result = training_result(dag_id, run_id)
     _send_quietly(mail.run_succeeded(dag_id, run_id, result, links(dag_id, run_id)))
 
 
-def run_failed(context: dict[str, Any]) -> None:
+def notify_failure(context: Context) -> None:
     """DAG-level failure mail: which task failed and why, first; then the links."""
     dag_id, run_id, ti = context["dag"].dag_id, context["run_id"], context.get("ti")
     failure = _recorded(dag_id, run_id, FAILURE_FILE) or {}
@@ -142,7 +149,7 @@ def run_failed(context: dict[str, Any]) -> None:
     _send_quietly(mail.run_failed(dag_id, run_id, task_id, reason, links(dag_id, run_id, log_url)))
 
 
-def flask_down(context: dict[str, Any]) -> None:
+def flask_down(context: Context) -> None:
     """Failure callback of the relaunch tasks: the first failure of an outage mails, the
     attempts after it do not (see :mod:`adclick_airflow.outage`)."""
     ti = context["ti"]

@@ -18,16 +18,18 @@ from pathlib import Path
 from urllib.parse import quote
 
 from adclick import contract, retention, storage
-from adclick_airflow import relaunches
+from adclick_airflow import environment, relaunches
 from adclick_contract import (
-    FLASK_MONITOR_URL,
     RESULT_TASK_ID,
     TRAINING_DAG_ID,
     TRAINING_DAG_SUFFIX,
 )
 
 __all__ = ["RESULT_TASK_ID", "TRAINING_DAG_ID"]  # re-exported: the DAG files read ids here
-MONITOR_DAG_ID = os.environ.get("ADCLICK_MONITOR_DAG_ID", "ad_click_monitor")
+# "Monitor" alone is the Flask service (its package ``monitor``, its MONITOR_* settings, its
+# FLASK_MONITOR_* launcher settings); the DAG that keeps it up is ``ad_click_monitor``, whose
+# settings are ADCLICK_MONITOR_*.
+MONITOR_DAG_ID = environment.MONITOR_DAG_ID.get()
 WATCHDOG_DAG_ID = "ad_click_flask_watchdog"
 MAINTENANCE_DAG_ID = "ad_click_maintenance"
 
@@ -39,18 +41,20 @@ MAINTENANCE_DAG_ID = "ad_click_maintenance"
 MAIN_HOST_QUEUE = "main_host"
 
 
-def schedule(variable: str, default: str) -> str | None:
+def schedule(variable: environment.Variable) -> str | None:
     """A DAG's schedule, overridable per deployment; ``none`` turns scheduling off."""
-    value = os.environ.get(variable, default).strip()
-    return None if value.lower() in ("", "none") else value
+    value = variable.get()
+    return None if value.lower() == "none" else value
 
 
 def training_schedule(model_name: str) -> str | None:
     """A training DAG's schedule: ``ADCLICK_TRAINING_SCHEDULE`` for the ad-click model,
-    ``ADCLICK_<NAME>_TRAINING_SCHEDULE`` for another; daily by default."""
+    ``ADCLICK_<NAME>_TRAINING_SCHEDULE`` for another, with the same default."""
+    shared = environment.TRAINING_SCHEDULE
     if model_name == contract.DEFAULT_MODEL:
-        return schedule("ADCLICK_TRAINING_SCHEDULE", "@daily")
-    return schedule(f"ADCLICK_{model_name.upper()}_TRAINING_SCHEDULE", "@daily")
+        return schedule(shared)
+    own = f"ADCLICK_{model_name.upper()}_TRAINING_SCHEDULE"
+    return schedule(environment.Variable(own, shared.meaning, shared.default))
 
 
 def _dir(variable: str, default: str) -> storage.StoragePath:
@@ -158,7 +162,7 @@ def relaunch_policy() -> relaunches.RelaunchPolicy:
 
 
 def alert_recipients() -> list[str]:
-    raw = os.environ.get("ADCLICK_ALERT_EMAILS", "ml-team@adclick.local")
+    raw = environment.ALERT_EMAILS.get()
     return [address.strip() for address in raw.split(",") if address.strip()]
 
 
@@ -241,7 +245,7 @@ def _days(variable: str, default: float) -> timedelta:
 def monitor_run_url(run_id: str, dag_id: str = TRAINING_DAG_ID) -> str:
     """The Flask monitor's page of one run, as people reach it (links in mails): the default
     training DAG's under /runs/, another model's under /models/<its name>/runs/."""
-    base = os.environ.get("ADCLICK_MONITOR_URL", FLASK_MONITOR_URL).rstrip("/")
+    base = environment.FLASK_MONITOR_ADDRESS.get().rstrip("/")
     if dag_id != TRAINING_DAG_ID:
         base += f"/models/{quote(dag_id.removesuffix(TRAINING_DAG_SUFFIX), safe='')}"
     return f"{base}/runs/{quote(run_id, safe='')}"

@@ -24,7 +24,12 @@ TRIGGER_PATH = f"{__name__}.FlaskDownTrigger"
 # Four pings a second: a crash is seen within half a second; two misses in a row, so one slow
 # answer is not taken for a crash (and a false alarm costs only an idempotent relaunch). The
 # launcher gives a hung service as long to answer: a hung one is seen within 2.5 s.
-DEFAULTS = {"url": None, "interval": 0.25, "failures": 2, "timeout": ANSWER_TIMEOUT_S}
+DEFAULTS: dict[str, Any] = {
+    "url": None,
+    "interval": 0.25,
+    "failures": 2,
+    "timeout": ANSWER_TIMEOUT_S,
+}
 
 
 class FlaskDownTrigger(BaseTrigger):

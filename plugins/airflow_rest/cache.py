@@ -89,10 +89,10 @@ class CoalescingCache:
             now = self._clock()
             if entry is not None and entry.expires_at > now:
                 return Lookup(entry.value, entry.error, from_cache=True)
-            flight = self._in_flight
-            leader = flight is None
+            leader = self._in_flight is None
+            flight = self._in_flight or _Flight()
             if leader:
-                self._in_flight = flight = _Flight()
+                self._in_flight = flight
             elif entry is not None and entry.expires_at + self.stale_for > now:
                 return Lookup(entry.value, entry.error, from_cache=True, stale=True)
         if leader:

@@ -43,6 +43,7 @@ from flask_launcher import ALREADY_RUNNING
 from flask_launcher.health import STOP_TIMEOUT_S, answering
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+DEFAULT_API_TIMEOUT_S = 30  # seconds per Engine API call
 DEFAULT_SELECTOR = f"com.docker.compose.service={FLASK_MONITOR_SERVICE}"
 
 STARTED = "started"
@@ -98,7 +99,7 @@ class DockerLauncher:
         if url.scheme in ("tcp", "http"):
             if not url.hostname:
                 raise DockerLauncherError(f"DOCKER_HOST {docker_host!r} names no host")
-            self._tcp = (url.hostname, url.port or 2375)
+            self._tcp: tuple[str, int] | None = (url.hostname, url.port or 2375)
             self._unix_path = None
         elif url.scheme == "unix":
             self._tcp = None
@@ -121,7 +122,7 @@ class DockerLauncher:
             )
         try:
             stop_timeout = int(env.get("FLASK_MONITOR_STOP_TIMEOUT") or STOP_TIMEOUT_S)
-            timeout = float(env.get("DOCKER_API_TIMEOUT") or 30)
+            timeout = float(env.get("DOCKER_API_TIMEOUT") or DEFAULT_API_TIMEOUT_S)
         except ValueError as exc:
             raise DockerLauncherError(f"bad launcher timeout setting: {exc}") from exc
         return cls(

@@ -171,7 +171,9 @@ def gate_of(result: Mapping[str, Any] | None) -> dict[str, Any] | None:
     ``quality_gate.min_accuracy`` is an accuracy gate."""
     result = result or {}
     gate = result.get("gate")
-    recorded = result.get("quality_gate") if isinstance(result.get("quality_gate"), dict) else {}
+    recorded = result.get("quality_gate")
+    if not isinstance(recorded, dict):
+        recorded = {}
     if not isinstance(gate, dict):
         gate = {"metric": "accuracy", "min": recorded.get("min_accuracy")} if recorded else {}
     bound = "min" if "min" in gate else "max" if "max" in gate else None

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.providers.smtp.operators.smtp import EmailOperator
 
 from adclick_airflow import notify
 from embedded.stack import REPO_ROOT
@@ -89,14 +90,15 @@ def test_training_tasks_receive_only_what_they_use(dagbag: DagBag) -> None:
     assert grid.operator.task_id == "separate_data_outputs" and grid.key == "return_value"
     assert not fit.partial_kwargs["op_args"] and not fit.partial_kwargs["op_kwargs"]
     report = dag.get_task("send_email")
-    (registered,) = report.op_args
-    assert registered.operator.task_id == "load_model" and registered.key == "return_value"
+    assert isinstance(report, EmailOperator), "the SMTP provider's operator sends the report"
+    assert report.upstream_task_ids == {"load_model"}
+    assert "xcom_pull(task_ids='load_model')" in report.html_content
 
 
 def test_callbacks_wired(dagbag: DagBag) -> None:
     dag = dagbag.dags["ad_click_training"]
-    assert dag.on_success_callback in (notify.run_succeeded, [notify.run_succeeded])
-    assert dag.on_failure_callback in (notify.run_failed, [notify.run_failed])
+    assert dag.on_success_callback in (notify.notify_success, [notify.notify_success])
+    assert dag.on_failure_callback in (notify.notify_failure, [notify.notify_failure])
 
 
 @pytest.mark.parametrize("dag_id", ["ad_click_monitor", "ad_click_flask_watchdog"])
@@ -112,7 +114,8 @@ def test_monitor_dag_shape(dagbag: DagBag) -> None:
     assert dag.schedule == "*/5 * * * *"
     assert dag.get_task("check_flask_health").downstream_task_ids == {"relaunch_flask"}
     assert dag.get_task("relaunch_flask").downstream_task_ids == {"verify_flask_health"}
-    assert "check_dag_status" in dag.task_ids
+    # A first read that times out on a busy machine is retried, not a red run on the home page.
+    assert dag.get_task("check_dag_status").retries >= 1
     for task in dag.tasks:
         assert task.execution_timeout is not None, task.task_id
 

@@ -1,5 +1,5 @@
 """A fixture model (text labels, a text category, gaps) through the real embedded stack, as
-``scripts/run-local --model tumours`` trains it: its own DAG, mail, monitor run, registry
+``scripts/run-embedded --model tumours`` trains it: its own DAG, mail, monitor run, registry
 folder, MLflow registered model, and ``pyfunc`` predicting labels from the raw CSV."""
 
 from __future__ import annotations

@@ -91,14 +91,14 @@ def airflow_api() -> Iterator[AirflowAPI]:
 
 @pytest.fixture
 def make_kinds_app(airflow_api: AirflowAPI) -> Callable[..., Flask]:
-    """Apps reading the stand-in; ``DAG_ID`` picks the default DAG (the multiclass one)."""
+    """Apps reading the stand-in; ``TRAINING_DAG_ID`` picks the default DAG (the multiclass one)."""
 
     def build(**overrides) -> Flask:
         config = {
             "TESTING": True,
             "AIRFLOW_URL": airflow_api.url,
             "AIRFLOW_PASSWORD": "x",
-            "DAG_ID": KIND_DAGS["multiclass"],
+            "TRAINING_DAG_ID": KIND_DAGS["multiclass"],
             "CACHE_TTL": 0.0,
         }
         return create_app(config | overrides)

@@ -153,7 +153,7 @@ def test_running_run(embedded_stack, monitor_url, browser) -> None:
 
 def test_no_runs_yet(embedded_stack, browser, tmp_path) -> None:
     delete_all_runs(embedded_stack.client(), MONITOR)  # expendable: see test_monitor_pages
-    with served_monitor(embedded_stack, tmp_path, MONITOR_DAG_ID=MONITOR, **FRESH) as url:
+    with served_monitor(embedded_stack, tmp_path, MONITOR_TRAINING_DAG_ID=MONITOR, **FRESH) as url:
         show(browser, f"{url}/api", "no-runs")
         assert text(browser, "h1") == "No runs yet"
         show(browser, f"{url}/history", "history-no-runs")

@@ -51,7 +51,7 @@ def not_airflow() -> Iterator[str]:
 def test_the_unavailable_page_escapes_airflow_answers_and_the_dag_id(
     make_down_app, not_airflow: str
 ) -> None:
-    app = make_down_app(AIRFLOW_URL=not_airflow, DAG_ID=f"dag{HOSTILE}")
+    app = make_down_app(AIRFLOW_URL=not_airflow, TRAINING_DAG_ID=f"dag{HOSTILE}")
 
     response = app.test_client().get("/success")
 

@@ -62,7 +62,7 @@ def test_multiclass_run_shows_macro_scores_per_class_table_and_grid(make_kinds_a
 
 
 def test_regression_run_shows_errors_and_no_grid(make_kinds_app) -> None:
-    client = make_kinds_app(DAG_ID=KIND_DAGS["regression"]).test_client()
+    client = make_kinds_app(TRAINING_DAG_ID=KIND_DAGS["regression"]).test_client()
 
     status = client.get("/api/status").get_json()
     assert status["task"] == "regression" and status["labels"] is None
@@ -74,7 +74,7 @@ def test_regression_run_shows_errors_and_no_grid(make_kinds_app) -> None:
 
 
 def test_binary_run_labels_its_grid_from_the_result(make_kinds_app) -> None:
-    client = make_kinds_app(DAG_ID=KIND_DAGS["binary"]).test_client()
+    client = make_kinds_app(TRAINING_DAG_ID=KIND_DAGS["binary"]).test_client()
 
     html = page(client, "/success")
     assert html.count('class="cell ') == 4
@@ -85,7 +85,7 @@ def test_binary_run_labels_its_grid_from_the_result(make_kinds_app) -> None:
 def test_history_charts_the_gate_metric_at_round_ticks_with_failures_apart(
     make_kinds_app,
 ) -> None:
-    client = make_kinds_app(DAG_ID=KIND_DAGS["regression"]).test_client()
+    client = make_kinds_app(TRAINING_DAG_ID=KIND_DAGS["regression"]).test_client()
 
     html = page(client, "/history")
     assert "<figcaption>RMSE</figcaption>" in html and "<th>RMSE</th>" in html

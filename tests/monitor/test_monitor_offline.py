@@ -215,7 +215,7 @@ def test_settings_come_from_monitor_environment_variables(monkeypatch, closed_po
     monkeypatch.setenv("MONITOR_AIRFLOW_URL", closed_port_url + "/")
     monkeypatch.setenv("MONITOR_AIRFLOW_USERNAME", "reader")
     monkeypatch.setenv("MONITOR_AIRFLOW_PASSWORD", "1e5")  # valid JSON: must stay text
-    monkeypatch.setenv("MONITOR_DAG_ID", "other_dag")
+    monkeypatch.setenv("MONITOR_TRAINING_DAG_ID", "other_dag")
     monkeypatch.setenv("MONITOR_CACHE_TTL", "7.5")
     monkeypatch.setenv("MONITOR_AIRFLOW_TIMEOUT", "4")
 
@@ -232,13 +232,13 @@ def test_settings_come_from_monitor_environment_variables(monkeypatch, closed_po
 def test_defaults_match_the_design(monkeypatch) -> None:
     for name in ("URL", "USERNAME", "PASSWORD", "UI_URL", "TIMEOUT"):
         monkeypatch.delenv(f"MONITOR_AIRFLOW_{name}", raising=False)
-    for name in ("DAG_ID", "CACHE_TTL"):
+    for name in ("TRAINING_DAG_ID", "CACHE_TTL"):
         monkeypatch.delenv(f"MONITOR_{name}", raising=False)
 
     config = create_app().config
 
     assert config["AIRFLOW_URL"] == config["AIRFLOW_UI_URL"] == "http://127.0.0.1:8080"
-    assert config["DAG_ID"] == "ad_click_training"
+    assert config["TRAINING_DAG_ID"] == "ad_click_training"
     assert config["CACHE_TTL"] == 2.0 and config["AIRFLOW_TIMEOUT"] == 3.0
 
 

@@ -145,7 +145,7 @@ def test_airflow_data_is_escaped(embedded_stack, client) -> None:
 def test_no_runs_yet(embedded_stack, make_app) -> None:
     # The monitor DAG's history is expendable: every monitor test triggers its own runs.
     delete_all_runs(embedded_stack.client(), MONITOR)
-    client = make_app(DAG_ID=MONITOR).test_client()
+    client = make_app(TRAINING_DAG_ID=MONITOR).test_client()
 
     status = client.get("/api/status")
     page = client.get("/api")
@@ -159,7 +159,7 @@ def test_no_runs_yet(embedded_stack, make_app) -> None:
 
 
 def test_unknown_dag_is_named(make_app) -> None:
-    client = make_app(DAG_ID="no_such_dag").test_client()
+    client = make_app(TRAINING_DAG_ID="no_such_dag").test_client()
 
     response = client.get("/api/status")
 

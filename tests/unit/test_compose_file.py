@@ -32,6 +32,22 @@ def test_every_long_running_service_has_a_health_check_init_and_a_restart_policy
         assert service.get("restart") == expected, f"{name}: restart {service.get('restart')}"
 
 
+def _seconds(duration: str) -> float:
+    """A Compose duration such as ``600s``, ``10m`` or ``1m30s``, in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, duration
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+def test_a_slow_machine_still_comes_up(services: dict[str, dict]) -> None:
+    # At load 20 on 2 cores the api-server needed about 4 minutes; `up --wait` gives up on a
+    # service whose checks fail after its start period.
+    for name, service in services.items():
+        start = _seconds(service["healthcheck"].get("start_period", "0s"))
+        assert start >= 600, f"{name}: start period {start:g} s"
+
+
 def image_variable(value: str) -> tuple[str, str]:
     """``${NAME:-default}`` as (NAME, default); fails on anything else."""
     match = re.fullmatch(r"\$\{([A-Z_]+):-([^}]+)\}", value)

@@ -253,7 +253,7 @@ def command_problems(line: str) -> Iterator[str]:
             script = REPO_ROOT / arg
             if not (script.is_file() and script.stat().st_mode & 0o111):
                 yield f"{arg} is not an executable script"
-            if arg == "scripts/run-local":
+            if arg == "scripts/run-embedded":
                 yield from (f"{arg} {option}" for option in options - embedded_options())
         if arg == "-m" and rest[:1] == ["embedded"]:
             yield from (f"python -m embedded {option}" for option in options - embedded_options())

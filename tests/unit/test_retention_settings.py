@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from adclick import retention
-from adclick_airflow import settings
+from adclick_airflow import environment, settings
 
 VARIABLES = (
     "ADCLICK_RETAIN_RUN_DIRS_DAYS",
@@ -63,7 +63,13 @@ def test_a_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, value: 
 
 def test_the_maintenance_schedule_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ADCLICK_MAINTENANCE_SCHEDULE", "none")
-    assert settings.schedule("ADCLICK_MAINTENANCE_SCHEDULE", "@daily") is None
+    assert settings.schedule(environment.MAINTENANCE_SCHEDULE) is None
+
+
+def test_an_empty_schedule_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Compose passes every variable through, empty when .env does not set it.
+    monkeypatch.setenv("ADCLICK_MAINTENANCE_SCHEDULE", "")
+    assert settings.schedule(environment.MAINTENANCE_SCHEDULE) == "@daily"
 
 
 def test_the_number_of_versions_kept_is_whole(monkeypatch: pytest.MonkeyPatch) -> None:
