@@ -66,11 +66,12 @@ class LandedFileTrigger(BaseEventTrigger):
             except Exception as exc:  # a store down now may be back at the next look
                 self.log.warning("Cannot look at %s: %s", watch.folder, exc)
                 found = []
-            for item in found:
+            # One file per look: events the scheduler has not yet turned into a run join the
+            # same run, which reads only the newest; the rest follow at the next looks.
+            for item in found[:1]:
                 self.log.info("%s landed (%s) for %s", item.name, item.sha256, self.model)
                 yield TriggerEvent({key: item.name, "sha256": item.sha256, "size": item.size})
-            if found:
-                await asyncio.to_thread(watch.commit, found)
+                await asyncio.to_thread(watch.commit, [item])
             await asyncio.sleep(interval)
 
 

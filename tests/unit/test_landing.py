@@ -158,36 +158,43 @@ def test_a_model_with_preprocessing_needs_only_its_features_to_train() -> None:
         landing.required_columns(["a"], "y", "other", preprocessed=False)
 
 
-def test_the_watcher_fires_one_event_per_new_file(
+def test_the_watcher_fires_one_event_per_new_file_one_file_per_look(
     data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ADCLICK_DATA_DIR", str(data))
     monkeypatch.setenv("ADCLICK_MODEL_DIR", str(data.parent / "model"))
-    trigger = landings.LandedFileTrigger("iris", landing.TRAINING, COLUMNS, interval=0.05)
+    trigger = landings.LandedFileTrigger("iris", landing.TRAINING, COLUMNS, interval=0.5)
     classpath, kwargs = trigger.serialize()
     assert classpath == landings.TRIGGER_PATH
     assert landings.LandedFileTrigger(**kwargs).serialize() == (classpath, kwargs)
 
-    async def first_event() -> dict:
-        events = trigger.run()
-        fired = asyncio.ensure_future(anext(events))
+    async def events() -> list[dict]:
+        stream = trigger.run()
+        fired = asyncio.ensure_future(anext(stream))
         await asyncio.sleep(0.3)  # the baseline is taken
-        rows(data, 110).to_csv(data / "landed.csv", index=False)
-        event = await asyncio.wait_for(fired, timeout=10)
-        following = asyncio.ensure_future(anext(events))  # as the triggerer asks for more
-        await asyncio.sleep(0.3)
-        assert not following.done(), "one file, one event"
-        following.cancel()
-        return event.payload
+        rows(data, 110).to_csv(data / "a.csv", index=False)
+        rows(data, 100).to_csv(data / "b.csv", index=False)
+        first = await asyncio.wait_for(fired, timeout=10)
+        second = asyncio.ensure_future(anext(stream))  # as the triggerer asks for more
+        await asyncio.sleep(0.2)
+        assert not second.done(), "one file per look"
+        second = await asyncio.wait_for(second, timeout=10)
+        third = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(1.5)
+        assert not third.done(), "one event per file"
+        third.cancel()
+        return [first.payload, second.payload]
 
-    payload = asyncio.run(first_event())
-    assert payload == {
-        "data_path": "landed.csv",
-        "sha256": landing.sha256(data / "landed.csv"),
-        "size": (data / "landed.csv").stat().st_size,
+    first, second = asyncio.run(events())
+    assert first == {
+        "data_path": "a.csv",
+        "sha256": landing.sha256(data / "a.csv"),
+        "size": (data / "a.csv").stat().st_size,
     }
+    assert second["data_path"] == "b.csv"
     ledger = landing.Ledger(data.parent / "model" / "iris", landing.TRAINING)
-    assert landing.sha256(data / "landed.csv") in ledger.load(), "recorded once announced"
+    recorded = {entry["name"] for entry in ledger.load().values()}
+    assert recorded == {"iris.csv", "a.csv", "b.csv"}, "recorded once announced"
 
 
 def event(extra: dict, minute: int) -> SimpleNamespace:
