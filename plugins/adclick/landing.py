@@ -71,11 +71,26 @@ def csv_files(folder: storage.StoragePath) -> dict[str, tuple[Any, ...]]:
     fingerprint that changes when its bytes do; a missing folder has none."""
     if storage.is_local(folder):
         return _local_files(folder)
-    return {
-        info.name: (info.size, info.modified)
-        for info in storage.objects(folder)
-        if _wanted(info.name) and "/" not in info.name
-    }
+    return _objects(folder)
+
+
+def _objects(prefix: storage.StoragePath) -> dict[str, tuple[Any, ...]]:
+    """One listing of the prefix's top level, fresh (not from the client's listing cache: the
+    uploads come from other clients), without the objects below it."""
+    root = str(prefix.path).rstrip("/")
+    try:
+        entries = prefix.fs.ls(root, detail=True, refresh=True)
+    except FileNotFoundError:
+        return {}
+    found = {}
+    for info in entries:
+        name = info["name"].rstrip("/").rsplit("/", 1)[-1]
+        if info.get("type") != "file" or not _wanted(name):
+            continue
+        modified = info.get("LastModified")
+        when = modified.timestamp() if modified else 0.0
+        found[name] = (int(info.get("size") or 0), when, info.get("ETag"))
+    return found
 
 
 def _wanted(name: str) -> bool:
@@ -180,6 +195,7 @@ class LandingWatch:
         self.kind = kind
         self.ledger = ledger
         self._previous: dict[str, tuple[Any, ...]] = {}
+        self._seen: set[str] | None = None  # the ledger's keys, once read
         # (name, fingerprint) -> SHA-256, or None for a file that is not this model's.
         self._known: dict[tuple[str, tuple[Any, ...]], str | None] = {}
 
@@ -194,15 +210,18 @@ class LandingWatch:
         }
         self._previous = current
         self._known = {k: v for k, v in self._known.items() if current.get(k[0]) == k[1]}
-        if not self.ledger.exists():
-            self.ledger.record(self._matching(current), self.kind)  # the baseline
+        if self._seen is None:
+            if not self.ledger.exists():
+                self.ledger.record(self._matching(current), self.kind)  # the baseline
+            self._seen = set(self.ledger.load())
             return []
-        seen = self.ledger.load()
-        return [item for item in self._matching(settled) if item.key(self.kind) not in seen]
+        return [item for item in self._matching(settled) if item.key(self.kind) not in self._seen]
 
     def commit(self, landed: Iterable[Landed]) -> None:
         """Record ``landed`` as reported."""
+        landed = list(landed)
         self.ledger.record(landed, self.kind)
+        self._seen = (self._seen or set()) | {item.key(self.kind) for item in landed}
 
     def _matching(self, files: dict[str, tuple[Any, ...]]) -> list[Landed]:
         found = []
