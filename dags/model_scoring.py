@@ -1,13 +1,17 @@
 """
 ### Batch scoring: one DAG per model module in `dags/models/`
 
-Each module there becomes `<model>_scoring` (the ad-click model: `ad_click_scoring`), run on
-demand with the CSV to score, a file in the scoring inbox `incoming/` under the data root:
-`{"input": "batch-2026-12-06.csv"}`.
+Each module there becomes `<model>_scoring` (the ad-click model: `ad_click_scoring`). It runs
+when a CSV with the model's features lands in the scoring inbox `incoming/` under the data
+root (the asset `<model>_batches`), when a new champion is promoted (the asset
+`<model>_champion`: the newest batch in the inbox is scored again), and on demand with the
+CSV to score, a file in the inbox: `{"input": "batch-2026-12-06.csv"}`.
 
 `locate_input -> score_batch`
 
-* `locate_input` checks the conf and names the file, refusing a path outside `incoming/`.
+* `locate_input` checks the conf and names the file: the conf's `input`, else the batch that
+  landed, else (a new champion) the newest batch in the inbox; with none there it skips the
+  run. It refuses a path outside `incoming/`.
 * `score_batch` loads the champion (the version the model's registry calls `current`, its
   file's SHA-256 checked against the registry's record before it is unpickled), checks the
   CSV against the features it was trained on with the training data's checks (file, column,
@@ -29,7 +33,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from adclick import contract
-from adclick_airflow import notify, settings
+from adclick_airflow import landings, notify, settings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ def scoring_dag(spec: contract.ModelSpec) -> Any:
 
     @dag(
         dag_id=dag_id,
-        schedule=None,
+        schedule=landings.scoring_schedule(spec),
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         doc_md=f"{__doc__}\n#### Model `{name}` ({spec.display}, {spec.task})",
@@ -65,19 +69,32 @@ def scoring_dag(spec: contract.ModelSpec) -> Any:
     )
     def model_scoring():
         @task
-        def locate_input(params: dict | None = None, dag_run=None) -> str:
-            """Refuse unknown conf keys; name the CSV, a file inside the scoring inbox."""
+        def locate_input(
+            params: dict | None = None, dag_run=None, triggering_asset_events=None
+        ) -> str:
+            """Refuse unknown conf keys; name the CSV, a file inside the scoring inbox: the
+            conf's, the batch that landed, or after a promotion the newest batch (none: skip)."""
+            from airflow.sdk.exceptions import AirflowSkipException
+
             from adclick_airflow import trigger_conf
             from adclick_airflow.tasks import fail_fast
 
             with fail_fast():
                 trigger_conf.check_conf_keys(dict(dag_run.conf or {}), set(dag_params))
-                if not params.get("input"):
+                inbox = settings.scoring_inbox()
+                chosen = params.get("input") or landings.landed_batch(triggering_asset_events, name)
+                champion = settings.champion_asset_name(name)
+                if not chosen and landings.triggered_by(triggering_asset_events, champion):
+                    chosen = landings.newest_batch(inbox, spec)
+                    if chosen is None:
+                        raise AirflowSkipException(
+                            "a new champion, and no batch in incoming/ to score again"
+                        )
+                if not chosen:
                     raise trigger_conf.ConfError(
                         'name the CSV to score in the conf: {"input": "<file in incoming/>"}'
                     )
-                inbox = settings.scoring_inbox()
-                return str(trigger_conf.resolve_dataset(params["input"], root=inbox))
+                return str(trigger_conf.resolve_dataset(chosen, root=inbox))
 
         @task
         def score_batch(data_path: str) -> dict:

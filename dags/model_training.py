@@ -2,13 +2,15 @@
 ### Model training: one DAG per model module in `dags/models/`
 
 Each module there (see `docs/bring-your-own-model.md`) becomes `<module>_training` (or its
-`DAG_ID`), with the same seven tasks:
+`DAG_ID`), run on its schedule or when a new CSV with the model's columns lands in the data
+root (the asset `<model>_data`; the same bytes again start nothing), with the same seven tasks:
 
 `load_data -> data_preprocessing -> separate_data_outputs -> build_model -> load_model ->
 send_email`, then `trigger_monitor` starts the **ad_click_monitor** DAG.
 
 * `load_data` checks the trigger conf, the gate and the grid (each candidate against the
-  estimator's own parameters), reads the CSV named by `data_path` with the file checks, and
+  estimator's own parameters), reads the CSV named by `data_path` (in a run started by new
+  data: the file the asset event names) with the file checks, and
   keeps it as Parquet, dtypes as read. Bad data fails it at once (no retries) with the file,
   column and rows at fault; so does a `data_path` that is not a regular file inside the data
   root or is larger than `ADCLICK_MAX_DATASET_MB`.
@@ -48,7 +50,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import Asset, AssetAlias, Param, chain, dag, task
 
 from adclick import candidates, contract, defaults
-from adclick_airflow import notify, settings
+from adclick_airflow import landings, notify, settings
 from adclick_airflow.email_operator import TextAndHtmlEmailOperator, run_report
 
 # Reading and checking the largest file allowed takes well under a minute; nothing a user puts
@@ -145,7 +147,7 @@ def training_dag(spec: contract.ModelSpec) -> Any:
 
     @dag(
         dag_id=dag_id,
-        schedule=settings.training_schedule(name),
+        schedule=landings.training_schedule(spec),
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
@@ -170,9 +172,15 @@ def training_dag(spec: contract.ModelSpec) -> Any:
         # A timeout means the file is too big or too wide to check in time: a retry would
         # only hold the run slot again for as long.
         @task(execution_timeout=LOAD_DATA_TIMEOUT, retries=0)
-        def load_data(params: dict | None = None, dag_run=None, run_id: str | None = None) -> dict:
+        def load_data(
+            params: dict | None = None,
+            dag_run=None,
+            run_id: str | None = None,
+            triggering_asset_events=None,
+        ) -> dict:
             """Check the conf, the gate and the grid; validate the CSV named by `data_path`
-            and keep a Parquet copy for this run.
+            (or, in a run started by new data, the file its asset event names) and keep a
+            Parquet copy for this run.
 
             Bad data, a bad grid, or a path that is not a regular file inside the data root
             fails the task at once (no retries): retrying cannot fix a file.
@@ -182,7 +190,9 @@ def training_dag(spec: contract.ModelSpec) -> Any:
             from adclick_airflow.tasks import create_run_workdir, fail_fast
 
             with fail_fast():
-                data_path = trigger_conf.dataset_path(params, dag_run.conf or {}, dag_params)
+                landed = landings.landed_data_path(triggering_asset_events, name)
+                conf = dag_run.conf or {}
+                data_path = trigger_conf.dataset_path(params, conf, dag_params, landed)
                 spec = model()
                 chosen_gate(spec, params)
                 grid = candidates.check_candidates(params["candidates"])

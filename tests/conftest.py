@@ -76,6 +76,14 @@ def embedded_stack(
             "ADCLICK_MONITOR_SCHEDULE": "none",
             "ADCLICK_WATCHDOG_SCHEDULE": "none",
             "ADCLICK_MAINTENANCE_SCHEDULE": "none",
+            # Many tests put ad-click CSVs in the data root and trigger their own runs: only
+            # the fixture model trains and scores when files land, and its watchers look
+            # every second.
+            "ADCLICK_WATCH_LANDINGS": "false",
+            "ADCLICK_LANDING_POLL_S": "1",
+            # The training DAGs' file imports every model module: on a shared machine under
+            # load that takes longer than the default 30 s, and the DAGs would vanish.
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "150",
             # Many tests kill the Flask monitor within minutes: relaunches back off, but for
             # seconds, not the minute a real flapping service waits.
             "ADCLICK_FLASK_RELAUNCH_MAX_BACKOFF_S": "8",

@@ -53,6 +53,19 @@ TRAINING_SCHEDULE = Variable(
     "`ADCLICK_<NAME>_TRAINING_SCHEDULE`, with the same default.",
     "@daily",
 )
+WATCH_LANDINGS = Variable(
+    "ADCLICK_WATCH_LANDINGS",
+    "`false` stops a CSV landing in the data root (or a batch in `incoming/`) from starting the "
+    "ad-click model's runs; another model's is `ADCLICK_<NAME>_WATCH_LANDINGS`. A REST-posted "
+    "asset event still starts one.",
+    shown="on",
+)
+LANDING_POLL_S = Variable(
+    "ADCLICK_LANDING_POLL_S",
+    "Seconds between the triggerer's looks for new files in the data root and the inbox "
+    "(at least 0.5).",
+    5.0,
+)
 MONITOR_SCHEDULE = Variable(
     "ADCLICK_MONITOR_SCHEDULE", "Schedule of the ad_click_monitor DAG (`none`: off).", "*/5 * * * *"
 )
@@ -137,6 +150,8 @@ _DATA = (
         "conf says can name another.",
         shown="`models/` in the DAGs folder",
     ),
+    WATCH_LANDINGS,
+    LANDING_POLL_S,
     MONITOR_SCHEDULE,
     WATCHDOG_SCHEDULE,
     MAINTENANCE_SCHEDULE,

@@ -203,6 +203,33 @@ def champion_asset_name(model_name: str) -> str:
     return f"{model_name}_champion"
 
 
+def landing_asset_name(model_name: str) -> str:
+    """The Airflow asset a new CSV for ``model_name`` in the data root updates: its training
+    DAG runs on it (post an event to it to retrain on demand)."""
+    return f"{model_name}_data"
+
+
+def batch_asset_name(model_name: str) -> str:
+    """The Airflow asset a new batch for ``model_name`` in the scoring inbox updates."""
+    return f"{model_name}_batches"
+
+
+def landing_poll_s() -> float:
+    """How often the triggerer looks for new files (``ADCLICK_LANDING_POLL_S``)."""
+    poll = environment.LANDING_POLL_S
+    return max(_number(poll.name, float(str(poll.default))), 0.5)
+
+
+def watches_landings(model_name: str) -> bool:
+    """Whether new files in the data root and the scoring inbox start ``model_name``'s runs:
+    ``ADCLICK_WATCH_LANDINGS`` for the ad-click model, ``ADCLICK_<NAME>_WATCH_LANDINGS`` for
+    another; on by default. Off, an asset event posted through the REST API still does."""
+    shared = environment.WATCH_LANDINGS.name
+    if model_name == contract.DEFAULT_MODEL:
+        return _flag(shared, default=True)
+    return _flag(shared.replace("ADCLICK_", f"ADCLICK_{model_name.upper()}_", 1), default=True)
+
+
 # Off unless the deployment says so: a trigger conf may then lower the gate below the DAG's
 # default and set a negative min_improvement.
 ALLOW_LOOSER_GATE_VARIABLE = "ADCLICK_ALLOW_LOOSER_GATE"
@@ -210,12 +237,18 @@ ALLOW_LOOSER_GATE_VARIABLE = "ADCLICK_ALLOW_LOOSER_GATE"
 
 def allow_looser_gate() -> bool:
     """Whether a trigger conf may loosen the quality gate (``ADCLICK_ALLOW_LOOSER_GATE``)."""
-    raw = os.environ.get(ALLOW_LOOSER_GATE_VARIABLE, "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
+    return _flag(ALLOW_LOOSER_GATE_VARIABLE, default=False)
+
+
+def _flag(variable: str, *, default: bool) -> bool:
+    raw = os.environ.get(variable, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("0", "false", "no", "off"):
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
-    raise ValueError(f"{ALLOW_LOOSER_GATE_VARIABLE}={raw!r} must be true or false")
+    raise ValueError(f"{variable}={raw!r} must be true or false")
 
 
 def _number(variable: str, default: float) -> float:

@@ -20,10 +20,17 @@ class ConfError(ValueError):
 
 
 def dataset_path(
-    params: Mapping[str, Any], conf: Mapping[str, Any], allowed: Mapping[str, Any]
+    params: Mapping[str, Any],
+    conf: Mapping[str, Any],
+    allowed: Mapping[str, Any],
+    landed: Any = None,
 ) -> Path:
-    """Refuse unknown conf keys; return the dataset's path, checked to be inside the data root."""
+    """Refuse unknown conf keys; return the dataset's path, checked to be inside the data root:
+    the conf's ``data_path``, else the file an asset event named (``landed``), else the
+    param's default."""
     check_conf_keys(dict(conf), set(allowed))
+    if "data_path" not in conf and landed is not None:
+        return resolve_dataset(landed)
     return resolve_dataset(params["data_path"])
 
 

@@ -48,7 +48,9 @@ def test_training_dag_settings(dagbag: DagBag) -> None:
     dag = dagbag.dags["ad_click_training"]
     assert dag.catchup is False
     assert dag.max_active_runs == 1
-    assert dag.schedule == "@daily"
+    assert dag.timetable.timetable.expression == "0 0 * * *"  # daily, or on new data:
+    (data,) = dag.timetable.asset_condition.objects
+    assert data.name == "adclick_data" and data.watchers
     assert dag.doc_md and dag.tags
     assert set(dag.params) == {
         "data_path",

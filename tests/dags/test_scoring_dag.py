@@ -14,6 +14,7 @@ from airflow.dag_processing.dagbag import DagBag
 
 from adclick import contract, steps
 from adclick.registry import ModelRegistry
+from adclick_airflow import settings
 from embedded.mailcatcher import MailCatcher
 from embedded.stack import REPO_ROOT
 from testkit import fixture_models
@@ -31,7 +32,13 @@ def test_every_module_has_a_scoring_dag(dagbag: DagBag, name: str) -> None:
     dag = dagbag.dags["ad_click_scoring" if name == "adclick" else f"{name}_scoring"]
     assert [t.task_id for t in dag.topological_sort()] == list(SCORING_CHAIN)
     assert sorted(dag.tags) == sorted(["ml", "scoring", name])
-    assert dag.schedule is None and dag.doc_md and set(dag.params) == {"input"}
+    assert dag.doc_md and set(dag.params) == {"input"}
+    batches, champion = dag.timetable.asset_condition.objects  # either one starts a run
+    assert (batches.name, champion.name) == (f"{name}_batches", f"{name}_champion")
+    (watcher,) = batches.watchers
+    assert watcher.trigger.serialize()[1]["columns"] == list(
+        settings.load_model_module(name).features
+    )
     for task in dag.tasks:
         assert task.python_callable.__name__ == task.task_id and task.doc_md
 
