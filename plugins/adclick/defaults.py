@@ -12,9 +12,13 @@ MIN_R2 = 0.0  # quality gate of a regression: it must beat predicting the mean
 MIN_ROWS = 50  # a dataset with fewer data rows is refused
 TEST_SIZE = 0.3  # share of rows held out for scoring
 RANDOM_STATE = 42  # seed of the split and of the classifier
+# A scored batch has drifted when at least this share of its columns drifted (adclick.drift).
+DRIFT_THRESHOLD = 0.5
 
 # MLflow reports usage to its makers' servers unless told not to, from every process that
 # imports it (the server, and each task and worker that records runs). Nothing here asks for
 # that, and a stack's components have no business calling out: off, in the environment of
 # each process before MLflow is imported (adclick.tracking, the embedded stack, compose).
 MLFLOW_NO_TELEMETRY = {"MLFLOW_DISABLE_TELEMETRY": "true"}
+# Evidently (drift reports) reports usage too unless the environment says DO_NOT_TRACK.
+EVIDENTLY_NO_TELEMETRY = {"DO_NOT_TRACK": "1"}
