@@ -31,6 +31,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import jinja2
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -154,8 +155,16 @@ def compare(
         name=title,
     )
     if html_out is not None:
-        snapshot.save_html(str(html_out))
+        page = snapshot.get_html_str(as_iframe=False)
+        html_out.write_text(page.replace("<body>", "<body>" + _HEADING.render(title=title), 1))
     return _summary(snapshot.dict(), threshold)
+
+
+# Evidently's page does not show the run's name: the comparison (and any sample) is stated
+# above it.
+_HEADING = jinja2.Environment(autoescape=True).from_string(
+    '<h2 style="font-family:sans-serif;margin:16px">{{ title }}</h2>'
+)
 
 
 def _is_numeric(column: pd.Series) -> bool:
