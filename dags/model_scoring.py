@@ -41,6 +41,7 @@ from airflow.sdk import Param, dag, task
 
 from adclick import contract, defaults
 from adclick_airflow import notify, settings
+from adclick_contract import SCORING_TAGS
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def scoring_dag(spec: contract.ModelSpec) -> Any:
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         doc_md=f"{__doc__}\n#### Model `{name}` ({spec.display}, {spec.task})",
-        tags=["ml", "scoring", name],
+        tags=[*SCORING_TAGS, name],
         params=dag_params,
         default_args={
             "owner": "ml-team",
