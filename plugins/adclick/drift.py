@@ -131,7 +131,7 @@ def compare(
     """Evidently's data drift of ``current`` against ``reference`` over ``features``:
     ``{"share", "drifted", "columns": {name: {"method", "score", "threshold", "drifted"}},
     "drifted_columns", "drift"}``; the HTML report goes to ``html_out`` when given."""
-    evidently = _evidently()
+    evidently = load_evidently()
     numerical = [f for f in features if _is_numeric(reference[f])]
     categorical = [f for f in features if f not in numerical]
     current = current[list(features)].copy()
@@ -280,7 +280,7 @@ def describe(summary: Mapping[str, Any]) -> str:
     )
 
 
-def _evidently() -> Any:
+def load_evidently() -> Any:
     """Evidently's entry points, its usage reporting off."""
     for variable, value in defaults.EVIDENTLY_NO_TELEMETRY.items():
         os.environ.setdefault(variable, value)
