@@ -281,8 +281,8 @@ def difference(subject: dict, baseline: dict) -> str:
 
 # -- one fresh process ------------------------------------------------------------------------
 def run_child(script: str, *args: str) -> dict:
-    """Wall time, the work time it prints last and the peak RSS of ``script --child args``
-    run in a fresh process, as Airflow runs a task."""
+    """Wall time, the work time it prints last, the CPU time and the peak RSS of
+    ``script --child args`` run in a fresh process, as Airflow runs a task."""
     started = time.perf_counter()
     command = [sys.executable, script, "--child", *args]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -293,7 +293,8 @@ def run_child(script: str, *args: str) -> dict:
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{output}")
     work = float(output.split()[-1])
-    return {"wall_s": wall, "work_s": work, "peak_rss_mb": usage.ru_maxrss / 1024}
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"wall_s": wall, "work_s": work, "cpu_s": cpu, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
 # -- CPU -------------------------------------------------------------------------------------
