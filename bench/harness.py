@@ -14,6 +14,8 @@ import platform
 import re
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -275,6 +277,24 @@ def difference(subject: dict, baseline: dict) -> str:
     return ", ".join(
         f"{k} {subject['totals'][k] - baseline['totals'][k]:+.2f}" for k in (*SEGMENTS, "close")
     )
+
+
+# -- one fresh process ------------------------------------------------------------------------
+def run_child(script: str, *args: str) -> dict:
+    """Wall time, the work time it prints last, the CPU time and the peak RSS of
+    ``script --child args`` run in a fresh process, as Airflow runs a task."""
+    started = time.perf_counter()
+    command = [sys.executable, script, "--child", *args]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = proc.stdout.read().decode()
+    proc.stdout.close()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not all children's
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{output}")
+    work = float(output.split()[-1])
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"wall_s": wall, "work_s": work, "cpu_s": cpu, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
 # -- CPU -------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import harness
 from harness import Report, Target, arguments, publish, rebuild, table
 
 from adclick.workdir import MODEL, candidate_dir
@@ -89,17 +89,7 @@ def child(name: str, workdir: Path, csv: Path) -> None:
 
 def run_child(name: str, workdir: Path, csv: Path) -> dict:
     """Wall time, step time and peak RSS of one fresh process running ``name``."""
-    started = time.perf_counter()
-    command = [sys.executable, __file__, "--child", name, str(workdir), str(csv)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    output = proc.stdout.read().decode()
-    proc.stdout.close()
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not all children's
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{name} on {csv.name} failed:\n{output}")
-    work = float(output.split()[-1])
-    return {"wall_s": wall, "work_s": work, "peak_rss_mb": usage.ru_maxrss / 1024}
+    return harness.run_child(__file__, name, str(workdir), str(csv))
 
 
 def measure(sizes: list[int], repeats: int) -> tuple[dict, dict]:

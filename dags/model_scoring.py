@@ -7,7 +7,8 @@ root (the asset `<model>_batches`), when a new champion is promoted (the asset
 `<model>_champion`: the newest batch in the inbox is scored again), and on demand with the
 CSV to score, a file in the inbox: `{"input": "batch-2026-12-06.csv"}`.
 
-`locate_input -> score_batch`
+`locate_input -> score_batch -> drift_report -> drifted -> mail_drift_alert`, and
+`drifted -> retrain_requested -> trigger_training`
 
 * `locate_input` checks the conf and names the file: the conf's `input`, else the batch that
   landed, else (a new champion) the newest batch in the inbox; with none there it skips the
@@ -20,6 +21,15 @@ CSV to score, a file in the inbox: `{"input": "batch-2026-12-06.csv"}`.
   input's rows, `prediction` (the original label), `probability_<label>` per class and
   `model_version`, both published whole once every row is scored, or neither.
 
+* `drift_report` compares the batch's features with the training sample kept with the
+  version that scored it (Evidently's `DataDriftPreset`, a sample of 50,000 rows of a larger
+  batch) and writes `<model version>.drift.html` and `.drift.json` beside the predictions;
+  it is skipped for a version registered without a sample.
+* When at least `drift_threshold` (param, default 0.5) of the columns drifted, `drifted` lets
+  `mail_drift_alert` send one alert mail naming the drifted columns; with `retrain_on_drift`
+  (param, default false) `trigger_training` also starts the model's training DAG on the batch
+  (`data_path`: the batch must then hold the target column).
+
 Bad input fails at once (no retries); every failure mails its reason.
 """
 
@@ -30,10 +40,12 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, task
 
-from adclick import contract
+from adclick import contract, defaults
 from adclick_airflow import landings, notify, settings
+from adclick_contract import SCORING_TAGS
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +59,19 @@ def scoring_dag(spec: contract.ModelSpec) -> Any:
             None,
             type=["null", "string"],
             description="CSV to score, relative to the scoring inbox (incoming/ in the data root).",
-        )
+        ),
+        "drift_threshold": Param(
+            defaults.DRIFT_THRESHOLD,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=1,
+            description="Share of the batch's columns that must drift for the alert mail.",
+        ),
+        "retrain_on_drift": Param(
+            False,
+            type="boolean",
+            description="Start the model's training DAG on a batch that drifted.",
+        ),
     }
 
     @dag(
@@ -56,7 +80,7 @@ def scoring_dag(spec: contract.ModelSpec) -> Any:
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         doc_md=f"{__doc__}\n#### Model `{name}` ({spec.display}, {spec.task})",
-        tags=["ml", "scoring", name],
+        tags=[*SCORING_TAGS, name],
         params=dag_params,
         default_args={
             "owner": "ml-team",
@@ -113,7 +137,60 @@ def scoring_dag(spec: contract.ModelSpec) -> Any:
             log.info("%s", scoring.describe(summary))
             return summary
 
-        score_batch(locate_input())
+        @task
+        def drift_report(scored: dict, params: dict | None = None) -> dict:
+            """Evidently's data drift report of the batch against the training sample of the
+            version that scored it, beside the predictions; skipped for a version without one."""
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from adclick import drift, storage
+            from adclick_airflow.tasks import fail_fast
+
+            try:
+                with fail_fast():
+                    summary = drift.report_batch(
+                        settings.model_registry_dir(name),
+                        scored["parquet"],
+                        scored["model_version"],
+                        threshold=params["drift_threshold"],
+                    )
+            except drift.NoReferenceError as exc:
+                raise AirflowSkipException(str(exc)) from None
+            log.info("%s", drift.describe(summary))
+            return {
+                **summary,
+                "data_path": storage.relative_name(scored["input"], settings.data_dir()),
+            }
+
+        @task.short_circuit
+        def drifted(report: dict) -> bool:
+            """Go on to the alert (and the retraining) only when the batch drifted."""
+            return bool(report["drift"])
+
+        @task
+        def mail_drift_alert(report: dict, params: dict | None = None, dag_run=None) -> dict:
+            """One alert mail: the share of drifted columns, which ones, where the report is."""
+            return notify.drift_alert(
+                name, dag_id, dag_run.run_id, report, params["retrain_on_drift"]
+            )
+
+        @task.short_circuit
+        def retrain_requested(params: dict | None = None) -> bool:
+            """Go on to the training DAG only with the param ``retrain_on_drift``."""
+            return bool(params["retrain_on_drift"])
+
+        trigger_training = TriggerDagRunOperator(
+            task_id="trigger_training",
+            trigger_dag_id=spec.dag_id,
+            conf={"data_path": "{{ ti.xcom_pull(task_ids='drift_report')['data_path'] }}"},
+            wait_for_completion=False,
+            doc_md="Start the model's training DAG on the batch that drifted.",
+        )
+
+        report = drift_report(score_batch(locate_input()))
+        gate = drifted(report)
+        gate >> mail_drift_alert(report)
+        gate >> retrain_requested() >> trigger_training
 
     return model_scoring()
 

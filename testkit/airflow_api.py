@@ -47,9 +47,10 @@ class AirflowAPI:
     def stop(self) -> None:
         self._server.stop()
 
-    def add_dag(self, dag_id: str, model: str) -> None:
-        """A training DAG tagged as every one is: ``TRAINING_TAGS`` and its model's name."""
-        tags = [{"name": tag, "dag_id": dag_id} for tag in (*TRAINING_TAGS, model)]
+    def add_dag(self, dag_id: str, model: str, kind: tuple[str, ...] = TRAINING_TAGS) -> None:
+        """A DAG tagged as every one of its ``kind`` is (``TRAINING_TAGS`` or
+        ``SCORING_TAGS``) and with its model's name."""
+        tags = [{"name": tag, "dag_id": dag_id} for tag in (*kind, model)]
         with self._lock:
             self.dags[dag_id] = {
                 "dag_id": dag_id,
@@ -67,9 +68,12 @@ class AirflowAPI:
         failed_task: str = "load_data",
         error: str = "ValueError: the input file is empty",
         duration: float = 42.0,
+        returned: dict[str, Any] | None = None,
+        conf: dict[str, Any] | None = None,
     ) -> str:
         """One run of ``dag_id``, an hour after its previous one; a succeeded run's result
-        task returns ``result``, a failed run's ``failed_task`` logs ``error``. Its run id."""
+        task returns ``result``, a failed run's ``failed_task`` logs ``error``; the tasks
+        named in ``returned`` return their value there. Its run id."""
         with self._lock:
             runs = self.runs[dag_id]
             start = START + timedelta(hours=len(runs))
@@ -112,12 +116,13 @@ class AirflowAPI:
                         "duration": duration if finished else None,
                         "run_type": "manual",
                         "triggered_by": "rest_api",
-                        "conf": {},
+                        "conf": conf or {},
                         "note": None,
                         "logical_date": None,
                     },
                     "tasks": tasks,
                     "result": result if state == "success" else None,
+                    "returned": returned or {},
                     "error": error,
                 }
             )
@@ -157,10 +162,11 @@ class AirflowAPI:
         rest = parts[6:]
         if rest == ["taskInstances"]:
             return 200, {"task_instances": found["tasks"], "total_entries": len(found["tasks"])}
-        if len(rest) == 4 and rest[2] == "xcomEntries" and rest[1] == RESULT_TASK_ID:
-            if found["result"] is None:
+        if len(rest) == 4 and rest[2] == "xcomEntries":
+            value = found["result"] if rest[1] == RESULT_TASK_ID else found["returned"].get(rest[1])
+            if value is None:
                 return 404, {"detail": "XCom entry not found"}
-            return 200, {"key": rest[3], "value": found["result"]}
+            return 200, {"key": rest[3], "value": value}
         if len(rest) == 4 and rest[2] == "logs":
             detail = {
                 "exc_type": found["error"].split(":")[0],

@@ -13,6 +13,7 @@ from airflow_rest import AirflowClient
 from monitor import filters, hooks, metrics, models, views
 from monitor.config import load_config
 from monitor.metrics import Metrics
+from monitor.scoring import ScoringBatches
 from monitor.status import ModelSources, StatusSource
 
 
@@ -23,6 +24,7 @@ class Services:
     status: StatusSource
     metrics: Metrics
     models: ModelSources
+    scoring: ScoringBatches
     # page name -> (the snapshot it shows, its HTML): see views.rendered_once
     pages: dict[str, tuple[object, str]] = field(default_factory=dict)
     drawing: threading.Lock = field(default_factory=threading.Lock)
@@ -59,10 +61,16 @@ def build_services(config: dict[str, Any]) -> Services:
             result_task_id=str(config["RESULT_TASK_ID"]),
             health_timeout=config["HEALTH_TIMEOUT"],
             history_limit=config["HISTORY_RUNS"],
-            on_upstream_call=lambda call, outcome: app_metrics.upstream_calls.labels(
-                call, outcome
-            ).inc(),
+            on_upstream_call=counted,
         )
 
+    def counted(call: str, outcome: str) -> None:
+        app_metrics.upstream_calls.labels(call, outcome).inc()
+
     status = source(str(config["TRAINING_DAG_ID"]))
-    return Services(status=status, metrics=app_metrics, models=ModelSources(status, source))
+    scoring = ScoringBatches(
+        client, ttl=config["CACHE_TTL"], ui_url=config["AIRFLOW_UI_URL"], on_upstream_call=counted
+    )
+    return Services(
+        status=status, metrics=app_metrics, models=ModelSources(status, source), scoring=scoring
+    )

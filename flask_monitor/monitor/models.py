@@ -61,6 +61,18 @@ def history(name: str) -> ResponseReturnValue:
     return _for_model(name, views.history_page)
 
 
+@bp.get("/<name>/scoring")
+def scoring(name: str) -> ResponseReturnValue:
+    """The model's latest scoring batches: input, rows, version, state, drift, files."""
+    services = current_app.extensions["monitor"]
+    try:
+        _source(name)
+        batches = services.scoring.lookup(name).unwrap()
+    except StatusUnavailable as error:
+        return views.unavailable_page(error)
+    return render_template("scoring.html", name=name, scoring=batches)
+
+
 @bp.get("/<name>/runs/<path:run_id>")
 def run(name: str, run_id: str) -> ResponseReturnValue:
     return _for_model(name, lambda source: views.run_by_id(run_id, source))

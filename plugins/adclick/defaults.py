@@ -12,6 +12,8 @@ MIN_R2 = 0.0  # quality gate of a regression: it must beat predicting the mean
 MIN_ROWS = 50  # a dataset with fewer data rows is refused
 TEST_SIZE = 0.3  # share of rows held out for scoring
 RANDOM_STATE = 42  # seed of the split and of the classifier
+# A scored batch has drifted when at least this share of its columns drifted (adclick.drift).
+DRIFT_THRESHOLD = 0.5
 
 # MLflow reports usage to its makers' servers unless told not to, from every process that
 # imports it (the server, and each task and worker that records runs). Nothing here asks for
@@ -24,3 +26,5 @@ TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"  # MLflow's own variable
 UI_URL_ENV = "ADCLICK_MLFLOW_UI_URL"
 DEFAULT_EXPERIMENT = "adclick"
+# Evidently (drift reports) reports usage too unless the environment says DO_NOT_TRACK.
+EVIDENTLY_NO_TELEMETRY = {"DO_NOT_TRACK": "1"}

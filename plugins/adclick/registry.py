@@ -3,6 +3,8 @@
 Layout under ``model_dir``::
 
     versions/<UTC time>-<model sha256[:8]>/model.joblib, metrics.json, metadata.json
+                     (and reference.parquet: a bounded sample of the training data's
+                     features, what drift reports compare scored batches with)
     current.json     {"version", "model", "sha256", "promoted_at"}: the one place saying
                      which is live, with the SHA-256 its model file must have to be loaded
 
@@ -40,6 +42,7 @@ from adclick.errors import RegistryError
 MODEL_FILE = "model.joblib"
 METRICS_FILE = "metrics.json"
 METADATA_FILE = "metadata.json"
+REFERENCE_FILE = "reference.parquet"  # see adclick.drift
 CURRENT_FILE = "current.json"
 VERSIONS_DIR = "versions"
 LOCK_FILE = ".lock"
@@ -107,6 +110,15 @@ class ModelRegistry:
             "metadata": metadata,
         }
 
+    def version_file(self, version: str, name: str) -> bytes | None:
+        """The bytes of file ``name`` stored with ``version``; None when it has none."""
+        try:
+            return (self.versions_dir / version / name).read_bytes()
+        except FileNotFoundError:
+            return None
+        except self._errors as exc:
+            raise RegistryError(self.model_dir, f"read {name} of version {version}", exc) from exc
+
     def versions(self) -> list[str]:
         """All complete versions, oldest first (names start with their UTC creation time)."""
         if not self.local:
@@ -145,9 +157,10 @@ class ModelRegistry:
         *,
         promote: bool,
         promotion: Callable[[], AbstractContextManager[Any]] | None = None,
+        extra_files: Mapping[str, bytes] | None = None,
     ) -> dict[str, Any]:
-        """Store ``model`` (its bytes, or a file) as a new version; make it current when
-        ``promote``.
+        """Store ``model`` (its bytes, or a file) as a new version, with ``extra_files`` (name:
+        bytes, e.g. :data:`REFERENCE_FILE`) beside it; make it current when ``promote``.
 
         ``promotion`` (e.g. moving a registry alias elsewhere) is entered once the version is
         stored and before ``current.json`` moves, and exited after: if entering it fails, the
@@ -170,7 +183,7 @@ class ModelRegistry:
                 MODEL_SHA256_KEY: digest,
             }
             final = self.versions_dir / version
-            self._write_version(final, model_bytes, metrics, metadata)
+            self._write_version(final, model_bytes, metrics, metadata, extra_files or {})
             if promote:
                 moved = False
                 try:
@@ -199,10 +212,13 @@ class ModelRegistry:
         model_bytes: bytes,
         metrics: Mapping[str, Any],
         metadata: Mapping[str, Any],
+        extra_files: Mapping[str, bytes],
     ) -> None:
         if not self.local:  # no rename: the objects in order, the completeness marker last
             try:
                 (final / MODEL_FILE).write_bytes(model_bytes)
+                for name, data in extra_files.items():
+                    (final / name).write_bytes(data)
                 (final / METRICS_FILE).write_bytes(_json_bytes(metrics))
                 (final / METADATA_FILE).write_bytes(_json_bytes(metadata))
             except self._errors as exc:
@@ -217,6 +233,8 @@ class ModelRegistry:
             self.versions_dir.mkdir(parents=True, exist_ok=True)
             staging.mkdir()
             _write_durably(staging / MODEL_FILE, model_bytes)
+            for name, data in extra_files.items():
+                _write_durably(staging / name, data)
             _write_durably(staging / METRICS_FILE, _json_bytes(metrics))
             _write_durably(staging / METADATA_FILE, _json_bytes(metadata))
             _fsync_dir(staging)

@@ -32,9 +32,9 @@ from adclick.dataset import check_features, read_chunks
 from adclick.errors import DataValidationError, ModelNotFoundError
 from adclick.registry import ModelRegistry
 from adclick.storage import StoragePath
+from adclick_contract import PREDICTIONS_DIR
 
 INCOMING_DIR = "incoming"  # the scoring inbox, under the data root
-PREDICTIONS_DIR = "predictions"  # predictions/<input name>/<model version>.parquet and .csv
 CHUNK_ROWS = 50_000
 PREDICTION = "prediction"
 PROBABILITY_PREFIX = "probability_"

@@ -20,11 +20,11 @@ import pandas as pd
 import sklearn
 
 from adclick import candidates as grid_rules
-from adclick import contract, defaults, integrity, model, promotion, storage
+from adclick import contract, defaults, drift, integrity, model, promotion, storage
 from adclick.contract import ContractError, ModelSpec
 from adclick.dataset import check_frame, read_dataset
 from adclick.errors import ArtifactError, DataValidationError, QualityGateError
-from adclick.registry import ModelRegistry
+from adclick.registry import REFERENCE_FILE, ModelRegistry
 from adclick.storage import StoragePath
 from adclick.workdir import (
     CLEAN,
@@ -256,8 +256,10 @@ def register_model(
     them from the tasks' results, so whoever can write the artifacts store cannot swap a
     file between the two tasks), else the candidates' records. Below the
     gate the version is kept (for inspection) but not promoted, and
-    :class:`QualityGateError` is raised. A challenger that passes but loses to the champion
-    is registered, not promoted, and the run succeeds. Returns ``{"version", "model_path",
+    :class:`QualityGateError` is raised. Each version keeps a sample of its training rows'
+    features (:func:`adclick.drift.reference_sample`), what drift reports compare with. A
+    challenger that passes but loses to the champion is registered, not promoted, and the
+    run succeeds. Returns ``{"version", "model_path",
     "promoted", "metrics", "rows", "data_hash", "candidate", "candidates"}`` and what
     :meth:`ModelSpec.describe` says of the model, with ``gate`` and ``quality_gate``:
     ``candidates`` lists every candidate's ``{"index", "params", "metrics"}``, ``candidate``
@@ -326,6 +328,7 @@ def register_model(
             decision,
         )
         full_metadata["mlflow"] = tracked.as_dict()
+    train = read_frame(workdir / TRAIN, columns=list(spec.features))
     registered = ModelRegistry(model_dir).register(
         model_bytes,
         metrics,
@@ -334,6 +337,7 @@ def register_model(
         promotion=functools.partial(tracker.champion, tracked)
         if tracker is not None and tracked
         else None,
+        extra_files={REFERENCE_FILE: drift.reference_sample(train, spec.features)},
     )
     result = {
         **registered,

@@ -212,3 +212,34 @@ def flask_flapping(url: str, relaunches: int, window_s: float, since: str) -> Ma
         closing="Each relaunch now waits longer than the one before. No further mail is sent "
         "until the relaunches slow down and the service flaps again.",
     )
+
+
+def drift_alert(
+    model: str, batch: str, summary: dict[str, Any], report: str, retraining: str, links: Links
+) -> Mail:
+    """Sent once per drifted batch: the share of drifted columns, which ones, the report."""
+    share = f"{summary['share']:.0%}"
+    drifted = ", ".join(summary["drifted_columns"])
+    facts = [
+        ("Model", model),
+        ("Model version", summary.get("model_version")),
+        ("Batch", batch),
+        (
+            "Rows compared",
+            f"{summary.get('compared_rows')} sampled of {summary.get('rows')}"
+            if summary.get("sampled")
+            else summary.get("rows"),
+        ),
+        ("Reference rows", summary.get("reference_rows")),
+        ("Report", report),
+        ("Retraining", retraining),
+    ]
+    return _render(
+        "drift",
+        f"[{model}] DRIFT in {batch}: {share} of the columns ({drifted})",
+        title=f"Data drift in batch {batch} of model {model}",
+        colour=RED,
+        facts=facts,
+        summary=summary,
+        links=links,
+    )

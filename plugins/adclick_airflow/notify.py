@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from adclick.storage import location, relative_name
 from adclick.workdir import REGISTERED_RECORD
 from adclick_airflow import mail, outage, settings
 from adclick_airflow.monitoring import flask_health_url
@@ -147,6 +148,24 @@ def notify_failure(context: Context) -> None:
     reason = failure.get("message") or str(context.get("reason") or "task failed")
     log_url = ti.log_url if ti is not None and ti.task_id == task_id else None
     _send_quietly(mail.run_failed(dag_id, run_id, task_id, reason, links(dag_id, run_id, log_url)))
+
+
+def drift_alert(
+    model: str, dag_id: str, run_id: str, report: dict[str, Any], retraining: bool
+) -> dict[str, Any]:
+    """Mail that a scored batch drifted (:func:`mail.drift_alert`); raises if it cannot be
+    sent, so the task fails and says so. Returns the recipients and the subject."""
+    message = mail.drift_alert(
+        model,
+        location(report["predictions"]).parent.name,
+        report,
+        relative_name(report["html"], settings.data_dir()),
+        "started on the batch (retrain_on_drift)" if retraining else "not asked for",
+        links(dag_id, run_id),
+    )
+    recipients = settings.alert_recipients()
+    send(message, recipients)
+    return {"to": recipients, "subject": message.subject}
 
 
 def flask_down(context: Context) -> None:
