@@ -2,7 +2,7 @@
 
 python -m embedded [--model NAME] [--conf JSON]
                    [--api-port 8080] [--flask-port 5000] [--smtp-port 1025] [--mail-port 8025]
-                   [--mlflow-port 5001]
+                   [--mlflow-port 5001] [--model-server-port 5002]
                    [--home DIR] [--model-dir DIR] [--start-timeout 120] [--exit-after-run]
 
 ``--model`` names a module of ``dags/models/`` (default: the ad-click model); its training
@@ -58,6 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--smtp-port", type=int, default=ports.smtp)
     parser.add_argument("--mail-port", type=int, default=ports.mail_http)
     parser.add_argument("--mlflow-port", type=int, default=ports.mlflow)
+    parser.add_argument("--model-server-port", type=int, default=ports.model_server)
     parser.add_argument(
         "--exit-after-run", action="store_true", help="stop everything after the summary"
     )
@@ -140,6 +141,7 @@ def summary(stack: EmbeddedStack, outcome: dict) -> str:
         f"Passwords      in {stack.secrets_path} (readable by you alone)",
         f"Flask monitor  {stack.flask_url}/api  ({stack.flask_url}/health, /api/status, /metrics)",
         f"MLflow UI      {stack.mlflow_url}  (runs, models, the champion alias)",
+        f"Model server   {stack.model_server_url}/models/<name>/predict  (/health, /version)",
         f"MLflow logins  in {stack.mlflow_server.accounts_file} (reader: read-only)",
         f"Logs           {stack.log_dir}",
         "=" * 72,
@@ -215,7 +217,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     ports = Ports(
-        args.api_port, args.flask_port, args.smtp_port, args.mail_port, mlflow=args.mlflow_port
+        args.api_port,
+        args.flask_port,
+        args.smtp_port,
+        args.mail_port,
+        mlflow=args.mlflow_port,
+        model_server=args.model_server_port,
     )
     stack = EmbeddedStack(home=args.home, ports=ports, model_dir=args.model_dir)
     stop_on_signals()

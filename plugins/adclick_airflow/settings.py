@@ -20,15 +20,18 @@ from urllib.parse import quote
 from adclick import contract, retention, storage
 from adclick_airflow import relaunches
 from adclick_contract import (
+    ALERT_EMAILS,
     FLASK_MONITOR_URL,
     RESULT_TASK_ID,
     TRAINING_DAG_ID,
     TRAINING_DAG_SUFFIX,
 )
+from flask_launcher.services import FLASK_MONITOR, Service
 
 __all__ = ["RESULT_TASK_ID", "TRAINING_DAG_ID"]  # re-exported: the DAG files read ids here
 MONITOR_DAG_ID = os.environ.get("ADCLICK_MONITOR_DAG_ID", "ad_click_monitor")
 WATCHDOG_DAG_ID = "ad_click_flask_watchdog"
+MODEL_SERVER_WATCHDOG_DAG_ID = "model_server_watchdog"
 MAINTENANCE_DAG_ID = "ad_click_maintenance"
 
 # The Celery queue only the main host's workers serve (docker/airflow/celery-worker
@@ -120,8 +123,9 @@ def model_for_dag(dag_id: str) -> contract.ModelSpec | None:
     return next((spec for spec in training_models()[0] if spec.dag_id == dag_id), None)
 
 
-def flask_outage_file() -> Path:
-    """Where an outage of the Flask monitor is recorded: a file created with ``O_EXCL``, so
+def flask_outage_file(service: Service = FLASK_MONITOR) -> Path:
+    """Where an outage of the Flask monitor (or another ``service``: the model service) is
+    recorded: a file created with ``O_EXCL``, so
     in the artifacts root when that is a directory every worker shares. An object store has
     no exclusive create: then it stays under the Airflow home of the host whose worker runs
     the relaunch tasks (the one that reaches the Flask service)."""
@@ -130,12 +134,12 @@ def flask_outage_file() -> Path:
         from airflow.configuration import AIRFLOW_HOME
 
         root = Path(AIRFLOW_HOME)
-    return root / "flask-monitor-outage.json"
+    return root / f"{service.proc_name}-outage.json"
 
 
-def flask_relaunch_file() -> Path:
-    """The Flask monitor's recent relaunches (backoff, flapping), beside its outage record."""
-    return flask_outage_file().with_name("flask-monitor-relaunches.json")
+def flask_relaunch_file(service: Service = FLASK_MONITOR) -> Path:
+    """A service's recent relaunches (backoff, flapping), beside its outage record."""
+    return flask_outage_file(service).with_name(f"{service.proc_name}-relaunches.json")
 
 
 def relaunch_policy() -> relaunches.RelaunchPolicy:
@@ -158,7 +162,7 @@ def relaunch_policy() -> relaunches.RelaunchPolicy:
 
 
 def alert_recipients() -> list[str]:
-    raw = os.environ.get("ADCLICK_ALERT_EMAILS", "ml-team@adclick.local")
+    raw = os.environ.get("ADCLICK_ALERT_EMAILS", ALERT_EMAILS)
     return [address.strip() for address in raw.split(",") if address.strip()]
 
 
