@@ -36,6 +36,7 @@ class ServedModel:
     promoted_at: str | None = None
     sha256: str | None = None
     seen: bytes | None = None  # current.json as last acted upon
+    unreadable: str | None = None  # why current.json could not be read last time (logged once)
 
 
 Rejected = Callable[[ServedModel, bytes, Exception], None]
@@ -79,8 +80,11 @@ class Champions:
             except FileNotFoundError:
                 continue  # nothing promoted yet
             except Exception as exc:  # a store that does not answer: try again next round
-                log.warning("model %s: cannot read its current.json: %s", served.spec.name, exc)
+                if str(exc) != served.unreadable:
+                    log.warning("model %s: cannot read current.json: %s", served.spec.name, exc)
+                served.unreadable = str(exc)
                 continue
+            served.unreadable = None
             if pointer != served.seen:
                 self._load(served, pointer)
 

@@ -18,7 +18,7 @@ import os
 
 bind = os.environ.get("MODEL_SERVER_BIND", "0.0.0.0:5002")
 workers = int(os.environ.get("MODEL_SERVER_WORKERS", "1"))
-worker_class = "gevent"
+worker_class = "model_server.worker.ModelServerWorker"
 worker_connections = int(os.environ.get("MODEL_SERVER_CONNECTIONS", "1000"))
 timeout = 30
 graceful_timeout = 10

@@ -9,6 +9,7 @@ as MLflow's scoring server does, so MLflow's clients work against it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -27,7 +28,7 @@ def _services() -> Any:
     return current_app.extensions["model_server"]
 
 
-def _champion(name: str) -> tuple[ServedModel, Champion]:
+def _champion(name: str) -> Champion:
     served = _services().champions.get(name)
     if served is None:
         known = ", ".join(sorted(_services().champions.models)) or "none"
@@ -36,16 +37,19 @@ def _champion(name: str) -> tuple[ServedModel, Champion]:
     champion = served.champion  # held for the whole request, whatever a swap does meanwhile
     if champion is None:
         raise ServiceUnavailable(f"model {name!r} has no champion yet: train one that passes")
-    return served, champion
+    return champion
 
 
-def _json() -> Any:
+def _frame(from_json: Callable[[Any], pd.DataFrame]) -> pd.DataFrame:
+    """The request's rows: a CSV body, else its JSON through ``from_json``."""
+    if inputs.is_csv(request.content_type):
+        return inputs.from_csv(request.get_data())
     payload = request.get_json(silent=True)
     if payload is None:
         raise inputs.BadInput(
             f"{inputs.SOURCE}: not JSON; send application/json, or text/csv with a header line"
         )
-    return payload
+    return from_json(payload)
 
 
 def _scored(champion: Champion, frame: pd.DataFrame, labels_only: bool = False) -> pd.DataFrame:
@@ -70,12 +74,8 @@ def _scored(champion: Champion, frame: pd.DataFrame, labels_only: bool = False) 
 @bp.post("/models/<name>/predict")
 def predict_rows(name: str) -> Response:
     """Each row's prediction as the original label, the class probabilities, the version."""
-    _, champion = _champion(name)
-    if inputs.is_csv(request.content_type):
-        frame = inputs.from_csv(request.get_data())
-    else:
-        frame = inputs.from_records(_json())
-    scored = _scored(champion, frame)
+    champion = _champion(name)
+    scored = _scored(champion, _frame(inputs.from_records))
     answer: dict[str, Any] = {
         "model": name,
         "model_version": champion.version,
@@ -94,11 +94,8 @@ def predict_rows(name: str) -> Response:
 @bp.post("/models/<name>/invocations")
 def invocations(name: str) -> Response:
     """MLflow's scoring protocol; the version served is in the ``X-Model-Version`` header."""
-    _, champion = _champion(name)
-    if inputs.is_csv(request.content_type):
-        frame = inputs.from_csv(request.get_data())
-    else:
-        frame = inputs.from_mlflow(_json(), champion.features)
+    champion = _champion(name)
+    frame = _frame(lambda payload: inputs.from_mlflow(payload, champion.features))
     scored = _scored(champion, frame, labels_only=True)
     response = jsonify({"predictions": _plain(scored[PREDICTION])})
     response.headers["X-Model-Version"] = champion.version

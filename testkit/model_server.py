@@ -18,7 +18,7 @@ from testkit.cli import adclick
 from testkit.ports import free_port
 from testkit.waiting import wait_until
 
-START_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 180.0  # a loaded machine takes long to import pandas and scikit-learn
 
 
 def train(name: str, data: Path, registry: Path) -> dict:
@@ -43,14 +43,22 @@ def model_root(folder: Path, data: Path, names: tuple[str, ...] = fixture_models
 
 @contextmanager
 def served(
-    root: Path, models: Path, log: Path, *, via_cli: bool = False, **settings: str
+    root: Path | str,
+    models: Path,
+    log: Path,
+    *,
+    via_cli: bool = False,
+    env: dict[str, str] | None = None,
+    **settings: str,
 ) -> Iterator[str]:
-    """gunicorn serving ``models`` from ``root`` on a free port (``python -m adclick serve``
-    with ``via_cli``); its URL once /health answers. ``settings`` are MODEL_SERVER_* names
-    without the prefix."""
+    """gunicorn serving ``models`` from ``root`` (a folder or an s3:// URL) on a free port
+    (``python -m adclick serve`` with ``via_cli``), with ``env`` added to this process's
+    environment; its URL once /health answers. ``settings`` are MODEL_SERVER_* names without
+    the prefix."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MODEL_SERVER_")},
+        **(env or {}),
         **{f"MODEL_SERVER_{key}": value for key, value in settings.items()},
     }
     if via_cli:
@@ -67,24 +75,35 @@ def served(
         }
         command = [sys.executable, "-m", "gunicorn", "-c", str(conf), "model_server:create_app()"]
     url = f"http://127.0.0.1:{port}"
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_until(lambda: _answers(url, process, log), START_TIMEOUT_S, f"{url}/health")
+    with running(command, env, log, f"{url}/health"):
         yield url
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str], log: Path, probe: str) -> Iterator[None]:
+    """``command`` in a session of its own, logging to ``log``, until ``probe`` answers 200;
+    on exit, SIGTERM to its whole group (SIGKILL after 15 s)."""
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        wait_until(lambda: _answers(probe, process, log), START_TIMEOUT_S, probe)
+        yield
     finally:
-        process.send_signal(signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(15)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 
-def _answers(url: str, process: subprocess.Popen, log: Path) -> bool:
+def _answers(probe: str, process: subprocess.Popen, log: Path) -> bool:
     if process.poll() is not None:
-        raise AssertionError(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
+        tail = log.read_text(errors="replace")[-3000:]
+        raise AssertionError(f"{process.args[0]} exited with {process.returncode}:\n{tail}")
     try:
-        return requests.get(f"{url}/health", timeout=2).status_code == 200
+        return requests.get(probe, timeout=2).status_code == 200
     except requests.RequestException:
         return False

@@ -232,7 +232,7 @@ class ProcessLauncher:
         env[f"{service.env_prefix}_BIND"] = self.bind
         env[service.instance_key_variable] = self._new_instance_key()
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
-        conf = str(app_dir / "gunicorn.conf.py")
+        conf = str(service.conf_file())
         command = [self.python, "-m", "gunicorn", "-c", conf, service.app_spec]
         with self.logfile.open("ab") as log:
             process = subprocess.Popen(

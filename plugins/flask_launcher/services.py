@@ -46,12 +46,17 @@ class Service:
         return env.get(f"{self.env_prefix}_{name}") or None
 
     def app_dir(self) -> Path:
-        """The folder holding gunicorn.conf.py (the service's working directory)."""
+        """The folder that holds the package: the service's working directory (never the
+        package's own, whose modules would shadow top-level ones of the same name)."""
         spec = importlib.util.find_spec(self.package)
         if spec is None or spec.origin is None:
             raise RuntimeError(f"the {self.package} package is not installed for {sys.executable}")
-        package_dir = Path(spec.origin).parent
-        return package_dir if self.conf_in_package else package_dir.parent
+        return Path(spec.origin).parents[1]
+
+    def conf_file(self) -> Path:
+        """The service's gunicorn.conf.py."""
+        folder = self.app_dir() / self.package if self.conf_in_package else self.app_dir()
+        return folder / "gunicorn.conf.py"
 
 
 FLASK_MONITOR = Service(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +16,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from adclick.registry import ModelRegistry
+from testkit.flask_service import one_byte_clients
 
 TARGETS = {"iris": "species", "tumours": "diagnosis", "diabetes": "progression"}
 LABELS = {"iris": ["setosa", "versicolor", "virginica"], "tumours": ["B", "M"]}
@@ -231,3 +234,15 @@ def samples(server: str) -> dict[tuple[str, tuple], float]:
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def test_clients_that_send_one_byte_cannot_hold_it(server: str) -> None:
+    """More silent connections than a thread pool would have: /health still answers at once,
+    and the silent ones are closed once the header time (keepalive, 5 s) is up."""
+    with ExitStack() as stack:
+        clients = one_byte_clients(server, 32, stack)
+        started = time.monotonic()
+        assert requests.get(f"{server}/health", timeout=5).status_code == 200
+        assert time.monotonic() - started < 2
+        time.sleep(6)
+        assert all(client.recv(1) == b"" for client in clients)  # closed by the server
