@@ -78,6 +78,14 @@ WRK_REPORT = """done = function(summary, latency, requests)
 end"""
 
 
+WRK_POST = """local body = io.open("{path}", "rb")
+wrk.method = "POST"
+wrk.body = body:read("*a")
+body:close()
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
 # -- load: wrk, and the rounds and REST calls it costs Airflow ------------------------------
 def pin_wrk() -> None:  # subprocess preexec_fn
     """wrk on the last CPU this process may use: the load generator takes at most one core
@@ -96,10 +104,18 @@ class Wrk:
         threads, connections = f"-t{self.threads}", f"-c{self.connections}"
         return [self.binary, threads, connections, f"-d{duration:g}s", "--timeout", "10s", url]
 
-    def run(self, url: str, duration: float | None = None) -> dict:
-        """One pinned run on ``url`` (the configured duration unless given): its figures."""
+    def run(self, url: str, duration: float | None = None, post: bytes | None = None) -> dict:
+        """One pinned run on ``url`` (the configured duration unless given): its figures.
+        With ``post``, each request is a POST of that JSON body."""
         duration = duration or self.duration
-        with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        with (
+            tempfile.NamedTemporaryFile("w", suffix=".lua") as script,
+            tempfile.NamedTemporaryFile("wb", suffix=".json") as body,
+        ):
+            if post is not None:
+                body.write(post)
+                body.flush()
+                script.write(WRK_POST.format(path=body.name))
             script.write(WRK_REPORT)
             script.flush()
             done = subprocess.run(

@@ -2,7 +2,8 @@
 
 python -m embedded [--model NAME] [--conf JSON]
                    [--api-port 8080] [--flask-port 5000] [--smtp-port 1025] [--mail-port 8025]
-                   [--mlflow-port 5001] [--worker-log-port 8793] [--trigger-log-port 8794]
+                   [--mlflow-port 5001] [--model-server-port 5002]
+                   [--worker-log-port 8793] [--trigger-log-port 8794]
                    [--home DIR] [--model-dir DIR] [--start-timeout 120] [--exit-after-run]
 
 ``--model`` names a module of ``dags/models/`` (default: the ad-click model); its training
@@ -61,6 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     # Two stacks on one machine each need their own log servers' ports too.
     parser.add_argument("--worker-log-port", type=int, default=ports.worker_logs)
     parser.add_argument("--trigger-log-port", type=int, default=ports.trigger_logs)
+    parser.add_argument("--model-server-port", type=int, default=ports.model_server)
     parser.add_argument(
         "--exit-after-run", action="store_true", help="stop everything after the summary"
     )
@@ -77,6 +79,7 @@ def ports_of(args: argparse.Namespace) -> Ports:
         mlflow=args.mlflow_port,
         worker_logs=args.worker_log_port,
         trigger_logs=args.trigger_log_port,
+        model_server=args.model_server_port,
     )
 
 
@@ -156,6 +159,7 @@ def summary(stack: EmbeddedStack, outcome: dict) -> str:
         f"Passwords      in {stack.secrets_path} (readable by you alone)",
         f"Flask monitor  {stack.flask_url}/api  ({stack.flask_url}/health, /api/status, /metrics)",
         f"MLflow UI      {stack.mlflow_url}  (runs, models, the champion alias)",
+        f"Model server   {stack.model_server_url}/models/<name>/predict  (/health, /version)",
         f"MLflow logins  in {stack.mlflow_server.accounts_file} (reader: read-only)",
         f"Logs           {stack.log_dir}",
         "=" * 72,

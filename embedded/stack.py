@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from adclick.contract import MODELS_DIR
 from adclick.defaults import MLFLOW_NO_TELEMETRY
-from adclick_contract import MONITOR_USERNAME
+from adclick_contract import MODEL_SERVER_BIND, MONITOR_USERNAME
 from embedded.mlflow_server import DEFAULT_PORT as MLFLOW_PORT
 from embedded.mlflow_server import REPO_ROOT, Account, MlflowServer, write_private
 
@@ -58,6 +58,7 @@ class Ports:
     # collide between two stacks on one machine, and the loser's would exit silently.
     worker_logs: int = 8793
     trigger_logs: int = 8794
+    model_server: int = int(MODEL_SERVER_BIND.rpartition(":")[2])
 
 
 def _fernet_key() -> str:
@@ -131,6 +132,10 @@ class EmbeddedStack:
         return f"http://127.0.0.1:{self.ports.flask}"
 
     @property
+    def model_server_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.model_server}"
+
+    @property
     def mail_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.mail_http}"
 
@@ -170,7 +175,9 @@ class EmbeddedStack:
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("AIRFLOW", "ADCLICK_", "MONITOR_", "FLASK_MONITOR_", "MLFLOW_"))
+            if not k.startswith(
+                ("AIRFLOW", "ADCLICK_", "MONITOR_", "FLASK_MONITOR_", "MODEL_SERVER_", "MLFLOW_")
+            )
         }
         env.update(
             {
@@ -212,6 +219,17 @@ class EmbeddedStack:
                 "FLASK_MONITOR_PIDFILE": str(self.home / "flask-monitor.pid"),
                 "FLASK_MONITOR_LOGFILE": str(self.log_dir / "flask-monitor.log"),
                 "FLASK_MONITOR_HEALTH_URL": f"{self.flask_url}/health",
+                # The model service: started and kept up by its watchdog DAG, as the monitor.
+                "MODEL_SERVER_LAUNCHER": "process",
+                "MODEL_SERVER_BIND": f"127.0.0.1:{self.ports.model_server}",
+                "MODEL_SERVER_PIDFILE": str(self.home / "model-server.pid"),
+                "MODEL_SERVER_LOGFILE": str(self.log_dir / "model-server.log"),
+                "MODEL_SERVER_HEALTH_URL": f"{self.model_server_url}/health",
+                "MODEL_SERVER_MODEL_ROOT": str(self.model_dir.resolve()),
+                "MODEL_SERVER_MODELS_DIR": str(self.models.resolve()),
+                "MODEL_SERVER_SMTP_HOST": "127.0.0.1",
+                "MODEL_SERVER_SMTP_PORT": str(self.ports.smtp),
+                "MODEL_SERVER_MAIL_FROM": "model-server@adclick.local",
                 # config/ holds airflow_local_settings.py; Airflow only looks for it in
                 # $AIRFLOW_HOME/config, which here is outside the repository.
                 "PYTHONPATH": os.pathsep.join(
@@ -360,19 +378,21 @@ class EmbeddedStack:
     def stop(self, grace: float = STOP_GRACE_S) -> None:
         """Stop every process of the stack within about ``grace`` + a second or two.
 
-        SIGTERM to each component and the Flask monitor; after ``grace`` seconds SIGKILL to
-        every process left in the sessions the components were started in (task runners,
-        a gunicorn a relaunch was starting), until none is left; then the Flask monitor, if
-        another stack instance started it. Only processes that are provably ours are hit.
+        SIGTERM to each component, the Flask monitor and the model service; after ``grace``
+        seconds SIGKILL to every process left in the sessions the components were started in
+        (task runners, a gunicorn a relaunch was starting), until none is left; then the
+        services, if another stack instance started them. Only processes that are provably
+        ours are hit.
         """
-        launcher = self._flask_launcher()
-        flask = launcher.running_pid()
+        launchers = self.service_launchers()
+        services = [launcher.running_pid() for launcher in launchers]
         for proc in self._procs.values():
             if proc.poll() is None:  # an unreaped leader: its group id (== pid) is ours
                 _signal_group(proc.pid, signal.SIGTERM)
-        if flask is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(flask, signal.SIGTERM)
+        for pid in services:
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for proc in self._procs.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -380,8 +400,9 @@ class EmbeddedStack:
         self._kill_sessions()
         for proc in self._procs.values():
             proc.wait()
-        launcher.stop_timeout = 0  # had its SIGTERM: a master still there is hung
-        launcher.stop()
+        for launcher in launchers:
+            launcher.stop_timeout = 0  # had its SIGTERM: a master still there is hung
+            launcher.stop()
         self._procs.clear()
         self._groups.clear()
 
@@ -397,10 +418,15 @@ class EmbeddedStack:
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.05)
 
-    def _flask_launcher(self) -> ProcessLauncher:
+    def service_launchers(self) -> list[ProcessLauncher]:
+        """The launchers of the services the watchdogs start: the Flask monitor's, the model
+        service's."""
         from flask_launcher.process import ProcessLauncher
+        from flask_launcher.services import FLASK_MONITOR, MODEL_SERVER
 
-        return ProcessLauncher.from_env(self.env)
+        return [
+            ProcessLauncher.from_env(self.env, service) for service in (FLASK_MONITOR, MODEL_SERVER)
+        ]
 
     def __enter__(self) -> EmbeddedStack:
         self.start()

@@ -27,6 +27,7 @@ from testkit.ports import free_port
 WEED = Path(sys.executable).with_name("weed")
 START_TIMEOUT_S = 60
 BUCKET = "adclick"
+MODEL_PREFIX = "model"
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ def weed_args(directory: Path, config: Path, ports: dict[str, int]) -> list[str]
 @contextmanager
 def running_weed(directory: Path, buckets: tuple[str, ...] = (BUCKET,)) -> Iterator[ObjectStore]:
     """Start ``weed``, create ``buckets`` as the admin, yield the store; stop it afterwards.
-    Identities: ``admin``, ``writer`` (read, write, list on the buckets), ``reader``."""
+    Identities: ``admin``, ``writer`` (read, write, list on the buckets), ``reader``, and
+    ``models`` (read objects under ``model/``)."""
     names = ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3")
     ports = {name: free_port() for name in (*names, "s3_grpc")}
 
@@ -121,6 +123,8 @@ def running_weed(directory: Path, buckets: tuple[str, ...] = (BUCKET,)) -> Itera
         "admin": identity("admin", "Admin"),
         "writer": identity("writer", *on_buckets("Read", "Write", "List", "Tagging")),
         "reader": identity("reader", *on_buckets("Read", "List")),
+        # What the Compose stack's model service has: reading objects under model/ alone.
+        "models": identity("models", *(f"Read:{bucket}/{MODEL_PREFIX}/*" for bucket in buckets)),
     }
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "s3.json"

@@ -1,6 +1,9 @@
-"""Command line: train a model, check a model module against a CSV, or score a CSV.
+"""Command line: train a model, check a model module against a CSV, score a CSV, or serve
+the champions online.
 
-``score`` scores with the registry's current model as the scoring DAG does.
+``score`` scores with the registry's current model as the scoring DAG does. ``serve`` runs
+the model service (``model_server``, under gunicorn) on the registries of ``--model-dir``,
+as the stacks run it; it replaces this process.
 
 ``train --model dags/models/x.py`` (default: the ad-click model) records the run and the model
 in MLflow when ``MLFLOW_TRACKING_URI`` is set (any URI MLflow accepts); without it nothing
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -125,6 +129,26 @@ def _parser() -> argparse.ArgumentParser:
         "--chunk-rows", type=_bounded(int, 1, None, True), default=None, help="rows per chunk"
     )
     score.set_defaults(handler=_score)
+
+    serve = commands.add_parser(
+        "serve", help="serve each model's champion over HTTP (the stacks' model service)"
+    )
+    serve.add_argument(
+        "--model-dir",
+        type=str,
+        required=True,
+        help="the registries' root (path or s3:// URL): the default model's registry there, "
+        "every other model's in <root>/<name>",
+    )
+    serve.add_argument(
+        "--models",
+        type=Path,
+        default=DEFAULT_MODULE.parent,
+        help="the folder of model modules (default: the repository's dags/models)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=_bounded(int, 1, 65535, True), default=None)
+    serve.set_defaults(handler=_serve)
     return parser
 
 
@@ -286,6 +310,31 @@ def _score(args: argparse.Namespace) -> int:
             return _fail(exc, EXIT_ERROR)
     _print_json(summary, stdout)
     return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from adclick_contract import MODEL_SERVER_BIND
+
+    try:
+        storage.location(args.model_dir)
+    except ConfigError as exc:
+        return _fail(exc, EXIT_BAD_DATA)
+    if not args.models.is_dir():
+        return _fail(f"{args.models}: no folder of model modules", EXIT_BAD_DATA)
+    port = args.port or int(MODEL_SERVER_BIND.rpartition(":")[2])
+    env = {
+        **os.environ,
+        "MODEL_SERVER_MODEL_ROOT": args.model_dir,
+        "MODEL_SERVER_MODELS_DIR": str(args.models.resolve()),
+        "MODEL_SERVER_BIND": f"{args.host}:{port}",
+    }
+    import model_server
+
+    conf = Path(model_server.__file__).resolve().parent / "gunicorn.conf.py"
+    command = [sys.executable, "-m", "gunicorn", "-c", str(conf), "model_server:create_app()"]
+    sys.stdout.flush()
+    os.execve(sys.executable, command, env)  # gunicorn gets the signals from here on
+    return EXIT_ERROR  # not reached
 
 
 def _print_json(data: dict[str, Any], out: Any = None) -> None:

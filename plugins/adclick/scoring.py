@@ -248,7 +248,7 @@ def _score_chunk(
     )
     features = chunk[list(champion.features)]
     try:
-        added = _predict(champion, features)
+        added = predict(champion, features)
     except Exception as exc:  # the model's own refusal, whatever its type
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise DataValidationError(
@@ -260,7 +260,9 @@ def _score_chunk(
     return pd.concat([chunk.reset_index(drop=True), added], axis=1)
 
 
-def _predict(champion: Champion, features: pd.DataFrame) -> pd.DataFrame:
+def predict(champion: Champion, features: pd.DataFrame) -> pd.DataFrame:
+    """The columns scoring adds to ``features`` (:attr:`Champion.added_columns`): the
+    prediction as the original label, each class's probability, the model version."""
     model = champion.model
     columns: dict[str, Any] = {PREDICTION: model.predict(features)}
     if champion.probability_columns:

@@ -17,7 +17,12 @@ from pathlib import Path
 
 from adclick import csvfile, defaults, retention, source
 from adclick_airflow import relaunches
-from adclick_contract import FLASK_MONITOR_BIND, FLASK_MONITOR_SERVICE, FLASK_MONITOR_URL
+from adclick_contract import (
+    ALERT_EMAILS,
+    FLASK_MONITOR_BIND,
+    FLASK_MONITOR_SERVICE,
+    FLASK_MONITOR_URL,
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ def _seconds(value: float) -> str:
 
 
 ALERT_EMAILS = Variable(
-    "ADCLICK_ALERT_EMAILS", "Comma-separated recipients of every mail.", "ml-team@adclick.local"
+    "ADCLICK_ALERT_EMAILS", "Comma-separated recipients of every mail.", ALERT_EMAILS
 )
 TRAINING_SCHEDULE = Variable(
     "ADCLICK_TRAINING_SCHEDULE",
@@ -71,6 +76,12 @@ MONITOR_SCHEDULE = Variable(
 )
 WATCHDOG_SCHEDULE = Variable(
     "ADCLICK_WATCHDOG_SCHEDULE", "Schedule of the watchdog DAG (`none`: off).", "@continuous"
+)
+MODEL_SERVER_WATCHDOG_SCHEDULE = Variable(
+    "ADCLICK_MODEL_SERVER_WATCHDOG_SCHEDULE",
+    "Schedule of the model service's watchdog DAG (`none`: off, as in Compose, where Docker's "
+    "restart policy keeps it up).",
+    "@continuous",
 )
 MAINTENANCE_SCHEDULE = Variable(
     "ADCLICK_MAINTENANCE_SCHEDULE", "Schedule of the maintenance DAG (`none`: off).", "@daily"
@@ -154,6 +165,7 @@ _DATA = (
     LANDING_POLL_S,
     MONITOR_SCHEDULE,
     WATCHDOG_SCHEDULE,
+    MODEL_SERVER_WATCHDOG_SCHEDULE,
     MAINTENANCE_SCHEDULE,
 )
 _RETENTION = (

@@ -170,12 +170,14 @@ def run_failed(dag_id: str, run_id: str, task_id: str | None, reason: str, links
     )
 
 
-def flask_down(url: str, since: str, error: str, where: str, log_url: str) -> Mail:
-    """Sent once per outage: the monitor could not bring the Flask service back."""
+def flask_down(
+    url: str, since: str, error: str, where: str, log_url: str, service: str = "Flask monitor"
+) -> Mail:
+    """Sent once per outage: the watchdog could not bring the service back."""
     return _render(
         "flask",
-        f"Flask monitor DOWN: {url} not answering after a relaunch",
-        title="The Flask monitor is down and could not be brought back",
+        f"{service} DOWN: {url} not answering after a relaunch",
+        title=f"The {service} is down and could not be brought back",
         facts=[("Health URL", url), ("Down since", since), ("Last attempt", where)],
         error=error,
         log_url=log_url,
@@ -183,12 +185,12 @@ def flask_down(url: str, since: str, error: str, where: str, log_url: str) -> Ma
     )
 
 
-def flask_back(url: str, since: str, until: str) -> Mail:
+def flask_back(url: str, since: str, until: str, service: str = "Flask monitor") -> Mail:
     """Sent once when a service that was reported down answers again."""
     return _render(
         "flask",
-        f"Flask monitor back: {url} answering again",
-        title="The Flask monitor answers again",
+        f"{service} back: {url} answering again",
+        title=f"The {service} answers again",
         facts=[("Health URL", url), ("Down since", since), ("Answering again", until)],
         error=None,
         log_url=None,
@@ -196,12 +198,14 @@ def flask_back(url: str, since: str, until: str) -> Mail:
     )
 
 
-def flask_flapping(url: str, relaunches: int, window_s: float, since: str) -> Mail:
+def flask_flapping(
+    url: str, relaunches: int, window_s: float, since: str, service: str = "Flask monitor"
+) -> Mail:
     """Sent once per flapping episode: the service keeps dying and being relaunched."""
     return _render(
         "flask",
-        f"Flask monitor flapping: {url} relaunched {relaunches} times",
-        title="The Flask monitor keeps going down",
+        f"{service} flapping: {url} relaunched {relaunches} times",
+        title=f"The {service} keeps going down",
         facts=[
             ("Health URL", url),
             ("Relaunches", f"{relaunches} within {window_s / 60:g} minutes"),

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 
 from adclick_airflow import settings
-from adclick_contract import AIRFLOW_URL, FLASK_MONITOR_URL, MONITOR_USERNAME
+from adclick_contract import AIRFLOW_URL, MONITOR_USERNAME
+from flask_launcher.services import FLASK_MONITOR, Service
 
 RUN_FIELDS = ("dag_run_id", "state", "run_after", "start_date", "end_date", "run_type")
 
 
-def flask_health_url() -> str:
-    return os.environ.get("FLASK_MONITOR_HEALTH_URL", f"{FLASK_MONITOR_URL}/health")
+def flask_health_url(service: Service = FLASK_MONITOR) -> str:
+    """Where the watchdog pings ``service`` (``<PREFIX>_HEALTH_URL``, else its default bind)."""
+    return service.setting(os.environ, "HEALTH_URL") or f"http://{service.default_bind}/health"
 
 
 def latest_training_run() -> dict:

@@ -20,6 +20,7 @@ from adclick.storage import location, relative_name
 from adclick.workdir import REGISTERED_RECORD
 from adclick_airflow import mail, outage, settings
 from adclick_airflow.monitoring import flask_health_url
+from flask_launcher.services import FLASK_MONITOR, MODEL_SERVER, Service
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -169,34 +170,49 @@ def drift_alert(
 
 
 def flask_down(context: Context) -> None:
-    """Failure callback of the relaunch tasks: the first failure of an outage mails, the
-    attempts after it do not (see :mod:`adclick_airflow.outage`)."""
+    """Failure callback of the Flask monitor's relaunch tasks (see :func:`service_down`)."""
+    service_down(context, FLASK_MONITOR)
+
+
+def model_server_down(context: Context) -> None:
+    """Failure callback of the model service's relaunch tasks (see :func:`service_down`)."""
+    service_down(context, MODEL_SERVER)
+
+
+def service_down(context: Context, service: Service) -> None:
+    """The first failure of an outage of ``service`` mails, the attempts after it do not (see
+    :mod:`adclick_airflow.outage`)."""
     ti = context["ti"]
     error = context.get("exception")
     reason = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
-    path = settings.flask_outage_file()
+    path = settings.flask_outage_file(service)
     record = outage.begin(path, reason)
     if record is None:
-        log.info("Flask monitor outage already reported (%s)", path)
+        log.info("%s outage already reported (%s)", service.title, path)
         return
     where = f"{ti.dag_id} / {ti.run_id} / {ti.task_id}"
+    url = flask_health_url(service)
     try:
-        send(mail.flask_down(flask_health_url(), record["since"], reason, where, ti.log_url))
+        send(mail.flask_down(url, record["since"], reason, where, ti.log_url, service.title))
     except Exception:
-        log.exception("Could not send the Flask monitor outage mail; the next attempt will")
+        log.exception("Could not send the %s outage mail; the next attempt will", service.title)
         outage.end(path)
 
 
-def flask_flapping(relaunches: int, window_s: float, since: float) -> None:
+def flask_flapping(
+    relaunches: int, window_s: float, since: float, service: Service = FLASK_MONITOR
+) -> None:
     """A relaunch opened a flapping episode: say so once (see :mod:`relaunches`)."""
     when = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
-    _send_quietly(mail.flask_flapping(flask_health_url(), relaunches, window_s, when))
+    url = flask_health_url(service)
+    _send_quietly(mail.flask_flapping(url, relaunches, window_s, when, service.title))
 
 
-def flask_back() -> None:
+def flask_back(service: Service = FLASK_MONITOR) -> None:
     """The service answers: if an outage was reported, close it and say so, once."""
-    record = outage.end(settings.flask_outage_file())
+    record = outage.end(settings.flask_outage_file(service))
     if record is None:
         return
     until = datetime.now(UTC).isoformat(timespec="seconds")
-    _send_quietly(mail.flask_back(flask_health_url(), record.get("since", "?"), until))
+    url = flask_health_url(service)
+    _send_quietly(mail.flask_back(url, record.get("since", "?"), until, service.title))

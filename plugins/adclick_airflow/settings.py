@@ -24,6 +24,7 @@ from adclick_contract import (
     TRAINING_DAG_ID,
     TRAINING_DAG_SUFFIX,
 )
+from flask_launcher.services import FLASK_MONITOR, Service
 
 __all__ = ["RESULT_TASK_ID", "TRAINING_DAG_ID"]  # re-exported: the DAG files read ids here
 # "Monitor" alone is the Flask service (its package ``monitor``, its MONITOR_* settings, its
@@ -31,6 +32,7 @@ __all__ = ["RESULT_TASK_ID", "TRAINING_DAG_ID"]  # re-exported: the DAG files re
 # settings are ADCLICK_MONITOR_*.
 MONITOR_DAG_ID = environment.MONITOR_DAG_ID.get()
 WATCHDOG_DAG_ID = "ad_click_flask_watchdog"
+MODEL_SERVER_WATCHDOG_DAG_ID = "model_server_watchdog"
 MAINTENANCE_DAG_ID = "ad_click_maintenance"
 
 # The Celery queue only the main host's workers serve (docker/airflow/celery-worker
@@ -124,8 +126,9 @@ def model_for_dag(dag_id: str) -> contract.ModelSpec | None:
     return next((spec for spec in training_models()[0] if spec.dag_id == dag_id), None)
 
 
-def flask_outage_file() -> Path:
-    """Where an outage of the Flask monitor is recorded: a file created with ``O_EXCL``, so
+def flask_outage_file(service: Service = FLASK_MONITOR) -> Path:
+    """Where an outage of the Flask monitor (or another ``service``: the model service) is
+    recorded: a file created with ``O_EXCL``, so
     in the artifacts root when that is a directory every worker shares. An object store has
     no exclusive create: then it stays under the Airflow home of the host whose worker runs
     the relaunch tasks (the one that reaches the Flask service)."""
@@ -134,12 +137,12 @@ def flask_outage_file() -> Path:
         from airflow.configuration import AIRFLOW_HOME
 
         root = Path(AIRFLOW_HOME)
-    return root / "flask-monitor-outage.json"
+    return root / f"{service.proc_name}-outage.json"
 
 
-def flask_relaunch_file() -> Path:
-    """The Flask monitor's recent relaunches (backoff, flapping), beside its outage record."""
-    return flask_outage_file().with_name("flask-monitor-relaunches.json")
+def flask_relaunch_file(service: Service = FLASK_MONITOR) -> Path:
+    """A service's recent relaunches (backoff, flapping), beside its outage record."""
+    return flask_outage_file(service).with_name(f"{service.proc_name}-relaunches.json")
 
 
 def relaunch_policy() -> relaunches.RelaunchPolicy:

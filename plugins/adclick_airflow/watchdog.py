@@ -1,4 +1,5 @@
-"""Wait for the Flask monitor to go down without holding a worker slot.
+"""Wait for a service (the Flask monitor, the model service) to go down without holding a
+worker slot.
 
 :class:`WaitForFlaskDown` starts directly in the triggerer (``start_from_trigger``), where
 :class:`FlaskDownTrigger` pings `/health` every ``interval`` seconds; after ``failures`` misses
@@ -19,6 +20,7 @@ from airflow.triggers.base import BaseTrigger, StartTriggerArgs, TaskSuccessEven
 
 from adclick_airflow.monitoring import flask_health_url
 from flask_launcher.health import ANSWER_TIMEOUT_S
+from flask_launcher.services import FLASK_MONITOR, SERVICES
 
 TRIGGER_PATH = f"{__name__}.FlaskDownTrigger"
 # Four pings a second: a crash is seen within half a second; two misses in a row, so one slow
@@ -29,13 +31,15 @@ DEFAULTS: dict[str, Any] = {
     "interval": 0.25,
     "failures": 2,
     "timeout": ANSWER_TIMEOUT_S,
+    "service": FLASK_MONITOR.env_prefix,
 }
 
 
 class FlaskDownTrigger(BaseTrigger):
     """Fires once `/health` has failed ``failures`` times in a row.
 
-    ``url`` None means ``FLASK_MONITOR_HEALTH_URL`` as the triggerer sees it.
+    ``service`` is a key of :data:`flask_launcher.services.SERVICES` (its settings' prefix);
+    ``url`` None means its ``<PREFIX>_HEALTH_URL`` as the triggerer sees it.
     """
 
     def __init__(
@@ -44,12 +48,14 @@ class FlaskDownTrigger(BaseTrigger):
         interval: float = 0.25,
         failures: int = 2,
         timeout: float = ANSWER_TIMEOUT_S,
+        service: str = FLASK_MONITOR.env_prefix,
     ) -> None:
         super().__init__()
         self.url = url
         self.interval = interval
         self.failures = failures
         self.timeout = timeout
+        self.service = service
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return TRIGGER_PATH, {
@@ -57,6 +63,7 @@ class FlaskDownTrigger(BaseTrigger):
             "interval": self.interval,
             "failures": self.failures,
             "timeout": self.timeout,
+            "service": self.service,
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -64,8 +71,9 @@ class FlaskDownTrigger(BaseTrigger):
 
         from flask_launcher import check_health_async, launcher_from_env
 
-        url = self.url or flask_health_url()
-        launcher = launcher_from_env(os.environ)
+        service = SERVICES[self.service]
+        url = self.url or flask_health_url(service)
+        launcher = launcher_from_env(os.environ, service)
         self.log.info("Watching %s every %g s", url, self.interval)
         misses = 0
         async with httpx.AsyncClient() as client:  # one for every ping: cheap pings
@@ -84,20 +92,26 @@ class FlaskDownTrigger(BaseTrigger):
 
 
 class WaitForFlaskDown(BaseOperator):
-    """Succeeds when the Flask monitor stops answering `/health`; waits in the triggerer."""
+    """Succeeds when the service (default: the Flask monitor; ``service`` as in
+    :class:`FlaskDownTrigger`) stops answering `/health`; waits in the triggerer."""
 
     ui_color = "#e8f4fa"
     start_from_trigger = True
-    start_trigger_args = StartTriggerArgs(
-        trigger_cls=TRIGGER_PATH,
-        trigger_kwargs=DEFAULTS,
-        next_method="execute_complete",
-        next_kwargs=None,
-        timeout=None,
-    )
+
+    def __init__(self, *, service: str = FLASK_MONITOR.env_prefix, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.trigger_kwargs = {**DEFAULTS, "service": service}
+        self.start_trigger_args = StartTriggerArgs(  # its own: serialised with this task
+            trigger_cls=TRIGGER_PATH,
+            trigger_kwargs=self.trigger_kwargs,
+            next_method="execute_complete",
+            next_kwargs=None,
+            timeout=None,
+        )
 
     def execute(self, context: Any) -> None:  # only reached if the triggerer path is off
-        self.defer(trigger=FlaskDownTrigger(**DEFAULTS), method_name="execute_complete")
+        trigger = FlaskDownTrigger(**self.trigger_kwargs)
+        self.defer(trigger=trigger, method_name="execute_complete")
 
     def execute_complete(self, context: Any, event: Any = None) -> Any:
         return event

@@ -28,3 +28,10 @@ SCORING_TASK_ID = "score_batch"
 DRIFT_TASK_ID = "drift_report"
 # A model's training DAG is "<model name>_training" (the ad-click one keeps TRAINING_DAG_ID).
 TRAINING_DAG_SUFFIX = "_training"
+
+# The model service (model_server): its address in the embedded stack and its host name on
+# the Compose network.
+MODEL_SERVER_BIND = "127.0.0.1:5002"
+MODEL_SERVER_SERVICE = "model-server"
+# Who gets the stack's alert mails unless ADCLICK_ALERT_EMAILS says otherwise.
+ALERT_EMAILS = "ml-team@adclick.local"

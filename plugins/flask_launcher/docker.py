@@ -1,4 +1,5 @@
-"""Keep the Flask monitor's container running, through the Docker Engine API.
+"""Keep a service's container running (the Flask monitor's by default; see
+:mod:`flask_launcher.services`), through the Docker Engine API.
 
 Used by the monitor DAG in the Compose stack (``FLASK_LAUNCHER=docker``). The workers reach the
 engine only through the socket proxy (``DOCKER_HOST=tcp://docker-socket-proxy:2375``), which
@@ -25,6 +26,7 @@ Environment:
     FLASK_MONITOR_HEALTH_URL    the service's /health as this process reaches it (unset: only
                                 Docker's own health status counts)
     FLASK_MONITOR_STOP_TIMEOUT  seconds the engine gives gunicorn to stop on restart (default 2)
+    (another service: its own prefix, e.g. MODEL_SERVER_CONTAINER)
     DOCKER_API_TIMEOUT          seconds per Engine API call (default 30)
 """
 
@@ -41,6 +43,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from adclick_contract import FLASK_MONITOR_SERVICE
 from flask_launcher import ALREADY_RUNNING
 from flask_launcher.health import STOP_TIMEOUT_S, answering
+from flask_launcher.services import FLASK_MONITOR, Service
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 DEFAULT_API_TIMEOUT_S = 30  # seconds per Engine API call
@@ -113,7 +116,7 @@ class DockerLauncher:
             raise DockerLauncherError("FLASK_MONITOR_CONTAINER is empty")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> DockerLauncher:
+    def from_env(cls, env: Mapping[str, str], service: Service = FLASK_MONITOR) -> DockerLauncher:
         """Build from environment variables (see the module docstring)."""
         if env.get("DOCKER_TLS_VERIFY"):
             raise DockerLauncherError(
@@ -121,16 +124,17 @@ class DockerLauncher:
                 "point DOCKER_HOST at the socket proxy instead"
             )
         try:
-            stop_timeout = int(env.get("FLASK_MONITOR_STOP_TIMEOUT") or STOP_TIMEOUT_S)
+            stop_timeout = int(service.setting(env, "STOP_TIMEOUT") or STOP_TIMEOUT_S)
             timeout = float(env.get("DOCKER_API_TIMEOUT") or DEFAULT_API_TIMEOUT_S)
         except ValueError as exc:
             raise DockerLauncherError(f"bad launcher timeout setting: {exc}") from exc
         return cls(
             docker_host=env.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST,
-            container=env.get("FLASK_MONITOR_CONTAINER") or DEFAULT_SELECTOR,
+            container=service.setting(env, "CONTAINER")
+            or f"com.docker.compose.service={service.compose_service}",
             stop_timeout=stop_timeout,
             timeout=timeout,
-            health_url=env.get("FLASK_MONITOR_HEALTH_URL") or None,
+            health_url=service.setting(env, "HEALTH_URL"),
         )
 
     def describe(self) -> str:

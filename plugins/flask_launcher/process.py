@@ -1,4 +1,5 @@
-"""Start the Flask monitor as a detached gunicorn process (the embedded stack's launcher).
+"""Start a gunicorn service (the Flask monitor, the model service: :mod:`flask_launcher.services`)
+as a detached process: the embedded stack's launcher.
 
 Idempotent: a live gunicorn master named in the pidfile that answers /health means nothing
 to do. One that is alive but does not answer (deadlocked, stopped) is replaced: SIGTERM, its
@@ -16,21 +17,21 @@ Each start gets a fresh instance key (``<pidfile>.key``, readable by this user o
 asks for it. A port that another program took while the service was down is reported
 (:class:`PortTaken`, naming the address) instead of being taken for the service.
 
-Environment (``ProcessLauncher.from_env``):
-    FLASK_MONITOR_PIDFILE       default $AIRFLOW_HOME/flask-monitor.pid (AIRFLOW_HOME: ~/airflow)
-    FLASK_MONITOR_LOGFILE       gunicorn's stdout/stderr; default next to the pidfile
-    FLASK_MONITOR_BIND          default 127.0.0.1:5000
-    FLASK_MONITOR_PYTHON        an interpreter with the monitor package installed; default this one
-    FLASK_MONITOR_STOP_TIMEOUT  seconds a stopping gunicorn gets before SIGKILL (default 2)
-The service gets MONITOR_*, FLASK_MONITOR_* and the basics (PATH, locale, proxies, CA
-bundles) from that environment, and nothing else: Airflow's secrets stay in Airflow.
+Environment (``ProcessLauncher.from_env``), by the service's prefix (FLASK_MONITOR, MODEL_SERVER):
+    <PREFIX>_PIDFILE       default $AIRFLOW_HOME/<proc name>.pid (AIRFLOW_HOME: ~/airflow)
+    <PREFIX>_LOGFILE       gunicorn's stdout/stderr; default next to the pidfile
+    <PREFIX>_BIND          default the service's (127.0.0.1:5000, 127.0.0.1:5002)
+    <PREFIX>_PYTHON        an interpreter with the service's package installed; default this one
+    <PREFIX>_STOP_TIMEOUT  seconds a stopping gunicorn gets before SIGKILL (default 2)
+The service gets its own prefixes' variables (MONITOR_* and FLASK_MONITOR_*; MODEL_SERVER_*
+and AWS_*) and the basics (PATH, locale, proxies, CA bundles) from that environment, and
+nothing else: Airflow's secrets stay in Airflow.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
-import importlib.util
 import os
 import secrets
 import signal
@@ -42,17 +43,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from adclick_contract import FLASK_MONITOR_BIND
-from adclick_contract.instance import INSTANCE_KEY_VARIABLE
 from flask_launcher import ALREADY_RUNNING
 from flask_launcher.health import STOP_TIMEOUT_S, answering
+from flask_launcher.services import FLASK_MONITOR, Service
 
-APP_SPEC = "monitor:create_app()"
-PROC_NAME = b"flask-monitor"  # gunicorn.conf.py's proc_name, in the master's title
 PIDFILE_TIMEOUT_S = 10.0
 STARTED = "started"
 RESTARTED = "restarted"
-PASSED_PREFIXES = ("MONITOR_", "FLASK_MONITOR_", "GUNICORN_", "LC_", "PYTHON")
+PASSED_PREFIXES = ("GUNICORN_", "LC_", "PYTHON")  # besides the service's own
 PASSED_NAMES = frozenset(
     [
         "PATH",
@@ -85,17 +83,20 @@ class PortTaken(LaunchError):
 
 
 class ProcessLauncher:
-    """Keeps one gunicorn master serving ``monitor:create_app()`` on ``bind``."""
+    """Keeps one gunicorn master serving ``service`` (default: the Flask monitor) on ``bind``."""
 
     def __init__(
         self,
         pidfile: Path,
         logfile: Path,
-        bind: str = FLASK_MONITOR_BIND,
+        bind: str | None = None,
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
         stop_timeout: float = STOP_TIMEOUT_S,
+        service: Service = FLASK_MONITOR,
     ) -> None:
+        self.service = service
+        bind = bind or service.default_bind
         self.pidfile = Path(pidfile).resolve()
         self.logfile = Path(logfile).resolve()
         self.lockfile = self.pidfile.with_name(self.pidfile.name + ".lock")
@@ -112,20 +113,24 @@ class ProcessLauncher:
         self.health_url = f"http://{host}:{port}/health"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ProcessLauncher:
+    def from_env(cls, env: Mapping[str, str], service: Service = FLASK_MONITOR) -> ProcessLauncher:
         state = Path(env.get("AIRFLOW_HOME") or "~/airflow").expanduser()  # Airflow's default
-        pidfile = Path(env.get("FLASK_MONITOR_PIDFILE") or state / "flask-monitor.pid")
+        pidfile = Path(service.setting(env, "PIDFILE") or state / f"{service.proc_name}.pid")
         return cls(
             pidfile=pidfile,
-            logfile=Path(env.get("FLASK_MONITOR_LOGFILE") or pidfile.with_suffix(".log")),
-            bind=env.get("FLASK_MONITOR_BIND") or FLASK_MONITOR_BIND,
-            python=env.get("FLASK_MONITOR_PYTHON") or sys.executable,
+            logfile=Path(service.setting(env, "LOGFILE") or pidfile.with_suffix(".log")),
+            bind=service.setting(env, "BIND"),
+            python=service.setting(env, "PYTHON") or sys.executable,
             env=env,
-            stop_timeout=float(env.get("FLASK_MONITOR_STOP_TIMEOUT") or STOP_TIMEOUT_S),
+            stop_timeout=float(service.setting(env, "STOP_TIMEOUT") or STOP_TIMEOUT_S),
+            service=service,
         )
 
     def describe(self) -> str:
-        return f"gunicorn on {self.bind} (pidfile {self.pidfile}, log {self.logfile})"
+        return (
+            f"{self.service.title}: gunicorn on {self.bind} (pidfile {self.pidfile}, "
+            f"log {self.logfile})"
+        )
 
     def instance_key(self) -> str | None:
         """The key the running service was started with (None before any start here)."""
@@ -156,8 +161,8 @@ class ProcessLauncher:
             self._wait_for_leftovers()
             if port_taken(self.address):
                 raise PortTaken(
-                    f"port {self.bind} is held by another program, not the Flask monitor this "
-                    "launcher started: nothing was started there"
+                    f"port {self.bind} is held by another program, not the {self.service.title} "
+                    "this launcher started: nothing was started there"
                 )
             self._start()
             return RESTARTED if stale else STARTED
@@ -205,7 +210,9 @@ class ProcessLauncher:
             recorded = self.startfile.read_text().split()
         except OSError:
             return False
-        return recorded == [str(pid), str(start_ticks(pid))] and _is_gunicorn_master(pid)
+        return recorded == [str(pid), str(start_ticks(pid))] and _is_gunicorn_master(
+            pid, self.service
+        )
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -215,13 +222,18 @@ class ProcessLauncher:
             yield
 
     def _start(self) -> None:
-        env = service_env(self.env)
-        app_dir = monitor_app_dir()
-        env["FLASK_MONITOR_PIDFILE"] = str(self.pidfile)
-        env["FLASK_MONITOR_BIND"] = self.bind
-        env[INSTANCE_KEY_VARIABLE] = self._new_instance_key()
+        service = self.service
+        env = service_env(self.env, service)
+        try:
+            app_dir = service.app_dir()
+        except RuntimeError as exc:
+            raise LaunchError(str(exc)) from None
+        env[f"{service.env_prefix}_PIDFILE"] = str(self.pidfile)
+        env[f"{service.env_prefix}_BIND"] = self.bind
+        env[service.instance_key_variable] = self._new_instance_key()
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
-        command = [self.python, "-m", "gunicorn", "-c", str(app_dir / "gunicorn.conf.py"), APP_SPEC]
+        conf = str(service.conf_file())
+        command = [self.python, "-m", "gunicorn", "-c", conf, service.app_spec]
         with self.logfile.open("ab") as log:
             process = subprocess.Popen(
                 command,
@@ -287,24 +299,15 @@ def port_taken(address: tuple[str, int]) -> bool:
     return False
 
 
-def monitor_app_dir() -> Path:
-    """flask_monitor/, where gunicorn.conf.py sits beside the installed ``monitor`` package."""
-    spec = importlib.util.find_spec("monitor")
-    if spec is None or spec.origin is None:
-        raise LaunchError(f"the monitor package is not installed for {sys.executable}")
-    return Path(spec.origin).parents[1]
-
-
-def service_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The part of ``env`` the Flask service needs; never Airflow's keys and passwords."""
+def service_env(env: Mapping[str, str], service: Service = FLASK_MONITOR) -> dict[str, str]:
+    """The part of ``env`` the service needs; never Airflow's keys and passwords."""
+    prefixes = (*service.passed_prefixes, *PASSED_PREFIXES)
     return {
-        key: value
-        for key, value in env.items()
-        if key in PASSED_NAMES or key.startswith(PASSED_PREFIXES)
+        key: value for key, value in env.items() if key in PASSED_NAMES or key.startswith(prefixes)
     }
 
 
-def _is_gunicorn_master(pid: int) -> bool:
+def _is_gunicorn_master(pid: int, service: Service) -> bool:
     """Alive (not a zombie), gunicorn, serving this app, and not one of its workers."""
     fields = proc_stat(pid)
     try:
@@ -315,7 +318,7 @@ def _is_gunicorn_master(pid: int) -> bool:
         return False
     if b"gunicorn" not in cmdline or b"gunicorn: worker" in cmdline:
         return False
-    return PROC_NAME in cmdline or APP_SPEC.encode() in cmdline
+    return service.proc_name.encode() in cmdline or service.app_spec.encode() in cmdline
 
 
 def proc_stat(pid: int) -> list[str]:

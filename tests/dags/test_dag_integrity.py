@@ -32,6 +32,7 @@ def test_no_import_errors(dagbag: DagBag) -> None:
         "tumours_scoring",
         "ad_click_monitor",
         "ad_click_flask_watchdog",
+        "model_server_watchdog",
         "ad_click_maintenance",
     }
 
@@ -122,18 +123,36 @@ def test_monitor_dag_shape(dagbag: DagBag) -> None:
         assert task.execution_timeout is not None, task.task_id
 
 
-def test_watchdog_waits_in_the_triggerer(dagbag: DagBag) -> None:
-    dag = dagbag.dags["ad_click_flask_watchdog"]
+@pytest.mark.parametrize(
+    ("dag_id", "name", "service", "relaunch", "verify"),
+    [
+        ("ad_click_flask_watchdog", "flask", "FLASK_MONITOR", "relaunch_flask",
+         "verify_flask_health"),
+        ("model_server_watchdog", "model_server", "MODEL_SERVER", "relaunch_model_server",
+         "verify_model_server_health"),
+    ],
+)  # fmt: skip
+def test_watchdog_waits_in_the_triggerer(
+    dagbag: DagBag, dag_id: str, name: str, service: str, relaunch: str, verify: str
+) -> None:
+    dag = dagbag.dags[dag_id]
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.schedule == "@continuous"
-    wait = dag.get_task("wait_for_flask_down")
+    wait = dag.get_task(f"wait_for_{name}_down")
     assert wait.start_from_trigger is True
     assert wait.start_trigger_args.trigger_cls == "adclick_airflow.watchdog.FlaskDownTrigger"
-    assert wait.downstream_task_ids == {"relaunch_flask"}
-    assert dag.get_task("relaunch_flask").downstream_task_ids == {"verify_flask_health"}
-    assert dag.get_task("relaunch_flask").retries >= 1  # no tight relaunch loop
+    assert wait.start_trigger_args.trigger_kwargs["service"] == service
+    assert wait.downstream_task_ids == {relaunch}
+    assert dag.get_task(relaunch).downstream_task_ids == {verify}
+    assert dag.get_task(relaunch).retries >= 1  # no tight relaunch loop
     for task in dag.tasks:
         assert task.doc_md or task.doc, task.task_id
+
+
+def test_a_failed_relaunch_of_the_model_server_reports_its_outage(dagbag: DagBag) -> None:
+    dag = dagbag.dags["model_server_watchdog"]
+    for task_id in ("relaunch_model_server", "verify_model_server_health"):
+        assert dag.get_task(task_id).on_failure_callback == [notify.model_server_down], task_id
 
 
 def test_maintenance_runs_daily_and_each_task_has_a_time_limit(dagbag: DagBag) -> None:
@@ -162,7 +181,12 @@ def test_only_what_needs_the_main_host_is_routed_to_its_queue(dagbag: DagBag) ->
 
     default = conf.get("operators", "default_queue")
     assert default != MAIN_HOST_QUEUE
-    for dag_id in ("ad_click_monitor", "ad_click_flask_watchdog", "ad_click_maintenance"):
+    for dag_id in (
+        "ad_click_monitor",
+        "ad_click_flask_watchdog",
+        "model_server_watchdog",
+        "ad_click_maintenance",
+    ):
         for task in dagbag.dags[dag_id].tasks:
             assert task.queue == MAIN_HOST_QUEUE, f"{dag_id}.{task.task_id}: {task.queue}"
     for task in dagbag.dags["ad_click_training"].tasks:

@@ -136,6 +136,7 @@ def mounts(service: dict) -> set[str]:
         ("redis-secret", {"secrets-init", "redis"}),
         ("monitor-secret", {"secrets-init", "flask-monitor"}),
         ("objectstore-secret", {"secrets-init", "objectstore"}),
+        ("model-server-secret", {"secrets-init", "model-server"}),
     ],
 )
 def test_each_secret_volume_is_mounted_only_where_it_is_read(
@@ -239,6 +240,7 @@ def test_only_the_components_that_use_objects_reach_the_object_store(
         "airflow-triggerer",  # uploads the logs of deferred tasks
         "airflow-worker",
         "mlflow",  # its artifacts, in a bucket of its own
+        "model-server",  # reads the registries, with an identity limited to that
     }
     assert services["objectstore"]["networks"] == ["objectstore"]
 

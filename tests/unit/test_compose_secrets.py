@@ -19,7 +19,10 @@ from embedded.stack import REPO_ROOT
 from testkit.envfile import SECRET_KEYS
 
 SCRIPT = REPO_ROOT / "docker" / "airflow" / "secrets-init"
-VOLUMES = ("airflow", "auth", "postgres", "redis", "monitor", "objectstore", "mlflow", "signing")
+VOLUMES = (
+    *("airflow", "auth", "postgres", "redis", "monitor", "objectstore", "mlflow", "signing"),
+    "model-server",
+)
 AIRFLOW_UID = 43210
 # What an env file may set, and passwords only the stack itself uses.
 KEPT_OUTSIDE_AIRFLOWS_VOLUME = (
@@ -28,6 +31,7 @@ KEPT_OUTSIDE_AIRFLOWS_VOLUME = (
     "mlflow/MLFLOW_ADMIN_PASSWORD",
     "mlflow/MLFLOW_SESSION_KEY",
     "monitor/MLFLOW_MONITOR_PASSWORD",
+    "model-server/MODEL_SERVER_S3_SECRET_ACCESS_KEY",
 )
 GENERATED = {*SECRET_KEYS, "REDIS_PASSWORD", "FLOWER_PASSWORD", "MLFLOW_TRACKING_PASSWORD"}
 
@@ -113,6 +117,12 @@ def test_a_first_start_generates_every_secret_and_says_where_the_admin_password_
     identities = json.loads((root / "objectstore" / "s3.json").read_text())["identities"]
     (own,) = [i for i in identities if i["credentials"][0]["accessKey"] == key_id]
     assert own["actions"] == ["Read:adclick-mlflow", "Write:adclick-mlflow", "List:adclick-mlflow"]
+    # The model service's keys: its own volume; its identity reads objects under model/ alone.
+    served = root / "model-server"
+    key_id = (served / "MODEL_SERVER_S3_ACCESS_KEY_ID").read_text()
+    assert f"aws_access_key_id = {key_id}\n" in (served / "aws-credentials").read_text()
+    (models,) = [i for i in identities if i["credentials"][0]["accessKey"] == key_id]
+    assert models["actions"] == ["Read:adclick/model/*"]
     # The admin password goes to the passwords file alone, not to every Airflow container.
     assert "AIRFLOW_ADMIN_PASSWORD" not in {p.name for p in (root / "airflow").iterdir()}
     passwords = json.loads((root / "auth" / "simple_auth_manager_passwords.json").read_text())

@@ -16,12 +16,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from werkzeug.exceptions import NotFound
+from flask import Flask
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import MapAdapter, RequestRedirect
 
+import model_server.metrics
+import model_server.views
 from adclick import cli as adclick_cli
 from embedded import __main__ as embedded_main
 from embedded.stack import REPO_ROOT
+from model_server.config import DEFAULTS as MODEL_SERVER_DEFAULTS
+from model_server.config import ENV_PREFIX as MODEL_SERVER_ENV_PREFIX
 from monitor import create_app
 from monitor.config import DEFAULTS as MONITOR_DEFAULTS
 from monitor.config import ENV_PREFIX as MONITOR_ENV_PREFIX
@@ -340,15 +345,28 @@ def monitor_routes() -> MapAdapter:
     return app.url_map.bind("monitor.local")
 
 
+@cache
+def model_server_routes() -> MapAdapter:
+    """The model service's routes, as its app factory registers them (no model loaded)."""
+    app = Flask("model_server_routes")
+    for blueprint in (model_server.views.bp, model_server.metrics.bp):
+        app.register_blueprint(blueprint)
+    return app.url_map.bind("model-server.local")
+
+
 def route_exists(route: str) -> bool:
+    """Served by the Flask monitor (GET) or the model service (GET or POST)."""
     path = re.sub(r"<[^>]+>", "x", route)
-    try:
-        monitor_routes().match(path, method="GET")
-    except RequestRedirect:
+    routes = [(monitor_routes(), "GET"), (model_server_routes(), "GET")]
+    for adapter, method in [*routes, (model_server_routes(), "POST")]:
+        try:
+            adapter.match(path, method=method)
+        except RequestRedirect:
+            return True
+        except (NotFound, MethodNotAllowed):
+            continue
         return True
-    except NotFound:
-        return False
-    return True
+    return False
 
 
 @pages
@@ -366,12 +384,20 @@ def test_every_monitor_and_mail_catcher_route_named_is_served(page: Path) -> Non
     assert not missing, f"{page_id(page)} names routes nothing serves: {missing}"
 
 
+def prefixed_settings() -> set[str]:
+    """The Flask monitor's and the model service's settings, as the environment names them."""
+    return {
+        *(f"{MONITOR_ENV_PREFIX}_{key}" for key in MONITOR_DEFAULTS),
+        *(f"{MODEL_SERVER_ENV_PREFIX}_{key}" for key in MODEL_SERVER_DEFAULTS),
+    }
+
+
 @cache
 def names_in_product_files() -> frozenset[str]:
     """Every upper-case name in the code, Compose files, Dockerfiles and scripts (not the docs,
     the tests or .env, which only documents), plus the monitor's prefixed settings."""
     skipped = ("tests/", "testkit/", "bench/", "docs/", "data/", "requirements/")
-    names: set[str] = {f"{MONITOR_ENV_PREFIX}_{key}" for key in MONITOR_DEFAULTS}
+    names = prefixed_settings()
     for name in repository_files():
         if name.startswith(skipped) or name.endswith(".md") or name == ".env":
             continue
@@ -408,8 +434,8 @@ ENVIRONMENT_READ = re.compile(
 def test_every_setting_the_code_reads_is_on_the_configuration_page() -> None:
     """Each variable the product packages read, and each of the monitor's settings."""
     page = (REPO_ROOT / "docs" / "configuration.md").read_text()
-    read = {f"{MONITOR_ENV_PREFIX}_{key}" for key in MONITOR_DEFAULTS}
-    packages = ("plugins/", "dags/", "flask_monitor/", "embedded/", "config/")
+    read = prefixed_settings()
+    packages = ("plugins/", "dags/", "flask_monitor/", "model_server/", "embedded/", "config/")
     for name in repository_files():
         if name.startswith(packages) and name.endswith(".py"):
             read.update(ENVIRONMENT_READ.findall((REPO_ROOT / name).read_text()))
