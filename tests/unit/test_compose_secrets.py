@@ -19,7 +19,17 @@ from embedded.stack import REPO_ROOT
 from testkit.envfile import SECRET_KEYS
 
 SCRIPT = REPO_ROOT / "docker" / "airflow" / "secrets-init"
-VOLUMES = ("airflow", "auth", "postgres", "redis", "monitor", "objectstore", "mlflow", "signing")
+VOLUMES = (
+    "airflow",
+    "worker",
+    "auth",
+    "postgres",
+    "redis",
+    "monitor",
+    "objectstore",
+    "mlflow",
+    "signing",
+)
 AIRFLOW_UID = 43210
 # What an env file may set, and passwords only the stack itself uses.
 KEPT_OUTSIDE_AIRFLOWS_VOLUME = (
