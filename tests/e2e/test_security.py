@@ -345,7 +345,9 @@ def test_the_worker_holds_no_database_password_and_nothing_that_signs(
         timeout=60,
         check=True,
     )
-    assert set(done.stdout.split()) == set(WORKER_SECRETS)
+    # A remote worker's (testkit.scaleout), and the monitor's password for the main host's
+    # monitor DAG.
+    assert set(done.stdout.split()) == {*WORKER_SECRETS, "AIRFLOW_MONITOR_PASSWORD"}
 
 
 # Run inside a service: what its database role may do (argv: role, its database, another
