@@ -81,6 +81,21 @@ class ComposeStack:
         self.objects().put(str(csv), f"{BUCKET}/data/{csv.name}")
         return csv.name
 
+    def mlflow_secret(self, name: str) -> str:
+        """One of the MLflow server's secrets, read where it is: in its own container."""
+        done = subprocess.run(
+            [*self.compose, "exec", "-T", "mlflow", "cat", f"/run/secrets/mlflow/{name}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout
+
+    def mlflow_login(self, username: str) -> tuple[str, str]:
+        """An MLflow account secrets-init made besides its admin (reader, monitor, airflow)."""
+        return username, json.loads(self.mlflow_secret("mlflow-users.json"))[username]
+
     def container_id(self, service: str) -> str:
         """The container of a Compose service, found by its labels on the host engine."""
         out = docker(

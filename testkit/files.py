@@ -63,3 +63,12 @@ def small_filesystem(directory: Path, size_kb: int) -> Iterator[Path]:
         yield directory
     finally:
         subprocess.run(["umount", str(directory)], check=True)
+
+
+def load_model_file(path: Path | str):
+    """The model in a model file the pipeline wrote (skops or pickle), as the stack loads it;
+    the test vouches for the bytes it reads."""
+    from adclick import integrity, modelfile
+
+    data = Path(path).read_bytes()
+    return modelfile.load(data, integrity.sha256(data), path, "by the test")

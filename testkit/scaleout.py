@@ -20,8 +20,6 @@ WORKER_E2E_FILE = REPO_ROOT / "tests" / "e2e" / "compose.worker.e2e.yaml"
 # What a worker needs of the main host's secrets (docker/airflow/secret names them).
 WORKER_SECRETS = (
     "AIRFLOW_FERNET_KEY",
-    "AIRFLOW_API_SECRET_KEY",
-    "POSTGRES_PASSWORD",
     "REDIS_PASSWORD",
     "S3_ACCESS_KEY_ID",
     "S3_SECRET_ACCESS_KEY",
@@ -136,7 +134,6 @@ def remote_worker(stack: ComposeStack, concurrency: int = 1) -> Iterator[str]:
             "E2E_MAIL_NETWORK": f"{stack.project}_mail",
             "E2E_TRACKING_NETWORK": f"{stack.project}_tracking",
             "WORKER_CONCURRENCY": str(concurrency),
-            "ADCLICK_MAIN_POSTGRES": "postgres:5432",
             "ADCLICK_MAIN_REDIS": "redis:6379",
             "ADCLICK_MAIN_EXECUTION_API": "http://airflow-apiserver:8080/execution/",
             "ADCLICK_MAIN_SMTP_HOST": "mailpit",

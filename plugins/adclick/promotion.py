@@ -8,16 +8,16 @@ leaves the absolute gate to decide, and the result says so.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from typing import Any
 
-import joblib
 import pandas as pd
 
-from adclick import integrity, model, storage
+from adclick import model, modelfile, storage
 from adclick.contract import ModelSpec
 from adclick.errors import AdclickError
+from adclick.integrity import ModelIntegrityError
+from adclick.modelfile import UntrustedModelError
 from adclick.registry import CURRENT_FILE, ModelRegistry
 
 PROMOTED = "promoted"
@@ -81,11 +81,15 @@ def compare(
             **decision,
             **_unscorable(f"champion {champion['version']} cannot be scored: file gone: {exc}"),
         }
-    # A champion whose bytes changed is an attack, not a model to compare with: refused loudly.
-    integrity.check(data, champion.get("sha256"), champion["path"], f"in {CURRENT_FILE}")
     try:
-        fitted = joblib.load(io.BytesIO(data))
+        fitted = modelfile.load(
+            data, champion.get("sha256"), champion["path"], f"in {CURRENT_FILE}"
+        )
         score = model.evaluate(spec, fitted, holdout).get(metric)
+    # A champion whose bytes changed, or a file naming a type nobody trusts, is an attack, not
+    # a model to compare with: refused loudly.
+    except (ModelIntegrityError, UntrustedModelError):
+        raise
     except Exception as exc:  # a missing file, a pickle from other libraries, a refusing model
         return {
             **decision,

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import io
 import json
 import os
 import shutil
@@ -36,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adclick import integrity, storage
+from adclick import integrity, modelfile, storage
 from adclick.errors import RegistryError
 
 MODEL_FILE = "model.joblib"
@@ -83,8 +82,6 @@ class ModelRegistry:
         """The current model's information (:meth:`current`) and the fitted model, loaded
         only after its file's SHA-256 matched the one ``current.json`` records
         (:class:`ModelIntegrityError` otherwise). None when no model was ever promoted."""
-        import joblib
-
         current = self.current()
         if current is None:
             return None
@@ -93,8 +90,7 @@ class ModelRegistry:
             data = model_file.read_bytes()
         except self._errors as exc:
             raise RegistryError(self.model_dir, f"read {model_file.name}", exc) from exc
-        integrity.check(data, current["sha256"], model_file, f"in {CURRENT_FILE}")
-        return current, joblib.load(io.BytesIO(data))
+        return current, modelfile.load(data, current["sha256"], model_file, f"in {CURRENT_FILE}")
 
     def version_info(self, version: str) -> dict[str, Any]:
         directory = self.versions_dir / version

@@ -9,7 +9,6 @@ process (one Airflow task each) or retry alone.
 from __future__ import annotations
 
 import functools
-import io
 import platform
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,7 @@ import pandas as pd
 import sklearn
 
 from adclick import candidates as grid_rules
-from adclick import contract, defaults, drift, integrity, model, promotion, storage
+from adclick import contract, defaults, drift, integrity, model, modelfile, promotion, storage
 from adclick.contract import ContractError, ModelSpec
 from adclick.dataset import check_frame, read_dataset
 from adclick.errors import ArtifactError, DataValidationError, QualityGateError
@@ -170,9 +169,7 @@ def fit_and_score(
     )
     own = candidate_dir(workdir, index)
     own.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    joblib.dump(fitted, buffer)
-    model_bytes = buffer.getvalue()
+    model_bytes, file_format = modelfile.dumps(fitted)
     (own / MODEL).write_bytes(model_bytes)
     metrics = model.evaluate(spec, fitted, read_frame(workdir / TEST))
     params = grid_rules.effective_hyperparameters(spec, chosen)
@@ -184,6 +181,7 @@ def fit_and_score(
             "params": params,
             "metrics": metrics,
             FILE_SHA256: integrity.sha256(model_bytes),
+            "model_format": file_format,
         },
     )
 
@@ -277,8 +275,7 @@ def register_model(
         if candidate_hashes is None
         else candidate_hashes.get(chosen)
     )
-    integrity.check(model_bytes, expected, model_file, "as build_model saved it")
-    fitted = joblib.load(io.BytesIO(model_bytes))
+    fitted = modelfile.load(model_bytes, expected, model_file, "as build_model saved it")
     holdout = read_frame(workdir / TEST)
     metrics = model.evaluate(spec, fitted, holdout)
     passed = contract.passes(gate, metrics)
@@ -292,6 +289,7 @@ def register_model(
     split = read_record(workdir, SPLIT_RECORD)
     described = spec.describe()
     full_metadata = {
+        "model_format": modelfile.format_of(model_bytes),
         "source": dataset.get("source"),
         "data_hash": dataset.get("data_hash"),
         "rows": dataset.get("rows"),
@@ -513,11 +511,14 @@ def _summary(result: Mapping[str, Any], context: Mapping[str, Any]) -> dict:
 
 
 def library_versions() -> dict[str, str]:
-    """Versions a stored model depends on: joblib files only load reliably under the same."""
+    """Versions a stored model depends on: model files only load reliably under the same."""
+    import skops
+
     return {
         "python": platform.python_version(),
         "sklearn": sklearn.__version__,
         "pandas": pd.__version__,
         "numpy": np.__version__,
         "joblib": joblib.__version__,
+        "skops": skops.__version__,
     }

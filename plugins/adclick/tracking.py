@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from adclick import defaults, storage
+from adclick import defaults, modelfile, storage
 from adclick.contract import DEFAULT_MODEL, ModelSpec
 from adclick.defaults import (
     DEFAULT_EXPERIMENT,
@@ -435,14 +435,23 @@ class Tracker:
         # The raw feature columns with their dtypes as read from the CSV: the registered
         # model takes pd.read_csv(path) as it is, and answers in the CSV's labels.
         example = holdout[list(spec.features)].head(INPUT_EXAMPLE_ROWS)
+        # skops, which runs no code when loaded, wherever the model allows it: its types
+        # trusted by name, as the registry's own file is (adclick.modelfile).
+        trusted_types = modelfile.skops_trusted_types(fitted)
+        skops = trusted_types is not None
         info = mlflow.sklearn.log_model(
             fitted,
             name=MODEL_ARTIFACT,
             signature=infer_signature(example, fitted.predict(example)),
             input_example=example,
             # Named, not inferred: inference imports the model in a subprocess (seconds).
-            pip_requirements=_pip_requirements(),
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
+            pip_requirements=_pip_requirements(skops),
+            serialization_format=(
+                mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS
+                if skops
+                else mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE
+            ),
+            skops_trusted_types=trusted_types,
         )
         # Creates the registered model on first use; the version links to the run and the
         # logged model, and carries its tags from the start.
@@ -626,9 +635,8 @@ def _roc_curve(spec: ModelSpec, truth: Any, scores: Any) -> dict[str, Any]:
     }
 
 
-def _pip_requirements() -> list[str]:
+def _pip_requirements(skops: bool) -> list[str]:
     import importlib.metadata as metadata
 
-    return [
-        f"{name}=={metadata.version(name)}" for name in ("scikit-learn", "pandas", "numpy", "scipy")
-    ]
+    names = ("scikit-learn", "pandas", "numpy", "scipy", *(("skops",) if skops else ()))
+    return [f"{name}=={metadata.version(name)}" for name in names]

@@ -6,13 +6,23 @@ the deployment's settings, and each report is logged in full and returned (XCom)
 
 from __future__ import annotations
 
+import asyncio
 import os
-import subprocess
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from airflow.sdk import task
+from airflow.sdk import BaseOperator, task
+from airflow.triggers.base import (
+    BaseTrigger,
+    StartTriggerArgs,
+    TaskFailedEvent,
+    TaskSkippedEvent,
+    TaskSuccessEvent,
+    TriggerEvent,
+)
 
 from adclick_airflow import settings
 
@@ -76,30 +86,80 @@ def remove_old_task_logs() -> dict:
     return _report("log files", retention.remove_log_files(log_root, datetime.now(UTC), window))
 
 
-@task
-def clean_metadata_db() -> dict:
-    """Purge metadata rows (runs, task instances, XComs, jobs, audit log, ...) older than
-    `ADCLICK_RETAIN_METADATA_DAYS` with `airflow db clean`; skipped when the deployment gives
-    no `ADCLICK_METADATA_DB_URL`."""
-    from airflow.sdk.exceptions import AirflowSkipException
+CLEAN_TRIGGER_PATH = f"{__name__}.MetadataCleanTrigger"
 
-    from adclick import retention
 
-    url = settings.metadata_db_url()
-    if url is None:
-        raise AirflowSkipException("ADCLICK_METADATA_DB_URL is not set: metadata rows are kept")
-    argv = retention.db_clean_command(datetime.now(UTC), settings.retention_windows().metadata)
-    env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url}
-    env.pop("AIRFLOW__CORE__SQL_ALCHEMY_CONN", None)  # the task runner's deliberate dead end
-    result = subprocess.run(
-        [sys.executable, "-m", "airflow", *argv],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
+class MetadataCleanTrigger(BaseTrigger):
+    """Runs `airflow db clean` of rows older than `ADCLICK_RETAIN_METADATA_DAYS` in the
+    triggerer, with the database URL the triggerer's deployment gives it
+    (`ADCLICK_METADATA_DB_URL`): workers hold no database password. It takes no arguments,
+    so a task that starts it can only ask for the deployment's own clean-up."""
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return CLEAN_TRIGGER_PATH, {}
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from adclick import retention
+
+        url = await asyncio.to_thread(settings.metadata_db_url)
+        if url is None:
+            self.log.warning("ADCLICK_METADATA_DB_URL is not set: metadata rows are kept")
+            yield TaskSkippedEvent()
+            return
+        window = settings.retention_windows().metadata
+        argv = retention.db_clean_command(datetime.now(UTC), window)
+        env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url}
+        for name in DEAD_ENDS:
+            env.pop(name, None)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "airflow",
+            *argv,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await process.communicate()
+        lines = output.decode(errors="replace").splitlines()
+        for line in lines:
+            self.log.info("%s", line)
+        if process.returncode != 0:
+            self.log.error("`airflow %s` exited with code %s", " ".join(argv), process.returncode)
+            yield TaskFailedEvent()
+            return
+        before = argv[argv.index("--clean-before-timestamp") + 1]
+        report = {"clean_before": before, "output": lines[-ITEMS_IN_SUMMARY:]}
+        yield TaskSuccessEvent(xcoms={"return_value": report})
+
+
+# The trigger runner's process settings that would keep `airflow db clean` off the database.
+DEAD_ENDS = ("AIRFLOW__CORE__SQL_ALCHEMY_CONN", "_AIRFLOW_PROCESS_CONTEXT")
+
+
+class CleanMetadataDb(BaseOperator):
+    """Purges metadata rows (runs, task instances, XComs, jobs, audit log, ...) older than
+    `ADCLICK_RETAIN_METADATA_DAYS` with `airflow db clean`, started directly in the triggerer
+    (:class:`MetadataCleanTrigger`); skipped when the deployment gives it no
+    `ADCLICK_METADATA_DB_URL`."""
+
+    start_from_trigger = True
+    start_trigger_args = StartTriggerArgs(
+        trigger_cls=CLEAN_TRIGGER_PATH,
+        trigger_kwargs={},
+        next_method="execute_complete",
+        next_kwargs=None,
+        timeout=None,
     )
-    print(result.stdout + result.stderr)
-    if result.returncode != 0:
-        raise RuntimeError(f"`airflow {' '.join(argv)}` exited with code {result.returncode}")
-    before = argv[argv.index("--clean-before-timestamp") + 1]
-    return {"clean_before": before, "output": result.stdout.splitlines()[-ITEMS_IN_SUMMARY:]}
+
+    def execute(self, context: Any) -> None:  # only reached if the triggerer path is off
+        self.defer(trigger=MetadataCleanTrigger(), method_name="execute_complete")
+
+    def execute_complete(self, context: Any, event: Any = None) -> Any:
+        return event
+
+
+def clean_metadata_db() -> CleanMetadataDb:
+    """The maintenance DAG's `clean_metadata_db` task."""
+    return CleanMetadataDb(task_id="clean_metadata_db", doc_md=CleanMetadataDb.__doc__)

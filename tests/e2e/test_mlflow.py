@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -26,22 +25,10 @@ def mlflow_url() -> str:
     return url
 
 
-def mlflow_secret(stack: ComposeStack, name: str) -> str:
-    """One of the MLflow server's secrets, read where it is: in its own container."""
-    done = subprocess.run(
-        [*stack.compose, "exec", "-T", "mlflow", "cat", f"/run/secrets/mlflow/{name}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout
-
-
 @pytest.fixture(scope="module")
 def logins(stack: ComposeStack) -> dict[str, tuple[str, str]]:
     """MLflow's accounts besides its admin (secrets-init made them): username -> login."""
-    users = json.loads(mlflow_secret(stack, "mlflow-users.json"))
+    users = json.loads(stack.mlflow_secret("mlflow-users.json"))
     return {name: (name, password) for name, password in users.items()}
 
 
@@ -91,7 +78,7 @@ def test_training_run_is_tracked_and_its_model_is_champion(stack: ComposeStack, 
     names = {a.path for a in client.list_artifacts(tracked["run_id"], "evaluation")}
     assert names == {"evaluation/confusion_matrix.json", "evaluation/roc_curve.json"}
     # That store is the object store's MLflow bucket, which the stack's own keys cannot open.
-    keys = [mlflow_secret(stack, f"MLFLOW_S3_{n}") for n in ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY")]
+    keys = [stack.mlflow_secret(f"MLFLOW_S3_{n}") for n in ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY")]
     stored = stack.objects(*keys).find(f"{BUCKET}-mlflow/artifacts/")
     wanted = f"{tracked['run_id']}/artifacts/evaluation/roc_curve.json"
     assert any(key.endswith(wanted) for key in stored), stored[:20]

@@ -33,6 +33,7 @@ from testkit.scaleout import (
     worker_containers,
 )
 from testkit.waiting import wait_until
+from testkit.worker_secrets import forbidden_in
 
 pytestmark = pytest.mark.docker
 GRID_SIZE = 8
@@ -75,6 +76,12 @@ def test_scaled_workers_come_up_healthy_and_share_a_grid_run(
 def object_store(stack: ComposeStack) -> None:
     if not has_object_store(stack):
         pytest.skip("the stack keeps run files on local volumes: no object store to share")
+
+
+def test_the_remote_worker_holds_no_database_password_and_nothing_that_signs(
+    stack: ComposeStack, remote: str
+) -> None:
+    assert forbidden_in(remote, stack.secrets) == []
 
 
 @pytest.mark.usefixtures("object_store")

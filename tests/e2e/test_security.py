@@ -20,6 +20,8 @@ from testkit.compose import ComposeStack, docker
 from testkit.docs import documentation_pages
 from testkit.envfile import SECRET_KEYS, compose_stack_secrets
 from testkit.flask_service import one_byte_clients
+from testkit.scaleout import WORKER_SECRETS
+from testkit.worker_secrets import forbidden_in
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
@@ -329,6 +331,25 @@ def test_code_in_a_task_cannot_sign_an_admin_token(stack: ComposeStack) -> None:
     assert result["accepted"] == [], result
 
 
+def test_the_worker_holds_no_database_password_and_nothing_that_signs(
+    stack: ComposeStack,
+) -> None:
+    """Code in a task sees what the worker holds: no database URL or password, no API secret
+    key, no private key, in any process's environment or any file it can read. Its tasks
+    still run (the training tests), with task states in Redis."""
+    assert forbidden_in(stack.container_id("airflow-worker"), stack.secrets) == []
+    done = subprocess.run(
+        [*stack.compose, "exec", "-T", "airflow-worker", "sh", "-c", "ls /opt/airflow/secrets"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    # A remote worker's (testkit.scaleout), and the monitor's password for the main host's
+    # monitor DAG.
+    assert set(done.stdout.split()) == {*WORKER_SECRETS, "AIRFLOW_MONITOR_PASSWORD"}
+
+
 # Run inside a service: what its database role may do (argv: role, its database, another
 # database, then the command that prints its password).
 ROLE_PROBE = r"""
@@ -361,7 +382,7 @@ print(json.dumps({"rights": rights, "program": program, "other_db": other_db}))
 @pytest.mark.parametrize(
     ("service", "role", "own", "other", "password_command"),
     [
-        ("airflow-worker", "airflow", "airflow", "mlflow",
+        ("airflow-scheduler", "airflow", "airflow", "mlflow",
          ["sh", "/opt/adclick/bin/secret", "POSTGRES_PASSWORD"]),
         ("mlflow", "mlflow", "mlflow", "airflow",
          ["cat", "/run/secrets/mlflow/MLFLOW_DB_PASSWORD"]),

@@ -102,3 +102,23 @@ def test_champion_alias_and_current_move_together_only_for_a_better_model(
     assert run.data.tags["champion_version"] == better["version"]
     assert run.data.metrics["champion_rmse"] == pytest.approx(better["rmse"])
     assert run.data.metrics["rmse"] == pytest.approx(kept["rmse"])
+
+
+def test_the_logged_model_is_skops_with_its_types_trusted_by_name(
+    mlflow_server: MlflowServer, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """No pickle where the model allows it, so no warning about one on the command line's
+    stderr; the file names one type beyond skops' own trusted ones, trusted by name."""
+    result, _, data = tracked_run(mlflow_server, "iris", tmp_path)
+    assert "pickle or cloudpickle" not in capfd.readouterr().err
+    mlflow.set_tracking_uri(mlflow_server.url)
+    uri = f"models:/iris/{result['mlflow']['model_version']}"
+    flavor = mlflow.models.get_model_info(uri).flavors["sklearn"]
+    assert flavor["serialization_format"] == "skops"
+    assert flavor["skops_trusted_types"] == ["sklearn.tree._tree.Tree"]
+    features = pd.read_csv(data)[list(contract.load_module(fixture_models.module("iris")).features)]
+    assert set(mlflow.sklearn.load_model(uri).predict(features)) == {
+        "setosa",
+        "versicolor",
+        "virginica",
+    }

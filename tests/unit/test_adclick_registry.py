@@ -17,7 +17,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import joblib
 import pytest
 
 from adclick import registry as registry_module
@@ -26,7 +25,7 @@ from adclick.errors import RegistryError
 from adclick.registry import ModelRegistry
 from adclick.workdir import candidate_dir
 from testkit.datasets import adclick, split_sample
-from testkit.files import read_only, small_filesystem, snapshot
+from testkit.files import load_model_file, read_only, small_filesystem, snapshot
 
 METRICS = {"accuracy": 0.95, "test_rows": 300}
 
@@ -65,7 +64,7 @@ def test_promoted_version_becomes_current(registry: ModelRegistry, model_file: P
     assert current["version"] == registry.versions()[0]
     assert current["metrics"] == METRICS and current["metadata"]["run_id"] == "first"
     assert Path(current["path"]).read_bytes() == model_file.read_bytes()
-    assert hasattr(joblib.load(current["path"]), "predict_proba")
+    assert hasattr(load_model_file(current["path"]), "predict_proba")
     stored = sorted(p.name for p in Path(current["path"]).parent.iterdir())
     assert stored == ["metadata.json", "metrics.json", "model.joblib"]
 

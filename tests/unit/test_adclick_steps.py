@@ -7,7 +7,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import joblib
 import pandas as pd
 import pytest
 from sklearn.preprocessing import StandardScaler
@@ -18,7 +17,7 @@ from adclick.registry import ModelRegistry
 from adclick.workdir import candidate_dir
 from testkit.datasets import BROKEN, adclick
 from testkit.datasets import SAMPLE_CSV as SAMPLE
-from testkit.files import snapshot
+from testkit.files import load_model_file, snapshot
 
 SPEC = adclick()
 FEATURES, TARGET, REQUIRED = SPEC.features, SPEC.target, SPEC.required
@@ -77,7 +76,7 @@ def test_split_is_stratified_30_percent(trained: dict) -> None:
 
 
 def test_model_is_one_pipeline_that_scales_exactly_once(trained: dict) -> None:
-    model = joblib.load(trained["model_file"])
+    model = load_model_file(trained["model_file"])
     scalers = [s for _, s in model.steps if isinstance(s, StandardScaler)]
     assert len(scalers) == 1 and list(model.feature_names_in_) == list(FEATURES)
     test = pd.read_parquet(trained["workdir"] / steps.TEST)
@@ -98,7 +97,7 @@ def test_metrics_agree_with_scikit_learns_own_functions(trained: dict) -> None:
     from sklearn import metrics as sk
 
     test = pd.read_parquet(trained["workdir"] / steps.TEST)
-    fitted = joblib.load(trained["model_file"])
+    fitted = load_model_file(trained["model_file"])
     truth, predicted = test[TARGET], fitted.predict(test[list(FEATURES)])
     scores = fitted.predict_proba(test[list(FEATURES)])[:, 1]
     ours = trained["metrics"]

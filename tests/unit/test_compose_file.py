@@ -14,6 +14,15 @@ from embedded.stack import REPO_ROOT
 from testkit.scaleout import WORKER_SECRETS
 
 ONE_SHOT = {"secrets-init", "airflow-init"}
+AIRFLOW_COMPONENTS = {
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+    "flower",
+}
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +143,10 @@ def mounts(service: dict) -> set[str]:
         # The key API tokens are signed with: only where tokens are issued.
         ("airflow-signing", {"secrets-init", "airflow-apiserver", "airflow-scheduler"}),
         ("redis-secret", {"secrets-init", "redis"}),
+        # Everything Airflow's own components read, the database password included: not the
+        # workers, which mount their own subset.
+        ("airflow-secrets", AIRFLOW_COMPONENTS - {"airflow-worker"} | {"secrets-init"}),
+        ("airflow-worker-secrets", {"secrets-init", "airflow-worker"}),
         ("monitor-secret", {"secrets-init", "flask-monitor"}),
         ("objectstore-secret", {"secrets-init", "objectstore"}),
         ("model-server-secret", {"secrets-init", "model-server"}),
@@ -199,8 +212,13 @@ def test_the_worker_only_file_shares_nothing_with_the_main_host_but_the_network(
     worker = compose["services"][name]
     main = yaml.safe_load((REPO_ROOT / "docker-compose.yaml").read_text())["services"]
     assert worker["image"] == main["airflow-worker"]["image"]
-    assert worker["command"] == ["python", "/opt/adclick/bin/celery-worker"]
-    assert main["airflow-worker"]["command"] == [*worker["command"], "--main-host"]
+    assert worker["command"] == ["python", "/opt/adclick/bin/celery-worker", "--skip-serve-logs"]
+    assert main["airflow-worker"]["command"] == [
+        "python",
+        "/opt/adclick/bin/celery-worker",
+        "--main-host",
+        "--skip-serve-logs",
+    ]
     assert "volumes" not in worker and "volumes" not in compose
     assert worker["cap_drop"] == ["ALL"] and "no-new-privileges:true" in worker["security_opt"]
     env = worker["environment"]
@@ -272,3 +290,36 @@ def test_no_process_that_loads_mlflow_reports_usage_to_its_makers(services) -> N
     for name, env in loading.items():
         for key, value in MLFLOW_NO_TELEMETRY.items():
             assert env.get(key) == value, name
+
+
+def worker_environments(services: dict[str, dict]) -> dict[str, dict[str, str]]:
+    remote = yaml.safe_load((REPO_ROOT / "docker-compose.worker.yaml").read_text())["services"]
+    (worker,) = remote.values()
+    return {
+        "airflow-worker": services["airflow-worker"]["environment"],
+        "remote": worker["environment"],
+    }
+
+
+def test_no_worker_holds_the_database_or_anything_that_signs(services: dict[str, dict]) -> None:
+    """Code in any task sees the worker's environment and files: task states go through
+    Redis, `airflow db clean` runs in the triggerer, and only the api-server and the
+    scheduler hold signing material."""
+    for name, env in worker_environments(services).items():
+        for key, value in env.items():
+            assert not re.search(r"SQL_ALCHEMY|SECRET_KEY|JWT|METADATA_DB|POSTGRES", key), (
+                name,
+                key,
+            )
+            assert "postgres" not in str(value), (name, key)
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND_CMD"].split()[2:4] == [
+            "REDIS_PASSWORD",
+            "redis://:",
+        ]
+    assert not {"POSTGRES_PASSWORD", "AIRFLOW_API_SECRET_KEY"} & set(WORKER_SECRETS)
+    for name in AIRFLOW_COMPONENTS - {"airflow-worker"}:
+        env = services[name]["environment"]
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND_CMD"].startswith(
+            "sh /opt/adclick/bin/secret REDIS_PASSWORD redis://"
+        ), name
+    assert "ADCLICK_METADATA_DB_URL_CMD" in services["airflow-triggerer"]["environment"]

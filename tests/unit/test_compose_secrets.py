@@ -20,7 +20,15 @@ from testkit.envfile import SECRET_KEYS
 
 SCRIPT = REPO_ROOT / "docker" / "airflow" / "secrets-init"
 VOLUMES = (
-    *("airflow", "auth", "postgres", "redis", "monitor", "objectstore", "mlflow", "signing"),
+    "airflow",
+    "worker",
+    "auth",
+    "postgres",
+    "redis",
+    "monitor",
+    "objectstore",
+    "mlflow",
+    "signing",
     "model-server",
 )
 AIRFLOW_UID = 43210

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import joblib
 import pandas as pd
 import pytest
 
@@ -17,6 +16,7 @@ from adclick.errors import ConfigError, DataValidationError, FitError, QualityGa
 from adclick.registry import ModelRegistry
 from adclick.workdir import candidate_dir
 from testkit import fixture_models
+from testkit.files import load_model_file
 
 
 def spec(name: str) -> contract.ModelSpec:
@@ -249,7 +249,7 @@ def test_predictions_are_the_original_labels_from_the_raw_csv(
 ) -> None:
     for name, labels in (("iris", {"setosa", "versicolor", "virginica"}), ("tumours", {"B", "M"})):
         current = ModelRegistry(trained[name]["workdir"] / "model").current()
-        model = joblib.load(current["path"])
+        model = load_model_file(current["path"])
         raw = pd.read_csv(data / f"{name}.csv")[list(spec(name).features)]
         assert set(model.predict(raw)) == labels
         assert current["metadata"]["labels"] == sorted(labels)
@@ -261,7 +261,7 @@ def test_params_recorded_are_the_models_own(trained: dict[str, dict]) -> None:
     iris = trained["iris"]["result"]["candidates"]
     assert iris[0]["params"] == {"n_estimators": 1, "max_depth": 1}
     assert iris[1]["params"] == {"n_estimators": 25, "max_depth": 4}
-    fitted = joblib.load(candidate_dir(trained["iris"]["workdir"], 0) / steps.MODEL)
+    fitted = load_model_file(candidate_dir(trained["iris"]["workdir"], 0) / steps.MODEL)
     assert (fitted.n_estimators, fitted.max_depth) == (1, 1)
 
 
