@@ -20,13 +20,16 @@ from urllib.parse import quote
 from adclick import contract, retention, storage
 from adclick_airflow import relaunches
 from adclick_contract import (
+    APPROVAL_TASK_ID,
     FLASK_MONITOR_URL,
     RESULT_TASK_ID,
+    SETTLED_RESULT_TASK_ID,
     TRAINING_DAG_ID,
     TRAINING_DAG_SUFFIX,
 )
 
-__all__ = ["RESULT_TASK_ID", "TRAINING_DAG_ID"]  # re-exported: the DAG files read ids here
+# Re-exported: the DAG files read ids here.
+__all__ = ["APPROVAL_TASK_ID", "RESULT_TASK_ID", "SETTLED_RESULT_TASK_ID", "TRAINING_DAG_ID"]
 MONITOR_DAG_ID = os.environ.get("ADCLICK_MONITOR_DAG_ID", "ad_click_monitor")
 WATCHDOG_DAG_ID = "ad_click_flask_watchdog"
 MAINTENANCE_DAG_ID = "ad_click_maintenance"
