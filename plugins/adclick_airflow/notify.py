@@ -54,7 +54,8 @@ def mime_message(message: mail.Mail, sender: str, to: list[str]) -> EmailMessage
     return envelope
 
 
-def _send_quietly(message: mail.Mail) -> None:
+def send_quietly(message: mail.Mail) -> None:
+    """:func:`send`, logging instead of raising: a notification must not fail what it reports."""
     try:
         send(message)
     except Exception:
@@ -94,7 +95,7 @@ def task_failed(context: dict[str, Any]) -> None:
         f"{type(error).__name__}: {error}" if error is not None else message,
         links(ti.dag_id, ti.run_id, ti.log_url),
     )
-    _send_quietly(message)
+    send_quietly(message)
 
 
 def _record_failure(dag_id: str, run_id: str, failure: dict[str, str]) -> None:
@@ -129,7 +130,7 @@ def run_succeeded(context: dict[str, Any]) -> None:
     """DAG-level success mail: run id and the metrics of the model it trained."""
     dag_id, run_id = context["dag"].dag_id, context["run_id"]
     result = training_result(dag_id, run_id)
-    _send_quietly(mail.run_succeeded(dag_id, run_id, result, links(dag_id, run_id)))
+    send_quietly(mail.run_succeeded(dag_id, run_id, result, links(dag_id, run_id)))
 
 
 def run_failed(context: dict[str, Any]) -> None:
@@ -139,7 +140,7 @@ def run_failed(context: dict[str, Any]) -> None:
     task_id = failure.get("task_id") or (ti.task_id if ti is not None else None)
     reason = failure.get("message") or str(context.get("reason") or "task failed")
     log_url = ti.log_url if ti is not None and ti.task_id == task_id else None
-    _send_quietly(mail.run_failed(dag_id, run_id, task_id, reason, links(dag_id, run_id, log_url)))
+    send_quietly(mail.run_failed(dag_id, run_id, task_id, reason, links(dag_id, run_id, log_url)))
 
 
 def flask_down(context: dict[str, Any]) -> None:
@@ -164,7 +165,7 @@ def flask_down(context: dict[str, Any]) -> None:
 def flask_flapping(relaunches: int, window_s: float, since: float) -> None:
     """A relaunch opened a flapping episode: say so once (see :mod:`relaunches`)."""
     when = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
-    _send_quietly(mail.flask_flapping(flask_health_url(), relaunches, window_s, when))
+    send_quietly(mail.flask_flapping(flask_health_url(), relaunches, window_s, when))
 
 
 def flask_back() -> None:
@@ -173,4 +174,4 @@ def flask_back() -> None:
     if record is None:
         return
     until = datetime.now(UTC).isoformat(timespec="seconds")
-    _send_quietly(mail.flask_back(flask_health_url(), record.get("since", "?"), until))
+    send_quietly(mail.flask_back(flask_health_url(), record.get("since", "?"), until))
