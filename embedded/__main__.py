@@ -137,6 +137,7 @@ def summary(stack: EmbeddedStack, outcome: dict) -> str:
         "",
         f"Airflow UI     {stack.api_url}  login {stack.admin.username}",
         f"Read-only      login {stack.viewer.username} (used by the monitor)",
+        f"Approver       login {stack.approver.username} (answers approvals)",
         f"Passwords      in {stack.secrets_path} (readable by you alone)",
         f"Flask monitor  {stack.flask_url}/api  ({stack.flask_url}/health, /api/status, /metrics)",
         f"MLflow UI      {stack.mlflow_url}  (runs, models, the champion alias)",
