@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from adclick import contract, promotion
+from adclick_contract import APPROVAL_APPROVED as APPROVED
+from adclick_contract import APPROVAL_AWAITING as AWAITING
+from adclick_contract import APPROVAL_REJECTED as REJECTED
+from adclick_contract import APPROVAL_TIMED_OUT as TIMED_OUT
 
-AWAITING = "awaiting_approval"
-APPROVED = "approved"
-REJECTED = "rejected"
-TIMED_OUT = "timed_out"
-SETTLED = (APPROVED, REJECTED, TIMED_OUT)
+__all__ = ["APPROVED", "AWAITING", "REJECTED", "TIMED_OUT"]
 DEFAULT_TIMEOUT_HOURS = 24.0
 
 
@@ -58,26 +58,14 @@ def request(result: Mapping[str, Any], monitor_url: str, mlflow_url: str | None)
         f"- Gate: {contract.describe_gate(result['gate']) if result.get('gate') else 'none'}",
         "",
         f"Approve to make it current; Reject keeps the champion. No answer within "
-        f"{_hours((result.get('approval') or {}).get('timeout_hours'))} keeps it too.",
+        f"{(result.get('approval') or {}).get('timeout_hours', DEFAULT_TIMEOUT_HOURS):g} h "
+        "keeps it too.",
         "",
         f"- [The run on the monitor]({monitor_url})",
     ]
     if mlflow_url:
         lines.append(f"- [The model version in MLflow]({mlflow_url})")
     return subject, "\n".join(lines)
-
-
-def summary(approval: Mapping[str, Any] | None) -> str | None:
-    """One line for mails and pages: who answered what, or that nobody did in time."""
-    if not approval:
-        return None
-    state, by, at = approval.get("state"), approval.get("by"), approval.get("at")
-    if state == AWAITING:
-        return f"awaiting approval (up to {_hours(approval.get('timeout_hours'))})"
-    if state == TIMED_OUT:
-        return f"no answer within {_hours(approval.get('timeout_hours'))}: champion kept"
-    verb = "approved" if state == APPROVED else "rejected: champion kept"
-    return f"{verb} by {by}{f' at {at}' if at else ''}"
 
 
 def _score(value: object) -> str:
@@ -91,8 +79,3 @@ def _champion(decision: Mapping[str, Any], score: object) -> str:
     mlflow = decision.get("champion_mlflow_version")
     named = f"{version}{f' (MLflow v{mlflow})' if mlflow else ''}"
     return f"{named}, {decision.get('metric')} **{_score(score)}** on the same rows"
-
-
-def _hours(value: object) -> str:
-    hours = float(value) if isinstance(value, int | float) else DEFAULT_TIMEOUT_HOURS
-    return f"{hours:g} h" if hours >= 1 else f"{hours * 3600:g} s"

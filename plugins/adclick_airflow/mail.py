@@ -18,7 +18,7 @@ from typing import Any
 from jinja2 import Environment
 
 import result_views
-from adclick import approval, promotion
+from adclick import promotion
 from adclick_contract import APPROVER_USERNAME
 
 SUBJECT_LIMIT = 99  # characters: mail clients cut longer subjects, some refuse them
@@ -102,7 +102,7 @@ def run_report(dag_id: str, run_id: str, result: dict[str, Any], links: Links) -
     """The report the ``send_email`` task sends after a model was trained and registered."""
     promoted = result.get("promoted")
     headline = _headline(result)
-    answered = approval.summary(result.get("approval"))
+    answered = result_views.approval_line(result.get("approval"))
     subject = (
         f"[{model_name(dag_id, result)}] run {run_id}: {headline + ', ' if headline else ''}"
         f"{'promoted' if promoted else 'not promoted'}"
@@ -143,7 +143,7 @@ def approval_request(
             else None,
         ),
         ("Comparison", promotion.summary(decision) if decision else None),
-        ("Waiting", approval.summary(result.get("approval"))),
+        ("Waiting", result_views.approval_line(result.get("approval"))),
     ]
     return _render(
         "approval_request",

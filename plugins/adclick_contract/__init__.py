@@ -11,6 +11,13 @@ RESULT_TASK_ID = "load_model"
 # one that returns the run's result once the answer is in (who answered, promoted or not).
 APPROVAL_TASK_ID = "approve_promotion"
 SETTLED_RESULT_TASK_ID = "record_approval"
+# A result's `approval.state` (adclick.approval): waiting, or who settled it how.
+APPROVAL_AWAITING = "awaiting_approval"
+APPROVAL_APPROVED = "approved"
+APPROVAL_REJECTED = "rejected"
+APPROVAL_TIMED_OUT = "timed_out"
+# The task state of an approval waiting for its answer (Airflow 3.3's human-in-the-loop).
+AWAITING_INPUT_STATE = "awaiting_input"
 
 # The read-only Airflow account the monitor DAG and the Flask monitor read Airflow with.
 MONITOR_USERNAME = "monitor"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import result_views
 from adclick import approval, contract, steps
 from adclick.registry import METADATA_FILE, VERSIONS_DIR, ModelRegistry
 from adclick.workdir import REGISTERED_RECORD
@@ -72,7 +73,7 @@ def test_a_promotable_model_waits_and_moves_only_once_approved(data: Path, tmp_p
     ("by", "state", "line"),
     [
         ("approver", approval.REJECTED, "rejected: champion kept by approver"),
-        (None, approval.TIMED_OUT, "no answer within 1 h"),
+        (None, approval.TIMED_OUT, "no answer in time: champion kept (1 h)"),
     ],
 )
 def test_a_rejection_or_no_answer_keeps_the_champion(
@@ -90,7 +91,7 @@ def test_a_rejection_or_no_answer_keeps_the_champion(
     assert settled["promoted"] is False and settled["approval"]["state"] == state
     assert ModelRegistry(tmp_path / "model").current()["version"] == champion["version"]
     assert stored_approval(tmp_path, waiting["version"])["state"] == state
-    assert approval.summary(settled["approval"]).startswith(line)
+    assert result_views.approval_line(settled["approval"]).startswith(line)
 
 
 def test_a_model_that_would_not_be_promoted_does_not_wait(data: Path, tmp_path: Path) -> None:
