@@ -6,7 +6,9 @@ Each module there (see `docs/bring-your-own-model.md`) becomes `<module>_trainin
 root (the asset `<model>_data`; the same bytes again start nothing), with the same seven tasks:
 
 `load_data -> data_preprocessing -> separate_data_outputs -> build_model -> load_model ->
-send_email`, then `trigger_monitor` starts the **ad_click_monitor** DAG.
+send_email`, then `trigger_monitor` starts the **ad_click_monitor** DAG. Between
+`load_model` and `send_email`, `approve_promotion -> promote_approved -> record_approval`
+wait for a person's sign-off when the run asks for one.
 
 * `load_data` checks the trigger conf, the gate and the grid (each candidate against the
   estimator's own parameters), reads the CSV named by `data_path` (in a run started by new
@@ -31,6 +33,14 @@ send_email`, then `trigger_monitor` starts the **ad_click_monitor** DAG.
   current model untouched. A trigger conf may tighten the gate, never loosen it, unless
   `ADCLICK_ALLOW_LOOSER_GATE` is set. Each promotion updates the asset `<model>_champion`
   (extra: version, metric, score), on which other DAGs can be scheduled.
+* With `require_approval` (default false), a model that would be promoted waits for a person:
+  `approve_promotion` (Airflow's `ApprovalOperator`, task state `awaiting_input`, no worker
+  slot held) mails the request with the comparison and the link to answer, as an account of
+  role `user` (`approver`). "Approve" runs `promote_approved`, which moves `current` and
+  `champion` and updates the asset; "Reject", or no answer within `approval_timeout` hours,
+  keeps the champion. `record_approval` records the answer (who, when) in `metadata.json`,
+  on the MLflow run and version, and returns the run's final result. Without an approval to
+  wait for, these three pass straight through.
 * `send_email` mails the report through the `smtp_default` connection.
 
 Each task finds the run's working directory (under `ADCLICK_ARTIFACT_DIR`) from its run id,
@@ -49,8 +59,9 @@ import pendulum
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Asset, AssetAlias, Param, chain, dag, task
 
-from adclick import candidates, contract, defaults
+from adclick import approval, candidates, contract, defaults
 from adclick_airflow import landings, notify, settings
+from adclick_airflow.approval import PromotionApproval
 from adclick_airflow.email_operator import TextAndHtmlEmailOperator, run_report
 
 # Reading and checking the largest file allowed takes well under a minute; nothing a user puts
@@ -90,6 +101,20 @@ def training_params(spec: contract.ModelSpec) -> dict[str, Param]:
                 "How much better than the current champion, on the gate's metric and in its "
                 "direction, a model must score on the same hold-out to replace it."
             ),
+        ),
+        "require_approval": Param(
+            False,
+            type="boolean",
+            description=(
+                "Wait for a person to approve (role user, e.g. the approver account) before "
+                "a model that would be promoted becomes current."
+            ),
+        ),
+        "approval_timeout": Param(
+            approval.DEFAULT_TIMEOUT_HOURS,
+            type="number",
+            exclusiveMinimum=0,
+            description="Hours to wait for that answer; none in time keeps the champion.",
         ),
         "test_size": Param(
             defaults.TEST_SIZE, type="number", exclusiveMinimum=0, exclusiveMaximum=1
@@ -284,14 +309,64 @@ def training_dag(spec: contract.ModelSpec) -> Any:
                     context=context,
                     candidate_hashes={int(r["index"]): r.get(steps.FILE_SHA256) for r in fitted},
                     min_improvement=float(params["min_improvement"]),
+                    require_approval=bool(params["require_approval"]),
+                    approval_timeout_hours=float(params["approval_timeout"]),
                 )
             if result["promoted"]:
                 outlet_events[promotions].add(champion, extra=promotion.event_extra(result))
             return {**result, "workdir": str(workdir)}
 
-        report = (
-            f"run_report(ti.xcom_pull(task_ids='{settings.RESULT_TASK_ID}'), dag.dag_id, run_id)"
+        approve_promotion = PromotionApproval(
+            task_id=settings.APPROVAL_TASK_ID,
+            doc_md="Wait for a person to approve the model `load_model` left waiting (mailed, "
+            "answered in Required actions or by REST); skipped when none waits.",
         )
+
+        def settle(approved: bool, by: str | None, at: str | None, run_id: str, ti) -> dict:
+            from adclick import steps
+            from adclick_airflow.tasks import fail_fast, training_tracker
+
+            with fail_fast():
+                tracker, _ = training_tracker(dag_id, name, run_id, ti.try_number)
+                result = steps.settle_approval(
+                    run_workdir(run_id),
+                    settings.model_registry_dir(name),
+                    approved=approved,
+                    by=by,
+                    at=at,
+                    tracker=tracker,
+                )
+            return {**result, "workdir": str(run_workdir(run_id))}
+
+        @task(outlets=[promotions])
+        def promote_approved(run_id: str | None = None, ti=None, outlet_events=None) -> dict:
+            """Approved: make the waiting model current and MLflow's champion, together, and
+            update the champion asset. Skipped unless a person approved."""
+            from adclick import promotion
+            from adclick_airflow.approval import answer_of
+
+            answer = answer_of(ti.xcom_pull(task_ids=settings.APPROVAL_TASK_ID))
+            result = settle(answer["approved"], answer["by"], answer["at"], run_id, ti)
+            if result["promoted"]:
+                outlet_events[promotions].add(champion, extra=promotion.event_extra(result))
+            return result
+
+        @task(task_id=settings.SETTLED_RESULT_TASK_ID, trigger_rule="none_failed")
+        def record_approval(run_id: str | None = None, ti=None) -> dict:
+            """Record a rejection or a timeout (the champion stays); return the run's final
+            result: `load_model`'s, with the answer and who gave it when one was asked."""
+            from adclick_airflow.approval import answer_of
+
+            answer = answer_of(ti.xcom_pull(task_ids=settings.APPROVAL_TASK_ID))
+            if answer is None:  # nobody was asked
+                return {
+                    **(notify.training_result(dag_id, run_id) or {}),
+                    "workdir": str(run_workdir(run_id)),
+                }
+            return settle(answer["approved"], answer["by"], answer["at"], run_id, ti)
+
+        settled_result = f"ti.xcom_pull(task_ids='{settings.SETTLED_RESULT_TASK_ID}')"
+        report = f"run_report({settled_result}, dag.dag_id, run_id)"
         send_email = TextAndHtmlEmailOperator(
             task_id="send_email",
             to=[],  # the alert recipients
@@ -314,8 +389,10 @@ def training_dag(spec: contract.ModelSpec) -> Any:
         # A mapped task does not take its docstring as its doc by itself.
         fitted = build_model.override(doc_md=build_model.function.__doc__).expand(candidate=grid)
         registered = load_model(fitted)
+        settled = record_approval()
         chain(load_data(), data_preprocessing(), grid, fitted, registered)
-        registered >> send_email >> trigger_monitor
+        chain(registered, approve_promotion, promote_approved(), settled)
+        settled >> send_email >> trigger_monitor
 
     return model_training()
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from adclick import contract
 from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR_DAG
-from adclick_airflow.settings import RESULT_TASK_ID
+from adclick_airflow.settings import RESULT_TASK_ID, SETTLED_RESULT_TASK_ID
 from embedded.progress import failure_of, wait_with_progress
 from embedded.stack import REPO_ROOT, STOP_SIGNALS, EmbeddedStack, Ports
 
@@ -113,7 +113,9 @@ def train_once(
     run = client.trigger(dag_id, conf or {})
     print(f"Triggered {dag_id} run {run['dag_run_id']}; waiting for it to finish...")
     run = wait_with_progress(client, dag_id, run["dag_run_id"], timeout=RUN_TIMEOUT_S)
-    result = client.xcom(dag_id, run["dag_run_id"], RESULT_TASK_ID) or {}
+    # A run that succeeded has its final result (an approval's answer included) at the end.
+    final = SETTLED_RESULT_TASK_ID if run["state"] == "success" else RESULT_TASK_ID
+    result = client.xcom(dag_id, run["dag_run_id"], final) or {}
     failure = failure_of(client, dag_id, run["dag_run_id"])
     monitor = wait_for_monitor_after(client, run)
     return {"run": run, "result": result, "monitor": monitor, "failure": failure}
@@ -156,6 +158,7 @@ def summary(stack: EmbeddedStack, outcome: dict) -> str:
         "",
         f"Airflow UI     {stack.api_url}  login {stack.admin.username}",
         f"Read-only      login {stack.viewer.username} (used by the monitor)",
+        f"Approver       login {stack.approver.username} (answers approvals)",
         f"Passwords      in {stack.secrets_path} (readable by you alone)",
         f"Flask monitor  {stack.flask_url}/api  ({stack.flask_url}/health, /api/status, /metrics)",
         f"MLflow UI      {stack.mlflow_url}  (runs, models, the champion alias)",

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from adclick.contract import MODELS_DIR
 from adclick.defaults import MLFLOW_NO_TELEMETRY
-from adclick_contract import MODEL_SERVER_BIND, MONITOR_USERNAME
+from adclick_contract import APPROVER_USERNAME, MODEL_SERVER_BIND, MONITOR_USERNAME
 from embedded.mlflow_server import DEFAULT_PORT as MLFLOW_PORT
 from embedded.mlflow_server import REPO_ROOT, Account, MlflowServer, write_private
 
@@ -44,6 +44,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 ADMIN_USER = "admin"
 SECRETS_FILE = "secrets.json"  # in the stack's home, mode 0600: every generated secret
 VIEWER_USER = MONITOR_USERNAME
+APPROVER_USER = APPROVER_USERNAME  # role `user`: may answer approvals, not administer
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
@@ -71,17 +72,20 @@ def load_or_create_secrets(home: Path) -> dict[str, str]:
     They live in AIRFLOW_HOME (git-ignored), never in the repository.
     """
     path = home / SECRETS_FILE
-    if path.exists():
-        return json.loads(path.read_text())
-    make_private_dir(home)
-    values = {
-        "fernet_key": _fernet_key(),
-        "jwt_secret": secrets.token_urlsafe(32),
-        "api_secret_key": secrets.token_urlsafe(32),
-        "admin_password": secrets.token_urlsafe(12),
-        "viewer_password": secrets.token_urlsafe(12),
+    generators = {
+        "fernet_key": _fernet_key,
+        "jwt_secret": lambda: secrets.token_urlsafe(32),
+        "api_secret_key": lambda: secrets.token_urlsafe(32),
+        "admin_password": lambda: secrets.token_urlsafe(12),
+        "viewer_password": lambda: secrets.token_urlsafe(12),
+        "approver_password": lambda: secrets.token_urlsafe(12),
     }
-    write_private(path, json.dumps(values, indent=2))
+    values = json.loads(path.read_text()) if path.exists() else {}
+    missing = [name for name in generators if not values.get(name)]
+    if missing:  # a fresh home, or one made before an account was added
+        make_private_dir(home)
+        values.update({name: generators[name]() for name in missing})
+        write_private(path, json.dumps(values, indent=2))
     return values
 
 
@@ -118,6 +122,7 @@ class EmbeddedStack:
         self.secrets = load_or_create_secrets(self.home)
         self.admin = Account(ADMIN_USER, self.secrets["admin_password"])
         self.viewer = Account(VIEWER_USER, self.secrets["viewer_password"])
+        self.approver = Account(APPROVER_USER, self.secrets["approver_password"])
         self.env = self._build_env()
         self._procs: dict[str, subprocess.Popen] = {}
         self._groups: set[int] = set()  # every group started, also of components started again
@@ -248,10 +253,11 @@ class EmbeddedStack:
         return self.models_dir or self.dags_dir / MODELS_DIR
 
     def client(self, role: str = "admin", timeout: float = 10.0) -> AirflowClient:
-        """A REST client as ``admin`` or the read-only viewer; ``timeout`` s per call."""
+        """A REST client as ``admin``, ``approver`` or the read-only viewer; ``timeout`` s
+        per call."""
         from airflow_rest import AirflowClient
 
-        account = self.admin if role == "admin" else self.viewer
+        account = {"admin": self.admin, APPROVER_USER: self.approver}.get(role, self.viewer)
         return AirflowClient(self.api_url, account.username, account.password, timeout=timeout)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -272,6 +278,7 @@ class EmbeddedStack:
                 {
                     self.admin.username: self.admin.password,
                     self.viewer.username: self.viewer.password,
+                    self.approver.username: self.approver.password,
                 }
             ),
         )

@@ -53,12 +53,12 @@ class ComposeStack:
         )
 
     def api(self, role: str = "admin", timeout: float = 10.0) -> AirflowClient:
-        """The project's own REST client, logged in as ``admin`` or the read-only monitor."""
-        user, key = (
-            ("admin", "AIRFLOW_ADMIN_PASSWORD")
-            if role == "admin"
-            else ("monitor", "AIRFLOW_MONITOR_PASSWORD")
-        )
+        """The project's own REST client, logged in as ``admin``, ``approver`` or the
+        read-only monitor."""
+        user, key = {
+            "admin": ("admin", "AIRFLOW_ADMIN_PASSWORD"),
+            "approver": ("approver", "AIRFLOW_APPROVER_PASSWORD"),
+        }.get(role, ("monitor", "AIRFLOW_MONITOR_PASSWORD"))
         return AirflowClient(self.airflow_url, user, self.secrets[key], timeout=timeout)
 
     def objects(self, key: str | None = None, secret: str | None = None, anon: bool = False):

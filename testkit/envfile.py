@@ -12,6 +12,7 @@ SECRET_KEYS = (
     "AIRFLOW_API_SECRET_KEY",
     "AIRFLOW_ADMIN_PASSWORD",
     "AIRFLOW_MONITOR_PASSWORD",
+    "AIRFLOW_APPROVER_PASSWORD",
     "POSTGRES_PASSWORD",
     "S3_ACCESS_KEY_ID",
     "S3_SECRET_ACCESS_KEY",
@@ -22,7 +23,9 @@ _READ_SECRETS = """
 import json, os, pathlib
 values = {p.name: p.read_text() for p in pathlib.Path("/opt/airflow/secrets").iterdir()}
 path = os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
-values["AIRFLOW_ADMIN_PASSWORD"] = json.loads(pathlib.Path(path).read_text())["admin"]
+passwords = json.loads(pathlib.Path(path).read_text())
+values["AIRFLOW_ADMIN_PASSWORD"] = passwords["admin"]
+values["AIRFLOW_APPROVER_PASSWORD"] = passwords["approver"]
 print(json.dumps(values))
 """
 

@@ -6,8 +6,8 @@ import json
 
 from airflow_rest import AirflowClient
 
-# Every training DAG's tasks, in order.
-TRAINING_CHAIN = (
+# The seven tasks every training DAG started with, in order: their ids never change.
+SEED_TASKS = (
     "load_data",
     "data_preprocessing",
     "separate_data_outputs",
@@ -16,6 +16,16 @@ TRAINING_CHAIN = (
     "send_email",
     "trigger_monitor",
 )
+# Every training DAG's tasks, in order: the approval's between load_model and send_email.
+TRAINING_CHAIN = (
+    *SEED_TASKS[:5],
+    "approve_promotion",
+    "promote_approved",
+    "record_approval",
+    *SEED_TASKS[5:],
+)
+# A run that asks nobody for approval skips these, and every other task succeeds.
+SKIPPED_WITHOUT_APPROVAL = {"approve_promotion": "skipped", "promote_approved": "skipped"}
 
 # Which state of a mapped task's instances stands for the task: the first of these present
 # (one failure fails it, one instance still at work keeps it going, all done is success).

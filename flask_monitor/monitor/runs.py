@@ -14,7 +14,13 @@ from collections import OrderedDict
 from urllib.parse import quote
 
 import result_views
-from adclick_contract import RESULT_TASK_ID
+from adclick_contract import (
+    APPROVAL_AWAITING,
+    APPROVAL_TASK_ID,
+    AWAITING_INPUT_STATE,
+    RESULT_TASK_ID,
+    SETTLED_RESULT_TASK_ID,
+)
 from airflow_rest import TERMINAL_STATES, AirflowClient, AirflowError, map_index_of
 
 RUN_FIELDS = (
@@ -84,6 +90,7 @@ class RunDetails:
             **dict.fromkeys(RUN_FIELDS),
             "tasks": [],
             **NO_RESULT,
+            "approval": None,
             "failure": None,
             "airflow_url": f"{self.ui_url}/dags/{_segment(self.dag_id)}",
             "message": "no runs yet",
@@ -99,6 +106,10 @@ class RunDetails:
         tries = f"?try_number={try_number}" if isinstance(try_number, int) and try_number else ""
         mapped = f"/mapped/{map_index}" if map_index >= 0 else ""
         return f"{self.run_url(run_id)}/tasks/{_segment(task_id)}{mapped}{tries}"
+
+    def answer_url(self, run_id: str) -> str:
+        """Where a person answers the run's approval: its "Required actions" in the UI."""
+        return f"{self.run_url(run_id)}/tasks/{_segment(APPROVAL_TASK_ID)}/required_actions"
 
     # -- tasks, model, failure -------------------------------------------------------------
     def _parts(self, run: dict) -> dict:
@@ -123,11 +134,39 @@ class RunDetails:
             for t in self.client.task_instances(self.dag_id, run_id)
         ]
         tasks.sort(key=_task_order)
-        return {
+        parts = {
             "tasks": tasks,
             **self._model_result(run_id, tasks),
+            "approval": self._approval(run_id, tasks),
             "failure": self._failure(run_id, tasks) if state == "failed" else None,
         }
+        settled = parts["approval"] or {}
+        if isinstance(settled.get("promoted"), bool) and parts["model"]:
+            parts["model"] = {**parts["model"], "promoted": settled["promoted"]}
+        return parts
+
+    def _approval(self, run_id: str, tasks: list[dict]) -> dict | None:
+        """A person's sign-off of the run's model: waiting (with where to answer), or the
+        answer ``record_approval`` returned (who, when, promoted or not); None when nobody
+        was asked."""
+        states = {t["task_id"]: t["state"] for t in tasks}
+        if states.get(APPROVAL_TASK_ID) == AWAITING_INPUT_STATE:
+            return {"state": APPROVAL_AWAITING, "answer_url": self.answer_url(run_id)}
+        if states.get(APPROVAL_TASK_ID) != "success":
+            return None
+        if states.get(SETTLED_RESULT_TASK_ID) != "success":
+            return None
+        result = self.client.xcom(self.dag_id, run_id, SETTLED_RESULT_TASK_ID)
+        answer = result.get("approval") if isinstance(result, dict) else None
+        if not isinstance(answer, dict):
+            return None
+        # XCom can be edited by an admin: plain values only.
+        kept = {k: answer.get(k) for k in ("state", "by", "at") if isinstance(answer.get(k), str)}
+        timeout = answer.get("timeout_hours")
+        if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+            kept["timeout_hours"] = timeout
+        promoted = result.get("promoted")
+        return {**kept, "promoted": promoted if isinstance(promoted, bool) else None}
 
     def _model_result(self, run_id: str, tasks: list[dict]) -> dict:
         """The result task's XCom (the shared result format): ``metrics``, ``model``,

@@ -198,6 +198,52 @@ class ModelRegistry:
             "model_file_sha256": digest,
         }
 
+    def promote(
+        self,
+        version: str,
+        *,
+        promotion: Callable[[], AbstractContextManager[Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Make the registered ``version`` current (a promotion decided after it was stored,
+        e.g. once a person approved it), its model file checked against the SHA-256 its
+        metadata recorded. ``promotion`` is entered as in :meth:`register`; a version that is
+        current already is left as it is."""
+        with self.locked():
+            info = self.version_info(version)
+            digest = info["metadata"].get(MODEL_SHA256_KEY)
+            model_file = self.versions_dir / version / MODEL_FILE
+            try:
+                data = model_file.read_bytes()
+            except self._errors as exc:
+                raise RegistryError(self.model_dir, f"read {model_file.name}", exc) from exc
+            integrity.check(data, digest, model_file, f"in {METADATA_FILE}")
+            current = self.current()
+            if current is None or current["version"] != version:
+                with promotion() if promotion else contextlib.nullcontext():
+                    self._point_current_to(version, digest)
+        return {**info, "promoted": True}
+
+    def annotate(self, version: str, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """Add ``extra`` to ``version``'s ``metadata.json`` (what happened to it after it was
+        stored: a person's answer); the file is replaced whole, never half-written."""
+        with self.locked():
+            metadata = {**self.version_info(version)["metadata"], **extra}
+            target = self.versions_dir / version / METADATA_FILE
+            if not self.local:
+                try:  # one PUT: replaced whole or not at all
+                    target.write_bytes(_json_bytes(metadata))
+                except self._errors as exc:
+                    raise RegistryError(self.model_dir, f"update {target.name}", exc) from exc
+                return metadata
+            temp = target.with_name(f"{_TEMP_PREFIX}{uuid.uuid4().hex}-{METADATA_FILE}")
+            try:
+                _write_durably(temp, _json_bytes(metadata))
+                os.replace(temp, target)
+            except OSError as exc:
+                temp.unlink(missing_ok=True)
+                raise RegistryError(self.model_dir, f"update {target.name}", exc) from exc
+        return metadata
+
     def _model_path(self, directory: storage.StoragePath) -> str:
         model = directory / MODEL_FILE
         return str(model.resolve() if self.local else model)

@@ -18,8 +18,18 @@ import numpy as np
 import pandas as pd
 import sklearn
 
+from adclick import (
+    approval,
+    contract,
+    defaults,
+    drift,
+    integrity,
+    model,
+    modelfile,
+    promotion,
+    storage,
+)
 from adclick import candidates as grid_rules
-from adclick import contract, defaults, drift, integrity, model, modelfile, promotion, storage
 from adclick.contract import ContractError, ModelSpec
 from adclick.dataset import check_frame, read_dataset
 from adclick.errors import ArtifactError, DataValidationError, QualityGateError
@@ -236,6 +246,8 @@ def register_model(
     context: RunContext | None = None,
     candidate_hashes: Mapping[int, str] | None = None,
     min_improvement: float = 0.0,
+    require_approval: bool = False,
+    approval_timeout_hours: float = approval.DEFAULT_TIMEOUT_HOURS,
 ) -> dict:
     """Pick the best of the ``candidates`` fitted (:func:`best_candidate`), re-score its saved
     model, register it as a new version, promote it if it passes the ``gate`` and beats the
@@ -263,6 +275,9 @@ def register_model(
     ``candidates`` lists every candidate's ``{"index", "params", "metrics"}``, ``candidate``
     is the index chosen; ``promotion`` (see :func:`adclick.promotion.compare`) when the
     gate passed; and ``mlflow`` (see :class:`TrackedModel`) when tracked.
+
+    With ``require_approval``, a model that would be promoted is registered but not promoted:
+    its ``approval`` is :func:`adclick.approval.pending` until :func:`settle_approval`.
     """
     workdir = storage.location(workdir)
     gate = dict(gate)
@@ -285,6 +300,7 @@ def register_model(
         else None
     )
     promote = decision is not None and promotion.promotes(decision)
+    waiting = approval.pending(approval_timeout_hours) if promote and require_approval else None
     dataset = read_record(workdir, DATASET_RECORD)
     split = read_record(workdir, SPLIT_RECORD)
     described = spec.describe()
@@ -306,6 +322,7 @@ def register_model(
         "candidate": chosen,
         "candidates": records,
         **({"promotion": decision} if decision else {}),
+        **({"approval": waiting} if waiting else {}),
     }
     tracked = None
     if tracker is not None:
@@ -326,12 +343,16 @@ def register_model(
             decision,
         )
         full_metadata["mlflow"] = tracked.as_dict()
+        if waiting:
+            from adclick.tracking import approval_tags
+
+            tracker.tag(tracked, approval_tags(waiting))
     train = read_frame(workdir / TRAIN, columns=list(spec.features))
     registered = ModelRegistry(model_dir).register(
         model_bytes,
         metrics,
         full_metadata,
-        promote=promote,
+        promote=promote and not waiting,
         promotion=functools.partial(tracker.champion, tracked)
         if tracker is not None and tracked
         else None,
@@ -348,6 +369,7 @@ def register_model(
         "candidate": chosen,
         "candidates": records,
         **({"promotion": decision} if decision else {}),
+        **({"approval": waiting} if waiting else {}),
     }
     if tracked is not None:
         result["mlflow"] = tracked.as_dict()
@@ -361,6 +383,47 @@ def register_model(
             result,
         )
     return write_record(workdir, REGISTERED_RECORD, result)
+
+
+def settle_approval(
+    workdir: StoragePath,
+    model_dir: StoragePath,
+    *,
+    approved: bool,
+    by: str | None,
+    at: str | None,
+    tracker: Tracker | None = None,
+) -> dict:
+    """Apply a person's answer to the model :func:`register_model` left waiting in
+    ``workdir``: approved, it becomes current (and MLflow's ``champion``, together); rejected
+    (``by`` someone) or timed out (``by`` nobody), the champion stays. The answer is added to
+    the version's ``metadata.json``, tagged on the MLflow run and version, and returned in
+    the result as ``approval`` with ``promoted``.
+
+    The result is read from ``workdir``, never from what a task was handed. A result that
+    waits for nobody (no approval required, or settled already) is returned as it is, so a
+    retried task does nothing twice.
+    """
+    from adclick.tracking import TrackedModel, approval_tags
+
+    workdir = storage.location(workdir)
+    result = read_record(workdir, REGISTERED_RECORD)
+    if not approval.awaits(result):
+        return result
+    settled = approval.answer(result["approval"], approved, by, at)
+    registry = ModelRegistry(model_dir)
+    tracked = TrackedModel(**result["mlflow"]) if tracker and result.get("mlflow") else None
+    if approved:
+        registry.promote(
+            result["version"],
+            promotion=(lambda: tracker.champion(tracked)) if tracked else None,
+        )
+    registry.annotate(result["version"], {"approval": settled})
+    if tracked is not None:
+        tracker.tag(tracked, approval_tags(settled))
+    return write_record(
+        workdir, REGISTERED_RECORD, {**result, "promoted": approved, "approval": settled}
+    )
 
 
 def _track(

@@ -82,6 +82,8 @@ EXPERIMENT_RECORD = "mlflow-experiment.json"  # in the model's registry folder
 SERVED_ARTIFACTS = "mlflow-artifacts:"
 TAG_PROMOTION = "promotion"  # adclick.promotion's decision, on the run and the version
 TAG_PROMOTION_REASON = "promotion_reason"
+TAG_APPROVAL = "approval"  # adclick.approval's state, on the run and the version
+TAG_APPROVED_BY = "approval_by"  # who answered
 TAG_CHAMPION_VERSION = "champion_version"  # the registry version compared with
 TAG_CHAMPION_MLFLOW_VERSION = "champion_model_version"
 CHAMPION_METRIC_PREFIX = "champion_"  # the champion's score on this hold-out
@@ -335,6 +337,17 @@ class Tracker:
                     self.client.set_registered_model_alias(name, CHAMPION_ALIAS, previous)
             raise
 
+    def tag(self, tracked: TrackedModel, tags: Mapping[str, str]) -> None:
+        """Set ``tags`` on ``tracked``'s run and on its model version (what happened after
+        they were recorded, e.g. a person's answer)."""
+        with self._calling(f"tag run {tracked.run_id} and version {tracked.model_version}"):
+            self._check_version(tracked.model_version, tracked.model_id, tracked.run_id)
+            for key, value in tags.items():
+                self.client.set_tag(tracked.run_id, key, value)
+                self.client.set_model_version_tag(
+                    self.config.model_name, tracked.model_version, key, value
+                )
+
     def _experiment_id(self, registry_dir: storage.StoragePath) -> str:
         """The experiment this model's runs go to: the one whose id ``registry_dir`` recorded
         (found by id, so renaming it and creating another of the name changes nothing), with
@@ -488,6 +501,14 @@ def promotion_tags(promotion: Mapping[str, Any] | None) -> dict[str, str]:
         TAG_CHAMPION_VERSION: promotion.get("champion_version"),
         TAG_CHAMPION_MLFLOW_VERSION: promotion.get("champion_mlflow_version"),
     }
+    return {key: str(value) for key, value in tags.items() if value is not None}
+
+
+def approval_tags(approval: Mapping[str, Any] | None) -> dict[str, str]:
+    """A person's answer (see :mod:`adclick.approval`) as MLflow tags."""
+    if not approval:
+        return {}
+    tags = {TAG_APPROVAL: approval.get("state"), TAG_APPROVED_BY: approval.get("by")}
     return {key: str(value) for key, value in tags.items() if value is not None}
 
 

@@ -18,6 +18,8 @@ from typing import Any
 from jinja2 import Environment
 
 import result_views
+from adclick import promotion
+from adclick_contract import APPROVER_USERNAME
 
 SUBJECT_LIMIT = 99  # characters: mail clients cut longer subjects, some refuse them
 # An absolute path in a message (a file the check refused): the subject keeps its last part.
@@ -100,9 +102,11 @@ def run_report(dag_id: str, run_id: str, result: dict[str, Any], links: Links) -
     """The report the ``send_email`` task sends after a model was trained and registered."""
     promoted = result.get("promoted")
     headline = _headline(result)
+    answered = result_views.approval_line(result.get("approval"))
     subject = (
         f"[{model_name(dag_id, result)}] run {run_id}: {headline + ', ' if headline else ''}"
         f"{'promoted' if promoted else 'not promoted'}"
+        f"{f' ({answered})' if answered else ''}"
     )
     facts = [
         ("DAG", dag_id),
@@ -111,12 +115,46 @@ def run_report(dag_id: str, run_id: str, result: dict[str, Any], links: Links) -
         ("Task", result_views.task_of(result)),
         ("Model version", result.get("version")),
         ("Promoted to current", "yes" if promoted else "no"),
+        *([("Approval", answered)] if answered else []),
         ("Model file", result.get("model_path")),
         ("Training rows", result.get("rows")),
         ("Data SHA-256", result.get("data_hash")),
     ]
     title = f"{model_name(dag_id, result)} model report: {run_id}"
     return _render("run_report", subject, title=title, facts=facts, result=result, links=links)
+
+
+def approval_request(
+    dag_id: str, run_id: str, result: dict[str, Any], links: Links, answer_url: str
+) -> Mail:
+    """Sent when a model waits for a person: the comparison, and where to answer."""
+    decision = result.get("promotion") or {}
+    metric = result_views.gate_metric(result)
+    facts = [
+        ("DAG", dag_id),
+        ("Run id", run_id),
+        ("Model version", result.get("version")),
+        ("Challenger", _headline(result)),
+        ("Champion", decision.get("champion_version") or "none yet"),
+        (
+            "Champion's score",
+            f"{metric} {result_views.format_metric(decision['champion_score'])}"
+            if decision.get("champion_score") is not None
+            else None,
+        ),
+        ("Comparison", promotion.summary(decision) if decision else None),
+        ("Waiting", result_views.approval_line(result.get("approval"))),
+    ]
+    return _render(
+        "approval_request",
+        f"[{model_name(dag_id, result)}] approval needed: run {run_id}, {_headline(result)}",
+        title=f"Promote {model_name(dag_id, result)} {result.get('version')}?",
+        facts=facts,
+        result=result,
+        links=links,
+        answer_url=answer_url,
+        approver=APPROVER_USERNAME,
+    )
 
 
 def run_succeeded(dag_id: str, run_id: str, result: dict[str, Any] | None, links: Links) -> Mail:

@@ -63,7 +63,8 @@ def mime_message(message: mail.Mail, sender: str, to: list[str]) -> EmailMessage
     return envelope
 
 
-def _send_quietly(message: mail.Mail) -> None:
+def send_quietly(message: mail.Mail) -> None:
+    """:func:`send`, logging instead of raising: a notification must not fail what it reports."""
     try:
         send(message)
     except Exception:
@@ -103,7 +104,7 @@ def task_failed(context: Context) -> None:
         f"{type(error).__name__}: {error}" if error is not None else reason,
         links(ti.dag_id, ti.run_id, ti.log_url),
     )
-    _send_quietly(message)
+    send_quietly(message)
 
 
 def _record_failure(dag_id: str, run_id: str, failure: dict[str, str]) -> None:
@@ -138,7 +139,7 @@ def notify_success(context: Context) -> None:
     """DAG-level success mail: run id and the metrics of the model it trained."""
     dag_id, run_id = context["dag"].dag_id, context["run_id"]
     result = training_result(dag_id, run_id)
-    _send_quietly(mail.run_succeeded(dag_id, run_id, result, links(dag_id, run_id)))
+    send_quietly(mail.run_succeeded(dag_id, run_id, result, links(dag_id, run_id)))
 
 
 def notify_failure(context: Context) -> None:
@@ -148,7 +149,7 @@ def notify_failure(context: Context) -> None:
     task_id = failure.get("task_id") or (ti.task_id if ti is not None else None)
     reason = failure.get("message") or str(context.get("reason") or "task failed")
     log_url = ti.log_url if ti is not None and ti.task_id == task_id else None
-    _send_quietly(mail.run_failed(dag_id, run_id, task_id, reason, links(dag_id, run_id, log_url)))
+    send_quietly(mail.run_failed(dag_id, run_id, task_id, reason, links(dag_id, run_id, log_url)))
 
 
 def drift_alert(
@@ -205,7 +206,7 @@ def flask_flapping(
     """A relaunch opened a flapping episode: say so once (see :mod:`relaunches`)."""
     when = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
     url = flask_health_url(service)
-    _send_quietly(mail.flask_flapping(url, relaunches, window_s, when, service.title))
+    send_quietly(mail.flask_flapping(url, relaunches, window_s, when, service.title))
 
 
 def flask_back(service: Service = FLASK_MONITOR) -> None:
@@ -215,4 +216,4 @@ def flask_back(service: Service = FLASK_MONITOR) -> None:
         return
     until = datetime.now(UTC).isoformat(timespec="seconds")
     url = flask_health_url(service)
-    _send_quietly(mail.flask_back(url, record.get("since", "?"), until, service.title))
+    send_quietly(mail.flask_back(url, record.get("since", "?"), until, service.title))

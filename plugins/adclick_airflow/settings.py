@@ -20,13 +20,16 @@ from urllib.parse import quote
 from adclick import contract, retention, storage
 from adclick_airflow import environment, relaunches
 from adclick_contract import (
+    APPROVAL_TASK_ID,
     RESULT_TASK_ID,
+    SETTLED_RESULT_TASK_ID,
     TRAINING_DAG_ID,
     TRAINING_DAG_SUFFIX,
 )
 from flask_launcher.services import FLASK_MONITOR, Service
 
-__all__ = ["RESULT_TASK_ID", "TRAINING_DAG_ID"]  # re-exported: the DAG files read ids here
+# Re-exported: the DAG files read ids here.
+__all__ = ["APPROVAL_TASK_ID", "RESULT_TASK_ID", "SETTLED_RESULT_TASK_ID", "TRAINING_DAG_ID"]
 # "Monitor" alone is the Flask service (its package ``monitor``, its MONITOR_* settings, its
 # FLASK_MONITOR_* launcher settings); the DAG that keeps it up is ``ad_click_monitor``, whose
 # settings are ADCLICK_MONITOR_*.

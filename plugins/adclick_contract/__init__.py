@@ -7,9 +7,22 @@ Airflow and no ML libraries) and the embedded stack all read them from here.
 TRAINING_DAG_ID = "ad_click_training"
 # The training task whose XCom return value carries the registered model and its metrics.
 RESULT_TASK_ID = "load_model"
+# With `require_approval`, the task that waits for a person (state `awaiting_input`) and the
+# one that returns the run's result once the answer is in (who answered, promoted or not).
+APPROVAL_TASK_ID = "approve_promotion"
+SETTLED_RESULT_TASK_ID = "record_approval"
+# A result's `approval.state` (adclick.approval): waiting, or who settled it how.
+APPROVAL_AWAITING = "awaiting_approval"
+APPROVAL_APPROVED = "approved"
+APPROVAL_REJECTED = "rejected"
+APPROVAL_TIMED_OUT = "timed_out"
+# The task state of an approval waiting for its answer (Airflow 3.3's human-in-the-loop).
+AWAITING_INPUT_STATE = "awaiting_input"
 
 # The read-only Airflow account the monitor DAG and the Flask monitor read Airflow with.
 MONITOR_USERNAME = "monitor"
+# The account that may answer an approval (SimpleAuthManager role `user`), nothing more.
+APPROVER_USERNAME = "approver"
 
 AIRFLOW_URL = "http://127.0.0.1:8080"
 FLASK_MONITOR_BIND = "127.0.0.1:5000"

@@ -14,6 +14,13 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from adclick_contract import (
+    APPROVAL_APPROVED,
+    APPROVAL_AWAITING,
+    APPROVAL_REJECTED,
+    APPROVAL_TIMED_OUT,
+)
+
 TASKS = ("binary", "multiclass", "regression")
 METRIC_LABELS = {
     "accuracy": "Accuracy",
@@ -34,6 +41,12 @@ HEADLINE = {
     "regression": ("r2", "rmse", "mae"),
 }
 NOT_SCORES = ("confusion_matrix", "per_class", "test_rows")
+APPROVAL_WORDS = {
+    APPROVAL_AWAITING: "awaiting approval",
+    APPROVAL_APPROVED: "approved",
+    APPROVAL_REJECTED: "rejected: champion kept",
+    APPROVAL_TIMED_OUT: "no answer in time: champion kept",
+}
 
 # Mail clients drop style sheets: a mail's tables carry these inline, the monitor's pages
 # style the same class names from their style sheet.
@@ -207,6 +220,23 @@ def gate_metric(result: Mapping[str, Any] | None) -> str | None:
     return gate["metric"] if gate else None
 
 
+def approval_line(approval: object) -> str | None:
+    """A person's sign-off as one line: ``approved by approver at <time>``, ``awaiting
+    approval (up to 24 h)``, ``no answer in time: champion kept (24 h)``; None when nobody
+    was asked."""
+    if not isinstance(approval, Mapping) or approval.get("state") not in APPROVAL_WORDS:
+        return None
+    state, by, at = approval["state"], approval.get("by"), approval.get("at")
+    words = APPROVAL_WORDS[state]
+    timeout = approval.get("timeout_hours")
+    limit = f"{timeout:g} h" if _is_number(timeout) else None
+    if state == APPROVAL_AWAITING:
+        return f"{words}{f' (up to {limit})' if limit else ''}"
+    if state == APPROVAL_TIMED_OUT:
+        return f"{words}{f' ({limit})' if limit else ''}"
+    return f"{words}{f' by {by}' if by else ''}{f' at {at}' if at else ''}"
+
+
 def percent(value: object) -> str:
     return f"{100 * value:.1f} %" if _is_number(value) else "-"  # type: ignore[operator]
 
@@ -226,6 +256,7 @@ def install(env: Environment) -> None:
         confusion_cells=confusion_cells,
         gate_line=gate_line,
         gate_of=gate_of,
+        approval_line=approval_line,
         task_of=task_of,
         style=style,
     )

@@ -58,6 +58,8 @@ def test_training_dag_settings(dagbag: DagBag) -> None:
         "gate",
         "min_accuracy",
         "min_improvement",
+        "require_approval",
+        "approval_timeout",
         "test_size",
         "random_state",
         "candidates",
@@ -66,11 +68,12 @@ def test_training_dag_settings(dagbag: DagBag) -> None:
     assert dag.params["gate"] == {"metric": "accuracy", "min": 0.9}
     assert dag.params["min_accuracy"] is None, "a shorthand, used when given"
     assert dag.params["min_improvement"] == 0, "as good as the champion is enough"
+    assert dag.params["require_approval"] is False and dag.params["approval_timeout"] == 24
     for task in dag.tasks:
         # load_data fails on the file, whose retry would fail (or time out) the same way.
         assert (task.retries == 0) == (task.task_id == "load_data"), task.task_id
         assert task.on_failure_callback in ([notify.task_failed], notify.task_failed), task.task_id
-        assert task.doc_md or task.doc or task.task_id == "trigger_monitor"
+        assert task.doc_md or task.doc or task.task_id == "trigger_monitor", task.task_id
     # Whatever sits in the data root, the DAG's only run slot is not held for long.
     assert dag.get_task("load_data").execution_timeout <= timedelta(minutes=5)
 
@@ -94,8 +97,11 @@ def test_training_tasks_receive_only_what_they_use(dagbag: DagBag) -> None:
     assert not fit.partial_kwargs["op_args"] and not fit.partial_kwargs["op_kwargs"]
     report = dag.get_task("send_email")
     assert isinstance(report, EmailOperator), "the SMTP provider's operator sends the report"
-    assert report.upstream_task_ids == {"load_model"}
-    assert "xcom_pull(task_ids='load_model')" in report.html_content
+    assert report.upstream_task_ids == {"record_approval"}
+    assert "xcom_pull(task_ids='record_approval')" in report.html_content
+    for task_id in ("promote_approved", "record_approval"):
+        task = dag.get_task(task_id)
+        assert not task.op_args and not task.op_kwargs, task_id
 
 
 def test_callbacks_wired(dagbag: DagBag) -> None:

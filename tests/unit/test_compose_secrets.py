@@ -61,7 +61,11 @@ def run(root: Path, **explicit: str) -> subprocess.CompletedProcess:
 def stored(root: Path) -> dict[str, str]:
     values = {path.name: path.read_text() for path in (root / "airflow").iterdir()}
     passwords = json.loads((root / "auth" / "simple_auth_manager_passwords.json").read_text())
-    return {**values, "AIRFLOW_ADMIN_PASSWORD": passwords["admin"]}
+    return {
+        **values,
+        "AIRFLOW_ADMIN_PASSWORD": passwords["admin"],
+        "AIRFLOW_APPROVER_PASSWORD": passwords["approver"],
+    }
 
 
 def mode(path: Path) -> int:
@@ -131,8 +135,10 @@ def test_a_first_start_generates_every_secret_and_says_where_the_admin_password_
     assert f"aws_access_key_id = {key_id}\n" in (served / "aws-credentials").read_text()
     (models,) = [i for i in identities if i["credentials"][0]["accessKey"] == key_id]
     assert models["actions"] == ["Read:adclick/model/*"]
-    # The admin password goes to the passwords file alone, not to every Airflow container.
-    assert "AIRFLOW_ADMIN_PASSWORD" not in {p.name for p in (root / "airflow").iterdir()}
+    # The admin's and the approver's passwords go to the passwords file alone, not to every
+    # Airflow container.
+    kept_apart = {"AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_APPROVER_PASSWORD"}
+    assert not kept_apart & {p.name for p in (root / "airflow").iterdir()}
     passwords = json.loads((root / "auth" / "simple_auth_manager_passwords.json").read_text())
     assert passwords["monitor"] == values["AIRFLOW_MONITOR_PASSWORD"]
 

@@ -60,3 +60,19 @@ def test_an_existing_wide_open_home_is_closed(tmp_path: Path) -> None:
     home.chmod(0o755)
     load_or_create_secrets(home)
     assert mode(home) == 0o700
+
+
+def test_a_home_made_before_the_approver_account_gets_its_password_and_keeps_the_rest(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    values = load_or_create_secrets(home)
+    older = {k: v for k, v in values.items() if k != "approver_password"}
+    write_private(home / "secrets.json", json.dumps(older))
+
+    again = load_or_create_secrets(home)
+
+    assert {k: again[k] for k in older} == older
+    assert len(again["approver_password"]) >= 16
+    assert json.loads((home / "secrets.json").read_text()) == again
+    assert mode(home / "secrets.json") == 0o600
