@@ -7,6 +7,7 @@ import time
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
+from werkzeug.wrappers import Response as BaseResponse
 
 from model_server import inputs, views
 from model_server.metrics import NO_MODEL
@@ -41,7 +42,7 @@ def finish(response: Response) -> Response:
     return response
 
 
-def http_error(error: HTTPException) -> Response:
+def http_error(error: HTTPException) -> BaseResponse:
     """404, 405, 413, 503 and friends as ``{"error": ...}``; a Host header outside
     TRUSTED_HOSTS as plain text, naming nothing of the service."""
     response = error.get_response()

@@ -72,7 +72,7 @@ class ScoringBatches:
         return {
             "model": model,
             "dag_id": dag_id,
-            "batches": [self._batch(dag_id, run) for run in runs],
+            "batches": [self._batch(dag_id, run) for run in runs] if dag_id else [],
             "fetched_at": fetched_at,
         }
 
@@ -98,7 +98,7 @@ class ScoringBatches:
         run_id = run["dag_run_id"]
         scored = _mapping(self._xcom(dag_id, run_id, SCORING_TASK_ID))
         report = _mapping(self._xcom(dag_id, run_id, DRIFT_TASK_ID)) if scored else {}
-        conf = run.get("conf") if isinstance(run.get("conf"), dict) else {}
+        conf = _mapping(run.get("conf"))
         return {
             "run_id": run_id,
             "state": run.get("state"),

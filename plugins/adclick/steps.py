@@ -412,14 +412,16 @@ def settle_approval(
         return result
     settled = approval.answer(result["approval"], approved, by, at)
     registry = ModelRegistry(model_dir)
-    tracked = TrackedModel(**result["mlflow"]) if tracker and result.get("mlflow") else None
+    tracked = TrackedModel(**result["mlflow"]) if result.get("mlflow") else None
     if approved:
         registry.promote(
             result["version"],
-            promotion=(lambda: tracker.champion(tracked)) if tracked else None,
+            promotion=functools.partial(tracker.champion, tracked)
+            if tracker is not None and tracked is not None
+            else None,
         )
     registry.annotate(result["version"], {"approval": settled})
-    if tracked is not None:
+    if tracker is not None and tracked is not None:
         tracker.tag(tracked, approval_tags(settled))
     return write_record(
         workdir, REGISTERED_RECORD, {**result, "promoted": approved, "approval": settled}

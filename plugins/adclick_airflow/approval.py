@@ -81,5 +81,5 @@ def answer_of(response: dict[str, Any] | None) -> dict[str, Any] | None:
     return {
         "approved": ApprovalOperator.APPROVE in (response.get("chosen_options") or []),
         "by": (user.get("name") or user.get("id")) if isinstance(user, dict) else str(user),
-        "at": at.isoformat() if hasattr(at, "isoformat") else at,
+        "at": at.isoformat() if at is not None and hasattr(at, "isoformat") else at,
     }

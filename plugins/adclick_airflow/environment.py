@@ -17,8 +17,8 @@ from pathlib import Path
 
 from adclick import csvfile, defaults, retention, source
 from adclick_airflow import relaunches
+from adclick_contract import ALERT_EMAILS as DEFAULT_ALERT_EMAILS
 from adclick_contract import (
-    ALERT_EMAILS,
     FLASK_MONITOR_BIND,
     FLASK_MONITOR_SERVICE,
     FLASK_MONITOR_URL,
@@ -50,7 +50,7 @@ def _seconds(value: float) -> str:
 
 
 ALERT_EMAILS = Variable(
-    "ADCLICK_ALERT_EMAILS", "Comma-separated recipients of every mail.", ALERT_EMAILS
+    "ADCLICK_ALERT_EMAILS", "Comma-separated recipients of every mail.", DEFAULT_ALERT_EMAILS
 )
 TRAINING_SCHEDULE = Variable(
     "ADCLICK_TRAINING_SCHEDULE",

@@ -130,7 +130,7 @@ class MetadataCleanTrigger(BaseTrigger):
             yield TaskFailedEvent()
             return
         before = argv[argv.index("--clean-before-timestamp") + 1]
-        report = {"clean_before": before, "output": lines[-ITEMS_IN_SUMMARY:]}
+        report: dict[str, Any] = {"clean_before": before, "output": lines[-ITEMS_IN_SUMMARY:]}
         yield TaskSuccessEvent(xcoms={"return_value": report})
 
 
