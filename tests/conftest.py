@@ -75,6 +75,7 @@ def embedded_stack(
             f"ADCLICK_{fixture_models.EMBEDDED.upper()}_TRAINING_SCHEDULE": "none",
             "ADCLICK_MONITOR_SCHEDULE": "none",
             "ADCLICK_WATCHDOG_SCHEDULE": "none",
+            "ADCLICK_MODEL_SERVER_WATCHDOG_SCHEDULE": "none",
             "ADCLICK_MAINTENANCE_SCHEDULE": "none",
             # Many tests put ad-click CSVs in the data root and trigger their own runs: only
             # the fixture model trains and scores when files land, and its watchers look

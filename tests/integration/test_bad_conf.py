@@ -70,8 +70,8 @@ def test_unknown_keys_are_refused_by_name(embedded_stack: EmbeddedStack) -> None
 
     assert "unknown trigger conf key(s) min_acuracy" in log
     assert (
-        "allowed: candidates, data_path, gate, min_accuracy, min_improvement, random_state, "
-        "test_size" in log
+        "allowed: approval_timeout, candidates, data_path, gate, min_accuracy, min_improvement, "
+        "random_state, require_approval, test_size" in log
     )
 
 

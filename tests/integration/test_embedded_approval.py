@@ -70,6 +70,7 @@ def stack(
             **{f"ADCLICK_{name.upper()}_TRAINING_SCHEDULE": "none" for name in (NAME, OTHER)},
             "ADCLICK_MONITOR_SCHEDULE": "none",
             "ADCLICK_WATCHDOG_SCHEDULE": "none",
+            "ADCLICK_MODEL_SERVER_WATCHDOG_SCHEDULE": "none",
             "ADCLICK_MAINTENANCE_SCHEDULE": "none",
             "AIRFLOW__CORE__PARALLELISM": "1",
             "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "1",
@@ -178,7 +179,7 @@ def test_an_approved_model_becomes_champion_and_the_wait_holds_no_slot(
         {
             "AIRFLOW_URL": stack.api_url,
             "AIRFLOW_PASSWORD": stack.viewer.password,
-            "DAG_ID": dag(NAME),
+            "TRAINING_DAG_ID": dag(NAME),
             "CACHE_TTL": 0,
         }
     ).test_client()
