@@ -70,6 +70,14 @@ class PromotionApproval(ApprovalOperator):
         self.response_timeout = timedelta(hours=result["approval"]["timeout_hours"])
         return super().execute(context)
 
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        # On "Reject" the operator skips the task after it by raising (Airflow 3's SkipMixin),
+        # so its return value never reaches XCom: the answer is pushed first, for
+        # record_approval to settle.
+        answer = HITLOperator.execute_complete(self, context, event)
+        context["ti"].xcom_push(key="return_value", value=answer)
+        return super().execute_complete(context, event)
+
 
 def answer_of(response: dict[str, Any] | None) -> dict[str, Any] | None:
     """The operator's result as :func:`adclick.steps.settle_approval` takes it
