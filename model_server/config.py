@@ -40,6 +40,13 @@ DEFAULTS: dict[str, Any] = {
     # Set by the process launcher for each start (adclick_contract.instance).
     "INSTANCE_KEY": "",
 }
+# gunicorn's settings (gunicorn.conf.py), MODEL_SERVER_<key> in the environment.
+GUNICORN_DEFAULTS: dict[str, Any] = {
+    "BIND": "0.0.0.0:5002",
+    "WORKERS": 1,
+    "CONNECTIONS": 1000,
+    "LOG_LEVEL": "info",
+}
 SECONDS = ("POLL_INTERVAL", "SMTP_TIMEOUT")
 WHOLE_NUMBERS = ("MAX_BODY_BYTES", "SMTP_PORT")
 
@@ -59,7 +66,9 @@ def load_config(config: Config, test_config: dict[str, Any] | None) -> None:
         config[key] = _positive(key, config[key], int)
     config["MAX_CONTENT_LENGTH"] = config["MAX_BODY_BYTES"]  # Flask answers 413 above it
     config["TRUSTED_HOSTS"] = _names("TRUSTED_HOSTS", config["TRUSTED_HOSTS"], "host")
-    config["ALERT_EMAILS"] = _names("ALERT_EMAILS", config["ALERT_EMAILS"], "address")
+    # Compose passes an unset ADCLICK_ALERT_EMAILS through as empty: the default then.
+    recipients = config["ALERT_EMAILS"] or ALERT_EMAILS
+    config["ALERT_EMAILS"] = _names("ALERT_EMAILS", recipients, "address")
 
 
 def _positive(key: str, value: Any, kind: type) -> Any:

@@ -7,26 +7,31 @@ clients that send one byte and then nothing cannot hold the service. Each worker
 champion and follows promotions itself; predictions are CPU-bound, so more workers than
 cores gain nothing.
 
-    MODEL_SERVER_BIND         address to listen on (default 0.0.0.0:5002)
-    MODEL_SERVER_WORKERS      worker processes (default 1)
-    MODEL_SERVER_CONNECTIONS  connections one worker serves at once (default 1000)
-    MODEL_SERVER_PIDFILE      where the master writes its pid (default: none)
-    MODEL_SERVER_ACCESS_LOG   a line per request to this file, "-" for the log (default: none)
+MODEL_SERVER_BIND, _WORKERS, _CONNECTIONS and _LOG_LEVEL default to
+model_server.config.GUNICORN_DEFAULTS; MODEL_SERVER_PIDFILE and _ACCESS_LOG to none
+(docs/configuration.md lists them all).
 """
 
 import os
 
-bind = os.environ.get("MODEL_SERVER_BIND", "0.0.0.0:5002")
-workers = int(os.environ.get("MODEL_SERVER_WORKERS", "1"))
+from model_server.config import GUNICORN_DEFAULTS
+
+
+def _setting(key: str) -> str:
+    return os.environ.get(f"MODEL_SERVER_{key}") or str(GUNICORN_DEFAULTS[key])
+
+
+bind = _setting("BIND")
+workers = int(_setting("WORKERS"))
 worker_class = "model_server.worker.ModelServerWorker"
-worker_connections = int(os.environ.get("MODEL_SERVER_CONNECTIONS", "1000"))
+worker_connections = int(_setting("CONNECTIONS"))
 timeout = 30
 graceful_timeout = 10
 # Also the most a connection gets to send a request's headers (the gevent worker's bound).
 keepalive = 5
 accesslog = os.environ.get("MODEL_SERVER_ACCESS_LOG") or None
 errorlog = "-"
-loglevel = os.environ.get("MODEL_SERVER_LOG_LEVEL", "info")
+loglevel = _setting("LOG_LEVEL")
 pidfile = os.environ.get("MODEL_SERVER_PIDFILE") or None
 proc_name = "model-server"
 control_socket_disable = True

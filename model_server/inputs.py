@@ -96,12 +96,15 @@ def from_mlflow(payload: Any, features: Sequence[str]) -> pd.DataFrame:
     raise BadInput(f"{SOURCE}: inputs must be an object of columns or a list of rows")
 
 
-def checked(frame: pd.DataFrame, display: str, features: Sequence[str]) -> pd.DataFrame:
-    """The ``features`` of ``frame``, in order, checked as the training data's are."""
+def checked(
+    frame: pd.DataFrame, display: str, features: Sequence[str], allow_missing: bool = False
+) -> pd.DataFrame:
+    """The ``features`` of ``frame``, in order, checked as the training data's are (gaps
+    refused unless the model's estimator takes them)."""
     if frame.empty:
         raise BadInput(f"{SOURCE}: no rows to score")
     try:
-        check_features(display, features, frame, SOURCE)
+        check_features(display, features, frame, SOURCE, allow_missing=allow_missing)
     except DataValidationError as exc:
         absent = [column for column in features if column not in frame.columns]
         column = exc.column or (absent[0] if absent else None)

@@ -366,7 +366,8 @@ HEADER = f"""\
 # Configuration
 
 <!-- Written by `python -m adclick_airflow.environment` from
-plugins/adclick_airflow/environment.py and flask_monitor/monitor/config.py: edit those. -->
+plugins/adclick_airflow/environment.py, flask_monitor/monitor/config.py and
+model_server/config.py: edit those. -->
 
 Every setting comes from the environment; an empty value counts as unset. The Compose stack
 sets the stack's own values in `docker-compose.yaml` and passes the rest through from `.env`
@@ -393,6 +394,55 @@ def monitor_variables() -> list[Variable]:
     ]
 
 
+# The model service's settings: MODEL_SERVER_<key> for each key of model_server.config.DEFAULTS.
+MODEL_SERVER_MEANINGS = {
+    "MODELS_DIR": "The model contract's modules; one model served per module.",
+    "MODEL_ROOT": "The registries' root the model service serves from (a folder or an `s3://` "
+    "URL); required.",
+    "POLL_INTERVAL": "Seconds between two looks at each registry's `current.json`.",
+    "MAX_BODY_BYTES": "The largest request body; a larger one gets 413.",
+    "TRUSTED_HOSTS": "Host names the model service answers, comma-separated; any other `Host` "
+    "gets 400.",
+    "SMTP_HOST": "Where the model service's alert mails go (empty: logged only).",
+    "SMTP_PORT": "Port of `MODEL_SERVER_SMTP_HOST`.",
+    "SMTP_TIMEOUT": "Seconds an alert mail may take.",
+    "MAIL_FROM": "Sender of the model service's alerts.",
+    "ALERT_EMAILS": "Recipients of the model service's alerts (Compose: `ADCLICK_ALERT_EMAILS`).",
+    "INSTANCE_KEY": "The key `/health?challenge=` proves; set per start by the `process` "
+    "launcher, never by hand.",
+}
+# How gunicorn runs it (model_server/gunicorn.conf.py reads config.GUNICORN_DEFAULTS).
+MODEL_SERVER_GUNICORN_MEANINGS = {
+    "BIND": "The address the model service listens on.",
+    "WORKERS": "gunicorn gevent workers of the model service.",
+    "CONNECTIONS": "Connections each model-service worker serves at once.",
+    "LOG_LEVEL": "The model service's log level.",
+}
+MODEL_SERVER_FILES = (
+    Variable("MODEL_SERVER_PIDFILE", "Where the model service's master writes its pid."),
+    Variable("MODEL_SERVER_ACCESS_LOG", "The model service's access log (`-`: its log)."),
+)
+
+
+def model_server_variables() -> list[Variable]:
+    """The model service's variables, with the defaults its own config declares."""
+    from model_server import config
+
+    shown = {**config.DEFAULTS, "MODELS_DIR": "dags/models"}
+    gunicorn = [
+        Variable(f"{config.ENV_PREFIX}_{key}", meaning, config.GUNICORN_DEFAULTS[key])
+        for key, meaning in MODEL_SERVER_GUNICORN_MEANINGS.items()
+    ]
+    return [
+        *(
+            Variable(f"{config.ENV_PREFIX}_{key}", meaning, shown=_shown(shown[key]))
+            for key, meaning in MODEL_SERVER_MEANINGS.items()
+        ),
+        *gunicorn,
+        *MODEL_SERVER_FILES,
+    ]
+
+
 def _shown(value: object) -> str:
     if isinstance(value, list | tuple):
         value = ",".join(map(str, value))
@@ -401,7 +451,12 @@ def _shown(value: object) -> str:
 
 def page() -> str:
     """docs/configuration.md as it should read."""
-    rows = [*VARIABLES, *launcher_variables(), *monitor_variables()]
+    rows = [
+        *VARIABLES,
+        *launcher_variables(),
+        *monitor_variables(),
+        *model_server_variables(),
+    ]
     lines = [f"| `{v.name}` | {v.shown_default} | {v.meaning} |" for v in rows]
     return HEADER + "\n".join(lines) + "\n"
 

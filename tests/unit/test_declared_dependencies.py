@@ -13,6 +13,7 @@ from embedded.stack import REPO_ROOT
 
 FIRST_PARTY = {p.name for p in (REPO_ROOT / "plugins").iterdir() if p.is_dir()} | {
     "monitor",
+    "model_server",
     "embedded",
     "testkit",
     "tests",

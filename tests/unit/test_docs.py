@@ -27,6 +27,7 @@ from embedded import __main__ as embedded_main
 from embedded.stack import REPO_ROOT
 from model_server.config import DEFAULTS as MODEL_SERVER_DEFAULTS
 from model_server.config import ENV_PREFIX as MODEL_SERVER_ENV_PREFIX
+from model_server.config import GUNICORN_DEFAULTS as MODEL_SERVER_GUNICORN_DEFAULTS
 from monitor import create_app
 from monitor.config import DEFAULTS as MONITOR_DEFAULTS
 from monitor.config import ENV_PREFIX as MONITOR_ENV_PREFIX
@@ -389,6 +390,7 @@ def prefixed_settings() -> set[str]:
     return {
         *(f"{MONITOR_ENV_PREFIX}_{key}" for key in MONITOR_DEFAULTS),
         *(f"{MODEL_SERVER_ENV_PREFIX}_{key}" for key in MODEL_SERVER_DEFAULTS),
+        *(f"{MODEL_SERVER_ENV_PREFIX}_{key}" for key in MODEL_SERVER_GUNICORN_DEFAULTS),
     }
 
 

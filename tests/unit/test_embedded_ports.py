@@ -18,6 +18,7 @@ def test_every_port_of_the_stack_is_an_option() -> None:
         "mlflow": "--mlflow-port",
         "worker_logs": "--worker-log-port",
         "trigger_logs": "--trigger-log-port",
+        "model_server": "--model-server-port",
     }
     assert set(options) == set(chosen), "a port of the stack has no option"
     argv = [word for name, option in options.items() for word in (option, str(chosen[name]))]
