@@ -55,9 +55,7 @@ def _frame(from_json: Callable[[Any], pd.DataFrame]) -> pd.DataFrame:
 def _scored(champion: Champion, frame: pd.DataFrame, labels_only: bool = False) -> pd.DataFrame:
     """The columns scoring adds (:func:`adclick.scoring.predict`); with ``labels_only``, the
     prediction alone (what MLflow's protocol answers: no probabilities to compute)."""
-    features = inputs.checked(
-        frame, champion.display, champion.features, champion.allow_missing
-    )
+    features = inputs.checked(frame, champion.display, champion.features, champion.allow_missing)
     try:
         if labels_only:
             scored = pd.DataFrame({PREDICTION: champion.model.predict(features)})
