@@ -16,8 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from markupsafe import Markup
+
 from adclick_contract import DRIFT_TASK_ID, PREDICTIONS_DIR, SCORING_TAGS, SCORING_TASK_ID
 from airflow_rest import TERMINAL_STATES, AirflowClient, AirflowError, CoalescingCache, Lookup
+from monitor.charts import Point, is_number, line_chart
+from monitor.filters import when
 from monitor.status import unavailable
 
 BATCHES_SHOWN = 10
@@ -117,6 +121,41 @@ class ScoringBatches:
 
     def _xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
         return self.client.xcom(dag_id, run_id, task_id)  # None when the task pushed none
+
+
+def drift_chart(batches: list[dict]) -> Markup:
+    """The share of drifted columns per batch (``batches`` newest first), in percent, oldest to
+    latest; a batch without a report (not scored, or its version has no reference sample) is
+    a cross under the plot, never a 0. Each point links to its batch's row of the page."""
+    points = []
+    for position, batch in reversed(list(enumerate(batches))):
+        share = batch.get("drift_share")
+        value = float(share) * 100 if is_number(share) else None
+        state = str(batch.get("state") or "none")
+        shown = f"{value:.0f}% drifted" if value is not None else "no drift report"
+        points.append(
+            Point(
+                run_id=str(batch["run_id"]),
+                state=state,
+                value=value,
+                label=f"{batch.get('input') or batch['run_id']}\n"
+                f"{when(batch.get('when'))} · {state} · {shown}",
+                href=f"#{batch_anchor(position)}",
+            )
+        )
+    return line_chart(
+        "drift",
+        "Share of drifted columns per batch in percent (a cross: no drift report)",
+        points,
+        floor=0.0,
+        ceiling=100.0,
+        unit="%",
+    )
+
+
+def batch_anchor(position: int) -> str:
+    """The id of the row of the batch at ``position`` (0: the newest) on the scoring page."""
+    return f"batch-{position}"
 
 
 def _mapping(value: Any) -> dict:
