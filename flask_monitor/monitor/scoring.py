@@ -1,6 +1,7 @@
 """A model's latest scoring batches: the runs of its scoring DAG (tagged ``SCORING_TAGS`` and
 the model's name), each with what its scoring and drift tasks returned: input, rows, model
-version, state, share of drifted columns and where the predictions and report are.
+version, state, share of drifted columns, where the predictions and report are, and the
+report in MLflow when the batch was tracked there.
 
 A finished run never changes, so its row is read once and kept (the most recent ones); runs
 still going are read again in every cache window, which one coalescing cache per model shares
@@ -18,10 +19,17 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
-from adclick_contract import DRIFT_TASK_ID, PREDICTIONS_DIR, SCORING_TAGS, SCORING_TASK_ID
+from adclick_contract import (
+    DRIFT_TASK_ID,
+    DRIFT_TRACKING_TASK_ID,
+    PREDICTIONS_DIR,
+    SCORING_TAGS,
+    SCORING_TASK_ID,
+)
 from airflow_rest import TERMINAL_STATES, AirflowClient, AirflowError, CoalescingCache, Lookup
 from monitor.charts import Point, is_number, line_chart
 from monitor.filters import when
+from monitor.runs import http_link
 from monitor.status import unavailable
 
 BATCHES_SHOWN = 10
@@ -102,6 +110,7 @@ class ScoringBatches:
         run_id = run["dag_run_id"]
         scored = _mapping(self._xcom(dag_id, run_id, SCORING_TASK_ID))
         report = _mapping(self._xcom(dag_id, run_id, DRIFT_TASK_ID)) if scored else {}
+        tracked = _mapping(self._xcom(dag_id, run_id, DRIFT_TRACKING_TASK_ID)) if report else {}
         conf = _mapping(run.get("conf"))
         return {
             "run_id": run_id,
@@ -115,6 +124,7 @@ class ScoringBatches:
             "drift": report.get("drift"),
             "drifted_columns": report.get("drifted_columns") or [],
             "report": _data_path(report.get("html")),
+            "report_url": http_link(tracked.get("report_url")),
             "airflow_url": f"{self.ui_url}/dags/{quote(dag_id, safe='')}/runs/"
             f"{quote(run_id, safe='')}",
         }

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from adclick_contract import DRIFT_TASK_ID, SCORING_TAGS, SCORING_TASK_ID
+from adclick_contract import DRIFT_TASK_ID, DRIFT_TRACKING_TASK_ID, SCORING_TAGS, SCORING_TASK_ID
 from testkit.airflow_api import AirflowAPI
 from testkit.browser import Browser
 from testkit.flask_service import launched_monitor
 
 VERSION = "20261206T080000.000000Z-1a2b3c4d"
 ROOT = "/srv/data/predictions"  # the server's directories, which pages must not show
+MLFLOW_REPORT = "http://127.0.0.1:5001/#/experiments/1/runs/4f2a/artifacts/drift/v.drift.html"
 
 
 def scored(name: str, rows: int) -> dict:
@@ -53,6 +54,7 @@ def scoring_api(airflow_api: AirflowAPI) -> AirflowAPI:
         returned={
             SCORING_TASK_ID: scored("monday", 150),
             DRIFT_TASK_ID: drift_report("monday", 0.0, []),
+            DRIFT_TRACKING_TASK_ID: {"report_url": "javascript:alert(1)"},  # edited XCom
         },
         conf={"input": "monday.csv"},
     )
@@ -61,6 +63,7 @@ def scoring_api(airflow_api: AirflowAPI) -> AirflowAPI:
         returned={
             SCORING_TASK_ID: scored("shifted <b>", 3000),
             DRIFT_TASK_ID: drift_report("shifted <b>", 0.75, ["petal width (cm)", "sepal <i>"]),
+            DRIFT_TRACKING_TASK_ID: {"report_url": MLFLOW_REPORT},
         },
         conf={"input": "shifted <b>.csv"},
     )
@@ -83,6 +86,9 @@ def test_the_scoring_page_lists_the_latest_batches_newest_first(
     assert html.count(VERSION) >= 2 and ">3000<" in html and ">150<" in html
     assert "75%" in html and "0%" in html and "petal width (cm)" in html
     assert f"predictions/monday/{VERSION}.drift.html" in html
+    # The report tracked in MLflow is linked; a link that is not http(s) never is.
+    assert re.findall(r'<a class="report" href="([^"]+)"', html) == [MLFLOW_REPORT]
+    assert "javascript:" not in html
     assert "/srv/data" not in html
     assert f"{scoring_api.url}/dags/iris_scoring/runs/manual__" in html
     assert 'class="state failed">failed' in html
