@@ -1,7 +1,8 @@
 """Experiment tracking and the model registry in MLflow.
 
 One MLflow run per training run, one child run per hyperparameter candidate of a grid, and
-every trained model registered as a version of one registered model. The alias ``champion``
+every trained model registered as a version of one registered model; and one run per scored
+batch's drift report (:meth:`Tracker.record_drift`), in the same experiment. The alias ``champion``
 is the registry's answer to "which model is live"; :meth:`Tracker.champion` moves it and puts
 it back when what follows (exporting the model to the model directory) fails.
 
