@@ -7,8 +7,8 @@ root (the asset `<model>_batches`), when a new champion is promoted (the asset
 `<model>_champion`: the newest batch in the inbox is scored again), and on demand with the
 CSV to score, a file in the inbox: `{"input": "batch-2026-12-06.csv"}`.
 
-`locate_input -> score_batch -> drift_report -> drifted -> mail_drift_alert`, and
-`drifted -> retrain_requested -> trigger_training`
+`locate_input -> score_batch -> drift_report -> drifted -> mail_drift_alert`,
+`drifted -> retrain_requested -> trigger_training`, and `drift_report -> log_drift`
 
 * `locate_input` checks the conf and names the file: the conf's `input`, else the batch that
   landed, else (a new champion) the newest batch in the inbox; with none there it skips the
@@ -29,6 +29,12 @@ CSV to score, a file in the inbox: `{"input": "batch-2026-12-06.csv"}`.
   `mail_drift_alert` send one alert mail naming the drifted columns; with `retrain_on_drift`
   (param, default false) `trigger_training` also starts the model's training DAG on the batch
   (`data_path`: the batch must then hold the target column).
+* `log_drift`, with `MLFLOW_TRACKING_URI` set (else skipped), records the report in MLflow
+  as training runs are recorded: a run in the model's experiment tagged `run_kind`
+  `scoring_batch` with the `model_version` that scored it, the metrics `drift_share`,
+  `drift_score.<column>` and `drifted.<column>`, and the HTML and JSON report under `drift/`.
+  MLflow down or refusing fails this task (retried; each try is a run of its own), as it
+  fails training's: the predictions, the report and the alert do not depend on it.
 
 Bad input fails at once (no retries); every failure mails its reason.
 """
@@ -45,7 +51,7 @@ from airflow.sdk import Param, dag, task
 
 from adclick import contract, defaults
 from adclick_airflow import landings, notify, settings
-from adclick_contract import SCORING_TAGS
+from adclick_contract import DRIFT_TRACKING_TASK_ID, SCORING_TAGS
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +168,24 @@ def scoring_dag(spec: contract.ModelSpec) -> Any:
                 "data_path": storage.relative_name(scored["input"], settings.data_dir()),
             }
 
+        @task(task_id=DRIFT_TRACKING_TASK_ID)
+        def log_drift(report: dict, run_id: str | None = None, ti=None) -> dict:
+            """Record the drift report in the model's MLflow experiment (a run tagged as a
+            scoring batch, its metrics, the HTML report); skipped when tracking is off."""
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from adclick_airflow.tasks import fail_fast, training_tracker
+
+            with fail_fast():
+                tracker, context = training_tracker(dag_id, name, run_id, ti.try_number)
+                if tracker is None or context is None:
+                    raise AirflowSkipException("MLFLOW_TRACKING_URI is unset: tracking is off")
+                tracked = tracker.record_drift(
+                    context=context, report=report, registry_dir=settings.model_registry_dir(name)
+                )
+            log.info("drift report recorded in MLflow: %s", tracked.run_url or tracked.run_id)
+            return tracked.as_dict()
+
         @task.short_circuit
         def drifted(report: dict) -> bool:
             """Go on to the alert (and the retraining) only when the batch drifted."""
@@ -188,6 +212,7 @@ def scoring_dag(spec: contract.ModelSpec) -> Any:
         )
 
         report = drift_report(score_batch(locate_input()))
+        log_drift(report)
         gate = drifted(report)
         gate >> mail_drift_alert(report)
         gate >> retrain_requested() >> trigger_training

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup, escape
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 WIDTH, HEIGHT = 720, 250
 LEFT, RIGHT, TOP = 88, 16, 16
@@ -148,3 +152,8 @@ def tick_decimals(ticks: list[float]) -> int:
         if all(abs(round(t, decimals) - t) < 1e-9 for t in ticks):
             return decimals
     return 6
+
+
+def is_number(value: object) -> TypeIs[int | float]:
+    """A value a chart can plot: an int or a float, not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool)

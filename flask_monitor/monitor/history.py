@@ -3,17 +3,12 @@ latest."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from markupsafe import Markup
 
 import result_views
-from monitor.charts import Point, line_chart
+from monitor.charts import Point, is_number, line_chart
 from monitor.filters import seconds, when
 from monitor.urls import scoped_url
-
-if TYPE_CHECKING:
-    from typing_extensions import TypeIs
 
 
 def gate_metric(runs: list[dict]) -> str | None:
@@ -57,12 +52,12 @@ def charts(runs: list[dict]) -> dict[str, Markup]:
 
 def metric_value(run: dict, name: str | None) -> float | None:
     value = (run.get("metrics") or {}).get(name) if name else None
-    return float(value) if _is_number(value) else None
+    return float(value) if is_number(value) else None
 
 
 def _duration(run: dict) -> float | None:
     value = run.get("duration")
-    return float(value) if _is_number(value) and run.get("end_date") else None
+    return float(value) if is_number(value) and run.get("end_date") else None
 
 
 def _point(run: dict, value: float | None, shown) -> Point:
@@ -75,7 +70,3 @@ def _point(run: dict, value: float | None, shown) -> Point:
         label=f"{run['run_id']}\n{label}",
         href=scoped_url("run", run_id=run["run_id"]),
     )
-
-
-def _is_number(value: object) -> TypeIs[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -17,6 +17,7 @@ from prometheus_client import (
 )
 
 from airflow_rest import Lookup
+from monitor.charts import is_number
 
 RUN_STATES = ("none", "queued", "running", "success", "failed", "other")
 
@@ -65,6 +66,13 @@ class Metrics:
             ["model", "dag_id", "metric"],
             registry=self.registry,
         )
+        self.drift_share = Gauge(
+            "monitor_drift_share",
+            "Share of drifted columns in each model's latest scoring batch with a drift report "
+            "(absent until the monitor read one)",
+            ["model"],
+            registry=self.registry,
+        )
         self._state_lock = threading.Lock()
 
     def observe(self, dag_id: str, lookup: Lookup) -> None:
@@ -79,6 +87,15 @@ class Metrics:
             self.record_state(dag_id, lookup.value.get("state"))
             self.record_metrics(dag_id, lookup.value)
 
+    def observe_scoring(self, model: str, lookup: Lookup) -> None:
+        """The drift share of ``model``'s latest batch that has one, from a scoring lookup
+        (a stale one is older than what the gauge shows: left out)."""
+        if lookup.stale or lookup.error is not None:
+            return
+        share = latest_drift_share(lookup.value["batches"])
+        if share is not None:
+            self.drift_share.labels(model).set(share)
+
     def record_metrics(self, dag_id: str, run: dict) -> None:
         """The run's numeric hold-out metrics, by the model's name (its DAG's when the result
         names none); a run without a result leaves the last model's figures in place."""
@@ -87,7 +104,7 @@ class Metrics:
             return
         model = (run.get("model") or {}).get("name") or dag_id
         for name, value in metrics.items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
+            if is_number(value):
                 self.model_metric.labels(model, dag_id, name).set(value)
 
     def record_state(self, dag_id: str, state: str | None) -> None:
@@ -95,6 +112,16 @@ class Metrics:
         with self._state_lock:  # never two states at 1, however threads interleave
             for candidate in RUN_STATES:
                 self.last_run_state.labels(dag_id, candidate).set(1 if candidate == seen else 0)
+
+
+def latest_drift_share(batches: list[dict]) -> float | None:
+    """The share of drifted columns of the newest batch (``batches`` newest first) that has a
+    drift report; None when none has."""
+    for batch in batches:
+        share = batch.get("drift_share")
+        if is_number(share):
+            return float(share)
+    return None
 
 
 @bp.get("/metrics")

@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 
 from adclick_contract import TRAINING_TAGS
 from monitor import views
+from monitor.scoring import batch_anchor, drift_chart
 from monitor.status import StatusSource, StatusUnavailable
 
 bp = Blueprint("models", __name__, url_prefix="/models")
@@ -67,10 +68,22 @@ def scoring(name: str) -> ResponseReturnValue:
     services = current_app.extensions["monitor"]
     try:
         _source(name)
-        batches = services.scoring.lookup(name).unwrap()
+        lookup = services.scoring.lookup(name)
+        services.metrics.observe_scoring(name, lookup)
+        batches = lookup.unwrap()
     except StatusUnavailable as error:
         return views.unavailable_page(error)
-    return render_template("scoring.html", name=name, scoring=batches)
+    return views.rendered_once(
+        f"scoring {name}",
+        batches,
+        lambda: render_template(
+            "scoring.html",
+            name=name,
+            scoring=batches,
+            chart=drift_chart(batches["batches"]),
+            anchor=batch_anchor,
+        ),
+    )
 
 
 @bp.get("/<name>/runs/<path:run_id>")

@@ -224,10 +224,15 @@ def _mlflow(tracked: object) -> dict | None:
         return None
     kept = {k: tracked.get(k) for k in MLFLOW_FIELDS if isinstance(tracked.get(k), str)}
     for key in MLFLOW_LINKS:
-        if not str(kept.get(key, "")).startswith(("http://", "https://")):
-            kept[key] = None
+        kept[key] = http_link(kept.get(key))
     kept["champion"] = tracked.get("passed") is True
     return kept
+
+
+def http_link(value: object) -> str | None:
+    """``value`` when it is an http(s) URL, else None: links from XCom (which an admin can
+    edit) never become ``javascript:`` links on a page."""
+    return value if isinstance(value, str) and value.startswith(("http://", "https://")) else None
 
 
 def _plain_list(values: object) -> list | None:

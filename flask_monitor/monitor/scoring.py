@@ -1,6 +1,7 @@
 """A model's latest scoring batches: the runs of its scoring DAG (tagged ``SCORING_TAGS`` and
 the model's name), each with what its scoring and drift tasks returned: input, rows, model
-version, state, share of drifted columns and where the predictions and report are.
+version, state, share of drifted columns, where the predictions and report are, and the
+report in MLflow when the batch was tracked there.
 
 A finished run never changes, so its row is read once and kept (the most recent ones); runs
 still going are read again in every cache window, which one coalescing cache per model shares
@@ -16,8 +17,19 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from adclick_contract import DRIFT_TASK_ID, PREDICTIONS_DIR, SCORING_TAGS, SCORING_TASK_ID
+from markupsafe import Markup
+
+from adclick_contract import (
+    DRIFT_TASK_ID,
+    DRIFT_TRACKING_TASK_ID,
+    PREDICTIONS_DIR,
+    SCORING_TAGS,
+    SCORING_TASK_ID,
+)
 from airflow_rest import TERMINAL_STATES, AirflowClient, AirflowError, CoalescingCache, Lookup
+from monitor.charts import Point, is_number, line_chart
+from monitor.filters import when
+from monitor.runs import http_link
 from monitor.status import unavailable
 
 BATCHES_SHOWN = 10
@@ -98,6 +110,7 @@ class ScoringBatches:
         run_id = run["dag_run_id"]
         scored = _mapping(self._xcom(dag_id, run_id, SCORING_TASK_ID))
         report = _mapping(self._xcom(dag_id, run_id, DRIFT_TASK_ID)) if scored else {}
+        tracked = _mapping(self._xcom(dag_id, run_id, DRIFT_TRACKING_TASK_ID)) if report else {}
         conf = _mapping(run.get("conf"))
         return {
             "run_id": run_id,
@@ -111,12 +124,48 @@ class ScoringBatches:
             "drift": report.get("drift"),
             "drifted_columns": report.get("drifted_columns") or [],
             "report": _data_path(report.get("html")),
+            "report_url": http_link(tracked.get("report_url")),
             "airflow_url": f"{self.ui_url}/dags/{quote(dag_id, safe='')}/runs/"
             f"{quote(run_id, safe='')}",
         }
 
     def _xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
         return self.client.xcom(dag_id, run_id, task_id)  # None when the task pushed none
+
+
+def drift_chart(batches: list[dict]) -> Markup:
+    """The share of drifted columns per batch (``batches`` newest first), in percent, oldest to
+    latest; a batch without a report (not scored, or its version has no reference sample) is
+    a cross under the plot, never a 0. Each point links to its batch's row of the page."""
+    points = []
+    for position, batch in reversed(list(enumerate(batches))):
+        share = batch.get("drift_share")
+        value = float(share) * 100 if is_number(share) else None
+        state = str(batch.get("state") or "none")
+        shown = f"{value:.0f}% drifted" if value is not None else "no drift report"
+        points.append(
+            Point(
+                run_id=str(batch["run_id"]),
+                state=state,
+                value=value,
+                label=f"{batch.get('input') or batch['run_id']}\n"
+                f"{when(batch.get('when'))} · {state} · {shown}",
+                href=f"#{batch_anchor(position)}",
+            )
+        )
+    return line_chart(
+        "drift",
+        "Share of drifted columns per batch in percent (a cross: no drift report)",
+        points,
+        floor=0.0,
+        ceiling=100.0,
+        unit="%",
+    )
+
+
+def batch_anchor(position: int) -> str:
+    """The id of the row of the batch at ``position`` (0: the newest) on the scoring page."""
+    return f"batch-{position}"
 
 
 def _mapping(value: Any) -> dict:

@@ -1,7 +1,8 @@
 """Experiment tracking and the model registry in MLflow.
 
 One MLflow run per training run, one child run per hyperparameter candidate of a grid, and
-every trained model registered as a version of one registered model. The alias ``champion``
+every trained model registered as a version of one registered model; and one run per scored
+batch's drift report (:meth:`Tracker.record_drift`), in the same experiment. The alias ``champion``
 is the registry's answer to "which model is live"; :meth:`Tracker.champion` moves it and puts
 it back when what follows (exporting the model to the model directory) fails.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -89,6 +91,15 @@ TAG_CHAMPION_MLFLOW_VERSION = "champion_model_version"
 CHAMPION_METRIC_PREFIX = "champion_"  # the champion's score on this hold-out
 GATE_PASSED = "passed"
 GATE_REJECTED = "rejected"
+# A scoring batch's drift report: a run of its own in the model's experiment.
+TAG_RUN_KIND = "run_kind"
+RUN_KIND_SCORING = "scoring_batch"
+TAG_MODEL_VERSION = "model_version"  # the registry's version that scored the batch
+TAG_DRIFT = "drift"  # "true" when the share reached the threshold
+DRIFT_DIR = "drift"  # the report's artifacts
+DRIFT_SHARE_METRIC = "drift_share"
+DRIFT_SCORE_PREFIX = "drift_score."  # one metric per column: its test's score
+DRIFTED_PREFIX = "drifted."  # one per column: 1 when its test found drift
 
 
 @dataclass(frozen=True)
@@ -156,6 +167,21 @@ class TrackedModel:
     model_id: str | None = None
     run_url: str | None = None
     version_url: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrackedDrift:
+    """The MLflow run holding a scoring batch's drift report (JSON-able through
+    :meth:`as_dict`)."""
+
+    tracking_uri: str
+    experiment_id: str
+    run_id: str
+    run_url: str | None = None
+    report_url: str | None = None  # the HTML report among the run's artifacts
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -348,6 +374,73 @@ class Tracker:
                     self.config.model_name, tracked.model_version, key, value
                 )
 
+    def record_drift(
+        self,
+        *,
+        context: RunContext,
+        report: Mapping[str, Any],
+        registry_dir: storage.StoragePath,
+    ) -> TrackedDrift:
+        """A run in the model's experiment (see :meth:`_experiment_id`) for one scoring
+        batch's drift ``report`` (what :func:`adclick.drift.report_batch` returns): tagged as
+        a scoring batch of the model version that scored it, with the metrics
+        ``drift_share``, ``drift_score.<column>`` and ``drifted.<column>``, the threshold and
+        the rows compared as params, and the report's HTML and JSON under ``drift/``.
+
+        Each call makes a new run; one that fails on the way is ended as FAILED. Raises
+        :class:`TrackingError` (the report and the predictions stay as they are), and
+        :class:`ArtifactError` when the report's files cannot be read.
+        """
+        with self._calling("find the experiment"):
+            experiment_id = self._experiment_id(registry_dir)
+        files = _report_files(report)
+        tags = {
+            TAG_RUN_KIND: RUN_KIND_SCORING,
+            TAG_RUN_ID: context.run_id,
+            TAG_TRY: str(context.try_number),
+            **({TAG_DAG_ID: context.dag_id} if context.dag_id else {}),
+            **({TAG_URL: context.run_url} if context.run_url else {}),
+            **({TAG_MODEL: str(report["model"])} if report.get("model") else {}),
+            TAG_MODEL_VERSION: str(report["model_version"]),
+            TAG_DRIFT: "true" if report["drift"] else "false",
+        }
+        with self._calling("start the drift report's run"):
+            run_id = self.client.create_run(
+                experiment_id, tags=tags, run_name=f"{context.run_id} drift"
+            ).info.run_id
+        with self._calling(f"log the drift report in run {run_id}"):
+            try:
+                self.client.log_batch(
+                    run_id,
+                    metrics=_metric_entities(drift_metrics(report)),
+                    params=_param_entities(
+                        {
+                            "drift_threshold": report["threshold"],
+                            "rows": report.get("rows"),
+                            "compared_rows": report.get("compared_rows"),
+                            "reference_rows": report.get("reference_rows"),
+                        }
+                    ),
+                )
+                with tempfile.TemporaryDirectory(prefix="adclick-drift-") as folder:
+                    for name, data in files.items():
+                        (Path(folder) / name).write_bytes(data)
+                    self.client.log_artifacts(run_id, folder, DRIFT_DIR)
+                self.client.set_terminated(run_id)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.client.set_terminated(run_id, "FAILED")
+                raise
+        html_name = storage.location(report["html"]).name
+        run_page = f"#/experiments/{experiment_id}/runs/{run_id}"
+        return TrackedDrift(
+            tracking_uri=self.config.tracking_uri,
+            experiment_id=experiment_id,
+            run_id=run_id,
+            run_url=self._ui(run_page),
+            report_url=self._ui(f"{run_page}/artifacts/{DRIFT_DIR}/{html_name}"),
+        )
+
     def _experiment_id(self, registry_dir: storage.StoragePath) -> str:
         """The experiment this model's runs go to: the one whose id ``registry_dir`` recorded
         (found by id, so renaming it and creating another of the name changes nothing), with
@@ -525,7 +618,6 @@ def _log_evaluation(mlflow: Any, documents: Mapping[str, Any]) -> None:
     """The evaluation documents as JSON files under ``evaluation/`` of the active run, in one
     upload (``log_dict`` would look the run up again for each)."""
     import json
-    import tempfile
 
     with tempfile.TemporaryDirectory(prefix="adclick-evaluation-") as folder:
         for name, document in documents.items():
@@ -599,10 +691,39 @@ def _scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
         (tn, fp), (fn, tp) = matrix
         scalars.update(true_negatives=tn, false_positives=fp, false_negatives=fn, true_positives=tp)
     for label, figures in (metrics.get("per_class") or {}).items():
-        name = re.sub(r"[^A-Za-z0-9_./ -]", "_", str(label))
+        name = _metric_name(label)
         for key, value in figures.items():
             scalars[f"{key}.{name}"] = float(value)
     return scalars
+
+
+def drift_metrics(report: Mapping[str, Any]) -> dict[str, float]:
+    """A drift report's numbers: ``drift_share``, and per column ``drift_score.<column>``
+    (its test's score, when finite) and ``drifted.<column>`` (1 or 0)."""
+    metrics = {DRIFT_SHARE_METRIC: float(report["share"])}
+    for column, result in (report.get("columns") or {}).items():
+        name = _metric_name(column)
+        if isinstance(result.get("score"), int | float):
+            metrics[DRIFT_SCORE_PREFIX + name] = float(result["score"])
+        metrics[DRIFTED_PREFIX + name] = 1.0 if result.get("drifted") else 0.0
+    return metrics
+
+
+def _metric_name(label: object) -> str:
+    """``label`` in the characters MLflow allows in a metric's name."""
+    return re.sub(r"[^A-Za-z0-9_./ -]", "_", str(label))
+
+
+def _report_files(report: Mapping[str, Any]) -> dict[str, bytes]:
+    """The report's HTML and JSON files by name, read before anything is sent to MLflow."""
+    files = {}
+    for key in ("html", "json"):
+        path = storage.location(report[key])
+        try:
+            files[path.name] = path.read_bytes()
+        except storage.errors(path) as exc:
+            raise ArtifactError(f"drift report {path}: cannot read it: {exc}") from exc
+    return files
 
 
 def _metric_entities(metrics: Mapping[str, Any]) -> list:

@@ -205,9 +205,9 @@ _RETENTION = (
 _MLFLOW = (
     Variable(
         defaults.TRACKING_URI_ENV,
-        "Where training runs and models are recorded; unset or empty: tracking off. MLflow's "
-        "own `MLFLOW_*` client settings apply (each call gives up within seconds unless set "
-        "otherwise).",
+        "Where training runs, models and scoring batches' drift reports are recorded; unset or "
+        "empty: tracking off. MLflow's own `MLFLOW_*` client settings apply (each call gives "
+        "up within seconds unless set otherwise).",
         shown="embedded: its server; Compose: `http://mlflow:5000`",
     ),
     Variable(
@@ -222,7 +222,9 @@ _MLFLOW = (
         shown="`64`",
     ),
     Variable(
-        defaults.EXPERIMENT_ENV, "Experiment of the training runs.", defaults.DEFAULT_EXPERIMENT
+        defaults.EXPERIMENT_ENV,
+        "Experiment of the training runs and drift reports.",
+        defaults.DEFAULT_EXPERIMENT,
     ),
     Variable(
         defaults.UI_URL_ENV,

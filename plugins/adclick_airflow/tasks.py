@@ -1,5 +1,5 @@
-"""Helpers the training tasks share: fail-fast errors, the run's working directory, and the
-MLflow tracker."""
+"""Helpers the model DAGs' tasks share: fail-fast errors, the run's working directory, and
+the MLflow tracker."""
 
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ def training_tracker(
     dag_id: str, model_name: str, run_id: str, try_number: int
 ) -> tuple[Tracker | None, RunContext | None]:
     """The MLflow tracker of model ``model_name`` (None when ``MLFLOW_TRACKING_URI`` is
-    unset) and what identifies this training run to it, with a link back to the run."""
+    unset) and what identifies this run (of its training or its scoring DAG) to it, with a
+    link back to the run."""
     from adclick.tracking import RunContext, TrackingConfig
 
     config = TrackingConfig.from_env(model_name=model_name)

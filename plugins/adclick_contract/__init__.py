@@ -33,12 +33,13 @@ FLASK_MONITOR_SERVICE = "flask-monitor"
 # Every training DAG carries these tags and its model's name: how the monitor finds them.
 TRAINING_TAGS = ("ml", "training")
 # Every scoring DAG carries these tags and its model's name; the monitor lists its batches
-# from what these two tasks return (the scoring summary and the drift report).
+# from what these tasks return (the scoring summary, the drift report and its MLflow run).
 SCORING_TAGS = ("ml", "scoring")
 # Where the scoring DAGs write, under the data root: predictions/<input name>/<version>.parquet
 PREDICTIONS_DIR = "predictions"
 SCORING_TASK_ID = "score_batch"
 DRIFT_TASK_ID = "drift_report"
+DRIFT_TRACKING_TASK_ID = "log_drift"
 # A model's training DAG is "<model name>_training" (the ad-click one keeps TRAINING_DAG_ID).
 TRAINING_DAG_SUFFIX = "_training"
 

@@ -2,7 +2,8 @@
 fixture model: a batch in the inbox is scored with the champion's version and labels; a
 broken one fails naming the row, mails it, and leaves no prediction file. Each batch gets a
 drift report: none for rows like the training data, one alert mail (real SMTP) naming the
-columns of a shifted batch, and with `retrain_on_drift` a run of the training DAG on it."""
+columns of a shifted batch, and with `retrain_on_drift` a run of the training DAG on it; with
+MLflow configured (a real server), the batch's drift is a run in the model's experiment."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from airflow.dag_processing.dagbag import DagBag
 
 from adclick import contract, steps
 from adclick.registry import ModelRegistry
+from adclick.tracking import Tracker, TrackingConfig
 from adclick_airflow import settings
 from embedded.mailcatcher import MailCatcher
+from embedded.mlflow_server import MlflowServer
 from embedded.stack import REPO_ROOT
 from testkit import fixture_models
 
@@ -28,6 +31,7 @@ SCORING_TASKS = {  # task: its upstream tasks
     "drift_report": {"score_batch"},
     "drifted": {"drift_report"},
     "mail_drift_alert": {"drifted", "drift_report"},
+    "log_drift": {"drift_report"},
     "retrain_requested": {"drifted"},
     "trigger_training": {"retrain_requested"},
 }
@@ -166,6 +170,7 @@ def test_a_batch_like_the_training_data_gets_a_report_and_no_alert(
     states = states_of(dag_run)
     assert dag_run.state == "success", states
     assert states["drifted"] == "success" and states["mail_drift_alert"] == "skipped", states
+    assert states["log_drift"] == "skipped"  # no MLFLOW_TRACKING_URI: tracking is off
     folder = workspace / "data" / "predictions" / "tuesday"
     report = json.loads((folder / f"{version}.drift.json").read_text())
     assert report["share"] == 0 and report["drift"] is False and report["model_version"] == version
@@ -198,6 +203,40 @@ def test_a_shifted_batch_mails_one_alert_naming_its_columns(
     assert (
         "Drifted: sepal length (cm), sepal width (cm), petal length (cm), petal width (cm)" in text
     )
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_with_mlflow_the_batch_drift_is_a_run_of_the_models_experiment(
+    dagbag: DagBag,
+    smtp_catcher: MailCatcher,
+    workspace: Path,
+    iris_registry: Path,
+    mlflow_server: MlflowServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    inbox_batch(workspace, iris_registry, "tracked.csv", shift=3.0)
+    version = ModelRegistry(iris_registry).current()["version"]
+
+    dag_run = dagbag.dags["iris_scoring"].test(run_conf={"input": "tracked.csv"})
+
+    states = states_of(dag_run)
+    assert dag_run.state == "success" and states["log_drift"] == "success", states
+    (tracked,) = [
+        ti.xcom_pull(task_ids="log_drift")
+        for ti in dag_run.get_task_instances()
+        if ti.task_id == "log_drift"
+    ]
+    client = Tracker(TrackingConfig(mlflow_server.url)).client
+    run = client.get_run(tracked["run_id"])
+    assert run.data.tags["run_kind"] == "scoring_batch" and run.data.tags["model"] == "iris"
+    assert run.data.tags["model_version"] == version
+    assert run.data.tags["airflow.run_id"] == dag_run.run_id
+    assert run.data.metrics["drift_share"] == 1.0
+    [html] = [f.path for f in client.list_artifacts(run.info.run_id, "drift") if ".html" in f.path]
+    assert html == f"drift/{version}.drift.html"
+    assert tracked["report_url"].endswith(f"/runs/{run.info.run_id}/artifacts/{html}")
+    assert len(drift_mails(smtp_catcher)) == 1
 
 
 @pytest.mark.usefixtures("airflow_db")
