@@ -27,7 +27,7 @@ from harness import (
     Target,
     arguments,
     cell,
-    compose_stack_client,
+    compose_stack,
     cpu_seconds,
     publish,
     rebuild,
@@ -91,7 +91,7 @@ def containers(project: str, since: float) -> dict[str, dict]:
 
 def first_training_run(up_started: float) -> float:
     """Seconds from the start of ``up`` to the first training run seen succeeding."""
-    client = compose_stack_client(timeout=60.0)
+    client = compose_stack().api("admin", timeout=60.0)
     wait_until(lambda: client.dag_exists(TRAINING_DAG), 300, f"{TRAINING_DAG} parsed", poll=0.2)
     client.set_paused(TRAINING_DAG, False)
     run = client.trigger(TRAINING_DAG, {})

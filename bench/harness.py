@@ -1,9 +1,5 @@
-"""What benchmarks share: a throw-away embedded stack, timed runs, a run's per-task timeline,
-the memory of processes, statistics, and the report.
-
-A benchmark measures its subject and, in the same run, a baseline (absolute times on a shared
-machine drift from one run to the next), then publishes a ``Report`` per result (``publish``).
-"""
+"""What benchmarks share: the stacks, timed runs and their per-task timelines, fresh child
+processes, wrk, statistics, and the ``Report`` each result is published as."""
 
 from __future__ import annotations
 
@@ -30,6 +26,7 @@ from adclick_airflow.settings import TRAINING_DAG_ID
 from embedded.progress import task_label
 from embedded.stack import REPO_ROOT, EmbeddedStack
 from testkit.datasets import SAMPLE_CSV
+from testkit.debian import ensure_debian_tool
 from testkit.ports import free_ports
 from testkit.waiting import wait_until
 
@@ -46,6 +43,7 @@ NO_SCHEDULES = {"ADCLICK_TRAINING_SCHEDULE": "none", "ADCLICK_MONITOR_SCHEDULE":
 # benchmarks measure run times, not the API's.
 SLOW_CALL_S = 60.0
 RUN_TIMEOUT_S = 600.0
+CHILD_TIMES = ("wall_s", "work_s", "cpu_s")
 
 
 # -- the system under test ------------------------------------------------------------------
@@ -53,9 +51,8 @@ RUN_TIMEOUT_S = 600.0
 def embedded_stack(
     extra_dags: Sequence[Path] = (), extra_env: dict[str, str] | None = None
 ) -> Iterator[EmbeddedStack]:
-    """A started embedded stack with the shipped settings, in a temporary directory, on free
-    ports, with the project's DAGs plus ``extra_dags`` (the project's parsed); stopped and
-    deleted afterwards."""
+    """A started embedded stack as shipped, in a temporary directory, on free ports, with the
+    project's DAGs (parsed) plus ``extra_dags``; stopped and deleted afterwards."""
     with tempfile.TemporaryDirectory(prefix="adclick-bench-") as tmp:
         root = Path(tmp)
         dags, data = root / "dags", root / "data"
@@ -92,15 +89,9 @@ def compose_stack() -> ComposeStack:
     return ComposeStack.from_env()
 
 
-def compose_stack_client(timeout: float = SLOW_CALL_S) -> AirflowClient:
-    """Admin client of ``compose_stack``."""
-    return compose_stack().api("admin", timeout=timeout)
-
-
 def timed_run(client: AirflowClient, dag_id: str) -> dict:
-    """Trigger ``dag_id``; the wall time from the trigger request to the first poll (20 ms
-    apart) that sees the run succeed (a poll the api-server leaves unanswered is repeated),
-    and the run's own queued -> end (``server_s``)."""
+    """Trigger ``dag_id``: wall time to the first poll (20 ms apart) seeing it succeed, and
+    the run's own queued -> end (``server_s``)."""
     from airflow_rest import TERMINAL_STATES, AirflowUnreachable
 
     started = time.perf_counter()
@@ -135,9 +126,8 @@ def settled_run(client: AirflowClient, dag_id: str) -> dict:
 def alternating(
     trials: dict[str, Callable[[], dict]], rounds: int, warm_up: bool = True
 ) -> dict[str, list[dict]]:
-    """``{name: [sample per round]}``: each trial after the other, ``rounds`` times, so that
-    a drift in the machine's load spreads over all of them; after one uncounted round that
-    pays for cold imports and first parses, unless ``warm_up`` is false."""
+    """``{name: [sample per round]}``: the trials in turn, ``rounds`` times (a drift in the
+    machine's load spreads over all), after one uncounted round unless not ``warm_up``."""
     samples: dict[str, list[dict]] = {name: [] for name in trials}
     for counted in [False] * warm_up + [True] * rounds:
         for name, trial in trials.items():
@@ -148,8 +138,8 @@ def alternating(
 
 
 def wait_until_monitor_idle(client: AirflowClient, timeout: float = 120.0) -> None:
-    """A training run ends by triggering the monitor DAG; its tasks would compete for the
-    executor's slots with whatever is measured next, so wait for its runs to finish."""
+    """Wait for the monitor DAG's runs (a training run triggers one) to finish: their tasks
+    would compete for the executor's slots with what is measured next."""
     from airflow_rest import TERMINAL_STATES
 
     wait_until(
@@ -295,6 +285,91 @@ def run_child(script: str, *args: str) -> dict:
     work = float(output.split()[-1])
     cpu = usage.ru_utime + usage.ru_stime
     return {"wall_s": wall, "work_s": work, "cpu_s": cpu, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def child(prepared: Callable[..., Callable[[], object]]) -> None:
+    """In a process ``run_child`` started: time the call ``prepared(*args)`` returns, print
+    its seconds and exit. Elsewhere, nothing."""
+    if sys.argv[1:2] == ["--child"]:
+        call = prepared(*sys.argv[2:])
+        started = time.perf_counter()
+        call()
+        print(time.perf_counter() - started)
+        raise SystemExit(0)
+
+
+def generated_csv(path: Path, rows: int) -> Path:
+    """``rows`` generated ad-click rows written to ``path`` (testkit.advertising)."""
+    from testkit.advertising import write_csv  # pandas: kept out of the children's imports
+
+    return write_csv(path, rows)
+
+
+def child_medians(samples: dict[str, list[dict]], digits: int = 3) -> dict[str, dict]:
+    """Per key, the medians of ``run_child``'s figures over its runs (peak RSS: the largest)."""
+    return {
+        key: {k: round(statistics.median(r[k] for r in runs), digits) for k in CHILD_TIMES}
+        | {"peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1)}
+        for key, runs in samples.items()
+    }
+
+
+# -- load: wrk -------------------------------------------------------------------------------
+# Every figure wrk prints at the end, as one JSON line (latencies in microseconds).
+WRK_REPORT = """done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK_JSON {"requests": %d, "duration_us": %d, "errors": %d, '
+    .. '"p50": %d, "p90": %d, "p99": %d, "max": %d}\\n', summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.status + e.timeout, latency:percentile(50),
+    latency:percentile(90), latency:percentile(99), latency.max))
+end"""
+WRK_POST = """local body = io.open("{path}", "rb")
+wrk.method, wrk.body = "POST", body:read("*a")
+body:close()
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def pin_wrk() -> None:  # subprocess preexec_fn
+    """wrk on the last CPU this process may use: it takes at most one core from the service."""
+    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+
+
+@dataclass
+class Wrk:
+    threads: int
+    connections: int
+    duration: float
+    binary: str = field(default_factory=lambda: ensure_debian_tool("wrk", "wrk"))
+
+    def command(self, url: str, duration: float) -> list[str]:
+        options = f"-t{self.threads} -c{self.connections} -d{duration:g}s --timeout 10s"
+        return [self.binary, *options.split(), url]
+
+    def run(self, url: str, duration: float | None = None, post: bytes | None = None) -> dict:
+        """One pinned run on ``url`` (the configured duration unless given), each request a
+        POST of the JSON ``post`` if given: its figures."""
+        duration = duration or self.duration
+        with tempfile.TemporaryDirectory() as tmp:
+            script, body = Path(tmp, "report.lua"), Path(tmp, "body.json")
+            if post is not None:
+                body.write_bytes(post)
+            script.write_text(("" if post is None else WRK_POST.format(path=body)) + WRK_REPORT)
+            done = subprocess.run(
+                [*self.command(url, duration), "-s", str(script)],
+                capture_output=True,
+                text=True,
+                timeout=duration + 60,
+                preexec_fn=pin_wrk,
+            )
+        lines = [line for line in done.stdout.splitlines() if line.startswith("WRK_JSON ")]
+        if done.returncode != 0 or not lines:
+            raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
+        raw = json.loads(lines[-1].removeprefix("WRK_JSON "))
+        seconds, rps = raw["duration_us"] / 1e6, raw["requests"] * 1e6 / raw["duration_us"]
+        latency = {f"{k}_ms": raw[k] / 1000 for k in ("p50", "p90", "p99", "max")}
+        print(f"{url}: {rps:.0f} req/s, p99 {latency['p99_ms']:.1f} ms", flush=True)
+        return {"duration_s": seconds, "requests_per_s": rps, "errors": raw["errors"], **latency}
 
 
 # -- CPU -------------------------------------------------------------------------------------

@@ -2,30 +2,19 @@
 
     .venv/bin/python bench/monitor_service.py [--measure load history freshness] [--under-load]
 
-Every monitor instance is served as deployed (gunicorn started by the process launcher, the
-shipped defaults but for what an instance changes), after a finished training run. ``load``
-(monitor_load): wrk, pinned to one CPU, on ``/health`` and ``/api/status`` of three instances
-in turn, the Airflow rounds counted by each monitor's own ``/metrics``. ``history``
-(monitor_history): after a few more runs, one failed, wrk on ``/api/status`` and ``/history``
-of an instance that reaches Airflow through a proxy counting every REST call. ``freshness``
-(monitor_freshness, or monitor_freshness_under_load with wrk on the cached instance
-meanwhile): training runs watched by tight pollers of Airflow itself and of a cached and an
-uncached monitor; a lag runs from the start of the direct poll that first showed a state to
-the end of the first ``/api/status`` answer showing it or a later one.
+Each monitor is served as deployed (gunicorn started by the process launcher) after a finished
+training run; what each result measures is in its report's method.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
 from functools import partial
 from http.server import BaseHTTPRequestHandler
 
@@ -33,10 +22,12 @@ import requests
 from harness import (
     Report,
     Target,
+    Wrk,
     alternating,
     arguments,
     cell,
     embedded_stack,
+    pin_wrk,
     publish,
     rebuild,
     spread,
@@ -48,7 +39,6 @@ from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowClient
 from embedded.stack import EmbeddedStack
 from monitor.config import DEFAULTS as MONITOR_DEFAULTS
-from testkit.debian import ensure_debian_tool
 from testkit.flask_service import served_monitor
 from testkit.local_http import LocalHTTPServer
 from testkit.runs import failing_conf, finished_run
@@ -68,76 +58,11 @@ RUN_RANK = {"queued": 1, "running": 2, "success": 3, "failed": 3}
 TASK_RANK = {None: 0, "none": 0, "scheduled": 1, "queued": 2, "running": 3} | dict.fromkeys(
     ("success", "failed", "skipped", "upstream_failed", "removed"), 4
 )
-# Every figure wrk prints at the end, as one JSON line (latencies in microseconds).
-WRK_REPORT = """done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('WRK_JSON {"requests": %d, "duration_us": %d, "errors": %d, '
-    .. '"p50": %d, "p90": %d, "p99": %d, "max": %d}\\n', summary.requests, summary.duration,
-    e.connect + e.read + e.write + e.status + e.timeout, latency:percentile(50),
-    latency:percentile(90), latency:percentile(99), latency.max))
-end"""
-
-
-WRK_POST = """local body = io.open("{path}", "rb")
-wrk.method = "POST"
-wrk.body = body:read("*a")
-body:close()
-wrk.headers["Content-Type"] = "application/json"
-"""
 
 
 # -- load: wrk, and the rounds and REST calls it costs Airflow ------------------------------
-def pin_wrk() -> None:  # subprocess preexec_fn
-    """wrk on the last CPU this process may use: the load generator takes at most one core
-    from the service it measures."""
-    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
-
-
-@dataclass
-class Wrk:
-    binary: str
-    threads: int
-    connections: int
-    duration: float
-
-    def command(self, url: str, duration: float) -> list[str]:
-        threads, connections = f"-t{self.threads}", f"-c{self.connections}"
-        return [self.binary, threads, connections, f"-d{duration:g}s", "--timeout", "10s", url]
-
-    def run(self, url: str, duration: float | None = None, post: bytes | None = None) -> dict:
-        """One pinned run on ``url`` (the configured duration unless given): its figures.
-        With ``post``, each request is a POST of that JSON body."""
-        duration = duration or self.duration
-        with (
-            tempfile.NamedTemporaryFile("w", suffix=".lua") as script,
-            tempfile.NamedTemporaryFile("wb", suffix=".json") as body,
-        ):
-            if post is not None:
-                body.write(post)
-                body.flush()
-                script.write(WRK_POST.format(path=body.name))
-            script.write(WRK_REPORT)
-            script.flush()
-            done = subprocess.run(
-                [*self.command(url, duration), "-s", script.name],
-                capture_output=True,
-                text=True,
-                timeout=duration + 60,
-                preexec_fn=pin_wrk,
-            )
-        lines = [line for line in done.stdout.splitlines() if line.startswith("WRK_JSON ")]
-        if done.returncode != 0 or not lines:
-            raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
-        raw = json.loads(lines[-1].removeprefix("WRK_JSON "))
-        seconds, rps = raw["duration_us"] / 1e6, raw["requests"] * 1e6 / raw["duration_us"]
-        latency = {f"{k}_ms": raw[k] / 1000 for k in ("p50", "p90", "p99", "max")}
-        print(f"{url}: {rps:.0f} req/s, p99 {latency['p99_ms']:.1f} ms", flush=True)
-        return {"duration_s": seconds, "requests_per_s": rps, "errors": raw["errors"], **latency}
-
-
-def in_turn(wrk: Wrk, rounds: int, runs: dict[tuple[str, str], tuple[str, Callable]]) -> dict:
-    """harness' ``alternating`` of ``{key: (url, run)}``, a second apart, after a warm-up
-    run on each URL."""
+def in_turn(wrk: Wrk, rounds: int, runs: dict[object, tuple[str, Callable]]) -> dict:
+    """``alternating`` of ``{key: (url, run)}``, a second apart, after a warm-up on each URL."""
     for url, _ in runs.values():
         wrk.run(url, WARM_UP_S)
     trials = {key: lambda run=run: time.sleep(1) or run() for key, (_, run) in runs.items()}
@@ -151,33 +76,30 @@ def metrics(url: str) -> list[tuple[str, float]]:
     return [(key, float(value)) for key, _, value in samples]
 
 
-def total(samples: list[tuple[str, float]], *needles: str) -> float:
-    return sum(v for key, v in samples if all(n in key for n in needles))
-
-
 def measure_rounds(wrk: Wrk, url: str, variant: str, route: str) -> dict:
     """One wrk run on ``route``, with the Airflow rounds the monitor's /metrics counted."""
     call = 'call="snapshot"' if route == "/api/status" else 'call="health"'
-    rounds = ("monitor_airflow_calls_total", call)
-    served = ("monitor_http_requests_total", f'endpoint="{route}"')
-    stale = ("monitor_status_cache_total", 'result="stale"')
-    before = metrics(url)
-    result = wrk.run(f"{url}{route}")
-    after = metrics(url)
-    counted = [total(after, *c) - total(before, *c) for c in (rounds, served, stale)]
-    per_request = {"upstream_rounds_per_request": counted[0] / max(counted[1], 1)}
+    kinds = (
+        ("monitor_airflow_calls_total", call),
+        ("monitor_http_requests_total", f'endpoint="{route}"'),
+        ("monitor_status_cache_total", 'result="stale"'),
+    )
+    before, result, after = metrics(url), wrk.run(f"{url}{route}"), metrics(url)
+    rounds, served, stale = (
+        sum(v for key, v in after if all(n in key for n in kind))
+        - sum(v for key, v in before if all(n in key for n in kind))
+        for kind in kinds
+    )
+    result["upstream_rounds_per_request"] = rounds / max(served, 1)
     if variant == "baseline":
-        return {**result, **per_request}
-    return {
-        **result,
-        **per_request,
-        "upstream_rounds_per_ttl_window": counted[0] * TTL_S / result["duration_s"],
-        # Answers given stale while a refresh was in flight: at a steady request rate, their
-        # number per round says how long a refresh took under this load.
-        "refresh_ms": (
-            1000 * counted[2] / counted[0] / result["requests_per_s"] if all(counted) else None
-        ),
-    }
+        return result
+    # Answers given stale while a refresh was in flight: at a steady request rate, their number
+    # per round says how long a refresh took under this load.
+    refresh = (
+        1000 * stale / rounds / result["requests_per_s"] if rounds and served and stale else None
+    )
+    per_window = rounds * TTL_S / result["duration_s"]
+    return {**result, "upstream_rounds_per_ttl_window": per_window, "refresh_ms": refresh}
 
 
 class CountingProxy(LocalHTTPServer):
@@ -225,13 +147,18 @@ def over_rounds(runs: list[dict]) -> dict:
     return {**medians, "p99_ms_worst": worst, "errors": sum(r["errors"] for r in runs)}
 
 
+def monitors(stack: EmbeddedStack, started: ExitStack) -> dict[str, str]:
+    """A monitor per ``VARIANTS``, for as long as ``started``: their URLs."""
+    return {
+        name: started.enter_context(served_monitor(stack, stack.home / name, **env))
+        for name, env in VARIANTS.items()
+    }
+
+
 def measure_load(wrk: Wrk, stack: EmbeddedStack, rounds: int) -> tuple[dict, dict]:
     """Figures and samples of /health and /api/status of each variant."""
     with ExitStack() as started:
-        urls = {
-            name: started.enter_context(served_monitor(stack, stack.home / name, **env))
-            for name, env in VARIANTS.items()
-        }
+        urls = monitors(stack, started)
         for name, url in urls.items():  # each shows the finished run and its tasks
             if len(requests.get(f"{url}/api/status", timeout=30).json().get("tasks") or []) < 2:
                 raise RuntimeError(f"the {name} monitor shows no finished run")
@@ -252,20 +179,19 @@ def measure_history(wrk: Wrk, stack: EmbeddedStack, rounds: int) -> tuple[dict, 
     wait_until_monitor_idle(stack.client())
     proxy = CountingProxy(stack.api_url)
 
-    def counted(url: str) -> dict:
+    def calls(url: str) -> dict:
         before = proxy.calls
         result = wrk.run(url)
         per_window = (proxy.calls - before) * TTL_S / result["duration_s"]
         return {**result, "rest_calls_per_ttl_window": per_window}
 
-    env = {"MONITOR_AIRFLOW_URL": proxy.url}
     try:
-        with served_monitor(stack, stack.home / "history", **env) as url:
+        with served_monitor(stack, stack.home / "history", MONITOR_AIRFLOW_URL=proxy.url) as url:
             shown = requests.get(f"{url}/history", timeout=60).text.count('class="run ')
             expected = min(len(stack.client().runs(TRAINING, limit=100)), 20)
             if shown != expected:
                 raise RuntimeError(f"/history shows {shown} runs, Airflow has {expected}")
-            runs = {r: (f"{url}{r}", partial(counted, f"{url}{r}")) for r in HISTORY_ROUTES}
+            runs = {r: (f"{url}{r}", partial(calls, f"{url}{r}")) for r in HISTORY_ROUTES}
             samples = in_turn(wrk, rounds, runs)
     finally:
         proxy.stop()
@@ -340,14 +266,8 @@ def watched_run(stack: EmbeddedStack, urls: dict[str, str], load: Wrk | None) ->
                 events.append(("run", state, None, started))
             events += [("task", s, t, started) for t, s in tasks.items() if before.get(t, 0) != s]
         previous = (started, None, run, state, tasks)
-    return [
-        {
-            "kind": kind,
-            "what": state,
-            **{f"{v}_lag_s": lag(kind, state, task, at, run_id, pollers[v].seen) for v in urls},
-        }
-        for kind, state, task, at in events
-    ]
+    lags = lambda *event: {f"{v}_lag_s": lag(*event, run_id, pollers[v].seen) for v in urls}  # noqa: E731
+    return [{"kind": e[0], "what": e[1], **lags(*e)} for e in events]
 
 
 def lag(kind: str, state: str, task: str | None, at: float, run_id: str, answers: list) -> float:
@@ -370,10 +290,7 @@ def measure_freshness(stack: EmbeddedStack, runs: int, load: Wrk | None) -> tupl
     """Figures and samples: the lags of every run and task transition, by kind, of the
     cached and the uncached monitor."""
     with ExitStack() as started:
-        urls = {
-            view: started.enter_context(served_monitor(stack, stack.home / view, **env))
-            for view, env in VARIANTS.items()
-        }
+        urls = monitors(stack, started)
         samples = [watched_run(stack, urls, load) for _ in range(runs)]
     every = [t for r in samples for t in r]
     groups = {"run, all": [t for t in every if t["kind"] == "run"]}
@@ -396,20 +313,19 @@ def method(f: dict, what: str) -> str:
 def load_report(f: dict) -> Report:
     """monitor_load: each variant's figures per route, the cached one's ratios, the targets."""
     routes, rows = f["routes"], []
+    figures = [(f"{q} ms", f"{q}_ms", 1) for q in ("p50", "p90", "p99")]
+    figures.append(("Airflow rounds / request", "upstream_rounds_per_request", 4))
     for route, by in routes.items():
         rps = [by[v]["requests_per_s"] for v in VARIANTS]
         rows.append(
             (f"`{route}`", "req/s", *(f"{x:.0f}" for x in rps), f"**{rps[0] / rps[1]:.1f}x**")
         )
-        for label, key, digits in (
-            *((f"{q} ms", f"{q}_ms", 1) for q in ("p50", "p90", "p99")),
-            ("Airflow rounds / request", "upstream_rounds_per_request", 4),
-        ):
-            rows.append(("", label, *(cell(by[v][key], digits) for v in VARIANTS), ""))
+        rows += [("", label, *(cell(by[v][k], d) for v in VARIANTS), "") for label, k, d in figures]
         rows.append(("", "errors", *(by[v]["errors"] for v in VARIANTS), ""))
     status, cached = routes["/api/status"], [routes[r]["cached"] for r in ROUTES]
-    ratio = status["cached"]["requests_per_s"] / status["baseline"]["requests_per_s"]
+    rps = [status[v]["requests_per_s"] for v in VARIANTS]
     per_window = max(x["upstream_rounds_per_ttl_window"] for x in cached)
+    p99s = ", ".join(f"`{r}` {routes[r]['cached']['p99_ms']:.1f} ms" for r in ROUTES)
     return Report(
         name="monitor_load",
         title="Flask monitor throughput (gunicorn, real embedded Airflow behind)",
@@ -423,13 +339,12 @@ def load_report(f: dict) -> Report:
         targets=[
             Target(
                 f"`/api/status` req/s >= {THROUGHPUT_RATIO_TARGET:g}x the TTL=0 baseline",
-                f"{status['cached']['requests_per_s']:.0f} vs "
-                f"{status['baseline']['requests_per_s']:.0f} = {ratio:.1f}x",
-                ratio >= THROUGHPUT_RATIO_TARGET,
+                f"{rps[0]:.0f} vs {rps[1]:.0f} = {rps[0] / rps[1]:.1f}x",
+                rps[0] / rps[1] >= THROUGHPUT_RATIO_TARGET,
             ),
             Target(
                 f"p99 <= {P99_TARGET_MS:g} ms (cached)",
-                ", ".join(f"`{r}` {routes[r]['cached']['p99_ms']:.1f} ms" for r in ROUTES),
+                p99s,
                 all(x["p99_ms"] <= P99_TARGET_MS for x in cached),
             ),
             Target(
@@ -454,16 +369,12 @@ def load_report(f: dict) -> Report:
 def history_report(f: dict) -> Report:
     """monitor_history: each route's req/s, p99 and REST calls per TTL window."""
     page, status = f["routes"]["/history"], f["routes"]["/api/status"]
+    figures = (("requests_per_s", 0), ("p99_ms", 1), ("rest_calls_per_ttl_window", 2))
     rows = [
-        (
-            f"`{r}`",
-            cell(x["requests_per_s"], 0),
-            cell(x["p99_ms"], 1),
-            cell(x["rest_calls_per_ttl_window"]),
-            x["errors"],
-        )
+        (f"`{r}`", *(cell(x[k], d) for k, d in figures), x["errors"])
         for r, x in f["routes"].items()
     ]
+    calls = "rest_calls_per_ttl_window"
     return Report(
         name="monitor_history",
         title="Flask monitor: the history page under load",
@@ -481,9 +392,8 @@ def history_report(f: dict) -> Report:
             ),
             Target(
                 f"`/history` REST calls per TTL window <= {HISTORY_CALLS_PER_WINDOW_TARGET}",
-                f"{page['rest_calls_per_ttl_window']:.2f} (`/api/status`: "
-                f"{status['rest_calls_per_ttl_window']:.2f})",
-                page["rest_calls_per_ttl_window"] <= HISTORY_CALLS_PER_WINDOW_TARGET,
+                f"{page[calls]:.2f} (`/api/status`: {status[calls]:.2f})",
+                page[calls] <= HISTORY_CALLS_PER_WINDOW_TARGET,
             ),
         ],
         sections=[table(("route", "req/s", "p99 ms", "REST calls / TTL window", "errors"), rows)],
@@ -503,6 +413,7 @@ def freshness_report(f: dict) -> Report:
         for group, x in f["stats"].items()
     ]
     load = f", under load (wrk `{f['wrk']}` on the cached monitor)" if f["under_load"] else ""
+    header = "transitions | n | median s (cached / baseline) | p90 s | max s | never shown"
     return Report(
         name="monitor_freshness_under_load" if f["under_load"] else "monitor_freshness",
         title="Flask monitor freshness (gunicorn, real embedded Airflow behind)" + load,
@@ -519,19 +430,17 @@ def freshness_report(f: dict) -> Report:
                 run["n"] > 0 and run["missed"] == 0 and run["max"] <= limit,
             )
         ],
-        sections=[
-            table(
-                "transitions | n | median s (cached / baseline) | p90 s | max s | never shown", rows
-            )
-        ],
+        sections=[table(header, rows)],
         figures=f,
     )
 
 
+REPORTS = {"load": load_report, "history": history_report, "freshness": freshness_report}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = arguments(__doc__.splitlines()[0])
-    measures = ("load", "history", "freshness")
-    parser.add_argument("--measure", nargs="+", choices=measures, default=measures[:2])
+    parser.add_argument("--measure", nargs="+", choices=list(REPORTS), default=["load", "history"])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2-core machine)")
@@ -539,11 +448,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="training runs watched (freshness)")
     parser.add_argument("--under-load", action="store_true", help="freshness with wrk running")
     args = parser.parse_args(argv)
-    reports = {"load": load_report, "history": history_report, "freshness": freshness_report}
     if args.rebuild:
-        names = [f"monitor_{name}" for name in reports] + ["monitor_freshness_under_load"]
-        return rebuild({name: reports[name.split("_")[1]] for name in names}, args.results)
-    wrk = Wrk(ensure_debian_tool("wrk", "wrk"), args.threads, args.connections, args.duration)
+        names = [f"monitor_{name}" for name in REPORTS] + ["monitor_freshness_under_load"]
+        return rebuild({name: REPORTS[name.split("_")[1]] for name in names}, args.results)
+    wrk = Wrk(args.threads, args.connections, args.duration)
     settings = {
         "wrk": f"-t{args.threads} -c{args.connections} -d{args.duration:g}s",
         "rounds": args.rounds,
@@ -563,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 measure = measure_load if name == "load" else measure_history
                 figures, samples = measure(wrk, stack, args.rounds)
-            publish(reports[name]({**settings, **figures}), args.results, samples)
+            publish(REPORTS[name]({**settings, **figures}), args.results, samples)
     return 0
 
 

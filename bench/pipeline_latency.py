@@ -29,7 +29,7 @@ from harness import (
     Target,
     alternating,
     arguments,
-    compose_stack_client,
+    compose_stack,
     difference,
     embedded_stack,
     median_timeline,
@@ -116,7 +116,7 @@ def sides(against: str, stack: str) -> Iterator[tuple[Side, Side]]:
     with ExitStack() as started:
         up = started.enter_context
         if stack == "celery":
-            client = compose_stack_client()
+            client = compose_stack().api("admin", timeout=SLOW_CALL_S)
             yield (client, TRAINING, compose_logs), (client, CONTROL_DAG, compose_logs)
         elif against == "control":
             on = up(embedded_stack([BENCH_DAGS / "ad_click_control.py"]))

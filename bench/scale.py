@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import itertools
 import math
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,9 +27,7 @@ from adclick.workdir import MODEL, candidate_dir
 STEPS = ("load_data", "data_preprocessing", "separate_data_outputs", "build_model", "load_model")
 BASELINES = ("import", "read_csv", "bare_fit")
 ARTIFACTS = ("raw.parquet", "clean.parquet", "train.parquet", "test.parquet")
-TARGET_TOTAL_S = 60.0
-TARGET_RSS_MB = 2048.0
-LINEAR_EXPONENT_MAX = 1.1
+TARGET_TOTAL_S, TARGET_RSS_MB, LINEAR_EXPONENT_MAX = 60.0, 2048.0, 1.1
 RATIOS = {  # row in the report -> (subject, baseline) step times summed
     "load_data / read_csv": (("load_data",), ("read_csv",)),
     "build_model / bare_fit": (("build_model",), ("bare_fit",)),
@@ -40,56 +35,36 @@ RATIOS = {  # row in the report -> (subject, baseline) step times summed
 }
 
 
-def prepared(name: str, workdir: Path, csv: Path) -> Callable[[], object]:
+def prepared(name: str, workdir: str, csv: str) -> Callable[[], object]:
     """Import what step or baseline ``name`` needs (bare_fit: also load its arrays, which
     is not part of the fit); return the call to time."""
+    workdir = Path(workdir)
     if name == "read_csv":
         import pandas as pd
 
         return lambda: pd.read_csv(csv)
+    from adclick import contract
+
+    spec = contract.load_named(contract.DEFAULT_MODEL, Path(__file__).parents[1] / "dags/models")
     if name == "bare_fit":
         import pandas as pd
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
 
-        spec = _adclick()
         train = pd.read_parquet(workdir / "train.parquet")
         x, y = train[list(spec.features)].to_numpy(), train[spec.target].to_numpy()
         return lambda: LogisticRegression(max_iter=1000).fit(StandardScaler().fit_transform(x), y)
     from adclick import steps
 
-    spec = _adclick()
+    gate = {"metric": "accuracy", "min": 0.5}
     return {
         "import": lambda: None,
-        "load_data": lambda: steps.ingest_csv(csv, workdir, spec),
+        "load_data": lambda: steps.ingest_csv(Path(csv), workdir, spec),
         "data_preprocessing": lambda: steps.preprocess(workdir, spec),
         "separate_data_outputs": lambda: steps.split_holdout(workdir, spec),
         "build_model": lambda: steps.fit_and_score(workdir, spec),
-        "load_model": lambda: steps.register_model(
-            workdir, workdir / "model", spec, {"metric": "accuracy", "min": 0.5}, run_id="bench"
-        ),
+        "load_model": lambda: steps.register_model(workdir, workdir / "model", spec, gate, "bench"),
     }[name]
-
-
-def _adclick():  # the ModelSpec; adclick loads with the steps only
-    from adclick import contract
-
-    return contract.load_named(
-        contract.DEFAULT_MODEL, Path(__file__).parents[1] / "dags" / "models"
-    )
-
-
-def child(name: str, workdir: Path, csv: Path) -> None:
-    """In the fresh process: run one step or baseline; print the call's seconds last."""
-    call = prepared(name, workdir, csv)
-    started = time.perf_counter()
-    call()
-    print(time.perf_counter() - started if name != "import" else 0.0)
-
-
-def run_child(name: str, workdir: Path, csv: Path) -> dict:
-    """Wall time, step time and peak RSS of one fresh process running ``name``."""
-    return harness.run_child(__file__, name, str(workdir), str(csv))
 
 
 def measure(sizes: list[int], repeats: int) -> tuple[dict, dict]:
@@ -97,37 +72,20 @@ def measure(sizes: list[int], repeats: int) -> tuple[dict, dict]:
     samples: dict[int, dict[str, list[dict]]] = {n: {} for n in sizes}
     files: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="adclick-scale-") as tmp:
-        csvs = {n: Path(tmp) / f"advertising_{n}.csv" for n in sizes}
-        for rows, csv in csvs.items():
-            command = ["-m", "testkit.advertising", "--rows", str(rows), "--out", str(csv)]
-            subprocess.run([sys.executable, *command], check=True, stdout=subprocess.DEVNULL)
+        csvs = {n: harness.generated_csv(Path(tmp) / f"advertising_{n}.csv", n) for n in sizes}
         for rep, rows in itertools.product(range(repeats), sizes):
             workdir = Path(tmp) / f"run-{rows}-{rep}"
             workdir.mkdir()
             for name in ("import", "read_csv", *STEPS, "bare_fit"):  # bare_fit reads train
-                samples[rows].setdefault(name, []).append(run_child(name, workdir, csvs[rows]))
-            paths = [workdir / a for a in ARTIFACTS] + [
+                sample = harness.run_child(__file__, name, str(workdir), str(csvs[rows]))
+                samples[rows].setdefault(name, []).append(sample)
+            paths = [
+                *(workdir / a for a in ARTIFACTS),
                 candidate_dir(workdir, 0) / MODEL,
                 csvs[rows],
             ]
             files[rows] = {path.name: round(path.stat().st_size / 2**20, 2) for path in paths}
-            work = sum(samples[rows][s][-1]["work_s"] for s in STEPS)
-            print(f"pass {rep + 1}/{repeats} {rows:>9} rows: steps {work:.2f} s", flush=True)
     return samples, files
-
-
-def summarize(samples: dict, files: dict, repeats: int) -> dict:
-    """Medians per size and step (peak RSS: the maximum), and the files between the steps."""
-    sizes = {}
-    for rows, by_name in samples.items():
-        sizes[rows] = {"files_mb": files[rows], "steps": {}}
-        for name, runs in by_name.items():
-            sizes[rows]["steps"][name] = {
-                "wall_s": round(statistics.median(s["wall_s"] for s in runs), 4),
-                "work_s": round(statistics.median(s["work_s"] for s in runs), 4),
-                "peak_rss_mb": round(max(s["peak_rss_mb"] for s in runs), 1),
-            }
-    return {"repeats": repeats, "sizes": sizes}
 
 
 def report(f: dict) -> Report:
@@ -138,44 +96,35 @@ def report(f: dict) -> Report:
     def work(rows: int, names: tuple[str, ...]) -> float:
         return sum(at[rows]["steps"][n]["work_s"] for n in names)
 
-    def total(rows: int, key: str) -> float:
-        return sum(at[rows]["steps"][n][key] for n in STEPS)
+    def wall(rows: int) -> float:
+        return sum(at[rows]["steps"][n]["wall_s"] for n in STEPS)
 
+    def k(small: int, large: int, names: tuple[str, ...]) -> float:
+        return math.log(work(large, names) / work(small, names)) / math.log(large / small)
+
+    named = {**{n: (n,) for n in (*STEPS, "read_csv", "bare_fit")}, "total": STEPS}
     growth = {
-        f"{small:,}->{large:,}": {
-            name: math.log(work(large, names) / work(small, names)) / math.log(large / small)
-            for name, names in (
-                *((n, (n,)) for n in (*STEPS, "read_csv", "bare_fit")),
-                ("total", STEPS),
-            )
-        }
+        f"{small:,}->{large:,}": {name: k(small, large, names) for name, names in named.items()}
         for small, large in itertools.pairwise(sizes)
     }
     top, last = sizes[-1], growth[list(growth)[-1]] if growth else {}
     worst = max(STEPS, key=last.get) if last else None
     peak = max(at[top]["steps"][n]["peak_rss_mb"] for n in STEPS)
-
-    def cells(name: str) -> list[str]:
-        return [
-            "{work_s:.3f} s / {wall_s:.2f} s / {peak_rss_mb:.0f} MB".format(**at[n]["steps"][name])
-            for n in sizes
-        ]
-
+    cell = "{work_s:.3f} s / {wall_s:.2f} s / {peak_rss_mb:.0f} MB"
     header = ("step", *(f"{n:,} rows" for n in sizes))
     steps = [
-        *((name, *cells(name)) for name in STEPS),
-        (
-            "**all five steps**",
-            *(f"**{work(n, STEPS):.2f} s / {total(n, 'wall_s'):.2f} s**" for n in sizes),
+        *((name, *(cell.format(**at[n]["steps"][name]) for n in sizes)) for name in STEPS),
+        ("**all five steps**", *(f"**{work(n, STEPS):.2f} s / {wall(n):.2f} s**" for n in sizes)),
+        *(
+            (f"*{b}* (baseline)", *(cell.format(**at[n]["steps"][b]) for n in sizes))
+            for b in BASELINES
         ),
-        *((f"*{name}* (baseline)", *cells(name)) for name in BASELINES),
     ]
     ratios = [
         (label, *(f"{work(n, a) / work(n, b):.2f}" for n in sizes))
         for label, (a, b) in RATIOS.items()
     ]
-    names = (*STEPS, "read_csv", "bare_fit", "total")
-    exponents = [(name, *(f"{g[name]:.2f}" for g in growth.values())) for name in names]
+    exponents = [(name, *(f"{g[name]:.2f}" for g in growth.values())) for name in named]
     return Report(
         name="scale",
         title="Scale: pipeline steps on generated data, one fresh process per step",
@@ -185,8 +134,8 @@ def report(f: dict) -> Report:
             Target(
                 f"{top:,} rows end to end <= {TARGET_TOTAL_S:.0f} s",
                 f"{work(top, STEPS):.2f} s in the steps, "
-                f"{total(top, 'wall_s'):.2f} s with the 5 process starts",
-                total(top, "wall_s") <= TARGET_TOTAL_S,
+                f"{wall(top):.2f} s with the 5 process starts",
+                wall(top) <= TARGET_TOTAL_S,
             ),
             Target(
                 f"peak RSS <= {TARGET_RSS_MB:.0f} MB in any step",
@@ -214,9 +163,6 @@ def report(f: dict) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None and sys.argv[1:2] == ["--child"]:
-        child(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))
-        return 0
     parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=3)
@@ -224,9 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.rebuild:
         return rebuild({"scale": report}, args.results)
     samples, files = measure(sorted(args.rows), args.repeats)
-    publish(report(summarize(samples, files, args.repeats)), args.results, samples)
+    sizes = {
+        n: {"files_mb": files[n], "steps": harness.child_medians(s, 4)} for n, s in samples.items()
+    }
+    publish(report({"repeats": args.repeats, "sizes": sizes}), args.results, samples)
     return 0
 
 
 if __name__ == "__main__":
+    harness.child(prepared)
     sys.exit(main())

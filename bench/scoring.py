@@ -16,26 +16,23 @@ on the scored file, Evidently's import included in its work) and ``evidently_imp
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import harness
-from harness import Report, Target, arguments, publish, rebuild, table
+from harness import Report, Target, arguments, cell, publish, rebuild, table
 
 WAYS = ("import", "bare", "scoring", "evidently_import", "drift")
 TRAIN_ROWS = 10_000
-TARGET_RATIO = 1.5
-TARGET_RSS_MB = 1024.0
-TARGET_DRIFT_S = 30.0
+TARGET_RATIO, TARGET_RSS_MB, TARGET_DRIFT_S = 1.5, 1024.0, 30.0
 
 
-def prepared(way: str, model_dir: Path, csv: Path, out: Path) -> Callable[[], object]:
+def prepared(way: str, model_dir: str, csv: str, out: str) -> Callable[[], object]:
     """Import what ``way`` needs; return the call to time."""
+    model_dir, out = Path(model_dir), Path(out)
     if way == "bare":
         import joblib
         import pandas as pd
@@ -52,15 +49,15 @@ def prepared(way: str, model_dir: Path, csv: Path, out: Path) -> Callable[[], ob
             frame.to_parquet(out / "bare.parquet")
 
         return bare
-    if way == "evidently_import":
-        from adclick import drift
+    from adclick import drift
 
+    if way == "evidently_import":
         return drift.load_evidently
-    from adclick import drift, scoring
+    from adclick import scoring
 
     def score() -> None:
         champion = scoring.load_champion(model_dir)
-        scoring.score_csv(csv, champion, out / f"{champion.version}.parquet")
+        scoring.score_csv(Path(csv), champion, out / f"{champion.version}.parquet")
 
     def report() -> None:
         version = scoring.load_champion(model_dir).version
@@ -69,58 +66,21 @@ def prepared(way: str, model_dir: Path, csv: Path, out: Path) -> Callable[[], ob
     return {"import": lambda: None, "scoring": score, "drift": report}[way]
 
 
-def child(way: str, model_dir: Path, csv: Path, out: Path) -> None:
-    """In the fresh process: run one way; print the call's seconds last."""
-    call = prepared(way, model_dir, csv, out)
-    started = time.perf_counter()
-    call()
-    print(time.perf_counter() - started)
-
-
 def measure(rows: int, repeats: int) -> dict[str, list[dict]]:
     samples: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="adclick-bench-scoring-") as tmp:
-        folder = Path(tmp)
-        for name, count in (("train", TRAIN_ROWS), ("batch", rows)):
-            command = ["-m", "testkit.advertising", "--rows", str(count)]
-            subprocess.run(
-                [sys.executable, *command, "--out", str(folder / f"{name}.csv")],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-        model_dir = folder / "model"
-        train = ["-m", "adclick", "train", "--data", folder / "train.csv"]
+        folder, model_dir = Path(tmp), Path(tmp) / "model"
+        train = harness.generated_csv(folder / "train.csv", TRAIN_ROWS)
+        batch = harness.generated_csv(folder / "batch.csv", rows)
+        command = [sys.executable, "-m", "adclick", "train", "--data", str(train)]
         subprocess.run(
-            [sys.executable, *map(str, train), "--model-dir", str(model_dir)],
-            check=True,
-            stdout=subprocess.DEVNULL,
+            [*command, "--model-dir", str(model_dir)], check=True, stdout=subprocess.DEVNULL
         )
-        for rep in range(repeats):
+        for _ in range(repeats):
             for way in WAYS:
-                args = (way, str(model_dir), str(folder / "batch.csv"), str(folder))
+                args = (way, str(model_dir), str(batch), str(folder))
                 samples.setdefault(way, []).append(harness.run_child(__file__, *args))
-            print(
-                f"pass {rep + 1}/{repeats}: "
-                + ", ".join(f"{w} {samples[w][-1]['work_s']:.2f} s" for w in WAYS),
-                flush=True,
-            )
     return samples
-
-
-def summarize(samples: dict[str, list[dict]], rows: int, repeats: int) -> dict:
-    """Medians per way (peak RSS: the maximum)."""
-    from adclick import drift
-
-    ways = {
-        way: {
-            "wall_s": round(statistics.median(s["wall_s"] for s in runs), 3),
-            "work_s": round(statistics.median(s["work_s"] for s in runs), 3),
-            "cpu_s": round(statistics.median(s["cpu_s"] for s in runs), 3),
-            "peak_rss_mb": round(max(s["peak_rss_mb"] for s in runs), 1),
-        }
-        for way, runs in samples.items()
-    }
-    return {"rows": rows, "repeats": repeats, "drift_sample_rows": drift.SAMPLE_ROWS, "ways": ways}
 
 
 def report(f: dict) -> Report:
@@ -129,19 +89,16 @@ def report(f: dict) -> Report:
     ratio = ways["scoring"]["work_s"] / ways["bare"]["work_s"]
     beyond = (ways["scoring"]["wall_s"] - fixed) / (ways["bare"]["wall_s"] - fixed)
     cpu_of = {way: w.get("cpu_s") for way, w in ways.items()}  # absent from older figures
-    cpu = (
-        (cpu_of["scoring"] - cpu_of["import"]) / (cpu_of["bare"] - cpu_of["import"])
-        if None not in cpu_of.values()
-        else None
-    )
-    rss = ways["scoring"]["peak_rss_mb"]
-    drift_s = ways["drift"]["work_s"]
+    cpu = None
+    if None not in cpu_of.values():
+        cpu = (cpu_of["scoring"] - cpu_of["import"]) / (cpu_of["bare"] - cpu_of["import"])
+    rss, drift_s = ways["scoring"]["peak_rss_mb"], ways["drift"]["work_s"]
     rows = [
         (
             way,
             f"{w['work_s']:.2f} s",
             f"{w['wall_s']:.2f} s",
-            harness.cell(w.get("cpu_s")) + " s",
+            cell(w.get("cpu_s")) + " s",
             f"{w['peak_rss_mb']:.0f} MB",
         )
         for way, w in ways.items()
@@ -157,7 +114,7 @@ def report(f: dict) -> Report:
             Target(
                 f"scoring <= {TARGET_RATIO}x the bare script, beyond the fixed process cost",
                 f"{beyond:.2f}x (call alone {ratio:.2f}x; CPU time beyond the fixed cost "
-                f"{harness.cell(cpu)}x; fixed cost {fixed:.2f} s)",
+                f"{cell(cpu)}x; fixed cost {fixed:.2f} s)",
                 beyond <= TARGET_RATIO,
             ),
             Target(
@@ -175,19 +132,20 @@ def report(f: dict) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None and sys.argv[1:2] == ["--child"]:
-        child(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), Path(sys.argv[5]))
-        return 0
     parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args(argv)
     if args.rebuild:
         return rebuild({"scoring": report}, args.results)
+    from adclick.drift import SAMPLE_ROWS
+
     samples = measure(args.rows, args.repeats)
-    publish(report(summarize(samples, args.rows, args.repeats)), args.results, samples)
+    figures = {"rows": args.rows, "repeats": args.repeats, "drift_sample_rows": SAMPLE_ROWS}
+    publish(report({**figures, "ways": harness.child_medians(samples)}), args.results, samples)
     return 0
 
 
 if __name__ == "__main__":
+    harness.child(prepared)
     sys.exit(main())
