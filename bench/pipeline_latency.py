@@ -21,27 +21,8 @@ from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 
-from harness import (
-    BENCH_DAGS,
-    SLOW_CALL_S,
-    TIMELINE_DOC,
-    Report,
-    Target,
-    alternating,
-    arguments,
-    compose_stack,
-    difference,
-    embedded_stack,
-    median_timeline,
-    publish,
-    rebuild,
-    run_timeline,
-    settled_run,
-    spread,
-    supervisor_done_times,
-    table,
-    timeline_table,
-)
+import harness
+from harness import Report, Target, table, timeline_table
 
 from adclick_airflow.settings import RESULT_TASK_ID
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
@@ -96,11 +77,8 @@ def result_name(against: str, stack: str) -> str:
 def embedded_side(stack: EmbeddedStack, dag_id: str = TRAINING) -> Side:
     """``dag_id`` on an embedded stack: its scheduler (the LocalExecutor) and api-server logs."""
     logs = [stack.log_dir / f"{c}.log" for c in ("scheduler", "api-server")]
-    return (
-        stack.client(timeout=SLOW_CALL_S),
-        dag_id,
-        lambda: [p.read_text("utf-8", "replace") for p in logs],
-    )
+    read = lambda: [p.read_text("utf-8", "replace") for p in logs]  # noqa: E731
+    return stack.client(timeout=harness.SLOW_CALL_S), dag_id, read
 
 
 def compose_logs() -> list[str]:
@@ -116,16 +94,14 @@ def sides(against: str, stack: str) -> Iterator[tuple[Side, Side]]:
     with ExitStack() as started:
         up = started.enter_context
         if stack == "celery":
-            client = compose_stack().api("admin", timeout=SLOW_CALL_S)
+            client = harness.compose_stack().api("admin", timeout=harness.SLOW_CALL_S)
             yield (client, TRAINING, compose_logs), (client, CONTROL_DAG, compose_logs)
         elif against == "control":
-            on = up(embedded_stack([BENCH_DAGS / "ad_click_control.py"]))
+            on = up(harness.embedded_stack([harness.BENCH_DAGS / "ad_click_control.py"]))
             yield embedded_side(on), embedded_side(on, CONTROL_DAG)
         elif against == "tracking-off":
-            on, off = (
-                up(embedded_stack()),
-                up(embedded_stack(extra_env={"MLFLOW_TRACKING_URI": ""})),
-            )
+            on = up(harness.embedded_stack())
+            off = up(harness.embedded_stack(extra_env={"MLFLOW_TRACKING_URI": ""}))
             yield embedded_side(on), embedded_side(off)
         else:
             store = up(running_weed(Path(up(tempfile.TemporaryDirectory()))))
@@ -136,8 +112,8 @@ def sides(against: str, stack: str) -> Iterator[tuple[Side, Side]]:
                 f"ADCLICK_{r}_DIR": f"s3://{BUCKET}/bench/{r.lower()}"
                 for r in ("DATA", "MODEL", "ARTIFACT")
             }
-            remote = up(embedded_stack(extra_env={**roots, **store.env()}))
-            yield embedded_side(remote), embedded_side(up(embedded_stack()))
+            remote = up(harness.embedded_stack(extra_env={**roots, **store.env()}))
+            yield embedded_side(remote), embedded_side(up(harness.embedded_stack()))
 
 
 def measure(both: dict[str, Side], runs: int) -> tuple[dict, dict]:
@@ -147,19 +123,22 @@ def measure(both: dict[str, Side], runs: int) -> tuple[dict, dict]:
         wait_until(partial(client.dag_exists, dag_id), 180, f"{dag_id} parsed", poll=0.5)
         client.set_paused(dag_id, False)
     trials = {
-        name: partial(settled_run, client, dag_id) for name, (client, dag_id, _) in both.items()
+        name: partial(harness.settled_run, client, dag_id)
+        for name, (client, dag_id, _) in both.items()
     }
-    samples = alternating(trials, runs)
-    figures: dict = {name: spread(s["wall_s"] for s in samples[name]) for name in both}
+    samples = harness.alternating(trials, runs)
+    figures: dict = {name: harness.spread(s["wall_s"] for s in samples[name]) for name in both}
     figures["timeline"], figures["recorded_in_mlflow"] = {}, {}
     for name, (client, dag_id, logs) in both.items():
         executor_log, api_log = logs()
         if name == "subject":
-            beats = spread((int(m[1]) / 1000 for m in HEARTBEAT.finditer(api_log)), digits=2)
+            beats = harness.spread(
+                (int(m[1]) / 1000 for m in HEARTBEAT.finditer(api_log)), digits=2
+            )
             figures["heartbeats"] = {"count": beats["n"], "median_ms": beats.get("median")}
-        done = supervisor_done_times(executor_log)
-        timelines = [run_timeline(client, dag_id, s["run_id"], done) for s in samples[name]]
-        figures["timeline"][name] = median_timeline(timelines)
+        done = harness.supervisor_done_times(executor_log)
+        timelines = [harness.run_timeline(client, dag_id, s["run_id"], done) for s in samples[name]]
+        figures["timeline"][name] = harness.median_timeline(timelines)
         result = client.xcom(dag_id, samples[name][-1]["run_id"], RESULT_TASK_ID) or {}
         figures["recorded_in_mlflow"][name] = "mlflow" in result
     return figures, samples
@@ -175,39 +154,27 @@ def report(f: dict) -> Report:
         Target(f"{subject} median <= {ratio_target}x {baseline}", measured, ratio <= ratio_target)
     ]
     if f["against"] == "control":
-        goal, p90_goal, over = (
-            MEDIAN_TARGET_S[stack],
-            P90_OVER_MEDIAN_TARGET.get(stack),
-            s["p90"] / s["median"],
-        )
+        goal, over = MEDIAN_TARGET_S[stack], s["p90"] / s["median"]
         targets.insert(
             0,
             Target(f"training median <= {goal:.1f} s", f"{s['median']:.2f} s", s["median"] <= goal),
         )
-        if p90_goal:
-            targets.append(
-                Target(
-                    f"training p90 <= {p90_goal}x its median",
-                    f"{s['p90']:.2f} s = {over:.2f}x",
-                    over <= p90_goal,
-                )
-            )
+        if p90_goal := P90_OVER_MEDIAN_TARGET.get(stack):
+            goal = f"training p90 <= {p90_goal}x its median"
+            targets.append(Target(goal, f"{s['p90']:.2f} s = {over:.2f}x", over <= p90_goal))
     rows = [
         (label, x["n"], *(f"{x[k]:.2f}" for k in ("median", "p90", "min", "max")))
         for label, x in ((subject, s), (baseline, b))
     ]
     sections = [table(("", "runs", "median (s)", "p90 (s)", "min (s)", "max (s)"), rows)]
     if timeline := f.get("timeline"):
-        tables = (
-            timeline_table(label, timeline[key])
-            for key, label in (("subject", subject), ("baseline", baseline))
-        )
         sections += [
             "## Where the time goes",
-            TIMELINE_DOC,
-            *tables,
+            harness.TIMELINE_DOC,
+            timeline_table(subject, timeline["subject"]),
+            timeline_table(baseline, timeline["baseline"]),
             "Subject minus baseline, summed over the chain (s): "
-            + difference(timeline["subject"], timeline["baseline"])
+            + harness.difference(timeline["subject"], timeline["baseline"])
             + ".",
         ]
     if beats := f.get("heartbeats"):
@@ -227,14 +194,14 @@ def report(f: dict) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = arguments(__doc__.splitlines()[0])
+    parser = harness.arguments(__doc__.splitlines()[0])
     parser.add_argument("--against", choices=list(COMPARISONS), default="control")
     parser.add_argument("--stack", choices=list(STACKS), default="embedded", help="for control")
     parser.add_argument("--runs", type=int, default=11)
     args = parser.parse_args(argv)
     if args.rebuild:
         names = {result_name(a, s) for a in COMPARISONS for s in STACKS}
-        return rebuild(dict.fromkeys(names, report), args.results)
+        return harness.rebuild(dict.fromkeys(names, report), args.results)
     if args.stack == "celery" and args.against != "control":
         parser.error("on the Celery stack only --against control")
     with sides(args.against, args.stack) as (subject, baseline):
@@ -242,9 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     recorded = list(figures["recorded_in_mlflow"].values())
     if args.against == "tracking-off" and recorded != [True, False]:
         raise RuntimeError(f"runs recorded in MLflow, tracking on and off: {recorded}")
-    publish(
-        report({"against": args.against, "stack": args.stack, **figures}), args.results, samples
-    )
+    figures = {"against": args.against, "stack": args.stack, **figures}
+    harness.publish(report(figures), args.results, samples)
     return 0
 
 
