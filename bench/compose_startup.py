@@ -17,22 +17,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
-from harness import (
-    Report,
-    Target,
-    arguments,
-    cell,
-    compose_stack,
-    cpu_seconds,
-    publish,
-    rebuild,
-    table,
-)
+import harness
+from harness import Report, Target, cell, table
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING_DAG
 from embedded.stack import REPO_ROOT
@@ -47,93 +37,59 @@ BASELINE, SHIPPED = "reference checks (baseline)", "shipped"
 def with_files(command: list[str], extra: list[Path]) -> list[str]:
     """The stack's compose command line with more ``-f`` files after its own."""
     last_file = max(i for i, arg in enumerate(command) if arg == "-f") + 2
-    added = [arg for path in extra for arg in ("-f", str(path))]
-    return command[:last_file] + added + command[last_file:]
+    return (
+        command[:last_file] + [a for path in extra for a in ("-f", str(path))] + command[last_file:]
+    )
 
 
-class HealthWatch(threading.Thread):
-    """Polls the project's containers; remembers when each service was first ready."""
-
-    def __init__(self, project: str) -> None:
-        super().__init__(daemon=True)
-        self.ready_at: dict[str, float] = {}
-        self.done, self._started = threading.Event(), time.monotonic()
-        service = '{{.Label "com.docker.compose.service"}}'
-        self._query = ("ps", "-a", "--filter", f"label=com.docker.compose.project={project}")
-        self._query += ("--format", service + "\t{{.Status}}")
-
-    def run(self) -> None:
-        while not self.done.wait(0.25):
-            now = time.monotonic() - self._started
-            try:
-                listing = docker(*self._query)
-            except AssertionError:  # the engine busy with the start-up: look again
-                continue
-            for line in listing.splitlines():
-                service, _, status = line.partition("\t")
-                if "(healthy)" in status or status.startswith("Exited (0)"):
-                    self.ready_at.setdefault(service, round(now, 2))
-
-
-def containers(project: str, since: float) -> dict[str, dict]:
-    """Per service: when its container's process started, in seconds after ``since``
-    (epoch), and the CPU seconds its cgroup has used so far (None once it has exited)."""
-    inspected = project_containers(project, stopped=True)
-    started = {c["Name"]: datetime.fromisoformat(c["State"]["StartedAt"]) for c in inspected}
-    return {
-        c["Config"]["Labels"]["com.docker.compose.service"]: {
-            "started_s": round(started[c["Name"]].timestamp() - since, 2),
-            "cpu_s": cpu_seconds(c["State"]["Pid"]) if c["State"]["Pid"] else None,
-        }
-        for c in inspected
-    }
+def ready(project: str) -> frozenset[str]:
+    """The project's services whose container is healthy, or exited 0."""
+    query = ("ps", "-a", "--filter", f"label=com.docker.compose.project={project}", "--format")
+    listing = docker(*query, '{{.Label "com.docker.compose.service"}}\t{{.Status}}')
+    states = (line.partition("\t")[::2] for line in listing.splitlines())
+    return frozenset(
+        s for s, status in states if "(healthy)" in status or status.startswith("Exited (0)")
+    )
 
 
 def first_training_run(up_started: float) -> float:
     """Seconds from the start of ``up`` to the first training run seen succeeding."""
-    client = compose_stack().api("admin", timeout=60.0)
+    client = harness.compose_stack().api("admin", timeout=60.0)
     wait_until(lambda: client.dag_exists(TRAINING_DAG), 300, f"{TRAINING_DAG} parsed", poll=0.2)
     client.set_paused(TRAINING_DAG, False)
     run = client.trigger(TRAINING_DAG, {})
     state = client.wait_for_run(TRAINING_DAG, run["dag_run_id"], timeout=300, poll=0.1)["state"]
     if state != "success":
         raise RuntimeError(f"first training run {run['dag_run_id']} ended {state}")
-    return round(time.monotonic() - up_started, 2)
+    return round(time.time() - up_started, 2)
 
 
 def start_once(command: list[str], project: str) -> dict:
+    """Down with the volumes, then up: when each container started and was first ready (s
+    after ``up`` began), its CPU seconds when ``up --wait`` returned, and the run's times."""
     subprocess.run([*command, "down", "-v", "--timeout", "10"], check=True, capture_output=True)
-    epoch, started = time.time(), time.monotonic()
-    watch = HealthWatch(project)
-    watch.start()
+    started, watch = time.time(), harness.Sampler(lambda: ready(project), 0.25)
     up = [*command, "up", "-d", "--wait", "--wait-timeout", "600", "--no-build"]
     subprocess.run(up, check=True, capture_output=True)
-    up_s = round(time.monotonic() - started, 2)
-    booted = containers(project, epoch)
+    up_s, services = round(time.time() - started, 2), {}
+    for c in project_containers(project, stopped=True):  # one-shot containers have no CPU left
+        services[c["Config"]["Labels"]["com.docker.compose.service"]] = {
+            "started_s": round(
+                datetime.fromisoformat(c["State"]["StartedAt"]).timestamp() - started, 2
+            ),
+            "cpu_s": harness.cpu_seconds(c["State"]["Pid"]) if c["State"]["Pid"] else None,
+            "ready_s": None,
+        }
     training_s = first_training_run(started)
-    watch.done.set()
+    watch.stop()
+    for asked, _, services_ready in reversed(watch.seen):
+        for service in services_ready & services.keys():
+            services[service]["ready_s"] = round(asked - started, 2)
     return {
         "up_wait_s": up_s,
         "first_training_success_s": training_s,
-        "services": {
-            service: {**found, "ready_s": watch.ready_at.get(service)}
-            for service, found in sorted(booted.items())
-        },
+        "services": dict(sorted(services.items())),
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = arguments(__doc__.splitlines()[0]).parse_args(argv)
-    if args.rebuild:
-        return rebuild({"compose_startup": report}, args.results)
-    if not os.environ.get("E2E_COMPOSE"):
-        raise SystemExit("no Compose stack: run this through bench/celery-stack")
-    command = json.loads(os.environ["E2E_COMPOSE"])
-    project = command[command.index("-p") + 1]
-    variants = {BASELINE: with_files(command, [REFERENCE_CHECKS]), SHIPPED: command}
-    runs = {name: start_once(cmd, project) for name, cmd in variants.items()}
-    publish(report({"cpus": os.cpu_count(), "runs": runs}), args.results)
-    return 0
 
 
 def report(f: dict) -> Report:
@@ -184,6 +140,20 @@ def report(f: dict) -> Report:
         ],
         figures=f,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = harness.arguments(__doc__.splitlines()[0]).parse_args(argv)
+    if args.rebuild:
+        return harness.rebuild({"compose_startup": report}, args.results)
+    if not os.environ.get("E2E_COMPOSE"):
+        raise SystemExit("no Compose stack: run this through bench/celery-stack")
+    command = json.loads(os.environ["E2E_COMPOSE"])
+    project = command[command.index("-p") + 1]
+    variants = {BASELINE: with_files(command, [REFERENCE_CHECKS]), SHIPPED: command}
+    runs = {name: start_once(cmd, project) for name, cmd in variants.items()}
+    harness.publish(report({"cpus": os.cpu_count(), "runs": runs}), args.results)
+    return 0
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -390,6 +391,30 @@ def cpu_seconds(pid: int) -> float | None:
         except (OSError, TypeError, ValueError):
             continue
     return None
+
+
+class Sampler(threading.Thread):
+    """``read()`` every ``interval`` s until ``stop()``: each answer that differs from the last,
+    as (asked, answered, answer) in ``time.time()``; a read that failed saw nothing."""
+
+    def __init__(self, read: Callable[[], object], interval: float) -> None:
+        super().__init__(daemon=True)
+        self.read, self.interval, self.seen, self.done = read, interval, [], threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval):
+            asked = time.time()
+            try:
+                answer = self.read()
+            except Exception:
+                continue
+            if not self.seen or self.seen[-1][2] != answer:
+                self.seen.append((asked, time.time(), answer))
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
 
 
 # -- figures ----------------------------------------------------------------------------------
