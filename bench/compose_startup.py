@@ -143,9 +143,7 @@ def report(f: dict) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = harness.arguments(__doc__.splitlines()[0]).parse_args(argv)
-    if args.rebuild:
-        return harness.rebuild({"compose_startup": report}, args.results)
+    args = harness.Arguments(__doc__, {"compose_startup": report}).parse_args(argv)
     if not os.environ.get("E2E_COMPOSE"):
         raise SystemExit("no Compose stack: run this through bench/celery-stack")
     command = json.loads(os.environ["E2E_COMPOSE"])

@@ -236,7 +236,8 @@ def containers_report(f: dict) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = harness.arguments(__doc__.splitlines()[0])
+    reports = {"footprint": variants_report, "footprint_celery": containers_report}
+    parser = harness.Arguments(__doc__, reports)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--idle", type=float, default=20.0, help="idle seconds before measuring")
     parser.add_argument("--runs", type=int, default=2, help="training runs before idling")
@@ -244,9 +245,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=5.0)
     parser.add_argument("--compose-project", help="measure this running Compose project instead")
     args = parser.parse_args(argv)
-    if args.rebuild:
-        reports = {"footprint": variants_report, "footprint_celery": containers_report}
-        return harness.rebuild(reports, args.results)
     if project := args.compose_project:
         figures = {"compose_project": project, "containers": measure_containers(project)}
         figures["baseline_import_airflow"] = bare_process("import airflow")

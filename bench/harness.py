@@ -1,5 +1,5 @@
 """What benchmarks share: the stacks, timed runs and their per-task timelines, fresh child
-processes, wrk, statistics, and the ``Report`` each result is published as."""
+processes, wrk, samplers, statistics, the command line and the ``Report`` of each result."""
 
 from __future__ import annotations
 
@@ -40,11 +40,8 @@ BENCH_DAGS = REPO_ROOT / "bench" / "dags"
 NOTES = "## Notes"
 # Benchmarks trigger every run themselves: a scheduled run landing mid-measurement would skew it.
 NO_SCHEDULES = {"ADCLICK_TRAINING_SCHEDULE": "none", "ADCLICK_MONITOR_SCHEDULE": "none"}
-# A loaded shared machine can keep the api-server from answering for many seconds; the
-# benchmarks measure run times, not the API's.
-SLOW_CALL_S = 60.0
-RUN_TIMEOUT_S = 600.0
-CHILD_TIMES = ("wall_s", "work_s", "cpu_s")
+# A loaded machine can keep the api-server from answering for many seconds; runs are measured.
+SLOW_CALL_S, RUN_TIMEOUT_S = 60.0, 600.0
 
 
 # -- the system under test ------------------------------------------------------------------
@@ -56,18 +53,17 @@ def embedded_stack(
     project's DAGs (parsed) plus ``extra_dags``; stopped and deleted afterwards."""
     with tempfile.TemporaryDirectory(prefix="adclick-bench-") as tmp:
         root = Path(tmp)
-        dags, data = root / "dags", root / "data"
-        dags.mkdir()
-        data.mkdir()
+        (root / "dags").mkdir()
+        (root / "data").mkdir()
         for source in [*(REPO_ROOT / "dags").glob("*.py"), *extra_dags]:
-            (dags / source.name).symlink_to(source)
-        shutil.copy(SAMPLE_CSV, data)
+            (root / "dags" / source.name).symlink_to(source)
+        shutil.copy(SAMPLE_CSV, root / "data")
         stack = EmbeddedStack(
-            home=root / "airflow",
-            ports=free_ports(),
-            dags_dir=dags,
-            data_dir=data,
+            root / "airflow",
+            free_ports(),
             model_dir=root / "model",
+            data_dir=root / "data",
+            dags_dir=root / "dags",
             extra_env={**NO_SCHEDULES, **(extra_env or {})},
         )
         stack.start(timeout=600)  # generous: a loaded machine boots Airflow slowly
@@ -101,7 +97,7 @@ def timed_run(client: AirflowClient, dag_id: str) -> dict:
     def finished() -> dict | None:
         try:
             run = client.get_run(dag_id, run_id)
-        except AirflowUnreachable:
+        except AirflowUnreachable:  # a busy api-server: ask again
             return None
         return run if run["state"] in TERMINAL_STATES else None
 
@@ -109,12 +105,8 @@ def timed_run(client: AirflowClient, dag_id: str) -> dict:
     wall = time.perf_counter() - started
     if run["state"] != "success":
         raise RuntimeError(f"{dag_id} run {run_id} ended {run['state']}")
-    server = _ts(run["end_date"]) - _ts(run["queued_at"])
-    return {
-        "run_id": run_id,
-        "wall_s": round(wall, 3),
-        "server_s": round(server.total_seconds(), 3),
-    }
+    server = _seconds(_ts(run["end_date"]), _ts(run["queued_at"]))
+    return {"run_id": run_id, "wall_s": round(wall, 3), "server_s": server}
 
 
 def settled_run(client: AirflowClient, dag_id: str) -> dict:
@@ -143,12 +135,8 @@ def wait_until_monitor_idle(client: AirflowClient, timeout: float = 120.0) -> No
     would compete for the executor's slots with what is measured next."""
     from airflow_rest import TERMINAL_STATES
 
-    wait_until(
-        lambda: all(r["state"] in TERMINAL_STATES for r in client.runs(MONITOR_DAG, 5)),
-        timeout,
-        f"{MONITOR_DAG} runs to finish",
-        poll=0.2,
-    )
+    idle = lambda: all(r["state"] in TERMINAL_STATES for r in client.runs(MONITOR_DAG, 5))  # noqa: E731
+    wait_until(idle, timeout, f"{MONITOR_DAG} runs to finish", poll=0.2)
 
 
 # -- where a run's time goes, task by task ----------------------------------------------------
@@ -209,25 +197,24 @@ def run_timeline(
 ) -> dict:
     """Per-task ``SEGMENTS`` of one run and the run's ``close``."""
     run = client.get_run(dag_id, run_id)
-    tis = sorted(
-        client.task_instances(dag_id, run_id),
-        key=lambda t: t.get("scheduled_when") or t.get("start_date") or "",
-    )
+    tis = client.task_instances(dag_id, run_id)
+    tis.sort(key=lambda t: t.get("scheduled_when") or t.get("start_date") or "")
     previous_end, tasks = _ts(run.get("start_date")), []
     for ti in tis:
         scheduled, queued = _ts(ti.get("scheduled_when")), _ts(ti.get("queued_when"))
         started, ended = _ts(ti.get("start_date")), _ts(ti.get("end_date"))
         marks = log_marks(client, dag_id, run_id, ti)
+        execute_start, execute_end = marks.get("execute_start"), marks.get("execute_end")
         tasks.append(
             {
                 "task_id": task_label(ti),
                 "gap": _seconds(scheduled, previous_end),
                 "queued": _seconds(queued, scheduled),
                 "pickup": _seconds(started, queued),
-                "startup": _seconds(marks.get("execute_start"), started),
+                "startup": _seconds(execute_start, started),
                 "parse": marks.get("parse_s"),
-                "body": _seconds(marks.get("execute_end"), marks.get("execute_start")),
-                "finish": _seconds(ended, marks.get("execute_end")),
+                "body": _seconds(execute_end, execute_start),
+                "finish": _seconds(ended, execute_end),
                 "exit_tail": _seconds((supervisor_done or {}).get(ti["id"]), ended),
             }
         )
@@ -238,12 +225,11 @@ def run_timeline(
 def median_timeline(timelines: list[dict]) -> dict:
     """Median of every segment of every task over runs, and the chain's totals."""
     per_task: dict[str, dict[str, list[float]]] = {}
-    for timeline in timelines:
-        for task in timeline["tasks"]:
-            row = per_task.setdefault(task["task_id"], {s: [] for s in SEGMENTS})
-            for segment in SEGMENTS:
-                if task[segment] is not None:
-                    row[segment].append(task[segment])
+    for task in (task for timeline in timelines for task in timeline["tasks"]):
+        row = per_task.setdefault(task["task_id"], {s: [] for s in SEGMENTS})
+        for segment in SEGMENTS:
+            if task[segment] is not None:
+                row[segment].append(task[segment])
     tasks = {
         task_id: {s: round(statistics.median(v), 3) if v else None for s, v in row.items()}
         for task_id, row in per_task.items()
@@ -257,9 +243,9 @@ def timeline_table(dag_id: str, timeline: dict) -> str:
     """A ``median_timeline`` as Markdown."""
     rows = [(task, *(cell(v[s]) for s in SEGMENTS)) for task, v in timeline["tasks"].items()]
     rows.append(("**sum**", *(f"**{cell(timeline['totals'][s])}**" for s in SEGMENTS)))
-    return (
-        f"`{dag_id}`, median per task (s); run close: {cell(timeline['totals']['close'])} s\n\n"
-        + table(("task", *SEGMENTS), rows)
+    close = cell(timeline["totals"]["close"])
+    return f"`{dag_id}`, median per task (s); run close: {close} s\n\n" + table(
+        ("task", *SEGMENTS), rows
     )
 
 
@@ -283,8 +269,8 @@ def run_child(script: str, *args: str) -> dict:
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{output}")
-    work = float(output.split()[-1])
     cpu = usage.ru_utime + usage.ru_stime
+    work = float(output.split()[-1])
     return {"wall_s": wall, "work_s": work, "cpu_s": cpu, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
@@ -309,13 +295,16 @@ def generated_csv(path: Path, rows: int) -> Path:
 def child_medians(samples: dict[str, list[dict]], digits: int = 3) -> dict[str, dict]:
     """Per key, the medians of ``run_child``'s figures over its runs (peak RSS: the largest)."""
     return {
-        key: {k: round(statistics.median(r[k] for r in runs), digits) for k in CHILD_TIMES}
+        key: {
+            k: round(statistics.median(r[k] for r in runs), digits)
+            for k in ("wall_s", "work_s", "cpu_s")
+        }
         | {"peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1)}
         for key, runs in samples.items()
     }
 
 
-# -- load: wrk -------------------------------------------------------------------------------
+# -- load and CPU ------------------------------------------------------------------------------
 # Every figure wrk prints at the end, as one JSON line (latencies in microseconds).
 WRK_REPORT = """done = function(summary, latency, requests)
   local e = summary.errors
@@ -356,12 +345,9 @@ class Wrk:
             if post is not None:
                 body.write_bytes(post)
             script.write_text(("" if post is None else WRK_POST.format(path=body)) + WRK_REPORT)
+            command = [*self.command(url, duration), "-s", str(script)]
             done = subprocess.run(
-                [*self.command(url, duration), "-s", str(script)],
-                capture_output=True,
-                text=True,
-                timeout=duration + 60,
-                preexec_fn=pin_wrk,
+                command, capture_output=True, text=True, timeout=duration + 60, preexec_fn=pin_wrk
             )
         lines = [line for line in done.stdout.splitlines() if line.startswith("WRK_JSON ")]
         if done.returncode != 0 or not lines:
@@ -369,11 +355,9 @@ class Wrk:
         raw = json.loads(lines[-1].removeprefix("WRK_JSON "))
         seconds, rps = raw["duration_us"] / 1e6, raw["requests"] * 1e6 / raw["duration_us"]
         latency = {f"{k}_ms": raw[k] / 1000 for k in ("p50", "p90", "p99", "max")}
-        print(f"{url}: {rps:.0f} req/s, p99 {latency['p99_ms']:.1f} ms", flush=True)
         return {"duration_s": seconds, "requests_per_s": rps, "errors": raw["errors"], **latency}
 
 
-# -- CPU -------------------------------------------------------------------------------------
 def cpu_seconds(pid: int) -> float | None:
     """CPU time charged so far to the cgroup ``pid`` is in (v1 ``cpuacct``, or v2)."""
     try:
@@ -428,10 +412,15 @@ def spread(values: Iterable[float | None], digits: int = 3) -> dict:
     return {
         "n": len(measured),
         "missed": len(values) - len(measured),
-        "median": round(statistics.median(measured), digits),
-        "p90": round(p90, digits),
-        "min": round(measured[0], digits),
-        "max": round(measured[-1], digits),
+        **{
+            k: round(v, digits)
+            for k, v in (
+                ("median", statistics.median(measured)),
+                ("p90", p90),
+                ("min", measured[0]),
+                ("max", measured[-1]),
+            )
+        },
     }
 
 
@@ -443,8 +432,7 @@ def table(header: str | Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """A Markdown table; a ``header`` string is its header row ("a | b")."""
     header = header.split(" | ") if isinstance(header, str) else header
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -458,8 +446,7 @@ class Target:
 @dataclass
 class Report:
     """One result. ``method`` says what was measured and against what; ``sections`` are
-    Markdown blocks; ``figures`` go to ``<name>.json``: what the report is drawn from, so
-    small."""
+    Markdown blocks; ``figures`` go to ``<name>.json``: what the report is drawn from."""
 
     name: str
     title: str
@@ -469,17 +456,6 @@ class Report:
     figures: dict = field(default_factory=dict)
 
 
-def machine() -> dict[str, object]:
-    """Where the figures were measured, written beside them."""
-    return {
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpus": os.cpu_count(),
-        "load_average_1m": round(os.getloadavg()[0], 2),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
 def publish(
     report: Report, results: Path = RESULTS, samples: object = None, measured_on: dict | None = None
 ) -> None:
@@ -487,7 +463,13 @@ def publish(
     the Markdown keeps the ``## Notes`` of the file it replaces. ``measured_on``: the machine
     of a rebuilt result (default: this one, now)."""
     results.mkdir(parents=True, exist_ok=True)
-    on = measured_on or machine()
+    on = measured_on or {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     markdown = results / f"{report.name}.md"
     parts = [f"# {report.title}", report.method]
     if report.targets:
@@ -510,25 +492,28 @@ def publish(
         print(f"{'met' if t.met else 'NOT met'}: {t.goal}: {t.measured}")
 
 
-def arguments(description: str) -> argparse.ArgumentParser:
-    """A benchmark's command line, with ``--results`` and ``--rebuild``."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument(
-        "--results", type=Path, default=RESULTS, help="where to write (default bench/results)"
-    )
-    parser.add_argument(
-        "--rebuild", action="store_true", help="redraw the Markdown from the published JSON"
-    )
-    return parser
+class Arguments(argparse.ArgumentParser):
+    """A benchmark's command line, with ``--results`` and ``--rebuild``; ``parse_args`` does a
+    rebuild itself: each of ``reports`` (name -> report of its figures) whose JSON exists is
+    published again from it, and the process exits."""
 
+    def __init__(self, doc: str, reports: dict[str, Callable[[dict], Report]]) -> None:
+        super().__init__(description=doc.splitlines()[0])
+        self.reports = reports
+        self.add_argument(
+            "--results", type=Path, default=RESULTS, help="where to write (default bench/results)"
+        )
+        self.add_argument(
+            "--rebuild", action="store_true", help="redraw the Markdown from the published JSON"
+        )
 
-def rebuild(reports: dict[str, Callable[[dict], Report]], results: Path = RESULTS) -> int:
-    """Publish again each of ``reports`` (name -> report of its figures) whose JSON exists."""
-    for name, report in reports.items():
-        path = results / f"{name}.json"
-        if path.exists():
-            figures = json.loads(path.read_text())
-            on = figures.pop("machine")
-            figures.pop("targets")
-            publish(report(figures), results, measured_on=on)
-    return 0
+    def parse_args(self, argv: Sequence[str] | None = None) -> argparse.Namespace:  # type: ignore[override]
+        args = super().parse_args(argv)
+        for name, report in self.reports.items() if args.rebuild else ():
+            if (path := args.results / f"{name}.json").exists():
+                figures = json.loads(path.read_text())
+                on, _ = figures.pop("machine"), figures.pop("targets")
+                publish(report(figures), args.results, measured_on=on)
+        if args.rebuild:
+            raise SystemExit(0)
+        return args

@@ -23,9 +23,10 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
+import harness
 import pandas as pd
 import requests
-from harness import Report, Target, Wrk, arguments, cell, publish, rebuild, table
+from harness import Report, Target, Wrk, cell, publish, table
 
 from embedded.stack import REPO_ROOT
 from testkit import fixture_models
@@ -157,12 +158,10 @@ def report(figures: dict) -> Report:
 
 
 def main() -> int:
-    parser = arguments(__doc__.split("\n")[0])
+    parser = harness.Arguments(__doc__, {NAME: report})
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    if args.rebuild:
-        return rebuild({NAME: report}, args.results)
     publish(report(summarise(measure(args.duration, args.rounds))), args.results)
     return 0
 

@@ -18,18 +18,18 @@ from contextlib import ExitStack
 from functools import partial
 from http.server import BaseHTTPRequestHandler
 
+import harness
 import requests
 from harness import (
     Report,
+    Sampler,
     Target,
     Wrk,
     alternating,
-    arguments,
     cell,
     embedded_stack,
     pin_wrk,
     publish,
-    rebuild,
     spread,
     table,
     wait_until_monitor_idle,
@@ -199,29 +199,6 @@ def measure_history(wrk: Wrk, stack: EmbeddedStack, rounds: int) -> tuple[dict, 
 
 
 # -- freshness: pollers of Airflow and of the monitors ------------------------------------------
-class Poller(threading.Thread):
-    """Polls ``read`` (run id, its state, task states) until ``done``; keeps each answer that
-    differs from the last, with when it was asked and answered."""
-
-    def __init__(self, read: Callable[[], tuple], interval: float) -> None:
-        super().__init__(daemon=True)
-        self.read, self.interval, self.seen, self.done = read, interval, [], threading.Event()
-        self.start()
-
-    def finished(self, run_id: str) -> bool:
-        return bool(self.seen) and self.seen[-1][2:4] in ((run_id, "success"), (run_id, "failed"))
-
-    def run(self) -> None:
-        while not self.done.wait(self.interval):
-            started = time.perf_counter()
-            try:
-                shown = self.read()
-            except Exception:  # a poll that failed saw nothing; the next one will
-                continue
-            if not self.seen or self.seen[-1][2:] != shown:
-                self.seen.append((started, time.perf_counter(), *shown))
-
-
 def read_airflow(client: AirflowClient) -> tuple:
     """The latest run and its task states, the monitor's own two reads."""
     run = client.latest_run(TRAINING)  # read first: its start bounds both reads
@@ -242,37 +219,38 @@ def watched_run(stack: EmbeddedStack, urls: dict[str, str], load: Wrk | None) ->
     admin = stack.client()
     command = load and load.command(f"{urls['cached']}/api/status", 600)
     wrk = command and subprocess.Popen(command, stdout=subprocess.DEVNULL, preexec_fn=pin_wrk)
-    pollers = {"direct": Poller(partial(read_airflow, stack.client("viewer")), 0.0)}
+    pollers = {"direct": Sampler(partial(read_airflow, stack.client("viewer")), 0.0)}
     for view, url in urls.items():
         interval = 0.01 if view == "cached" else 0.0
-        pollers[view] = Poller(partial(read_monitor, requests.Session(), url), interval)
+        pollers[view] = Sampler(partial(read_monitor, requests.Session(), url), interval)
     try:
         time.sleep(1.0)  # every poller has seen the previous run
         run_id = admin.trigger(TRAINING, {})["dag_run_id"]
-        everyone = lambda: all(p.finished(run_id) for p in pollers.values())  # noqa: E731
+        ends = ((run_id, "success"), (run_id, "failed"))
+        everyone = lambda: all(p.seen and p.seen[-1][2][:2] in ends for p in pollers.values())  # noqa: E731
         wait_until(everyone, 300, f"run {run_id} seen finished by every poller", poll=0.05)
     finally:
         for poller in pollers.values():
-            poller.done.set()
+            poller.stop()
         if wrk:
             wrk.terminate()
             wrk.wait(30)
     wait_until_monitor_idle(admin)
-    events, previous = [], (None,) * 5
-    for started, _, run, state, tasks in pollers["direct"].seen:
+    events, previous = [], (None, None, {})
+    for started, _, (run, state, tasks) in pollers["direct"].seen:
         if run == run_id:
-            before = previous[4] if previous[2] == run_id else {}
-            if previous[2:4] != (run, state):
+            before = previous[2] if previous[0] == run_id else {}
+            if previous[:2] != (run, state):
                 events.append(("run", state, None, started))
             events += [("task", s, t, started) for t, s in tasks.items() if before.get(t, 0) != s]
-        previous = (started, None, run, state, tasks)
+        previous = (run, state, tasks)
     lags = lambda *event: {f"{v}_lag_s": lag(*event, run_id, pollers[v].seen) for v in urls}  # noqa: E731
     return [{"kind": e[0], "what": e[1], **lags(*e)} for e in events]
 
 
 def lag(kind: str, state: str, task: str | None, at: float, run_id: str, answers: list) -> float:
     """Seconds until a monitor answer showed ``state`` or a later one; None if none did."""
-    for _, ended, run, run_state, tasks in answers:
+    for _, ended, (run, run_state, tasks) in answers:
         if run != run_id:
             continue
         if kind == "run" and RUN_RANK.get(run_state, 0) >= RUN_RANK.get(state, 0):
@@ -439,7 +417,8 @@ REPORTS = {"load": load_report, "history": history_report, "freshness": freshnes
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = arguments(__doc__.splitlines()[0])
+    names = [f"monitor_{name}" for name in REPORTS] + ["monitor_freshness_under_load"]
+    parser = harness.Arguments(__doc__, {name: REPORTS[name.split("_")[1]] for name in names})
     parser.add_argument("--measure", nargs="+", choices=list(REPORTS), default=["load", "history"])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
@@ -448,9 +427,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="training runs watched (freshness)")
     parser.add_argument("--under-load", action="store_true", help="freshness with wrk running")
     args = parser.parse_args(argv)
-    if args.rebuild:
-        names = [f"monitor_{name}" for name in REPORTS] + ["monitor_freshness_under_load"]
-        return rebuild({name: REPORTS[name.split("_")[1]] for name in names}, args.results)
     wrk = Wrk(args.threads, args.connections, args.duration)
     settings = {
         "wrk": f"-t{args.threads} -c{args.connections} -d{args.duration:g}s",

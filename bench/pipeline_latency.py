@@ -194,14 +194,12 @@ def report(f: dict) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = harness.arguments(__doc__.splitlines()[0])
+    names = {result_name(a, s) for a in COMPARISONS for s in STACKS}
+    parser = harness.Arguments(__doc__, dict.fromkeys(names, report))
     parser.add_argument("--against", choices=list(COMPARISONS), default="control")
     parser.add_argument("--stack", choices=list(STACKS), default="embedded", help="for control")
     parser.add_argument("--runs", type=int, default=11)
     args = parser.parse_args(argv)
-    if args.rebuild:
-        names = {result_name(a, s) for a in COMPARISONS for s in STACKS}
-        return harness.rebuild(dict.fromkeys(names, report), args.results)
     if args.stack == "celery" and args.against != "control":
         parser.error("on the Celery stack only --against control")
     with sides(args.against, args.stack) as (subject, baseline):

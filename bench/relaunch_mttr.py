@@ -19,7 +19,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from harness import Report, Target, arguments, cell, embedded_stack, publish, rebuild, spread, table
+import harness
+from harness import Report, Target, cell, spread, table
 
 from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
 from embedded.stack import EmbeddedStack
@@ -43,51 +44,26 @@ def fault_and_time(stack: EmbeddedStack, signum: int, recover: Callable = lambda
 
 def measure_watchdog(stack: EmbeddedStack, kills: int, signum: int) -> list[float]:
     """``kills`` recoveries by the watchdog, after one that warms up the relaunch path."""
-    client, name, samples = stack.client(), signal.Signals(signum).name, []
-    for i in range(kills + 1):
+    client, samples = stack.client(), []
+    for _ in range(kills + 1):
         wait_until(lambda: health(stack) == 200 and watchdog_waiting(client), 120, "watchdog ready")
         if signum == signal.SIGSTOP:
             # Silent within BOOT_TIMEOUT_S of its start, a service may still be booting and is
             # given that long; a hang is of a service that has been serving.
-            wait_until(
-                lambda: process_age(flask_pid(stack)) >= BOOT_TIMEOUT_S,
-                BOOT_TIMEOUT_S + 10,
-                "the service to be past its boot window",
-            )
+            booted = lambda: process_age(flask_pid(stack)) >= BOOT_TIMEOUT_S  # noqa: E731
+            wait_until(booted, BOOT_TIMEOUT_S + 10, "the service to be past its boot window")
         samples.append(fault_and_time(stack, signum))
-        print(f"watchdog {name} {i}: {samples[-1]:.2f} s{'' if i else ' (warm-up)'}", flush=True)
     return samples[1:]
 
 
 def measure_monitor_dag(stack: EmbeddedStack, kills: int) -> list[float]:
     """``kills`` crashes, each recovered by a monitor DAG run triggered at the kill."""
     client, samples = stack.client(), []
-    for i in range(kills):
+    for _ in range(kills):
         wait_until(lambda: health(stack) == 200, 60, "Flask up")
         samples.append(fault_and_time(stack, signal.SIGKILL, lambda: client.trigger(MONITOR, {})))
         client.wait_for_run(MONITOR, client.latest_run(MONITOR)["dag_run_id"], timeout=120)
-        print(f"monitor DAG kill {i}: {samples[-1]:.2f} s", flush=True)
     return samples
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = arguments(__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=7)
-    args = parser.parse_args(argv)
-    if args.rebuild:
-        return rebuild({"relaunch_mttr": report}, args.results)
-    with embedded_stack() as stack:
-        stack.wait_for_dags((WATCHDOG, MONITOR))
-        # The watchdog finds nothing running at start and launches the service itself.
-        wait_until(lambda: health(stack) == 200, 120, "the watchdog to launch Flask at start")
-        watchdog = measure_watchdog(stack, args.kills, signal.SIGKILL)
-        hung = measure_watchdog(stack, args.kills, signal.SIGSTOP)
-        switch_off_watchdog(stack.client())
-        baseline = measure_monitor_dag(stack, args.kills)
-    samples = {"crash": watchdog, "hang": hung, "monitor_dag": baseline}
-    result = report({name: spread(series) for name, series in samples.items()})
-    publish(result, args.results, samples)
-    return 0 if all(t.met for t in result.targets) else 1
 
 
 def report(f: dict) -> Report:
@@ -107,26 +83,43 @@ def report(f: dict) -> Report:
             "",
         ),
     ]
-    return Report(
-        name="relaunch_mttr",
-        title="Relaunch MTTR (embedded stack)",
-        method=(
-            "A fault sent to the Flask monitor's process group, then the time until `/health` "
-            "answers 200 again; SIGKILL is a crash, SIGSTOP a hung service (alive, holding its "
-            f"port, answering nothing) that has been up for at least {BOOT_TIMEOUT_S:g} s. "
-            f"{crash['n']} faults each, after one warm-up."
-        ),
-        targets=[
-            Target(
-                f"{fault}: watchdog median <= {TARGET_S:.0f} s",
-                f"{figures['median']:.2f} s",
-                figures["median"] <= TARGET_S,
-            )
-            for fault, figures in (("crash", crash), ("hang", hang))
-        ],
-        sections=[table(("mechanism", "median (s)", "max (s)"), rows)],
-        figures=f,
+    method = (
+        "A fault sent to the Flask monitor's process group, then the time until `/health` "
+        "answers 200 again; SIGKILL is a crash, SIGSTOP a hung service (alive, holding its "
+        f"port, answering nothing) that has been up for at least {BOOT_TIMEOUT_S:g} s. "
+        f"{crash['n']} faults each, after one warm-up."
     )
+    targets = [
+        Target(
+            f"{fault}: watchdog median <= {TARGET_S:.0f} s",
+            f"{x['median']:.2f} s",
+            x["median"] <= TARGET_S,
+        )
+        for fault, x in (("crash", crash), ("hang", hang))
+    ]
+    table_ = table(("mechanism", "median (s)", "max (s)"), rows)
+    return Report("relaunch_mttr", "Relaunch MTTR (embedded stack)", method, targets, [table_], f)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = harness.Arguments(__doc__, {"relaunch_mttr": report})
+    parser.add_argument("--kills", type=int, default=7)
+    args = parser.parse_args(argv)
+    with harness.embedded_stack() as stack:
+        stack.wait_for_dags((WATCHDOG, MONITOR))
+        # The watchdog finds nothing running at start and launches the service itself.
+        wait_until(lambda: health(stack) == 200, 120, "the watchdog to launch Flask at start")
+        crash = measure_watchdog(stack, args.kills, signal.SIGKILL)
+        hang = measure_watchdog(stack, args.kills, signal.SIGSTOP)
+        switch_off_watchdog(stack.client())
+        samples = {
+            "crash": crash,
+            "hang": hang,
+            "monitor_dag": measure_monitor_dag(stack, args.kills),
+        }
+    result = report({name: spread(series) for name, series in samples.items()})
+    harness.publish(result, args.results, samples)
+    return 0 if all(t.met for t in result.targets) else 1
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import harness
-from harness import Report, Target, arguments, publish, rebuild, table
+from harness import Report, Target, publish, table
 
 from adclick.workdir import MODEL, candidate_dir
 
@@ -163,12 +163,10 @@ def report(f: dict) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = arguments(__doc__.splitlines()[0])
+    parser = harness.Arguments(__doc__, {"scale": report})
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    if args.rebuild:
-        return rebuild({"scale": report}, args.results)
     samples, files = measure(sorted(args.rows), args.repeats)
     sizes = {
         n: {"files_mb": files[n], "steps": harness.child_medians(s, 4)} for n, s in samples.items()

@@ -137,14 +137,12 @@ def report(f: dict) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = harness.arguments(__doc__.split("\n")[0])
+    parser = harness.Arguments(__doc__, {"scale_out": report})
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--candidates", type=int, default=8)
     parser.add_argument("--runs", type=int, default=2, help="runs per worker count")
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args(argv)
-    if args.rebuild:
-        return harness.rebuild({"scale_out": report}, args.results)
     stack = harness.compose_stack()
     with tempfile.TemporaryDirectory() as tmp:
         csv = write_csv(Path(tmp) / f"advertising_{args.rows}.csv", rows=args.rows, seed=11)

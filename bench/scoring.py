@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import harness
-from harness import Report, Target, arguments, cell, publish, rebuild, table
+from harness import Report, Target, cell, publish, table
 
 WAYS = ("import", "bare", "scoring", "evidently_import", "drift")
 TRAIN_ROWS = 10_000
@@ -132,12 +132,10 @@ def report(f: dict) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = arguments(__doc__.splitlines()[0])
+    parser = harness.Arguments(__doc__, {"scoring": report})
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args(argv)
-    if args.rebuild:
-        return rebuild({"scoring": report}, args.results)
     from adclick.drift import SAMPLE_ROWS
 
     samples = measure(args.rows, args.repeats)

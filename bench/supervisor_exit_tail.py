@@ -48,16 +48,13 @@ def linger_after_closing_sockets() -> None:
     os._exit(0)
 
 
-def just_exit() -> None:
-    """A task that does nothing: the supervisor's own exit path closes the sockets."""
-
-
 def child(case: str, runs: int) -> None:
-    """In a fresh interpreter, so that the supervisor reads the interval under test."""
+    """In a fresh interpreter, so that the supervisor reads the interval under test; ``exit``
+    does nothing: the supervisor's own exit path closes the sockets."""
     from airflow.sdk.api.datamodels._generated import BundleInfo, TaskInstance
     from airflow.sdk.execution_time.supervisor import ActivitySubprocess
 
-    target = {"linger": linger_after_closing_sockets, "exit": just_exit}[case]
+    target = {"linger": linger_after_closing_sockets, "exit": lambda: None}[case]
     for _ in range(runs):
         ids = {"id": uuid.uuid4(), "dag_version_id": uuid.uuid4()}
         ti = TaskInstance(task_id="t", dag_id="d", run_id="r", try_number=1, **ids)
@@ -88,17 +85,16 @@ def report(f: dict):
         for case, by_interval in f["results"].items()
         for interval, r in by_interval.items()
     ]
+    header = ("case", "min_heartbeat_interval (s)", "median (s)", "max (s)", "late")
     return Report(
-        name="supervisor_exit_tail",
-        title="Task supervisor: exit noticed up to `min_heartbeat_interval` late",
-        method=(
-            "Fork -> `ActivitySubprocess.wait()` returning. `linger`: the task process closes "
-            f"its sockets {LINGER_S} s before it exits (the race, made deterministic: should take"
-            f" {LINGER_S} s); `exit`: it returns at once, as every task does (should take a few "
-            "ms). *Late* = at least 0.9x the interval (`[workers] min_heartbeat_interval`)."
-        ),
+        "supervisor_exit_tail",
+        "Task supervisor: exit noticed up to `min_heartbeat_interval` late",
+        "Fork -> `ActivitySubprocess.wait()` returning. `linger`: the task process closes "
+        f"its sockets {LINGER_S} s before it exits (the race, made deterministic: should take"
+        f" {LINGER_S} s); `exit`: it returns at once, as every task does (should take a few "
+        "ms). *Late* = at least 0.9x the interval (`[workers] min_heartbeat_interval`).",
         sections=[
-            table(("case", "min_heartbeat_interval (s)", "median (s)", "max (s)", "late"), rows),
+            table(header, rows),
             "A fix in Airflow would wait on the process itself too (a pidfd in the selector, or "
             "`waitpid` with the remaining timeout once no socket is open). Until then "
             "`config/airflow.cfg` sets `[workers] min_heartbeat_interval = 1`; when `linger` "
@@ -112,16 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None and sys.argv[1:2] == ["--child"]:
         child(sys.argv[2], int(sys.argv[3]))
         return 0
-    sys.path.insert(0, str(Path(__file__).parent))
-    from harness import arguments, publish, rebuild
+    sys.path.insert(0, str(Path(__file__).parent))  # the harness, imported only out here
+    from harness import Arguments, publish
 
-    parser = arguments(__doc__.splitlines()[0])
+    parser = Arguments(__doc__, {"supervisor_exit_tail": report})
     parser.add_argument("--runs", type=int, default=20, help="runs of `exit` (`linger`: 3)")
     args = parser.parse_args(argv)
-    if args.rebuild:
-        return rebuild({"supervisor_exit_tail": report}, args.results)
-    cases = {"linger": 3, "exit": args.runs}
-    samples = {c: {str(i): measure(c, i, runs) for i in INTERVALS} for c, runs in cases.items()}
+    samples = {
+        case: {str(i): measure(case, i, runs) for i in INTERVALS}
+        for case, runs in (("linger", 3), ("exit", args.runs))
+    }
     results = {
         case: {
             i: {
