@@ -3,7 +3,7 @@
     .venv/bin/python bench/monitor_service.py [--measure load history freshness] [--under-load]
 
 Each monitor is served as deployed (gunicorn started by the process launcher) after a finished
-training run; what each result measures is in its report's method.
+training run; each result's method says what it measures.
 """
 
 from __future__ import annotations
@@ -16,31 +16,17 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from functools import partial
-from http.server import BaseHTTPRequestHandler
 
 import harness
 import requests
-from harness import (
-    Report,
-    Sampler,
-    Target,
-    Wrk,
-    alternating,
-    cell,
-    embedded_stack,
-    pin_wrk,
-    publish,
-    spread,
-    table,
-    wait_until_monitor_idle,
-)
+from harness import Report, Target, Wrk, cell, spread, table
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowClient
 from embedded.stack import EmbeddedStack
 from monitor.config import DEFAULTS as MONITOR_DEFAULTS
 from testkit.flask_service import served_monitor
-from testkit.local_http import LocalHTTPServer
+from testkit.local_http import JSONHandler, LocalHTTPServer
 from testkit.runs import failing_conf, finished_run
 from testkit.tasks import task_states
 from testkit.waiting import wait_until
@@ -51,13 +37,13 @@ VARIANTS = {"cached": {}, "baseline": {"MONITOR_CACHE_TTL": "0"}}  # instance ->
 ROUTES, HISTORY_ROUTES = ("/health", "/api/status"), ("/api/status", "/history")
 THROUGHPUT_RATIO_TARGET, P99_TARGET_MS, ROUNDS_PER_WINDOW_TARGET = 10.0, 50.0, 1.0
 # /history once its runs are known: one dagRuns call per window (login renewals aside).
-HISTORY_CALLS_PER_WINDOW_TARGET = 1.5
-FRESHNESS_MARGIN_S = 0.5
+HISTORY_CALLS_PER_WINDOW_TARGET, FRESHNESS_MARGIN_S = 1.5, 0.5
 RUN_RANK = {"queued": 1, "running": 2, "success": 3, "failed": 3}
 # How far along a task is; states not named here (up_for_retry, deferred, ...) rank as running.
 TASK_RANK = {None: 0, "none": 0, "scheduled": 1, "queued": 2, "running": 3} | dict.fromkeys(
     ("success", "failed", "skipped", "upstream_failed", "removed"), 4
 )
+WRK_OPTIONS = {"threads": 2, "connections": 32}  # wrk on a 2-core machine
 
 
 # -- load: wrk, and the rounds and REST calls it costs Airflow ------------------------------
@@ -66,40 +52,34 @@ def in_turn(wrk: Wrk, rounds: int, runs: dict[object, tuple[str, Callable]]) -> 
     for url, _ in runs.values():
         wrk.run(url, WARM_UP_S)
     trials = {key: lambda run=run: time.sleep(1) or run() for key, (_, run) in runs.items()}
-    return alternating(trials, rounds, warm_up=False)
+    return harness.alternating(trials, rounds, warm_up=False)
 
 
-def metrics(url: str) -> list[tuple[str, float]]:
-    """``/metrics`` samples: (name and labels, value); with more workers, one worker's."""
+def counters(url: str, kinds: list[tuple[str, str]]) -> list[float]:
+    """Per (metric, label) of ``kinds``, the sum of the monitor's ``/metrics`` samples."""
     text = requests.get(f"{url}/metrics", timeout=10).text
-    samples = (line.rpartition(" ") for line in text.splitlines() if line and line[0] != "#")
-    return [(key, float(value)) for key, _, value in samples]
+    samples = [line.rpartition(" ") for line in text.splitlines() if line and line[0] != "#"]
+    return [sum(float(v) for k, _, v in samples if all(n in k for n in kind)) for kind in kinds]
 
 
 def measure_rounds(wrk: Wrk, url: str, variant: str, route: str) -> dict:
     """One wrk run on ``route``, with the Airflow rounds the monitor's /metrics counted."""
     call = 'call="snapshot"' if route == "/api/status" else 'call="health"'
-    kinds = (
+    kinds = [
         ("monitor_airflow_calls_total", call),
         ("monitor_http_requests_total", f'endpoint="{route}"'),
         ("monitor_status_cache_total", 'result="stale"'),
-    )
-    before, result, after = metrics(url), wrk.run(f"{url}{route}"), metrics(url)
-    rounds, served, stale = (
-        sum(v for key, v in after if all(n in key for n in kind))
-        - sum(v for key, v in before if all(n in key for n in kind))
-        for kind in kinds
-    )
+    ]
+    before, result, after = counters(url, kinds), wrk.run(f"{url}{route}"), counters(url, kinds)
+    rounds, served, stale = (a - b for a, b in zip(after, before, strict=True))
     result["upstream_rounds_per_request"] = rounds / max(served, 1)
     if variant == "baseline":
         return result
     # Answers given stale while a refresh was in flight: at a steady request rate, their number
     # per round says how long a refresh took under this load.
-    refresh = (
-        1000 * stale / rounds / result["requests_per_s"] if rounds and served and stale else None
-    )
+    refresh = rounds and served and stale and 1000 * stale / rounds / result["requests_per_s"]
     per_window = rounds * TTL_S / result["duration_s"]
-    return {**result, "upstream_rounds_per_ttl_window": per_window, "refresh_ms": refresh}
+    return {**result, "upstream_rounds_per_ttl_window": per_window, "refresh_ms": refresh or None}
 
 
 class CountingProxy(LocalHTTPServer):
@@ -109,13 +89,10 @@ class CountingProxy(LocalHTTPServer):
         self.calls = 0
         lock, session, proxy = threading.Lock(), requests.Session(), self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args) -> None:
-                pass
-
-            def _forward(self) -> None:
+            def forward(self) -> None:
                 with lock:
                     proxy.calls += 1
                 length = int(self.headers.get("Content-Length") or 0)
@@ -135,7 +112,7 @@ class CountingProxy(LocalHTTPServer):
                 self.end_headers()
                 self.wfile.write(answer.content)
 
-            do_GET = do_POST = do_PATCH = _forward
+            do_GET = do_POST = do_PATCH = forward
 
         super().__init__(Handler)
 
@@ -149,10 +126,8 @@ def over_rounds(runs: list[dict]) -> dict:
 
 def monitors(stack: EmbeddedStack, started: ExitStack) -> dict[str, str]:
     """A monitor per ``VARIANTS``, for as long as ``started``: their URLs."""
-    return {
-        name: started.enter_context(served_monitor(stack, stack.home / name, **env))
-        for name, env in VARIANTS.items()
-    }
+    serve = lambda name, env: served_monitor(stack, stack.home / name, **env)  # noqa: E731
+    return {name: started.enter_context(serve(name, env)) for name, env in VARIANTS.items()}
 
 
 def measure_load(wrk: Wrk, stack: EmbeddedStack, rounds: int) -> tuple[dict, dict]:
@@ -176,12 +151,11 @@ def measure_history(wrk: Wrk, stack: EmbeddedStack, rounds: int) -> tuple[dict, 
     """Figures and samples of /api/status and /history, every REST call counted."""
     for conf in (failing_conf(), {}, {}):
         finished_run(stack, conf)
-    wait_until_monitor_idle(stack.client())
+    harness.wait_until_monitor_idle(stack.client())
     proxy = CountingProxy(stack.api_url)
 
     def calls(url: str) -> dict:
-        before = proxy.calls
-        result = wrk.run(url)
+        before, result = proxy.calls, wrk.run(url)
         per_window = (proxy.calls - before) * TTL_S / result["duration_s"]
         return {**result, "rest_calls_per_ttl_window": per_window}
 
@@ -218,11 +192,13 @@ def watched_run(stack: EmbeddedStack, urls: dict[str, str], load: Wrk | None) ->
     every state the direct poller saw the run or a task of it enter, with each monitor's lag."""
     admin = stack.client()
     command = load and load.command(f"{urls['cached']}/api/status", 600)
-    wrk = command and subprocess.Popen(command, stdout=subprocess.DEVNULL, preexec_fn=pin_wrk)
-    pollers = {"direct": Sampler(partial(read_airflow, stack.client("viewer")), 0.0)}
+    wrk = command and subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, preexec_fn=harness.pin_wrk
+    )
+    pollers = {"direct": harness.Sampler(partial(read_airflow, stack.client("viewer")), 0.0)}
     for view, url in urls.items():
-        interval = 0.01 if view == "cached" else 0.0
-        pollers[view] = Sampler(partial(read_monitor, requests.Session(), url), interval)
+        read = partial(read_monitor, requests.Session(), url)
+        pollers[view] = harness.Sampler(read, 0.01 if view == "cached" else 0.0)
     try:
         time.sleep(1.0)  # every poller has seen the previous run
         run_id = admin.trigger(TRAINING, {})["dag_run_id"]
@@ -235,7 +211,7 @@ def watched_run(stack: EmbeddedStack, urls: dict[str, str], load: Wrk | None) ->
         if wrk:
             wrk.terminate()
             wrk.wait(30)
-    wait_until_monitor_idle(admin)
+    harness.wait_until_monitor_idle(admin)
     events, previous = [], (None, None, {})
     for started, _, (run, state, tasks) in pollers["direct"].seen:
         if run == run_id:
@@ -304,79 +280,75 @@ def load_report(f: dict) -> Report:
     rps = [status[v]["requests_per_s"] for v in VARIANTS]
     per_window = max(x["upstream_rounds_per_ttl_window"] for x in cached)
     p99s = ", ".join(f"`{r}` {routes[r]['cached']['p99_ms']:.1f} ms" for r in ROUTES)
-    return Report(
-        name="monitor_load",
-        title="Flask monitor throughput (gunicorn, real embedded Airflow behind)",
-        method=method(
-            f,
-            "Two instances read the same Airflow with the viewer account: *cached*, the shipped "
-            "defaults (1 gevent worker, up to 1000 connections), and *baseline*, the same with "
-            "`MONITOR_CACHE_TTL=0` (no cache; requests arriving while a round is in flight "
-            "still share it).",
+    goal = f"`/api/status` req/s >= {THROUGHPUT_RATIO_TARGET:g}x the TTL=0 baseline"
+    targets = [
+        Target(
+            goal,
+            f"{rps[0]:.0f} vs {rps[1]:.0f} = {rps[0] / rps[1]:.1f}x",
+            rps[0] / rps[1] >= THROUGHPUT_RATIO_TARGET,
         ),
-        targets=[
-            Target(
-                f"`/api/status` req/s >= {THROUGHPUT_RATIO_TARGET:g}x the TTL=0 baseline",
-                f"{rps[0]:.0f} vs {rps[1]:.0f} = {rps[0] / rps[1]:.1f}x",
-                rps[0] / rps[1] >= THROUGHPUT_RATIO_TARGET,
-            ),
-            Target(
-                f"p99 <= {P99_TARGET_MS:g} ms (cached)",
-                p99s,
-                all(x["p99_ms"] <= P99_TARGET_MS for x in cached),
-            ),
-            Target(
-                f"<= {ROUNDS_PER_WINDOW_TARGET:g} Airflow round per TTL window",
-                f"{per_window:.2f}",
-                per_window <= ROUNDS_PER_WINDOW_TARGET,
-            ),
-        ],
-        sections=[
-            table("route | figure | cached | baseline (TTL 0) | cached / baseline", rows),
-            "Airflow rounds are the monitor's own `monitor_airflow_calls_total` over its "
-            "`monitor_http_requests_total`, from `/metrics` before and after each run. While a "
-            "refresh is in flight the cached instance answers stale "
-            '(`monitor_status_cache_total{result="stale"}`): a refresh took about '
-            f"{cell(status['cached']['refresh_ms'], 0)} ms under this load, and only the request "
-            "making it waited.",
-        ],
-        figures=f,
+        Target(
+            f"p99 <= {P99_TARGET_MS:g} ms (cached)",
+            p99s,
+            all(x["p99_ms"] <= P99_TARGET_MS for x in cached),
+        ),
+        Target(
+            f"<= {ROUNDS_PER_WINDOW_TARGET:g} Airflow round per TTL window",
+            f"{per_window:.2f}",
+            per_window <= ROUNDS_PER_WINDOW_TARGET,
+        ),
+    ]
+    what = (
+        "Two instances read the same Airflow with the viewer account: *cached*, the shipped "
+        "defaults (1 gevent worker, up to 1000 connections), and *baseline*, the same with "
+        "`MONITOR_CACHE_TTL=0` (no cache; requests arriving while a round is in flight "
+        "still share it)."
     )
+    sections = [
+        table("route | figure | cached | baseline (TTL 0) | cached / baseline", rows),
+        "Airflow rounds are the monitor's own `monitor_airflow_calls_total` over its "
+        "`monitor_http_requests_total`, from `/metrics` before and after each run. While a "
+        "refresh is in flight the cached instance answers stale "
+        '(`monitor_status_cache_total{result="stale"}`): a refresh took about '
+        f"{cell(status['cached']['refresh_ms'], 0)} ms under this load, and only the request "
+        "making it waited.",
+    ]
+    title = "Flask monitor throughput (gunicorn, real embedded Airflow behind)"
+    return Report("monitor_load", title, method(f, what), targets, sections, f)
 
 
 def history_report(f: dict) -> Report:
     """monitor_history: each route's req/s, p99 and REST calls per TTL window."""
-    page, status = f["routes"]["/history"], f["routes"]["/api/status"]
-    figures = (("requests_per_s", 0), ("p99_ms", 1), ("rest_calls_per_ttl_window", 2))
+    page, status, calls = (
+        f["routes"]["/history"],
+        f["routes"]["/api/status"],
+        "rest_calls_per_ttl_window",
+    )
+    figures = (("requests_per_s", 0), ("p99_ms", 1), (calls, 2))
     rows = [
         (f"`{r}`", *(cell(x[k], d) for k, d in figures), x["errors"])
         for r, x in f["routes"].items()
     ]
-    calls = "rest_calls_per_ttl_window"
-    return Report(
-        name="monitor_history",
-        title="Flask monitor: the history page under load",
-        method=method(
-            f,
-            f"A monitor with the shipped defaults shows the last {f['runs_shown']} runs (one "
-            "failed) and reaches Airflow through a proxy that counts every REST call (login, "
-            "dagRuns, task instances, XCom, logs); one route at a time.",
-        ),
-        targets=[
-            Target(
-                f"`/history` p99 <= {P99_TARGET_MS:g} ms",
-                f"{page['p99_ms']:.1f} ms (`/api/status` beside it: {status['p99_ms']:.1f} ms)",
-                page["p99_ms"] <= P99_TARGET_MS,
-            ),
-            Target(
-                f"`/history` REST calls per TTL window <= {HISTORY_CALLS_PER_WINDOW_TARGET}",
-                f"{page[calls]:.2f} (`/api/status`: {status[calls]:.2f})",
-                page[calls] <= HISTORY_CALLS_PER_WINDOW_TARGET,
-            ),
-        ],
-        sections=[table(("route", "req/s", "p99 ms", "REST calls / TTL window", "errors"), rows)],
-        figures=f,
+    what = (
+        f"A monitor with the shipped defaults shows the last {f['runs_shown']} runs (one "
+        "failed) and reaches Airflow through a proxy that counts every REST call (login, "
+        "dagRuns, task instances, XCom, logs); one route at a time."
     )
+    targets = [
+        Target(
+            f"`/history` p99 <= {P99_TARGET_MS:g} ms",
+            f"{page['p99_ms']:.1f} ms (`/api/status` beside it: {status['p99_ms']:.1f} ms)",
+            page["p99_ms"] <= P99_TARGET_MS,
+        ),
+        Target(
+            f"`/history` REST calls per TTL window <= {HISTORY_CALLS_PER_WINDOW_TARGET}",
+            f"{page[calls]:.2f} (`/api/status`: {status[calls]:.2f})",
+            page[calls] <= HISTORY_CALLS_PER_WINDOW_TARGET,
+        ),
+    ]
+    sections = [table(("route", "req/s", "p99 ms", "REST calls / TTL window", "errors"), rows)]
+    title = "Flask monitor: the history page under load"
+    return Report("monitor_history", title, method(f, what), targets, sections, f)
 
 
 def freshness_report(f: dict) -> Report:
@@ -392,25 +364,22 @@ def freshness_report(f: dict) -> Report:
     ]
     load = f", under load (wrk `{f['wrk']}` on the cached monitor)" if f["under_load"] else ""
     header = "transitions | n | median s (cached / baseline) | p90 s | max s | never shown"
-    return Report(
-        name="monitor_freshness_under_load" if f["under_load"] else "monitor_freshness",
-        title="Flask monitor freshness (gunicorn, real embedded Airflow behind)" + load,
-        method=f"{f['runs']} training runs, each watched by three tight pollers: Airflow directly "
+    what = (
+        f"{f['runs']} training runs, each watched by three tight pollers: Airflow directly "
         "(latest run + task instances, the monitor's own two reads, read-only account), the "
         "cached monitor (shipped defaults) and the baseline (TTL 0). A lag runs from the start "
         "of the direct poll that first showed a state to the end of the first `/api/status` "
-        f"answer showing it or a later one. TTL {f['cache_ttl_s']:g} s.",
-        targets=[
-            Target(
-                f"run state change shown within TTL + {FRESHNESS_MARGIN_S} s = {limit:g} s",
-                f"max {run.get('max')} s, median {run.get('median')} s over "
-                f"{run['n'] + run['missed']} transitions",
-                run["n"] > 0 and run["missed"] == 0 and run["max"] <= limit,
-            )
-        ],
-        sections=[table(header, rows)],
-        figures=f,
+        f"answer showing it or a later one. TTL {f['cache_ttl_s']:g} s."
     )
+    target = Target(
+        f"run state change shown within TTL + {FRESHNESS_MARGIN_S} s = {limit:g} s",
+        f"max {run.get('max')} s, median {run.get('median')} s over "
+        f"{run['n'] + run['missed']} transitions",
+        run["n"] > 0 and run["missed"] == 0 and run["max"] <= limit,
+    )
+    name = "monitor_freshness_under_load" if f["under_load"] else "monitor_freshness"
+    title = "Flask monitor freshness (gunicorn, real embedded Airflow behind)" + load
+    return Report(name, title, what, [target], [table(header, rows)], f)
 
 
 REPORTS = {"load": load_report, "history": history_report, "freshness": freshness_report}
@@ -421,33 +390,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = harness.Arguments(__doc__, {name: REPORTS[name.split("_")[1]] for name in names})
     parser.add_argument("--measure", nargs="+", choices=list(REPORTS), default=["load", "history"])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2-core machine)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating repeats of each run")
     parser.add_argument("--runs", type=int, default=5, help="training runs watched (freshness)")
     parser.add_argument("--under-load", action="store_true", help="freshness with wrk running")
     args = parser.parse_args(argv)
-    wrk = Wrk(args.threads, args.connections, args.duration)
+    wrk = Wrk(**WRK_OPTIONS, duration=args.duration)
     settings = {
-        "wrk": f"-t{args.threads} -c{args.connections} -d{args.duration:g}s",
+        "wrk": " ".join(wrk.command("", args.duration)[1:4]),
         "rounds": args.rounds,
         "cache_ttl_s": TTL_S,
         "load_average_1m_before": round(os.getloadavg()[0], 2),
     }
-    with embedded_stack() as stack:
+    with harness.embedded_stack() as stack:
         # A finished run for /api/status to show, and the monitor DAG run it triggers over
         # too: its tasks would otherwise run in the middle of a measurement.
         if finished_run(stack)["state"] != "success":
             raise RuntimeError("the first training run failed")
-        wait_until_monitor_idle(stack.client())
+        harness.wait_until_monitor_idle(stack.client())
         for name in args.measure:
             if name == "freshness":
-                load = wrk if args.under_load else None
-                figures, samples = measure_freshness(stack, args.runs, load)
+                figures, samples = measure_freshness(
+                    stack, args.runs, wrk if args.under_load else None
+                )
             else:
                 measure = measure_load if name == "load" else measure_history
                 figures, samples = measure(wrk, stack, args.rounds)
-            publish(REPORTS[name]({**settings, **figures}), args.results, samples)
+            harness.publish(REPORTS[name]({**settings, **figures}), args.results, samples)
     return 0
 
 
