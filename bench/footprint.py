@@ -1,21 +1,11 @@
-"""Footprint: total PSS of the embedded stack at idle, per component, against baselines.
+"""Footprint: total PSS of the embedded stack at idle, per component, against a bare
+interpreter, ``import airflow`` and the variants without the scheduler's preload
+(config/airflow_local_settings.py) and with Airflow's defaults; or, with ``--compose-project``,
+PSS and idle CPU per container of a running Compose stack (run as root; result
+footprint_celery).
 
     .venv/bin/python bench/footprint.py [--variants shipped no-preload airflow-defaults]
-    sudo .venv/bin/python bench/footprint.py --compose-project adclick   # a running Compose stack
-
-Each variant of the embedded stack is measured after it parsed its DAGs, ran the training DAG
-``--runs`` times, finished the monitor run that triggers and got the Flask monitor up, then
-idled ``--idle`` s: the PSS (``/proc/<pid>/smaps_rollup``: each shared page split among the
-processes mapping it, so the sum counts it once) of every process of every component (its
-process and descendants, the nearest component winning; Flask: its gunicorn master and
-workers), ``--samples`` times. Against, in the same run: a bare interpreter, a process that
-only ran ``import airflow``, and the baseline variants: ``no-preload`` (without
-config/airflow_local_settings.py, which preloads the ML libraries into the scheduler) and
-``airflow-defaults`` (Airflow's defaults for what the shipped config tunes, no preload).
-
-``--compose-project`` measures a running Compose project instead (it starts nothing; run as
-root to read the containers' /proc): per container, the PSS of its processes and the CPU its
-cgroup used over 30 s at idle (result: footprint_celery).
+    sudo .venv/bin/python bench/footprint.py --compose-project adclick
 """
 
 from __future__ import annotations
@@ -54,13 +44,12 @@ BASELINES = {"python": "pass", "import airflow": "import airflow"}  # name -> co
 COLUMNS = {"pss_mb": "PSS (MB)", "uss_mb": "USS (MB)", "processes": "processes"}
 COLUMNS["idle_cpu_pct"] = "CPU at idle (% of a core)"
 CPU_WINDOW_S = 30.0  # how long a running stack's CPU time is counted, with no run going
+SAMPLE_INTERVAL_S = 5.0
 
 
 def memory_of(roots: dict[str, list[int]]) -> dict:
-    """PSS/RSS/USS and processes of each component, and the totals. A component's processes:
-    its roots and their descendants, the nearest root winning (a service one component started
-    for another, such as the Flask monitor a task launched, is its own); then what is left of a
-    root's session. Every process is counted once."""
+    """PSS/RSS/USS and processes of each component (its roots and their descendants, the nearest
+    root winning; then what is left of a root's session), and the totals."""
     owner = {root: name for name, pids in roots.items() for root in pids}
     members: dict[str, list] = {name: [] for name in roots}
     for proc in psutil.process_iter():
@@ -71,17 +60,14 @@ def memory_of(roots: dict[str, list[int]]) -> dict:
                 members[name].append(proc.memory_full_info())
         except (psutil.Error, OSError):  # gone meanwhile, or not ours to read
             continue
-    components = {
-        name: {
-            "processes": len(found),
-            **{
-                f"{k}_mb": round(sum(getattr(m, k) for m in found) / 2**20, 1) for k in MEMORY_KINDS
-            },
-        }
-        for name, found in members.items()
-    }
+    components = {name: {"processes": len(found), **mib(found)} for name, found in members.items()}
     totals = {k: round(sum(c[f"{k}_mb"] for c in components.values()), 1) for k in MEMORY_KINDS}
     return {"components": components, **{f"total_{k}_mb": v for k, v in totals.items()}}
+
+
+def mib(memory: list) -> dict[str, float]:
+    """PSS, RSS and USS summed over psutil's ``memory_full_info`` of processes, MiB."""
+    return {f"{k}_mb": round(sum(getattr(m, k) for m in memory) / 2**20, 1) for k in MEMORY_KINDS}
 
 
 def bare_process(code: str) -> dict[str, float]:
@@ -92,12 +78,12 @@ def bare_process(code: str) -> dict[str, float]:
         env |= {"AIRFLOW_HOME": home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
         with subprocess.Popen(
             [sys.executable, "-c", script], stdout=subprocess.PIPE, env=env
-        ) as proc:
-            proc.stdout.readline()
+        ) as bare:
+            bare.stdout.readline()
             time.sleep(1.0)
-            memory = psutil.Process(proc.pid).memory_full_info()
-            proc.kill()
-    return {f"{k}_mb": round(getattr(memory, k) / 2**20, 1) for k in MEMORY_KINDS}
+            memory = psutil.Process(bare.pid).memory_full_info()
+            bare.kill()
+    return mib([memory])
 
 
 def measure_variant(env: dict[str, str], args: Namespace) -> tuple[dict, list]:
@@ -113,7 +99,7 @@ def measure_variant(env: dict[str, str], args: Namespace) -> tuple[dict, list]:
         time.sleep(args.idle)
         samples = []
         for i in range(args.samples):
-            time.sleep(args.interval if i else 0)
+            time.sleep(SAMPLE_INTERVAL_S if i else 0)
             roots = {component: [proc.pid] for component, proc in stack._procs.items()}
             samples.append(memory_of(roots | {"flask-monitor": [flask_pid(stack) or -1]}))
     # Idle is not flat (re-parsing children, the scheduler's GC un-sharing pages): report the
@@ -158,28 +144,24 @@ def variants_report(f: dict) -> Report:
         "total PSS in bare `import airflow` processes": lambda v: f"{v['pss'] / airflow_mb:.1f}",
     }
     rows = [(label, *(show(variants[n]) for n in names)) for label, show in cells.items()]
-    targets = []
-    if shipped:
-        worst, goal = (
-            shipped["max_total_pss_mb"],
-            f"shipped total PSS, largest sample, <= {TARGET_MB:.0f} MiB",
-        )
-        targets.append(Target(goal, f"{worst:.0f} MiB", worst <= TARGET_MB))
-    return Report(
-        name="footprint",
-        title="Footprint: embedded stack (SQLite + LocalExecutor) at idle",
-        method=__doc__.split("\n\n")[2]
-        + f"\n\nSchedules off: {', '.join(sorted(harness.NO_SCHEDULES))}; {f['idle_s']:g} s idle, "
-        f"{f['samples']} samples {f['interval_s']:g} s apart.",
-        targets=targets,
-        sections=[
-            "PSS in MB (processes):\n\n" + table(("component", *names), rows),
-            f"Baselines, same run, no stack up: a bare interpreter "
-            f"{baselines['python']['pss_mb']:.0f} MB PSS; a process after `import airflow` "
-            f"{airflow_mb:.0f} MB PSS.",
-        ],
-        figures=f,
+    worst, goal = (
+        shipped and shipped["max_total_pss_mb"],
+        f"shipped total PSS, largest sample, <= {TARGET_MB:.0f} MiB",
     )
+    targets = [Target(goal, f"{worst:.0f} MiB", worst <= TARGET_MB)] if shipped else []
+    method = (
+        "Each variant booted, its training runs and their monitor runs done, then idle: the PSS "
+        "of every process of every component (its process and descendants, the nearest "
+        f"component winning), {f['samples']} samples {f['interval_s']:g} s apart after "
+        f"{f['idle_s']:g} s idle; schedules off."
+    )
+    sections = [
+        "PSS in MB (processes):\n\n" + table(("component", *names), rows),
+        f"Baselines, same run, no stack up: a bare interpreter {baselines['python']['pss_mb']:.0f} "
+        f"MB PSS; a process after `import airflow` {airflow_mb:.0f} MB PSS.",
+    ]
+    title = "Footprint: embedded stack (SQLite + LocalExecutor) at idle"
+    return Report("footprint", title, method, targets, sections, f)
 
 
 def measure_containers(project: str) -> dict[str, dict]:
@@ -196,9 +178,7 @@ def measure_containers(project: str) -> dict[str, dict]:
     for service, pid in pids.items():
         used = None if before[service] is None else harness.cpu_seconds(pid) - before[service]
         containers[service] = {k: memory[service][k] for k in ("processes", "pss_mb", "uss_mb")}
-        containers[service]["idle_cpu_pct"] = (
-            None if used is None else round(100 * used / CPU_WINDOW_S, 1)
-        )
+        containers[service]["idle_cpu_pct"] = used and round(100 * used / CPU_WINDOW_S, 1)
     return containers
 
 
@@ -207,31 +187,29 @@ def containers_report(f: dict) -> Report:
     containers = sorted(f["containers"].items(), key=lambda kv: -kv[1]["pss_mb"])
     totals = {k: sum(v[k] or 0 for _, v in containers) for k in COLUMNS}
     rows = [(name, *(cell(v[k], 0) for k in COLUMNS)) for name, v in containers]
-    rows.append(
-        (
-            "**total**",
-            f"**{totals['pss_mb']:.0f}**",
-            cell(totals["uss_mb"], 0),
-            "",
-            cell(totals["idle_cpu_pct"], 0),
-        )
+    total = [
+        f"**{totals['pss_mb']:.0f}**",
+        cell(totals["uss_mb"], 0),
+        "",
+        cell(totals["idle_cpu_pct"], 0),
+    ]
+    rows.append(("**total**", *total))
+    method = (
+        "A running stack, measured as found: PSS summed over the processes of each container, "
+        f"and the CPU time its cgroup used over {CPU_WINDOW_S:g} s with no run going. Baseline, "
+        "same run: a host process after `import airflow`, "
+        f"{f['baseline_import_airflow']['pss_mb']:.0f} MB PSS."
     )
+    goal = f"all containers' PSS <= {CELERY_TARGET_MB:.0f} MiB"
+    target = Target(goal, f"{totals['pss_mb']:.0f} MiB", totals["pss_mb"] <= CELERY_TARGET_MB)
+    title = f"Footprint: Celery stack (Docker Compose project `{f['compose_project']}`)"
     return Report(
-        name="footprint_celery",
-        title=f"Footprint: Celery stack (Docker Compose project `{f['compose_project']}`)",
-        method="A running stack, measured as found: PSS summed over the processes of each "
-        f"container, and the CPU time its cgroup used over {CPU_WINDOW_S:g} s with no run going. "
-        "Baseline, same run: a host process after `import airflow`, "
-        f"{f['baseline_import_airflow']['pss_mb']:.0f} MB PSS.",
-        targets=[
-            Target(
-                f"all containers' PSS <= {CELERY_TARGET_MB:.0f} MiB",
-                f"{totals['pss_mb']:.0f} MiB",
-                totals["pss_mb"] <= CELERY_TARGET_MB,
-            )
-        ],
-        sections=[table(("container", *COLUMNS.values()), rows)],
-        figures=f,
+        "footprint_celery",
+        title,
+        method,
+        [target],
+        [table(("container", *COLUMNS.values()), rows)],
+        f,
     )
 
 
@@ -242,7 +220,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=20.0, help="idle seconds before measuring")
     parser.add_argument("--runs", type=int, default=2, help="training runs before idling")
     parser.add_argument("--samples", type=int, default=7, help="PSS samples after the idle wait")
-    parser.add_argument("--interval", type=float, default=5.0)
     parser.add_argument("--compose-project", help="measure this running Compose project instead")
     args = parser.parse_args(argv)
     if project := args.compose_project:
@@ -252,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     baselines = {name: bare_process(code) for name, code in BASELINES.items()}
     measured = {name: measure_variant(VARIANTS[name], args) for name in args.variants}
-    figures = {"idle_s": args.idle, "samples": args.samples, "interval_s": args.interval}
+    figures = {"idle_s": args.idle, "samples": args.samples, "interval_s": SAMPLE_INTERVAL_S}
     figures |= {"baselines": baselines, "variants": {n: m[0] for n, m in measured.items()}}
     samples = {name: m[1] for name, m in measured.items()}
     harness.publish(variants_report(figures), args.results, samples)

@@ -1,5 +1,5 @@
-"""What benchmarks share: the stacks, timed runs and their per-task timelines, fresh child
-processes, wrk, samplers, statistics, the command line and the ``Report`` of each result."""
+"""What benchmarks share: the stacks, timed runs, wrk, samplers, statistics, the command line
+and the ``Report`` of each result."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,7 +23,6 @@ from typing import TYPE_CHECKING
 
 from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR_DAG
 from adclick_airflow.settings import TRAINING_DAG_ID
-from embedded.progress import task_label
 from embedded.stack import REPO_ROOT, EmbeddedStack
 from testkit.datasets import SAMPLE_CSV
 from testkit.debian import ensure_debian_tool
@@ -87,8 +85,7 @@ def compose_stack() -> ComposeStack:
 
 
 def timed_run(client: AirflowClient, dag_id: str) -> dict:
-    """Trigger ``dag_id``: wall time to the first poll (20 ms apart) seeing it succeed, and
-    the run's own queued -> end (``server_s``)."""
+    """Trigger ``dag_id``: the wall time to the first poll (20 ms apart) seeing it succeed."""
     from airflow_rest import TERMINAL_STATES, AirflowUnreachable
 
     started = time.perf_counter()
@@ -105,8 +102,7 @@ def timed_run(client: AirflowClient, dag_id: str) -> dict:
     wall = time.perf_counter() - started
     if run["state"] != "success":
         raise RuntimeError(f"{dag_id} run {run_id} ended {run['state']}")
-    server = _seconds(_ts(run["end_date"]), _ts(run["queued_at"]))
-    return {"run_id": run_id, "wall_s": round(wall, 3), "server_s": server}
+    return {"run_id": run_id, "wall_s": round(wall, 3)}
 
 
 def settled_run(client: AirflowClient, dag_id: str) -> dict:
@@ -137,171 +133,6 @@ def wait_until_monitor_idle(client: AirflowClient, timeout: float = 120.0) -> No
 
     idle = lambda: all(r["state"] in TERMINAL_STATES for r in client.runs(MONITOR_DAG, 5))  # noqa: E731
     wait_until(idle, timeout, f"{MONITOR_DAG} runs to finish", poll=0.2)
-
-
-# -- where a run's time goes, task by task ----------------------------------------------------
-TIMELINE_DOC = """For each task of a run (in the order they ran), in seconds: `gap`, the previous
-task's end (the run's start for the first) -> scheduled (the scheduler noticing that the
-upstream task is done); `queued`, scheduled -> queued (handed to the executor); `pickup`,
-queued -> started (a worker picking it up and forking the task process); `startup`, started ->
-`execute` begins (task runner start, DAG file parse, context; `parse` is the parse alone, as
-the task runner logs it); `body`, `execute` itself; `finish`, `execute` returned -> end
-(XCom push, reporting success); `exit_tail`, end -> the supervisor done with the task, from
-the executor's log (its slot is held meanwhile). `gap + queued + pickup + startup + body +
-finish` over the chain, plus the run's `close` (last task's end -> run end), is the run."""
-SEGMENTS = ("gap", "queued", "pickup", "startup", "parse", "body", "finish", "exit_tail")
-WORKLOAD_FINISHED = re.compile(
-    r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z?).*Workload finished.*?workload_id=(?P<id>[\w-]+)"
-)
-
-
-def _ts(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
-
-def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
-    return None if later is None or earlier is None else round((later - earlier).total_seconds(), 3)
-
-
-def supervisor_done_times(executor_log: str) -> dict[str, datetime]:
-    """``{ti_id: when the supervisor finished}`` from its "Workload finished" log lines."""
-    return {m["id"]: _ts(m["ts"]) for m in WORKLOAD_FINISHED.finditer(executor_log)}
-
-
-def log_marks(client: AirflowClient, dag_id: str, run_id: str, ti: dict) -> dict:
-    """The task log's own timestamps: execute begins and ends, and the DAG parse time."""
-    from airflow_rest import map_index_of
-
-    marks: dict = {}
-    in_pre_execute = False
-    events = client.task_log_events(
-        dag_id, run_id, ti["task_id"], ti["try_number"], map_index_of(ti)
-    )
-    for item in events:
-        if not isinstance(item, dict) or "timestamp" not in item:
-            continue
-        event, when = str(item.get("event", "")), _ts(item["timestamp"])
-        if event == "::group::Pre Execute":
-            in_pre_execute = True
-        elif event == "::endgroup::" and in_pre_execute:
-            marks["execute_start"], in_pre_execute = when, False
-        elif event == "::group::Post Execute":
-            marks.setdefault("execute_end", when)
-        elif event == "Worker startup parse complete":
-            marks["parse_s"] = round(float(item.get("dag_file_parse_ms", 0)) / 1000, 3)
-    return marks
-
-
-def run_timeline(
-    client: AirflowClient, dag_id: str, run_id: str, supervisor_done: dict | None = None
-) -> dict:
-    """Per-task ``SEGMENTS`` of one run and the run's ``close``."""
-    run = client.get_run(dag_id, run_id)
-    tis = client.task_instances(dag_id, run_id)
-    tis.sort(key=lambda t: t.get("scheduled_when") or t.get("start_date") or "")
-    previous_end, tasks = _ts(run.get("start_date")), []
-    for ti in tis:
-        scheduled, queued = _ts(ti.get("scheduled_when")), _ts(ti.get("queued_when"))
-        started, ended = _ts(ti.get("start_date")), _ts(ti.get("end_date"))
-        marks = log_marks(client, dag_id, run_id, ti)
-        execute_start, execute_end = marks.get("execute_start"), marks.get("execute_end")
-        tasks.append(
-            {
-                "task_id": task_label(ti),
-                "gap": _seconds(scheduled, previous_end),
-                "queued": _seconds(queued, scheduled),
-                "pickup": _seconds(started, queued),
-                "startup": _seconds(execute_start, started),
-                "parse": marks.get("parse_s"),
-                "body": _seconds(execute_end, execute_start),
-                "finish": _seconds(ended, execute_end),
-                "exit_tail": _seconds((supervisor_done or {}).get(ti["id"]), ended),
-            }
-        )
-        previous_end = ended or previous_end
-    return {"tasks": tasks, "close": _seconds(_ts(run.get("end_date")), previous_end)}
-
-
-def median_timeline(timelines: list[dict]) -> dict:
-    """Median of every segment of every task over runs, and the chain's totals."""
-    per_task: dict[str, dict[str, list[float]]] = {}
-    for task in (task for timeline in timelines for task in timeline["tasks"]):
-        row = per_task.setdefault(task["task_id"], {s: [] for s in SEGMENTS})
-        for segment in SEGMENTS:
-            if task[segment] is not None:
-                row[segment].append(task[segment])
-    tasks = {
-        task_id: {s: round(statistics.median(v), 3) if v else None for s, v in row.items()}
-        for task_id, row in per_task.items()
-    }
-    totals = {s: round(sum(t[s] or 0 for t in tasks.values()), 3) for s in SEGMENTS}
-    totals["close"] = spread(t["close"] for t in timelines).get("median", 0.0)
-    return {"tasks": tasks, "totals": totals}
-
-
-def timeline_table(dag_id: str, timeline: dict) -> str:
-    """A ``median_timeline`` as Markdown."""
-    rows = [(task, *(cell(v[s]) for s in SEGMENTS)) for task, v in timeline["tasks"].items()]
-    rows.append(("**sum**", *(f"**{cell(timeline['totals'][s])}**" for s in SEGMENTS)))
-    close = cell(timeline["totals"]["close"])
-    return f"`{dag_id}`, median per task (s); run close: {close} s\n\n" + table(
-        ("task", *SEGMENTS), rows
-    )
-
-
-def difference(subject: dict, baseline: dict) -> str:
-    """Per-segment chain totals of one ``median_timeline`` minus another's, as text."""
-    return ", ".join(
-        f"{k} {subject['totals'][k] - baseline['totals'][k]:+.2f}" for k in (*SEGMENTS, "close")
-    )
-
-
-# -- one fresh process ------------------------------------------------------------------------
-def run_child(script: str, *args: str) -> dict:
-    """Wall time, the work time it prints last, the CPU time and the peak RSS of
-    ``script --child args`` run in a fresh process, as Airflow runs a task."""
-    started = time.perf_counter()
-    command = [sys.executable, script, "--child", *args]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    output = proc.stdout.read().decode()
-    proc.stdout.close()
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not all children's
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{output}")
-    cpu = usage.ru_utime + usage.ru_stime
-    work = float(output.split()[-1])
-    return {"wall_s": wall, "work_s": work, "cpu_s": cpu, "peak_rss_mb": usage.ru_maxrss / 1024}
-
-
-def child(prepared: Callable[..., Callable[[], object]]) -> None:
-    """In a process ``run_child`` started: time the call ``prepared(*args)`` returns, print
-    its seconds and exit. Elsewhere, nothing."""
-    if sys.argv[1:2] == ["--child"]:
-        call = prepared(*sys.argv[2:])
-        started = time.perf_counter()
-        call()
-        print(time.perf_counter() - started)
-        raise SystemExit(0)
-
-
-def generated_csv(path: Path, rows: int) -> Path:
-    """``rows`` generated ad-click rows written to ``path`` (testkit.advertising)."""
-    from testkit.advertising import write_csv  # pandas: kept out of the children's imports
-
-    return write_csv(path, rows)
-
-
-def child_medians(samples: dict[str, list[dict]], digits: int = 3) -> dict[str, dict]:
-    """Per key, the medians of ``run_child``'s figures over its runs (peak RSS: the largest)."""
-    return {
-        key: {
-            k: round(statistics.median(r[k] for r in runs), digits)
-            for k in ("wall_s", "work_s", "cpu_s")
-        }
-        | {"peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1)}
-        for key, runs in samples.items()
-    }
 
 
 # -- load and CPU ------------------------------------------------------------------------------

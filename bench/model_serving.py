@@ -1,15 +1,7 @@
-"""Online predictions: the model service against ``mlflow models serve`` on the same champion.
-
-Both serve the iris fixture model's champion (the same fitted bytes: the MLflow model is
-saved from the registry's model file) on this machine, one worker process each (gunicorn's
-gevent worker; MLflow's uvicorn), and get the same load from wrk (16 connections, pinned to
-one CPU) on MLflow's scoring protocol, ``POST /invocations`` with a ``dataframe_split`` body
-of one row and of 100 rows. The two servers take turns, ``--rounds`` times, after a warm-up;
-the figures are the medians of the rounds, and the ratios are taken round by round.
+"""Online predictions: the model service against ``mlflow models serve`` (from .venv-mlflow) on
+the same champion, one worker each, wrk on ``POST /invocations``.
 
     .venv/bin/python bench/model_serving.py [--duration 10] [--rounds 3] [--results DIR]
-
-MLflow runs from ``.venv-mlflow`` (the full MLflow, ``--env-manager local``).
 """
 
 from __future__ import annotations
@@ -21,12 +13,13 @@ import subprocess
 import sys
 import tempfile
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 import harness
 import pandas as pd
 import requests
-from harness import Report, Target, Wrk, cell, publish, table
+from harness import Report, Target, Wrk, cell, table
 
 from embedded.stack import REPO_ROOT
 from testkit import fixture_models
@@ -85,12 +78,14 @@ def measure(duration: float, rounds: int) -> dict[str, list[dict]]:
             "mlflow": f"{theirs}/invocations",
         }
         bodies = {rows: body(features, rows) for rows in ROWS}
-        headers = {"Content-Type": "application/json"}
         for rows, payload in bodies.items():  # both answer the same, before any load
-            answers = [
-                requests.post(url, data=payload, timeout=30, headers=headers).json()
-                for url in urls.values()
-            ]
+            post = partial(
+                requests.post,
+                data=payload,
+                timeout=30,
+                headers={"Content-Type": "application/json"},
+            )
+            answers = [post(url).json() for url in urls.values()]
             assert answers[0] == answers[1], (rows, answers)
         samples: dict[str, list[dict]] = {}
         for _ in range(rounds):
@@ -103,22 +98,23 @@ def measure(duration: float, rounds: int) -> dict[str, list[dict]]:
 
 def summarise(samples: dict[str, list[dict]]) -> dict:
     """Medians over the rounds per server and body size; the ratios, taken round by round."""
+    median = lambda values: round(statistics.median(values), 2)  # noqa: E731
     servers = {
-        key: {
-            k: round(statistics.median(r[k] for r in runs), 2)
-            for k in ("requests_per_s", "p50_ms", "p99_ms")
-        }
+        key: {k: median(r[k] for r in runs) for k in ("requests_per_s", "p50_ms", "p99_ms")}
         | {"errors": sum(r["errors"] for r in runs), "rounds": len(runs)}
         for key, runs in samples.items()
     }
-    ratios = {}
-    for rows in ROWS:
-        pairs = list(zip(samples[f"model-server/{rows}"], samples[f"mlflow/{rows}"], strict=True))
-        rps, p99 = ([a[k] / b[k] for a, b in pairs] for k in ("requests_per_s", "p99_ms"))
-        ratios[str(rows)] = {
-            "requests_per_s": round(statistics.median(rps), 2),
-            "p99": round(statistics.median(p99), 2),
+    pairs = {
+        n: list(zip(samples[f"model-server/{n}"], samples[f"mlflow/{n}"], strict=True))
+        for n in ROWS
+    }
+    ratios = {
+        str(n): {
+            name: median(a[k] / b[k] for a, b in pairs[n])
+            for name, k in (("requests_per_s", "requests_per_s"), ("p99", "p99_ms"))
         }
+        for n in ROWS
+    }
     return {"connections": CONNECTIONS, "rows": list(ROWS), "servers": servers, "ratios": ratios}
 
 
@@ -126,17 +122,13 @@ def report(figures: dict) -> Report:
     targets = []
     for rows in figures["rows"]:
         rps, p99 = (figures["ratios"][str(rows)][k] for k in ("requests_per_s", "p99"))
+        goals = (
+            f"{rows}-row requests: >= {RPS_RATIO_TARGET:g}x MLflow's req/s",
+            f"{rows}-row requests: p99 <= {P99_RATIO_TARGET:g}x MLflow's",
+        )
         targets += [
-            Target(
-                f"{rows}-row requests: >= {RPS_RATIO_TARGET:g}x MLflow's req/s",
-                f"{rps:.2f}x",
-                rps >= RPS_RATIO_TARGET,
-            ),
-            Target(
-                f"{rows}-row requests: p99 <= {P99_RATIO_TARGET:g}x MLflow's",
-                f"{p99:.2f}x",
-                p99 <= P99_RATIO_TARGET,
-            ),
+            Target(goals[0], f"{rps:.2f}x", rps >= RPS_RATIO_TARGET),
+            Target(goals[1], f"{p99:.2f}x", p99 <= P99_RATIO_TARGET),
         ]
     by_rows = sorted(
         (int(key.split("/")[1]), *key.split("/"), v) for key, v in figures["servers"].items()
@@ -145,16 +137,15 @@ def report(figures: dict) -> Report:
         (server, n, cell(v["requests_per_s"], 0), cell(v["p50_ms"]), cell(v["p99_ms"]), v["errors"])
         for _, server, n, v in by_rows
     ]
-    return Report(
-        name=NAME,
-        title="Online predictions: model service vs mlflow models serve",
-        method=__doc__.split("\n\n")[1].replace("\n", " "),
-        targets=targets,
-        sections=[
-            table(("server", "rows per request", "req/s", "p50 ms", "p99 ms", "errors"), rows)
-        ],
-        figures=figures,
+    method = (
+        "Both serve the iris fixture's champion (the same bytes), one worker process each; wrk "
+        f"({CONNECTIONS} connections, pinned to one CPU) on `dataframe_split` bodies of "
+        f"{' and '.join(map(str, figures['rows']))} rows, the servers in turn after a warm-up; "
+        "medians of the rounds, ratios taken round by round."
     )
+    sections = [table(("server", "rows per request", "req/s", "p50 ms", "p99 ms", "errors"), rows)]
+    title = "Online predictions: model service vs mlflow models serve"
+    return Report(NAME, title, method, targets, sections, figures)
 
 
 def main() -> int:
@@ -162,7 +153,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    publish(report(summarise(measure(args.duration, args.rounds))), args.results)
+    harness.publish(report(summarise(measure(args.duration, args.rounds))), args.results)
     return 0
 
 

@@ -1,6 +1,7 @@
-"""Flask monitor: throughput, the history page and freshness, on the embedded stack.
+"""Flask monitor: throughput, the history page, freshness and relaunch time, on the embedded
+stack.
 
-    .venv/bin/python bench/monitor_service.py [--measure load history freshness] [--under-load]
+    .venv/bin/python bench/monitor_service.py [--measure load history freshness mttr] [--under-load]
 
 Each monitor is served as deployed (gunicorn started by the process launcher) after a finished
 training run; each result's method says what it measures.
@@ -9,6 +10,7 @@ training run; each result's method says what it measures.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -21,15 +23,19 @@ import harness
 import requests
 from harness import Report, Target, Wrk, cell, spread, table
 
+from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from airflow_rest import AirflowClient
 from embedded.stack import EmbeddedStack
+from flask_launcher.health import BOOT_TIMEOUT_S
+from flask_launcher.process import process_age
 from monitor.config import DEFAULTS as MONITOR_DEFAULTS
-from testkit.flask_service import served_monitor
+from testkit.flask_service import flask_pid, health, served_monitor
 from testkit.local_http import JSONHandler, LocalHTTPServer
 from testkit.runs import failing_conf, finished_run
 from testkit.tasks import task_states
 from testkit.waiting import wait_until
+from testkit.watchdog import WATCHDOG, switch_off_watchdog, watchdog_waiting
 
 TTL_S = float(MONITOR_DEFAULTS["CACHE_TTL"])
 WARM_UP_S = 2  # before the measured runs: token, templates, connections, finished runs read
@@ -44,6 +50,7 @@ TASK_RANK = {None: 0, "none": 0, "scheduled": 1, "queued": 2, "running": 3} | di
     ("success", "failed", "skipped", "upstream_failed", "removed"), 4
 )
 WRK_OPTIONS = {"threads": 2, "connections": 32}  # wrk on a 2-core machine
+MTTR_TARGET_S = 10.0
 
 
 # -- load: wrk, and the rounds and REST calls it costs Airflow ------------------------------
@@ -62,24 +69,18 @@ def counters(url: str, kinds: list[tuple[str, str]]) -> list[float]:
     return [sum(float(v) for k, _, v in samples if all(n in k for n in kind)) for kind in kinds]
 
 
-def measure_rounds(wrk: Wrk, url: str, variant: str, route: str) -> dict:
+def measure_rounds(wrk: Wrk, url: str, route: str) -> dict:
     """One wrk run on ``route``, with the Airflow rounds the monitor's /metrics counted."""
     call = 'call="snapshot"' if route == "/api/status" else 'call="health"'
     kinds = [
         ("monitor_airflow_calls_total", call),
         ("monitor_http_requests_total", f'endpoint="{route}"'),
-        ("monitor_status_cache_total", 'result="stale"'),
     ]
     before, result, after = counters(url, kinds), wrk.run(f"{url}{route}"), counters(url, kinds)
-    rounds, served, stale = (a - b for a, b in zip(after, before, strict=True))
+    rounds, served = (a - b for a, b in zip(after, before, strict=True))
     result["upstream_rounds_per_request"] = rounds / max(served, 1)
-    if variant == "baseline":
-        return result
-    # Answers given stale while a refresh was in flight: at a steady request rate, their number
-    # per round says how long a refresh took under this load.
-    refresh = rounds and served and stale and 1000 * stale / rounds / result["requests_per_s"]
-    per_window = rounds * TTL_S / result["duration_s"]
-    return {**result, "upstream_rounds_per_ttl_window": per_window, "refresh_ms": refresh or None}
+    result["upstream_rounds_per_ttl_window"] = rounds * TTL_S / result["duration_s"]
+    return result
 
 
 class CountingProxy(LocalHTTPServer):
@@ -95,19 +96,15 @@ class CountingProxy(LocalHTTPServer):
             def forward(self) -> None:
                 with lock:
                     proxy.calls += 1
-                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                url, kept = f"{upstream}{self.path}", ("Content-Type", "Location")
                 answer = session.request(
-                    self.command,
-                    f"{upstream}{self.path}",
-                    data=self.rfile.read(length) if length else None,
-                    headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
-                    timeout=30,
-                    allow_redirects=False,
+                    self.command, url, data=body, headers=headers, timeout=30, allow_redirects=False
                 )
                 self.send_response(answer.status_code)
-                for key in ("Content-Type", "Location"):
-                    if key in answer.headers:
-                        self.send_header(key, answer.headers[key])
+                for key in (k for k in kept if k in answer.headers):
+                    self.send_header(key, answer.headers[key])
                 self.send_header("Content-Length", str(len(answer.content)))
                 self.end_headers()
                 self.wfile.write(answer.content)
@@ -118,10 +115,9 @@ class CountingProxy(LocalHTTPServer):
 
 
 def over_rounds(runs: list[dict]) -> dict:
-    """Medians over the rounds, the worst p99 and the errors."""
+    """Medians over the rounds, and the errors."""
     medians = {k: spread((r[k] for r in runs), 4).get("median") for k in runs[0]}
-    worst = max(r["p99_ms"] for r in runs)
-    return {**medians, "p99_ms_worst": worst, "errors": sum(r["errors"] for r in runs)}
+    return {**medians, "errors": sum(r["errors"] for r in runs)}
 
 
 def monitors(stack: EmbeddedStack, started: ExitStack) -> dict[str, str]:
@@ -138,7 +134,7 @@ def measure_load(wrk: Wrk, stack: EmbeddedStack, rounds: int) -> tuple[dict, dic
             if len(requests.get(f"{url}/api/status", timeout=30).json().get("tasks") or []) < 2:
                 raise RuntimeError(f"the {name} monitor shows no finished run")
         runs = {
-            (v, r): (f"{url}{r}", partial(measure_rounds, wrk, url, v, r))
+            (v, r): (f"{url}{r}", partial(measure_rounds, wrk, url, r))
             for r in ROUTES
             for v, url in urls.items()
         }
@@ -192,9 +188,8 @@ def watched_run(stack: EmbeddedStack, urls: dict[str, str], load: Wrk | None) ->
     every state the direct poller saw the run or a task of it enter, with each monitor's lag."""
     admin = stack.client()
     command = load and load.command(f"{urls['cached']}/api/status", 600)
-    wrk = command and subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, preexec_fn=harness.pin_wrk
-    )
+    pin = harness.pin_wrk
+    wrk = command and subprocess.Popen(command, stdout=subprocess.DEVNULL, preexec_fn=pin)
     pollers = {"direct": harness.Sampler(partial(read_airflow, stack.client("viewer")), 0.0)}
     for view, url in urls.items():
         read = partial(read_monitor, requests.Session(), url)
@@ -226,16 +221,10 @@ def watched_run(stack: EmbeddedStack, urls: dict[str, str], load: Wrk | None) ->
 
 def lag(kind: str, state: str, task: str | None, at: float, run_id: str, answers: list) -> float:
     """Seconds until a monitor answer showed ``state`` or a later one; None if none did."""
+    rank = lambda s: RUN_RANK.get(s, 0) if kind == "run" else TASK_RANK.get(s, 3)  # noqa: E731
     for _, ended, (run, run_state, tasks) in answers:
-        if run != run_id:
-            continue
-        if kind == "run" and RUN_RANK.get(run_state, 0) >= RUN_RANK.get(state, 0):
-            return round(ended - at, 3)
-        if (
-            kind == "task"
-            and task in tasks
-            and TASK_RANK.get(tasks[task], 3) >= TASK_RANK.get(state, 3)
-        ):
+        shown = run_state if kind == "run" else tasks.get(task)
+        if run == run_id and (kind == "run" or task in tasks) and rank(shown) >= rank(state):
             return round(ended - at, 3)
     return None
 
@@ -253,6 +242,48 @@ def measure_freshness(stack: EmbeddedStack, runs: int, load: Wrk | None) -> tupl
     groups["task, all"] = [t for t in every if t["kind"] == "task"]
     stats = {g: {v: spread(t[f"{v}_lag_s"] for t in ts) for v in urls} for g, ts in groups.items()}
     return {"runs": runs, "under_load": load is not None, "stats": stats}, samples
+
+
+# -- relaunch: faults to the stack's own monitor, time until /health answers again ------------
+def recovery(stack: EmbeddedStack, signum: int, recover: Callable = lambda: None) -> float:
+    """``signum`` to the service's process group; seconds until /health answers 200 again."""
+    os.killpg(flask_pid(stack), signum)
+    faulted = time.perf_counter()
+    recover()
+    wait_until(lambda: health(stack) == 200, 120, "/health to answer again", poll=0.02)
+    return round(time.perf_counter() - faulted, 3)
+
+
+def watchdog_recoveries(stack: EmbeddedStack, kills: int, signum: int) -> list[float]:
+    """``kills`` recoveries by the watchdog, after one that warms up the relaunch path."""
+    client, samples = stack.client(), []
+    for _ in range(kills + 1):
+        wait_until(lambda: health(stack) == 200 and watchdog_waiting(client), 120, "watchdog ready")
+        if signum == signal.SIGSTOP:
+            # Silent within BOOT_TIMEOUT_S of its start, a service may still be booting and is
+            # given that long; a hang is of a service that has been serving.
+            booted = lambda: process_age(flask_pid(stack)) >= BOOT_TIMEOUT_S  # noqa: E731
+            wait_until(booted, BOOT_TIMEOUT_S + 10, "the service to be past its boot window")
+        samples.append(recovery(stack, signum))
+    return samples[1:]
+
+
+def measure_mttr(stack: EmbeddedStack, kills: int) -> tuple[dict, dict]:
+    """Figures and samples: crashes and hangs recovered by the watchdog; then, the watchdog
+    switched off, crashes recovered by a monitor DAG run triggered at each."""
+    stack.wait_for_dags((WATCHDOG, MONITOR))
+    wait_until(lambda: health(stack) == 200, 120, "the watchdog to launch Flask")
+    samples = {"crash": watchdog_recoveries(stack, kills, signal.SIGKILL)}
+    samples["hang"] = watchdog_recoveries(stack, kills, signal.SIGSTOP)
+    client, samples["monitor_dag"] = stack.client(), []
+    switch_off_watchdog(client)
+    for _ in range(kills):
+        wait_until(lambda: health(stack) == 200, 60, "Flask up")
+        samples["monitor_dag"].append(
+            recovery(stack, signal.SIGKILL, lambda: client.trigger(MONITOR, {}))
+        )
+        client.wait_for_run(MONITOR, client.latest_run(MONITOR)["dag_run_id"], timeout=120)
+    return {name: spread(series) for name, series in samples.items()}, samples
 
 
 # -- reports -----------------------------------------------------------------------------------
@@ -307,11 +338,7 @@ def load_report(f: dict) -> Report:
     sections = [
         table("route | figure | cached | baseline (TTL 0) | cached / baseline", rows),
         "Airflow rounds are the monitor's own `monitor_airflow_calls_total` over its "
-        "`monitor_http_requests_total`, from `/metrics` before and after each run. While a "
-        "refresh is in flight the cached instance answers stale "
-        '(`monitor_status_cache_total{result="stale"}`): a refresh took about '
-        f"{cell(status['cached']['refresh_ms'], 0)} ms under this load, and only the request "
-        "making it waited.",
+        "`monitor_http_requests_total`, from `/metrics` before and after each run.",
     ]
     title = "Flask monitor throughput (gunicorn, real embedded Airflow behind)"
     return Report("monitor_load", title, method(f, what), targets, sections, f)
@@ -382,17 +409,59 @@ def freshness_report(f: dict) -> Report:
     return Report(name, title, what, [target], [table(header, rows)], f)
 
 
-REPORTS = {"load": load_report, "history": history_report, "freshness": freshness_report}
+def mttr_report(f: dict) -> Report:
+    """relaunch_mttr: the spreads (s) of ``crash``, ``hang`` and ``monitor_dag``."""
+    crash, hang, base = f["crash"], f["hang"], f["monitor_dag"]
+    rows = [
+        ("watchdog DAG, crash (SIGKILL)", crash["median"], crash["max"]),
+        ("watchdog DAG, hung (SIGSTOP)", hang["median"], hang["max"]),
+        (
+            "baseline: monitor DAG triggered at the kill (its best case)",
+            base["median"],
+            base["max"],
+        ),
+        (
+            "the same on its 5-minute schedule (+ 150 s mean wait)",
+            cell(base["median"] + 150, 1),
+            "",
+        ),
+    ]
+    method = (
+        "A fault sent to the Flask monitor's process group, then the time until `/health` "
+        "answers 200 again; SIGKILL is a crash, SIGSTOP a hung service (alive, holding its "
+        f"port, answering nothing) that has been up for at least {BOOT_TIMEOUT_S:g} s. "
+        f"{crash['n']} faults each, after one warm-up."
+    )
+    targets = [
+        Target(
+            f"{fault}: watchdog median <= {MTTR_TARGET_S:.0f} s",
+            f"{x['median']:.2f} s",
+            x["median"] <= MTTR_TARGET_S,
+        )
+        for fault, x in (("crash", crash), ("hang", hang))
+    ]
+    sections = [table(("mechanism", "median (s)", "max (s)"), rows)]
+    return Report("relaunch_mttr", "Relaunch MTTR (embedded stack)", method, targets, sections, f)
+
+
+REPORTS = {  # --measure -> its report; in this order: mttr switches the watchdog off
+    "load": load_report,
+    "history": history_report,
+    "freshness": freshness_report,
+    "mttr": mttr_report,
+}
+RESULTS = {f"monitor_{name}": REPORTS[name] for name in ("load", "history", "freshness")}
+RESULTS |= {"monitor_freshness_under_load": freshness_report, "relaunch_mttr": mttr_report}
 
 
 def main(argv: list[str] | None = None) -> int:
-    names = [f"monitor_{name}" for name in REPORTS] + ["monitor_freshness_under_load"]
-    parser = harness.Arguments(__doc__, {name: REPORTS[name.split("_")[1]] for name in names})
+    parser = harness.Arguments(__doc__, RESULTS)
     parser.add_argument("--measure", nargs="+", choices=list(REPORTS), default=["load", "history"])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2, help="alternating repeats of each run")
     parser.add_argument("--runs", type=int, default=5, help="training runs watched (freshness)")
     parser.add_argument("--under-load", action="store_true", help="freshness with wrk running")
+    parser.add_argument("--kills", type=int, default=7, help="faults of each kind (mttr)")
     args = parser.parse_args(argv)
     wrk = Wrk(**WRK_OPTIONS, duration=args.duration)
     settings = {
@@ -407,15 +476,18 @@ def main(argv: list[str] | None = None) -> int:
         if finished_run(stack)["state"] != "success":
             raise RuntimeError("the first training run failed")
         harness.wait_until_monitor_idle(stack.client())
-        for name in args.measure:
-            if name == "freshness":
-                figures, samples = measure_freshness(
-                    stack, args.runs, wrk if args.under_load else None
-                )
+        for name in sorted(set(args.measure), key=list(REPORTS).index):
+            if name == "mttr":
+                figures, samples = measure_mttr(stack, args.kills)
+            elif name == "freshness":
+                load = wrk if args.under_load else None
+                figures, samples = measure_freshness(stack, args.runs, load)
+                figures = {**settings, **figures}
             else:
                 measure = measure_load if name == "load" else measure_history
                 figures, samples = measure(wrk, stack, args.rounds)
-            harness.publish(REPORTS[name]({**settings, **figures}), args.results, samples)
+                figures = {**settings, **figures}
+            harness.publish(REPORTS[name](figures), args.results, samples)
     return 0
 
 

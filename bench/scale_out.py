@@ -1,14 +1,7 @@
-"""Scale-out: a grid of candidates fitted by one Celery worker against two, on the Compose stack.
+"""Scale-out: a grid of candidates fitted by one Celery worker against two (concurrency 1
+each), on the Compose stack; leaves it with one worker of the configured concurrency.
 
     scripts/e2e-docker .venv/bin/python bench/scale_out.py [--rows 1000000] [--candidates 8]
-
-Each worker runs with concurrency 1, so the figure shows tasks spreading over workers rather
-than more processes on one. The same dataset and grid are trained with one worker, then two,
-``--runs`` times each, alternating after one uncounted warm-up run. The figure is the
-``build_model`` stage (first candidate started to last done); beside it the whole run, and over
-the stage the CPU of every container (its cgroup) and of the whole machine (``/proc/stat``,
-sampled every 0.25 s), and each candidate task's timeline (the harness' ``run_timeline``).
-Leaves the stack with one worker of the configured concurrency.
 """
 
 from __future__ import annotations
@@ -30,7 +23,6 @@ from testkit.runs import unsuccessful
 from testkit.scaleout import grid, host_of, hostname, instances, scale_workers
 
 TARGET_SPEEDUP = 1.6
-FIT_SEGMENTS = ("queued", "pickup", "startup", "body", "finish")  # of the harness' run_timeline
 MACHINE, IOWAIT = "(machine busy)", "(machine iowait)"
 CORES = ("workers", "rest", "machine_busy", "machine_iowait")
 
@@ -71,8 +63,6 @@ def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> di
     cpu = {k: last[k] - first[k] for k in first if None not in (first[k], last[k])}
     grid_s, busy, iowait = ended - started, cpu.pop(MACHINE), cpu.pop(IOWAIT)
     worker_cpu = sum(v for name, v in cpu.items() if "airflow-worker" in name)
-    timeline = harness.run_timeline(client, TRAINING_DAG_ID, run_id)["tasks"]
-    candidates = [t for t in timeline if t["task_id"].startswith("build_model[")]
     run_s = datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])
     return {
         "workers": workers,
@@ -86,7 +76,6 @@ def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> di
         "cores_rest": (sum(cpu.values()) - worker_cpu) / grid_s,
         "cores_machine_busy": busy / grid_s,
         "cores_machine_iowait": iowait / grid_s,
-        **{s: spread(t[s] for t in candidates).get("median") for s in FIT_SEGMENTS},
     }
 
 
@@ -106,7 +95,6 @@ def report(f: dict) -> Report:
     ]
     header = "workers | hosts used | runs | grid s | min | max | run s | median fit s | "
     header += "workers' CPU | rest of the stack's CPU | machine busy | machine iowait"
-    segments = [(n, *(cell(x[s]) for s in FIT_SEGMENTS)) for n, x in f["workers"].items()]
     whole = f"{one['run_s']:.1f} s vs {two['run_s']:.1f} s: {one['run_s'] / two['run_s']:.2f}x"
     return Report(
         name="scale_out",
@@ -129,8 +117,6 @@ def report(f: dict) -> Report:
             "CPU in cores: the containers' cgroup CPU time over the `build_model` stage, and "
             "the machine's (`/proc/stat`), divided by its length. What the rest of the stack "
             "takes during the stage is what a second worker on the same cores cannot have.",
-            "A candidate task's time by segment (median over the candidates of a run, then "
-            "over the runs), s:\n\n" + table(("workers", *FIT_SEGMENTS), segments),
         ],
         figures=f,
     )

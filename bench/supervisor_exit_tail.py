@@ -1,14 +1,8 @@
-"""Reproduction: Airflow's task supervisor notices a task process's exit up to
-``[workers] min_heartbeat_interval`` late.
+"""Reproduction: Airflow's task supervisor (``ActivitySubprocess``) notices a task process's
+exit up to ``[workers] min_heartbeat_interval`` late, timed under 5 (the default) and 1
+(config/airflow.cfg) with a stand-in API client.
 
     .venv/bin/python bench/supervisor_exit_tail.py [--runs 20]
-
-The supervisor (``ActivitySubprocess``, in a LocalExecutor or Celery worker) waits in
-``select()`` on the task's sockets with that interval as timeout; once all reached EOF it asks
-once, without blocking, whether the process exited, and if it is not reapable yet, looks again
-only when the timeout runs out: the task's slot stays taken meanwhile. Timed here with the
-installed Airflow, fork to ``wait()`` returning, under the interval 5 (Airflow's default) and 1
-(``config/airflow.cfg``); the supervisor's API client is a stand-in, so no api-server is needed.
 """
 
 from __future__ import annotations
@@ -73,39 +67,33 @@ def measure(case: str, interval: int, runs: int) -> list[float]:
     env = {**os.environ, "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": str(interval)}
     env.setdefault("AIRFLOW_HOME", str(Path(os.environ.get("TMPDIR", "/tmp")) / "exit-tail"))
     command = [sys.executable, __file__, "--child", case, str(runs)]
-    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
-    return [float(line) for line in out.split()]
+    return [
+        float(t)
+        for t in subprocess.run(command, env=env, check=True, capture_output=True).stdout.split()
+    ]
 
 
 def report(f: dict):
     from harness import Report, table
 
-    rows = [
-        (f"`{case}`", interval, f"{r['median_s']:.3f}", f"{r['max_s']:.3f}", f"{r['late']}")
-        for case, by_interval in f["results"].items()
-        for interval, r in by_interval.items()
-    ]
     header = ("case", "min_heartbeat_interval (s)", "median (s)", "max (s)", "late")
-    return Report(
-        "supervisor_exit_tail",
-        "Task supervisor: exit noticed up to `min_heartbeat_interval` late",
+    rows = [
+        (f"`{case}`", i, f"{r['median_s']:.3f}", f"{r['max_s']:.3f}", r["late"])
+        for case, by_interval in f["results"].items()
+        for i, r in by_interval.items()
+    ]
+    method = (
         "Fork -> `ActivitySubprocess.wait()` returning. `linger`: the task process closes "
         f"its sockets {LINGER_S} s before it exits (the race, made deterministic: should take"
         f" {LINGER_S} s); `exit`: it returns at once, as every task does (should take a few "
-        "ms). *Late* = at least 0.9x the interval (`[workers] min_heartbeat_interval`).",
-        sections=[
-            table(header, rows),
-            "A fix in Airflow would wait on the process itself too (a pidfd in the selector, or "
-            "`waitpid` with the remaining timeout once no socket is open). Until then "
-            "`config/airflow.cfg` sets `[workers] min_heartbeat_interval = 1`; when `linger` "
-            f"takes {LINGER_S} s under the default 5, drop that setting.",
-        ],
-        figures=f,
+        "ms). *Late* = at least 0.9x the interval (`[workers] min_heartbeat_interval`)."
     )
+    title = "Task supervisor: exit noticed up to `min_heartbeat_interval` late"
+    return Report("supervisor_exit_tail", title, method, [], [table(header, rows)], f)
 
 
-def main(argv: list[str] | None = None) -> int:
-    if argv is None and sys.argv[1:2] == ["--child"]:
+def main() -> int:
+    if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2], int(sys.argv[3]))
         return 0
     sys.path.insert(0, str(Path(__file__).parent))  # the harness, imported only out here
@@ -113,17 +101,18 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = Arguments(__doc__, {"supervisor_exit_tail": report})
     parser.add_argument("--runs", type=int, default=20, help="runs of `exit` (`linger`: 3)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args()
     samples = {
-        case: {str(i): measure(case, i, runs) for i in INTERVALS}
-        for case, runs in (("linger", 3), ("exit", args.runs))
+        c: {str(i): measure(c, i, runs) for i in INTERVALS}
+        for c, runs in (("linger", 3), ("exit", args.runs))
     }
+    late = lambda s, i: f"{sum(x > 0.9 * int(i) for x in s)} of {len(s)}"  # noqa: E731
     results = {
         case: {
             i: {
                 "median_s": round(statistics.median(s), 3),
                 "max_s": round(max(s), 3),
-                "late": f"{sum(x > 0.9 * int(i) for x in s)} of {len(s)}",
+                "late": late(s, i),
             }
             for i, s in by.items()
         }
