@@ -42,7 +42,6 @@ NO_SCHEDULES = {"ADCLICK_TRAINING_SCHEDULE": "none", "ADCLICK_MONITOR_SCHEDULE":
 SLOW_CALL_S, RUN_TIMEOUT_S = 60.0, 600.0
 
 
-# -- the system under test ------------------------------------------------------------------
 @contextmanager
 def embedded_stack(
     extra_dags: Sequence[Path] = (), extra_env: dict[str, str] | None = None
@@ -51,19 +50,14 @@ def embedded_stack(
     project's DAGs (parsed) plus ``extra_dags``; stopped and deleted afterwards."""
     with tempfile.TemporaryDirectory(prefix="adclick-bench-") as tmp:
         root = Path(tmp)
-        (root / "dags").mkdir()
-        (root / "data").mkdir()
+        dirs = {f"{name}_dir": root / name for name in ("dags", "data", "model")}
+        dirs["dags_dir"].mkdir()
+        dirs["data_dir"].mkdir()
         for source in [*(REPO_ROOT / "dags").glob("*.py"), *extra_dags]:
-            (root / "dags" / source.name).symlink_to(source)
-        shutil.copy(SAMPLE_CSV, root / "data")
-        stack = EmbeddedStack(
-            root / "airflow",
-            free_ports(),
-            model_dir=root / "model",
-            data_dir=root / "data",
-            dags_dir=root / "dags",
-            extra_env={**NO_SCHEDULES, **(extra_env or {})},
-        )
+            (dirs["dags_dir"] / source.name).symlink_to(source)
+        shutil.copy(SAMPLE_CSV, dirs["data_dir"])
+        env = {**NO_SCHEDULES, **(extra_env or {})}
+        stack = EmbeddedStack(root / "airflow", free_ports(), **dirs, extra_env=env)
         stack.start(timeout=600)  # generous: a loaded machine boots Airflow slowly
         try:
             stack.wait_for_dags((TRAINING_DAG_ID, MONITOR_DAG), timeout=600)
@@ -135,7 +129,6 @@ def wait_until_monitor_idle(client: AirflowClient, timeout: float = 120.0) -> No
     wait_until(idle, timeout, f"{MONITOR_DAG} runs to finish", poll=0.2)
 
 
-# -- load and CPU ------------------------------------------------------------------------------
 # Every figure wrk prints at the end, as one JSON line (latencies in microseconds).
 WRK_REPORT = """done = function(summary, latency, requests)
   local e = summary.errors
@@ -177,8 +170,9 @@ class Wrk:
                 body.write_bytes(post)
             script.write_text(("" if post is None else WRK_POST.format(path=body)) + WRK_REPORT)
             command = [*self.command(url, duration), "-s", str(script)]
+            limit = duration + 60
             done = subprocess.run(
-                command, capture_output=True, text=True, timeout=duration + 60, preexec_fn=pin_wrk
+                command, capture_output=True, text=True, timeout=limit, preexec_fn=pin_wrk
             )
         lines = [line for line in done.stdout.splitlines() if line.startswith("WRK_JSON ")]
         if done.returncode != 0 or not lines:
@@ -232,7 +226,6 @@ class Sampler(threading.Thread):
         self.join()
 
 
-# -- figures ----------------------------------------------------------------------------------
 def spread(values: Iterable[float | None], digits: int = 3) -> dict:
     """n, median, p90, min and max of the measured values; ``missed`` counts the Nones."""
     values = list(values)
@@ -240,19 +233,14 @@ def spread(values: Iterable[float | None], digits: int = 3) -> dict:
     if not measured:
         return {"n": 0, "missed": len(values)}
     p90 = measured[min(len(measured) - 1, round(0.9 * (len(measured) - 1)))]
-    return {
-        "n": len(measured),
-        "missed": len(values) - len(measured),
-        **{
-            k: round(v, digits)
-            for k, v in (
-                ("median", statistics.median(measured)),
-                ("p90", p90),
-                ("min", measured[0]),
-                ("max", measured[-1]),
-            )
-        },
+    stats = {
+        "median": statistics.median(measured),
+        "p90": p90,
+        "min": measured[0],
+        "max": measured[-1],
     }
+    counts = {"n": len(measured), "missed": len(values) - len(measured)}
+    return counts | {k: round(v, digits) for k, v in stats.items()}
 
 
 def cell(value: float | None, digits: int = 2) -> str:
@@ -266,7 +254,6 @@ def table(header: str | Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
-# -- the report -------------------------------------------------------------------------------
 @dataclass
 class Target:
     goal: str
@@ -331,12 +318,8 @@ class Arguments(argparse.ArgumentParser):
     def __init__(self, doc: str, reports: dict[str, Callable[[dict], Report]]) -> None:
         super().__init__(description=doc.splitlines()[0])
         self.reports = reports
-        self.add_argument(
-            "--results", type=Path, default=RESULTS, help="where to write (default bench/results)"
-        )
-        self.add_argument(
-            "--rebuild", action="store_true", help="redraw the Markdown from the published JSON"
-        )
+        self.add_argument("--results", type=Path, default=RESULTS, help="where to write")
+        self.add_argument("--rebuild", action="store_true", help="redraw from the published JSON")
 
     def parse_args(self, argv: Sequence[str] | None = None) -> argparse.Namespace:  # type: ignore[override]
         args = super().parse_args(argv)
