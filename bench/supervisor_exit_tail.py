@@ -20,19 +20,11 @@ LINGER_S = 0.3
 INTERVALS = (5, 1)
 
 
-class StandInClient:
+def stand_in_client() -> SimpleNamespace:
     """What ActivitySubprocess calls on its API client: start, heartbeat, finish."""
-
-    def __init__(self) -> None:
-        self.task_instances = self
-
-    def start(self, *args, **kwargs) -> SimpleNamespace:
-        return SimpleNamespace(should_retry=False, start_date=None)
-
-    def heartbeat(self, *args, **kwargs) -> None:
-        pass
-
-    finish = heartbeat
+    started = SimpleNamespace(should_retry=False, start_date=None)
+    calls = {"start": lambda *_, **__: started, "heartbeat": lambda *_, **__: None}
+    return SimpleNamespace(task_instances=SimpleNamespace(**calls, finish=calls["heartbeat"]))
 
 
 def linger_after_closing_sockets() -> None:
@@ -57,7 +49,7 @@ def child(case: str, runs: int) -> None:
             what=ti,
             dag_rel_path="unused.py",
             bundle_info=BundleInfo(name="unused"),
-            client=StandInClient(),
+            client=stand_in_client(),
             target=target,
         ).wait()
         print(f"{time.monotonic() - started:.4f}", flush=True)
@@ -67,10 +59,17 @@ def measure(case: str, interval: int, runs: int) -> list[float]:
     env = {**os.environ, "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": str(interval)}
     env.setdefault("AIRFLOW_HOME", str(Path(os.environ.get("TMPDIR", "/tmp")) / "exit-tail"))
     command = [sys.executable, __file__, "--child", case, str(runs)]
-    return [
-        float(t)
-        for t in subprocess.run(command, env=env, check=True, capture_output=True).stdout.split()
-    ]
+    out = subprocess.run(command, env=env, check=True, capture_output=True).stdout
+    return [float(t) for t in out.split()]
+
+
+def summary(times: list[float], interval: int) -> dict:
+    late = f"{sum(t > 0.9 * interval for t in times)} of {len(times)}"
+    return {
+        "median_s": round(statistics.median(times), 3),
+        "max_s": round(max(times), 3),
+        "late": late,
+    }
 
 
 def report(f: dict):
@@ -106,18 +105,7 @@ def main() -> int:
         c: {str(i): measure(c, i, runs) for i in INTERVALS}
         for c, runs in (("linger", 3), ("exit", args.runs))
     }
-    late = lambda s, i: f"{sum(x > 0.9 * int(i) for x in s)} of {len(s)}"  # noqa: E731
-    results = {
-        case: {
-            i: {
-                "median_s": round(statistics.median(s), 3),
-                "max_s": round(max(s), 3),
-                "late": late(s, i),
-            }
-            for i, s in by.items()
-        }
-        for case, by in samples.items()
-    }
+    results = {case: {i: summary(s, int(i)) for i, s in by.items()} for case, by in samples.items()}
     publish(report({"linger_s": LINGER_S, "results": results}), args.results, samples)
     return 0
 
