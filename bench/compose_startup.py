@@ -26,8 +26,7 @@ BASELINE, SHIPPED = "reference checks (baseline)", "shipped"
 
 
 def start_once(command: list[str]) -> dict:
-    """Down with the volumes, then up: how long ``up --wait`` took, and until the first
-    training run succeeded."""
+    """Down with the volumes, then up: the time ``up --wait`` took and to a first run."""
     subprocess.run([*command, "down", "-v", "--timeout", "10"], check=True, capture_output=True)
     started = time.monotonic()
     up = [*command, "up", "-d", "--wait", "--wait-timeout", "600", "--no-build"]

@@ -48,8 +48,7 @@ SAMPLE_INTERVAL_S = 5.0
 
 
 def memory_of(roots: dict[str, list[int]]) -> dict:
-    """PSS/RSS/USS and processes of each component (its roots and their descendants, the nearest
-    root winning; then what is left of a root's session), and the totals."""
+    """Memory and processes per component (roots, descendants, sessions), and the totals."""
     owner = {root: name for name, pids in roots.items() for root in pids}
     members: dict[str, list] = {name: [] for name in roots}
     for proc in psutil.process_iter():
@@ -87,8 +86,7 @@ def bare_process(code: str) -> dict[str, float]:
 
 
 def measure_variant(env: dict[str, str], args: Namespace) -> tuple[dict, list]:
-    """One variant's stack booted, its runs done, then idle: the sample with the median total
-    PSS, every sample's total, the boot and run times."""
+    """A variant booted, run, then idle: its median PSS sample, totals, boot and run times."""
     booted = time.perf_counter()
     with harness.embedded_stack(extra_env=env) as stack:
         ready_s = round(time.perf_counter() - booted, 1)
@@ -106,14 +104,16 @@ def measure_variant(env: dict[str, str], args: Namespace) -> tuple[dict, list]:
     # sample with the median total, and the largest total.
     totals = [s["total_pss_mb"] for s in samples]
     median = sorted(samples, key=lambda s: s["total_pss_mb"])[len(samples) // 2]
-    return {
+    components = {
+        c: {k: v[k] for k in ("pss_mb", "processes")} for c, v in median["components"].items()
+    }
+    figures = {
         "ready_s": ready_s,
         "training_runs_s": runs_s,
         **{k: median[f"total_{k}_mb"] for k in MEMORY_KINDS},
-        "components": {
-            c: {"pss_mb": v["pss_mb"], "processes": v["processes"]}
-            for c, v in median["components"].items()
-        },
+    }
+    return figures | {
+        "components": components,
         "sample_totals_pss_mb": totals,
         "max_total_pss_mb": max(totals),
     }, samples
@@ -126,11 +126,9 @@ def variants_report(f: dict) -> Report:
     base = (shipped or variants[names[0]])["pss"]
     airflow_mb = baselines["import airflow"]["pss_mb"]
     components = dict.fromkeys(c for v in variants.values() for c in v["components"])
+    component = lambda c: lambda v: "{pss_mb:.0f} ({processes})".format(**v["components"][c])  # noqa: E731
     cells = {  # row label -> the cell of one variant
-        **{
-            c: lambda v, c=c: "{pss_mb:.0f} ({processes})".format(**v["components"][c])
-            for c in components
-        },
+        **{c: component(c) for c in components},
         "**total PSS** (median sample)": lambda v: f"**{v['pss']:.0f}**",
         "**total PSS, largest sample**": lambda v: f"**{v['max_total_pss_mb']:.0f}**",
         "total PSS vs shipped": lambda v: f"{v['pss'] - base:+.0f}",
@@ -144,10 +142,8 @@ def variants_report(f: dict) -> Report:
         "total PSS in bare `import airflow` processes": lambda v: f"{v['pss'] / airflow_mb:.1f}",
     }
     rows = [(label, *(show(variants[n]) for n in names)) for label, show in cells.items()]
-    worst, goal = (
-        shipped and shipped["max_total_pss_mb"],
-        f"shipped total PSS, largest sample, <= {TARGET_MB:.0f} MiB",
-    )
+    goal = f"shipped total PSS, largest sample, <= {TARGET_MB:.0f} MiB"
+    worst = shipped and shipped["max_total_pss_mb"]
     targets = [Target(goal, f"{worst:.0f} MiB", worst <= TARGET_MB)] if shipped else []
     method = (
         "Each variant booted, its training runs and their monitor runs done, then idle: the PSS "
@@ -165,8 +161,7 @@ def variants_report(f: dict) -> Report:
 
 
 def measure_containers(project: str) -> dict[str, dict]:
-    """Per service of a running Compose project: the memory of its container's processes and
-    the CPU its cgroup used over ``CPU_WINDOW_S`` at idle, in % of a core."""
+    """Per service of a running Compose project: memory, and CPU at idle in % of a core."""
     found = project_containers(project)
     if not found:
         raise SystemExit(f"no running containers in compose project {project!r}")

@@ -46,8 +46,7 @@ SLOW_CALL_S, RUN_TIMEOUT_S = 60.0, 600.0
 def embedded_stack(
     extra_dags: Sequence[Path] = (), extra_env: dict[str, str] | None = None
 ) -> Iterator[EmbeddedStack]:
-    """A started embedded stack as shipped, in a temporary directory, on free ports, with the
-    project's DAGs (parsed) plus ``extra_dags``; stopped and deleted afterwards."""
+    """A started embedded stack as shipped, in a temporary directory, plus ``extra_dags``."""
     with tempfile.TemporaryDirectory(prefix="adclick-bench-") as tmp:
         root = Path(tmp)
         dirs = {f"{name}_dir": root / name for name in ("dags", "data", "model")}
@@ -109,8 +108,7 @@ def settled_run(client: AirflowClient, dag_id: str) -> dict:
 def alternating(
     trials: dict[str, Callable[[], dict]], rounds: int, warm_up: bool = True
 ) -> dict[str, list[dict]]:
-    """``{name: [sample per round]}``: the trials in turn, ``rounds`` times (a drift in the
-    machine's load spreads over all), after one uncounted round unless not ``warm_up``."""
+    """``{name: [sample per round]}``: the trials in turn, after an uncounted round."""
     samples: dict[str, list[dict]] = {name: [] for name in trials}
     for counted in [False] * warm_up + [True] * rounds:
         for name, trial in trials.items():
@@ -121,8 +119,7 @@ def alternating(
 
 
 def wait_until_monitor_idle(client: AirflowClient, timeout: float = 120.0) -> None:
-    """Wait for the monitor DAG's runs (a training run triggers one) to finish: their tasks
-    would compete for the executor's slots with what is measured next."""
+    """Wait for the monitor DAG's runs, whose tasks would share the executor's slots."""
     from airflow_rest import TERMINAL_STATES
 
     idle = lambda: all(r["state"] in TERMINAL_STATES for r in client.runs(MONITOR_DAG, 5))  # noqa: E731
@@ -161,8 +158,7 @@ class Wrk:
         return [self.binary, *options.split(), url]
 
     def run(self, url: str, duration: float | None = None, post: bytes | None = None) -> dict:
-        """One pinned run on ``url`` (the configured duration unless given), each request a
-        POST of the JSON ``post`` if given: its figures."""
+        """One pinned run on ``url`` (each request a POST of ``post`` if given): its figures."""
         duration = duration or self.duration
         with tempfile.TemporaryDirectory() as tmp:
             script, body = Path(tmp, "report.lua"), Path(tmp, "body.json")
@@ -203,8 +199,7 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 class Sampler(threading.Thread):
-    """``read()`` every ``interval`` s until ``stop()``: each answer that differs from the last,
-    as (asked, answered, answer) in ``time.time()``; a read that failed saw nothing."""
+    """``read()`` every ``interval`` s until ``stop()``: each new answer, when asked and got."""
 
     def __init__(self, read: Callable[[], object], interval: float) -> None:
         super().__init__(daemon=True)
@@ -263,8 +258,7 @@ class Target:
 
 @dataclass
 class Report:
-    """One result. ``method`` says what was measured and against what; ``sections`` are
-    Markdown blocks; ``figures`` go to ``<name>.json``: what the report is drawn from."""
+    """One result: ``sections`` are Markdown blocks, ``figures`` what they are drawn from."""
 
     name: str
     title: str
@@ -277,11 +271,9 @@ class Report:
 def publish(
     report: Report, results: Path = RESULTS, samples: object = None, measured_on: dict | None = None
 ) -> None:
-    """``<results>/<name>.md``, ``<name>.json`` and, with ``samples``, ``<name>.samples.json``;
-    the Markdown keeps the ``## Notes`` of the file it replaces. ``measured_on``: the machine
-    of a rebuilt result (default: this one, now)."""
+    """``<name>.md`` (keeping its notes), ``<name>.json`` and any ``<name>.samples.json``."""
     results.mkdir(parents=True, exist_ok=True)
-    on = measured_on or {
+    on = measured_on or {  # a redrawn result keeps the machine it was measured on
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
@@ -311,9 +303,7 @@ def publish(
 
 
 class Arguments(argparse.ArgumentParser):
-    """A benchmark's command line, with ``--results`` and ``--rebuild``; ``parse_args`` does a
-    rebuild itself: each of ``reports`` (name -> report of its figures) whose JSON exists is
-    published again from it, and the process exits."""
+    """``--results`` and ``--rebuild``, which redraws ``reports`` from their JSON and exits."""
 
     def __init__(self, doc: str, reports: dict[str, Callable[[dict], Report]]) -> None:
         super().__init__(description=doc.splitlines()[0])

@@ -21,6 +21,7 @@ import pandas as pd
 import requests
 from harness import Report, Target, Wrk, cell, table
 
+from adclick.defaults import MLFLOW_NO_TELEMETRY
 from embedded.stack import REPO_ROOT
 from testkit import fixture_models
 from testkit.model_server import model_root, running, served
@@ -29,10 +30,7 @@ from testkit.ports import free_port
 NAME, MODEL, ROWS, CONNECTIONS = "model_server", "iris", (1, 100), 16
 RPS_RATIO_TARGET, P99_RATIO_TARGET = 2.0, 0.5
 MLFLOW_BIN = REPO_ROOT / ".venv-mlflow" / "bin"
-MLFLOW_ENV = {
-    "PATH": f"{MLFLOW_BIN}{os.pathsep}{os.environ['PATH']}",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-}
+MLFLOW_ENV = {"PATH": f"{MLFLOW_BIN}{os.pathsep}{os.environ['PATH']}", **MLFLOW_NO_TELEMETRY}
 # The registry's current model file saved as an MLflow model, its signature from sample rows.
 SAVE_MLFLOW_MODEL = """
 import sys, joblib, pandas as pd, mlflow.sklearn
@@ -41,9 +39,8 @@ model = joblib.load(sys.argv[1])
 sample = pd.read_csv(sys.argv[2])
 signature = infer_signature(sample, model.predict(sample))
 # MLflow saves with skops, which trusts only the types it is told to: the trees, made here.
-mlflow.sklearn.save_model(
-    model, sys.argv[3], signature=signature, skops_trusted_types=["sklearn.tree._tree.Tree"]
-)
+trusted = ["sklearn.tree._tree.Tree"]
+mlflow.sklearn.save_model(model, sys.argv[3], signature=signature, skops_trusted_types=trusted)
 """
 
 
@@ -120,18 +117,14 @@ def summarise(samples: dict[str, list[dict]]) -> dict:
 
 def report(figures: dict) -> Report:
     targets = []
-    for rows in figures["rows"]:
-        rps, p99 = (figures["ratios"][str(rows)][k] for k in ("requests_per_s", "p99"))
-        goals = (
-            f"{rows}-row requests: >= {RPS_RATIO_TARGET:g}x MLflow's req/s",
-            f"{rows}-row requests: p99 <= {P99_RATIO_TARGET:g}x MLflow's",
-        )
-        targets += [
-            Target(goals[0], f"{rps:.2f}x", rps >= RPS_RATIO_TARGET),
-            Target(goals[1], f"{p99:.2f}x", p99 <= P99_RATIO_TARGET),
-        ]
+    for n in figures["rows"]:
+        rps, p99 = (figures["ratios"][str(n)][k] for k in ("requests_per_s", "p99"))
+        rps_goal = f"{n}-row requests: >= {RPS_RATIO_TARGET:g}x MLflow's req/s"
+        p99_goal = f"{n}-row requests: p99 <= {P99_RATIO_TARGET:g}x MLflow's"
+        targets.append(Target(rps_goal, f"{rps:.2f}x", rps >= RPS_RATIO_TARGET))
+        targets.append(Target(p99_goal, f"{p99:.2f}x", p99 <= P99_RATIO_TARGET))
     by_rows = sorted(
-        (int(key.split("/")[1]), *key.split("/"), v) for key, v in figures["servers"].items()
+        (int(k.split("/")[1]), *k.split("/"), v) for k, v in figures["servers"].items()
     )
     rows = [
         (server, n, cell(v["requests_per_s"], 0), cell(v["p50_ms"]), cell(v["p99_ms"]), v["errors"])

@@ -53,7 +53,6 @@ WRK_OPTIONS = {"threads": 2, "connections": 32}  # wrk on a 2-core machine
 MTTR_TARGET_S = 10.0
 
 
-# -- load: wrk, and the rounds and REST calls it costs Airflow ------------------------------
 def in_turn(wrk: Wrk, rounds: int, runs: dict[object, tuple[str, Callable]]) -> dict:
     """``alternating`` of ``{key: (url, run)}``, a second apart, after a warm-up on each URL."""
     for url, _ in runs.values():
@@ -133,11 +132,8 @@ def measure_load(wrk: Wrk, stack: EmbeddedStack, rounds: int) -> tuple[dict, dic
         for name, url in urls.items():  # each shows the finished run and its tasks
             if len(requests.get(f"{url}/api/status", timeout=30).json().get("tasks") or []) < 2:
                 raise RuntimeError(f"the {name} monitor shows no finished run")
-        runs = {
-            (v, r): (f"{url}{r}", partial(measure_rounds, wrk, url, r))
-            for r in ROUTES
-            for v, url in urls.items()
-        }
+        pairs = [(v, r, url) for r in ROUTES for v, url in urls.items()]
+        runs = {(v, r): (f"{url}{r}", partial(measure_rounds, wrk, url, r)) for v, r, url in pairs}
         samples = in_turn(wrk, rounds, runs)
     routes = {r: {v: over_rounds(samples[v, r]) for v in VARIANTS} for r in ROUTES}
     return {"routes": routes}, {f"{v} {r}": runs for (v, r), runs in samples.items()}
@@ -168,7 +164,6 @@ def measure_history(wrk: Wrk, stack: EmbeddedStack, rounds: int) -> tuple[dict, 
     return {"runs_shown": shown, "routes": {r: over_rounds(samples[r]) for r in samples}}, samples
 
 
-# -- freshness: pollers of Airflow and of the monitors ------------------------------------------
 def read_airflow(client: AirflowClient) -> tuple:
     """The latest run and its task states, the monitor's own two reads."""
     run = client.latest_run(TRAINING)  # read first: its start bounds both reads
@@ -184,8 +179,7 @@ def read_monitor(session: requests.Session, url: str) -> tuple:
 
 
 def watched_run(stack: EmbeddedStack, urls: dict[str, str], load: Wrk | None) -> list[dict]:
-    """One training run watched by every poller (wrk loading the cached monitor, if given):
-    every state the direct poller saw the run or a task of it enter, with each monitor's lag."""
+    """One training run watched by every poller: each transition Airflow showed, with lags."""
     admin = stack.client()
     command = load and load.command(f"{urls['cached']}/api/status", 600)
     pin = harness.pin_wrk
@@ -230,8 +224,7 @@ def lag(kind: str, state: str, task: str | None, at: float, run_id: str, answers
 
 
 def measure_freshness(stack: EmbeddedStack, runs: int, load: Wrk | None) -> tuple[dict, list]:
-    """Figures and samples: the lags of every run and task transition, by kind, of the
-    cached and the uncached monitor."""
+    """Figures and samples: the lags of each monitor behind Airflow, by transition."""
     with ExitStack() as started:
         urls = monitors(stack, started)
         samples = [watched_run(stack, urls, load) for _ in range(runs)]
@@ -244,7 +237,6 @@ def measure_freshness(stack: EmbeddedStack, runs: int, load: Wrk | None) -> tupl
     return {"runs": runs, "under_load": load is not None, "stats": stats}, samples
 
 
-# -- relaunch: faults to the stack's own monitor, time until /health answers again ------------
 def recovery(stack: EmbeddedStack, signum: int, recover: Callable = lambda: None) -> float:
     """``signum`` to the service's process group; seconds until /health answers 200 again."""
     os.killpg(flask_pid(stack), signum)
@@ -269,8 +261,7 @@ def watchdog_recoveries(stack: EmbeddedStack, kills: int, signum: int) -> list[f
 
 
 def measure_mttr(stack: EmbeddedStack, kills: int) -> tuple[dict, dict]:
-    """Figures and samples: crashes and hangs recovered by the watchdog; then, the watchdog
-    switched off, crashes recovered by a monitor DAG run triggered at each."""
+    """Recoveries by the watchdog, then (switched off) by a monitor DAG run at each kill."""
     stack.wait_for_dags((WATCHDOG, MONITOR))
     wait_until(lambda: health(stack) == 200, 120, "the watchdog to launch Flask")
     samples = {"crash": watchdog_recoveries(stack, kills, signal.SIGKILL)}
@@ -285,7 +276,6 @@ def measure_mttr(stack: EmbeddedStack, kills: int) -> tuple[dict, dict]:
     return {name: spread(series) for name, series in samples.items()}, samples
 
 
-# -- reports -----------------------------------------------------------------------------------
 def method(f: dict, what: str) -> str:
     return (
         f"{what} wrk `{f['wrk']}` pinned to one CPU, {f['rounds']} alternating round(s) per "
@@ -445,15 +435,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=7, help="faults of each kind (mttr)")
     args = parser.parse_args(argv)
     wrk = Wrk(**WRK_OPTIONS, duration=args.duration)
-    settings = {
-        "wrk": " ".join(wrk.command("", args.duration)[1:4]),
-        "rounds": args.rounds,
-        "cache_ttl_s": TTL_S,
-        "load_average_1m_before": round(os.getloadavg()[0], 2),
-    }
+    settings = {"wrk": " ".join(wrk.command("", args.duration)[1:4]), "rounds": args.rounds}
+    settings |= {"cache_ttl_s": TTL_S, "load_average_1m_before": round(os.getloadavg()[0], 2)}
     with harness.embedded_stack() as stack:
-        # A finished run for /api/status to show, and the monitor DAG run it triggers over
-        # too: its tasks would otherwise run in the middle of a measurement.
+        # A finished run for /api/status to show, and the monitor DAG run it triggers over too.
         if finished_run(stack)["state"] != "success":
             raise RuntimeError("the first training run failed")
         harness.wait_until_monitor_idle(stack.client())

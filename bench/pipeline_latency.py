@@ -92,8 +92,7 @@ def sides(against: str, stack: str) -> Iterator[tuple[Side, Side]]:
 
 
 def measure(both: dict[str, Side], runs: int) -> tuple[dict, dict]:
-    """Figures and samples: each side's trigger -> success, alternating after a warm-up run
-    each, and whether its last run was recorded in MLflow."""
+    """Each side's trigger -> success, alternating; whether it recorded in MLflow."""
     for client, dag_id in both.values():
         wait_until(partial(client.dag_exists, dag_id), 180, f"{dag_id} parsed", poll=0.5)
         client.set_paused(dag_id, False)

@@ -103,8 +103,7 @@ def way(name: str, folder: Path, csv: str) -> Callable[[], object]:
 
 
 def run_child(*args: str) -> dict:
-    """Wall time, the work time it prints last, the CPU time and the peak RSS of this script
-    run with ``--child args`` in a fresh process, as Airflow runs a task."""
+    """Wall, work (printed last), CPU time and peak RSS of this script's ``--child args``."""
     started = time.perf_counter()
     command = [sys.executable, __file__, "--child", *args]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -194,14 +193,11 @@ def steps_report(f: dict) -> Report:
     figures = "{work_s:.3f} s / {wall_s:.2f} s / {peak_rss_mb:.0f} MB"
     header = ("step", *(f"{n:,} rows" for n in sizes))
     rows = [(name, *(figures.format(**at[n][name]) for n in sizes)) for name in STEPS]
-    rows.append(
-        ("**all five steps**", *(f"**{work(n, STEPS):.2f} s / {wall(n):.2f} s**" for n in sizes))
-    )
+    total = (f"**{work(n, STEPS):.2f} s / {wall(n):.2f} s**" for n in sizes)
+    rows.append(("**all five steps**", *total))
     rows += [(f"*{b}* (baseline)", *(figures.format(**at[n][b]) for n in sizes)) for b in BASELINES]
-    ratios = [
-        (label, *(f"{work(n, a) / work(n, b):.2f}" for n in sizes))
-        for label, (a, b) in RATIOS.items()
-    ]
+    ratio = lambda n, a, b: f"{work(n, a) / work(n, b):.2f}"  # noqa: E731
+    ratios = [(label, *(ratio(n, a, b) for n in sizes)) for label, (a, b) in RATIOS.items()]
     exponents = [(name, *(f"{g[name]:.2f}" for g in growth.values())) for name in named]
     goals = (
         f"{top:,} rows end to end <= {TARGET_TOTAL_S:.0f} s",
@@ -213,11 +209,8 @@ def steps_report(f: dict) -> Report:
         f"{peak:.0f} MB",
         f"worst: {worst} k={last[worst]:.2f}" if worst else "one size only",
     )
-    met = (
-        wall(top) <= TARGET_TOTAL_S,
-        peak <= TARGET_RSS_MB,
-        bool(worst) and all(last[s] <= LINEAR_EXPONENT_MAX for s in STEPS),
-    )
+    linear = bool(worst) and all(last[s] <= LINEAR_EXPONENT_MAX for s in STEPS)
+    met = (wall(top) <= TARGET_TOTAL_S, peak <= TARGET_RSS_MB, linear)
     targets = list(map(Target, goals, measured, met))
     sections = [
         table(header, rows),

@@ -28,9 +28,7 @@ CORES = ("workers", "rest", "machine_busy", "machine_iowait")
 
 
 def cpu_now(pids: dict[str, int]) -> dict[str, float | None]:
-    """Each container's cgroup CPU seconds so far, and the whole machine's busy and I/O-wait
-    seconds (/proc/stat): what no container is charged for (the engine, interrupts, the
-    kernel's network work) shows there."""
+    """Each container's cgroup CPU seconds, and the machine's busy and I/O-wait seconds."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     user, nice, system, _idle, iowait, irq, softirq, steal = fields[:8]
     busy, tick = user + nice + system + irq + softirq + steal, os.sysconf("SC_CLK_TCK")

@@ -35,8 +35,7 @@ def linger_after_closing_sockets() -> None:
 
 
 def child(case: str, runs: int) -> None:
-    """In a fresh interpreter, so that the supervisor reads the interval under test; ``exit``
-    does nothing: the supervisor's own exit path closes the sockets."""
+    """In a fresh interpreter, so that the supervisor reads the interval under test."""
     from airflow.sdk.api.datamodels._generated import BundleInfo, TaskInstance
     from airflow.sdk.execution_time.supervisor import ActivitySubprocess
 
