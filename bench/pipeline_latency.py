@@ -65,7 +65,7 @@ def result_name(against: str, stack: str) -> str:
 @contextmanager
 def sides(against: str, stack: str) -> Iterator[tuple[Side, Side]]:
     """The subject and the baseline of ``against``, on stacks started here (Celery: found)."""
-    client = lambda stack: stack.client(timeout=harness.SLOW_CALL_S)  # noqa: E731
+    client = lambda embedded: embedded.client(timeout=harness.SLOW_CALL_S)  # noqa: E731
     with ExitStack() as started:
         up = started.enter_context
         if stack == "celery":
