@@ -1,8 +1,6 @@
-"""Footprint: total PSS of the embedded stack at idle, per component, against a bare
-interpreter, ``import airflow`` and the variants without the scheduler's preload
-(config/airflow_local_settings.py) and with Airflow's defaults; or, with ``--compose-project``,
-PSS and idle CPU per container of a running Compose stack (run as root; result
-footprint_celery).
+"""Footprint: total PSS of the embedded stack at idle per component, against variants without
+the scheduler's preload and with Airflow's defaults; or, with ``--compose-project``, PSS and
+idle CPU per container of a running Compose stack (as root; result footprint_celery).
 
     .venv/bin/python bench/footprint.py [--variants shipped no-preload airflow-defaults]
     sudo .venv/bin/python bench/footprint.py --compose-project adclick

@@ -1,10 +1,7 @@
-"""Flask monitor: throughput, the history page, freshness and relaunch time, on the embedded
-stack.
+"""Flask monitor, served as deployed on the embedded stack: throughput, the history page,
+freshness and relaunch time.
 
     .venv/bin/python bench/monitor_service.py [--measure load history freshness mttr] [--under-load]
-
-Each monitor is served as deployed (gunicorn started by the process launcher) after a finished
-training run; each result's method says what it measures.
 """
 
 from __future__ import annotations

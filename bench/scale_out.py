@@ -36,7 +36,7 @@ def cpu_now(pids: dict[str, int]) -> dict[str, float | None]:
     return containers | {MACHINE: busy / tick, IOWAIT: iowait / tick}
 
 
-def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> dict:
+def measure(stack: ComposeStack, workers: int, conf: dict) -> dict:
     """One training run with ``workers`` workers of concurrency 1: its figures."""
     hosts = {hostname(c) for c in scale_workers(stack, workers, concurrency=1)}
     client = stack.api("admin", timeout=60)
@@ -45,7 +45,7 @@ def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> di
     sampler = harness.Sampler(lambda: cpu_now(pids), 0.25)
     run_id = client.trigger(TRAINING_DAG_ID, conf)["dag_run_id"]
     try:
-        run = client.wait_for_run(TRAINING_DAG_ID, run_id, timeout=timeout, poll=2)
+        run = client.wait_for_run(TRAINING_DAG_ID, run_id, timeout=RUN_TIMEOUT_S, poll=2)
         time.sleep(2 * sampler.interval)  # a sample after the stage's end
     finally:
         sampler.stop()
@@ -114,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Not counted: the first run after start-up pays for cold caches (the worker's first
         # tasks, the store's first reads of the dataset).
-        measure(stack, 1, conf, RUN_TIMEOUT_S)
+        measure(stack, 1, conf)
         for _ in range(args.runs):
-            samples += [measure(stack, workers, conf, RUN_TIMEOUT_S) for workers in (1, 2)]
+            samples += [measure(stack, workers, conf) for workers in (1, 2)]
     finally:
         scale_workers(stack, 1)
     by_count = {}
