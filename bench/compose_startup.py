@@ -1,14 +1,8 @@
-"""Compose start-up: `docker compose up -d --wait` with built images, to every service healthy,
-and on to the first successful training run.
+"""Compose start-up: ``docker compose up -d --wait`` from the built images and fresh volumes, to
+every service healthy and on to the first successful training run, with the shipped health
+checks and with bench/compose.health-reference.yaml (those of Airflow's reference Compose file).
 
     bench/celery-stack        # runs this against the stack scripts/e2e-docker brings up
-
-Takes the stack down (volumes too) and brings it up again from the built images, twice: with
-the shipped health checks, and with ``bench/compose.health-reference.yaml`` (the start-up of
-Airflow's reference Compose file) as the baseline. For each: when every container started and
-was first seen healthy (``airflow-init``: exited 0), the time ``up --wait`` took, the time to
-the first successful training run, and the CPU each container's cgroup had used when ``up
---wait`` returned: the boot's work, which the host's cores share.
 """
 
 from __future__ import annotations
@@ -17,26 +11,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from datetime import datetime
-from pathlib import Path
 
-from harness import (
-    Report,
-    Target,
-    arguments,
-    cell,
-    compose_stack_client,
-    cpu_seconds,
-    publish,
-    rebuild,
-    table,
-)
+import harness
+from harness import Report, Target, cell, table
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING_DAG
 from embedded.stack import REPO_ROOT
-from testkit.compose import docker, project_containers
 from testkit.waiting import wait_until
 
 TARGET_S = 30.0
@@ -44,146 +25,51 @@ REFERENCE_CHECKS = REPO_ROOT / "bench" / "compose.health-reference.yaml"
 BASELINE, SHIPPED = "reference checks (baseline)", "shipped"
 
 
-def with_files(command: list[str], extra: list[Path]) -> list[str]:
-    """The stack's compose command line with more ``-f`` files after its own."""
-    last_file = max(i for i, arg in enumerate(command) if arg == "-f") + 2
-    added = [arg for path in extra for arg in ("-f", str(path))]
-    return command[:last_file] + added + command[last_file:]
-
-
-class HealthWatch(threading.Thread):
-    """Polls the project's containers; remembers when each service was first ready."""
-
-    def __init__(self, project: str) -> None:
-        super().__init__(daemon=True)
-        self.ready_at: dict[str, float] = {}
-        self.done, self._started = threading.Event(), time.monotonic()
-        service = '{{.Label "com.docker.compose.service"}}'
-        self._query = ("ps", "-a", "--filter", f"label=com.docker.compose.project={project}")
-        self._query += ("--format", service + "\t{{.Status}}")
-
-    def run(self) -> None:
-        while not self.done.wait(0.25):
-            now = time.monotonic() - self._started
-            try:
-                listing = docker(*self._query)
-            except AssertionError:  # the engine busy with the start-up: look again
-                continue
-            for line in listing.splitlines():
-                service, _, status = line.partition("\t")
-                if "(healthy)" in status or status.startswith("Exited (0)"):
-                    self.ready_at.setdefault(service, round(now, 2))
-
-
-def containers(project: str, since: float) -> dict[str, dict]:
-    """Per service: when its container's process started, in seconds after ``since``
-    (epoch), and the CPU seconds its cgroup has used so far (None once it has exited)."""
-    inspected = project_containers(project, stopped=True)
-    started = {c["Name"]: datetime.fromisoformat(c["State"]["StartedAt"]) for c in inspected}
-    return {
-        c["Config"]["Labels"]["com.docker.compose.service"]: {
-            "started_s": round(started[c["Name"]].timestamp() - since, 2),
-            "cpu_s": cpu_seconds(c["State"]["Pid"]) if c["State"]["Pid"] else None,
-        }
-        for c in inspected
-    }
-
-
-def first_training_run(up_started: float) -> float:
-    """Seconds from the start of ``up`` to the first training run seen succeeding."""
-    client = compose_stack_client(timeout=60.0)
-    wait_until(lambda: client.dag_exists(TRAINING_DAG), 300, f"{TRAINING_DAG} parsed", poll=0.2)
-    client.set_paused(TRAINING_DAG, False)
-    run = client.trigger(TRAINING_DAG, {})
-    state = client.wait_for_run(TRAINING_DAG, run["dag_run_id"], timeout=300, poll=0.1)["state"]
-    if state != "success":
-        raise RuntimeError(f"first training run {run['dag_run_id']} ended {state}")
-    return round(time.monotonic() - up_started, 2)
-
-
-def start_once(command: list[str], project: str) -> dict:
+def start_once(command: list[str]) -> dict:
+    """Down with the volumes, then up: the time ``up --wait`` took and to a first run."""
     subprocess.run([*command, "down", "-v", "--timeout", "10"], check=True, capture_output=True)
-    epoch, started = time.time(), time.monotonic()
-    watch = HealthWatch(project)
-    watch.start()
+    started = time.monotonic()
     up = [*command, "up", "-d", "--wait", "--wait-timeout", "600", "--no-build"]
     subprocess.run(up, check=True, capture_output=True)
     up_s = round(time.monotonic() - started, 2)
-    booted = containers(project, epoch)
-    training_s = first_training_run(started)
-    watch.done.set()
-    return {
-        "up_wait_s": up_s,
-        "first_training_success_s": training_s,
-        "services": {
-            service: {**found, "ready_s": watch.ready_at.get(service)}
-            for service, found in sorted(booted.items())
-        },
-    }
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = arguments(__doc__.splitlines()[0]).parse_args(argv)
-    if args.rebuild:
-        return rebuild({"compose_startup": report}, args.results)
-    if not os.environ.get("E2E_COMPOSE"):
-        raise SystemExit("no Compose stack: run this through bench/celery-stack")
-    command = json.loads(os.environ["E2E_COMPOSE"])
-    project = command[command.index("-p") + 1]
-    variants = {BASELINE: with_files(command, [REFERENCE_CHECKS]), SHIPPED: command}
-    runs = {name: start_once(cmd, project) for name, cmd in variants.items()}
-    publish(report({"cpus": os.cpu_count(), "runs": runs}), args.results)
-    return 0
+    client = harness.compose_stack().api("admin", timeout=60.0)
+    wait_until(lambda: client.dag_exists(TRAINING_DAG), 300, f"{TRAINING_DAG} parsed", poll=0.2)
+    client.set_paused(TRAINING_DAG, False)
+    run_id = client.trigger(TRAINING_DAG, {})["dag_run_id"]
+    state = client.wait_for_run(TRAINING_DAG, run_id, timeout=300, poll=0.1)["state"]
+    if state != "success":
+        raise RuntimeError(f"first training run {run_id} ended {state}")
+    return {"up_wait_s": up_s, "first_training_success_s": round(time.monotonic() - started, 2)}
 
 
 def report(f: dict) -> Report:
     runs = f["runs"]
-    shipped, baseline = runs[SHIPPED], runs[BASELINE]
-    ratio = shipped["up_wait_s"] / baseline["up_wait_s"]
-    services = sorted(shipped["services"], key=lambda s: shipped["services"][s]["ready_s"] or 1e9)
-
-    def timeline(run: dict, service: str) -> str:
-        found = run["services"].get(service, {})
-        return f"{cell(found.get('started_s'), 1)} -> {cell(found.get('ready_s'), 1)}"
-
+    shipped, baseline = runs[SHIPPED]["up_wait_s"], runs[BASELINE]["up_wait_s"]
+    measured = f"{shipped:.1f} s (baseline {baseline:.1f} s, {shipped / baseline:.2f}x)"
+    target = Target(f"`up -d --wait` <= {TARGET_S:.0f} s", measured, shipped <= TARGET_S)
+    header = "health checks | `up -d --wait` (s) | first training run succeeded (s)"
     rows = [
-        (s, *(timeline(run, s) for run in runs.values()), cell(shipped["services"][s]["cpu_s"], 1))
-        for s in services
+        (n, cell(r["up_wait_s"], 1), cell(r["first_training_success_s"], 1))
+        for n, r in runs.items()
     ]
-    boot_cpu = {n: sum(v["cpu_s"] or 0 for v in r["services"].values()) for n, r in runs.items()}
-    cores = f["cpus"]
-    return Report(
-        name="compose_startup",
-        title="Compose start-up (built images, fresh volumes)",
-        method=__doc__.split("\n\n", 2)[2].strip(),
-        targets=[
-            Target(
-                f"`up -d --wait` <= {TARGET_S:.0f} s",
-                f"{shipped['up_wait_s']:.1f} s (baseline {baseline['up_wait_s']:.1f} s, "
-                f"{ratio:.2f}x)",
-                shipped["up_wait_s"] <= TARGET_S,
-            )
-        ],
-        sections=[
-            table(
-                "health checks | `up -d --wait` (s) | first training run succeeded (s)",
-                (
-                    (n, cell(r["up_wait_s"], 1), cell(r["first_training_success_s"], 1))
-                    for n, r in runs.items()
-                ),
-            ),
-            "Per service, seconds after `up` began: container started -> first seen healthy "
-            "(`airflow-init`: exited 0); and the CPU its container had used when `up --wait` "
-            "returned (shipped; one-shot containers already gone: -).\n\n"
-            + table(("service", *runs, "CPU s (shipped)"), rows),
-            "CPU used by the running containers by then: "
-            + ", ".join(f"{name} {cpu:.1f} s" for name, cpu in boot_cpu.items())
-            + f"; on {cores} cores that much work takes at least "
-            + ", ".join(f"{cpu / cores:.1f} s" for cpu in boot_cpu.values())
-            + " of the start-up.",
-        ],
-        figures=f,
+    method = (
+        "Takes the stack down (volumes too) and brings it up again from the built images, "
+        "twice: with the reference health checks (the baseline), then with the shipped ones."
     )
+    title = "Compose start-up (built images, fresh volumes)"
+    return Report("compose_startup", title, method, [target], [table(header, rows)], f)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = harness.Arguments(__doc__, {"compose_startup": report}).parse_args(argv)
+    if not os.environ.get("E2E_COMPOSE"):
+        raise SystemExit("no Compose stack: run this through bench/celery-stack")
+    command = json.loads(os.environ["E2E_COMPOSE"])
+    last_file = max(i for i, arg in enumerate(command) if arg == "-f") + 2
+    reference = [*command[:last_file], "-f", str(REFERENCE_CHECKS), *command[last_file:]]
+    runs = {name: start_once(cmd) for name, cmd in ((BASELINE, reference), (SHIPPED, command))}
+    harness.publish(report({"runs": runs}), args.results)
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,56 +1,30 @@
-"""Footprint: total PSS of the embedded stack at idle, per component, against baselines.
+"""Footprint: total PSS of the embedded stack at idle per component, against variants without
+the scheduler's preload and with Airflow's defaults; or, with ``--compose-project``, PSS and
+idle CPU per container of a running Compose stack (as root; result footprint_celery).
 
     .venv/bin/python bench/footprint.py [--variants shipped no-preload airflow-defaults]
-    sudo .venv/bin/python bench/footprint.py --compose-project adclick   # a running Compose stack
-
-Each variant of the embedded stack is measured after it parsed its DAGs, ran the training DAG
-``--runs`` times, finished the monitor run that triggers and got the Flask monitor up, then
-idled ``--idle`` s: the PSS (``/proc/<pid>/smaps_rollup``: each shared page split among the
-processes mapping it, so the sum counts it once) of every process of every component (its
-process and descendants, the nearest component winning; Flask: its gunicorn master and
-workers), ``--samples`` times. Against, in the same run: a bare interpreter, a process that
-only ran ``import airflow``, and the baseline variants: ``no-preload`` (without
-config/airflow_local_settings.py, which preloads the ML libraries into the scheduler) and
-``airflow-defaults`` (Airflow's defaults for what the shipped config tunes, no preload).
-
-``--compose-project`` measures a running Compose project instead (it starts nothing; run as
-root to read the containers' /proc): per container, the PSS of its processes and the CPU its
-cgroup used over 30 s at idle (result: footprint_celery).
+    sudo .venv/bin/python bench/footprint.py --compose-project adclick
 """
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from argparse import Namespace
-from pathlib import Path
 
-from harness import (
-    NO_SCHEDULES,
-    Report,
-    Target,
-    arguments,
-    cell,
-    cpu_seconds,
-    embedded_stack,
-    publish,
-    rebuild,
-    table,
-    timed_run,
-    wait_until_monitor_idle,
-)
+import harness
+import psutil
+from harness import Report, Target, cell, table
 
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
-from embedded.stack import EmbeddedStack
 from testkit.compose import project_containers
 from testkit.flask_service import flask_pid, health
 from testkit.waiting import wait_until
 
-MEMORY_KINDS = ("pss", "rss", "uss")  # MB here are MiB: smaps counts KiB
+MEMORY_KINDS = ("pss", "rss", "uss")  # MB here are MiB
 TARGET_MB = 1536.0  # 1.5 GiB
 CELERY_TARGET_MB = 2560.0  # the Compose stack, with its object store, broker and database
 VARIANTS: dict[str, dict[str, str]] = {
@@ -67,66 +41,30 @@ VARIANTS: dict[str, dict[str, str]] = {
 BASELINES = {"python": "pass", "import airflow": "import airflow"}  # name -> code it runs
 COLUMNS = {"pss_mb": "PSS (MB)", "uss_mb": "USS (MB)", "processes": "processes"}
 COLUMNS["idle_cpu_pct"] = "CPU at idle (% of a core)"
-# How long a running stack's CPU time is counted, with no run going.
-CPU_WINDOW_S = 30.0
-
-
-def process_tree() -> dict[int, tuple[int, int]]:
-    """pid -> (ppid, session) of every process visible now."""
-    tree = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text() if entry.name.isdigit() else None
-        except OSError:
-            continue
-        if stat:
-            fields = stat[stat.rindex(")") + 2 :].split()
-            tree[int(entry.name)] = (int(fields[1]), int(fields[3]))
-    return tree
-
-
-def memory_mb(pid: int) -> dict[str, float] | None:
-    """PSS, RSS and USS (private pages) of one process, MiB; None if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    except OSError:
-        return None
-    kb = {key: int(value) for key, value in re.findall(r"^(\w+):\s+(\d+)", text, re.MULTILINE)}
-    private = kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)
-    return {"pss": kb.get("Pss", 0) / 1024, "rss": kb.get("Rss", 0) / 1024, "uss": private / 1024}
+CPU_WINDOW_S = 30.0  # how long a running stack's CPU time is counted, with no run going
+SAMPLE_INTERVAL_S = 5.0
 
 
 def memory_of(roots: dict[str, list[int]]) -> dict:
-    """PSS/RSS/USS and processes of each component, and the totals. A component's processes:
-    its roots and their descendants, the nearest root winning (a service one component started
-    for another, such as the Flask monitor a task launched, is its own); then what is left of a
-    root's session. Every process is counted once."""
-    tree, owner = process_tree(), {root: name for name, pids in roots.items() for root in pids}
-    members: dict[str, list[dict]] = {name: [] for name in roots}
-    for pid, (_, session) in tree.items():
-        ancestor, seen = pid, set()
-        while ancestor in tree and ancestor not in seen and ancestor not in owner:
-            seen.add(ancestor)
-            ancestor = tree[ancestor][0]
-        name = owner.get(ancestor, owner.get(session))
-        if name and (memory := memory_mb(pid)):
-            members[name].append(memory)
-    components = {
-        name: {
-            "processes": len(found),
-            **{f"{k}_mb": round(sum(m[k] for m in found), 1) for k in MEMORY_KINDS},
-        }
-        for name, found in members.items()
-    }
+    """Memory and processes per component (roots, descendants, sessions), and the totals."""
+    owner = {root: name for name, pids in roots.items() for root in pids}
+    members: dict[str, list] = {name: [] for name in roots}
+    for proc in psutil.process_iter():
+        try:
+            lineage = [proc.pid, *(p.pid for p in proc.parents())]
+            name = next((owner[p] for p in lineage if p in owner), owner.get(os.getsid(proc.pid)))
+            if name:
+                members[name].append(proc.memory_full_info())
+        except (psutil.Error, OSError):  # gone meanwhile, or not ours to read
+            continue
+    components = {name: {"processes": len(found), **mib(found)} for name, found in members.items()}
     totals = {k: round(sum(c[f"{k}_mb"] for c in components.values()), 1) for k in MEMORY_KINDS}
     return {"components": components, **{f"total_{k}_mb": v for k, v in totals.items()}}
 
 
-def stack_memory(stack: EmbeddedStack) -> dict:
-    """``memory_of`` the stack's components now; Flask: its gunicorn master and workers."""
-    roots = {component: [proc.pid] for component, proc in stack._procs.items()}
-    roots["flask-monitor"] = [pid] if (pid := flask_pid(stack)) else []
-    return memory_of(roots)
+def mib(memory: list) -> dict[str, float]:
+    """PSS, RSS and USS summed over psutil's ``memory_full_info`` of processes, MiB."""
+    return {f"{k}_mb": round(sum(getattr(m, k) for m in memory) / 2**20, 1) for k in MEMORY_KINDS}
 
 
 def bare_process(code: str) -> dict[str, float]:
@@ -137,45 +75,42 @@ def bare_process(code: str) -> dict[str, float]:
         env |= {"AIRFLOW_HOME": home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
         with subprocess.Popen(
             [sys.executable, "-c", script], stdout=subprocess.PIPE, env=env
-        ) as proc:
-            proc.stdout.readline()
+        ) as bare:
+            bare.stdout.readline()
             time.sleep(1.0)
-            mem = memory_mb(proc.pid) or dict.fromkeys(MEMORY_KINDS, 0.0)
-            proc.kill()
-    return {f"{k}_mb": round(v, 1) for k, v in mem.items()}
+            memory = psutil.Process(bare.pid).memory_full_info()
+            bare.kill()
+    return mib([memory])
 
 
-# -- embedded mode ----------------------------------------------------------------------------
-def measure_variant(name: str, env: dict[str, str], args: Namespace) -> tuple[dict, list]:
-    """One variant's stack booted, its runs done, then idle: the sample with the median total
-    PSS, every sample's total, the boot and run times."""
-    print(f"[{name}] booting the embedded stack", flush=True)
+def measure_variant(env: dict[str, str], args: Namespace) -> tuple[dict, list]:
+    """A variant booted, run, then idle: its median PSS sample, totals, boot and run times."""
     booted = time.perf_counter()
-    with embedded_stack(extra_env=env) as stack:
+    with harness.embedded_stack(extra_env=env) as stack:
         ready_s = round(time.perf_counter() - booted, 1)
         client = stack.client()
-        runs_s = [round(timed_run(client, TRAINING)["wall_s"], 2) for _ in range(args.runs)]
-        wait_until_monitor_idle(client)
+        runs_s = [round(harness.timed_run(client, TRAINING)["wall_s"], 2) for _ in range(args.runs)]
+        harness.wait_until_monitor_idle(client)
         wait_until(lambda: health(stack) == 200, 120, "the Flask monitor", poll=0.5)
-        print(f"[{name}] training runs {runs_s} s; idling {args.idle:.0f} s", flush=True)
         time.sleep(args.idle)
         samples = []
         for i in range(args.samples):
-            time.sleep(args.interval if i else 0)
-            samples.append(stack_memory(stack))
+            time.sleep(SAMPLE_INTERVAL_S if i else 0)
+            roots = {component: [proc.pid] for component, proc in stack._procs.items()}
+            samples.append(memory_of(roots | {"flask-monitor": [flask_pid(stack) or -1]}))
     # Idle is not flat (re-parsing children, the scheduler's GC un-sharing pages): report the
     # sample with the median total, and the largest total.
     totals = [s["total_pss_mb"] for s in samples]
     median = sorted(samples, key=lambda s: s["total_pss_mb"])[len(samples) // 2]
-    print(f"[{name}] total PSS {median['total_pss_mb']:.0f} MB", flush=True)
     components = {
-        c: {"pss_mb": v["pss_mb"], "processes": v["processes"]}
-        for c, v in median["components"].items()
+        c: {k: v[k] for k in ("pss_mb", "processes")} for c, v in median["components"].items()
     }
-    return {
+    figures = {
         "ready_s": ready_s,
         "training_runs_s": runs_s,
         **{k: median[f"total_{k}_mb"] for k in MEMORY_KINDS},
+    }
+    return figures | {
         "components": components,
         "sample_totals_pss_mb": totals,
         "max_total_pss_mb": max(totals),
@@ -189,10 +124,7 @@ def variants_report(f: dict) -> Report:
     base = (shipped or variants[names[0]])["pss"]
     airflow_mb = baselines["import airflow"]["pss_mb"]
     components = dict.fromkeys(c for v in variants.values() for c in v["components"])
-
-    def component(c: str):
-        return lambda v: "{pss_mb:.0f} ({processes})".format(**v["components"][c])
-
+    component = lambda c: lambda v: "{pss_mb:.0f} ({processes})".format(**v["components"][c])  # noqa: E731
     cells = {  # row label -> the cell of one variant
         **{c: component(c) for c in components},
         "**total PSS** (median sample)": lambda v: f"**{v['pss']:.0f}**",
@@ -201,55 +133,45 @@ def variants_report(f: dict) -> Report:
         "total RSS (shared pages once per process)": lambda v: f"{v['rss']:.0f}",
         "total USS (private pages only)": lambda v: f"{v['uss']:.0f}",
         "PSS samples": lambda v: ", ".join(f"{t:.0f}" for t in v["sample_totals_pss_mb"]),
-        "training run trigger->success (s), first / next": (
-            lambda v: " / ".join(map(str, v["training_runs_s"]))
+        "training run trigger->success (s), first / next": lambda v: " / ".join(
+            map(str, v["training_runs_s"])
         ),
         "boot until DAGs parsed (s)": lambda v: f"{v['ready_s']:.0f}",
         "total PSS in bare `import airflow` processes": lambda v: f"{v['pss'] / airflow_mb:.1f}",
     }
     rows = [(label, *(show(variants[n]) for n in names)) for label, show in cells.items()]
+    goal = f"shipped total PSS, largest sample, <= {TARGET_MB:.0f} MiB"
+    worst = shipped and shipped["max_total_pss_mb"]
+    targets = [Target(goal, f"{worst:.0f} MiB", worst <= TARGET_MB)] if shipped else []
+    method = (
+        "Each variant booted, its training runs and their monitor runs done, then idle: the PSS "
+        "of every process of every component (its process and descendants, the nearest "
+        f"component winning), {f['samples']} samples {f['interval_s']:g} s apart after "
+        f"{f['idle_s']:g} s idle; schedules off."
+    )
     sections = [
         "PSS in MB (processes):\n\n" + table(("component", *names), rows),
-        f"Baselines, same run, no stack up: a bare interpreter "
-        f"{baselines['python']['pss_mb']:.0f} MB PSS; a process after `import airflow` "
-        f"{airflow_mb:.0f} MB PSS.",
+        f"Baselines, same run, no stack up: a bare interpreter {baselines['python']['pss_mb']:.0f} "
+        f"MB PSS; a process after `import airflow` {airflow_mb:.0f} MB PSS.",
     ]
-    targets = []
-    if shipped:
-        worst = shipped["max_total_pss_mb"]
-        goal = f"shipped total PSS, largest sample, <= {TARGET_MB:.0f} MiB"
-        targets.append(Target(goal, f"{worst:.0f} MiB", worst <= TARGET_MB))
-    return Report(
-        name="footprint",
-        title="Footprint: embedded stack (SQLite + LocalExecutor) at idle",
-        method=__doc__.split("\n\n")[2]
-        + f"\n\nSchedules off: {', '.join(sorted(NO_SCHEDULES))}; {f['idle_s']:g} s idle, "
-        f"{f['samples']} samples {f['interval_s']:g} s apart.",
-        targets=targets,
-        sections=sections,
-        figures=f,
-    )
+    title = "Footprint: embedded stack (SQLite + LocalExecutor) at idle"
+    return Report("footprint", title, method, targets, sections, f)
 
 
-# -- compose mode -----------------------------------------------------------------------------
 def measure_containers(project: str) -> dict[str, dict]:
-    """Per service of a running Compose project: the memory of its container's processes and
-    the CPU its cgroup used over ``CPU_WINDOW_S`` at idle, in % of a core."""
+    """Per service of a running Compose project: memory, and CPU at idle in % of a core."""
     found = project_containers(project)
     if not found:
         raise SystemExit(f"no running containers in compose project {project!r}")
     pids = {c["Config"]["Labels"]["com.docker.compose.service"]: c["State"]["Pid"] for c in found}
-    before = {service: cpu_seconds(pid) for service, pid in pids.items()}
+    before = {service: harness.cpu_seconds(pid) for service, pid in pids.items()}
     time.sleep(CPU_WINDOW_S)
-    memory = memory_of({service: [pid] for service, pid in pids.items()})
+    memory = memory_of({service: [pid] for service, pid in pids.items()})["components"]
     containers = {}
     for service, pid in pids.items():
-        used = None if before[service] is None else cpu_seconds(pid) - before[service]
-        own = memory["components"][service]
-        containers[service] = {
-            **{k: own[k] for k in ("processes", "pss_mb", "uss_mb")},
-            "idle_cpu_pct": None if used is None else round(100 * used / CPU_WINDOW_S, 1),
-        }
+        used = None if before[service] is None else harness.cpu_seconds(pid) - before[service]
+        containers[service] = {k: memory[service][k] for k in ("processes", "pss_mb", "uss_mb")}
+        containers[service]["idle_cpu_pct"] = used and round(100 * used / CPU_WINDOW_S, 1)
     return containers
 
 
@@ -258,59 +180,52 @@ def containers_report(f: dict) -> Report:
     containers = sorted(f["containers"].items(), key=lambda kv: -kv[1]["pss_mb"])
     totals = {k: sum(v[k] or 0 for _, v in containers) for k in COLUMNS}
     rows = [(name, *(cell(v[k], 0) for k in COLUMNS)) for name, v in containers]
-    total = [f"**{totals['pss_mb']:.0f}**", cell(totals["uss_mb"], 0), ""]
-    rows.append(("**total**", *total, cell(totals["idle_cpu_pct"], 0)))
+    total = [
+        f"**{totals['pss_mb']:.0f}**",
+        cell(totals["uss_mb"], 0),
+        "",
+        cell(totals["idle_cpu_pct"], 0),
+    ]
+    rows.append(("**total**", *total))
+    method = (
+        "A running stack, measured as found: PSS summed over the processes of each container, "
+        f"and the CPU time its cgroup used over {CPU_WINDOW_S:g} s with no run going. Baseline, "
+        "same run: a host process after `import airflow`, "
+        f"{f['baseline_import_airflow']['pss_mb']:.0f} MB PSS."
+    )
+    goal = f"all containers' PSS <= {CELERY_TARGET_MB:.0f} MiB"
+    target = Target(goal, f"{totals['pss_mb']:.0f} MiB", totals["pss_mb"] <= CELERY_TARGET_MB)
+    title = f"Footprint: Celery stack (Docker Compose project `{f['compose_project']}`)"
     return Report(
-        name="footprint_celery",
-        title=f"Footprint: Celery stack (Docker Compose project `{f['compose_project']}`)",
-        method="A running stack, measured as found: PSS summed over the processes of each "
-        f"container, and the CPU time its cgroup used over {CPU_WINDOW_S:g} s with no run going. "
-        "Baseline, same run: a host process after `import airflow`, "
-        f"{f['baseline_import_airflow']['pss_mb']:.0f} MB PSS.",
-        targets=[
-            Target(
-                f"all containers' PSS <= {CELERY_TARGET_MB:.0f} MiB",
-                f"{totals['pss_mb']:.0f} MiB",
-                totals["pss_mb"] <= CELERY_TARGET_MB,
-            )
-        ],
-        sections=[table(("container", *COLUMNS.values()), rows)],
-        figures=f,
+        "footprint_celery",
+        title,
+        method,
+        [target],
+        [table(("container", *COLUMNS.values()), rows)],
+        f,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = arguments(__doc__.splitlines()[0])
+    reports = {"footprint": variants_report, "footprint_celery": containers_report}
+    parser = harness.Arguments(__doc__, reports)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--idle", type=float, default=20.0, help="idle seconds before measuring")
     parser.add_argument("--runs", type=int, default=2, help="training runs before idling")
     parser.add_argument("--samples", type=int, default=7, help="PSS samples after the idle wait")
-    parser.add_argument("--interval", type=float, default=5.0)
     parser.add_argument("--compose-project", help="measure this running Compose project instead")
     args = parser.parse_args(argv)
-    if args.rebuild:
-        reports = {"footprint": variants_report, "footprint_celery": containers_report}
-        return rebuild(reports, args.results)
-    samples = None
     if project := args.compose_project:
-        containers = measure_containers(project)
-        airflow = bare_process("import airflow")
-        figures = {"compose_project": project, "baseline_import_airflow": airflow}
-        report = containers_report({**figures, "containers": containers})
-    else:
-        baselines = {name: bare_process(code) for name, code in BASELINES.items()}
-        measured = {name: measure_variant(name, VARIANTS[name], args) for name in args.variants}
-        report = variants_report(
-            {
-                "idle_s": args.idle,
-                "samples": args.samples,
-                "interval_s": args.interval,
-                "baselines": baselines,
-                "variants": {name: figures for name, (figures, _) in measured.items()},
-            }
-        )
-        samples = {name: samples for name, (_, samples) in measured.items()}
-    publish(report, args.results, samples)
+        figures = {"compose_project": project, "containers": measure_containers(project)}
+        figures["baseline_import_airflow"] = bare_process("import airflow")
+        harness.publish(containers_report(figures), args.results)
+        return 0
+    baselines = {name: bare_process(code) for name, code in BASELINES.items()}
+    measured = {name: measure_variant(VARIANTS[name], args) for name in args.variants}
+    figures = {"idle_s": args.idle, "samples": args.samples, "interval_s": SAMPLE_INTERVAL_S}
+    figures |= {"baselines": baselines, "variants": {n: m[0] for n, m in measured.items()}}
+    samples = {name: m[1] for name, m in measured.items()}
+    harness.publish(variants_report(figures), args.results, samples)
     return 0
 
 

@@ -1,9 +1,5 @@
-"""What benchmarks share: a throw-away embedded stack, timed runs, a run's per-task timeline,
-the memory of processes, statistics, and the report.
-
-A benchmark measures its subject and, in the same run, a baseline (absolute times on a shared
-machine drift from one run to the next), then publishes a ``Report`` per result (``publish``).
-"""
+"""What benchmarks share: the stacks, timed runs, wrk, samplers, statistics, the command line
+and the ``Report`` of each result."""
 
 from __future__ import annotations
 
@@ -15,8 +11,8 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,9 +23,9 @@ from typing import TYPE_CHECKING
 
 from adclick_airflow.settings import MONITOR_DAG_ID as MONITOR_DAG
 from adclick_airflow.settings import TRAINING_DAG_ID
-from embedded.progress import task_label
 from embedded.stack import REPO_ROOT, EmbeddedStack
 from testkit.datasets import SAMPLE_CSV
+from testkit.debian import ensure_debian_tool
 from testkit.ports import free_ports
 from testkit.waiting import wait_until
 
@@ -42,36 +38,25 @@ BENCH_DAGS = REPO_ROOT / "bench" / "dags"
 NOTES = "## Notes"
 # Benchmarks trigger every run themselves: a scheduled run landing mid-measurement would skew it.
 NO_SCHEDULES = {"ADCLICK_TRAINING_SCHEDULE": "none", "ADCLICK_MONITOR_SCHEDULE": "none"}
-# A loaded shared machine can keep the api-server from answering for many seconds; the
-# benchmarks measure run times, not the API's.
-SLOW_CALL_S = 60.0
-RUN_TIMEOUT_S = 600.0
+# A loaded machine can keep the api-server from answering for many seconds; runs are measured.
+SLOW_CALL_S, RUN_TIMEOUT_S = 60.0, 600.0
 
 
-# -- the system under test ------------------------------------------------------------------
 @contextmanager
 def embedded_stack(
     extra_dags: Sequence[Path] = (), extra_env: dict[str, str] | None = None
 ) -> Iterator[EmbeddedStack]:
-    """A started embedded stack with the shipped settings, in a temporary directory, on free
-    ports, with the project's DAGs plus ``extra_dags`` (the project's parsed); stopped and
-    deleted afterwards."""
+    """A started embedded stack as shipped, in a temporary directory, plus ``extra_dags``."""
     with tempfile.TemporaryDirectory(prefix="adclick-bench-") as tmp:
         root = Path(tmp)
-        dags, data = root / "dags", root / "data"
-        dags.mkdir()
-        data.mkdir()
+        dirs = {f"{name}_dir": root / name for name in ("dags", "data", "model")}
+        dirs["dags_dir"].mkdir()
+        dirs["data_dir"].mkdir()
         for source in [*(REPO_ROOT / "dags").glob("*.py"), *extra_dags]:
-            (dags / source.name).symlink_to(source)
-        shutil.copy(SAMPLE_CSV, data)
-        stack = EmbeddedStack(
-            home=root / "airflow",
-            ports=free_ports(),
-            dags_dir=dags,
-            data_dir=data,
-            model_dir=root / "model",
-            extra_env={**NO_SCHEDULES, **(extra_env or {})},
-        )
+            (dirs["dags_dir"] / source.name).symlink_to(source)
+        shutil.copy(SAMPLE_CSV, dirs["data_dir"])
+        env = {**NO_SCHEDULES, **(extra_env or {})}
+        stack = EmbeddedStack(root / "airflow", free_ports(), **dirs, extra_env=env)
         stack.start(timeout=600)  # generous: a loaded machine boots Airflow slowly
         try:
             stack.wait_for_dags((TRAINING_DAG_ID, MONITOR_DAG), timeout=600)
@@ -92,15 +77,8 @@ def compose_stack() -> ComposeStack:
     return ComposeStack.from_env()
 
 
-def compose_stack_client(timeout: float = SLOW_CALL_S) -> AirflowClient:
-    """Admin client of ``compose_stack``."""
-    return compose_stack().api("admin", timeout=timeout)
-
-
 def timed_run(client: AirflowClient, dag_id: str) -> dict:
-    """Trigger ``dag_id``; the wall time from the trigger request to the first poll (20 ms
-    apart) that sees the run succeed (a poll the api-server leaves unanswered is repeated),
-    and the run's own queued -> end (``server_s``)."""
+    """Trigger ``dag_id``: the wall time to the first poll (20 ms apart) seeing it succeed."""
     from airflow_rest import TERMINAL_STATES, AirflowUnreachable
 
     started = time.perf_counter()
@@ -109,7 +87,7 @@ def timed_run(client: AirflowClient, dag_id: str) -> dict:
     def finished() -> dict | None:
         try:
             run = client.get_run(dag_id, run_id)
-        except AirflowUnreachable:
+        except AirflowUnreachable:  # a busy api-server: ask again
             return None
         return run if run["state"] in TERMINAL_STATES else None
 
@@ -117,12 +95,7 @@ def timed_run(client: AirflowClient, dag_id: str) -> dict:
     wall = time.perf_counter() - started
     if run["state"] != "success":
         raise RuntimeError(f"{dag_id} run {run_id} ended {run['state']}")
-    server = _ts(run["end_date"]) - _ts(run["queued_at"])
-    return {
-        "run_id": run_id,
-        "wall_s": round(wall, 3),
-        "server_s": round(server.total_seconds(), 3),
-    }
+    return {"run_id": run_id, "wall_s": round(wall, 3)}
 
 
 def settled_run(client: AirflowClient, dag_id: str) -> dict:
@@ -135,9 +108,7 @@ def settled_run(client: AirflowClient, dag_id: str) -> dict:
 def alternating(
     trials: dict[str, Callable[[], dict]], rounds: int, warm_up: bool = True
 ) -> dict[str, list[dict]]:
-    """``{name: [sample per round]}``: each trial after the other, ``rounds`` times, so that
-    a drift in the machine's load spreads over all of them; after one uncounted round that
-    pays for cold imports and first parses, unless ``warm_up`` is false."""
+    """``{name: [sample per round]}``: the trials in turn, after an uncounted round."""
     samples: dict[str, list[dict]] = {name: [] for name in trials}
     for counted in [False] * warm_up + [True] * rounds:
         for name, trial in trials.items():
@@ -148,156 +119,66 @@ def alternating(
 
 
 def wait_until_monitor_idle(client: AirflowClient, timeout: float = 120.0) -> None:
-    """A training run ends by triggering the monitor DAG; its tasks would compete for the
-    executor's slots with whatever is measured next, so wait for its runs to finish."""
+    """Wait for the monitor DAG's runs, whose tasks would share the executor's slots."""
     from airflow_rest import TERMINAL_STATES
 
-    wait_until(
-        lambda: all(r["state"] in TERMINAL_STATES for r in client.runs(MONITOR_DAG, 5)),
-        timeout,
-        f"{MONITOR_DAG} runs to finish",
-        poll=0.2,
-    )
+    idle = lambda: all(r["state"] in TERMINAL_STATES for r in client.runs(MONITOR_DAG, 5))  # noqa: E731
+    wait_until(idle, timeout, f"{MONITOR_DAG} runs to finish", poll=0.2)
 
 
-# -- where a run's time goes, task by task ----------------------------------------------------
-TIMELINE_DOC = """For each task of a run (in the order they ran), in seconds: `gap`, the previous
-task's end (the run's start for the first) -> scheduled (the scheduler noticing that the
-upstream task is done); `queued`, scheduled -> queued (handed to the executor); `pickup`,
-queued -> started (a worker picking it up and forking the task process); `startup`, started ->
-`execute` begins (task runner start, DAG file parse, context; `parse` is the parse alone, as
-the task runner logs it); `body`, `execute` itself; `finish`, `execute` returned -> end
-(XCom push, reporting success); `exit_tail`, end -> the supervisor done with the task, from
-the executor's log (its slot is held meanwhile). `gap + queued + pickup + startup + body +
-finish` over the chain, plus the run's `close` (last task's end -> run end), is the run."""
-SEGMENTS = ("gap", "queued", "pickup", "startup", "parse", "body", "finish", "exit_tail")
-WORKLOAD_FINISHED = re.compile(
-    r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z?).*Workload finished.*?workload_id=(?P<id>[\w-]+)"
-)
+# Every figure wrk prints at the end, as one JSON line (latencies in microseconds).
+WRK_REPORT = """done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK_JSON {"requests": %d, "duration_us": %d, "errors": %d, '
+    .. '"p50": %d, "p90": %d, "p99": %d, "max": %d}\\n', summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.status + e.timeout, latency:percentile(50),
+    latency:percentile(90), latency:percentile(99), latency.max))
+end"""
+WRK_POST = """local body = io.open("{path}", "rb")
+wrk.method, wrk.body = "POST", body:read("*a")
+body:close()
+wrk.headers["Content-Type"] = "application/json"
+"""
 
 
-def _ts(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+def pin_wrk() -> None:  # subprocess preexec_fn
+    """wrk on the last CPU this process may use: it takes at most one core from the service."""
+    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
 
 
-def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
-    return None if later is None or earlier is None else round((later - earlier).total_seconds(), 3)
+@dataclass
+class Wrk:
+    threads: int
+    connections: int
+    duration: float
+    binary: str = field(default_factory=lambda: ensure_debian_tool("wrk", "wrk"))
+
+    def command(self, url: str, duration: float) -> list[str]:
+        options = f"-t{self.threads} -c{self.connections} -d{duration:g}s --timeout 10s"
+        return [self.binary, *options.split(), url]
+
+    def run(self, url: str, duration: float | None = None, post: bytes | None = None) -> dict:
+        """One pinned run on ``url`` (each request a POST of ``post`` if given): its figures."""
+        duration = duration or self.duration
+        with tempfile.TemporaryDirectory() as tmp:
+            script, body = Path(tmp, "report.lua"), Path(tmp, "body.json")
+            if post is not None:
+                body.write_bytes(post)
+            script.write_text(("" if post is None else WRK_POST.format(path=body)) + WRK_REPORT)
+            command = [*self.command(url, duration), "-s", str(script)]
+            limit = duration + 60
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=limit, preexec_fn=pin_wrk
+            )
+        lines = [line for line in done.stdout.splitlines() if line.startswith("WRK_JSON ")]
+        if done.returncode != 0 or not lines:
+            raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
+        raw = json.loads(lines[-1].removeprefix("WRK_JSON "))
+        seconds, rps = raw["duration_us"] / 1e6, raw["requests"] * 1e6 / raw["duration_us"]
+        latency = {f"{k}_ms": raw[k] / 1000 for k in ("p50", "p90", "p99", "max")}
+        return {"duration_s": seconds, "requests_per_s": rps, "errors": raw["errors"], **latency}
 
 
-def supervisor_done_times(executor_log: str) -> dict[str, datetime]:
-    """``{ti_id: when the supervisor finished}`` from its "Workload finished" log lines."""
-    return {m["id"]: _ts(m["ts"]) for m in WORKLOAD_FINISHED.finditer(executor_log)}
-
-
-def log_marks(client: AirflowClient, dag_id: str, run_id: str, ti: dict) -> dict:
-    """The task log's own timestamps: execute begins and ends, and the DAG parse time."""
-    from airflow_rest import map_index_of
-
-    marks: dict = {}
-    in_pre_execute = False
-    events = client.task_log_events(
-        dag_id, run_id, ti["task_id"], ti["try_number"], map_index_of(ti)
-    )
-    for item in events:
-        if not isinstance(item, dict) or "timestamp" not in item:
-            continue
-        event, when = str(item.get("event", "")), _ts(item["timestamp"])
-        if event == "::group::Pre Execute":
-            in_pre_execute = True
-        elif event == "::endgroup::" and in_pre_execute:
-            marks["execute_start"], in_pre_execute = when, False
-        elif event == "::group::Post Execute":
-            marks.setdefault("execute_end", when)
-        elif event == "Worker startup parse complete":
-            marks["parse_s"] = round(float(item.get("dag_file_parse_ms", 0)) / 1000, 3)
-    return marks
-
-
-def run_timeline(
-    client: AirflowClient, dag_id: str, run_id: str, supervisor_done: dict | None = None
-) -> dict:
-    """Per-task ``SEGMENTS`` of one run and the run's ``close``."""
-    run = client.get_run(dag_id, run_id)
-    tis = sorted(
-        client.task_instances(dag_id, run_id),
-        key=lambda t: t.get("scheduled_when") or t.get("start_date") or "",
-    )
-    previous_end, tasks = _ts(run.get("start_date")), []
-    for ti in tis:
-        scheduled, queued = _ts(ti.get("scheduled_when")), _ts(ti.get("queued_when"))
-        started, ended = _ts(ti.get("start_date")), _ts(ti.get("end_date"))
-        marks = log_marks(client, dag_id, run_id, ti)
-        tasks.append(
-            {
-                "task_id": task_label(ti),
-                "gap": _seconds(scheduled, previous_end),
-                "queued": _seconds(queued, scheduled),
-                "pickup": _seconds(started, queued),
-                "startup": _seconds(marks.get("execute_start"), started),
-                "parse": marks.get("parse_s"),
-                "body": _seconds(marks.get("execute_end"), marks.get("execute_start")),
-                "finish": _seconds(ended, marks.get("execute_end")),
-                "exit_tail": _seconds((supervisor_done or {}).get(ti["id"]), ended),
-            }
-        )
-        previous_end = ended or previous_end
-    return {"tasks": tasks, "close": _seconds(_ts(run.get("end_date")), previous_end)}
-
-
-def median_timeline(timelines: list[dict]) -> dict:
-    """Median of every segment of every task over runs, and the chain's totals."""
-    per_task: dict[str, dict[str, list[float]]] = {}
-    for timeline in timelines:
-        for task in timeline["tasks"]:
-            row = per_task.setdefault(task["task_id"], {s: [] for s in SEGMENTS})
-            for segment in SEGMENTS:
-                if task[segment] is not None:
-                    row[segment].append(task[segment])
-    tasks = {
-        task_id: {s: round(statistics.median(v), 3) if v else None for s, v in row.items()}
-        for task_id, row in per_task.items()
-    }
-    totals = {s: round(sum(t[s] or 0 for t in tasks.values()), 3) for s in SEGMENTS}
-    totals["close"] = spread(t["close"] for t in timelines).get("median", 0.0)
-    return {"tasks": tasks, "totals": totals}
-
-
-def timeline_table(dag_id: str, timeline: dict) -> str:
-    """A ``median_timeline`` as Markdown."""
-    rows = [(task, *(cell(v[s]) for s in SEGMENTS)) for task, v in timeline["tasks"].items()]
-    rows.append(("**sum**", *(f"**{cell(timeline['totals'][s])}**" for s in SEGMENTS)))
-    return (
-        f"`{dag_id}`, median per task (s); run close: {cell(timeline['totals']['close'])} s\n\n"
-        + table(("task", *SEGMENTS), rows)
-    )
-
-
-def difference(subject: dict, baseline: dict) -> str:
-    """Per-segment chain totals of one ``median_timeline`` minus another's, as text."""
-    return ", ".join(
-        f"{k} {subject['totals'][k] - baseline['totals'][k]:+.2f}" for k in (*SEGMENTS, "close")
-    )
-
-
-# -- one fresh process ------------------------------------------------------------------------
-def run_child(script: str, *args: str) -> dict:
-    """Wall time, the work time it prints last, the CPU time and the peak RSS of
-    ``script --child args`` run in a fresh process, as Airflow runs a task."""
-    started = time.perf_counter()
-    command = [sys.executable, script, "--child", *args]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    output = proc.stdout.read().decode()
-    proc.stdout.close()
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not all children's
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{output}")
-    work = float(output.split()[-1])
-    cpu = usage.ru_utime + usage.ru_stime
-    return {"wall_s": wall, "work_s": work, "cpu_s": cpu, "peak_rss_mb": usage.ru_maxrss / 1024}
-
-
-# -- CPU -------------------------------------------------------------------------------------
 def cpu_seconds(pid: int) -> float | None:
     """CPU time charged so far to the cgroup ``pid`` is in (v1 ``cpuacct``, or v2)."""
     try:
@@ -317,7 +198,29 @@ def cpu_seconds(pid: int) -> float | None:
     return None
 
 
-# -- figures ----------------------------------------------------------------------------------
+class Sampler(threading.Thread):
+    """``read()`` every ``interval`` s until ``stop()``: each new answer, when asked and got."""
+
+    def __init__(self, read: Callable[[], object], interval: float) -> None:
+        super().__init__(daemon=True)
+        self.read, self.interval, self.seen, self.done = read, interval, [], threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval):
+            asked = time.time()
+            try:
+                answer = self.read()
+            except Exception:
+                continue
+            if not self.seen or self.seen[-1][2] != answer:
+                self.seen.append((asked, time.time(), answer))
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+
+
 def spread(values: Iterable[float | None], digits: int = 3) -> dict:
     """n, median, p90, min and max of the measured values; ``missed`` counts the Nones."""
     values = list(values)
@@ -325,14 +228,14 @@ def spread(values: Iterable[float | None], digits: int = 3) -> dict:
     if not measured:
         return {"n": 0, "missed": len(values)}
     p90 = measured[min(len(measured) - 1, round(0.9 * (len(measured) - 1)))]
-    return {
-        "n": len(measured),
-        "missed": len(values) - len(measured),
-        "median": round(statistics.median(measured), digits),
-        "p90": round(p90, digits),
-        "min": round(measured[0], digits),
-        "max": round(measured[-1], digits),
+    stats = {
+        "median": statistics.median(measured),
+        "p90": p90,
+        "min": measured[0],
+        "max": measured[-1],
     }
+    counts = {"n": len(measured), "missed": len(values) - len(measured)}
+    return counts | {k: round(v, digits) for k, v in stats.items()}
 
 
 def cell(value: float | None, digits: int = 2) -> str:
@@ -343,11 +246,9 @@ def table(header: str | Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """A Markdown table; a ``header`` string is its header row ("a | b")."""
     header = header.split(" | ") if isinstance(header, str) else header
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
-# -- the report -------------------------------------------------------------------------------
 @dataclass
 class Target:
     goal: str
@@ -357,9 +258,7 @@ class Target:
 
 @dataclass
 class Report:
-    """One result. ``method`` says what was measured and against what; ``sections`` are
-    Markdown blocks; ``figures`` go to ``<name>.json``: what the report is drawn from, so
-    small."""
+    """One result: ``sections`` are Markdown blocks, ``figures`` what they are drawn from."""
 
     name: str
     title: str
@@ -369,25 +268,18 @@ class Report:
     figures: dict = field(default_factory=dict)
 
 
-def machine() -> dict[str, object]:
-    """Where the figures were measured, written beside them."""
-    return {
+def publish(
+    report: Report, results: Path = RESULTS, samples: object = None, measured_on: dict | None = None
+) -> None:
+    """``<name>.md`` (keeping its notes), ``<name>.json`` and any ``<name>.samples.json``."""
+    results.mkdir(parents=True, exist_ok=True)
+    on = measured_on or {  # a redrawn result keeps the machine it was measured on
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
-
-
-def publish(
-    report: Report, results: Path = RESULTS, samples: object = None, measured_on: dict | None = None
-) -> None:
-    """``<results>/<name>.md``, ``<name>.json`` and, with ``samples``, ``<name>.samples.json``;
-    the Markdown keeps the ``## Notes`` of the file it replaces. ``measured_on``: the machine
-    of a rebuilt result (default: this one, now)."""
-    results.mkdir(parents=True, exist_ok=True)
-    on = measured_on or machine()
     markdown = results / f"{report.name}.md"
     parts = [f"# {report.title}", report.method]
     if report.targets:
@@ -410,25 +302,22 @@ def publish(
         print(f"{'met' if t.met else 'NOT met'}: {t.goal}: {t.measured}")
 
 
-def arguments(description: str) -> argparse.ArgumentParser:
-    """A benchmark's command line, with ``--results`` and ``--rebuild``."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument(
-        "--results", type=Path, default=RESULTS, help="where to write (default bench/results)"
-    )
-    parser.add_argument(
-        "--rebuild", action="store_true", help="redraw the Markdown from the published JSON"
-    )
-    return parser
+class Arguments(argparse.ArgumentParser):
+    """``--results`` and ``--rebuild``, which redraws ``reports`` from their JSON and exits."""
 
+    def __init__(self, doc: str, reports: dict[str, Callable[[dict], Report]]) -> None:
+        super().__init__(description=doc.splitlines()[0])
+        self.reports = reports
+        self.add_argument("--results", type=Path, default=RESULTS, help="where to write")
+        self.add_argument("--rebuild", action="store_true", help="redraw from the published JSON")
 
-def rebuild(reports: dict[str, Callable[[dict], Report]], results: Path = RESULTS) -> int:
-    """Publish again each of ``reports`` (name -> report of its figures) whose JSON exists."""
-    for name, report in reports.items():
-        path = results / f"{name}.json"
-        if path.exists():
-            figures = json.loads(path.read_text())
-            on = figures.pop("machine")
-            figures.pop("targets")
-            publish(report(figures), results, measured_on=on)
-    return 0
+    def parse_args(self, argv: Sequence[str] | None = None) -> argparse.Namespace:  # type: ignore[override]
+        args = super().parse_args(argv)
+        for name, report in self.reports.items() if args.rebuild else ():
+            if (path := args.results / f"{name}.json").exists():
+                figures = json.loads(path.read_text())
+                on, _ = figures.pop("machine"), figures.pop("targets")
+                publish(report(figures), args.results, measured_on=on)
+        if args.rebuild:
+            raise SystemExit(0)
+        return args

@@ -1,14 +1,7 @@
-"""Scale-out: a grid of candidates fitted by one Celery worker against two, on the Compose stack.
+"""Scale-out: a grid of candidates fitted by one Celery worker against two (concurrency 1
+each), on the Compose stack; leaves it with one worker of the configured concurrency.
 
     scripts/e2e-docker .venv/bin/python bench/scale_out.py [--rows 1000000] [--candidates 8]
-
-Each worker runs with concurrency 1, so the figure shows tasks spreading over workers rather
-than more processes on one. The same dataset and grid are trained with one worker, then two,
-``--runs`` times each, alternating after one uncounted warm-up run. The figure is the
-``build_model`` stage (first candidate started to last done); beside it the whole run, and over
-the stage the CPU of every container (its cgroup) and of the whole machine (``/proc/stat``,
-sampled every 0.25 s), and each candidate task's timeline (the harness' ``run_timeline``).
-Leaves the stack with one worker of the configured concurrency.
 """
 
 from __future__ import annotations
@@ -16,25 +9,12 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
-from harness import (
-    Report,
-    Target,
-    arguments,
-    cell,
-    compose_stack,
-    cpu_seconds,
-    publish,
-    rebuild,
-    run_timeline,
-    spread,
-    table,
-    wait_until_monitor_idle,
-)
+import harness
+from harness import Report, Target, cell, spread, table
 
 from adclick_airflow.settings import TRAINING_DAG_ID
 from testkit.advertising import write_csv
@@ -42,77 +22,43 @@ from testkit.compose import ComposeStack, project_containers
 from testkit.runs import unsuccessful
 from testkit.scaleout import grid, host_of, hostname, instances, scale_workers
 
-TARGET_SPEEDUP = 1.6
-# Where a candidate task's time goes (the harness' ``run_timeline``), beside the stage's CPU.
-FIT_SEGMENTS = ("queued", "pickup", "startup", "body", "finish")
-
-
+TARGET_SPEEDUP, RUN_TIMEOUT_S = 1.6, 3600.0
 MACHINE, IOWAIT = "(machine busy)", "(machine iowait)"
 CORES = ("workers", "rest", "machine_busy", "machine_iowait")
 
 
-def machine_seconds() -> dict[str, float]:
-    """The whole machine's busy and I/O-wait CPU seconds so far (/proc/stat): what no
-    container is charged for (the engine, interrupts, the kernel's network work) shows here."""
+def cpu_now(pids: dict[str, int]) -> dict[str, float | None]:
+    """Each container's cgroup CPU seconds, and the machine's busy and I/O-wait seconds."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    tick = os.sysconf("SC_CLK_TCK")
     user, nice, system, _idle, iowait, irq, softirq, steal = fields[:8]
-    return {MACHINE: (user + nice + system + irq + softirq + steal) / tick, IOWAIT: iowait / tick}
+    busy, tick = user + nice + system + irq + softirq + steal, os.sysconf("SC_CLK_TCK")
+    containers = {name: harness.cpu_seconds(pid) for name, pid in pids.items()}
+    return containers | {MACHINE: busy / tick, IOWAIT: iowait / tick}
 
 
-class CpuSampler(threading.Thread):
-    """Every container's cgroup CPU seconds, every ``interval`` s, with wall-clock times."""
-
-    def __init__(self, project: str, interval: float = 0.25) -> None:
-        super().__init__(daemon=True)
-        self.pids = {c["Name"].lstrip("/"): c["State"]["Pid"] for c in project_containers(project)}
-        self.interval, self.samples, self.done = interval, [], threading.Event()
-
-    def run(self) -> None:
-        while not self.done.is_set():
-            cpu = {n: cpu_seconds(p) for n, p in self.pids.items()} | machine_seconds()
-            self.samples.append((time.time(), cpu))
-            self.done.wait(self.interval)
-
-    def between(self, start: datetime, end: datetime) -> dict[str, float]:
-        """CPU seconds per container from the sample before ``start`` to the one after ``end``."""
-        first = max((s for s in self.samples if s[0] <= start.timestamp()), key=lambda s: s[0])
-        last = min((s for s in self.samples if s[0] >= end.timestamp()), key=lambda s: s[0])
-        return {
-            name: round(last[1][name] - first[1][name], 2)
-            for name in [*self.pids, MACHINE, IOWAIT]
-            if last[1][name] is not None and first[1][name] is not None
-        }
-
-
-def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> dict:
+def measure(stack: ComposeStack, workers: int, conf: dict) -> dict:
     """One training run with ``workers`` workers of concurrency 1: its figures."""
     hosts = {hostname(c) for c in scale_workers(stack, workers, concurrency=1)}
     client = stack.api("admin", timeout=60)
-    wait_until_monitor_idle(client, timeout=600)  # the last run's monitor tasks share the slots
-    sampler = CpuSampler(stack.project)
-    sampler.start()
+    harness.wait_until_monitor_idle(client, timeout=600)  # its tasks would share the slots
+    pids = {c["Name"].lstrip("/"): c["State"]["Pid"] for c in project_containers(stack.project)}
+    sampler = harness.Sampler(lambda: cpu_now(pids), 0.25)
     run_id = client.trigger(TRAINING_DAG_ID, conf)["dag_run_id"]
     try:
-        run = client.wait_for_run(TRAINING_DAG_ID, run_id, timeout=timeout, poll=2)
+        run = client.wait_for_run(TRAINING_DAG_ID, run_id, timeout=RUN_TIMEOUT_S, poll=2)
         time.sleep(2 * sampler.interval)  # a sample after the stage's end
     finally:
-        sampler.done.set()
-        sampler.join()
+        sampler.stop()
     if run["state"] != "success":
         raise SystemExit(f"{run_id}: {unsuccessful(client, TRAINING_DAG_ID, run_id)}")
     fits = instances(client, TRAINING_DAG_ID, run_id, "build_model")
-    started = min(datetime.fromisoformat(t["start_date"]) for t in fits)
-    ended = max(datetime.fromisoformat(t["end_date"]) for t in fits)
-    grid_s = (ended - started).total_seconds()
-    cpu = sampler.between(started, ended)
-    busy, iowait = cpu.pop(MACHINE), cpu.pop(IOWAIT)
+    started = min(datetime.fromisoformat(t["start_date"]).timestamp() for t in fits)
+    ended = max(datetime.fromisoformat(t["end_date"]).timestamp() for t in fits)
+    first = max((s for s in sampler.seen if s[0] <= started), key=lambda s: s[0])[2]
+    last = min((s for s in sampler.seen if s[0] >= ended), key=lambda s: s[0])[2]
+    cpu = {k: last[k] - first[k] for k in first if None not in (first[k], last[k])}
+    grid_s, busy, iowait = ended - started, cpu.pop(MACHINE), cpu.pop(IOWAIT)
     worker_cpu = sum(v for name, v in cpu.items() if "airflow-worker" in name)
-    candidates = [
-        t
-        for t in run_timeline(client, TRAINING_DAG_ID, run_id)["tasks"]
-        if t["task_id"].startswith("build_model[")
-    ]
     run_s = datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])
     return {
         "workers": workers,
@@ -126,92 +72,60 @@ def measure(stack: ComposeStack, workers: int, conf: dict, timeout: float) -> di
         "cores_rest": (sum(cpu.values()) - worker_cpu) / grid_s,
         "cores_machine_busy": busy / grid_s,
         "cores_machine_iowait": iowait / grid_s,
-        **{s: spread(t[s] for t in candidates).get("median") for s in FIT_SEGMENTS},
     }
-
-
-def summarize(samples: list[dict], rows: int, candidates: int) -> dict:
-    """Per worker count: medians over its runs (``grid_s``: its spread)."""
-    by_count = {}
-    for n in sorted({s["workers"] for s in samples}):
-        runs = [s for s in samples if s["workers"] == n]
-        by_count[str(n)] = {k: spread(r[k] for r in runs).get("median") for k in runs[0]}
-        by_count[str(n)]["grid_s"] = spread(r["grid_s"] for r in runs)
-    return {"rows": rows, "candidates": candidates, "workers": by_count}
 
 
 def report(f: dict) -> Report:
     one, two = f["workers"]["1"], f["workers"]["2"]
     speedup = one["grid_s"]["median"] / two["grid_s"]["median"]
     figures = ("run_s", "fit_s", *(f"cores_{k}" for k in CORES))
+    grid = lambda x: (x["grid_s"]["n"], *(cell(x["grid_s"][k]) for k in ("median", "min", "max")))  # noqa: E731
     rows = [
-        (
-            n,
-            x["hosts_used"],
-            x["grid_s"]["n"],
-            *(cell(x["grid_s"][k]) for k in ("median", "min", "max")),
-            *(cell(x[k]) for k in figures),
-        )
+        (n, x["hosts_used"], *grid(x), *(cell(x[k]) for k in figures))
         for n, x in f["workers"].items()
     ]
     header = "workers | hosts used | runs | grid s | min | max | run s | median fit s | "
     header += "workers' CPU | rest of the stack's CPU | machine busy | machine iowait"
-    segments = [(n, *(cell(x[s]) for s in FIT_SEGMENTS)) for n, x in f["workers"].items()]
     whole = f"{one['run_s']:.1f} s vs {two['run_s']:.1f} s: {one['run_s'] / two['run_s']:.2f}x"
-    return Report(
-        name="scale_out",
-        title="Scale-out: a candidate grid on one worker vs two",
-        method=(
-            f"{f['rows']:,} rows, {f['candidates']} candidates, each worker with concurrency 1, "
-            "runs alternating between one worker and two after a warm-up run, in one session "
-            "on the Compose stack. `grid` is first candidate started to last done (medians)."
-        ),
-        targets=[
-            Target(
-                f"build_model stage, 2 workers >= {TARGET_SPEEDUP}x faster than 1",
-                f"{one['grid_s']['median']:.1f} s vs {two['grid_s']['median']:.1f} s: "
-                f"{speedup:.2f}x (whole run {whole})",
-                speedup >= TARGET_SPEEDUP,
-            )
-        ],
-        sections=[
-            table(header, rows),
-            "CPU in cores: the containers' cgroup CPU time over the `build_model` stage, and "
-            "the machine's (`/proc/stat`), divided by its length. What the rest of the stack "
-            "takes during the stage is what a second worker on the same cores cannot have.",
-            "A candidate task's time by segment (median over the candidates of a run, then "
-            "over the runs), s:\n\n" + table(("workers", *FIT_SEGMENTS), segments),
-        ],
-        figures=f,
+    method = (
+        f"{f['rows']:,} rows, {f['candidates']} candidates, each worker with concurrency 1, runs "
+        "alternating between one worker and two after a warm-up run, in one session on the "
+        "Compose stack. `grid` is first candidate started to last done (medians); CPU in cores "
+        "over the `build_model` stage: the containers' cgroups and the machine's `/proc/stat`."
     )
+    measured = f"{one['grid_s']['median']:.1f} s vs {two['grid_s']['median']:.1f} s: {speedup:.2f}x"
+    goal = f"build_model stage, 2 workers >= {TARGET_SPEEDUP}x faster than 1"
+    target = Target(goal, f"{measured} (whole run {whole})", speedup >= TARGET_SPEEDUP)
+    title = "Scale-out: a candidate grid on one worker vs two"
+    return Report("scale_out", title, method, [target], [table(header, rows)], f)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = arguments(__doc__.split("\n")[0])
+    parser = harness.Arguments(__doc__, {"scale_out": report})
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--candidates", type=int, default=8)
     parser.add_argument("--runs", type=int, default=2, help="runs per worker count")
-    parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args(argv)
-    if args.rebuild:
-        return rebuild({"scale_out": report}, args.results)
-    stack = compose_stack()
+    stack = harness.compose_stack()
     with tempfile.TemporaryDirectory() as tmp:
-        csv = Path(tmp) / f"advertising_{args.rows}.csv"
-        write_csv(csv, rows=args.rows, seed=11)
+        csv = write_csv(Path(tmp) / f"advertising_{args.rows}.csv", rows=args.rows, seed=11)
         conf = {"data_path": stack.upload_data(csv), "candidates": grid(args.candidates)}
     samples: list[dict] = []
     try:
         # Not counted: the first run after start-up pays for cold caches (the worker's first
         # tasks, the store's first reads of the dataset).
-        print("warm-up:", measure(stack, 1, conf, args.timeout), flush=True)
+        measure(stack, 1, conf)
         for _ in range(args.runs):
-            for workers in (1, 2):
-                samples.append(measure(stack, workers, conf, args.timeout))
-                print(samples[-1], flush=True)
+            samples += [measure(stack, workers, conf) for workers in (1, 2)]
     finally:
         scale_workers(stack, 1)
-    publish(report(summarize(samples, args.rows, args.candidates)), args.results, samples)
+    by_count = {}
+    for n in (1, 2):  # medians over each worker count's runs; grid_s: its spread
+        runs = [s for s in samples if s["workers"] == n]
+        by_count[str(n)] = {k: spread(r[k] for r in runs).get("median") for k in runs[0]}
+        by_count[str(n)]["grid_s"] = spread(r["grid_s"] for r in runs)
+    figures = {"rows": args.rows, "candidates": args.candidates, "workers": by_count}
+    harness.publish(report(figures), args.results, samples)
     return 0
 
 

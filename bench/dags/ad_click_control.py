@@ -2,10 +2,9 @@
 ### Control DAG for the latency benchmark
 
 The training DAG's shape with tasks that do no work, so `bench/pipeline_latency.py` can tell
-the cost of the ML work from the cost of Airflow running the chain: the same seven tasks in a
-chain, `build_model` mapped over the one-candidate list `separate_data_outputs` returns, the
-same default args, and the same XCom traffic (each task returns a small record of its own;
-only `send_email` receives an upstream result, `load_model`'s).
+the cost of the ML work from the cost of Airflow running the chain: the same seven tasks, the
+same default args, and the same XCom traffic (`build_model` mapped over a one-candidate list;
+each task returns a small record; only `send_email` receives an upstream one).
 """
 
 from __future__ import annotations
