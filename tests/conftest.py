@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from adclick.contract import DEFAULT_MODEL
 from adclick_airflow.settings import MONITOR_DAG_ID, TRAINING_DAG_ID
 from embedded.mailcatcher import MailCatcher
 from embedded.mlflow_server import MlflowServer
@@ -19,6 +20,7 @@ from testkit.faults import FaultServer
 from testkit.mailbox import Mailbox
 from testkit.objectstore import ObjectStore, running_weed
 from testkit.ports import free_port, free_ports
+from testkit.stacks import triggered_runs_only
 
 JWT_LIFETIME_S = 8
 # A shared 2-core machine under load can take minutes to boot four Airflow processes.
@@ -69,22 +71,13 @@ def embedded_stack(
         data_dir=data_dir,
         models_dir=models,
         mlflow_server=mlflow_server,
-        # Only the runs a test triggers: a scheduled run landing mid-test would race it.
         extra_env={
-            "ADCLICK_TRAINING_SCHEDULE": "none",
-            f"ADCLICK_{fixture_models.EMBEDDED.upper()}_TRAINING_SCHEDULE": "none",
-            "ADCLICK_MONITOR_SCHEDULE": "none",
-            "ADCLICK_WATCHDOG_SCHEDULE": "none",
-            "ADCLICK_MODEL_SERVER_WATCHDOG_SCHEDULE": "none",
-            "ADCLICK_MAINTENANCE_SCHEDULE": "none",
+            **triggered_runs_only((DEFAULT_MODEL, fixture_models.EMBEDDED)),
             # Many tests put ad-click CSVs in the data root and trigger their own runs: only
             # the fixture model trains and scores when files land, and its watchers look
             # every second.
             "ADCLICK_WATCH_LANDINGS": "false",
             "ADCLICK_LANDING_POLL_S": "1",
-            # The training DAGs' file imports every model module: on a shared machine under
-            # load that takes longer than the default 30 s, and the DAGs would vanish.
-            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "150",
             # Many tests kill the Flask monitor within minutes: relaunches back off, but for
             # seconds, not the minute a real flapping service waits.
             "ADCLICK_FLASK_RELAUNCH_MAX_BACKOFF_S": "8",

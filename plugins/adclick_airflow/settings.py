@@ -56,10 +56,15 @@ def training_schedule(model_name: str) -> str | None:
     """A training DAG's schedule: ``ADCLICK_TRAINING_SCHEDULE`` for the ad-click model,
     ``ADCLICK_<NAME>_TRAINING_SCHEDULE`` for another, with the same default."""
     shared = environment.TRAINING_SCHEDULE
-    if model_name == contract.DEFAULT_MODEL:
-        return schedule(shared)
-    own = f"ADCLICK_{model_name.upper()}_TRAINING_SCHEDULE"
+    own = training_schedule_variable(model_name)
     return schedule(environment.Variable(own, shared.meaning, shared.default))
+
+
+def training_schedule_variable(model_name: str) -> str:
+    """The variable that sets ``model_name``'s training schedule."""
+    if model_name == contract.DEFAULT_MODEL:
+        return environment.TRAINING_SCHEDULE.name
+    return f"ADCLICK_{model_name.upper()}_TRAINING_SCHEDULE"
 
 
 def _dir(variable: str, default: str) -> storage.StoragePath:

@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from adclick.landing import LEDGER_FILES
+from adclick.landing import TRAINING as TRAINING_LANDINGS
 from adclick_airflow.settings import TRAINING_DAG_ID as TRAINING
 from testkit.compose import BUCKET, ComposeStack
 from testkit.landings import asset_runs, next_asset_run
@@ -15,6 +17,7 @@ from testkit.waiting import wait_until
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 LANDED_WITHIN_S = 30
+FIRST_LOOK_S = 120
 QUIET_S = 20  # four looks of the triggerer, at its default of one every 5 s
 
 
@@ -22,6 +25,9 @@ def test_an_uploaded_object_trains_once(stack: ComposeStack) -> None:
     fs = stack.objects()
     admin = stack.api("admin", timeout=60)
     admin.set_paused(TRAINING, False)
+    # What is there at the watcher's first look is no new data: upload after it.
+    ledger = f"{BUCKET}/model/{LEDGER_FILES[TRAINING_LANDINGS]}"
+    wait_until(lambda: fs.exists(ledger), FIRST_LOOK_S, "the landing watcher's first look")
     before = asset_runs(admin, TRAINING)
     # The seeded rows with other line endings: new bytes, a model like the seeded one.
     seeded = fs.cat(f"{BUCKET}/data/advertising.csv")

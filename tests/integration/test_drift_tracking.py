@@ -29,7 +29,7 @@ from adclick.tracking import (
 from embedded.mlflow_server import MlflowServer
 from testkit import fixture_models
 from testkit.files import snapshot
-from testkit.ports import free_port
+from testkit.tracking import unreachable_tracker
 
 pytestmark = pytest.mark.integration
 
@@ -109,10 +109,10 @@ def test_a_batch_is_a_run_of_the_models_experiment_with_its_drift(
 def test_mlflow_down_fails_naming_it_and_keeps_the_report(batch: dict, tracker: Tracker) -> None:
     folder = Path(batch["report"]["html"]).parent
     before = snapshot(folder)
-    nowhere = f"http://127.0.0.1:{free_port()}"
-    down = Tracker(TrackingConfig(nowhere, model_name=tracker.config.model_name))
-
-    with pytest.raises(TrackingError, match=rf"MLflow at {nowhere}: cannot"):
+    with (
+        unreachable_tracker(tracker.config.model_name) as (down, nowhere),
+        pytest.raises(TrackingError, match=rf"MLflow at {nowhere}: cannot"),
+    ):
         down.record_drift(context=CONTEXT, report=batch["report"], registry_dir=batch["model_dir"])
 
     assert snapshot(folder) == before

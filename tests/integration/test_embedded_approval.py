@@ -29,6 +29,7 @@ from testkit import fixture_models
 from testkit.mailbox import Mailbox
 from testkit.ports import free_ports
 from testkit.runs import patiently
+from testkit.stacks import triggered_runs_only
 from testkit.tasks import task_states
 from testkit.waiting import wait_until
 
@@ -67,15 +68,9 @@ def stack(
         models_dir=models,
         mlflow_server=mlflow_server,
         extra_env={
-            **{f"ADCLICK_{name.upper()}_TRAINING_SCHEDULE": "none" for name in (NAME, OTHER)},
-            "ADCLICK_MONITOR_SCHEDULE": "none",
-            "ADCLICK_WATCHDOG_SCHEDULE": "none",
-            "ADCLICK_MODEL_SERVER_WATCHDOG_SCHEDULE": "none",
-            "ADCLICK_MAINTENANCE_SCHEDULE": "none",
+            **triggered_runs_only((NAME, OTHER)),
             "AIRFLOW__CORE__PARALLELISM": "1",
             "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "1",
-            # A loaded shared machine can take over Airflow's 30 s to import one DAG file.
-            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "150",
             "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
             # ...and its api-server over the 5 s a task's supervisor waits for an answer.
             "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",

@@ -30,6 +30,7 @@ from embedded.mlflow_server import MlflowServer
 from testkit.datasets import MODELS, SAMPLE_CSV, adclick
 from testkit.files import snapshot
 from testkit.ports import free_port
+from testkit.tracking import unreachable_tracker
 
 pytestmark = pytest.mark.integration
 
@@ -209,10 +210,11 @@ def test_mlflow_down_fails_naming_it_and_leaves_the_model_dir_alone(
     before = snapshot(model_dir)
     name = tracker.config.model_name
     champion = tracker.client.get_model_version_by_alias(name, CHAMPION_ALIAS).version
-    nowhere = f"http://127.0.0.1:{free_port()}"
-    down = Tracker(TrackingConfig(nowhere, model_name=tracker.config.model_name))
     workdir = Path(tracked["model_path"]).parents[2].parent / "work"
-    with pytest.raises(TrackingError, match=rf"MLflow at {nowhere}: cannot"):
+    with (
+        unreachable_tracker(tracker.config.model_name) as (down, nowhere),
+        pytest.raises(TrackingError, match=rf"MLflow at {nowhere}: cannot"),
+    ):
         steps.register_model(
             workdir, model_dir, adclick(), adclick().gate, "manual__down", tracker=down
         )
