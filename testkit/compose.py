@@ -17,6 +17,9 @@ from testkit.envfile import compose_stack_secrets
 BUCKET = os.environ.get("OBJECTSTORE_BUCKET", "adclick")
 REQUIRED = ("E2E_AIRFLOW_URL", "E2E_FLASK_URL", "E2E_MAIL_URL", "E2E_DOCKER_PROXY_URL")
 
+# Per REST call: a stack just up may keep a request waiting while an api-server worker warms up.
+API_TIMEOUT_S = 60.0
+
 
 def missing_variables() -> list[str]:
     """The E2E_* variables without which there is no stack to talk to."""
@@ -52,7 +55,7 @@ class ComposeStack:
             images=os.environ.get("E2E_IMAGES", "").split(),
         )
 
-    def api(self, role: str = "admin", timeout: float = 10.0) -> AirflowClient:
+    def api(self, role: str = "admin", timeout: float = API_TIMEOUT_S) -> AirflowClient:
         """The project's own REST client, logged in as ``admin``, ``approver`` or the
         read-only monitor."""
         user, key = {

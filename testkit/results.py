@@ -71,3 +71,21 @@ KINDS = {"multiclass": MULTICLASS, "regression": REGRESSION, "binary": BINARY}
 def result(kind: str, **changes: Any) -> dict[str, Any]:
     """A fresh copy of the ``kind`` result with top-level keys changed."""
     return {**copy.deepcopy(KINDS[kind]), **changes}
+
+
+def kept_champion(kind: str, champion_mlflow_version: str = "3") -> dict[str, Any]:
+    """The ``kind`` result of a run whose model lost to the champion on the gate's metric:
+    registered, not promoted, with the decision (the champion better by a margin)."""
+    kept = result(kind, promoted=False)
+    metric = kept["gate"]["metric"]
+    score = kept["metrics"][metric]
+    better = score * 0.9 if "max" in kept["gate"] else score + (1 - score) / 2
+    kept["promotion"] = {
+        "decision": "kept_champion",
+        "metric": metric,
+        "challenger_score": score,
+        "champion_score": better,
+        "champion_version": "20261206T091500Z-0a1b2c",
+        "champion_mlflow_version": champion_mlflow_version,
+    }
+    return kept

@@ -61,7 +61,7 @@ def _duration(run: dict) -> float | None:
 
 
 def _point(run: dict, value: float | None, shown) -> Point:
-    state = str(run.get("state") or "none")
+    state = str(run.get("outcome") or run.get("state") or "none")
     label = f"{when(run.get('run_after'))} · {state} · {shown(value) if value is not None else '-'}"
     return Point(
         run_id=str(run["run_id"]),

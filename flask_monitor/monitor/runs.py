@@ -50,6 +50,17 @@ NO_RESULT = {
 }
 
 
+# The state the pages show for a run that succeeded and kept the champion (its model lost the
+# comparison, was rejected, or waited in vain): neither a success's green nor a failure's red.
+KEPT = "kept"
+
+
+def outcome(state: object, model: object) -> str:
+    """What the pages call the run: Airflow's state, or :data:`KEPT`."""
+    promoted = model.get("promoted") if isinstance(model, dict) else None
+    return KEPT if state == "success" and promoted is False else str(state or "none")
+
+
 class RunDetails:
     """Builds the page data of a run from its REST API record, reading what else it needs."""
 
@@ -76,7 +87,8 @@ class RunDetails:
             "dag_id": self.dag_id,
             "run_id": run_id,
             **{k: run.get(k) for k in RUN_FIELDS},
-            **self._parts(run),
+            **(parts := self._parts(run)),
+            "outcome": outcome(run.get("state"), parts["model"]),
             "airflow_url": self.run_url(run_id),
             "message": None,
             "fetched_at": fetched_at,
@@ -92,6 +104,7 @@ class RunDetails:
             **NO_RESULT,
             "approval": None,
             "failure": None,
+            "outcome": None,
             "airflow_url": f"{self.ui_url}/dags/{_segment(self.dag_id)}",
             "message": "no runs yet",
             "fetched_at": fetched_at,
@@ -183,6 +196,7 @@ class RunDetails:
                 "name": name if isinstance(name, str) else None,
                 "version": result.get("version"),
                 "promoted": result.get("promoted"),
+                "promotion": result_views.promotion_line(result.get("promotion")),
                 "mlflow": _mlflow(result.get("mlflow")),
             },
             "task": result_views.task_of(result),

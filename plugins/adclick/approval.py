@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adclick import contract, promotion
+import result_views
+from adclick import contract
 from adclick_contract import APPROVAL_APPROVED as APPROVED
 from adclick_contract import APPROVAL_AWAITING as AWAITING
 from adclick_contract import APPROVAL_REJECTED as REJECTED
@@ -54,7 +55,7 @@ def request(result: Mapping[str, Any], monitor_url: str, mlflow_url: str | None)
         "",
         f"- Challenger: {metric} **{_score(score)}** on this run's hold-out",
         f"- Champion: {_champion(decision, champion)}",
-        f"- Comparison: {promotion.summary(decision) if decision else 'none'}",
+        f"- Comparison: {result_views.promotion_line(decision) if decision else 'none'}",
         f"- Gate: {contract.describe_gate(result['gate']) if result.get('gate') else 'none'}",
         "",
         f"Approve to make it current; Reject keeps the champion. No answer within "

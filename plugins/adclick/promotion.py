@@ -19,11 +19,12 @@ from adclick.errors import AdclickError
 from adclick.integrity import ModelIntegrityError
 from adclick.modelfile import UntrustedModelError
 from adclick.registry import CURRENT_FILE, ModelRegistry
+from adclick_contract import PROMOTION_CHAMPION_UNSCORABLE as CHAMPION_UNSCORABLE
+from adclick_contract import PROMOTION_KEPT_CHAMPION as KEPT_CHAMPION
+from adclick_contract import PROMOTION_NO_CHAMPION as NO_CHAMPION
+from adclick_contract import PROMOTION_PROMOTED as PROMOTED
 
-PROMOTED = "promoted"
-KEPT_CHAMPION = "kept_champion"
-NO_CHAMPION = "no_champion"
-CHAMPION_UNSCORABLE = "champion_unscorable"
+__all__ = ["CHAMPION_UNSCORABLE", "KEPT_CHAMPION", "NO_CHAMPION", "PROMOTED"]
 
 # What a champion must share with the challenger for its score on the same rows to count.
 _COMPARABLE = ("task", "target", "features", "labels")
@@ -133,21 +134,6 @@ def _unscorable(why: str) -> dict[str, str]:
 def promotes(decision: Mapping[str, Any]) -> bool:
     """Whether a challenger that passed the gate becomes current."""
     return decision["decision"] != KEPT_CHAMPION
-
-
-def summary(decision: Mapping[str, Any]) -> str:
-    """One line for logs and mails, the winner's score first: ``kept champion v7:
-    accuracy 0.9710 against 0.9550`` (the MLflow version, else the registry's)."""
-    if decision["decision"] in (NO_CHAMPION, CHAMPION_UNSCORABLE):
-        return decision["reason"]
-    mlflow_version = decision.get("champion_mlflow_version")
-    version = f"v{mlflow_version}" if mlflow_version else decision.get("champion_version")
-    scores = (decision["challenger_score"], decision["champion_score"])
-    if decision["decision"] == PROMOTED:
-        verb = "beat champion"
-    else:
-        verb, scores = "kept champion", scores[::-1]
-    return f"{verb} {version}: {decision['metric']} {scores[0]:.4f} against {scores[1]:.4f}"
 
 
 def event_extra(result: Mapping[str, Any]) -> dict[str, Any]:

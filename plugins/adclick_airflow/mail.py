@@ -18,7 +18,6 @@ from typing import Any
 from jinja2 import Environment
 
 import result_views
-from adclick import promotion
 from adclick_contract import APPROVER_USERNAME
 
 SUBJECT_LIMIT = 99  # characters: mail clients cut longer subjects, some refuse them
@@ -103,6 +102,7 @@ def run_report(dag_id: str, run_id: str, result: dict[str, Any], links: Links) -
     promoted = result.get("promoted")
     headline = _headline(result)
     answered = result_views.approval_line(result.get("approval"))
+    compared = result_views.promotion_line(result.get("promotion"))
     subject = (
         f"[{model_name(dag_id, result)}] run {run_id}: {headline + ', ' if headline else ''}"
         f"{'promoted' if promoted else 'not promoted'}"
@@ -115,6 +115,7 @@ def run_report(dag_id: str, run_id: str, result: dict[str, Any], links: Links) -
         ("Task", result_views.task_of(result)),
         ("Model version", result.get("version")),
         ("Promoted to current", "yes" if promoted else "no"),
+        *([("Against the champion", compared)] if compared else []),
         *([("Approval", answered)] if answered else []),
         ("Model file", result.get("model_path")),
         ("Training rows", result.get("rows")),
@@ -142,7 +143,7 @@ def approval_request(
             if decision.get("champion_score") is not None
             else None,
         ),
-        ("Comparison", promotion.summary(decision) if decision else None),
+        ("Comparison", result_views.promotion_line(decision) if decision else None),
         ("Waiting", result_views.approval_line(result.get("approval"))),
     ]
     return _render(

@@ -16,6 +16,11 @@ APPROVAL_AWAITING = "awaiting_approval"
 APPROVAL_APPROVED = "approved"
 APPROVAL_REJECTED = "rejected"
 APPROVAL_TIMED_OUT = "timed_out"
+# A result's `promotion.decision` (adclick.promotion): the challenger against the champion.
+PROMOTION_PROMOTED = "promoted"
+PROMOTION_KEPT_CHAMPION = "kept_champion"
+PROMOTION_NO_CHAMPION = "no_champion"
+PROMOTION_CHAMPION_UNSCORABLE = "champion_unscorable"
 # The task state of an approval waiting for its answer (Airflow 3.3's human-in-the-loop).
 AWAITING_INPUT_STATE = "awaiting_input"
 

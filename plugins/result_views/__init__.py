@@ -19,6 +19,8 @@ from adclick_contract import (
     APPROVAL_AWAITING,
     APPROVAL_REJECTED,
     APPROVAL_TIMED_OUT,
+    PROMOTION_KEPT_CHAMPION,
+    PROMOTION_PROMOTED,
 )
 
 TASKS = ("binary", "multiclass", "regression")
@@ -235,6 +237,29 @@ def approval_line(approval: object) -> str | None:
     if state == APPROVAL_TIMED_OUT:
         return f"{words}{f' ({limit})' if limit else ''}"
     return f"{words}{f' by {by}' if by else ''}{f' at {at}' if at else ''}"
+
+
+def promotion_line(decision: object) -> str | None:
+    """The challenger against the champion as one line, the winner's score first: ``kept
+    champion v7: accuracy 0.9710 against 0.9550`` (the MLflow version, else the registry's);
+    when there was nothing to compare with, why. None when there is no decision."""
+    if not isinstance(decision, Mapping):
+        return None
+    kind = decision.get("decision")
+    scores = (decision.get("challenger_score"), decision.get("champion_score"))
+    if kind not in (PROMOTION_PROMOTED, PROMOTION_KEPT_CHAMPION) or not all(
+        _is_number(score) for score in scores
+    ):
+        reason = decision.get("reason")
+        return reason if isinstance(reason, str) and reason else None
+    mlflow_version = decision.get("champion_mlflow_version")
+    version = f"v{mlflow_version}" if mlflow_version else decision.get("champion_version")
+    if kind == PROMOTION_PROMOTED:
+        verb = "beat champion"
+    else:
+        verb, scores = "kept champion", scores[::-1]
+    metric = decision.get("metric")
+    return f"{verb} {version}: {metric} {scores[0]:.4f} against {scores[1]:.4f}"
 
 
 def percent(value: object) -> str:

@@ -50,8 +50,7 @@ def test_stack_reports_healthy(stack: ComposeStack) -> None:
 
 
 def test_viewer_account_is_read_only(stack: ComposeStack) -> None:
-    # Its first calls may still wait for an api-server worker to warm up.
-    viewer = stack.api("viewer", timeout=60)
+    viewer = stack.api("viewer")
     assert "dag_runs" in viewer.request("GET", f"/api/v2/dags/{TRAINING}/dagRuns")
     with pytest.raises(AirflowAuthError, match="HTTP 403"):
         viewer.trigger(TRAINING)

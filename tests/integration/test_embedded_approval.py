@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from urllib.parse import quote
 
 import mlflow
 import pytest
@@ -25,13 +24,13 @@ from airflow_rest import AirflowAuthError
 from embedded.mlflow_server import MlflowServer
 from embedded.stack import EmbeddedStack
 from monitor import create_app
-from testkit import fixture_models
+from testkit import approval, fixture_models
+from testkit.approval import AWAITING, waiting_or_ended
 from testkit.mailbox import Mailbox
 from testkit.ports import free_ports
 from testkit.runs import patiently
 from testkit.stacks import triggered_runs_only
 from testkit.tasks import task_states
-from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +38,6 @@ NAME = "tumours"  # the model whose promotions wait for a person
 OTHER = "iris"  # another training DAG, which must run while an approval waits
 STACK_START_TIMEOUT_S = 360
 RUN_TIMEOUT_S = 900  # a shared, loaded machine: a run took over 5 min
-AWAITING = "awaiting_input"
 CALL_TIMEOUT_S = 30.0  # per REST call: the machine may be shared and loaded
 
 
@@ -97,27 +95,14 @@ def waiting_run(stack: EmbeddedStack, **conf: object) -> str:
     conf = {"require_approval": True, **conf}
     run_id = patiently(lambda: admin.trigger(dag(NAME), conf), deadline)["dag_run_id"]
 
-    def waits_or_ended() -> str | None:
-        if admin.get_run(dag(NAME), run_id)["state"] in ("success", "failed"):
-            return "ended"
-        states = task_states(admin, dag(NAME), run_id)
-        return "waits" if states.get(APPROVAL_TASK_ID) == AWAITING else None
-
-    def poll() -> str:
-        return wait_until(waits_or_ended, RUN_TIMEOUT_S, "the approval to wait", poll=0.5)
-
-    assert patiently(poll, deadline) == "waits"
+    waits = patiently(lambda: waiting_or_ended(admin, dag(NAME), run_id, RUN_TIMEOUT_S), deadline)
+    assert waits == "waits"
     return run_id
 
 
 def answer(client, run_id: str, option: str) -> object:
     """Answer the run's approval through REST API v2 as ``client``'s user."""
-    path = (
-        f"/api/v2/dags/{dag(NAME)}/dagRuns/{quote(run_id, safe='')}/taskInstances/"
-        f"{APPROVAL_TASK_ID}/-1/hitlDetails"
-    )
-    body = {"chosen_options": [option], "params_input": {}}
-    return client.request("PATCH", path, json=body, timeout=CALL_TIMEOUT_S)
+    return approval.answer(client, dag(NAME), run_id, option, CALL_TIMEOUT_S)
 
 
 def finished(stack: EmbeddedStack, run_id: str) -> tuple[dict, dict]:

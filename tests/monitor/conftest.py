@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from monitor import create_app
 from testkit.airflow_api import AirflowAPI
 from testkit.ports import free_port
-from testkit.results import KINDS, result
+from testkit.results import KINDS, kept_champion, result
 
 KIND_DAGS = {kind: f"{KINDS[kind]['model']}_training" for kind in KINDS}
 
@@ -83,7 +83,7 @@ def airflow_api() -> Iterator[AirflowAPI]:
     for kind, dag_id in KIND_DAGS.items():
         api.add_dag(dag_id, KINDS[kind]["model"])
         api.add_run(dag_id, "failed", error="ValueError: the input file is empty")
-        api.add_run(dag_id, "success", result=result(kind, promoted=False), duration=30.5)
+        api.add_run(dag_id, "success", result=kept_champion(kind), duration=30.5)
         api.add_run(dag_id, "success", result=result(kind), duration=61.0)
     yield api
     api.stop()

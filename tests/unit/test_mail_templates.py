@@ -18,7 +18,7 @@ from adclick_airflow import mail, notify
 from adclick_contract import TRAINING_DAG_ID
 from embedded.mailcatcher import MailCatcher
 from testkit.mailbox import Mailbox
-from testkit.results import result
+from testkit.results import kept_champion, result
 
 LINKS = mail.Links("http://monitor.test/runs/r1", "http://airflow.test/dags/d/runs/r1")
 RUN_ID = "manual__2026-12-06T10:15:00.123456+00:00"
@@ -155,3 +155,14 @@ def test_a_models_mails_link_to_its_own_monitor_pages() -> None:
     assert notify.links("iris_training", RUN_ID).monitor.endswith(f"/models/iris/runs/{quoted}")
     default = notify.links(TRAINING_DAG_ID, RUN_ID).monitor
     assert default.endswith(f"/runs/{quoted}") and "/models/" not in default
+
+
+def test_a_report_that_kept_the_champion_says_why_with_both_scores(smtp_catcher) -> None:
+    report = mail.run_report("diabetes_training", RUN_ID, kept_champion("regression"), LINKS)
+    parsed = delivered(smtp_catcher, report)
+
+    assert parsed["Subject"].endswith("not promoted")
+    text, html = bodies(parsed)
+    for body in (text, html):
+        assert "Against the champion" in body
+        assert "kept champion v3: rmse 48.4681 against 53.8534" in body

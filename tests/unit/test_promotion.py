@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from adclick import contract, promotion, steps
+import result_views
+from adclick import contract, steps
 from adclick.contract import ContractError
 from adclick.errors import QualityGateError
 from adclick.registry import METADATA_FILE, MODEL_FILE, VERSIONS_DIR, ModelRegistry
@@ -56,7 +57,7 @@ def test_a_weaker_challenger_keeps_the_champion_and_the_run_succeeds(
         (tmp_path / "model" / VERSIONS_DIR / weaker["version"] / METADATA_FILE).read_text()
     )
     assert stored["promotion"] == decision
-    line = promotion.summary(decision)
+    line = result_views.promotion_line(decision)
     assert line.startswith(f"kept champion {first['version']}: rmse {first['rmse']:.4f} against")
 
 
@@ -148,8 +149,22 @@ def test_the_summary_line_names_the_mlflow_version_and_the_winner_first() -> Non
         "champion_version": "20261207T000000.000000Z-abcdef12",
         "champion_mlflow_version": "7",
     }
-    assert promotion.summary(decision) == "kept champion v7: accuracy 0.9710 against 0.9550"
+    line = result_views.promotion_line(decision)
+    assert line == "kept champion v7: accuracy 0.9710 against 0.9550"
     beaten = {**decision, "decision": "promoted", "champion_mlflow_version": None}
-    assert promotion.summary(beaten) == (
+    assert result_views.promotion_line(beaten) == (
         "beat champion 20261207T000000.000000Z-abcdef12: accuracy 0.9550 against 0.9710"
     )
+
+
+@pytest.mark.parametrize(
+    "edited",
+    [None, "kept", {}, {"decision": "kept_champion", "challenger_score": "high"}],
+)
+def test_the_summary_line_of_an_edited_xcom_is_none(edited: object) -> None:
+    assert result_views.promotion_line(edited) is None
+
+
+def test_without_a_champion_to_compare_with_the_line_is_the_reason() -> None:
+    decision = {"decision": "no_champion", "reason": "no champion yet: the gate alone decides"}
+    assert result_views.promotion_line(decision) == decision["reason"]
