@@ -12,12 +12,15 @@ executor have no hub to wait on.
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 from gevent import monkey
 from gunicorn.workers.ggevent import GeventWorker
 
 
 class ModelServerWorker(GeventWorker):
+    sockets: list[Any]  # gunicorn's listening sockets, then gevent's
+
     def patch(self) -> None:
         monkey.patch_all(thread=False, select=False, queue=False)
         # As gunicorn's own: the listening sockets again, as gevent's.

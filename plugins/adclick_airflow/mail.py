@@ -97,6 +97,15 @@ def _headline(result: dict[str, Any] | None) -> str:
     return f"{name} {result_views.format_metric(metrics[name])}"
 
 
+def _model_file(path: object) -> str | None:
+    """The model file as the mail shows it: relative to the model root, so nobody reading it
+    learns the server's directories."""
+    from adclick import storage
+    from adclick_airflow.settings import model_dir
+
+    return storage.relative_name(path, model_dir()) if path else None
+
+
 def run_report(dag_id: str, run_id: str, result: dict[str, Any], links: Links) -> Mail:
     """The report the ``send_email`` task sends after a model was trained and registered."""
     promoted = result.get("promoted")
@@ -117,7 +126,7 @@ def run_report(dag_id: str, run_id: str, result: dict[str, Any], links: Links) -
         ("Promoted to current", "yes" if promoted else "no"),
         *([("Against the champion", compared)] if compared else []),
         *([("Approval", answered)] if answered else []),
-        ("Model file", result.get("model_path")),
+        ("Model file", _model_file(result.get("model_path"))),
         ("Training rows", result.get("rows")),
         ("Data SHA-256", result.get("data_hash")),
     ]

@@ -42,9 +42,8 @@ def test_the_log_server_listens_on_loopback_only(tmp_path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        assert _listening(
-            server.pid, port, time.monotonic() + 180
-        )  # Airflow imports slowly on a busy machine == ["127.0.0.1"]
+        # Airflow imports slowly on a busy machine.
+        assert _listening(server.pid, port, time.monotonic() + 180) == ["127.0.0.1"]
     finally:
         server.terminate()
         server.wait(timeout=30)

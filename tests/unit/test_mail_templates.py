@@ -166,3 +166,18 @@ def test_a_report_that_kept_the_champion_says_why_with_both_scores(smtp_catcher)
     for body in (text, html):
         assert "Against the champion" in body
         assert "kept champion v3: rmse 48.4681 against 53.8534" in body
+
+
+def test_the_report_names_the_model_file_relative_to_the_model_root(
+    smtp_catcher, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("ADCLICK_MODEL_DIR", str(tmp_path / "model"))
+    stored = tmp_path / "model" / "iris" / "versions" / "20261206T101500Z-1a2b3c" / "model.skops"
+    report = mail.run_report(
+        "iris_training", RUN_ID, result("multiclass", model_path=str(stored)), LINKS
+    )
+    text, html = bodies(delivered(smtp_catcher, report))
+
+    for body in (text, html):
+        assert "iris/versions/20261206T101500Z-1a2b3c/model.skops" in body
+        assert str(tmp_path) not in body

@@ -13,8 +13,10 @@ import result_views
 from adclick import contract, steps
 from adclick.contract import ContractError
 from adclick.errors import QualityGateError
+from adclick.integrity import ModelIntegrityError
 from adclick.registry import METADATA_FILE, MODEL_FILE, VERSIONS_DIR, ModelRegistry
 from testkit import fixture_models
+from testkit.files import snapshot
 
 # Ridge regularised this hard predicts close to the mean: rmse about 60 against about 53 for
 # the module's own alpha, still inside its gate rmse <= 70.
@@ -109,6 +111,18 @@ def test_a_champion_whose_file_is_gone_falls_back_to_the_gate(data: Path, tmp_pa
 
     assert weak["promotion"]["decision"] == "champion_unscorable" and weak["promoted"] is True
     assert "cannot be scored" in weak["promotion"]["reason"]
+
+
+def test_a_champion_whose_bytes_changed_is_refused_not_compared(data: Path, tmp_path: Path) -> None:
+    old = train("diabetes", data, tmp_path, "old")
+    stored = tmp_path / "model" / VERSIONS_DIR / old["version"] / MODEL_FILE
+    stored.write_bytes(stored.read_bytes() + b"\0")  # as someone with write access to it would
+    before = snapshot(tmp_path / "model")
+
+    with pytest.raises(ModelIntegrityError, match="SHA-256"):
+        train("diabetes", data, tmp_path, "weak", candidates=WEAK_DIABETES)
+
+    assert snapshot(tmp_path / "model") == before
 
 
 def test_below_the_gate_is_still_a_failure_without_a_comparison(data: Path, tmp_path: Path) -> None:
