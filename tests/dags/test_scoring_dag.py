@@ -268,3 +268,25 @@ def test_a_threshold_out_of_range_is_refused_naming_the_param(
 
     with pytest.raises(ParamValidationError, match="drift_threshold"):
         dagbag.dags["iris_scoring"].test(run_conf={"input": "monday.csv", "drift_threshold": 1.5})
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_champion_whose_bytes_changed_is_never_loaded_and_the_failure_is_mailed(
+    dagbag: DagBag, smtp_catcher: MailCatcher, workspace: Path, iris_registry: Path
+) -> None:
+    inbox_batch(workspace, iris_registry, "monday.csv")
+    deployed = ModelRegistry(workspace / "model" / "iris")
+    stored = Path(deployed.current()["path"])
+    stored.write_bytes(stored.read_bytes() + b"\0")  # as someone with write access to it would
+
+    dag_run = dagbag.dags["iris_scoring"].test(run_conf={"input": "monday.csv"})
+
+    states = states_of(dag_run)
+    assert dag_run.state == "failed" and states["score_batch"] == "failed", states
+    assert not (workspace / "data" / "predictions").exists()
+    mails = [
+        html.unescape(m["message"].get_body(preferencelist=("html",)).get_content())
+        for m in smtp_catcher.store.all()
+        if "score_batch" in str(m["message"]["Subject"])
+    ]
+    assert any("SHA-256" in m for m in mails), mails
