@@ -193,12 +193,20 @@ class ProcessLauncher:
             time.sleep(0.02)
 
     def _wait_for_leftovers(self) -> None:
-        """The workers of a master that was killed outright notice only a moment later, and
-        hold its socket until then: wait for the last master's group to be gone."""
+        """The workers of a master that was killed outright notice only a moment later (on a
+        loaded machine, seconds later), and hold its socket until then: once that master is
+        gone, its process group (the workers left) is killed and waited for. A group id
+        stays taken while any member lives, so it names no stranger. (Stopped workers are
+        ended by the kernel itself when their group is orphaned.)"""
         try:
             pgid = int(self.startfile.read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return
+        if self._is_ours(pgid):
+            return  # the master lives: whatever holds the port is not a leftover
+        if group_members(pgid):
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
         deadline = time.monotonic() + PIDFILE_TIMEOUT_S
         while group_members(pgid) and time.monotonic() < deadline:
             time.sleep(0.05)
