@@ -46,6 +46,8 @@ SECRETS_FILE = "secrets.json"  # in the stack's home, mode 0600: every generated
 VIEWER_USER = MONITOR_USERNAME
 APPROVER_USER = APPROVER_USERNAME  # role `user`: may answer approvals, not administer
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# Per REST call: on a loaded machine the api-server may keep an answer for many seconds.
+CLIENT_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -252,7 +254,7 @@ class EmbeddedStack:
         """The folder the stack's training DAGs come from."""
         return self.models_dir or self.dags_dir / MODELS_DIR
 
-    def client(self, role: str = "admin", timeout: float = 10.0) -> AirflowClient:
+    def client(self, role: str = "admin", timeout: float = CLIENT_TIMEOUT_S) -> AirflowClient:
         """A REST client as ``admin``, ``approver`` or the read-only viewer; ``timeout`` s
         per call."""
         from airflow_rest import AirflowClient
