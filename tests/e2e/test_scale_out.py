@@ -58,7 +58,8 @@ def test_scaled_workers_come_up_healthy_and_share_a_grid_run(
         assert len(workers) == 2
         hosts = {hostname(w) for w in workers}
         run_id = admin.trigger(TRAINING_DAG_ID, {"candidates": grid(GRID_SIZE)})["dag_run_id"]
-        run = admin.wait_for_run(TRAINING_DAG_ID, run_id, timeout=300)
+        # Two workers starting and a grid on a loaded machine can take minutes.
+        run = admin.wait_for_run(TRAINING_DAG_ID, run_id, timeout=600)
         assert run["state"] == "success", unsuccessful(admin, TRAINING_DAG_ID, run_id)
         fits = instances(admin, TRAINING_DAG_ID, run_id, "build_model")
         assert sorted(t["map_index"] for t in fits) == list(range(GRID_SIZE))
