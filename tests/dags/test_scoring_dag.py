@@ -96,6 +96,15 @@ def drift_mails(catcher: MailCatcher) -> list[str]:
     ]
 
 
+def failure_mails(catcher: MailCatcher, task_id: str) -> list[str]:
+    """The HTML bodies of the mails whose subject names ``task_id``, as a reader sees them."""
+    return [
+        html.unescape(m["message"].get_body(preferencelist=("html",)).get_content())
+        for m in catcher.store.all()
+        if task_id in str(m["message"]["Subject"])
+    ]
+
+
 def states_of(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
@@ -138,11 +147,7 @@ def test_a_broken_batch_fails_naming_the_row_and_leaves_no_file(
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert dag_run.state == "failed" and states["score_batch"] == "failed", states
     assert not (workspace / "data" / "predictions").exists()
-    mails = [
-        html.unescape(m["message"].get_body(preferencelist=("html",)).get_content())
-        for m in smtp_catcher.store.all()
-        if "score_batch" in str(m["message"]["Subject"])
-    ]
+    mails = failure_mails(smtp_catcher, "score_batch")
     assert any("column 'petal width (cm)', line 5: not a number" in m for m in mails), mails
 
 
@@ -284,9 +289,5 @@ def test_a_champion_whose_bytes_changed_is_never_loaded_and_the_failure_is_maile
     states = states_of(dag_run)
     assert dag_run.state == "failed" and states["score_batch"] == "failed", states
     assert not (workspace / "data" / "predictions").exists()
-    mails = [
-        html.unescape(m["message"].get_body(preferencelist=("html",)).get_content())
-        for m in smtp_catcher.store.all()
-        if "score_batch" in str(m["message"]["Subject"])
-    ]
+    mails = failure_mails(smtp_catcher, "score_batch")
     assert any("SHA-256" in m for m in mails), mails
