@@ -55,7 +55,7 @@ def request(result: Mapping[str, Any], monitor_url: str, mlflow_url: str | None)
         "",
         f"- Challenger: {metric} **{_score(score)}** on this run's hold-out",
         f"- Champion: {_champion(decision, champion)}",
-        f"- Comparison: {result_views.promotion_line(decision) if decision else 'none'}",
+        f"- Comparison: {result_views.promotion_line(decision) or 'none'}",
         f"- Gate: {contract.describe_gate(result['gate']) if result.get('gate') else 'none'}",
         "",
         f"Approve to make it current; Reject keeps the champion. No answer within "

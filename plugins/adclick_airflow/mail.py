@@ -152,7 +152,7 @@ def approval_request(
             if decision.get("champion_score") is not None
             else None,
         ),
-        ("Comparison", result_views.promotion_line(decision) if decision else None),
+        ("Comparison", result_views.promotion_line(decision)),
         ("Waiting", result_views.approval_line(result.get("approval"))),
     ]
     return _render(
