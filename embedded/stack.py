@@ -48,6 +48,8 @@ APPROVER_USER = APPROVER_USERNAME  # role `user`: may answer approvals, not admi
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 # Per REST call: on a loaded machine the api-server may keep an answer for many seconds.
 CLIENT_TIMEOUT_S = 60.0
+# Per readiness poll: one that hangs is retried rather than waited out past the deadline.
+POLL_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -353,7 +355,7 @@ class EmbeddedStack:
         while time.monotonic() < deadline:
             self._raise_if_exited()
             try:
-                health = self.client().health()
+                health = self.client(timeout=POLL_TIMEOUT_S).health()
                 urllib.request.urlopen(f"{self.mail_url}/livez", timeout=2).read()
                 if not self.mlflow_server.healthy():
                     last_error = f"MLflow server at {self.mlflow_url} not healthy yet"

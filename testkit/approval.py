@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from adclick_airflow.settings import APPROVAL_TASK_ID
-from airflow_rest import AirflowClient
+from adclick_contract import APPROVAL_TASK_ID, AWAITING_INPUT_STATE
+from airflow_rest import TERMINAL_STATES, AirflowClient
 from testkit.tasks import task_states
 from testkit.waiting import wait_until
-
-AWAITING = "awaiting_input"
 
 
 def waiting_or_ended(client: AirflowClient, dag_id: str, run_id: str, timeout: float) -> str:
@@ -18,10 +16,10 @@ def waiting_or_ended(client: AirflowClient, dag_id: str, run_id: str, timeout: f
     first."""
 
     def look() -> str | None:
-        if client.get_run(dag_id, run_id)["state"] in ("success", "failed"):
+        if client.get_run(dag_id, run_id)["state"] in TERMINAL_STATES:
             return "ended"
         states = task_states(client, dag_id, run_id)
-        return "waits" if states.get(APPROVAL_TASK_ID) == AWAITING else None
+        return "waits" if states.get(APPROVAL_TASK_ID) == AWAITING_INPUT_STATE else None
 
     return wait_until(look, timeout, "the approval to wait", poll=0.5)
 

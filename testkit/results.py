@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from adclick_contract import PROMOTION_KEPT_CHAMPION
+
 MULTICLASS: dict[str, Any] = {
     "model": "iris",
     "task": "multiclass",
@@ -81,7 +83,7 @@ def kept_champion(kind: str, champion_mlflow_version: str = "3") -> dict[str, An
     score = kept["metrics"][metric]
     better = score * 0.9 if "max" in kept["gate"] else score + (1 - score) / 2
     kept["promotion"] = {
-        "decision": "kept_champion",
+        "decision": PROMOTION_KEPT_CHAMPION,
         "metric": metric,
         "challenger_score": score,
         "champion_score": better,

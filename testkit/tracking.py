@@ -6,10 +6,8 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from adclick.tracking import Tracker, TrackingConfig
+from adclick.tracking import URI_VARIABLES, Tracker, TrackingConfig
 from testkit.ports import free_port
-
-URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 @contextlib.contextmanager

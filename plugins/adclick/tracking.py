@@ -187,7 +187,8 @@ class TrackedDrift:
         return asdict(self)
 
 
-_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+# MLflow's own variables for its process-wide URIs, which set_tracking_uri exports.
+URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 class Tracker:
@@ -206,7 +207,7 @@ class Tracker:
         # the command line each talk to one server only.
         # set_tracking_uri also exports MLFLOW_*_URI to the process environment, where every
         # later subprocess would inherit it: keep the environment as it was.
-        exported = {name: os.environ.get(name) for name in _URI_VARIABLES}
+        exported = {name: os.environ.get(name) for name in URI_VARIABLES}
         mlflow.set_tracking_uri(config.tracking_uri)
         mlflow.set_registry_uri(config.tracking_uri)
         for name, previous in exported.items():

@@ -158,7 +158,7 @@ class ProcessLauncher:
                 self._terminate(pid)
             stale = pid is not None or self.pidfile.exists()
             self.pidfile.unlink(missing_ok=True)  # else gunicorn refuses a reused pid in it
-            self._wait_for_leftovers()
+            self._clear_leftovers()
             if port_taken(self.address):
                 raise PortTaken(
                     f"port {self.bind} is held by another program, not the {self.service.title} "
@@ -192,7 +192,7 @@ class ProcessLauncher:
         while group_members(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
 
-    def _wait_for_leftovers(self) -> None:
+    def _clear_leftovers(self) -> None:
         """The workers of a master that was killed outright notice only a moment later (on a
         loaded machine, seconds later), and hold its socket until then: once that master is
         gone, its process group (the workers left) is killed and waited for. A group id

@@ -20,12 +20,13 @@ from adclick_airflow.settings import (
     MONITOR_DAG_ID,
     SETTLED_RESULT_TASK_ID,
 )
+from adclick_contract import AWAITING_INPUT_STATE as AWAITING
 from airflow_rest import AirflowAuthError
 from embedded.mlflow_server import MlflowServer
 from embedded.stack import EmbeddedStack
 from monitor import create_app
 from testkit import approval, fixture_models
-from testkit.approval import AWAITING, waiting_or_ended
+from testkit.approval import waiting_or_ended
 from testkit.mailbox import Mailbox
 from testkit.ports import free_ports
 from testkit.runs import patiently
@@ -69,8 +70,9 @@ def stack(
             **triggered_runs_only((NAME, OTHER)),
             "AIRFLOW__CORE__PARALLELISM": "1",
             "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "1",
+            # A loaded shared machine can take minutes to parse a DAG file, and its api-server
+            # longer than the 5 s a task's supervisor waits for an answer.
             "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
-            # ...and its api-server over the 5 s a task's supervisor waits for an answer.
             "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
         },
     )
